@@ -1,0 +1,44 @@
+#pragma once
+// What the timing model records: when each instruction ran on which engine or DMA queue.
+// The profile layer turns this into traces and summaries; sim knows no file formats.
+
+#include <array>
+#include <cstdint>
+#include <vector>
+
+#include "trnsim/arch/chip_config.h"
+
+namespace trnsim::sim {
+
+/// One instruction's occupancy of its engine (or, for DMA, its queue).
+struct TimelineEvent {
+  uint32_t core = 0;
+  arch::Engine engine = arch::Engine::kVector;
+  uint16_t queue = 0;        ///< DMA queue (DMA events only)
+  uint32_t instruction = 0;  ///< index in the core's program
+  double startNs = 0;
+  double endNs = 0;
+  double readyNs = 0;        ///< when its inputs were ready (start - ready = engine busy wait)
+  uint64_t hbmBytes = 0;     ///< bytes moved to/from HBM (DMA)
+  double flops = 0;          ///< TensorE floating-point operations (2 per MAC)
+};
+
+/// Per-core totals, filled by the timing model.
+struct CoreTimingStats {
+  std::array<double, arch::kNumEngines> busyNs{};  ///< by arch::Engine
+  double endNs = 0;
+  double tensorFlops = 0;
+  double tensorFlopsAtPeakNs = 0;  ///< time TensorE would need at its peak (for utilization)
+  uint64_t hbmReadBytes = 0;
+  uint64_t hbmWriteBytes = 0;
+  uint64_t instructions = 0;
+  double throttledNs = 0;  ///< TensorE time lost to the power throttle
+};
+
+struct Timeline {
+  std::vector<TimelineEvent> events;  ///< empty when events were not recorded
+  std::vector<CoreTimingStats> cores;
+  double endNs = 0;  ///< simulated time of the whole run
+};
+
+}  // namespace trnsim::sim
