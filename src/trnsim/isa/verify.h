@@ -13,6 +13,9 @@ namespace trnsim::isa {
 Status verifyTensor(const Program& program, uint32_t tensorIndex, const arch::ChipConfig& chip);
 /// Checks instruction `index` of `program`; the error names the instruction and operand.
 Status verifyInstruction(const Program& program, size_t index, const arch::ChipConfig& chip);
+/// Every violation of instruction `index` (verifyInstruction returns the first of these).
+std::vector<Status> verifyInstructionAll(const Program& program, size_t index,
+                                         const arch::ChipConfig& chip);
 /// Every violation in the program (tensors, instructions, overlapping live allocations).
 std::vector<Status> verifyProgram(const Program& program, const arch::ChipConfig& chip);
 /// Ok, or the first violation (its message says how many more there are).
