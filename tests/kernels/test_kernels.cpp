@@ -71,7 +71,7 @@ TEST(MatmulKernel, RejectsShapesItCannotTile) {
   auto prog = kernels::matmulProgram(chip("trn2"), 100, 128, 512);
   ASSERT_FALSE(prog.hasValue());
   EXPECT_EQ(prog.status().code(), ErrorCode::kUnsupported);
-  EXPECT_NE(prog.status().message().find("multiple of 128"), std::string::npos);
+  EXPECT_NE(prog.status().message().find("multiples of 128"), std::string::npos);
 }
 
 TEST(SoftmaxKernel, MatchesHostReference) {
