@@ -1,0 +1,43 @@
+#pragma once
+// The subcommands of the `trnsim` executable. main.cpp parses the command line into these
+// argument structs and calls one function; each function returns the process exit status.
+// Errors the user can act on are printed as one line by printError() and give a non-zero
+// status; anything thrown is caught in main() and reported the same way.
+
+#include <string>
+
+#include "trnsim/support/status.h"
+
+namespace trnsim::cli {
+
+/// `trnsim info CHIP [--json]`
+struct InfoArgs {
+  std::string chip;  ///< a built-in chip name ("trn2") or a path to a chip JSON file
+  bool json = false;
+};
+
+/// `trnsim run PROGRAM [--chip trn2] [--timing-only] [--trace out.json] [--json]`
+struct RunArgs {
+  std::string programPath;  ///< a program in the text or the binary format
+  std::string chip = "trn2";
+  bool timingOnly = false;  ///< schedule the instructions without computing values
+  std::string tracePath;    ///< write a Chrome/Perfetto trace here when not empty
+  bool json = false;        ///< print the summary as JSON instead of text
+};
+
+/// `trnsim demo [--chip trn2] [--trace FILE]`
+struct DemoArgs {
+  std::string chip = "trn2";
+  std::string tracePath = "demo_trace.json";
+};
+
+int infoCommand(const InfoArgs& args);
+int runCommand(const RunArgs& args);
+int demoCommand(const DemoArgs& args);
+
+/// Prints "trnsim: error: <message>" to stderr and returns the exit status for failures (1).
+int printError(const std::string& message);
+/// The same for a Status: "trnsim: error: <where>: <message>".
+int printError(const Status& status);
+
+}  // namespace trnsim::cli

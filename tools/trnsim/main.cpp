@@ -1,0 +1,100 @@
+// The `trnsim` command line: parses arguments with CLI11 and hands them to one subcommand.
+// This is one of the two places (with the Python bindings) where exceptions are caught: any
+// error ends the process with one line "trnsim: error: ..." on stderr and a non-zero status.
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <exception>
+#include <fmt/core.h>
+#include <string>
+
+#include "commands.h"
+
+namespace trnsim::cli {
+
+int printError(const std::string& message) {
+  std::fflush(stdout);
+  fmt::print(stderr, "trnsim: error: {}\n", message);
+  return 1;
+}
+
+int printError(const Status& status) {
+  return printError(status.toString());
+}
+
+namespace {
+
+/// Exit status for a command line that does not parse (as most Unix tools do).
+constexpr int kUsageExitStatus = 2;
+
+int runMain(int argc, char** argv) {
+  CLI::App app{"trnsim: a cycle-approximate simulator of Trainium-class accelerator chips.",
+               "trnsim"};
+  app.set_version_flag("--version", "trnsim " TRNSIM_VERSION);
+  app.require_subcommand(1);
+  app.footer("Run 'trnsim COMMAND --help' for the options of one command.");
+
+  InfoArgs info;
+  CLI::App* infoCmd = app.add_subcommand("info", "Print a chip's configuration and its sources.");
+  infoCmd
+      ->add_option("CHIP", info.chip, "Built-in chip name (trn1, trn2, trn3) or a chip JSON file")
+      ->required();
+  infoCmd->add_flag("--json", info.json, "Print JSON instead of text");
+
+  RunArgs run;
+  CLI::App* runCmd =
+      app.add_subcommand("run", "Simulate a program (text or binary form) on one chip.");
+  runCmd->add_option("PROGRAM", run.programPath, "Program file (text or binary form)")->required();
+  runCmd->add_option("--chip", run.chip, "Chip name or chip JSON file")->capture_default_str();
+  runCmd->add_flag("--timing-only", run.timingOnly,
+                   "Schedule instructions without computing values");
+  runCmd->add_option("--trace", run.tracePath, "Write a Chrome/Perfetto trace JSON to this file");
+  runCmd->add_flag("--json", run.json, "Print the summary as JSON");
+
+  DemoArgs demo;
+  CLI::App* demoCmd = app.add_subcommand(
+      "demo",
+      "Run a tiled bf16 matmul and a softmax on a simulated NeuronCore, checked and timed.");
+  demoCmd->add_option("--chip", demo.chip, "Chip name or chip JSON file")->capture_default_str();
+  demoCmd->add_option("--trace", demo.tracePath, "Write a Chrome/Perfetto trace JSON to this file")
+      ->capture_default_str();
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    if (argc <= 1) {
+      printError("no command given; run 'trnsim --help' for the list");
+    } else {
+      std::string helpCommand = "trnsim --help";
+      for (const CLI::App* sub : app.get_subcommands()) {
+        helpCommand = fmt::format("trnsim {} --help", sub->get_name());
+      }
+      printError(fmt::format("{} (see '{}')", e.what(), helpCommand));
+    }
+    return kUsageExitStatus;
+  }
+
+  if (infoCmd->parsed()) return infoCommand(info);
+  if (runCmd->parsed()) return runCommand(run);
+  if (demoCmd->parsed()) return demoCommand(demo);
+  return printError("no command given; run 'trnsim --help' for the list");
+}
+
+}  // namespace
+}  // namespace trnsim::cli
+
+int main(int argc, char** argv) {
+  try {
+    return trnsim::cli::runMain(argc, argv);
+  } catch (const std::exception& e) {
+    return trnsim::cli::printError(e.what());
+  } catch (...) {
+    return trnsim::cli::printError("unknown internal error (please report this as a bug)");
+  }
+}
