@@ -104,6 +104,11 @@ struct ChipConfig {
   StreamEngineConfig vector, scalar, gpsimd, sync;
   DmaConfig dma;
   MemoryConfig mem;
+  /// Cycles of the waiting engine's clock between another engine (or a DMA queue) signalling
+  /// a semaphore and the waiting instruction starting: "+~100 cycles for dependent ops" [A2].
+  /// Added by the timing model to cross-engine dependencies of compute engines (DMA queues
+  /// wait through dma.fixedLatencyNs instead). Not yet a key of configs/chips/*.json.
+  uint32_t semaphoreWaitCycles = 100;
   /// Dotted config key ("pe.clock_ghz") -> the public source of its value.
   std::map<std::string, std::string> sources;
 

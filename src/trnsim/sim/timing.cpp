@@ -1,0 +1,563 @@
+#include "trnsim/sim/timing.h"
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <deque>
+#include <limits>
+#include <queue>
+#include <utility>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "trnsim/sim/timing_cost.h"
+#include "trnsim/sim/timing_deps.h"
+#include "trnsim/sim/timing_fluid.h"
+
+namespace trnsim::sim {
+namespace {
+
+using arch::Engine;
+using detail::Dep;
+using detail::kFirstQueueUnit;
+
+constexpr double kInf = std::numeric_limits<double>::infinity();
+/// Instructions decoded ahead of the simulated time, per core, while some wait on a DMA.
+constexpr size_t kDecodeWindow = size_t(1) << 15;
+constexpr int kComputeEngines = 5;  // Tensor, Vector, Scalar, GpSimd, Sync
+
+/// An instruction decoded but not yet scheduled: it waits for its engine or queue, or for a
+/// dependency whose end is not known yet (a DMA in flight, or behind one).
+struct Pending {
+  uint32_t inst = 0;
+  uint32_t depBegin = 0;  ///< its unresolved dependencies: depPool[depBegin, +depCount)
+  uint32_t depCount = 0;
+  bool hasDep = false;    ///< waits on another engine or queue at all (semaphore cost)
+  double lowerBound = 0;  ///< from pruned accesses
+  double depReady = 0;    ///< latest end of the dependencies already resolved
+};
+
+/// FIFO of pending instructions of one engine or DMA queue.
+struct Fifo {
+  std::vector<Pending> items;
+  size_t head = 0;
+  bool empty() const { return head == items.size(); }
+  Pending& front() { return items[head]; }
+  void pop() {
+    if (++head == items.size()) {
+      items.clear();
+      head = 0;
+    } else if (head >= 4096 && head * 2 >= items.size()) {
+      items.erase(items.begin(), items.begin() + std::ptrdiff_t(head));
+      head = 0;
+    }
+  }
+};
+
+struct EngineState {
+  double freeNs = 0;
+  bool used = false;
+  Fifo pending;
+};
+
+struct QueueState {
+  double freeNs = 0;
+  bool busy = false;        ///< a transfer of this queue is in flight
+  bool listed = false;      ///< in CoreSim::queuesWithPending
+  double inflightStartNs = 0;
+  Fifo pending;
+};
+
+/// TensorE pipeline: LoadStationary into the background weight buffer, then MultiplyMoving.
+struct TensorState {
+  double lsFreeNs = 0;       ///< LoadStationary unit free
+  double mmFreeNs = 0;       ///< MultiplyMoving free (end of the last instruction)
+  double prevMmStartNs = 0;  ///< the background buffer frees up when the previous MM starts
+  double busyUntilNs = 0;
+  bool haveStationary = false;
+  isa::AccessPattern stationary;
+  uint16_t stationaryFlags = 0;
+  double rampNs = 0;  ///< busy time since the throttle last armed (full rate at throttle.rampNs)
+  std::deque<std::pair<double, double>> recent;  ///< recent MM intervals, for re-arming
+};
+
+struct CoreSim {
+  uint32_t index = 0;
+  const isa::Program* program = nullptr;
+  std::vector<double> endNs;
+  std::vector<TimelineEvent> events;  ///< indexed by instruction when recording
+  detail::DependencyTracker tracker;
+  std::array<EngineState, kComputeEngines> engines{};
+  TensorState tensor;
+  std::vector<QueueState> queues;
+  std::vector<uint32_t> queuesWithPending;
+  std::vector<uint32_t> depPool;
+  size_t liveDeps = 0;
+  size_t decodeNext = 0;
+  size_t pendingCount = 0;
+  CoreTimingStats stats;
+  std::vector<std::pair<double, double>> dmaIntervals;
+  std::vector<Dep> scratch;
+};
+
+/// A DMA whose data starts to flow at `enterNs` (after its fixed latency).
+struct DmaStart {
+  double enterNs;
+  uint64_t seq;
+  uint32_t core;
+  uint32_t inst;
+  bool operator>(const DmaStart& o) const {
+    return enterNs != o.enterNs ? enterNs > o.enterNs : seq > o.seq;
+  }
+};
+
+class TimingRun {
+ public:
+  TimingRun(const arch::ChipConfig& chip, const TimingOptions& opts) : chip_(chip), opts_(opts) {}
+
+  Expected<Timeline> run(std::span<const isa::Program* const> perCore);
+
+ private:
+  double floorNs(const CoreSim& c) const;
+  void decode(CoreSim& c);
+  void progress(CoreSim& c);
+  bool resolvable(CoreSim& c, Pending& p);
+  void schedule(CoreSim& c, const Pending& p);
+  void scheduleTensor(CoreSim& c, uint32_t inst, double readyNs, double& startNs, double& endNs);
+  double throttledNs(TensorState& t, double startNs, double costNs);
+  void finishDma(CoreSim& c, uint32_t inst, double endNs);
+  void compactDeps(CoreSim& c);
+
+  const arch::ChipConfig& chip_;
+  TimingOptions opts_;
+  std::vector<CoreSim> cores_;
+  detail::FluidDma fluid_;
+  std::priority_queue<DmaStart, std::vector<DmaStart>, std::greater<>> starts_;
+  uint64_t seq_ = 0;
+  double nowNs_ = 0;
+};
+
+uint32_t unitOf(const isa::Instruction& inst) {
+  return inst.engine == Engine::kDma ? kFirstQueueUnit + inst.queue
+                                     : static_cast<uint32_t>(inst.engine);
+}
+
+double TimingRun::floorNs(const CoreSim& c) const {
+  // Every later instruction of a used engine starts after that engine is free, and every
+  // later DMA after the current time, so accesses that ended before all of these are settled.
+  double f = nowNs_;
+  const TensorState& t = c.tensor;
+  if (c.engines[0].used) f = std::min(f, std::max(t.lsFreeNs, t.prevMmStartNs));
+  for (int e = 1; e < kComputeEngines; ++e) {
+    if (c.engines[e].used) f = std::min(f, c.engines[e].freeNs);
+  }
+  return f;
+}
+
+void TimingRun::decode(CoreSim& c) {
+  const auto& insts = c.program->instructions;
+  const double floor = floorNs(c);
+  while (c.decodeNext < insts.size() && c.pendingCount < kDecodeWindow) {
+    const uint32_t i = uint32_t(c.decodeNext++);
+    const isa::Instruction& inst = insts[i];
+    const uint32_t unit = unitOf(inst);
+    c.scratch.clear();
+    Pending p;
+    p.inst = i;
+    c.tracker.access(i, unit, inst, c.scratch, p.lowerBound, c.endNs.data(), floor);
+    p.hasDep = !c.scratch.empty();
+    p.depBegin = uint32_t(c.depPool.size());
+    for (const Dep& d : c.scratch) {
+      double e = c.endNs[d.inst];
+      if (e >= 0) {
+        p.depReady = std::max(p.depReady, e);
+      } else {
+        c.depPool.push_back(d.inst);
+        ++p.depCount;
+      }
+    }
+    Fifo* fifo;
+    bool unitFree;
+    if (unit >= kFirstQueueUnit) {
+      QueueState& q = c.queues[unit - kFirstQueueUnit];
+      fifo = &q.pending;
+      unitFree = !q.busy;
+      if (!(fifo->empty() && unitFree && p.depCount == 0) && !q.listed) {
+        q.listed = true;
+        c.queuesWithPending.push_back(unit - kFirstQueueUnit);
+      }
+    } else {
+      fifo = &c.engines[unit].pending;
+      unitFree = true;
+    }
+    if (fifo->empty() && unitFree && p.depCount == 0) {
+      c.depPool.resize(p.depBegin);
+      schedule(c, p);
+    } else {
+      fifo->items.push_back(p);
+      c.liveDeps += p.depCount;
+      ++c.pendingCount;
+    }
+  }
+}
+
+bool TimingRun::resolvable(CoreSim& c, Pending& p) {
+  // Fold resolved dependencies into depReady, keep the rest.
+  uint32_t keep = 0;
+  for (uint32_t k = 0; k < p.depCount; ++k) {
+    uint32_t d = c.depPool[p.depBegin + k];
+    double e = c.endNs[d];
+    if (e >= 0) {
+      p.depReady = std::max(p.depReady, e);
+    } else {
+      c.depPool[p.depBegin + keep++] = d;
+    }
+  }
+  c.liveDeps -= p.depCount - keep;
+  p.depCount = keep;
+  return keep == 0;
+}
+
+void TimingRun::progress(CoreSim& c) {
+  for (;;) {
+    bool progressed = false;
+    for (int e = 0; e < kComputeEngines; ++e) {
+      Fifo& f = c.engines[e].pending;
+      while (!f.empty() && resolvable(c, f.front())) {
+        Pending p = f.front();
+        f.pop();
+        --c.pendingCount;
+        schedule(c, p);
+        progressed = true;
+      }
+    }
+    size_t keepQ = 0;
+    for (size_t k = 0; k < c.queuesWithPending.size(); ++k) {
+      uint32_t qi = c.queuesWithPending[k];
+      QueueState& q = c.queues[qi];
+      if (!q.busy && !q.pending.empty() && resolvable(c, q.pending.front())) {
+        Pending p = q.pending.front();
+        q.pending.pop();
+        --c.pendingCount;
+        schedule(c, p);  // makes the queue busy: at most one per queue per pass
+        progressed = true;
+      }
+      if (q.pending.empty()) {
+        q.listed = false;
+      } else {
+        c.queuesWithPending[keepQ++] = qi;
+      }
+    }
+    c.queuesWithPending.resize(keepQ);
+    size_t before = c.decodeNext;
+    decode(c);
+    if (c.decodeNext != before) progressed = true;
+    if (c.depPool.size() > 4 * c.liveDeps + 65536) compactDeps(c);
+    if (!progressed) break;
+  }
+}
+
+void TimingRun::compactDeps(CoreSim& c) {
+  std::vector<uint32_t> pool;
+  pool.reserve(c.liveDeps + 1024);
+  auto move = [&](Fifo& f) {
+    for (size_t k = f.head; k < f.items.size(); ++k) {
+      Pending& p = f.items[k];
+      uint32_t begin = uint32_t(pool.size());
+      for (uint32_t d = 0; d < p.depCount; ++d) pool.push_back(c.depPool[p.depBegin + d]);
+      p.depBegin = begin;
+    }
+  };
+  for (auto& e : c.engines) move(e.pending);
+  for (auto& q : c.queues) move(q.pending);
+  c.depPool.swap(pool);
+}
+
+double TimingRun::throttledNs(TensorState& t, double startNs, double costNs) {
+  const auto& th = chip_.pe.throttle;
+  if (!th.enabled || costNs <= 0) return costNs;
+  if (th.rearmIdleNs > 0) {
+    const double windowStart = startNs - th.rearmIdleNs;
+    while (!t.recent.empty() && t.recent.front().second <= windowStart) t.recent.pop_front();
+    // Utilisation only falls while the PE idles, so checking the window that ends where an
+    // idle gap ends finds every window below the threshold.
+    if (t.rampNs > 0 && startNs > t.mmFreeNs) {
+      double busy = 0;
+      for (const auto& [s, e] : t.recent) busy += std::max(0.0, e - std::max(s, windowStart));
+      if (busy < th.rearmThreshold * th.rearmIdleNs) t.rampNs = 0;
+    }
+  }
+  double duration = costNs;
+  const double s = th.startFraction, r = th.rampNs;
+  if (r > 0 && t.rampNs < r && s < 1) {
+    // Rate rises linearly from s to 1 over r ns of busy time: work(tau) = s*tau +
+    // (1-s)*tau^2/(2r) up to tau = r, then one unit of work per ns.
+    const double a = (1 - s) / (2 * r);
+    auto work = [&](double tau) { return s * tau + a * tau * tau; };
+    const double target = work(t.rampNs) + costNs;
+    const double workAtFull = work(r);
+    double tau1;
+    if (target <= workAtFull) {
+      tau1 = (-s + std::sqrt(s * s + 4 * a * target)) / (2 * a);
+    } else {
+      tau1 = r + (target - workAtFull);
+    }
+    duration = tau1 - t.rampNs;
+    t.rampNs = std::min(r, tau1);
+  }
+  if (th.rearmIdleNs > 0) t.recent.emplace_back(startNs, startNs + duration);
+  return duration;
+}
+
+void TimingRun::scheduleTensor(CoreSim& c, uint32_t i, double readyNs, double& startNs,
+                               double& endNs) {
+  const isa::Instruction& inst = c.program->instructions[i];
+  const detail::TensorCost cost = detail::tensorCost(chip_, *c.program, inst);
+  TensorState& t = c.tensor;
+  double mmStart;
+  if (cost.hasStationary) {
+    const isa::AccessPattern& st = *inst.operand(1);
+    const uint16_t stFlags = inst.flags & (isa::kFlagDoubleRow | isa::kFlagIsTranspose);
+    bool loaded = t.haveStationary && t.stationary == st && t.stationaryFlags == stFlags;
+    if (!loaded) {
+      // Background load: overlaps the previous MultiplyMoving once that one has started.
+      double lsStart = std::max({readyNs, t.lsFreeNs, t.prevMmStartNs});
+      double lsEnd = lsStart + cost.lsNs;
+      t.lsFreeNs = lsEnd;
+      mmStart = std::max(lsEnd, t.mmFreeNs);
+      startNs = lsStart;
+    } else {
+      mmStart = std::max(readyNs, t.mmFreeNs);
+      startNs = mmStart;
+    }
+    t.haveStationary = true;
+    t.stationary = st;
+    t.stationaryFlags = stFlags;
+  } else {
+    mmStart = std::max({readyNs, t.mmFreeNs, t.lsFreeNs});
+    startNs = mmStart;
+    t.haveStationary = false;  // the transpose replaced the array's weights
+  }
+  const double duration = throttledNs(t, mmStart, cost.mmNs);
+  c.stats.throttledNs += duration - cost.mmNs;
+  endNs = mmStart + duration;
+  t.prevMmStartNs = mmStart;
+  t.mmFreeNs = endNs;
+  c.stats.busyNs[0] += std::max(0.0, endNs - std::max(startNs, t.busyUntilNs));
+  t.busyUntilNs = std::max(t.busyUntilNs, endNs);
+  c.stats.tensorFlops += cost.flops;
+  c.stats.tensorFlopsAtPeakNs += cost.atPeakNs;
+  if (opts_.recordEvents) c.events[i].flops = cost.flops;
+}
+
+void TimingRun::schedule(CoreSim& c, const Pending& p) {
+  const isa::Instruction& inst = c.program->instructions[p.inst];
+  const uint32_t unit = unitOf(inst);
+  double depReady = p.depReady;
+  const double inputsReady = std::max(p.lowerBound, depReady);
+  ++c.stats.instructions;
+  if (unit < kFirstQueueUnit) {
+    EngineState& eng = c.engines[unit];
+    eng.used = true;
+    const double clock = unit == 0 ? chip_.pe.clockGhz : chip_.stream(inst.engine).clockGhz;
+    const double semNs = p.hasDep ? chip_.semaphoreWaitCycles / clock : 0;
+    const double ready = std::max(p.lowerBound, p.hasDep ? depReady + semNs : 0.0);
+    double start, end;
+    if (unit == 0) {
+      scheduleTensor(c, p.inst, ready, start, end);
+    } else {
+      start = std::max(eng.freeNs, ready);
+      end = start + detail::streamCycles(chip_, *c.program, inst) / clock;
+      c.stats.busyNs[unit] += end - start;
+    }
+    eng.freeNs = end;
+    c.endNs[p.inst] = end;
+    c.stats.endNs = std::max(c.stats.endNs, end);
+    if (opts_.recordEvents) {
+      TimelineEvent& ev = c.events[p.inst];
+      ev.core = c.index;
+      ev.engine = inst.engine;
+      ev.instruction = p.inst;
+      ev.startNs = start;
+      ev.endNs = end;
+      ev.readyNs = inputsReady;
+    }
+    return;
+  }
+  QueueState& q = c.queues[unit - kFirstQueueUnit];
+  // DMA: the fixed latency (descriptors, semaphore to start) runs from when the inputs are
+  // ready and overlaps the queue's previous transfer; the data then flows after the previous
+  // transfer of the queue (FIFO). Data never starts before the current time of the bandwidth
+  // model (see kDecodeWindow).
+  const detail::DmaCost cost = detail::dmaCost(chip_, *c.program, inst);
+  const double enter = std::max({inputsReady + cost.fixedNs, q.freeNs, nowNs_});
+  const double start = std::min(enter, std::max(inputsReady, q.freeNs));
+  q.busy = true;
+  c.stats.hbmReadBytes += cost.hbmReadBytes;
+  c.stats.hbmWriteBytes += cost.hbmWriteBytes;
+  if (opts_.recordEvents) {
+    TimelineEvent& ev = c.events[p.inst];
+    ev.core = c.index;
+    ev.engine = Engine::kDma;
+    ev.queue = inst.queue;
+    ev.instruction = p.inst;
+    ev.startNs = start;
+    ev.readyNs = inputsReady;
+    ev.hbmBytes = cost.hbmReadBytes + cost.hbmWriteBytes;
+  }
+  q.inflightStartNs = start;
+  starts_.push(DmaStart{enter, seq_++, c.index, p.inst});
+}
+
+void TimingRun::finishDma(CoreSim& c, uint32_t inst, double endNs) {
+  QueueState& q = c.queues[c.program->instructions[inst].queue];
+  q.busy = false;
+  q.freeNs = endNs;
+  c.dmaIntervals.emplace_back(q.inflightStartNs, endNs);
+  c.endNs[inst] = endNs;
+  c.stats.endNs = std::max(c.stats.endNs, endNs);
+  if (opts_.recordEvents) c.events[inst].endNs = endNs;
+  if (!q.pending.empty() && !q.listed) {
+    q.listed = true;
+    c.queuesWithPending.push_back(c.program->instructions[inst].queue);
+  }
+}
+
+Expected<Timeline> TimingRun::run(std::span<const isa::Program* const> perCore) {
+  TRNSIM_RETURN_IF_ERROR(detail::checkTimingConfig(chip_));
+  if (perCore.size() > chip_.coresPerChip) {
+    return Status(ErrorCode::kInvalidArgument,
+                  fmt::format("{} programs for a chip with {} cores", perCore.size(),
+                              chip_.coresPerChip));
+  }
+  const uint32_t queues = chip_.dma.enginesPerCore * chip_.dma.queuesPerEngine;
+  cores_.resize(perCore.size());
+  for (size_t k = 0; k < perCore.size(); ++k) {
+    if (perCore[k] == nullptr) {
+      return Status(ErrorCode::kInvalidArgument, fmt::format("no program for core {}", k));
+    }
+    Status s = detail::checkTimingProgram(chip_, *perCore[k]);
+    if (!s.isOk()) return s.withContext(fmt::format("core {}", k));
+    CoreSim& c = cores_[k];
+    c.index = uint32_t(k);
+    c.program = perCore[k];
+    const size_t n = c.program->instructions.size();
+    c.endNs.assign(n, -1.0);
+    if (opts_.recordEvents) c.events.assign(n, TimelineEvent{});
+    c.tracker.init(chip_, *c.program);
+    c.queues.assign(queues, QueueState{});
+  }
+  fluid_.init(uint32_t(cores_.size()), detail::coreDmaGbps(chip_), chip_.mem.hbmGbps);
+  for (CoreSim& c : cores_) progress(c);
+
+  std::vector<detail::FluidDma::Transfer> done;
+  for (;;) {
+    const double tStart = starts_.empty() ? kInf : starts_.top().enterNs;
+    const double tDone = fluid_.nextCompletionNs();
+    if (tStart == kInf && tDone == kInf) break;
+    if (tDone <= tStart) {
+      fluid_.advanceTo(tDone);
+      nowNs_ = std::max(nowNs_, tDone);
+      done.clear();
+      fluid_.takeFinished(done);
+      for (const auto& tr : done) finishDma(cores_[tr.core], tr.inst, nowNs_);
+      // Completions first, then what they unblock, core by core (deterministic order).
+      for (const auto& tr : done) progress(cores_[tr.core]);
+    } else {
+      fluid_.advanceTo(tStart);
+      nowNs_ = std::max(nowNs_, tStart);
+      while (!starts_.empty() && starts_.top().enterNs <= tStart) {
+        DmaStart s = starts_.top();
+        starts_.pop();
+        CoreSim& c = cores_[s.core];
+        const detail::DmaCost cost =
+            detail::dmaCost(chip_, *c.program, c.program->instructions[s.inst]);
+        if (cost.movedBytes == 0) {
+          finishDma(c, s.inst, nowNs_);
+          progress(c);
+          continue;
+        }
+        detail::FluidDma::Transfer tr;
+        tr.core = s.core;
+        tr.inst = s.inst;
+        tr.remainingBytes = double(cost.movedBytes);
+        tr.capGbps = cost.capGbps;
+        tr.hbmPerMovedByte = cost.hbmPerMovedByte;
+        fluid_.add(tr);
+      }
+    }
+    fluid_.recomputeRates();
+  }
+
+  Timeline tl;
+  tl.cores.reserve(cores_.size());
+  for (CoreSim& c : cores_) {
+    if (c.decodeNext != c.program->instructions.size() || c.pendingCount != 0) {
+      return Status(ErrorCode::kInternal,
+                    fmt::format("timing model stalled at instruction {} of core {}",
+                                c.decodeNext, c.index));
+    }
+    // DMA busy time: the union of the [start, end] intervals of the core's transfers.
+    std::sort(c.dmaIntervals.begin(), c.dmaIntervals.end());
+    double busy = 0, runStart = 0, runEnd = -1;
+    for (const auto& [s, e] : c.dmaIntervals) {
+      if (s > runEnd) {
+        if (runEnd > runStart) busy += runEnd - runStart;
+        runStart = s;
+        runEnd = e;
+      } else {
+        runEnd = std::max(runEnd, e);
+      }
+    }
+    if (runEnd > runStart) busy += runEnd - runStart;
+    c.stats.busyNs[static_cast<int>(Engine::kDma)] = busy;
+    tl.endNs = std::max(tl.endNs, c.stats.endNs);
+    tl.cores.push_back(c.stats);
+    if (opts_.recordEvents) {
+      tl.events.insert(tl.events.end(), c.events.begin(), c.events.end());
+    }
+  }
+  return tl;
+}
+
+}  // namespace
+
+Expected<Timeline> simulateTiming(const arch::ChipConfig& chip,
+                                  std::span<const isa::Program* const> perCore,
+                                  const TimingOptions& opts) {
+  TimingRun run(chip, opts);
+  return run.run(perCore);
+}
+
+double instructionCostNs(const arch::ChipConfig& chip, const isa::Program& program,
+                         const isa::Instruction& inst) {
+  if (static_cast<int>(inst.opcode) >= isa::kNumOpcodes) return 0;
+  for (const isa::Operand& o : inst.operands) {
+    if (o.ap.tensor >= program.tensors.size()) return 0;
+  }
+  switch (inst.engine) {
+    case Engine::kTensor: {
+      if (!(chip.pe.clockGhz > 0)) return 0;
+      const detail::TensorCost c = detail::tensorCost(chip, program, inst);
+      return c.lsNs + c.mmNs;
+    }
+    case Engine::kDma: {
+      const detail::DmaCost c = detail::dmaCost(chip, program, inst);
+      if (c.movedBytes == 0) return c.fixedNs;
+      double rate = std::min(c.capGbps, detail::coreDmaGbps(chip));
+      if (c.hbmPerMovedByte > 0) rate = std::min(rate, chip.mem.hbmGbps / c.hbmPerMovedByte);
+      return rate > 0 ? c.fixedNs + double(c.movedBytes) / rate : kInf;
+    }
+    case Engine::kVector:
+    case Engine::kScalar:
+    case Engine::kGpSimd:
+    case Engine::kSync: {
+      const double clock = chip.stream(inst.engine).clockGhz;
+      return clock > 0 ? detail::streamCycles(chip, program, inst) / clock : 0;
+    }
+  }
+  return 0;
+}
+
+}  // namespace trnsim::sim
