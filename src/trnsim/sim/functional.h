@@ -1,0 +1,74 @@
+#pragma once
+// Functional execution: the memories of one chip (per-core SBUF and PSUM, chip-wide HBM) and
+// the value semantics of every instruction. Used by the Chip facade (chip.h); timing lives in
+// timing.h and never depends on the values computed here. docs/sim.md, "Functional execution".
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "trnsim/arch/chip_config.h"
+#include "trnsim/isa/instruction.h"
+#include "trnsim/sim/chip.h"
+#include "trnsim/support/status.h"
+
+namespace trnsim::sim {
+
+/// A byte array with a shadow that records which bytes were ever written. Filled with the
+/// sentinel 0xFF (NaN in every float format, -1 / max in the integer ones) when allocated.
+struct Memory {
+  std::vector<std::byte> bytes;
+  std::vector<uint8_t> written;  ///< 1 per byte that a host write or an instruction wrote
+
+  bool allocated() const { return !bytes.empty(); }
+  void allocate(uint64_t size);
+  uint64_t size() const { return bytes.size(); }
+};
+
+/// Per-core, per-engine, per-partition xorwow generator state (5 words + Weyl counter).
+struct RngState {
+  std::array<uint32_t, 6> words{};
+  /// Next 32 random bits.
+  uint32_t next();
+  /// State derived from a 64-bit seed (splitmix64 expansion; never all-zero).
+  static RngState fromSeed(uint64_t seed);
+};
+
+/// The functional half of a chip: memories allocated lazily (a core's SBUF/PSUM on its first
+/// use, HBM on the first host write or run) and the interpreter of instructions.
+class FunctionalChip {
+ public:
+  /// `hbmBytes`: extent of the loaded programs' HBM tensors (not the chip's capacity).
+  FunctionalChip(const arch::ChipConfig& config, uint64_t hbmBytes);
+  ~FunctionalChip();
+  FunctionalChip(const FunctionalChip&) = delete;
+  FunctionalChip& operator=(const FunctionalChip&) = delete;
+
+  /// Host -> tensor `tensor` of `program` (running on `core`): raw bytes of its dtype,
+  /// row-major. HBM and on-chip tensors are accepted. Marks the bytes initialized.
+  Status writeTensor(const isa::Program& program, uint32_t core, uint32_t tensor,
+                     std::span<const std::byte> data);
+  /// Tensor -> host (unwritten bytes read as the sentinel).
+  Expected<std::vector<std::byte>> readTensor(const isa::Program& program, uint32_t core,
+                                              uint32_t tensor) const;
+
+  /// Executes the programs in order (core 0's program, then core 1's, ...). Returns the
+  /// number of instructions executed, or the first error (naming core, instruction, operand).
+  Expected<uint64_t> run(std::span<const isa::Program> programs, const RunOptions& opts);
+
+  /// Bytes of host memory the simulated memories occupy now (0 before any use).
+  uint64_t allocatedBytes() const;
+
+  struct Impl;  ///< internal: memories and per-core engine state
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+/// Total byte extent of the HBM tensors of `programs` (max of byteOffset + size).
+uint64_t hbmExtentBytes(std::span<const isa::Program> programs);
+
+}  // namespace trnsim::sim

@@ -1,0 +1,222 @@
+// The Chip facade and the memory model: host I/O, uninitialized reads, capacity, several
+// cores sharing HBM, timing-only runs, and matmul against an independent fp64 reference.
+
+#include <gtest/gtest.h>
+
+#include <random>
+
+#include "test_functional_util.h"
+#include "trnsim/sim/functional.h"
+
+namespace trnsim::sim {
+namespace {
+
+using isa::KernelBuilder;
+using isa::MemSpace;
+using isa::TensorKind;
+using numerics::DType;
+using testing::loadProgram;
+using testing::valuesOnly;
+
+TEST(FunctionalChip, HostWriteReadRoundTripAndErrors) {
+  Chip chip = loadProgram([](KernelBuilder& kb) {
+    auto in = kb.hbm("in", DType::kBF16, {2, 3}, TensorKind::kInput);
+    auto out = kb.hbm("out", DType::kFP32, {2, 3}, TensorKind::kOutput);
+    auto t = kb.sbuf("t", DType::kBF16, {2, 3});
+    ASSERT_TRUE(kb.dmaCopy(t.ap(), in.ap()).isOk());
+    ASSERT_TRUE(kb.dmaCopy(out.ap(), t.ap()).isOk());
+  });
+  testing::writeF(chip, "in", {1, 2, 3, 4, 5, 6.015625f});
+  testing::runOk(chip);
+  EXPECT_EQ(testing::readF(chip, "out"), (std::vector<float>{1, 2, 3, 4, 5, 6.0f}));
+  // Wrong sizes and names are errors that name the tensor and what was expected.
+  std::vector<std::byte> small(10);
+  Status s = chip.write("in", small);
+  EXPECT_EQ(s.code(), ErrorCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("'in'"), std::string::npos) << s.toString();
+  EXPECT_NE(s.message().find("12 bytes"), std::string::npos) << s.toString();
+  EXPECT_EQ(chip.writeFloats("nope", std::vector<float>{1}).code(), ErrorCode::kInvalidArgument);
+  EXPECT_FALSE(chip.readFloats("in", /*core=*/3).hasValue());
+}
+
+TEST(FunctionalChip, UninitializedReadNamesInstructionOperandTensorAndElement) {
+  Chip chip = loadProgram([](KernelBuilder& kb) {
+    auto in = kb.hbm("in", DType::kFP32, {2, 4}, TensorKind::kInput);
+    auto out = kb.hbm("out", DType::kFP32, {2, 4}, TensorKind::kOutput);
+    auto t = kb.sbuf("t", DType::kFP32, {2, 4});
+    auto u = kb.sbuf("u", DType::kFP32, {2, 4});
+    ASSERT_TRUE(kb.dmaCopy(t({isa::Slice::all(), isa::Slice::range(0, 3)}),
+                           in({isa::Slice::all(), isa::Slice::range(0, 3)}))
+                    .isOk());
+    kb.setLocation("kernel.py", 42);
+    ASSERT_TRUE(kb.tensorScalar(u.ap(), t.ap(), isa::AluOp::kAdd, 1.0f).isOk());
+    ASSERT_TRUE(kb.dmaCopy(out.ap(), u.ap()).isOk());
+  });
+  testing::writeF(chip, "in", std::vector<float>(8, 1.0f));
+  auto r = chip.run(valuesOnly());
+  ASSERT_FALSE(r.hasValue());
+  const Status& s = r.status();
+  EXPECT_EQ(s.code(), ErrorCode::kUninitializedRead);
+  EXPECT_EQ(s.where(), "instruction 1 (tensor_scalar) at kernel.py:42");
+  EXPECT_NE(s.message().find("operand 'data'"), std::string::npos) << s.toString();
+  EXPECT_NE(s.message().find("tensor 't'"), std::string::npos) << s.toString();
+  EXPECT_NE(s.message().find("[0, 3]"), std::string::npos) << s.toString();
+
+  // Without detection the sentinel (NaN) flows through, as on the vendor's simulator.
+  RunOptions o = valuesOnly();
+  o.detectUninitialized = false;
+  testing::runOk(chip, o);
+  auto out = testing::readF(chip, "out");
+  EXPECT_EQ(out[0], 2.0f);
+  EXPECT_TRUE(std::isnan(out[3]));
+}
+
+TEST(FunctionalChip, UnwrittenHbmInputIsAnError) {
+  Chip chip = loadProgram([](KernelBuilder& kb) {
+    auto in = kb.hbm("in", DType::kFP32, {1, 4}, TensorKind::kInput);
+    auto t = kb.sbuf("t", DType::kFP32, {1, 4});
+    ASSERT_TRUE(kb.dmaCopy(t.ap(), in.ap()).isOk());
+  });
+  auto r = chip.run(valuesOnly());
+  ASSERT_FALSE(r.hasValue());
+  EXPECT_EQ(r.status().code(), ErrorCode::kUninitializedRead);
+  EXPECT_NE(r.status().message().find("tensor 'in'"), std::string::npos);
+  EXPECT_NE(r.status().message().find("operand 'src'"), std::string::npos);
+}
+
+TEST(FunctionalChip, TooManyProgramsIsACapacityError) {
+  arch::ChipConfig cfg = testing::trn2();
+  Chip chip(cfg);
+  std::vector<isa::Program> progs(cfg.coresPerChip + 1);
+  Status s = chip.load(std::move(progs));
+  EXPECT_EQ(s.code(), ErrorCode::kCapacity) << s.toString();
+}
+
+TEST(FunctionalChip, CoresShareHbmAndRunInOrder) {
+  arch::ChipConfig cfg = testing::trn2();
+  // Both programs declare "a" then "s" at the same HBM addresses: they alias.
+  auto make = [&](bool producer) {
+    KernelBuilder kb(cfg, producer ? "producer" : "consumer");
+    auto a = kb.hbm("a", DType::kFP32, {2, 2}, TensorKind::kInput);
+    auto s = kb.hbm("s", DType::kFP32, {2, 2}, TensorKind::kInternal);
+    auto o = kb.hbm("o", DType::kFP32, {2, 2}, TensorKind::kOutput);
+    auto t = kb.sbuf("t", DType::kFP32, {2, 2});
+    if (producer) {
+      EXPECT_TRUE(kb.dmaCopy(t.ap(), a.ap()).isOk());
+      EXPECT_TRUE(kb.tensorScalar(t.ap(), t.ap(), isa::AluOp::kMultiply, 10.0f).isOk());
+      EXPECT_TRUE(kb.dmaCopy(s.ap(), t.ap()).isOk());
+    } else {
+      EXPECT_TRUE(kb.dmaCopy(t.ap(), s.ap()).isOk());
+      EXPECT_TRUE(kb.dmaCopy(o.ap(), t.ap()).isOk());
+    }
+    auto p = kb.finish();
+    EXPECT_TRUE(p.hasValue()) << (p.hasValue() ? "" : p.status().toString());
+    return std::move(*p);
+  };
+  std::vector<isa::Program> progs;
+  progs.push_back(make(true));
+  progs.push_back(make(false));
+  Chip chip(cfg);
+  ASSERT_TRUE(chip.load(std::move(progs)).isOk());
+  testing::writeF(chip, "a", {1, 2, 3, 4});
+  testing::runOk(chip);
+  EXPECT_EQ(*chip.readFloats("o", 1), (std::vector<float>{10, 20, 30, 40}));
+  // The consumer's own name for the producer's input sees the same bytes.
+  EXPECT_EQ(*chip.readFloats("a", 1), (std::vector<float>{1, 2, 3, 4}));
+}
+
+TEST(FunctionalChip, TimingOnlyRunTouchesNoMemory) {
+  Chip chip = loadProgram([](KernelBuilder& kb) {
+    auto in = kb.hbm("in", DType::kFP32, {128, 512}, TensorKind::kInput);
+    auto t = kb.sbuf("t", DType::kFP32, {128, 512});
+    ASSERT_TRUE(kb.dmaCopy(t.ap(), in.ap()).isOk());
+  });
+  RunOptions o;
+  o.computeValues = false;
+  auto r = chip.run(o);  // the input was never written: fine, nothing is read
+  ASSERT_TRUE(r.hasValue()) << r.status().toString();
+  EXPECT_EQ(r->instructions, 1u);
+  EXPECT_GT(r->simulatedNs, 0.0);
+
+  // The functional half allocates lazily: nothing before first use, and only what is used.
+  arch::ChipConfig cfg = testing::trn2();
+  FunctionalChip fc(cfg, 4096);
+  EXPECT_EQ(fc.allocatedBytes(), 0u);
+}
+
+TEST(FunctionalChip, StochasticRoundingIsSeededAndDeterministic) {
+  Chip chip = loadProgram([](KernelBuilder& kb) {
+    auto in = kb.hbm("in", DType::kFP32, {1, 256}, TensorKind::kInput);
+    auto out = kb.hbm("out", DType::kFP32, {1, 256}, TensorKind::kOutput);
+    auto t = kb.sbuf("t", DType::kFP32, {1, 256});
+    auto b = kb.sbuf("b", DType::kBF16, {1, 256});
+    ASSERT_TRUE(kb.dmaCopy(t.ap(), in.ap()).isOk());
+    ASSERT_TRUE(kb.tensorCopy(b.ap(), t.ap()).isOk());
+    ASSERT_TRUE(kb.dmaCopy(out.ap(), b.ap()).isOk());
+  });
+  // 1 + 2^-9 lies a quarter of the way from 1 to the next bf16 (1 + 2^-7).
+  testing::writeF(chip, "in", std::vector<float>(256, 1.001953125f));
+  RunOptions o = valuesOnly();
+  o.rounding = numerics::Rounding::kStochastic;
+  o.seed = 11;
+  testing::runOk(chip, o);
+  auto a = testing::readF(chip, "out");
+  int up = 0;
+  for (float v : a) {
+    EXPECT_TRUE(v == 1.0f || v == 1.0078125f) << v;
+    up += v != 1.0f;
+  }
+  EXPECT_GT(up, 30);
+  EXPECT_LT(up, 100);
+  testing::runOk(chip, o);
+  EXPECT_EQ(testing::readF(chip, "out"), a);
+}
+
+/// C = A^T B over K tiles of 128, with bf16 inputs accumulated in PSUM, against fp64.
+TEST(FunctionalChip, TiledBf16MatmulMatchesFp64Reference) {
+  constexpr int K = 384, M = 128, N = 256;
+  std::mt19937 rng(3);
+  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
+  std::vector<float> a(size_t(K) * M), b(size_t(K) * N);
+  for (float& v : a) v = numerics::bf16BitsToFloat(numerics::floatToBf16Bits(dist(rng)));
+  for (float& v : b) v = numerics::bf16BitsToFloat(numerics::floatToBf16Bits(dist(rng)));
+  Chip chip = loadProgram([&](KernelBuilder& kb) {
+    auto ha = kb.hbm("a", DType::kBF16, {K, M}, TensorKind::kInput);
+    auto hb = kb.hbm("b", DType::kBF16, {K, N}, TensorKind::kInput);
+    auto hc = kb.hbm("c", DType::kFP32, {M, N}, TensorKind::kOutput);
+    auto ps = kb.psum("ps", DType::kFP32, {M, N});
+    auto sc = kb.sbuf("sc", DType::kFP32, {M, N});
+    for (int k = 0; k < K / 128; ++k) {
+      auto ta = kb.sbuf("ta" + std::to_string(k), DType::kBF16, {128, M});
+      auto tb = kb.sbuf("tb" + std::to_string(k), DType::kBF16, {128, N});
+      ASSERT_TRUE(kb.dmaCopy(ta.ap(), ha({isa::Slice::range(k * 128, k * 128 + 128)})).isOk());
+      ASSERT_TRUE(kb.dmaCopy(tb.ap(), hb({isa::Slice::range(k * 128, k * 128 + 128)})).isOk());
+      isa::MatmulOptions mo;
+      mo.accumulate = k > 0;
+      ASSERT_TRUE(kb.ncMatmul(ps.ap(), ta.ap(), tb.ap(), mo).isOk());
+    }
+    ASSERT_TRUE(kb.tensorCopy(sc.ap(), ps.ap()).isOk());
+    ASSERT_TRUE(kb.dmaCopy(hc.ap(), sc.ap()).isOk());
+  });
+  testing::writeF(chip, "a", a);
+  testing::writeF(chip, "b", b);
+  testing::runOk(chip);
+  auto c = testing::readF(chip, "c");
+  ASSERT_EQ(c.size(), size_t(M) * N);
+  double worst = 0;
+  for (int m = 0; m < M; ++m)
+    for (int n = 0; n < N; ++n) {
+      double ref = 0, mag = 0;
+      for (int k = 0; k < K; ++k) {
+        ref += double(a[size_t(k) * M + m]) * double(b[size_t(k) * N + n]);
+        mag += std::fabs(double(a[size_t(k) * M + m]) * double(b[size_t(k) * N + n]));
+      }
+      // fp32 accumulation of K terms: error below K * eps32 * sum |terms|.
+      const double err = std::fabs(double(c[size_t(m) * N + n]) - ref) / (mag * K * 0x1p-24);
+      worst = std::max(worst, err);
+    }
+  EXPECT_LE(worst, 1.0);
+}
+
+}  // namespace
+}  // namespace trnsim::sim
