@@ -52,10 +52,10 @@ struct TensorEngineConfig {
 struct StreamEngineConfig {
   double clockGhz = 0;
   uint32_t lanes = 128;
-  double elemsPerCycle32 = 1;  ///< free-dim elements per lane per cycle, 4-byte data
-  double elemsPerCycle16 = 1;  ///< ... 2-byte data (perf modes on trn2+)
-  double elemsPerCycle8 = 1;   ///< ... 1-byte data
-  uint32_t minCycles = 64;     ///< initiation-interval floor of one instruction
+  double elemsPerCycle32 = 1;        ///< free-dim elements per lane per cycle, 4-byte data
+  double elemsPerCycle16 = 1;        ///< ... 2-byte data (perf modes on trn2+)
+  double elemsPerCycle8 = 1;         ///< ... 1-byte data
+  uint32_t minCycles = 64;           ///< initiation-interval floor of one instruction
   uint32_t fixedOverheadCycles = 0;  ///< static issue cost (semaphore, access start)
 
   /// Free-dim elements per lane per cycle for elements of `dtypeBytes` bytes (1, 2, else 4).
@@ -67,12 +67,12 @@ struct StreamEngineConfig {
 struct DmaConfig {
   uint32_t enginesPerCore = 16;
   uint32_t queuesPerEngine = 16;
-  double engineGbps = 0;          ///< peak bandwidth of one DMA engine
-  double sustainedGbpsPerCore = 0;///< measured sustained bandwidth of all engines of one core
-  double fixedLatencyNs = 0;      ///< descriptor/semaphore-to-start cost of one DMA
-  uint32_t minEfficientBytes = 0; ///< contiguous bytes per descriptor below which BW drops
-  double transposeEfficiency = 1; ///< DMA transpose bandwidth as a fraction of copy
-                                  ///< (HBM->SBUF); 0 means the chip has no DMA transpose
+  double engineGbps = 0;               ///< peak bandwidth of one DMA engine
+  double sustainedGbpsPerCore = 0;     ///< measured sustained bandwidth of all engines of one core
+  double fixedLatencyNs = 0;           ///< descriptor/semaphore-to-start cost of one DMA
+  uint32_t minEfficientBytes = 0;      ///< contiguous bytes per descriptor below which BW drops
+  double transposeEfficiency = 1;      ///< DMA transpose bandwidth as a fraction of copy
+                                       ///< (HBM->SBUF); 0 means the chip has no DMA transpose
   double sbufTransposeEfficiency = 1;  ///< the same for SBUF->SBUF transposes (0: none)
 
   /// Peak bandwidth of all DMA engines of one core (engines * engineGbps).
@@ -85,8 +85,8 @@ struct MemoryConfig {
   uint64_t sbufBytesPerPartition = 0;
   uint32_t psumBanks = 8;
   uint64_t psumBankBytesPerPartition = 2048;
-  uint64_t hbmBytes = 0;          ///< per chip
-  double hbmGbps = 0;             ///< per chip, shared by every core and DMA queue
+  uint64_t hbmBytes = 0;  ///< per chip
+  double hbmGbps = 0;     ///< per chip, shared by every core and DMA queue
   uint32_t hbmStacks = 0;
 
   uint64_t sbufBytesPerCore() const { return uint64_t(sbufPartitions) * sbufBytesPerPartition; }
@@ -112,7 +112,9 @@ struct ChipConfig {
   /// Dotted config key ("pe.clock_ghz") -> the public source of its value.
   std::map<std::string, std::string> sources;
 
-  uint64_t psumBytesPerPartition() const { return uint64_t(mem.psumBanks) * mem.psumBankBytesPerPartition; }
+  uint64_t psumBytesPerPartition() const {
+    return uint64_t(mem.psumBanks) * mem.psumBankBytesPerPartition;
+  }
   /// Peak bf16 FLOP/s of one core's TensorE: 2 * rows * cols * clock.
   double peakBf16FlopsPerCore() const { return 2.0 * pe.rows * pe.cols * pe.clockGhz * 1e9; }
   /// Peak fp8 FLOP/s of one core: the bf16 peak times pe.fp8Speedup.
