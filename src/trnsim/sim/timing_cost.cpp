@@ -246,8 +246,10 @@ Status checkTimingProgram(const arch::ChipConfig& chip, const isa::Program& prog
         if (o.ap.free[d].count < 0) return fail("negative free-dim count");
       }
     }
+    uint32_t present = 0;
+    for (const isa::Operand& o : inst.operands) present |= 1u << o.slot;
     for (uint8_t s = 0; s < info.numOperands; ++s) {
-      if (!info.operands[s].optional && inst.operand(s) == nullptr) {
+      if (!info.operands[s].optional && (present & (1u << s)) == 0) {
         return fail(fmt::format("missing operand {}", info.operands[s].name));
       }
     }

@@ -32,8 +32,9 @@ void DependencyTracker::init(const arch::ChipConfig& chip, const isa::Program& p
   memories_.resize(2);
   memories_[0].shift = 9;
   memories_[0].buckets.resize(std::max<uint64_t>(1, (chip.mem.sbufBytesPerPartition + 511) >> 9));
-  memories_[1].shift = 9;
-  memories_[1].buckets.resize(std::max<uint64_t>(1, (chip.psumBytesPerPartition() + 511) >> 9));
+  // PSUM: one bucket per 2 KiB bank (engine operands stay inside a bank).
+  memories_[1].shift = 11;
+  memories_[1].buckets.resize(std::max<uint64_t>(1, (chip.psumBytesPerPartition() + 2047) >> 11));
 
   const size_t n = program.tensors.size();
   hbmMemoryOf_.assign(n, 0);
@@ -197,6 +198,11 @@ void DependencyTracker::access(uint32_t inst, uint32_t unit, const isa::Instruct
       size_t keep = 0;
       for (size_t i = 0; i < es.size(); ++i) {
         const Entry& e = es[i];
+        if (!p.write && (e.write || e.unit != unit)) {  // cannot be superseded by this read
+          if (keep != i) es[keep] = e;
+          ++keep;
+          continue;
+        }
         Box part = e.box;
         if (m.byRow) {
           part.r0 = std::max(part.r0, lo);
@@ -209,7 +215,10 @@ void DependencyTracker::access(uint32_t inst, uint32_t unit, const isa::Instruct
         // the same unit covering an earlier read of that unit supersedes it.
         bool implied = p.write ? p.box.covers(part)
                                : (!e.write && e.unit == unit && p.box.covers(part));
-        if (!implied) es[keep++] = e;
+        if (!implied) {
+          if (keep != i) es[keep] = e;
+          ++keep;
+        }
       }
       es.resize(keep);
       es.push_back(Entry{p.box, inst, unit, p.write});

@@ -1,0 +1,73 @@
+// Speed of the timing model alone (timing-only, no values, no per-instruction events): how
+// many simulated instructions per host second one host core gets through, on a long,
+// well-pipelined bf16 matmul program from the kernel library. Target: >= 10 million/s.
+//
+// Counters: items_per_second = simulated instructions per host second; simulated_us and
+// pe_utilization describe what was simulated (they do not change between iterations).
+
+#include <benchmark/benchmark.h>
+
+#include <string>
+#include <vector>
+
+#include "trnsim/arch/chip_config.h"
+#include "trnsim/kernels/matmul.h"
+#include "trnsim/sim/timing.h"
+
+namespace {
+
+using namespace trnsim;
+
+/// Times `cores` copies of an m x k x n bf16 matmul program on `chipName`, one per core.
+void timeMatmul(benchmark::State& state, const std::string& chipName, int64_t m, int64_t k,
+                int64_t n, uint32_t cores) {
+  auto chip = arch::loadChip(chipName);
+  if (!chip.hasValue()) {
+    state.SkipWithError(chip.status().toString().c_str());
+    return;
+  }
+  auto prog = kernels::matmulProgram(*chip, m, k, n);
+  if (!prog.hasValue()) {
+    state.SkipWithError(prog.status().toString().c_str());
+    return;
+  }
+  std::vector<const isa::Program*> perCore(cores, &*prog);
+  sim::TimingOptions opts;
+  opts.recordEvents = false;
+  double simulatedNs = 0, util = 0;
+  for (auto _ : state) {
+    auto t = sim::simulateTiming(*chip, perCore, opts);
+    if (!t.hasValue()) {
+      state.SkipWithError(t.status().toString().c_str());
+      return;
+    }
+    simulatedNs = t->endNs;
+    util = t->cores[0].tensorFlopsAtPeakNs / t->endNs;
+    benchmark::DoNotOptimize(t->endNs);
+  }
+  const auto instructions = int64_t(prog->instructions.size()) * cores;
+  state.SetItemsProcessed(state.iterations() * instructions);
+  state.counters["instructions"] = double(instructions);
+  state.counters["simulated_us"] = simulatedNs * 1e-3;
+  state.counters["pe_utilization"] = util;
+}
+
+/// The anchor shape on one trn1 NeuronCore (the vendor tutorial: 6.97 ms, 85 %).
+void BM_TimingMatmulTrn1OneCore(benchmark::State& state) {
+  timeMatmul(state, "trn1", 4096, 8192, 8192, 1);
+}
+BENCHMARK(BM_TimingMatmulTrn1OneCore)->Unit(benchmark::kMillisecond);
+
+/// Both trn1 cores run it at once, sharing HBM.
+void BM_TimingMatmulTrn1TwoCores(benchmark::State& state) {
+  timeMatmul(state, "trn1", 4096, 8192, 8192, 2);
+}
+BENCHMARK(BM_TimingMatmulTrn1TwoCores)->Unit(benchmark::kMillisecond);
+
+/// A smaller matmul on all 8 trn2 cores, with the TensorE throttle.
+void BM_TimingMatmulTrn2EightCores(benchmark::State& state) {
+  timeMatmul(state, "trn2", 2048, 4096, 4096, 8);
+}
+BENCHMARK(BM_TimingMatmulTrn2EightCores)->Unit(benchmark::kMillisecond);
+
+}  // namespace
