@@ -72,6 +72,7 @@ AccessPattern Tensor::operator()(std::initializer_list<Slice> slices) const {
 }
 
 AccessPattern Tensor::slice(const std::vector<Slice>& slices) const {
+  if (!valid()) return {};  // the failed declaration already recorded its error
   const TensorDecl& d = decl();
   auto bad = [&](const std::string& why) {
     builder_->fail(Status(ErrorCode::kInvalidArgument,
@@ -122,6 +123,7 @@ AccessPattern Tensor::slice(const std::vector<Slice>& slices) const {
 }
 
 AccessPattern Tensor::pattern(const std::vector<Dim>& dims, int64_t offset) const {
+  if (!valid()) return {};  // the failed declaration already recorded its error
   const TensorDecl& d = decl();
   auto bad = [&](const std::string& why) {
     builder_->fail(Status(ErrorCode::kInvalidArgument,

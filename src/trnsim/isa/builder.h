@@ -37,7 +37,9 @@ class Tensor {
   Tensor(const KernelBuilder* builder, uint32_t id) : builder_(builder), id_(id) {}
 
   uint32_t id() const { return id_; }
+  /// False for the handle a failed declaration returns; its patterns are invalid too.
   bool valid() const { return builder_ != nullptr; }
+  /// Only for valid handles.
   const TensorDecl& decl() const;
   const std::vector<int64_t>& shape() const { return decl().shape; }
   DType dtype() const { return decl().dtype; }
