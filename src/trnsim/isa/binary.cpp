@@ -274,8 +274,9 @@ void decodeInstructions(Reader& r, Program& p) {
       o.ap.offset = r.i64("element offset");
       size_t nfAt = r.offset();
       uint8_t nf = r.u8("free dim count");
-      if (r.ok() && nf > kMaxFreeDims) {
-        r.failAt(nfAt, fmt::format("instruction {}: {} free dims (at most {})", i, nf, kMaxFreeDims));
+      if (r.ok() && (nf > kMaxFreeDims || size_t(nf) * kDimBytes > r.remaining())) {
+        r.failAt(nfAt, fmt::format("instruction {}: {} free dims (at most {}, and {} bytes each)", i,
+                                   nf, kMaxFreeDims, kDimBytes));
         return;
       }
       o.ap.numFree = nf;

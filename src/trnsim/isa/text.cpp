@@ -380,9 +380,9 @@ Expected<Program> ProgramParser::run() {
     } else if (auto it = byName_.find(a.name); it != byName_.end()) {
       target = it->second;
     }
-    if (target >= program_.tensors.size()) {
+    if (target >= program_.tensors.size() || target == a.tensor) {
       return Status(ErrorCode::kParse,
-                    fmt::format("alias names tensor {}, which is not declared",
+                    fmt::format("alias names tensor {}, which is not another declared tensor",
                                 a.index ? fmt::format("#{}", *a.index) : quote(a.name)),
                     fmt::format("{}:{}:{}", origin_, a.line, a.col));
     }
