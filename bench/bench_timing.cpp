@@ -1,9 +1,13 @@
-// Speed of the timing model alone (timing-only, no values, no per-instruction events): how
-// many simulated instructions per host second one host core gets through, on a long,
-// well-pipelined bf16 matmul program from the kernel library. Target: >= 10 million/s.
+// Speed of the timing model alone (timing-only, no values): how many simulated instructions
+// per host second one host core gets through, on long, well-pipelined bf16 matmul programs
+// from the kernel library. Target: >= 10 million/s with per-instruction events off; the
+// *Events variants record one TimelineEvent per instruction, for comparison.
 //
-// Counters: items_per_second = simulated instructions per host second; simulated_us and
-// pe_utilization describe what was simulated (they do not change between iterations).
+// Counters: inst_per_s = simulated instructions per host second (also items_per_second);
+// instructions, simulated_us and pe_utilization describe what was simulated (they do not
+// change between iterations).
+//
+// Run: build/perf/bench/bench_timing (a Release build with -DTRNSIM_BUILD_BENCH=ON).
 
 #include <benchmark/benchmark.h>
 
@@ -20,7 +24,7 @@ using namespace trnsim;
 
 /// Times `cores` copies of an m x k x n bf16 matmul program on `chipName`, one per core.
 void timeMatmul(benchmark::State& state, const std::string& chipName, int64_t m, int64_t k,
-                int64_t n, uint32_t cores) {
+                int64_t n, uint32_t cores, bool events = false) {
   auto chip = arch::loadChip(chipName);
   if (!chip.hasValue()) {
     state.SkipWithError(chip.status().toString().c_str());
@@ -33,7 +37,7 @@ void timeMatmul(benchmark::State& state, const std::string& chipName, int64_t m,
   }
   std::vector<const isa::Program*> perCore(cores, &*prog);
   sim::TimingOptions opts;
-  opts.recordEvents = false;
+  opts.recordEvents = events;
   double simulatedNs = 0, util = 0;
   for (auto _ : state) {
     auto t = sim::simulateTiming(*chip, perCore, opts);
@@ -47,6 +51,8 @@ void timeMatmul(benchmark::State& state, const std::string& chipName, int64_t m,
   }
   const auto instructions = int64_t(prog->instructions.size()) * cores;
   state.SetItemsProcessed(state.iterations() * instructions);
+  state.counters["inst_per_s"] = benchmark::Counter(double(state.iterations() * instructions),
+                                                    benchmark::Counter::kIsRate);
   state.counters["instructions"] = double(instructions);
   state.counters["simulated_us"] = simulatedNs * 1e-3;
   state.counters["pe_utilization"] = util;
@@ -58,16 +64,29 @@ void BM_TimingMatmulTrn1OneCore(benchmark::State& state) {
 }
 BENCHMARK(BM_TimingMatmulTrn1OneCore)->Unit(benchmark::kMillisecond);
 
+/// The same with one TimelineEvent per instruction recorded.
+void BM_TimingMatmulTrn1OneCoreEvents(benchmark::State& state) {
+  timeMatmul(state, "trn1", 4096, 8192, 8192, 1, true);
+}
+BENCHMARK(BM_TimingMatmulTrn1OneCoreEvents)->Unit(benchmark::kMillisecond);
+
 /// Both trn1 cores run it at once, sharing HBM.
 void BM_TimingMatmulTrn1TwoCores(benchmark::State& state) {
   timeMatmul(state, "trn1", 4096, 8192, 8192, 2);
 }
 BENCHMARK(BM_TimingMatmulTrn1TwoCores)->Unit(benchmark::kMillisecond);
 
-/// A smaller matmul on all 8 trn2 cores, with the TensorE throttle.
+/// The larger program: the anchor shape on all 8 trn2 cores at once, with the TensorE
+/// throttle and the cores sharing HBM.
 void BM_TimingMatmulTrn2EightCores(benchmark::State& state) {
-  timeMatmul(state, "trn2", 2048, 4096, 4096, 8);
+  timeMatmul(state, "trn2", 4096, 8192, 8192, 8);
 }
 BENCHMARK(BM_TimingMatmulTrn2EightCores)->Unit(benchmark::kMillisecond);
+
+/// The same with events recorded.
+void BM_TimingMatmulTrn2EightCoresEvents(benchmark::State& state) {
+  timeMatmul(state, "trn2", 4096, 8192, 8192, 8, true);
+}
+BENCHMARK(BM_TimingMatmulTrn2EightCoresEvents)->Unit(benchmark::kMillisecond);
 
 }  // namespace

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <deque>
 #include <limits>
+#include <memory>
 #include <queue>
 #include <utility>
 #include <vector>
@@ -14,6 +15,7 @@
 #include "trnsim/sim/timing_cost.h"
 #include "trnsim/sim/timing_deps.h"
 #include "trnsim/sim/timing_fluid.h"
+#include "trnsim/sim/timing_program.h"
 
 namespace trnsim::sim {
 namespace {
@@ -75,9 +77,6 @@ struct TensorState {
   double mmFreeNs = 0;       ///< MultiplyMoving free (end of the last instruction)
   double prevMmStartNs = 0;  ///< the background buffer frees up when the previous MM starts
   double busyUntilNs = 0;
-  bool haveStationary = false;
-  isa::AccessPattern stationary;
-  uint16_t stationaryFlags = 0;
   double rampNs = 0;  ///< busy time since the throttle last armed (full rate at throttle.rampNs)
   std::deque<std::pair<double, double>> recent;  ///< recent MM intervals, for re-arming
 };
@@ -85,6 +84,7 @@ struct TensorState {
 struct CoreSim {
   uint32_t index = 0;
   const isa::Program* program = nullptr;
+  const detail::ProgramTable* table = nullptr;
   std::vector<double> endNs;
   std::vector<TimelineEvent> events;  ///< indexed by instruction when recording
   detail::DependencyTracker tracker;
@@ -131,17 +131,14 @@ class TimingRun {
 
   const arch::ChipConfig& chip_;
   TimingOptions opts_;
+  std::vector<std::unique_ptr<detail::ProgramTable>> tables_;  ///< one per distinct program
+  std::array<double, kComputeEngines> semNs_{};  ///< semaphore wait per compute engine
   std::vector<CoreSim> cores_;
   detail::FluidDma fluid_;
   std::priority_queue<DmaStart, std::vector<DmaStart>, std::greater<>> starts_;
   uint64_t seq_ = 0;
   double nowNs_ = 0;
 };
-
-uint32_t unitOf(const isa::Instruction& inst) {
-  return inst.engine == Engine::kDma ? kFirstQueueUnit + inst.queue
-                                     : static_cast<uint32_t>(inst.engine);
-}
 
 double TimingRun::floorNs(const CoreSim& c) const {
   // Every later instruction of a used engine starts after that engine is free, and every
@@ -156,16 +153,17 @@ double TimingRun::floorNs(const CoreSim& c) const {
 }
 
 void TimingRun::decode(CoreSim& c) {
-  const auto& insts = c.program->instructions;
+  const detail::ProgramTable& table = *c.table;
+  const size_t n = table.insts.size();
   const double floor = floorNs(c);
-  while (c.decodeNext < insts.size() && c.pendingCount < kDecodeWindow) {
+  while (c.decodeNext < n && c.pendingCount < kDecodeWindow) {
     const uint32_t i = uint32_t(c.decodeNext++);
-    const isa::Instruction& inst = insts[i];
-    const uint32_t unit = unitOf(inst);
+    const detail::InstInfo& ii = table.insts[i];
+    const uint32_t unit = ii.unit;
     c.scratch.clear();
     Pending p;
     p.inst = i;
-    c.tracker.access(i, unit, inst, c.scratch, p.lowerBound, c.endNs.data(), floor);
+    c.tracker.access(i, unit, table.boxesOf(ii), c.scratch, p.lowerBound, c.endNs.data(), floor);
     p.hasDep = !c.scratch.empty();
     p.depBegin = uint32_t(c.depPool.size());
     for (const Dep& d : c.scratch) {
@@ -312,15 +310,12 @@ double TimingRun::throttledNs(TensorState& t, double startNs, double costNs) {
 
 void TimingRun::scheduleTensor(CoreSim& c, uint32_t i, double readyNs, double& startNs,
                                double& endNs) {
-  const isa::Instruction& inst = c.program->instructions[i];
-  const detail::TensorCost cost = detail::tensorCost(chip_, *c.program, inst);
+  const detail::InstInfo& ii = c.table->insts[i];
+  const detail::TensorCost& cost = c.table->tensorCosts[ii.costIndex];
   TensorState& t = c.tensor;
   double mmStart;
   if (cost.hasStationary) {
-    const isa::AccessPattern& st = *inst.operand(1);
-    const uint16_t stFlags = inst.flags & (isa::kFlagDoubleRow | isa::kFlagIsTranspose);
-    bool loaded = t.haveStationary && t.stationary == st && t.stationaryFlags == stFlags;
-    if (!loaded) {
+    if (ii.reload) {
       // Background load: overlaps the previous MultiplyMoving once that one has started.
       double lsStart = std::max({readyNs, t.lsFreeNs, t.prevMmStartNs});
       double lsEnd = lsStart + cost.lsNs;
@@ -331,13 +326,9 @@ void TimingRun::scheduleTensor(CoreSim& c, uint32_t i, double readyNs, double& s
       mmStart = std::max(readyNs, t.mmFreeNs);
       startNs = mmStart;
     }
-    t.haveStationary = true;
-    t.stationary = st;
-    t.stationaryFlags = stFlags;
   } else {
     mmStart = std::max({readyNs, t.mmFreeNs, t.lsFreeNs});
     startNs = mmStart;
-    t.haveStationary = false;  // the transpose replaced the array's weights
   }
   const double duration = throttledNs(t, mmStart, cost.mmNs);
   c.stats.throttledNs += duration - cost.mmNs;
@@ -352,23 +343,22 @@ void TimingRun::scheduleTensor(CoreSim& c, uint32_t i, double readyNs, double& s
 }
 
 void TimingRun::schedule(CoreSim& c, const Pending& p) {
-  const isa::Instruction& inst = c.program->instructions[p.inst];
-  const uint32_t unit = unitOf(inst);
+  const detail::InstInfo& ii = c.table->insts[p.inst];
+  const uint32_t unit = ii.unit;
   double depReady = p.depReady;
   const double inputsReady = std::max(p.lowerBound, depReady);
   ++c.stats.instructions;
   if (unit < kFirstQueueUnit) {
     EngineState& eng = c.engines[unit];
     eng.used = true;
-    const double clock = unit == 0 ? chip_.pe.clockGhz : chip_.stream(inst.engine).clockGhz;
-    const double semNs = p.hasDep ? chip_.semaphoreWaitCycles / clock : 0;
+    const double semNs = p.hasDep ? semNs_[unit] : 0;
     const double ready = std::max(p.lowerBound, p.hasDep ? depReady + semNs : 0.0);
     double start, end;
     if (unit == 0) {
       scheduleTensor(c, p.inst, ready, start, end);
     } else {
       start = std::max(eng.freeNs, ready);
-      end = start + detail::streamCycles(chip_, *c.program, inst) / clock;
+      end = start + ii.streamNs;
       c.stats.busyNs[unit] += end - start;
     }
     eng.freeNs = end;
@@ -377,7 +367,7 @@ void TimingRun::schedule(CoreSim& c, const Pending& p) {
     if (opts_.recordEvents) {
       TimelineEvent& ev = c.events[p.inst];
       ev.core = c.index;
-      ev.engine = inst.engine;
+      ev.engine = static_cast<Engine>(unit);
       ev.instruction = p.inst;
       ev.startNs = start;
       ev.endNs = end;
@@ -390,7 +380,7 @@ void TimingRun::schedule(CoreSim& c, const Pending& p) {
   // ready and overlaps the queue's previous transfer; the data then flows after the previous
   // transfer of the queue (FIFO). Data never starts before the current time of the bandwidth
   // model (see kDecodeWindow).
-  const detail::DmaCost cost = detail::dmaCost(chip_, *c.program, inst);
+  const detail::DmaCost& cost = c.table->dmaCosts[ii.costIndex];
   const double enter = std::max({inputsReady + cost.fixedNs, q.freeNs, nowNs_});
   const double start = std::min(enter, std::max(inputsReady, q.freeNs));
   q.busy = true;
@@ -400,7 +390,7 @@ void TimingRun::schedule(CoreSim& c, const Pending& p) {
     TimelineEvent& ev = c.events[p.inst];
     ev.core = c.index;
     ev.engine = Engine::kDma;
-    ev.queue = inst.queue;
+    ev.queue = uint16_t(unit - kFirstQueueUnit);
     ev.instruction = p.inst;
     ev.startNs = start;
     ev.readyNs = inputsReady;
@@ -411,7 +401,8 @@ void TimingRun::schedule(CoreSim& c, const Pending& p) {
 }
 
 void TimingRun::finishDma(CoreSim& c, uint32_t inst, double endNs) {
-  QueueState& q = c.queues[c.program->instructions[inst].queue];
+  const uint32_t qi = c.table->insts[inst].unit - kFirstQueueUnit;
+  QueueState& q = c.queues[qi];
   q.busy = false;
   q.freeNs = endNs;
   c.dmaIntervals.emplace_back(q.inflightStartNs, endNs);
@@ -420,7 +411,7 @@ void TimingRun::finishDma(CoreSim& c, uint32_t inst, double endNs) {
   if (opts_.recordEvents) c.events[inst].endNs = endNs;
   if (!q.pending.empty() && !q.listed) {
     q.listed = true;
-    c.queuesWithPending.push_back(c.program->instructions[inst].queue);
+    c.queuesWithPending.push_back(qi);
   }
 }
 
@@ -432,20 +423,35 @@ Expected<Timeline> TimingRun::run(std::span<const isa::Program* const> perCore) 
                               chip_.coresPerChip));
   }
   const uint32_t queues = chip_.dma.enginesPerCore * chip_.dma.queuesPerEngine;
+  semNs_[0] = chip_.semaphoreWaitCycles / chip_.pe.clockGhz;
+  for (int e = 1; e < kComputeEngines; ++e) {
+    semNs_[e] = chip_.semaphoreWaitCycles / chip_.stream(static_cast<Engine>(e)).clockGhz;
+  }
   cores_.resize(perCore.size());
   for (size_t k = 0; k < perCore.size(); ++k) {
     if (perCore[k] == nullptr) {
       return Status(ErrorCode::kInvalidArgument, fmt::format("no program for core {}", k));
     }
-    Status s = detail::checkTimingProgram(chip_, *perCore[k]);
-    if (!s.isOk()) return s.withContext(fmt::format("core {}", k));
+    // One table per distinct program (cores often run the same one); building it checks it.
+    const detail::ProgramTable* table = nullptr;
+    for (const auto& t : tables_) {
+      if (t->program == perCore[k]) table = t.get();
+    }
+    if (table == nullptr) {
+      auto t = std::make_unique<detail::ProgramTable>();
+      Status s = t->build(chip_, *perCore[k]);
+      if (!s.isOk()) return s.withContext(fmt::format("core {}", k));
+      table = t.get();
+      tables_.push_back(std::move(t));
+    }
     CoreSim& c = cores_[k];
     c.index = uint32_t(k);
     c.program = perCore[k];
+    c.table = table;
     const size_t n = c.program->instructions.size();
     c.endNs.assign(n, -1.0);
     if (opts_.recordEvents) c.events.assign(n, TimelineEvent{});
-    c.tracker.init(chip_, *c.program);
+    c.tracker.init(table->memory);
     c.queues.assign(queues, QueueState{});
   }
   fluid_.init(uint32_t(cores_.size()), detail::coreDmaGbps(chip_), chip_.mem.hbmGbps);
@@ -471,8 +477,8 @@ Expected<Timeline> TimingRun::run(std::span<const isa::Program* const> perCore) 
         DmaStart s = starts_.top();
         starts_.pop();
         CoreSim& c = cores_[s.core];
-        const detail::DmaCost cost =
-            detail::dmaCost(chip_, *c.program, c.program->instructions[s.inst]);
+        const detail::DmaCost& cost =
+            c.table->dmaCosts[c.table->insts[s.inst].costIndex];
         if (cost.movedBytes == 0) {
           finishDma(c, s.inst, nowNs_);
           progress(c);

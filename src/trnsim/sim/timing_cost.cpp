@@ -223,8 +223,16 @@ Status checkTimingConfig(const arch::ChipConfig& chip) {
 }
 
 Status checkTimingProgram(const arch::ChipConfig& chip, const isa::Program& program) {
-  const uint32_t queues = chip.dma.enginesPerCore * chip.dma.queuesPerEngine;
   for (size_t i = 0; i < program.instructions.size(); ++i) {
+    TRNSIM_RETURN_IF_ERROR(checkTimingInstruction(chip, program, i));
+  }
+  return Status::ok();
+}
+
+Status checkTimingInstruction(const arch::ChipConfig& chip, const isa::Program& program,
+                              size_t i) {
+  const uint32_t queues = chip.dma.enginesPerCore * chip.dma.queuesPerEngine;
+  {
     const isa::Instruction& inst = program.instructions[i];
     auto fail = [&](const std::string& what) {
       return Status(ErrorCode::kInvalidArgument, what, program.instructionContext(i));

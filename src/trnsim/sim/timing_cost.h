@@ -2,6 +2,7 @@
 // Per-instruction costs of the timing model, from the chip config alone (no dependencies, no
 // contention). docs/sim.md "Timing" gives every formula and the config key behind it.
 
+#include <cstddef>
 #include <cstdint>
 
 #include "trnsim/arch/chip_config.h"
@@ -45,5 +46,8 @@ Status checkTimingConfig(const arch::ChipConfig& chip);
 /// Checks what the timing model relies on in a program (operand tensors exist, queues in
 /// range, the operands an opcode needs are present); errors name the instruction.
 Status checkTimingProgram(const arch::ChipConfig& chip, const isa::Program& program);
+/// The checks of checkTimingProgram for instruction `index` alone.
+Status checkTimingInstruction(const arch::ChipConfig& chip, const isa::Program& program,
+                              size_t index);
 
 }  // namespace trnsim::sim::detail

@@ -26,24 +26,31 @@ void freeSpan(const isa::AccessPattern& ap, int64_t& lo, int64_t& hi) {
 
 }  // namespace
 
-void DependencyTracker::init(const arch::ChipConfig& chip, const isa::Program& program) {
-  program_ = &program;
+void MemoryMap::init(const arch::ChipConfig& chip, const isa::Program& program) {
   memories_.clear();
   memories_.resize(2);
   memories_[0].shift = 9;
-  memories_[0].buckets.resize(std::max<uint64_t>(1, (chip.mem.sbufBytesPerPartition + 511) >> 9));
+  memories_[0].buckets =
+      uint32_t(std::max<uint64_t>(1, (chip.mem.sbufBytesPerPartition + 511) >> 9));
   // PSUM: one bucket per 2 KiB bank (engine operands stay inside a bank).
   memories_[1].shift = 11;
-  memories_[1].buckets.resize(std::max<uint64_t>(1, (chip.psumBytesPerPartition() + 2047) >> 11));
+  memories_[1].buckets =
+      uint32_t(std::max<uint64_t>(1, (chip.psumBytesPerPartition() + 2047) >> 11));
 
   const size_t n = program.tensors.size();
-  hbmMemoryOf_.assign(n, 0);
-  hbmBaseOf_.assign(n, 0);
-  hbmRowBytesOf_.assign(n, 1);
+  tensors_.assign(n, TensorPlace{});
   std::vector<uint32_t> rootMemory(n, UINT32_MAX);
   for (size_t t = 0; t < n; ++t) {
     const isa::TensorDecl& decl = program.tensors[t];
-    if (decl.onChip()) continue;
+    TensorPlace& tp = tensors_[t];
+    tp.elemBytes = uint32_t(numerics::dtypeSize(decl.dtype));
+    tp.onChip = decl.onChip();
+    if (decl.onChip()) {
+      tp.memory = decl.space == isa::MemSpace::kSbuf ? 0 : 1;
+      tp.partitionStart = decl.partitionStart;
+      tp.base = decl.byteOffset;
+      continue;
+    }
     // Follow views to the tensor that owns the memory (a bounded walk: cycles are bad input).
     uint32_t root = uint32_t(t);
     for (int hops = 0; hops < 16; ++hops) {
@@ -65,37 +72,36 @@ void DependencyTracker::init(const arch::ChipConfig& chip, const isa::Program& p
       m.byRow = rows >= 2;
       m.shift = m.byRow ? shiftFor(rows, 64, 0) : shiftFor(total, 256, 9);
       uint64_t extent = m.byRow ? rows : total;
-      m.buckets.resize((extent >> m.shift) + 1);
+      m.buckets = uint32_t((extent >> m.shift) + 1);
       memories_.push_back(std::move(m));
     }
-    hbmMemoryOf_[t] = rootMemory[root];
-    hbmRowBytesOf_[t] = rowBytes;
-    hbmBaseOf_[t] = decl.byteOffset >= rootDecl.byteOffset ? decl.byteOffset - rootDecl.byteOffset : 0;
+    tp.memory = rootMemory[root];
+    tp.rowBytes = std::max<uint64_t>(1, rowBytes);
+    tp.base = decl.byteOffset >= rootDecl.byteOffset ? decl.byteOffset - rootDecl.byteOffset : 0;
   }
 }
 
-bool DependencyTracker::place(const isa::AccessPattern& ap, isa::Access access, Place& out) const {
+bool MemoryMap::place(const isa::AccessPattern& ap, isa::Access access, OperandBox& out) const {
   if (ap.partitions == 0) return false;
   for (int d = 0; d < ap.numFree; ++d) {
     if (ap.free[d].count <= 0) return false;
   }
-  const isa::TensorDecl& decl = program_->tensors[ap.tensor];
-  const uint64_t es = numerics::dtypeSize(decl.dtype);
+  const TensorPlace& tp = tensors_[ap.tensor];
+  const uint64_t es = tp.elemBytes;
   int64_t lo, hi;
   freeSpan(ap, lo, hi);
   Box box;
-  if (decl.onChip()) {
-    out.memory = decl.space == isa::MemSpace::kSbuf ? 0 : 1;
-    box.r0 = uint64_t(decl.partitionStart) + ap.partitionOffset;
+  out.memory = tp.memory;
+  if (tp.onChip) {
+    box.r0 = uint64_t(tp.partitionStart) + ap.partitionOffset;
     box.r1 = box.r0 + ap.partitions;
     int64_t first = std::max<int64_t>(0, ap.offset + lo);
     int64_t last = std::max<int64_t>(first, ap.offset + hi);
-    box.b0 = decl.byteOffset + uint64_t(first) * es;
-    box.b1 = decl.byteOffset + uint64_t(last + 1) * es;
+    box.b0 = tp.base + uint64_t(first) * es;
+    box.b1 = tp.base + uint64_t(last + 1) * es;
   } else {
-    out.memory = hbmMemoryOf_[ap.tensor];
-    const uint64_t rowBytes = std::max<uint64_t>(1, hbmRowBytesOf_[ap.tensor]);
-    const uint64_t base = hbmBaseOf_[ap.tensor];
+    const uint64_t rowBytes = tp.rowBytes;
+    const uint64_t base = tp.base;
     // Byte range of partition 0 and the step between partitions.
     int64_t first = std::max<int64_t>(0, ap.offset + lo);
     int64_t last = std::max<int64_t>(first, ap.offset + hi);
@@ -133,96 +139,136 @@ bool DependencyTracker::place(const isa::AccessPattern& ap, isa::Access access, 
   const Memory& m = memories_[out.memory];
   uint64_t c0 = m.byRow ? box.r0 : box.b0;
   uint64_t c1 = m.byRow ? box.r1 - 1 : box.b1 - 1;
-  uint64_t maxBucket = m.buckets.size() - 1;
+  uint64_t maxBucket = m.buckets - 1;
   out.firstBucket = uint32_t(std::min<uint64_t>(c0 >> m.shift, maxBucket));
   out.lastBucket = uint32_t(std::min<uint64_t>(c1 >> m.shift, maxBucket));
-  out.read = access != isa::Access::kWrite;
   out.write = access != isa::Access::kRead;
   return true;
 }
 
-void DependencyTracker::prune(Bucket& bucket, const double* endNs, double floorNs) {
-  auto& es = bucket.entries;
+void DependencyTracker::init(const MemoryMap& map) {
+  memories_.clear();
+  uint32_t total = 0;
+  for (const MemoryMap::Memory& m : map.memories()) {
+    memories_.push_back(Memory{m.byRow, m.shift, total, m.buckets});
+    total += m.buckets;
+  }
+  buckets_.clear();
+  buckets_.resize(total);
+}
+
+namespace {
+
+/// Drops the entries that ended before `floorNs`, raising `prunedEnd` to their latest end.
+template <typename E>
+void pruneList(std::vector<E>& es, double& prunedEnd, const double* endNs, double floorNs) {
+  E* d = es.data();
+  const size_t n = es.size();
   size_t keep = 0;
-  for (size_t i = 0; i < es.size(); ++i) {
-    double e = endNs[es[i].inst];
+  for (size_t i = 0; i < n; ++i) {
+    double e = endNs[d[i].inst];
     if (e >= 0 && e <= floorNs) {
-      bucket.prunedEnd = std::max(bucket.prunedEnd, e);
+      prunedEnd = std::max(prunedEnd, e);
     } else {
-      es[keep++] = es[i];
+      d[keep++] = d[i];
     }
   }
   es.resize(keep);
-  bucket.pruneAt = std::max<uint32_t>(16, uint32_t(2 * keep));
 }
 
-void DependencyTracker::access(uint32_t inst, uint32_t unit, const isa::Instruction& instruction,
+/// Removes the entries `implied(entry)` holds for, keeping the order of the rest.
+template <typename E, typename F>
+inline void dropIf(std::vector<E>& es, F implied) {
+  E* d = es.data();
+  const size_t n = es.size();
+  size_t keep = 0;
+  for (size_t i = 0; i < n; ++i) {
+    if (!implied(d[i])) {
+      if (keep != i) d[keep] = d[i];
+      ++keep;
+    }
+  }
+  if (keep != n) es.resize(keep);
+}
+
+/// Records a dependency on `e` unless it runs on `unit` itself (its order already holds).
+template <typename E>
+inline void addDep(std::vector<Dep>& deps, uint32_t unit, const E& e) {
+  if (e.unit == unit) return;
+  for (Dep& d : deps) {
+    if (d.unit == e.unit) {
+      d.inst = std::max(d.inst, e.inst);
+      return;
+    }
+  }
+  deps.push_back(Dep{e.unit, e.inst});
+}
+
+/// The part of `box` inside [lo, hi) along the bucketed coordinate.
+inline Box clip(Box box, bool byRow, uint64_t lo, uint64_t hi) {
+  if (byRow) {
+    box.r0 = std::max(box.r0, lo);
+    box.r1 = std::min(box.r1, hi);
+  } else {
+    box.b0 = std::max(box.b0, lo);
+    box.b1 = std::min(box.b1, hi);
+  }
+  return box;
+}
+
+}  // namespace
+
+void DependencyTracker::prune(Bucket& bucket, const double* endNs, double floorNs) {
+  pruneList(bucket.writes, bucket.prunedEnd, endNs, floorNs);
+  pruneList(bucket.reads, bucket.prunedEnd, endNs, floorNs);
+  bucket.pruneAt = std::max<uint32_t>(16, uint32_t(2 * (bucket.writes.size() + bucket.reads.size())));
+}
+
+void DependencyTracker::access(uint32_t inst, uint32_t unit, std::span<const OperandBox> boxes,
                                std::vector<Dep>& deps, double& lowerBoundNs, const double* endNs,
                                double floorNs) {
-  const isa::OpInfo& info = isa::opInfo(instruction.opcode);
-  scratch_.clear();
-  for (const isa::Operand& o : instruction.operands) {
-    Place p;
-    if (place(o.ap, info.operands[o.slot].access, p)) scratch_.push_back(p);
-  }
-  auto addDep = [&](const Entry& e) {
-    if (e.unit == unit) return;  // the unit's own order already holds
-    for (Dep& d : deps) {
-      if (d.unit == e.unit) {
-        d.inst = std::max(d.inst, e.inst);
-        return;
-      }
-    }
-    deps.push_back(Dep{e.unit, e.inst});
-  };
-  // 1. Dependencies on earlier accesses.
-  for (const Place& p : scratch_) {
-    Memory& m = memories_[p.memory];
+  // 1. Dependencies on earlier accesses: a read waits for writers, a write for everyone.
+  for (const OperandBox& p : boxes) {
+    const Memory& m = memories_[p.memory];
+    Bucket* first = buckets_.data() + m.firstBucket;
     for (uint32_t b = p.firstBucket; b <= p.lastBucket; ++b) {
-      Bucket& bucket = m.buckets[b];
+      Bucket& bucket = first[b];
       lowerBoundNs = std::max(lowerBoundNs, bucket.prunedEnd);
-      for (const Entry& e : bucket.entries) {
-        if ((e.write || p.write) && e.box.overlaps(p.box)) addDep(e);
+      for (const Entry* e = bucket.writes.data(), *end = e + bucket.writes.size(); e != end; ++e) {
+        if (e->unit != unit && e->box.overlaps(p.box)) addDep(deps, unit, *e);
+      }
+      if (p.write) {
+        for (const Entry* e = bucket.reads.data(), *end = e + bucket.reads.size(); e != end; ++e) {
+          if (e->unit != unit && e->box.overlaps(p.box)) addDep(deps, unit, *e);
+        }
       }
     }
   }
   // 2. Record this instruction's accesses; drop entries whose order it now implies.
-  for (const Place& p : scratch_) {
-    Memory& m = memories_[p.memory];
+  for (const OperandBox& p : boxes) {
+    const Memory& m = memories_[p.memory];
+    Bucket* first = buckets_.data() + m.firstBucket;
     for (uint32_t b = p.firstBucket; b <= p.lastBucket; ++b) {
-      Bucket& bucket = m.buckets[b];
+      Bucket& bucket = first[b];
       // The part of the memory this bucket stands for.
-      uint64_t lo = uint64_t(b) << m.shift, hi = (uint64_t(b) + 1) << m.shift;
-      if (b == m.buckets.size() - 1) hi = UINT64_MAX;
-      auto& es = bucket.entries;
-      size_t keep = 0;
-      for (size_t i = 0; i < es.size(); ++i) {
-        const Entry& e = es[i];
-        if (!p.write && (e.write || e.unit != unit)) {  // cannot be superseded by this read
-          if (keep != i) es[keep] = e;
-          ++keep;
-          continue;
-        }
-        Box part = e.box;
-        if (m.byRow) {
-          part.r0 = std::max(part.r0, lo);
-          part.r1 = std::min(part.r1, hi);
-        } else {
-          part.b0 = std::max(part.b0, lo);
-          part.b1 = std::min(part.b1, hi);
-        }
-        // A write covering an entry's part here orders it for every later access; a read by
-        // the same unit covering an earlier read of that unit supersedes it.
-        bool implied = p.write ? p.box.covers(part)
-                               : (!e.write && e.unit == unit && p.box.covers(part));
-        if (!implied) {
-          if (keep != i) es[keep] = e;
-          ++keep;
-        }
+      const uint64_t lo = uint64_t(b) << m.shift;
+      const uint64_t hi = b == m.numBuckets - 1 ? UINT64_MAX : (uint64_t(b) + 1) << m.shift;
+      if (p.write) {
+        // A write covering an entry's part here orders it for every later access.
+        auto covered = [&](const Entry& e) { return p.box.covers(clip(e.box, m.byRow, lo, hi)); };
+        dropIf(bucket.writes, covered);
+        dropIf(bucket.reads, covered);
+        bucket.writes.push_back(Entry{p.box, inst, unit});
+      } else {
+        // A read by the same unit covering an earlier read of that unit supersedes it.
+        dropIf(bucket.reads, [&](const Entry& e) {
+          return e.unit == unit && p.box.covers(clip(e.box, m.byRow, lo, hi));
+        });
+        bucket.reads.push_back(Entry{p.box, inst, unit});
       }
-      es.resize(keep);
-      es.push_back(Entry{p.box, inst, unit, p.write});
-      if (es.size() > bucket.pruneAt) prune(bucket, endNs, floorNs);
+      if (bucket.writes.size() + bucket.reads.size() > bucket.pruneAt) {
+        prune(bucket, endNs, floorNs);
+      }
     }
   }
 }

@@ -4,6 +4,7 @@
 // write-after-write on bounding boxes of SBUF, PSUM and HBM.
 
 #include <cstdint>
+#include <span>
 #include <vector>
 
 #include "trnsim/arch/chip_config.h"
@@ -28,21 +29,58 @@ struct Dep {
 };
 inline constexpr uint32_t kFirstQueueUnit = 5;
 
+/// Where one operand lives: which memory, which rectangle, which buckets of that memory.
+/// Depends only on the program and the chip, so it is computed once per program.
+struct OperandBox {
+  Box box;
+  uint32_t memory = 0;  ///< 0 = SBUF, 1 = PSUM, 2 + i = the i-th HBM root tensor
+  uint32_t firstBucket = 0, lastBucket = 0;
+  bool write = false;  ///< written (else only read)
+};
+
+/// How the memories of one program are cut into address buckets (see DependencyTracker).
+class MemoryMap {
+ public:
+  struct Memory {
+    bool byRow = false;    ///< bucket on rows (HBM matrices) instead of bytes
+    uint32_t shift = 9;    ///< bucket = coordinate >> shift
+    uint32_t buckets = 1;  ///< the last one also takes every coordinate beyond
+  };
+  void init(const arch::ChipConfig& chip, const isa::Program& program);
+  /// The rectangle and buckets of an operand; false for an empty access (touches nothing).
+  bool place(const isa::AccessPattern& ap, isa::Access access, OperandBox& out) const;
+  const std::vector<Memory>& memories() const { return memories_; }
+
+ private:
+  /// What place() needs of a tensor, without walking its declaration.
+  struct TensorPlace {
+    uint64_t base = 0;      ///< on chip: byte offset in a partition; HBM: offset in its root
+    uint64_t rowBytes = 1;  ///< HBM: row bytes of its root (at least 1)
+    uint32_t memory = 0;    ///< 0 = SBUF, 1 = PSUM, 2 + i = HBM root i
+    uint32_t partitionStart = 0;
+    uint32_t elemBytes = 1;
+    bool onChip = true;
+  };
+  std::vector<Memory> memories_;
+  std::vector<TensorPlace> tensors_;  ///< per tensor of the program
+};
+
 /// Tracks which instruction last wrote and which ones read each region, per memory.
 /// Each memory is cut into address buckets; an access is recorded in every bucket it spans,
-/// so a lookup scans only the few entries near its own addresses. Entries leave a bucket when
-/// a later write covers them (their order is then implied) or, once the bucket grows, when
-/// they finished before `floorNs` (their end then lives on as the bucket's `prunedEnd`, a
-/// lower bound for later accesses).
+/// so a lookup scans only the few entries near its own addresses. Writers and readers are
+/// kept apart (a read only looks at writers). Entries leave a bucket when a later write covers
+/// them (their order is then implied) or, once the bucket grows, when they finished before
+/// `floorNs` (their end then lives on as the bucket's `prunedEnd`, a lower bound for later
+/// accesses).
 class DependencyTracker {
  public:
-  void init(const arch::ChipConfig& chip, const isa::Program& program);
+  void init(const MemoryMap& map);
 
-  /// Dependencies of instruction `inst` running on `unit`: appends at most one Dep per other
-  /// unit (the latest instruction of that unit it must wait for) to `deps`, raises
-  /// `lowerBoundNs` to the end of pruned accesses it overlaps, then records its accesses.
-  /// `endNs[i]` is the end of instruction i, or negative while unknown.
-  void access(uint32_t inst, uint32_t unit, const isa::Instruction& instruction,
+  /// Dependencies of instruction `inst` running on `unit` with operands `boxes`: appends at
+  /// most one Dep per other unit (the latest instruction of that unit it must wait for) to
+  /// `deps`, raises `lowerBoundNs` to the end of pruned accesses it overlaps, then records its
+  /// accesses. `endNs[i]` is the end of instruction i, or negative while unknown.
+  void access(uint32_t inst, uint32_t unit, std::span<const OperandBox> boxes,
               std::vector<Dep>& deps, double& lowerBoundNs, const double* endNs, double floorNs);
 
  private:
@@ -50,35 +88,24 @@ class DependencyTracker {
     Box box;
     uint32_t inst;
     uint32_t unit;
-    bool write;
   };
   struct Bucket {
-    std::vector<Entry> entries;
+    std::vector<Entry> writes;
+    std::vector<Entry> reads;
     double prunedEnd = 0;
     uint32_t pruneAt = 16;
   };
   struct Memory {
-    bool byRow = false;  ///< bucket on rows (HBM matrices) instead of bytes
-    uint32_t shift = 9;  ///< bucket = coordinate >> shift
-    std::vector<Bucket> buckets;
-  };
-  /// Where an operand lives: which memory and which rectangle.
-  struct Place {
-    uint32_t memory = 0;
-    Box box;
-    uint32_t firstBucket = 0, lastBucket = 0;
-    bool write = false, read = false;
+    bool byRow = false;
+    uint32_t shift = 9;
+    uint32_t firstBucket = 0;  ///< into buckets_
+    uint32_t numBuckets = 1;
   };
 
-  bool place(const isa::AccessPattern& ap, isa::Access access, Place& out) const;
   void prune(Bucket& bucket, const double* endNs, double floorNs);
 
-  const isa::Program* program_ = nullptr;
-  std::vector<Memory> memories_;          ///< 0 = SBUF, 1 = PSUM, 2 + i = HBM root i
-  std::vector<uint32_t> hbmMemoryOf_;     ///< per tensor: memory index of its HBM root
-  std::vector<uint64_t> hbmBaseOf_;       ///< per tensor: byte offset inside its root
-  std::vector<uint64_t> hbmRowBytesOf_;   ///< per tensor: row bytes of its root
-  std::vector<Place> scratch_;
+  std::vector<Memory> memories_;
+  std::vector<Bucket> buckets_;  ///< of every memory, one flat array
 };
 
 }  // namespace trnsim::sim::detail

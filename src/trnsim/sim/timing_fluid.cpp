@@ -55,52 +55,52 @@ void FluidDma::takeFinished(std::vector<Transfer>& done) {
 void FluidDma::recomputeRates() {
   const size_t n = active_.size();
   if (n == 0) return;
-  frozen_.assign(n, 0);
   std::fill(coreUsed_.begin(), coreUsed_.end(), 0.0);
   std::fill(coreOpen_.begin(), coreOpen_.end(), 0u);
   double hbmUsed = 0;
+  open_.clear();
+  usedCores_.clear();
   for (size_t i = 0; i < n; ++i) {
     active_[i].rateGbps = 0;
-    ++coreOpen_[active_[i].core];
+    if (coreOpen_[active_[i].core]++ == 0) usedCores_.push_back(active_[i].core);
+    open_.push_back(uint32_t(i));
   }
-  size_t open = n;
   // Progressive filling: raise every open transfer's rate together until some limit binds,
-  // freeze the transfers behind that limit, repeat. Each round freezes at least one.
-  while (open > 0) {
+  // freeze the transfers behind that limit, repeat. Each round freezes at least one and
+  // visits only the transfers (and cores) still open, in start order, so a round costs
+  // O(open); rounds = distinct binding limits (usually one or two).
+  while (!open_.empty()) {
     double step = kInf;
     double hbmWeight = 0;
-    for (size_t i = 0; i < n; ++i) {
-      if (frozen_[i]) continue;
+    for (uint32_t i : open_) {
       step = std::min(step, active_[i].capGbps - active_[i].rateGbps);
       hbmWeight += active_[i].hbmPerMovedByte;
     }
-    for (size_t c = 0; c < coreOpen_.size(); ++c) {
+    for (uint32_t c : usedCores_) {
       if (coreOpen_[c] > 0) step = std::min(step, (coreGbps_ - coreUsed_[c]) / coreOpen_[c]);
     }
     if (hbmWeight > 0) step = std::min(step, (hbmGbps_ - hbmUsed) / hbmWeight);
     step = std::max(step, 0.0);
-    for (size_t i = 0; i < n; ++i) {
-      if (frozen_[i]) continue;
+    for (uint32_t i : open_) {
       active_[i].rateGbps += step;
       coreUsed_[active_[i].core] += step;
       hbmUsed += step * active_[i].hbmPerMovedByte;
     }
     const bool hbmFull = hbmUsed >= hbmGbps_ * (1 - 1e-12);
-    size_t frozeNow = 0;
-    for (size_t i = 0; i < n; ++i) {
-      if (frozen_[i]) continue;
+    size_t keep = 0;
+    for (uint32_t i : open_) {
       const Transfer& tr = active_[i];
       bool stop = tr.rateGbps >= tr.capGbps * (1 - 1e-12) ||
                   coreUsed_[tr.core] >= coreGbps_ * (1 - 1e-12) ||
                   (hbmFull && tr.hbmPerMovedByte > 0);
       if (stop) {
-        frozen_[i] = 1;
         --coreOpen_[tr.core];
-        ++frozeNow;
+      } else {
+        open_[keep++] = i;
       }
     }
-    if (frozeNow == 0) break;  // cannot happen with positive limits; never loop forever
-    open -= frozeNow;
+    if (keep == open_.size()) break;  // cannot happen with positive limits; never loop forever
+    open_.resize(keep);
   }
 }
 

@@ -34,6 +34,7 @@ class FluidDma {
   /// (in the order they were started, for determinism).
   void takeFinished(std::vector<Transfer>& done);
   /// Max-min fair shares under: each transfer's cap, each core's DMA limit, the HBM limit.
+  /// O(active x rounds); a round ends when a limit binds (see timing_fluid.cpp).
   void recomputeRates();
   const std::vector<Transfer>& active() const { return active_; }
 
@@ -43,7 +44,8 @@ class FluidDma {
   std::vector<Transfer> active_;
   std::vector<double> coreUsed_;
   std::vector<uint32_t> coreOpen_;
-  std::vector<uint8_t> frozen_;
+  std::vector<uint32_t> open_;       ///< recomputeRates: transfers not frozen yet, in order
+  std::vector<uint32_t> usedCores_;  ///< recomputeRates: cores with a transfer
 };
 
 }  // namespace trnsim::sim::detail
