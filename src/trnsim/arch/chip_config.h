@@ -105,9 +105,10 @@ struct ChipConfig {
   DmaConfig dma;
   MemoryConfig mem;
   /// Cycles of the waiting engine's clock between another engine (or a DMA queue) signalling
-  /// a semaphore and the waiting instruction starting: "+~100 cycles for dependent ops" [A2].
-  /// Added by the timing model to cross-engine dependencies of compute engines (DMA queues
-  /// wait through dma.fixedLatencyNs instead). Not yet a key of configs/chips/*.json.
+  /// a semaphore and the waiting instruction starting (key `semaphore_wait_cycles`; the
+  /// built-in chips take 40 of the "+~100 cycles for tiny/dependent ops" [A2]). Added by the
+  /// timing model to cross-engine dependencies of compute engines (DMA queues wait through
+  /// dma.fixedLatencyNs instead).
   uint32_t semaphoreWaitCycles = 100;
   /// Dotted config key ("pe.clock_ghz") -> the public source of its value.
   std::map<std::string, std::string> sources;

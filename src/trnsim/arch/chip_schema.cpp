@@ -82,6 +82,7 @@ std::vector<Field> chipFields(ChipConfig& c) {
   std::vector<Field> f;
   f.reserve(64);
   f.push_back({count("cores_per_chip", 1, 1024, "NeuronCores"), &c.coresPerChip});
+  f.push_back({count("semaphore_wait_cycles", 0, 1e6, "cycles"), &c.semaphoreWaitCycles});
 
   TensorEngineConfig& pe = c.pe;
   f.push_back({positive("pe.clock_ghz", "GHz", 10), &pe.clockGhz});
