@@ -1,6 +1,46 @@
 #include "trnsim/sim/timing_program.h"
 
+#include <array>
+
 namespace trnsim::sim::detail {
+namespace {
+
+/// What the program check needs of an opcode, gathered once per table.
+struct OpFacts {
+  uint8_t numOperands = 0;
+  uint8_t engineMask = 0;
+  uint32_t required = 0;  ///< bit per operand slot that must be present
+  std::array<isa::Access, isa::kMaxOperands> access{};
+};
+
+/// The checks of checkTimingInstruction as one cheap pass; false means "ask it for the error"
+/// (it finds the same failure and names it).
+bool quickCheck(const OpFacts* facts, const isa::Program& prog, const isa::Instruction& inst,
+                uint32_t queues) {
+  if (static_cast<int>(inst.opcode) >= isa::kNumOpcodes) return false;
+  const OpFacts& f = facts[static_cast<int>(inst.opcode)];
+  const unsigned engine = static_cast<unsigned>(inst.engine);
+  if (engine >= unsigned(arch::kNumEngines) || (f.engineMask & (1u << engine)) == 0) return false;
+  uint32_t present = 0;
+  const size_t tensors = prog.tensors.size();
+  for (const isa::Operand& o : inst.operands) {
+    if (o.slot >= f.numOperands || o.ap.tensor >= tensors || o.ap.numFree > isa::kMaxFreeDims) {
+      return false;
+    }
+    for (int d = 0; d < o.ap.numFree; ++d) {
+      if (o.ap.free[d].count < 0) return false;
+    }
+    present |= 1u << o.slot;
+  }
+  if ((present & f.required) != f.required) return false;
+  if (inst.engine == arch::Engine::kDma &&
+      (inst.queue >= queues || inst.opcode == isa::Opcode::kDmaTranspose)) {
+    return false;  // the transpose's efficiency check is left to checkTimingInstruction
+  }
+  return true;
+}
+
+}  // namespace
 
 Status ProgramTable::build(const arch::ChipConfig& chip, const isa::Program& prog) {
   program = &prog;
@@ -13,19 +53,33 @@ Status ProgramTable::build(const arch::ChipConfig& chip, const isa::Program& pro
   boxes.reserve(n * 3);
   // The stationary TensorE holds after the previous TensorE instruction (TensorE runs its
   // instructions in program order, so this is the state the scheduler will see).
+  std::array<OpFacts, isa::kNumOpcodes> facts{};
+  for (int op = 0; op < isa::kNumOpcodes; ++op) {
+    const isa::OpInfo& info = isa::opInfo(static_cast<isa::Opcode>(op));
+    OpFacts& f = facts[op];
+    f.numOperands = info.numOperands;
+    f.engineMask = info.engineMask;
+    for (uint8_t slot = 0; slot < info.numOperands; ++slot) {
+      if (!info.operands[slot].optional) f.required |= 1u << slot;
+      f.access[slot] = info.operands[slot].access;
+    }
+  }
+  const uint32_t queues = chip.dma.enginesPerCore * chip.dma.queuesPerEngine;
   const isa::AccessPattern* loaded = nullptr;
   uint16_t loadedFlags = 0;
   for (size_t i = 0; i < n; ++i) {
-    TRNSIM_RETURN_IF_ERROR(checkTimingInstruction(chip, prog, i));
     const isa::Instruction& inst = prog.instructions[i];
+    if (!quickCheck(facts.data(), prog, inst, queues)) {
+      TRNSIM_RETURN_IF_ERROR(checkTimingInstruction(chip, prog, i));
+    }
     InstInfo& ii = insts[i];
     ii.unit = inst.engine == arch::Engine::kDma ? kFirstQueueUnit + inst.queue
                                                 : static_cast<uint32_t>(inst.engine);
     ii.boxBegin = uint32_t(boxes.size());
-    const isa::OpInfo& info = isa::opInfo(inst.opcode);
+    const OpFacts& f = facts[static_cast<int>(inst.opcode)];
     for (const isa::Operand& o : inst.operands) {
       OperandBox box;
-      if (memory.place(o.ap, info.operands[o.slot].access, box)) {
+      if (memory.place(o.ap, f.access[o.slot], box)) {
         boxes.push_back(box);
         ++ii.numBoxes;
       }
