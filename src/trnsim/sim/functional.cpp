@@ -785,7 +785,12 @@ Status Exec::matmul() {
     b = regroup(b, N);
   }
   std::vector<float> c(size_t(M) * size_t(N));
-  detail::matmulF32(a.data(), b.data(), c.data(), K, M, N, in_.has(isa::kFlagIsTranspose));
+  // Products of two inputs with <= 12 significant bits are exact in fp32.
+  auto narrow = [](DType t) {
+    return t == DType::kBF16 || t == DType::kFP16 || t == DType::kFP8E4M3 || t == DType::kFP8E5M2;
+  };
+  detail::matmulF32(a.data(), b.data(), c.data(), K, M, N, in_.has(isa::kFlagIsTranspose),
+                    narrow(st.dtype) && narrow(mv.dtype));
   if (in_.has(isa::kFlagAccumulate)) {
     std::vector<float> old;
     TRNSIM_RETURN_IF_ERROR(readFloats(dst, old));

@@ -177,6 +177,9 @@ inline float activate(ActFunc f, float x) {
 /// c[m * N + n] = sum_k a[k * M + m] * b[k * N + n] for k = 0..K-1 in increasing order, in fp32
 /// (no fused multiply-add, so every host gives the same bits). `skipZeroB`: terms whose b is
 /// exactly zero are skipped (bit-accurate transpose through an identity matrix).
-void matmulF32(const float* a, const float* b, float* c, int K, int M, int N, bool skipZeroB);
+/// `exactProducts`: every a * b is exact in fp32 (both inputs have <= 12 significant bits), so
+/// a fused multiply-add gives the same bits and may be used.
+void matmulF32(const float* a, const float* b, float* c, int K, int M, int N, bool skipZeroB,
+               bool exactProducts = false);
 
 }  // namespace trnsim::sim::detail

@@ -1,7 +1,7 @@
 // The fp32 inner-product kernel behind nc_matmul. Register-blocked (4 rows of the output x 16
-// columns kept in registers while k runs), compiled twice on x86-64 (baseline SSE2 and AVX2,
-// picked at run time). Every output element is summed in increasing k with separate multiply
-// and add, so both versions give identical bits.
+// columns kept in registers while k runs), compiled for baseline x86-64 and AVX2, picked at
+// run time. Every output element is summed in increasing k with separate multiply and add
+// (no FMA), so every version and every host gives the same bits.
 
 #include <algorithm>
 #include <cstring>
@@ -14,22 +14,45 @@ namespace {
 constexpr int kMr = 4;   // output rows per block
 constexpr int kNr = 16;  // output columns per block
 
-// One kMr x kNr block: c[i][j] = sum_k a[k, m0 + i] * b[k, n0 + j].
+// 8 floats as one GCC/Clang vector (one AVX register; two SSE registers on baseline x86-64).
+typedef float Vec8 __attribute__((vector_size(32)));
+
+// One kMr x kNr block: c[i][j] = sum_k a[k, m0 + i] * b[k, n0 + j], accumulators in registers.
 [[gnu::always_inline]] inline void blockFull(const float* __restrict a, const float* __restrict b,
                                              float* __restrict c, int K, int M, int N, int m0,
                                              int n0) {
-  float acc[kMr][kNr] = {};
+  static_assert(kNr == 16 && kMr == 4, "the block below is written for 4 x 16");
+  Vec8 acc00 = {}, acc01 = {}, acc10 = {}, acc11 = {}, acc20 = {}, acc21 = {}, acc30 = {},
+       acc31 = {};
   for (int k = 0; k < K; ++k) {
     const float* bk = b + int64_t(k) * N + n0;
     const float* ak = a + int64_t(k) * M + m0;
-    float bv[kNr];
-    for (int j = 0; j < kNr; ++j) bv[j] = bk[j];
-    for (int i = 0; i < kMr; ++i) {
-      const float av = ak[i];
-      for (int j = 0; j < kNr; ++j) acc[i][j] += av * bv[j];
-    }
+    Vec8 b0, b1;
+    std::memcpy(&b0, bk, sizeof(Vec8));
+    std::memcpy(&b1, bk + 8, sizeof(Vec8));
+    const float x0 = ak[0], x1 = ak[1], x2 = ak[2], x3 = ak[3];
+    const Vec8 a0 = {x0, x0, x0, x0, x0, x0, x0, x0}, a1 = {x1, x1, x1, x1, x1, x1, x1, x1},
+               a2 = {x2, x2, x2, x2, x2, x2, x2, x2}, a3 = {x3, x3, x3, x3, x3, x3, x3, x3};
+    acc00 += a0 * b0;
+    acc01 += a0 * b1;
+    acc10 += a1 * b0;
+    acc11 += a1 * b1;
+    acc20 += a2 * b0;
+    acc21 += a2 * b1;
+    acc30 += a3 * b0;
+    acc31 += a3 * b1;
   }
-  for (int i = 0; i < kMr; ++i) std::memcpy(c + int64_t(m0 + i) * N + n0, acc[i], sizeof(acc[i]));
+  // Stored by name: taking the accumulators' addresses in a loop would keep them in memory.
+  float* c0 = c + int64_t(m0) * N + n0;
+  const int64_t ld = N;
+  std::memcpy(c0, &acc00, sizeof(Vec8));
+  std::memcpy(c0 + 8, &acc01, sizeof(Vec8));
+  std::memcpy(c0 + ld, &acc10, sizeof(Vec8));
+  std::memcpy(c0 + ld + 8, &acc11, sizeof(Vec8));
+  std::memcpy(c0 + 2 * ld, &acc20, sizeof(Vec8));
+  std::memcpy(c0 + 2 * ld + 8, &acc21, sizeof(Vec8));
+  std::memcpy(c0 + 3 * ld, &acc30, sizeof(Vec8));
+  std::memcpy(c0 + 3 * ld + 8, &acc31, sizeof(Vec8));
 }
 
 // Any block at the edges (rows < kMr or columns < kNr), element by element.
@@ -73,6 +96,7 @@ bool hostHasAvx2() {
   static const bool has = __builtin_cpu_supports("avx2");
   return has;
 }
+
 #endif
 
 void matmulSkipZero(const float* a, const float* b, float* c, int K, int M, int N) {
@@ -95,7 +119,9 @@ void matmulSkipZero(const float* a, const float* b, float* c, int K, int M, int 
 
 }  // namespace
 
-void matmulF32(const float* a, const float* b, float* c, int K, int M, int N, bool skipZeroB) {
+void matmulF32(const float* a, const float* b, float* c, int K, int M, int N, bool skipZeroB,
+               bool exactProducts) {
+  (void)exactProducts;  // no FMA path yet: mul + add is exact-equivalent and host independent
   if (skipZeroB) {
     matmulSkipZero(a, b, c, K, M, N);
     return;
