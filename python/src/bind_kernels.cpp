@@ -113,10 +113,10 @@ void bindKernels(py::module_& m) {
       py::arg("timing") = true, "row softmax of x [rows, cols]; returns (out, info)");
   sub.def(
       "time_matmul",
-      [](int64_t m, int64_t k, int64_t n, const std::string& chipName, const std::string& inDtype,
-         const std::string& outDtype, const py::object& tiling) {
+      [](int64_t rows, int64_t contraction, int64_t cols, const std::string& chipName,
+         const std::string& inDtype, const std::string& outDtype, const py::object& tiling) {
         const auto chip = unwrap(arch::loadChip(chipName));
-        auto program = unwrap(kernels::matmulProgram(chip, m, k, n, dtypeOf(inDtype),
+        auto program = unwrap(kernels::matmulProgram(chip, rows, contraction, cols, dtypeOf(inDtype),
                                                      dtypeOf(outDtype), tilingOf(tiling)));
         sim::Chip c(chip);
         check(c.load({std::move(program)}));
