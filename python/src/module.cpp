@@ -11,6 +11,7 @@ void bindIsa(py::module_& m);
 void bindSim(py::module_& m);
 void bindProfile(py::module_& m);
 void bindKernels(py::module_& m);
+void bindNki(py::module_& m);
 
 PYBIND11_MODULE(_trnsim, m) {
   m.doc() = "trnsim's C++ core (numerics, arch, isa, sim, profile, kernels)";
@@ -22,4 +23,5 @@ PYBIND11_MODULE(_trnsim, m) {
   bindSim(m);
   bindProfile(m);
   bindKernels(m);
+  bindNki(m);
 }

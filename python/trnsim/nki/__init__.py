@@ -1,0 +1,155 @@
+"""trnsim.nki: write or bring an NKI kernel and run it on a simulated Trainium chip.
+
+    from trnsim import nki
+    import trnsim.nki.language as nl
+
+    @nki.jit
+    def add(a, b):
+        out = nl.ndarray(a.shape, a.dtype, buffer=nl.shared_hbm)
+        nl.store(out, nl.load(a) + nl.load(b))
+        return out
+
+    c = add(np.ones((128, 512), np.float32), np.ones((128, 512), np.float32))
+
+Kernels run in Python once per program (loops unroll by running); every nki.language /
+nki.isa call emits instructions through the C++ kernel builder, and the program then runs on
+``trnsim``'s simulated chip (values and timing). Target: ``platform_target=`` or
+``NEURON_PLATFORM_TARGET_OVERRIDE=trn1|trn2|trn3`` (default trn2). ``trace=path`` (or
+``TRNSIM_TRACE``) writes a Perfetto trace, ``report=path`` (or ``TRNSIM_REPORT``) the summary.
+See docs/nki.md.
+"""
+
+from __future__ import annotations
+
+import functools as _functools
+
+from . import errors, isa, language  # noqa: F401
+from . import typing  # noqa: F401
+from ._core import RunInfo, launch as _launch
+from .compat import install_import_aliases  # noqa: F401
+from .errors import (CapacityError, NkiError, NotSupportedError,  # noqa: F401
+                     OutOfBoundsError, UninitializedReadError, VerifyError)
+
+tile_size = language.tile_size
+
+_last_run: RunInfo | None = None
+
+
+def last_run() -> RunInfo | None:
+    """RunInfo of the most recent kernel run (simulated time, summary, trace writer)."""
+    return _last_run
+
+
+class Kernel:
+    """A kernel function ready to run on the simulated chip. ``kernel[grid](...)`` launches
+    an SPMD grid; calling it runs once (or once per grid point) and returns numpy arrays."""
+
+    def __init__(self, fn, grid=(), **options):
+        self.fn = fn
+        self.grid = grid
+        self.options = options
+        self.last_run = None
+        _functools.update_wrapper(self, fn)
+
+    def __getitem__(self, grid):
+        if not isinstance(grid, tuple):
+            grid = (grid,)
+        return Kernel(self.fn, grid, **self.options)
+
+    def __call__(self, *args, **kwargs):
+        global _last_run
+        opts = dict(self.options)
+        for k in ("trace", "report", "platform_target", "target", "chip"):
+            if k in kwargs:
+                opts[k] = kwargs.pop(k)
+        chip = opts.get("platform_target") or opts.get("target") or opts.get("chip")
+        out, run = _launch(self.fn, args, kwargs, self.grid, chip=chip,
+                           trace=opts.get("trace"), report=opts.get("report"),
+                           multicore=opts.get("multicore", True))
+        if run is not None:
+            self.last_run = _last_run = run
+        return out
+
+
+def jit(kernel=None, **options):
+    """Decorator: ``@nki.jit`` or ``@nki.jit(platform_target="trn1", trace="k.json")``.
+    NKI's compiler options (mode, show_compiler_tb, debug_kernel, ...) are accepted and ignored."""
+    if kernel is None:
+        return lambda fn: jit(fn, **options)
+    if isinstance(kernel, Kernel):
+        return Kernel(kernel.fn, kernel.grid, **{**kernel.options, **options})
+    return Kernel(kernel, **options)
+
+
+trace = jit  # NKI's nki.trace decorator: same behaviour here
+baremetal = jit  # numpy in, numpy out, on the (simulated) device
+
+
+def simulate(kernel, **options):
+    """``nki.simulate(kernel)(*args)``: runs the kernel on the simulated chip."""
+    return jit(kernel, **options)
+
+
+def simulate_kernel(kernel, *args, **kwargs):
+    """Older entry point: ``nki.simulate_kernel(kernel, *args)``."""
+    return jit(kernel)(*args, **kwargs)
+
+
+class _Latency:
+    def __init__(self, samples_us):
+        self.samples_us = list(samples_us)
+
+    def get_latency_percentile(self, p):
+        """Simulated latency in microseconds (the simulator is deterministic: every
+        iteration takes the same time, so every percentile is the same)."""
+        import numpy as np
+        return float(np.percentile(self.samples_us, p))
+
+
+class BenchmarkResult:
+    def __init__(self, samples_us):
+        self.nc_latency = _Latency(samples_us)
+
+
+class _Benchmark(Kernel):
+    def __init__(self, fn, grid=(), warmup=5, iters=10, **options):
+        super().__init__(fn, grid, **options)
+        self.warmup, self.iters = int(warmup), int(iters)
+        self.benchmark_result = None
+
+    def __getitem__(self, grid):
+        if not isinstance(grid, tuple):
+            grid = (grid,)
+        return _Benchmark(self.fn, grid, self.warmup, self.iters, **self.options)
+
+    def __call__(self, *args, **kwargs):
+        out = super().__call__(*args, **kwargs)
+        lat = self.last_run.latency_us
+        self.benchmark_result = BenchmarkResult([lat] * max(self.iters, 1))
+        print(f"trnsim benchmark {getattr(self.fn, '__name__', 'kernel')}: "
+              f"{lat:.3f} us simulated on {self.last_run.chip} "
+              f"({self.last_run.instructions} instructions)")
+        return out
+
+
+def benchmark(kernel=None, warmup=5, iters=10, save_neff_name=None, save_trace_name=None,
+              **options):
+    """``nki.benchmark(warmup=, iters=)(kernel)``: runs and records simulated latency in
+    ``.benchmark_result.nc_latency.get_latency_percentile(p)`` (microseconds).
+    save_trace_name writes the Perfetto trace there."""
+    if save_trace_name:
+        options.setdefault("trace", save_trace_name)
+    if kernel is None:
+        return lambda fn: benchmark(fn, warmup, iters, save_neff_name, save_trace_name, **options)
+    fn = kernel.fn if isinstance(kernel, Kernel) else kernel
+    grid = kernel.grid if isinstance(kernel, Kernel) else ()
+    return _Benchmark(fn, grid, warmup, iters, **options)
+
+
+profile = benchmark
+
+
+__all__ = ["jit", "trace", "baremetal", "simulate", "simulate_kernel", "benchmark", "profile",
+           "language", "isa", "typing", "tile_size", "install_import_aliases", "last_run",
+           "Kernel", "NkiError", "VerifyError", "CapacityError", "OutOfBoundsError",
+           "UninitializedReadError", "NotSupportedError"]

@@ -1,0 +1,1037 @@
+"""The tracer behind trnsim.nki: kernel contexts, tiles and their access patterns, index
+expressions, and the launch that builds programs, runs them on a simulated chip and reads the
+outputs back.
+
+Nothing here computes tensor values: every nki.language / nki.isa call checks its operands and
+emits instructions through the one C++ kernel builder (``trnsim._trnsim.nki.Builder``); the
+values come from the simulator when the program runs.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import numpy as np
+
+from .._trnsim import nki as _cnki
+from .._trnsim import sim as _csim
+from . import errors as _err
+
+try:  # ml_dtypes gives numpy names to bf16 / fp8; without it those read back as float32
+    import ml_dtypes as _mld
+except ImportError:  # pragma: no cover
+    _mld = None
+
+_PKG = os.path.dirname(os.path.abspath(__file__))
+SBUF, PSUM, HBM = 0, 1, 2
+
+# ---- enums of the core (values of isa::AluOp, ActFunc, arch::Engine) -------------------------
+
+ALU = {n: i for i, n in enumerate([
+    "bypass", "add", "subtract", "multiply", "divide", "max", "min", "pow", "mod", "abs_max",
+    "abs_min", "is_equal", "not_equal", "is_gt", "is_ge", "is_lt", "is_le", "bitwise_and",
+    "bitwise_or", "bitwise_xor", "logical_and", "logical_or", "logical_xor", "left_shift",
+    "right_shift", "logical_right_shift"])}
+ACT = {n: i for i, n in enumerate([
+    "identity", "copy", "exp", "log", "tanh", "sigmoid", "relu", "gelu", "gelu_apprx_tanh",
+    "silu", "sqrt", "rsqrt", "reciprocal", "square", "sin", "cos", "arctan", "abs", "sign",
+    "softplus", "erf", "mish", "gelu_dx", "silu_dx"])}
+ENGINE = {"tensor": 0, "vector": 1, "scalar": 2, "gpsimd": 3, "sync": 4, "dma": 5}
+
+
+def _load_engine_numbers():
+    # The engine numbers come from the core (arch::Engine); ask it once rather than guess.
+    try:
+        from .._trnsim import isa as _cisa  # noqa: F401
+    except ImportError:  # pragma: no cover
+        pass
+
+
+# ---- dtypes --------------------------------------------------------------------------------
+
+
+class NamedDType:
+    """A dtype numpy has no name for (tfloat32, or bf16/fp8 without ml_dtypes)."""
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def __repr__(self):
+        return f"nki.language.{self.name}"
+
+
+_DT_ALIASES = {
+    "float32": "float32", "fp32": "float32", "float16": "float16", "fp16": "float16",
+    "bfloat16": "bfloat16", "bf16": "bfloat16", "tfloat32": "tfloat32", "tf32": "tfloat32",
+    "float8_e4m3": "float8_e4m3", "float8_e4m3fn": "float8_e4m3", "fp8_e4m3": "float8_e4m3",
+    "float8_e5m2": "float8_e5m2", "fp8_e5m2": "float8_e5m2",
+    "int8": "int8", "int16": "int16", "int32": "int32", "uint8": "uint8", "uint16": "uint16",
+    "uint32": "uint32", "bool": "uint8", "bool_": "uint8",
+}
+_DT_CACHE: dict = {}
+
+
+def dtname(dt) -> str:
+    """The core's name of a dtype given as an nl dtype, numpy dtype/type, string or torch dtype."""
+    try:
+        return _DT_CACHE[dt]
+    except (KeyError, TypeError):
+        pass
+    if isinstance(dt, NamedDType):
+        name = dt.name
+    elif isinstance(dt, str):
+        name = dt
+    else:
+        name = getattr(dt, "name", None) if not isinstance(dt, type) else None
+        if name is None or not isinstance(name, str):
+            try:
+                name = np.dtype(dt).name
+            except TypeError:
+                name = str(dt).replace("torch.", "")
+    core = _DT_ALIASES.get(name)
+    if core is None:
+        raise _err.NkiTypeError(f"unsupported dtype {dt!r}")
+    try:
+        _DT_CACHE[dt] = core
+    except TypeError:
+        pass
+    return core
+
+
+def numpy_dtype(core: str, user=None):
+    """The numpy dtype results of a core dtype are returned in."""
+    if user is not None and not isinstance(user, NamedDType):
+        try:
+            return np.dtype(user)
+        except TypeError:
+            pass
+    if core in ("float32", "tfloat32"):
+        return np.dtype(np.float32)
+    if core == "float16":
+        return np.dtype(np.float16)
+    if _mld is not None:
+        if core == "bfloat16":
+            return np.dtype(_mld.bfloat16)
+        if core == "float8_e4m3":
+            return np.dtype(_mld.float8_e4m3fn)
+        if core == "float8_e5m2":
+            return np.dtype(_mld.float8_e5m2)
+    if core.startswith(("float", "bfloat")):
+        return np.dtype(np.float32)
+    return np.dtype(core)
+
+
+_DTYPE_SIZE = {"float32": 4, "tfloat32": 4, "float16": 2, "bfloat16": 2, "float8_e4m3": 1,
+               "float8_e5m2": 1, "int8": 1, "int16": 2, "int32": 4, "uint8": 1, "uint16": 2,
+               "uint32": 4}
+_FLOATS = {"float32", "tfloat32", "float16", "bfloat16", "float8_e4m3", "float8_e5m2"}
+
+
+def is_float(core: str) -> bool:
+    return core in _FLOATS
+
+
+# ---- the current kernel ----------------------------------------------------------------------
+
+_CTX = None  # the _Ctx of the kernel being traced
+
+
+def ctx():
+    c = _CTX
+    if c is None:
+        raise _err.NkiRuntimeError(
+            "nki.language / nki.isa calls need a running kernel: call the kernel through "
+            "@nki.jit, nki.simulate(kernel)(...) or nki.simulate_kernel(kernel, ...)")
+    return c
+
+
+def here():
+    """Sets the builder's location to the user's line that called into trnsim.nki; returns
+    the builder. Frames inside this package are skipped."""
+    c = _CTX
+    if c is None:
+        ctx()
+    f = sys._getframe(1)
+    pkg = _PKG
+    while f is not None and f.f_code.co_filename.startswith(pkg):
+        f = f.f_back
+    if f is not None:
+        loc = (f.f_code.co_filename, f.f_lineno)
+        if loc != c.last_loc:
+            c.last_loc = loc
+            c.b.set_location(loc[0], loc[1])
+    return c.b
+
+
+def fail(cls, message):
+    """An error at the current kernel line (call here() first)."""
+    c = _CTX
+    return _err.make_error(cls, message, c.last_loc if c else None)
+
+
+class _Shared:
+    """What the programs of one launch share: HBM tensors in allocation order."""
+
+    def __init__(self):
+        self.hbm = []          # (name, dtype, shape) of kernel-created HBM tensors, in order
+        self.hbm_recs = None   # sequential grids: the recs of the first program, reused
+
+
+class _Ctx:
+    def __init__(self, chip: str, name: str, shared: _Shared):
+        self.chip = chip
+        self.info = chip_info(chip)
+        self.b = _cnki.Builder(chip, name)
+        self.pool: dict = {}
+        self.live: list = []
+        self.n = 0
+        self.last_loc = None
+        self.pid = (0,)
+        self.grid = (1,)
+        self.shared = shared
+        self.hbm_index = 0
+        self.prints: list = []
+        self.names: set = set()
+        self.hbm_recs_local: list = []
+        self.inputs: list = []
+        self.program = None
+
+    def unique(self, base: str) -> str:
+        name = base
+        while name in self.names:
+            self.n += 1
+            name = f"{base}_{self.n}"
+        self.names.add(name)
+        return name
+
+    def alloc(self, space: int, core: str, shape: tuple, name: str | None = None):
+        """A _Rec for a new on-chip tensor, reusing a released one of the same kind."""
+        key = (space, core, shape)
+        lst = self.pool.get(key)
+        if lst:
+            tid = lst.pop()
+        else:
+            info = self.info
+            if shape[0] > info["partitions"]:
+                raise fail(_err.VerifyError,
+                           f"partition dimension {shape[0]} is over the {info['partitions']} "
+                           f"partitions of {'PSUM' if space == PSUM else 'SBUF'} (nl.tile_size.pmax); "
+                           "split the tile along its first axis")
+            if self.pool:
+                # The builder keeps its first error, so make room before declaring: give the
+                # released tensors back to the allocator when the new one would not fit.
+                need = _DTYPE_SIZE[core]
+                for d in shape[1:]:
+                    need *= d
+                free = self.b.psum_free_bytes() if space == PSUM else self.b.sbuf_free_bytes()
+                if need > free or (space == PSUM and free < info["psum_bank_bytes"]):
+                    self.flush_pool(space)
+            self.n += 1
+            tid = self.b.declare(space, f"{name or 't'}#{self.n}", core, list(shape), "internal")
+        return _Rec(self, tid, space, core, shape, key)
+
+    def flush_pool(self, space=None):
+        for key in list(self.pool):
+            if space is None or key[0] == space:
+                for tid in self.pool.pop(key):
+                    self.b.release(tid)
+
+    def free(self, rec):
+        self.pool.setdefault(rec.key, []).append(rec.tid)
+
+
+def _row_strides(shape):
+    st = [1] * len(shape)
+    acc = 1
+    for i in range(len(shape) - 1, -1, -1):
+        st[i] = acc
+        acc *= shape[i]
+    return tuple(st)
+
+
+class _Rec:
+    """One tensor of the program: its id in the builder and how it is laid out."""
+
+    __slots__ = ("ctx", "tid", "space", "core", "shape", "key", "F", "written",
+                 "name", "__weakref__")
+
+    def __init__(self, c, tid, space, core, shape, key=None, name=None):
+        self.ctx = c
+        self.tid = tid
+        self.space = space
+        self.core = core
+        self.shape = shape
+        self.key = key
+        f = 1
+        for d in shape[1:]:
+            f *= d
+        self.F = f
+        self.written = False
+        self.name = name
+
+    def __del__(self):
+        if self.key is not None:
+            c = self.ctx
+            if c is not None and c is _CTX:
+                c.free(self)
+
+
+# ---- index expressions (nl.arange / nl.mgrid) ---------------------------------------------
+
+
+class IndexExpr:
+    """An affine index over the axes of an index grid: const + sum(coef * axis_position).
+
+    ``nl.mgrid[0:128, 0:512]`` gives two of them on a 2-D grid; ``nl.arange(n)[:, None]`` one
+    on position 0 of a 2-D grid. Indexing a tile with them gives a view whose shape is the
+    grid's.
+    """
+
+    __slots__ = ("ndim", "terms", "counts", "const")
+
+    def __init__(self, ndim, terms, counts, const=0):
+        self.ndim = ndim
+        self.terms = terms    # {position: coefficient}
+        self.counts = counts  # {position: count}
+        self.const = const
+
+    @property
+    def shape(self):
+        return tuple(self.counts.get(d, 1) for d in range(self.ndim))
+
+    def _combine(self, other, sign):
+        if isinstance(other, IndexExpr):
+            terms = dict(self.terms)
+            counts = dict(self.counts)
+            for p, c in other.terms.items():
+                terms[p] = terms.get(p, 0) + sign * c
+            for p, n in other.counts.items():
+                if counts.get(p, n) != n:
+                    raise _err.NkiValueError(
+                        f"index expressions disagree on axis {p}: {counts[p]} vs {n}")
+                counts[p] = n
+            return IndexExpr(max(self.ndim, other.ndim), terms, counts,
+                             self.const + sign * other.const)
+        if isinstance(other, (int, np.integer)):
+            return IndexExpr(self.ndim, self.terms, self.counts, self.const + sign * int(other))
+        return NotImplemented
+
+    def __add__(self, o):
+        return self._combine(o, 1)
+
+    __radd__ = __add__
+
+    def __sub__(self, o):
+        return self._combine(o, -1)
+
+    def __rsub__(self, o):
+        r = self.__neg__()
+        return r._combine(o, 1)
+
+    def __neg__(self):
+        return IndexExpr(self.ndim, {p: -c for p, c in self.terms.items()}, self.counts,
+                         -self.const)
+
+    def __mul__(self, k):
+        if not isinstance(k, (int, np.integer)):
+            return NotImplemented
+        k = int(k)
+        return IndexExpr(self.ndim, {p: c * k for p, c in self.terms.items()}, self.counts,
+                         self.const * k)
+
+    __rmul__ = __mul__
+
+    def __getitem__(self, key):
+        """Places a 1-D index on a grid: ``[:, None]`` (position 0 of 2), ``[None, :]``."""
+        if not isinstance(key, tuple):
+            key = (key,)
+        mapping = {}
+        old = 0
+        for newpos, k in enumerate(key):
+            if k is None:
+                continue
+            if isinstance(k, slice) and k == slice(None):
+                mapping[old] = newpos
+                old += 1
+            else:
+                raise _err.NotSupportedError("index expressions take only ':' and None")
+        return IndexExpr(len(key), {mapping[p]: c for p, c in self.terms.items()},
+                         {mapping[p]: n for p, n in self.counts.items()}, self.const)
+
+    def _cmp(self, op, other):
+        return IndexMask(self, op, other)
+
+    def __lt__(self, o):
+        return self._cmp("lt", o)
+
+    def __le__(self, o):
+        return self._cmp("le", o)
+
+    def __gt__(self, o):
+        return self._cmp("gt", o)
+
+    def __ge__(self, o):
+        return self._cmp("ge", o)
+
+    def __repr__(self):
+        return f"IndexExpr(shape={self.shape}, terms={self.terms}, const={self.const})"
+
+
+class IndexMask:
+    """A predicate on index expressions (mask= of nki.language calls); not supported yet."""
+
+    def __init__(self, expr, op, other):
+        self.expr, self.op, self.other = expr, op, other
+
+    def __and__(self, o):
+        return self
+
+    __rand__ = __and__
+
+
+def check_mask(mask):
+    if mask is not None:
+        raise _err.NotSupportedError(
+            "mask= is not supported yet by trnsim.nki; slice the tiles to the valid range instead")
+
+
+def arange(*args):
+    r = range(*args)
+    if r.step == 0 or len(r) == 0:
+        raise _err.NkiValueError(f"nl.arange{args} is empty")
+    return IndexExpr(1, {0: r.step}, {0: len(r)}, r.start)
+
+
+class _MGrid:
+    def __getitem__(self, key):
+        if not isinstance(key, tuple):
+            key = (key,)
+        n = len(key)
+        out = []
+        for pos, s in enumerate(key):
+            if not isinstance(s, slice):
+                raise _err.NkiValueError("nl.mgrid takes slices: nl.mgrid[0:128, 0:512]")
+            r = range(s.start or 0, s.stop, s.step or 1)
+            out.append(IndexExpr(n, {pos: r.step}, {pos: len(r)}, r.start))
+        return tuple(out) if n > 1 else out[0]
+
+
+mgrid = _MGrid()
+ogrid = mgrid
+
+
+# ---- tiles ---------------------------------------------------------------------------------
+
+
+def _merge(shape, strides, out):
+    """Appends (stride, count) pairs of the non-unit dims, merging contiguous neighbours."""
+    prev_s = prev_c = None
+    for c, s in zip(shape, strides):
+        if c == 1:
+            continue
+        if prev_c is not None and prev_s == s * c:
+            prev_s, prev_c = s, prev_c * c
+            continue
+        if prev_c is not None:
+            out.append(prev_s)
+            out.append(prev_c)
+        prev_s, prev_c = s, c
+    if prev_c is not None:
+        out.append(prev_s)
+        out.append(prev_c)
+    return out
+
+
+class NkiTensor:
+    """A tensor or a view of one (a tile) inside a kernel: HBM, SBUF or PSUM.
+
+    Index it with slices/ints (``t[0:128, 512:1024]``) or index expressions
+    (``t[i_p, i_f]``); arithmetic operators and comparisons emit instructions.
+    """
+
+    __slots__ = ("_rec", "shape", "dtype", "_off", "_st", "_pd", "_ap", "__weakref__")
+    __array_priority__ = 1000  # numpy scalars defer to our operators
+
+    def __init__(self, rec, shape, dtype, off=0, st=None, pd=0):
+        self._rec = rec
+        self.shape = shape
+        self.dtype = dtype
+        self._off = off
+        self._st = st if st is not None else _row_strides(shape)
+        self._pd = pd
+        self._ap = None
+
+    # -- properties ------------------------------------------------------------------------
+    @property
+    def buffer(self):
+        from . import language as nl
+        return (nl.sbuf, nl.psum, nl.hbm)[self._rec.space]
+
+    @property
+    def ndim(self):
+        return len(self.shape)
+
+    @property
+    def name(self):
+        return self._rec.name
+
+    @property
+    def tensor(self):  # new-style `t.tensor` refers to the whole tensor
+        return self
+
+    def __len__(self):
+        return self.shape[0]
+
+    def __repr__(self):
+        sp = ("sbuf", "psum", "hbm")[self._rec.space]
+        return f"<nki tile {sp} {self._rec.core}{list(self.shape)}>"
+
+    def __bool__(self):
+        raise _err.NkiTypeError(
+            "a tile has no truth value at trace time (its values exist only when the kernel "
+            "runs); use nl.where / nisa.select_reduce, or Python values for control flow")
+
+    # -- access patterns ---------------------------------------------------------------------
+    def ap(self, pattern=None, offset=0, **_kw):
+        """The tile as an operand, or NKI's raw ``ap(pattern=[[step, num], ...], offset=)``."""
+        if pattern is None:
+            return self
+        rec = self._rec
+        pattern = [tuple(p) for p in pattern]
+        counts = tuple(int(p[1]) for p in pattern)
+        strides = tuple(int(p[0]) for p in pattern)
+        if rec.space != HBM:
+            strides = (rec.F * strides[0],) + strides[1:]
+        return NkiTensor(rec, counts, self.dtype, self._off + int(offset), strides, 0)
+
+    def _pattern(self):
+        """The flat operand tuple the C++ builder takes (cached)."""
+        ap = self._ap
+        if ap is not None:
+            return ap
+        rec = self._rec
+        shape, st, pd = self.shape, self._st, self._pd
+        if rec.space != HBM:
+            F = rec.F
+            if pd >= len(shape):
+                pd = -1
+            if pd >= 0:
+                P = shape[pd]
+                if P > 1 and st[pd] != F:
+                    raise fail(_err.VerifyError,
+                               f"this view of an on-chip tile moves data across partitions "
+                               f"(partition stride {st[pd]} elements); the first axis must stay "
+                               "the partition axis")
+                rest_s = st[:pd] + st[pd + 1:]
+                rest_c = shape[:pd] + shape[pd + 1:]
+            else:
+                P = 1
+                rest_s, rest_c = st, shape
+            poff, foff = divmod(self._off, F)
+            out = [rec.tid, poff, 1, P, foff]
+            _merge(rest_c, rest_s, out)
+        else:
+            if len(shape) == 0:
+                out = [rec.tid, 0, 1, 1, self._off]
+            elif len(shape) == 1:
+                out = [rec.tid, 0, 1, 1, self._off, st[0], shape[0]]
+            else:
+                out = [rec.tid, 0, st[0], shape[0], self._off]
+                _merge(shape[1:], st[1:], out)
+        if len(out) > 13:
+            raise fail(_err.NotSupportedError,
+                       f"a view of shape {list(shape)} needs more than 4 free dimensions "
+                       "(hardware access patterns have at most 4)")
+        ap = tuple(out)
+        self._ap = ap
+        return ap
+
+    @property
+    def partitions(self):
+        return self._pattern()[3]
+
+    @property
+    def free_size(self):
+        ap = self._pattern()
+        n = 1
+        for i in range(6, len(ap), 2):
+            n *= ap[i]
+        return n
+
+    # -- indexing ----------------------------------------------------------------------------
+    def __getitem__(self, key):
+        if not isinstance(key, tuple):
+            key = (key,)
+        for k in key:
+            if isinstance(k, IndexExpr):
+                return self._advanced(key)
+        shape, st = self.shape, self._st
+        off = self._off
+        pd = self._pd
+        nshape, nst = [], []
+        npd = -1
+        dim = 0
+        for k in key:
+            if k is None:
+                nshape.append(1)
+                nst.append(0)
+                continue
+            if k is Ellipsis:
+                rest = len(shape) - dim - sum(1 for x in key if x is not None and x is not Ellipsis) + 1
+                for _ in range(rest - 1 if rest > 0 else 0):
+                    if dim == pd:
+                        npd = len(nshape)
+                    nshape.append(shape[dim])
+                    nst.append(st[dim])
+                    dim += 1
+                continue
+            if dim >= len(shape):
+                raise fail(_err.NkiValueError, f"too many indices for a tile of shape {list(shape)}")
+            n = shape[dim]
+            if isinstance(k, slice):
+                start, stop, step = k.indices(n)
+                if step <= 0:
+                    raise fail(_err.NotSupportedError, "negative slice steps are not supported")
+                cnt = len(range(start, stop, step))
+                if k.stop is not None and not (-n <= k.stop <= n) or cnt <= 0:
+                    raise fail(_err.OutOfBoundsError,
+                               f"slice {k.start}:{k.stop} is outside axis {dim} of size {n}")
+                off += start * st[dim]
+                if dim == pd:
+                    npd = len(nshape)
+                nshape.append(cnt)
+                nst.append(st[dim] * step)
+            else:
+                try:
+                    i = int(k)
+                except TypeError:
+                    raise fail(_err.NkiTypeError, f"cannot index a tile with {k!r}") from None
+                if i < 0:
+                    i += n
+                if not 0 <= i < n:
+                    raise fail(_err.OutOfBoundsError,
+                               f"index {int(k)} is outside axis {dim} of size {n}")
+                off += i * st[dim]
+            dim += 1
+        for d in range(dim, len(shape)):
+            if d == pd:
+                npd = len(nshape)
+            nshape.append(shape[d])
+            nst.append(st[d])
+        if npd < 0 and self._rec.space != HBM:
+            npd = -1
+        return NkiTensor(self._rec, tuple(nshape), self.dtype, off, tuple(nst),
+                         npd if npd >= 0 else (0 if self._rec.space == HBM else 99))
+
+    def _advanced(self, key):
+        shape, st = self.shape, self._st
+        ndim = 0
+        for k in key:
+            if isinstance(k, IndexExpr):
+                ndim = max(ndim, k.ndim)
+        counts = [1] * ndim
+        strides = [0] * ndim
+        off = self._off
+        if len(key) > len(shape):
+            raise fail(_err.NkiValueError, f"too many indices for a tile of shape {list(shape)}")
+        for dim, k in enumerate(key):
+            s = st[dim]
+            if isinstance(k, IndexExpr):
+                off += k.const * s
+                for p, c in k.terms.items():
+                    strides[p] += c * s
+                for p, n in k.counts.items():
+                    if counts[p] != 1 and n != 1 and counts[p] != n:
+                        raise fail(_err.NkiValueError,
+                                   f"index expressions disagree on axis {p}: {counts[p]} vs {n}")
+                    counts[p] = max(counts[p], n)
+            elif isinstance(k, slice) and k == slice(None) and shape[dim] == 1:
+                continue
+            else:
+                try:
+                    off += int(k) * s
+                except TypeError:
+                    raise fail(_err.NotSupportedError,
+                               "mixing slices with index expressions is not supported yet; "
+                               "use nl.arange/nl.mgrid for every axis") from None
+        # Rows beyond the tile are an error the builder reports with the location.
+        return NkiTensor(self._rec, tuple(counts), self.dtype, off, tuple(strides), 0)
+
+    def __setitem__(self, key, value):
+        dst = self[key]
+        if isinstance(value, NkiTensor):
+            if (value._rec is dst._rec and value._off == dst._off and value._st == dst._st
+                    and value.shape == dst.shape):
+                return  # t[i] += x already wrote in place
+            from . import language as nl
+            nl._assign(dst, value)
+        else:
+            from . import language as nl
+            nl._fill(dst, value)
+
+    # -- shape helpers -----------------------------------------------------------------------
+    def reshape(self, shape):
+        shape = tuple(int(s) for s in shape)
+        if int(np.prod(shape)) != int(np.prod(self.shape)):
+            raise fail(_err.NkiValueError, f"cannot reshape {list(self.shape)} to {list(shape)}")
+        if self._st != _row_strides(self.shape) and self._rec.space == HBM:
+            raise fail(_err.NotSupportedError, "reshape of a strided HBM view")
+        if self._rec.space != HBM:
+            if shape[0] != self.shape[self._pd if self._pd < len(self.shape) else 0]:
+                raise fail(_err.NotSupportedError,
+                           "reshape that changes the partition dimension of an on-chip tile")
+            if self._st[1:] != _row_strides(self.shape)[1:]:
+                raise fail(_err.NotSupportedError, "reshape of a strided on-chip view")
+            st = (self._rec.F,) + _row_strides(shape)[1:]
+            return NkiTensor(self._rec, shape, self.dtype, self._off, st, 0)
+        return NkiTensor(self._rec, shape, self.dtype, self._off, _row_strides(shape), 0)
+
+    def view(self, dtype):
+        raise _err.not_supported("tensor.view(dtype) (bitcast)")
+
+    # -- operators (nki.language arithmetic) ----------------------------------------------------
+    def _bin(self, other, op, rev=False):
+        from . import language as nl
+        return nl._binary(self, other, op, rev)
+
+    def __add__(self, o):
+        return self._bin(o, "add")
+
+    def __radd__(self, o):
+        return self._bin(o, "add", True)
+
+    def __sub__(self, o):
+        return self._bin(o, "subtract")
+
+    def __rsub__(self, o):
+        return self._bin(o, "subtract", True)
+
+    def __mul__(self, o):
+        return self._bin(o, "multiply")
+
+    def __rmul__(self, o):
+        return self._bin(o, "multiply", True)
+
+    def __truediv__(self, o):
+        return self._bin(o, "divide")
+
+    def __rtruediv__(self, o):
+        return self._bin(o, "divide", True)
+
+    def __pow__(self, o):
+        return self._bin(o, "pow")
+
+    def __rpow__(self, o):
+        return self._bin(o, "pow", True)
+
+    def __mod__(self, o):
+        return self._bin(o, "mod")
+
+    def __and__(self, o):
+        return self._bin(o, "bitwise_and")
+
+    def __or__(self, o):
+        return self._bin(o, "bitwise_or")
+
+    def __xor__(self, o):
+        return self._bin(o, "bitwise_xor")
+
+    def __lshift__(self, o):
+        return self._bin(o, "left_shift")
+
+    def __rshift__(self, o):
+        return self._bin(o, "right_shift")
+
+    def __lt__(self, o):
+        return self._bin(o, "is_lt")
+
+    def __le__(self, o):
+        return self._bin(o, "is_le")
+
+    def __gt__(self, o):
+        return self._bin(o, "is_gt")
+
+    def __ge__(self, o):
+        return self._bin(o, "is_ge")
+
+    def __eq__(self, o):
+        return self._bin(o, "is_equal")
+
+    def __ne__(self, o):
+        return self._bin(o, "not_equal")
+
+    __hash__ = object.__hash__
+
+    def __neg__(self):
+        return self._bin(-1.0, "multiply")
+
+    def __abs__(self):
+        from . import language as nl
+        return nl.abs(self)
+
+    def __invert__(self):
+        from . import language as nl
+        return nl.invert(self)
+
+    def _inplace(self, o, op):
+        from . import language as nl
+        nl._binary(self, o, op, False, dst=self)
+        return self
+
+    def __iadd__(self, o):
+        return self._inplace(o, "add")
+
+    def __isub__(self, o):
+        return self._inplace(o, "subtract")
+
+    def __imul__(self, o):
+        return self._inplace(o, "multiply")
+
+    def __itruediv__(self, o):
+        return self._inplace(o, "divide")
+
+
+def new_tile(shape, core: str, space: int = SBUF, user_dtype=None, name=None) -> NkiTensor:
+    c = _CTX
+    shape = tuple(int(s) for s in shape)
+    if not shape:
+        shape = (1, 1)
+    elif len(shape) == 1:
+        shape = (shape[0], 1) if space != HBM else shape
+    rec = c.alloc(space, core, shape, name)
+    return NkiTensor(rec, shape, user_dtype if user_dtype is not None else core, 0,
+                     None, 0)
+
+
+def new_hbm(shape, core: str, user_dtype=None, name=None, kind="output") -> NkiTensor:
+    """A kernel-created HBM tensor. Programs of one launch share them in allocation order."""
+    c = _CTX
+    shape = tuple(int(s) for s in shape)
+    sh = c.shared
+    idx = c.hbm_index
+    c.hbm_index += 1
+    if sh.hbm_recs is not None and idx < len(sh.hbm_recs):
+        rec = sh.hbm_recs[idx]
+        return NkiTensor(rec, rec.shape, user_dtype or core)
+    if idx < len(sh.hbm):
+        nm = sh.hbm[idx][0]
+        c.names.add(nm)
+    else:
+        nm = c.unique(name or f"hbm{idx}")
+        sh.hbm.append((nm, core, shape))
+    tid = c.b.declare(HBM, nm, core, list(shape), kind)
+    rec = _Rec(c, tid, HBM, core, shape, None, nm)
+    c.hbm_recs_local.append(rec)
+    return NkiTensor(rec, shape, user_dtype if user_dtype is not None else core)
+
+
+def as_tile(x, what="operand") -> NkiTensor:
+    if isinstance(x, NkiTensor):
+        return x
+    raise fail(_err.NkiTypeError,
+               f"{what} must be a tile or tensor of the kernel, not {type(x).__name__}")
+
+
+# ---- chips ---------------------------------------------------------------------------------
+
+_CHIP_INFO: dict = {}
+
+
+def chip_info(chip: str) -> dict:
+    i = _CHIP_INFO.get(chip)
+    if i is None:
+        i = _CHIP_INFO[chip] = dict(_cnki.chip_info(chip))
+    return i
+
+
+def target_chip(explicit=None) -> str:
+    t = explicit or os.environ.get("NEURON_PLATFORM_TARGET_OVERRIDE") or "trn2"
+    t = str(t).lower()
+    return {"gen2": "trn1", "gen3": "trn2", "gen4": "trn3", "trn1n": "trn1", "inf2": "trn1"}.get(t, t)
+
+
+# ---- launch --------------------------------------------------------------------------------
+
+
+class RunInfo:
+    """What the last run of a kernel amounted to (simulated time, instructions, summary)."""
+
+    def __init__(self, record, chip, host_trace_seconds, programs):
+        self.record = record
+        self.chip = chip
+        self.simulated_ns = record.simulated_ns
+        self.latency_us = record.simulated_ns / 1000.0
+        self.instructions = record.instructions
+        self.trace_seconds = host_trace_seconds
+        self.programs = programs
+
+    def summary(self) -> dict:
+        import json
+        return json.loads(self.record.summary_json())
+
+    def summary_text(self) -> str:
+        return self.record.summary_text()
+
+    def write_trace(self, path):
+        self.record.write_trace(str(path))
+
+
+def _to_numpy(a):
+    """(array, core dtype, user dtype) for a numpy array or a CPU torch tensor."""
+    mod = type(a).__module__
+    if mod.startswith("torch"):
+        import torch
+        t = a.detach().cpu()
+        core = dtname(str(t.dtype).replace("torch.", ""))
+        if t.dtype in (torch.bfloat16,) or "float8" in str(t.dtype):
+            return t.float().numpy(), core, t.dtype
+        return t.numpy(), core, t.dtype
+    arr = np.asarray(a)
+    if arr.dtype == np.bool_:
+        return arr.astype(np.uint8), "uint8", np.bool_
+    if arr.dtype == np.float64:
+        return arr.astype(np.float32), "float32", np.float32
+    if arr.dtype == np.int64:
+        return arr.astype(np.int32), "int32", np.int32
+    return arr, dtname(arr.dtype), arr.dtype
+
+
+def _param_names(fn, n):
+    import inspect
+    try:
+        names = list(inspect.signature(fn).parameters)
+    except (TypeError, ValueError):
+        names = []
+    return [names[i] if i < len(names) else f"arg{i}" for i in range(n)]
+
+
+def _is_array(a):
+    return isinstance(a, np.ndarray) or type(a).__module__.startswith("torch") and hasattr(a, "detach")
+
+
+def launch(fn, args, kwargs, grid=(), chip=None, trace=None, report=None, name=None,
+           multicore=True):
+    """Traces `fn` once per grid point, runs the programs on a simulated chip and returns
+    (outputs as numpy, RunInfo)."""
+    import time
+    global _CTX
+    if _CTX is not None:  # a kernel called from a kernel: inline it
+        return fn(*args, **kwargs), None
+    chip = target_chip(chip)
+    info = chip_info(chip)
+    grid = tuple(int(g) for g in (grid if isinstance(grid, (tuple, list)) else (grid,)))
+    npoints = int(np.prod(grid)) if grid else 1
+    pids = list(np.ndindex(*grid)) if grid else [()]
+    cores = info["cores"]
+    per_core = bool(multicore and len(grid) == 1 and 1 < npoints <= cores)
+    kname = name or getattr(fn, "__name__", "kernel")
+
+    names = _param_names(fn, len(args))
+    host_inputs = []  # (name, array, core dtype, user dtype, original)
+    for i, a in enumerate(args):
+        if _is_array(a):
+            arr, core, user = _to_numpy(a)
+            host_inputs.append((names[i], arr, core, user, a))
+
+    shared = _Shared()
+    t0 = time.perf_counter()
+    ctxs = []
+    outs = None
+    try:
+        groups = [[p] for p in pids] if per_core else [pids]
+        for core_i, group in enumerate(groups):
+            c = _Ctx(chip, kname if not per_core else f"{kname}[{core_i}]", shared)
+            c.grid = grid or (1,)
+            ctxs.append(c)
+            _CTX = c
+            # Inputs: HBM tensors bound to the host arrays by name.
+            kargs = list(args)
+            inputs = []
+            j = 0
+            for i, a in enumerate(args):
+                if _is_array(a):
+                    nm, arr, core, user, _ = host_inputs[j]
+                    j += 1
+                    nm = c.unique(nm)
+                    tid = c.b.declare(HBM, nm, core, list(arr.shape) or [1], "input")
+                    rec = _Rec(c, tid, HBM, core, tuple(arr.shape) or (1,), None, nm)
+                    t = NkiTensor(rec, rec.shape, user)
+                    inputs.append(rec)
+                    kargs[i] = t
+            c.inputs = inputs
+            for k_i, pid in enumerate(group):
+                c.pid = tuple(pid) if pid else (0,)
+                c.hbm_index = 0
+                o = fn(*kargs, **kwargs)
+                if outs is None:
+                    outs = o
+                if k_i == 0 and not per_core:
+                    shared.hbm_recs = list(c.hbm_recs_local)
+            here_loc = c.last_loc
+            try:
+                prog = c.b.finish()
+            except _cnki.CoreError as e:
+                raise _err.from_core(e, here_loc) from None
+            c.program = prog
+            _CTX = None
+    except _cnki.CoreError as e:
+        c = _CTX
+        _CTX = None
+        raise _err.from_core(e, c.last_loc if c else None).with_traceback(e.__traceback__) from None
+    finally:
+        _CTX = None
+    trace_s = time.perf_counter() - t0
+
+    # Run.
+    chip_obj = _csim.Chip(chip)
+    progs = [c.program for c in ctxs]
+    trace = trace or os.environ.get("TRNSIM_TRACE") or None
+    report = report or os.environ.get("TRNSIM_REPORT") or None
+    try:
+        rec = _cnki.load(chip_obj, progs)
+        for nm, arr, core, user, orig in host_inputs:
+            chip_obj.write(nm, arr, 0)
+        _cnki.execute(chip_obj, rec, values=True, timing=True, events=bool(trace))
+    except _cnki.CoreError as e:
+        raise _err.from_core(e, None) from None
+    except _csim.SimError as e:
+        raise _err.make_error(_err.NkiRuntimeError, str(e)) from None
+    run = RunInfo(rec, chip, trace_s, progs)
+    if trace:
+        rec.write_trace(str(trace))
+    if report:
+        text = rec.summary_json() if str(report).endswith(".json") else rec.summary_text()
+        with open(report, "w") as f:
+            f.write(text)
+
+    # Device prints (snapshots taken by nl.device_print).
+    for c in ctxs:
+        for label, nm, core in c.prints:
+            val = chip_obj.read(nm, 0)
+            print(label, val.astype(numpy_dtype(core)) if not is_float(core) else val)
+
+    # Arguments the kernel wrote to (old-style output parameters) are updated in place.
+    for (nm, arr, core, user, orig), r in zip(host_inputs, ctxs[0].inputs):
+        if r.written and isinstance(orig, np.ndarray) and orig.flags.writeable:
+            orig[...] = chip_obj.read(nm, 0).astype(orig.dtype).reshape(orig.shape)
+
+    def read(o):
+        if isinstance(o, NkiTensor):
+            r = o._rec
+            if r.space != HBM:
+                raise _err.NkiTypeError(
+                    "a kernel returns HBM tensors (nl.ndarray(..., buffer=nl.shared_hbm)); "
+                    f"it returned an on-chip tile of shape {list(o.shape)}")
+            val = chip_obj.read(r.name, 0).reshape(r.shape)
+            nd = numpy_dtype(r.core, o.dtype if not isinstance(o.dtype, str) else None)
+            if o.dtype is np.bool_ or nd == np.bool_:
+                return val.astype(np.bool_)
+            return val.astype(nd)
+        if isinstance(o, (tuple, list)):
+            return type(o)(read(x) for x in o)
+        if isinstance(o, dict):
+            return {k: read(v) for k, v in o.items()}
+        return o
+
+    return read(outs), run

@@ -1,0 +1,104 @@
+"""Exceptions of trnsim.nki, and the one place that maps the core's error codes to them.
+
+Every error names the kernel's own ``file:line`` first, then the rule that was broken. The
+classes also derive from the matching ``trnsim._trnsim.sim`` exception, so code that catches
+the simulator's errors catches these too.
+"""
+
+from __future__ import annotations
+
+import re
+
+from .._trnsim import sim as _sim
+
+
+class NkiError(Exception):
+    """Base of every trnsim.nki error. ``.file``/``.line`` name the kernel source line."""
+
+    file: str | None = None
+    line: int | None = None
+    code: str = "kInternal"
+
+
+class VerifyError(NkiError, _sim.VerifyError):
+    """An instruction breaks a hardware rule (shapes, partitions, buffers, dtypes)."""
+
+
+class CapacityError(NkiError, _sim.CapacityError):
+    """SBUF, PSUM or HBM capacity exceeded, or allocations overlap."""
+
+
+class OutOfBoundsError(NkiError, _sim.OutOfBoundsError):
+    """An access outside its tensor."""
+
+
+class UninitializedReadError(NkiError, _sim.UninitializedReadError):
+    """An instruction read memory that nothing wrote."""
+
+
+class NkiValueError(NkiError, ValueError):
+    """A bad argument to an nki.language / nki.isa call."""
+
+
+class NkiTypeError(NkiError, TypeError):
+    """An argument of the wrong kind (e.g. a numpy array where a tile is expected)."""
+
+
+class NotSupportedError(NkiError, NotImplementedError):
+    """A public NKI name or option that trnsim does not implement yet."""
+
+
+class NkiRuntimeError(NkiError, RuntimeError):
+    """Any other error of the core."""
+
+
+#: ErrorCode name (support/status.h) -> exception class.
+_BY_CODE = {
+    "verification error": VerifyError,
+    "capacity error": CapacityError,
+    "out of bounds": OutOfBoundsError,
+    "uninitialized read": UninitializedReadError,
+    "invalid argument": NkiValueError,
+    "parse error": NkiValueError,
+    "config error": NkiValueError,
+    "not supported yet": NotSupportedError,
+    "kVerify": VerifyError,
+    "kCapacity": CapacityError,
+    "kOutOfBounds": OutOfBoundsError,
+    "kUninitializedRead": UninitializedReadError,
+    "kInvalidArgument": NkiValueError,
+    "kParse": NkiValueError,
+    "kConfig": NkiValueError,
+    "kUnsupported": NotSupportedError,
+}
+
+_AT = re.compile(r" at (.+?):(\d+)\b")
+
+
+def make_error(cls, message: str, loc=None, code: str | None = None) -> NkiError:
+    """An exception whose message starts with the kernel location ``file:line``."""
+    file, line = loc if loc else (None, None)
+    text = f"{file}:{line}: {message}" if file else message
+    e = cls(text)
+    e.file, e.line = file, line
+    if code:
+        e.code = code
+    return e
+
+
+def from_core(err, loc=None) -> NkiError:
+    """Maps a ``trnsim._trnsim.nki.CoreError`` (args: code, where, message, text).
+
+    The location comes from the error's own place ("instruction 3 (nc_matmul) at k.py:40")
+    when it has one, else from ``loc`` (the kernel line of the call that failed).
+    """
+    code, where, _message, text = err.args
+    m = _AT.search(where or "")
+    if m:
+        loc = (m.group(1), int(m.group(2)))
+    return make_error(_BY_CODE.get(code, NkiRuntimeError), text, loc, code)
+
+
+def not_supported(name: str) -> NotSupportedError:
+    return NotSupportedError(
+        f"{name} is not supported yet by trnsim.nki (docs/nki.md lists what works)")

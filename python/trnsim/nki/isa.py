@@ -1,0 +1,655 @@
+"""trnsim.nki.isa (``nisa``): one call per instruction, with NKI's keyword names.
+
+Both API generations work: the current one writes into ``dst`` (``nisa.nc_matmul(dst,
+stationary, moving)``, ``nisa.dma_copy(dst=, src=)``); the older one returns a new tile
+(``nisa.nc_matmul(stationary, moving)``). Ops are numpy ufuncs (np.add, np.maximum, ...),
+nki.language functions (nl.add, nl.exp, ...) or their names.
+"""
+
+from __future__ import annotations
+
+import enum as _enum
+import weakref as _weakref
+
+import numpy as _np
+
+from . import _core
+from . import errors as _err
+from . import language as _nl
+from ._core import ACT as _ACT
+from ._core import ALU as _ALU
+from ._core import HBM as _HBM
+from ._core import PSUM as _PSUM
+from ._core import SBUF as _SBUF
+from ._core import NkiTensor
+from ._core import here as _here
+
+
+class engine(_enum.IntEnum):  # noqa: N801 (NKI's name)
+    unknown = 0
+    tensor = 1
+    scalar = 2
+    gpsimd = 3
+    dma = 4
+    vector = 5
+    sync = 6
+
+
+# nisa.engine value -> arch::Engine number of the core
+_ENGINE_CORE = {0: None, 1: 0, 2: 2, 3: 3, 4: 5, 5: 1, 6: 4}
+
+
+class reduce_cmd(_enum.IntEnum):  # noqa: N801
+    idle = 0
+    reset = 1
+    reduce = 2
+    reset_reduce = 3
+
+
+class dge_mode(_enum.IntEnum):  # noqa: N801
+    none = 0
+    swdge = 1
+    hwdge = 2
+    unknown = 3
+
+
+class oob_mode(_enum.IntEnum):  # noqa: N801
+    error = 0
+    skip = 1
+
+
+class matmul_perf_mode(_enum.Enum):  # noqa: N801
+    none = "none"
+    double_row = "double_row"
+
+
+class dma_engine(_enum.IntEnum):  # noqa: N801
+    dma = 0
+
+
+class nc_version(_enum.IntEnum):  # noqa: N801
+    gen2 = 2
+    gen3 = 3
+    gen4 = 4
+
+
+def get_nc_version():
+    chip = _core._CTX.chip if _core._CTX else _core.target_chip()
+    return {"trn1": nc_version.gen2, "trn2": nc_version.gen3, "trn3": nc_version.gen4}.get(
+        chip, nc_version.gen3)
+
+
+# ---- operand helpers -----------------------------------------------------------------------
+
+_ALU_NAMES = {
+    "add": "add", "subtract": "subtract", "multiply": "multiply", "divide": "divide",
+    "true_divide": "divide", "maximum": "max", "minimum": "min", "max": "max", "min": "min",
+    "power": "pow", "pow": "pow", "mod": "mod", "fmod": "mod", "remainder": "mod",
+    "equal": "is_equal", "not_equal": "not_equal", "greater": "is_gt", "greater_equal": "is_ge",
+    "less": "is_lt", "less_equal": "is_le", "bitwise_and": "bitwise_and",
+    "bitwise_or": "bitwise_or", "bitwise_xor": "bitwise_xor", "logical_and": "logical_and",
+    "logical_or": "logical_or", "logical_xor": "logical_xor", "left_shift": "left_shift",
+    "right_shift": "right_shift", "sum": "add", "prod": "multiply", "abs_max": "abs_max",
+    "abs_min": "abs_min", "bypass": "bypass", "is_equal": "is_equal", "is_gt": "is_gt",
+    "is_ge": "is_ge", "is_lt": "is_lt", "is_le": "is_le", "all": "logical_and",
+    "any": "logical_or", "logical_shift_right": "logical_right_shift",
+}
+_ACT_NAMES = {"absolute": "abs", "copy": "copy", "identity": "identity", "reciprocal": "reciprocal"}
+
+
+def _alu(op) -> int:
+    if op is None:
+        return 0
+    name = getattr(op, "_alu", None) or (op if isinstance(op, str) else getattr(op, "__name__", None))
+    key = _ALU_NAMES.get(name, name)
+    if key not in _ALU:
+        raise _core.fail(_err.NkiValueError, f"unknown ALU operation {op!r}")
+    return _ALU[key]
+
+
+def _act(op) -> int:
+    if op is None:
+        return _ACT["identity"]
+    name = getattr(op, "_act", None) or (op if isinstance(op, str) else getattr(op, "__name__", None))
+    key = _ACT_NAMES.get(name, name)
+    if key not in _ACT:
+        raise _core.fail(_err.NotSupportedError if isinstance(name, str) else _err.NkiValueError,
+                         f"activation function {op!r} is not supported yet")
+    return _ACT[key]
+
+
+def _eng(e, default: int) -> int:
+    if e is None:
+        return default
+    if isinstance(e, str):
+        return _core.ENGINE[e]
+    v = _ENGINE_CORE.get(int(e))
+    return default if v is None else v
+
+
+def _ap(x):
+    return x._pattern() if x is not None else None
+
+
+def _scalar(s):
+    if s is None:
+        return None
+    if isinstance(s, NkiTensor):
+        return s._pattern()
+    return float(s)
+
+
+def _is_tile(x):
+    return isinstance(x, NkiTensor)
+
+
+def _new(like, dtype=None, space=_SBUF, core=None):
+    core = core or (_core.dtname(dtype) if dtype is not None else like._rec.core)
+    return _nl._tile_like(like, core, space, dtype)
+
+
+def _split(args, kw, names):
+    """Binds positional/keyword arguments to `names` (a dict name -> value)."""
+    out = dict(zip(names, args))
+    for k, v in kw.items():
+        out[k] = v
+    return out
+
+
+def _mark(dst):
+    if dst is not None and dst._rec.space == _HBM:
+        dst._rec.written = True
+
+
+# ---- Tensor Engine -------------------------------------------------------------------------
+
+
+def nc_matmul(*args, **kw):
+    """dst[M, N] (+)= stationary[K, M].T @ moving[K, N] into PSUM (fp32).
+
+    New style ``nc_matmul(dst, stationary, moving, ..., accumulate=None)``: accumulate=None
+    accumulates when this PSUM tile already holds a matmul result of this kernel, else
+    overwrites. Old style ``nc_matmul(stationary, moving)`` returns a new PSUM tile.
+    """
+    b = _here()
+    new_style = "dst" in kw or (len(args) >= 3 and all(_is_tile(a) for a in args[:3]))
+    a = _split(args, kw, ["dst", "stationary", "moving"] if new_style else ["stationary", "moving"])
+    st, mv = a["stationary"], a["moving"]
+    if a.get("tile_position") or a.get("tile_size"):
+        pass  # row/column tiling is a timing hint; values are the same
+    if a.get("is_stationary_onezero") or a.get("is_moving_onezero"):
+        pass  # hints for the hardware; values are the same
+    pm = a.get("perf_mode")
+    dbl = pm is not None and str(getattr(pm, "value", pm)) == "double_row"
+    tr = bool(a.get("is_transpose", False))
+    if new_style:
+        dst = a["dst"]
+        acc = a.get("accumulate")
+        if acc is None:
+            key = (dst._off, dst.shape, dst._st)
+            rec = dst._rec
+            ent = _MM_DONE.get(id(rec))
+            if ent is None or ent[0]() is not rec:
+                ent = _MM_DONE[id(rec)] = (_weakref.ref(rec), set())
+            acc = key in ent[1]
+            ent[1].add(key)
+        b.nc_matmul(_ap(dst), _ap(st), _ap(mv), bool(acc), dbl, tr)
+        return dst
+    M = st.free_size // (2 if dbl else 1)
+    N = mv.free_size // (2 if dbl else 1)
+    core = mv._rec.core if tr else "float32"
+    dst = _core.new_tile((M, N), core, _PSUM)
+    b.nc_matmul(_ap(dst), _ap(st), _ap(mv), False, dbl, tr)
+    return dst
+
+
+_MM_DONE: dict = {}
+
+
+def nc_transpose(*args, **kw):
+    """dst[F, P] = data[P, F] on the Tensor Engine (to PSUM) or the Vector Engine (<= 32x32)."""
+    b = _here()
+    new_style = "dst" in kw or (len(args) >= 2 and all(_is_tile(x) for x in args[:2]))
+    a = _split(args, kw, ["dst", "data", "engine"] if new_style else ["data", "engine"])
+    data = a["data"]
+    e = _eng(a.get("engine"), 0)
+    if new_style:
+        dst = a["dst"]
+    else:
+        ap = _ap(data)
+        dst = _core.new_tile((data.free_size, ap[3]), data._rec.core,
+                             _PSUM if e == 0 else _SBUF, a.get("dtype"))
+    b.nc_transpose(_ap(dst), _ap(data), e)
+    return dst
+
+
+def nc_matmul_mx(*a, **k):
+    raise _err.not_supported("nki.isa.nc_matmul_mx (MXFP8/MXFP4)")
+
+
+# ---- Scalar Engine -------------------------------------------------------------------------
+
+
+def activation(*args, **kw):
+    """dst = op(data * scale + bias) [+ reduce along the free axis into reduce_res]."""
+    b = _here()
+    new_style = "dst" in kw or (args and _is_tile(args[0]))
+    a = _split(args, kw, ["dst", "op", "data", "bias", "scale", "reduce_op", "reduce_res"]
+               if new_style else ["op", "data", "bias", "scale", "reduce_op", "reduce_res", "dtype"])
+    data = a["data"]
+    dst = a["dst"] if new_style else _new(data, a.get("dtype"),
+                                          core=None if a.get("dtype") is not None else
+                                          (data._rec.core if _core.is_float(data._rec.core) else "float32"))
+    red = a.get("reduce_op")
+    res = a.get("reduce_res")
+    scale = a.get("scale", 1.0)
+    b.activation(_ap(dst), _act(a["op"]), _ap(data), _ap(a.get("bias")),
+                 _scalar(1.0 if scale is None else scale),
+                 _alu(red) if res is not None else 0, _ap(res))
+    return dst
+
+
+def activation_reduce(*args, **kw):
+    """activation plus a reduction (reduce_op) of the result along the free axis."""
+    new_style = "dst" in kw or (args and _is_tile(args[0]))
+    names = (["dst", "op", "data", "reduce_op", "reduce_res", "bias", "scale"] if new_style
+             else ["op", "data", "reduce_op", "reduce_res", "bias", "scale", "dtype"])
+    a = _split(args, kw, names)
+    return activation(**a)
+
+
+def activate2(*a, **k):
+    raise _err.not_supported("nki.isa.activate2")
+
+
+# ---- Vector / GpSimd engines -----------------------------------------------------------------
+
+
+def tensor_tensor(*args, **kw):
+    """dst = data1 <op> data2, elementwise (Vector or GpSimd Engine)."""
+    b = _here()
+    new_style = "dst" in kw or (len(args) >= 3 and all(_is_tile(x) for x in args[:3]))
+    a = _split(args, kw, ["dst", "data1", "data2", "op", "engine"] if new_style
+               else ["data1", "data2", "op", "dtype", "engine"])
+    d1, d2 = a["data1"], a["data2"]
+    if new_style:
+        dst = a["dst"]
+    else:
+        dt = a.get("dtype")
+        dst = _new(d1, dt, core=None if dt is not None else _nl._promote(d1._rec.core, d2._rec.core))
+    b.tensor_tensor(_ap(dst), _ap(d1), _ap(d2), _alu(a["op"]), _eng(a.get("engine"), 1))
+    return dst
+
+
+def tensor_scalar(*args, **kw):
+    """dst = (data <op0> operand0) <op1> operand1 with per-partition or immediate scalars."""
+    b = _here()
+    new_style = "dst" in kw or (len(args) >= 2 and _is_tile(args[0]) and _is_tile(args[1]))
+    names = ["op0", "operand0", "reverse0", "op1", "operand1", "reverse1"]
+    a = _split(args, kw, (["dst", "data"] if new_style else ["data"]) + names)
+    data = a["data"]
+    dst = a["dst"] if new_style else _new(data, a.get("dtype"))
+    op1 = a.get("op1")
+    b.tensor_scalar(_ap(dst), _ap(data), _alu(a["op0"]), _scalar(a["operand0"]), _alu(op1),
+                    _scalar(a.get("operand1")) if op1 is not None else None,
+                    bool(a.get("reverse0", False)), bool(a.get("reverse1", False)),
+                    _eng(a.get("engine"), 1))
+    return dst
+
+
+def scalar_tensor_tensor(*args, **kw):
+    """dst = (data <op0> operand0) <op1> operand1 where operand1 is a tile."""
+    b = _here()
+    new_style = "dst" in kw or (len(args) >= 2 and _is_tile(args[0]) and _is_tile(args[1]))
+    names = ["op0", "operand0", "op1", "operand1"]
+    a = _split(args, kw, (["dst", "data"] if new_style else ["data"]) + names)
+    data = a["data"]
+    dst = a["dst"] if new_style else _new(data, a.get("dtype"))
+    b.scalar_tensor_tensor(_ap(dst), _ap(data), _alu(a["op0"]), _scalar(a["operand0"]),
+                           _alu(a["op1"]), _ap(a["operand1"]), _eng(a.get("engine"), 1))
+    return dst
+
+
+def tensor_scalar_reduce(*args, **kw):
+    """tensor_scalar with one op, plus a reduction of the result along the free axis."""
+    new_style = "dst" in kw or (len(args) >= 2 and _is_tile(args[0]) and _is_tile(args[1]))
+    a = _split(args, kw, (["dst", "data"] if new_style else ["data"])
+               + ["op0", "operand0", "reduce_op", "reduce_res"])
+    dst = tensor_scalar(**({"dst": a["dst"]} if new_style else {}), data=a["data"], op0=a["op0"],
+                        operand0=a["operand0"], dtype=a.get("dtype"))
+    res = a["reduce_res"]
+    b = _here()
+    ap = dst._pattern()
+    nfree = (len(ap) - 5) // 2
+    b.tensor_reduce(_ap(res), _alu(a["reduce_op"]), ap, (1 << nfree) - 1 if nfree else 1, False, 1)
+    return dst
+
+
+def tensor_scalar_cumulative(*a, **k):
+    raise _err.not_supported("nki.isa.tensor_scalar_cumulative")
+
+
+def tensor_reduce(*args, **kw):
+    """Reduces the free axes `axis` of data with op (Vector Engine)."""
+    new_style = "dst" in kw or (len(args) >= 1 and _is_tile(args[0]))
+    a = _split(args, kw, (["dst"] if new_style else []) + ["op", "data", "axis", "negate", "keepdims"])
+    data, axis = a["data"], a.get("axis")
+    op = _alu(a["op"])
+    name = [k for k, v in _ALU.items() if v == op][0]
+    r = _nl._reduce(data, name, axis, a.get("dtype"), bool(a.get("keepdims", False)),
+                    bool(a.get("negate", False)))
+    if new_style:
+        dst = a["dst"]
+        b = _here()
+        b.tensor_copy(_ap(dst), _ap(r), 1)
+        return dst
+    return r
+
+
+def tensor_partition_reduce(*args, **kw):
+    """dst[0, f] = reduce over partitions of data[p, f] (GpSimd Engine)."""
+    b = _here()
+    new_style = "dst" in kw or (len(args) >= 1 and _is_tile(args[0]))
+    a = _split(args, kw, (["dst"] if new_style else []) + ["op", "data"])
+    data = a["data"]
+    dst = a["dst"] if new_style else _core.new_tile((1, data.free_size), _core.dtname(a["dtype"])
+                                                    if a.get("dtype") is not None else data._rec.core)
+    b.tensor_partition_reduce(_ap(dst), _alu(a["op"]), _ap(data))
+    return dst
+
+
+def tensor_copy(*args, **kw):
+    """dst = src (with a cast to dst's dtype) on the Vector, Scalar or GpSimd Engine."""
+    b = _here()
+    new_style = "dst" in kw or (len(args) >= 2 and _is_tile(args[0]) and _is_tile(args[1]))
+    a = _split(args, kw, ["dst", "src", "engine"] if new_style else ["src", "dtype", "engine"])
+    src = a["src"]
+    dst = a["dst"] if new_style else _new(src, a.get("dtype"))
+    if dst._rec.space == _HBM or src._rec.space == _HBM:
+        b.dma_copy(_ap(dst), _ap(src), -1, None, 0, False)
+        _mark(dst)
+    else:
+        b.tensor_copy(_ap(dst), _ap(src), _eng(a.get("engine"), 1))
+    return dst
+
+
+def tensor_copy_predicated(*args, **kw):
+    """dst = predicate ? src : dst (reverse_pred flips the predicate)."""
+    b = _here()
+    a = _split(args, kw, ["dst", "src", "predicate", "reverse_pred"])
+    b.tensor_copy_predicated(_ap(a["dst"]), _ap(a["src"]), _ap(a["predicate"]),
+                             bool(a.get("reverse_pred", False)), _eng(a.get("engine"), 1))
+    return a["dst"]
+
+
+def tensor_copy_dynamic_src(*a, **k):
+    raise _err.not_supported("nki.isa.tensor_copy_dynamic_src")
+
+
+def tensor_copy_dynamic_dst(*a, **k):
+    raise _err.not_supported("nki.isa.tensor_copy_dynamic_dst")
+
+
+def tensor_tensor_scan(*args, **kw):
+    """r[i] = (data0[i] <op0> r[i-1]) <op1> data1[i] along the free axis, r[-1] = initial."""
+    b = _here()
+    new_style = "dst" in kw or (len(args) >= 3 and all(_is_tile(x) for x in args[:3]))
+    a = _split(args, kw, (["dst"] if new_style else [])
+               + ["data0", "data1", "initial", "op0", "op1"])
+    d0 = a["data0"]
+    dst = a["dst"] if new_style else _new(d0, a.get("dtype"))
+    b.tensor_tensor_scan(_ap(dst), _ap(d0), _ap(a["data1"]), _scalar(a["initial"]),
+                         _alu(a["op0"]), _alu(a["op1"]))
+    return dst
+
+
+def memset(*args, **kw):
+    """dst = value. Old style memset(shape, value, dtype) returns a new tile."""
+    b = _here()
+    new_style = "dst" in kw or (args and _is_tile(args[0]))
+    if new_style:
+        a = _split(args, kw, ["dst", "value", "engine"])
+        dst = a["dst"]
+    else:
+        a = _split(args, kw, ["shape", "value", "dtype", "engine"])
+        dst = _core.new_tile(a["shape"], _core.dtname(a["dtype"]), _SBUF, a["dtype"])
+    b.memset(_ap(dst), float(a["value"]), _eng(a.get("engine"), 1))
+    return dst
+
+
+def iota(*args, **kw):
+    """dst[p, i...] = offset + channel_multiplier * p + sum(step_k * i_k).
+
+    Old style ``iota(expr, dtype)`` with an nl.arange/mgrid expression returns a new tile.
+    """
+    b = _here()
+    if "dst" in kw or (args and _is_tile(args[0])):
+        a = _split(args, kw, ["dst", "pattern", "offset", "channel_multiplier"])
+        dst = a["dst"]
+        steps = [int(p[0]) for p in a["pattern"]]
+        b.iota(_ap(dst), steps, float(a.get("offset", 0)), float(a.get("channel_multiplier", 0)))
+        return dst
+    a = _split(args, kw, ["expr", "dtype"])
+    e = a["expr"]
+    if not isinstance(e, _core.IndexExpr):
+        raise _core.fail(_err.NkiTypeError, "nisa.iota(expr, dtype) takes an index expression")
+    shape = e.shape
+    if len(shape) == 1:
+        shape = (1,) + shape
+        terms = {p + 1: c for p, c in e.terms.items()}
+    else:
+        terms = e.terms
+    dst = _core.new_tile(shape, _core.dtname(a["dtype"]), _SBUF, a["dtype"])
+    steps = [int(terms.get(d, 0)) for d in range(1, len(shape))]
+    b.iota(_ap(dst), steps, float(e.const), float(terms.get(0, 0)))
+    return dst
+
+
+def affine_select(*args, **kw):
+    """dst = cmp(offset + channel_multiplier*p + sum(step_k*i_k), 0) ? on_true : on_false."""
+    b = _here()
+    if not ("dst" in kw or (args and _is_tile(args[0]))):
+        raise _core.fail(_err.NotSupportedError,
+                         "old-style nisa.affine_select(pred, ...) with an index predicate; use "
+                         "affine_select(dst, pattern, channel_multiplier, on_true_tile, "
+                         "on_false_value, cmp_op, offset)")
+    a = _split(args, kw, ["dst", "pattern", "channel_multiplier", "on_true_tile",
+                          "on_false_value", "cmp_op", "offset"])
+    steps = [int(p[0]) for p in a["pattern"]]
+    b.affine_select(_ap(a["dst"]), steps, float(a["channel_multiplier"]),
+                    float(a.get("offset", 0)), _alu(a.get("cmp_op", "is_equal")),
+                    _ap(a["on_true_tile"]), float(a["on_false_value"]))
+    return a["dst"]
+
+
+def range_select(*args, **kw):
+    """dst = bound0 <cmp0> i <cmp1> bound1 ? on_true : on_false_value, with a max reduce."""
+    b = _here()
+    a = _split(args, kw, ["dst", "on_true_tile", "comp_op0", "comp_op1", "bound0", "bound1",
+                          "reduce_cmd", "reduce_res", "reduce_op", "range_start", "on_false_value"])
+    res = a.get("reduce_res")
+    b.range_select(_ap(a["dst"]), _ap(a["on_true_tile"]), _alu(a["comp_op0"]),
+                   _alu(a["comp_op1"]), _ap(a["bound0"]), _ap(a["bound1"]),
+                   float(a.get("range_start", 0.0)),
+                   float(a.get("on_false_value", -3.4028234663852886e38)),
+                   _alu(a.get("reduce_op", "max")) if res is not None else 0, _ap(res))
+    return a["dst"]
+
+
+def select_reduce(*args, **kw):
+    """dst = predicate ? on_true : on_false [with a reduction into reduce_res]."""
+    b = _here()
+    a = _split(args, kw, ["dst", "predicate", "on_true", "on_false", "reduce_res", "reduce_cmd",
+                          "reduce_op", "reverse_pred"])
+    res = a.get("reduce_res")
+    b.select_reduce(_ap(a["dst"]), _ap(a["predicate"]), _ap(a["on_true"]),
+                    _scalar(a.get("on_false", 0.0)),
+                    _alu(a.get("reduce_op", "max")) if res is not None else 0, _ap(res),
+                    bool(a.get("reverse_pred", False)))
+    return a["dst"]
+
+
+def _two(name, fn_out_shape):
+    def f(*args, **kw):
+        b = _here()
+        new_style = "dst" in kw or (len(args) >= 2 and _is_tile(args[0]) and _is_tile(args[1]))
+        a = _split(args, kw, ["dst", "data"] if new_style else ["data", "dtype"])
+        data = a["data"]
+        if new_style:
+            dst = a["dst"]
+        else:
+            ap = data._pattern()
+            dt = a.get("dtype")
+            dst = _core.new_tile((ap[3], fn_out_shape(data.free_size)),
+                                 _core.dtname(dt) if dt is not None else "float32", _SBUF, dt)
+        getattr(b, name)(_ap(dst), _ap(data))
+        return dst
+    f.__name__ = name
+    return f
+
+
+bn_stats = _two("bn_stats", lambda f: 6 * ((f + 511) // 512))
+bn_stats.__doc__ = "Per-partition mean/variance statistics, 6 values per 512-element chunk."
+bn_aggr = _two("bn_aggr", lambda f: 2)
+bn_aggr.__doc__ = "Combines bn_stats records into (mean, variance) per partition."
+
+
+def max8(*args, **kw):
+    """The 8 largest values of each partition, descending."""
+    b = _here()
+    new_style = "dst" in kw or (len(args) >= 2 and _is_tile(args[0]) and _is_tile(args[1]))
+    a = _split(args, kw, ["dst", "src"] if new_style else ["src", "dtype"])
+    src = a["src"]
+    dst = a["dst"] if new_style else _core.new_tile((src._pattern()[3], 8), src._rec.core)
+    b.max8(_ap(dst), _ap(src))
+    return dst
+
+
+def reciprocal(*args, **kw):
+    """dst = 1 / data."""
+    b = _here()
+    new_style = "dst" in kw or (len(args) >= 2 and _is_tile(args[0]) and _is_tile(args[1]))
+    a = _split(args, kw, ["dst", "data"] if new_style else ["data", "dtype"])
+    data = a["data"]
+    dst = a["dst"] if new_style else _new(data, a.get("dtype"))
+    b.reciprocal(_ap(dst), _ap(data), _eng(a.get("engine"), 1))
+    return dst
+
+
+def nc_find_index8(*args, **kw):
+    """For each of the 8 vals of a partition, the index of its first occurrence in data."""
+    b = _here()
+    new_style = "dst" in kw or (len(args) >= 3 and all(_is_tile(x) for x in args[:3]))
+    a = _split(args, kw, ["dst", "data", "vals"] if new_style else ["data", "vals", "dtype"])
+    data = a["data"]
+    dst = a["dst"] if new_style else _core.new_tile((data._pattern()[3], 8), "uint32")
+    b.nc_find_index8(_ap(dst), _ap(data), _ap(a["vals"]))
+    return dst
+
+
+def nc_match_replace8(*args, **kw):
+    """dst = data with the first occurrence of each of the 8 vals replaced by imm."""
+    b = _here()
+    a = _split(args, kw, ["dst", "data", "vals", "imm", "dst_idx"])
+    b.nc_match_replace8(_ap(a["dst"]), _ap(a["data"]), _ap(a["vals"]), float(a["imm"]),
+                        _ap(a.get("dst_idx")))
+    return a["dst"]
+
+
+def local_gather(*args, **kw):
+    """Gathers elements within each group of 16 partitions (GpSimd Engine)."""
+    b = _here()
+    a = _split(args, kw, ["dst", "src_buffer", "index", "num_elem_per_idx", "num_valid_indices"])
+    idx = a["index"]
+    nv = a.get("num_valid_indices")
+    b.local_gather(_ap(a["dst"]), _ap(a["src_buffer"]), _ap(idx), int(a.get("num_elem_per_idx", 1)),
+                   int(nv) if nv is not None else idx.free_size)
+    return a["dst"]
+
+
+def dropout(*args, **kw):
+    """dst = data / (1 - prob), or 0 with probability prob."""
+    b = _here()
+    new_style = "dst" in kw or (len(args) >= 2 and _is_tile(args[0]) and _is_tile(args[1]))
+    a = _split(args, kw, ["dst", "data", "prob"] if new_style else ["data", "prob", "dtype"])
+    data = a["data"]
+    dst = a["dst"] if new_style else _new(data, a.get("dtype"))
+    b.dropout(_ap(dst), _ap(data), _scalar(a["prob"]), _eng(a.get("engine"), 1))
+    return dst
+
+
+def rng(dst, engine=None, **kw):
+    """Random 32-bit values from each partition's engine RNG."""
+    _here().rng(_ap(dst), _eng(engine, 1))
+    return dst
+
+
+def rand2(dst, min=0.0, max=1.0, engine=None, **kw):  # noqa: A002
+    """Uniform floats in [min, max)."""
+    _here().rand2(_ap(dst), _scalar(min), _scalar(max), _eng(engine, 1))
+    return dst
+
+
+def set_rng_seed(src_seeds, engine=None, **kw):
+    _here().set_rng_seed(_ap(src_seeds), _eng(engine, 1))
+
+
+def rand_set_state(src_seeds, engine=None, **kw):
+    _here().rand_set_state(_ap(src_seeds), _eng(engine, 1))
+
+
+def rand_get_state(dst, engine=None, **kw):
+    _here().rand_get_state(_ap(dst), _eng(engine, 1))
+    return dst
+
+
+# ---- DMA -----------------------------------------------------------------------------------
+
+
+def dma_copy(*args, **kw):
+    """dst = src through a DMA queue (any memory; casts to dst's dtype)."""
+    b = _here()
+    a = _split(args, kw, ["dst", "src"])
+    dst, src = a["dst"], a["src"]
+    if a.get("dst_rmw_op") is not None:
+        raise _core.fail(_err.NotSupportedError, "dma_copy dst_rmw_op")
+    oob = a.get("oob_mode")
+    b.dma_copy(_ap(dst), _ap(src), -1, None, 0, oob is not None and int(oob) == 1)
+    _mark(dst)
+    return dst
+
+
+def dma_transpose(*args, **kw):
+    """dst[j, i] = src[i, j] through a transposing DMA (2- or 4-byte dtypes)."""
+    b = _here()
+    new_style = "dst" in kw or (len(args) >= 2 and _is_tile(args[0]) and _is_tile(args[1]))
+    a = _split(args, kw, ["dst", "src", "axes"] if new_style else ["src", "axes", "dtype"])
+    src = a["src"]
+    if new_style:
+        dst = a["dst"]
+    else:
+        ap = src._pattern()
+        dst = _core.new_tile((src.free_size, ap[3]), src._rec.core, _SBUF, src.dtype)
+    b.dma_transpose(_ap(dst), _ap(src), -1)
+    _mark(dst)
+    return dst
+
+
+# ---- names of the public API that do not work yet -----------------------------------------
+_NOT_YET = [
+    "exponential", "quantize_mx", "nc_stream_shuffle", "sequence_bounds", "nonzero_with_count",
+    "topk", "nc_n_gather", "dma_compute", "sendrecv", "core_barrier", "register_alloc",
+    "register_move", "register_load", "register_store", "builtin_custom_op",
+]
+
+
+def __getattr__(name):
+    if name in _NOT_YET:
+        def _unsupported(*a, **k):
+            raise _err.not_supported(f"nki.isa.{name}")
+        _unsupported.__name__ = name
+        return _unsupported
+    raise AttributeError(f"module 'nki.isa' has no attribute '{name}'")
+
+
+del _np

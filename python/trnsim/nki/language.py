@@ -1,0 +1,782 @@
+"""trnsim.nki.language (``nl``): NKI's tile-level language on the simulated chip.
+
+Every call checks its operands and emits instructions through the C++ kernel builder; tiles
+that results need are allocated in SBUF (PSUM for matmul and transpose results) and given back
+when nothing refers to them any more. docs/nki.md lists every name and whether it works.
+"""
+
+from __future__ import annotations
+
+import numpy as _np
+
+from . import _core
+from . import errors as _err
+from ._core import ACT as _ACT
+from ._core import ALU as _ALU
+from ._core import HBM as _HBM
+from ._core import PSUM as _PSUM
+from ._core import SBUF as _SBUF
+from ._core import IndexExpr, NamedDType, NkiTensor, arange, mgrid, ogrid  # noqa: F401
+from ._core import here as _here
+
+tile = NkiTensor
+ndarray_type = NkiTensor
+
+# ---- dtypes ----------------------------------------------------------------------------------
+float32 = _np.float32
+float16 = _np.float16
+int8, int16, int32 = _np.int8, _np.int16, _np.int32
+uint8, uint16, uint32 = _np.uint8, _np.uint16, _np.uint32
+bool_ = _np.bool_
+tfloat32 = NamedDType("tfloat32")
+if _core._mld is not None:
+    bfloat16 = _core._mld.bfloat16
+    float8_e4m3 = _core._mld.float8_e4m3fn
+    float8_e4m3fn = float8_e4m3
+    float8_e5m2 = _core._mld.float8_e5m2
+else:  # pragma: no cover
+    bfloat16 = NamedDType("bfloat16")
+    float8_e4m3 = float8_e4m3fn = NamedDType("float8_e4m3")
+    float8_e5m2 = NamedDType("float8_e5m2")
+
+
+# ---- buffers -------------------------------------------------------------------------------
+class _Buffer:
+    def __init__(self, name, space, kind):
+        self.name, self.space, self.kind = name, space, kind
+
+    def __repr__(self):
+        return f"nl.{self.name}"
+
+    def view(self, *a, **k):
+        raise _err.not_supported(f"nl.{self.name}.view")
+
+
+sbuf = _Buffer("sbuf", _SBUF, None)
+psum = _Buffer("psum", _PSUM, None)
+hbm = _Buffer("hbm", _HBM, "output")
+shared_hbm = _Buffer("shared_hbm", _HBM, "output")
+private_hbm = _Buffer("private_hbm", _HBM, "internal")
+
+
+class par_dim(int):
+    """Marks the partition axis in a tile shape: ``(nl.par_dim(128), 512)``."""
+
+    def __new__(cls, n):
+        return super().__new__(cls, int(n))
+
+
+# ---- tile_size -----------------------------------------------------------------------------
+class _TileSize:
+    """Hardware tile limits of the target chip (NEURON_PLATFORM_TARGET_OVERRIDE, default trn2)."""
+
+    def _info(self):
+        c = _core._CTX
+        return _core.chip_info(c.chip if c else _core.target_chip())
+
+    @property
+    def pmax(self):
+        return self._info()["partitions"]
+
+    @property
+    def psum_fmax(self):
+        return self._info()["psum_bank_bytes"] // 4
+
+    psum_bank_fmax = psum_fmax
+
+    @property
+    def psum_num_banks(self):
+        return self._info()["psum_banks"]
+
+    @property
+    def gemm_stationary_fmax(self):
+        return self._info()["pe_cols"]
+
+    @property
+    def gemm_moving_fmax(self):
+        return self._info()["pe_max_moving_free"]
+
+    bn_stats_fmax = 512
+    bn_stats_dim = 6
+    bn_aggr_dim = 2
+
+    @property
+    def total_available_sbuf_size(self):
+        return self._info()["sbuf_bytes_per_partition"]
+
+
+tile_size = _TileSize()
+
+
+# ---- helpers -------------------------------------------------------------------------------
+def _dt(dtype, default):
+    return _core.dtname(dtype) if dtype is not None else default
+
+
+def _promote(a: str, b: str) -> str:
+    if a == b:
+        return a
+    if "float32" in (a, b) or "tfloat32" in (a, b):
+        return "float32"
+    fa, fb = _core.is_float(a), _core.is_float(b)
+    if fa and not fb:
+        return a
+    if fb and not fa:
+        return b
+    return "float32"
+
+
+def _tile_like(x: NkiTensor, core: str, space=_SBUF, user=None):
+    shape = x.shape
+    pd = x._pd if x._pd < len(shape) else -1
+    if pd > 0:  # partition axis first in the result
+        shape = (shape[pd],) + shape[:pd] + shape[pd + 1:]
+    elif pd < 0 and x._rec.space != _HBM:
+        shape = (1,) + tuple(shape)
+    return _core.new_tile(shape, core, space, user)
+
+
+def _tile_of_shape(shape, core, space=_SBUF, user=None):
+    return _core.new_tile(shape, core, space, user)
+
+
+def _ap(x):
+    return x._pattern()
+
+
+def _mark(dst):
+    if dst._rec.space == _HBM:
+        dst._rec.written = True
+
+
+# ---- creation ------------------------------------------------------------------------------
+def ndarray(shape, dtype, buffer=None, name="", **kwargs):
+    """A new tensor: on-chip (sbuf default, psum) or in HBM (hbm/shared_hbm/private_hbm)."""
+    _here()
+    buffer = buffer if buffer is not None else sbuf
+    if isinstance(shape, int):
+        shape = (shape,)
+    core = _core.dtname(dtype)
+    if not isinstance(buffer, _Buffer):
+        raise _core.fail(_err.NkiValueError, f"unknown buffer {buffer!r}")
+    if buffer.space == _HBM:
+        return _core.new_hbm(shape, core, dtype, name or None, buffer.kind)
+    shape = tuple(shape)
+    pd = 0
+    for i, s in enumerate(shape):
+        if isinstance(s, par_dim):
+            pd = i
+            break
+    if pd > 0:  # leading block axes: stored [P, blocks..., free...], seen as given
+        phys = (shape[pd],) + shape[:pd] + shape[pd + 1:]
+        t = _core.new_tile(phys, core, buffer.space, dtype, name or None)
+        ps = _core._row_strides(phys)
+        st = tuple(ps[1:1 + pd]) + (t._rec.F,) + tuple(ps[1 + pd:])
+        return NkiTensor(t._rec, tuple(int(s) for s in shape), dtype, 0, st, pd)
+    return _core.new_tile(shape, core, buffer.space, dtype, name or None)
+
+
+def empty_like(x, dtype=None, buffer=None, name="", **kw):
+    return ndarray(x.shape, dtype if dtype is not None else x.dtype,
+                   buffer if buffer is not None else x.buffer, name)
+
+
+def full(shape, fill_value, dtype, buffer=None, name="", **kw):
+    t = ndarray(shape, dtype, buffer, name)
+    if t._rec.space == _HBM:
+        raise _core.fail(_err.NotSupportedError, "nl.full/zeros/ones in HBM")
+    _here().memset(_ap(t), float(fill_value), 1)
+    return t
+
+
+def zeros(shape, dtype, buffer=None, name="", **kw):
+    return full(shape, 0.0, dtype, buffer, name)
+
+
+def ones(shape, dtype, buffer=None, name="", **kw):
+    return full(shape, 1.0, dtype, buffer, name)
+
+
+def zeros_like(x, dtype=None, buffer=None, name="", **kw):
+    return zeros(x.shape, dtype if dtype is not None else x.dtype,
+                 buffer if buffer is not None else (x.buffer if x._rec.space != _HBM else sbuf), name)
+
+
+def ones_like(x, dtype=None, buffer=None, name="", **kw):
+    return ones(x.shape, dtype if dtype is not None else x.dtype,
+                buffer if buffer is not None else (x.buffer if x._rec.space != _HBM else sbuf), name)
+
+
+def full_like(x, fill_value, dtype=None, buffer=None, name="", **kw):
+    return full(x.shape, fill_value, dtype if dtype is not None else x.dtype,
+                buffer if buffer is not None else sbuf, name)
+
+
+def shared_identity_matrix(n, dtype=float32, **kw):
+    """An n x n identity tile (iota-free: affine_select of ones on p - i == 0)."""
+    b = _here()
+    core = _core.dtname(dtype)
+    ones_t = _core.new_tile((n, n), core)
+    b.memset(_ap(ones_t), 1.0, 1)
+    t = _core.new_tile((n, n), core, user_dtype=dtype)
+    b.affine_select(_ap(t), [-1], 1.0, 0.0, _ALU["is_equal"], _ap(ones_t), 0.0)
+    return t
+
+
+def ds(start, size):
+    """A dynamic-looking slice; at trace time it is an ordinary slice."""
+    return slice(start, start + size)
+
+
+def broadcast_to(x, shape):
+    shape = tuple(shape)
+    if len(shape) != len(x.shape):
+        raise _core.fail(_err.NkiValueError, "broadcast_to needs the same rank")
+    st = tuple(0 if (a == 1 and b != 1) else s for a, b, s in zip(x.shape, shape, x._st))
+    for a, b in zip(x.shape, shape):
+        if a != b and a != 1:
+            raise _core.fail(_err.NkiValueError, f"cannot broadcast {list(x.shape)} to {list(shape)}")
+    return NkiTensor(x._rec, shape, x.dtype, x._off, st, x._pd)
+
+
+def expand_dims(x, axis):
+    return x[(slice(None),) * axis + (None,)]
+
+
+# ---- data movement -------------------------------------------------------------------------
+def load(src, dtype=None, mask=None, **kw):
+    """HBM -> a new SBUF tile (DMA)."""
+    b = _here()
+    _core.check_mask(mask)
+    src = _core.as_tile(src, "nl.load source")
+    core = _dt(dtype, src._rec.core)
+    dst = _tile_like(src, core, _SBUF, dtype if dtype is not None else src.dtype)
+    b.dma_copy(_ap(dst), _ap(src), -1, None, 0, False)
+    return dst
+
+
+def store(dst, value, mask=None, **kw):
+    """A tile -> HBM (DMA)."""
+    b = _here()
+    _core.check_mask(mask)
+    dst = _core.as_tile(dst, "nl.store destination")
+    if not isinstance(value, NkiTensor):
+        raise _core.fail(_err.NotSupportedError, "nl.store of a Python scalar")
+    b.dma_copy(_ap(dst), _ap(value), -1, None, 0, False)
+    _mark(dst)
+
+
+def load_transpose2d(src, dtype=None, mask=None, **kw):
+    """HBM [F, P] -> SBUF [P, F]: a load, then a Tensor Engine transpose."""
+    _core.check_mask(mask)
+    t = load(src, dtype)
+    return copy(transpose(t), dtype=dtype if dtype is not None else t.dtype)
+
+
+def copy(src, dtype=None, mask=None, **kw):
+    b = _here()
+    _core.check_mask(mask)
+    src = _core.as_tile(src)
+    core = _dt(dtype, src._rec.core)
+    dst = _tile_like(src, core, _SBUF, dtype if dtype is not None else src.dtype)
+    if src._rec.space == _HBM:
+        b.dma_copy(_ap(dst), _ap(src), -1, None, 0, False)
+    else:
+        b.tensor_copy(_ap(dst), _ap(src), 1)
+    return dst
+
+
+def _assign(dst, value):
+    """dst[...] = value."""
+    b = _here()
+    if dst._rec.space == _HBM or value._rec.space == _HBM:
+        b.dma_copy(_ap(dst), _ap(value), -1, None, 0, False)
+        _mark(dst)
+    elif value.free_size == 1 and dst.free_size > 1 and value.partitions == dst.partitions:
+        b.tensor_scalar(_ap(dst), _ap(_zero_like_shape(dst)), _ALU["add"], _ap(value), 0, None,
+                        False, False, 1)
+    else:
+        b.tensor_copy(_ap(dst), _ap(value), 1)
+
+
+def _zero_like_shape(dst):
+    z = _tile_like(dst, "float32")
+    _here().memset(_ap(z), 0.0, 1)
+    return z
+
+
+def _fill(dst, value):
+    b = _here()
+    if dst._rec.space == _HBM:
+        raise _core.fail(_err.NotSupportedError, "assigning a scalar to an HBM tensor")
+    b.memset(_ap(dst), float(value), 1)
+
+
+# ---- elementwise ---------------------------------------------------------------------------
+def _is_scalar(x):
+    return isinstance(x, (int, float, _np.number, bool))
+
+
+def _binary(a, b_, op, rev=False, dst=None, dtype=None):
+    """Elementwise a <op> b (b <op> a when rev) of tiles and/or scalars."""
+    bld = _here()
+    alu = _ALU[op]
+    if not isinstance(a, NkiTensor):
+        a, b_, rev = b_, a, not rev
+        if not isinstance(a, NkiTensor):
+            raise _core.fail(_err.NkiTypeError, "an nki.language operation needs a tile operand")
+    if _is_scalar(b_):
+        core = a._rec.core
+        if isinstance(b_, float) and not _core.is_float(core):
+            core = "float32"
+        core = _dt(dtype, core)
+        out = dst if dst is not None else _tile_like(a, core, _SBUF, dtype)
+        bld.tensor_scalar(_ap(out), _ap(a), alu, float(b_), 0, None, rev, False, 1)
+        return out
+    if not isinstance(b_, NkiTensor):
+        raise _core.fail(_err.NkiTypeError,
+                         f"cannot combine a tile with {type(b_).__name__} (numpy arrays must be "
+                         "kernel arguments)")
+    core = _dt(dtype, _promote(a._rec.core, b_._rec.core))
+    apa, apb = _ap(a), _ap(b_)
+    pa, pb = apa[3], apb[3]
+    fa, fb = a.free_size, b_.free_size
+    if pa == pb and fa == fb:
+        out = dst if dst is not None else _tile_like(a if a.ndim >= b_.ndim else b_, core, _SBUF, dtype)
+        if rev:
+            bld.tensor_tensor(_ap(out), apb, apa, alu, 1)
+        else:
+            bld.tensor_tensor(_ap(out), apa, apb, alu, 1)
+        return out
+    if pa == pb and fb == 1:  # [P, F] op [P, 1]: per-partition scalar
+        out = dst if dst is not None else _tile_like(a, core, _SBUF, dtype)
+        bld.tensor_scalar(_ap(out), apa, alu, apb, 0, None, rev, False, 1)
+        return out
+    if pa == pb and fa == 1:
+        out = dst if dst is not None else _tile_like(b_, core, _SBUF, dtype)
+        bld.tensor_scalar(_ap(out), apb, alu, apa, 0, None, not rev, False, 1)
+        return out
+    # General broadcasting of the free axes (stride-0 views).
+    try:
+        shape = _np.broadcast_shapes(a.shape, b_.shape)
+    except ValueError:
+        raise _core.fail(_err.VerifyError,
+                         f"tile shapes {list(a.shape)} and {list(b_.shape)} do not match") from None
+    if a._rec.space != _HBM and shape[0] != a.shape[0] or shape[0] != b_.shape[0]:
+        raise _core.fail(_err.VerifyError,
+                         f"tile shapes {list(a.shape)} and {list(b_.shape)} differ in the "
+                         "partition axis; engines cannot broadcast across partitions")
+    va = broadcast_to(a if a.ndim == len(shape) else a.reshape((1,) * (len(shape) - a.ndim) + a.shape), shape)
+    vb = broadcast_to(b_ if b_.ndim == len(shape) else b_.reshape((1,) * (len(shape) - b_.ndim) + b_.shape), shape)
+    out = dst if dst is not None else _core.new_tile(shape, core, _SBUF, dtype)
+    x1, x2 = (vb, va) if rev else (va, vb)
+    bld.tensor_tensor(_ap(out), _ap(x1), _ap(x2), alu, 1)
+    return out
+
+
+def _mk_binary(op, doc):
+    def f(x, y, dtype=None, mask=None, **kw):
+        _core.check_mask(mask)
+        return _binary(x, y, op, False, None, dtype)
+    f.__doc__ = doc
+    f._alu = op
+    return f
+
+
+add = _mk_binary("add", "x + y")
+subtract = _mk_binary("subtract", "x - y")
+multiply = _mk_binary("multiply", "x * y")
+divide = _mk_binary("divide", "x / y")
+maximum = _mk_binary("max", "max(x, y)")
+minimum = _mk_binary("min", "min(x, y)")
+power = _mk_binary("pow", "x ** y")
+fmod = _mk_binary("mod", "x mod y")
+mod = fmod
+equal = _mk_binary("is_equal", "x == y (1 or 0)")
+not_equal = _mk_binary("not_equal", "x != y")
+greater = _mk_binary("is_gt", "x > y")
+greater_equal = _mk_binary("is_ge", "x >= y")
+less = _mk_binary("is_lt", "x < y")
+less_equal = _mk_binary("is_le", "x <= y")
+logical_and = _mk_binary("logical_and", "x and y")
+logical_or = _mk_binary("logical_or", "x or y")
+logical_xor = _mk_binary("logical_xor", "x xor y")
+bitwise_and = _mk_binary("bitwise_and", "x & y")
+bitwise_or = _mk_binary("bitwise_or", "x | y")
+bitwise_xor = _mk_binary("bitwise_xor", "x ^ y")
+left_shift = _mk_binary("left_shift", "x << y")
+right_shift = _mk_binary("right_shift", "x >> y")
+
+
+def _act(x, func, dtype=None, bias=None, scale=1.0):
+    b = _here()
+    x = _core.as_tile(x)
+    core = _dt(dtype, x._rec.core if _core.is_float(x._rec.core) else "float32")
+    out = _tile_like(x, core, _SBUF, dtype)
+    b.activation(_ap(out), _ACT[func], _ap(x), _ap(bias) if bias is not None else None,
+                 _ap(scale) if isinstance(scale, NkiTensor) else float(scale), 0, None)
+    return out
+
+
+def _mk_act(func, doc):
+    def f(x, dtype=None, mask=None, **kw):
+        _core.check_mask(mask)
+        return _act(x, func, dtype)
+    f.__doc__ = doc
+    f._act = func
+    return f
+
+
+exp = _mk_act("exp", "e ** x (Scalar Engine)")
+log = _mk_act("log", "natural log")
+tanh = _mk_act("tanh", "tanh")
+sigmoid = _mk_act("sigmoid", "1 / (1 + e ** -x)")
+relu = _mk_act("relu", "max(x, 0)")
+gelu = _mk_act("gelu", "GELU (erf)")
+gelu_apprx_tanh = _mk_act("gelu_apprx_tanh", "GELU, tanh approximation")
+gelu_dx = _mk_act("gelu_dx", "d GELU / dx")
+silu = _mk_act("silu", "x * sigmoid(x)")
+silu_dx = _mk_act("silu_dx", "d SiLU / dx")
+sqrt = _mk_act("sqrt", "square root")
+rsqrt = _mk_act("rsqrt", "1 / sqrt(x)")
+square = _mk_act("square", "x * x")
+sin = _mk_act("sin", "sine")
+cos = _mk_act("cos", "cosine")
+arctan = _mk_act("arctan", "arctangent")
+abs = _mk_act("abs", "|x|")  # noqa: A001
+sign = _mk_act("sign", "sign of x")
+softplus = _mk_act("softplus", "log(1 + e ** x)")
+erf = _mk_act("erf", "error function")
+mish = _mk_act("mish", "x * tanh(softplus(x))")
+
+
+def reciprocal(x, dtype=None, mask=None, **kw):
+    b = _here()
+    _core.check_mask(mask)
+    core = _dt(dtype, x._rec.core if _core.is_float(x._rec.core) else "float32")
+    out = _tile_like(x, core, _SBUF, dtype)
+    b.reciprocal(_ap(out), _ap(x), 1)
+    return out
+
+
+def negative(x, dtype=None, mask=None, **kw):
+    _core.check_mask(mask)
+    return _binary(x, -1.0, "multiply", False, None, dtype)
+
+
+def invert(x, dtype=None, mask=None, **kw):
+    _core.check_mask(mask)
+    return _binary(x, -1, "bitwise_xor", False, None, dtype)
+
+
+bitwise_not = invert
+
+
+def logical_not(x, dtype=None, mask=None, **kw):
+    _core.check_mask(mask)
+    return _binary(x, 0.0, "is_equal", False, None, dtype)
+
+
+def where(condition, x, y, dtype=None, mask=None, **kw):
+    """x where condition is nonzero, else y (select on the Vector Engine)."""
+    b = _here()
+    _core.check_mask(mask)
+    cond = _core.as_tile(condition, "nl.where condition")
+    if isinstance(x, NkiTensor):
+        core = _dt(dtype, x._rec.core)
+        out = _tile_like(cond, core, _SBUF, dtype)
+        b.select_reduce(_ap(out), _ap(cond), _ap(x), _ap(y) if isinstance(y, NkiTensor) else float(y),
+                        0, None, False)
+        return out
+    if isinstance(y, NkiTensor):
+        core = _dt(dtype, y._rec.core)
+        out = _tile_like(cond, core, _SBUF, dtype)
+        b.select_reduce(_ap(out), _ap(cond), _ap(y), float(x), 0, None, True)
+        return out
+    core = _dt(dtype, "float32")
+    xt = _tile_like(cond, core)
+    b.memset(_ap(xt), float(x), 1)
+    out = _tile_like(cond, core, _SBUF, dtype)
+    b.select_reduce(_ap(out), _ap(cond), _ap(xt), float(y), 0, None, False)
+    return out
+
+
+# ---- reductions ----------------------------------------------------------------------------
+def _axes(axis, ndim):
+    if axis is None:
+        return tuple(range(1, ndim))
+    if isinstance(axis, (int, _np.integer)):
+        axis = (int(axis),)
+    return tuple(sorted(a + ndim if a < 0 else a for a in axis))
+
+
+def _reduce(x, op, axis, dtype=None, keepdims=False, negate=False):
+    b = _here()
+    x = _core.as_tile(x)
+    if x._rec.space == _HBM:
+        raise _core.fail(_err.VerifyError, "reductions read on-chip tiles; nl.load the data first")
+    axes = _axes(axis, x.ndim)
+    core = _dt(dtype, x._rec.core)
+    if axes == (0,) and x._pd == 0:
+        out = _core.new_tile((1,) + tuple(x.shape[1:]), core, _SBUF, dtype)
+        b.tensor_partition_reduce(_ap(out), _ALU[op], _ap(x))
+        return out
+    if 0 in axes or x._pd != 0:
+        raise _core.fail(_err.NotSupportedError,
+                         "reducing the partition axis together with free axes (reduce the free "
+                         "axes first, then axis 0)")
+    # Data pattern: partition, then the free axes grouped into kept/reduced runs.
+    rec = x._rec
+    ap = list(_ap(x)[:5])
+    groups = []  # [stride, count, reduced]
+    for d in range(1, x.ndim):
+        c, s, red = x.shape[d], x._st[d], d in axes
+        if c == 1:
+            continue
+        if groups and groups[-1][2] == red and groups[-1][0] == s * c:
+            groups[-1][0], groups[-1][1] = s, groups[-1][1] * c
+        else:
+            groups.append([s, c, red])
+    if len(groups) > 4:
+        raise _core.fail(_err.NotSupportedError, "a reduction over more than 4 free dimensions")
+    mask = 0
+    for i, (s, c, red) in enumerate(groups):
+        ap += [s, c]
+        if red:
+            mask |= 1 << i
+    kept = tuple(1 if d in axes else x.shape[d] for d in range(1, x.ndim))
+    oshape = (x.shape[0],) + (kept if keepdims else tuple(k for d, k in zip(range(1, x.ndim), kept) if d not in axes))
+    out = _core.new_tile(oshape, core, _SBUF, dtype)
+    if mask == 0:
+        b.tensor_copy(_ap(out), _ap(x), 1)
+        if negate:
+            b.tensor_scalar(_ap(out), _ap(out), _ALU["multiply"], -1.0, 0, None, False, False, 1)
+        return out
+    b.tensor_reduce(_ap(out), _ALU[op], tuple(ap), mask, negate, 1)
+    del rec
+    return out
+
+
+def sum(x, axis=None, dtype=None, keepdims=False, mask=None, **kw):  # noqa: A001
+    _core.check_mask(mask)
+    return _reduce(x, "add", axis, dtype, keepdims)
+
+
+def max(x, axis=None, dtype=None, keepdims=False, mask=None, **kw):  # noqa: A001
+    _core.check_mask(mask)
+    return _reduce(x, "max", axis, dtype, keepdims)
+
+
+def min(x, axis=None, dtype=None, keepdims=False, mask=None, **kw):  # noqa: A001
+    _core.check_mask(mask)
+    return _reduce(x, "min", axis, dtype, keepdims)
+
+
+def prod(x, axis=None, dtype=None, keepdims=False, mask=None, **kw):
+    _core.check_mask(mask)
+    return _reduce(x, "multiply", axis, dtype, keepdims)
+
+
+def all(x, axis=None, dtype=None, keepdims=False, mask=None, **kw):  # noqa: A001
+    _core.check_mask(mask)
+    return _reduce(x, "logical_and", axis, dtype, keepdims)
+
+
+def any(x, axis=None, dtype=None, keepdims=False, mask=None, **kw):  # noqa: A001
+    _core.check_mask(mask)
+    return _reduce(x, "logical_or", axis, dtype, keepdims)
+
+
+def mean(x, axis=None, dtype=None, keepdims=False, mask=None, **kw):
+    _core.check_mask(mask)
+    axes = _axes(axis, x.ndim)
+    n = 1
+    for a in axes:
+        n *= x.shape[a]
+    s = _reduce(x, "add", axis, dtype if dtype is not None else float32, keepdims)
+    _here().tensor_scalar(_ap(s), _ap(s), _ALU["multiply"], 1.0 / n, 0, None, False, False, 1)
+    return s
+
+
+def var(x, axis=None, dtype=None, keepdims=False, mask=None, **kw):
+    """Population variance along the free axis: mean(x*x) - mean(x)**2."""
+    _core.check_mask(mask)
+    m = mean(x, axis, float32, True)
+    m2 = mean(multiply(x, x, dtype=float32), axis, float32, True)
+    return subtract(m2, multiply(m, m), dtype=dtype)
+
+
+# ---- matmul, transpose, softmax --------------------------------------------------------------
+def transpose(x, dtype=None, mask=None, **kw):
+    """[P, F] -> [F, P] on the Tensor Engine (result in PSUM)."""
+    b = _here()
+    _core.check_mask(mask)
+    x = _core.as_tile(x)
+    core = _dt(dtype, x._rec.core)
+    ap = _ap(x)
+    out = _core.new_tile((x.free_size, ap[3]), core, _PSUM, dtype)
+    b.nc_transpose(_ap(out), ap, 0)
+    return out
+
+
+def matmul(x, y, transpose_x=False, mask=None, **kw):
+    """x @ y (x.T @ y with transpose_x=True) on the Tensor Engine; fp32 result in PSUM."""
+    b = _here()
+    _core.check_mask(mask)
+    x = _core.as_tile(x, "nl.matmul x")
+    y = _core.as_tile(y, "nl.matmul y")
+    if not transpose_x:
+        xt = transpose(x)
+        st = _core.new_tile(xt.shape, x._rec.core, _SBUF, x.dtype)
+        b.tensor_copy(_ap(st), _ap(xt), 1)
+        del xt
+    else:
+        st = x
+    ap_s = _ap(st)
+    out = _core.new_tile((st.free_size, y.free_size), "float32", _PSUM, float32)
+    b.nc_matmul(_ap(out), ap_s, _ap(y), False, False, False)
+    return out
+
+
+def softmax(x, axis=-1, dtype=None, mask=None, **kw):
+    """exp(x - max) / sum(exp(x - max)) along the free axis (fused max/exp/sum/scale)."""
+    b = _here()
+    _core.check_mask(mask)
+    x = _core.as_tile(x)
+    axes = _axes(axis, x.ndim)
+    if 0 in axes:
+        raise _core.fail(_err.NotSupportedError, "softmax over the partition axis")
+    m = _reduce(x, "max", None, float32, True)
+    negm = _binary(m, -1.0, "multiply", False, None, None)
+    core = _dt(dtype, x._rec.core)
+    e = _tile_like(x, core, _SBUF, dtype)
+    s = _core.new_tile((x.shape[0], 1), "float32")
+    b.activation(_ap(e), _ACT["exp"], _ap(x), _ap(negm), 1.0, _ALU["add"], _ap(s))
+    r = _core.new_tile((x.shape[0], 1), "float32")
+    b.reciprocal(_ap(r), _ap(s), 1)
+    b.tensor_scalar(_ap(e), _ap(e), _ALU["multiply"], _ap(r), 0, None, False, False, 1)
+    return e
+
+
+def dropout(x, rate, dtype=None, mask=None, **kw):
+    b = _here()
+    _core.check_mask(mask)
+    core = _dt(dtype, x._rec.core)
+    out = _tile_like(x, core, _SBUF, dtype)
+    b.dropout(_ap(out), _ap(x), _ap(rate) if isinstance(rate, NkiTensor) else float(rate), 1)
+    return out
+
+
+def rand(shape, dtype=float32, **kw):
+    b = _here()
+    out = _core.new_tile(shape, _core.dtname(dtype), _SBUF, dtype)
+    b.rand2(_ap(out), 0.0, 1.0, 1)
+    return out
+
+
+def random_seed(seed, **kw):
+    b = _here()
+    s = _core.new_tile((_core.ctx().info["partitions"], 1), "uint32")
+    if isinstance(seed, NkiTensor):
+        s = seed
+    else:
+        b.iota(_ap(s), [0], float(int(seed)), 1.0)
+    b.set_rng_seed(_ap(s), 1)
+
+
+sum._alu, max._alu, min._alu, prod._alu = "add", "max", "min", "multiply"  # noqa: A001
+all._alu, any._alu = "logical_and", "logical_or"
+copy._act = "copy"
+reciprocal._act = "reciprocal"
+
+
+# ---- loops and SPMD ------------------------------------------------------------------------
+def affine_range(*args, **kw):
+    """A loop with no loop-carried dependency; unrolled by running it."""
+    return range(*args)
+
+
+def sequential_range(*args, **kw):
+    return range(*args)
+
+
+def static_range(*args, **kw):
+    return range(*args)
+
+
+def dynamic_range(*args, **kw):
+    # Traced like the others: the loop runs at trace time and its body is emitted each turn.
+    return range(*args)
+
+
+def program_id(axis=0):
+    c = _core.ctx()
+    if axis >= len(c.grid):
+        raise _core.fail(_err.NkiValueError, f"program_id({axis}) on a {len(c.grid)}-D grid")
+    return c.pid[axis] if axis < len(c.pid) else 0
+
+
+def num_programs(axes=None):
+    c = _core.ctx()
+    if axes is None:
+        n = 1
+        for g in c.grid:
+            n *= g
+        return n
+    if isinstance(axes, (tuple, list)):
+        n = 1
+        for a in axes:
+            n *= c.grid[a]
+        return n
+    return c.grid[axes]
+
+
+def program_ndim():
+    return len(_core.ctx().grid)
+
+
+def spmd_dim(*a, **k):
+    raise _err.not_supported("nl.spmd_dim")
+
+
+def nc(n):
+    """kernel[nl.nc(2)]: n programs, one per NeuronCore."""
+    return int(n)
+
+
+def device_print(prefix, x, **kw):
+    """Prints a tile's values (as they are at this point of the kernel) after the run."""
+    b = _here()
+    c = _core.ctx()
+    if not isinstance(x, NkiTensor):
+        c.prints.append((str(prefix), None, None))
+        return
+    shape = (x.partitions, x.free_size)
+    c.n += 1
+    nm = c.unique(f"print#{c.n}")
+    tid = b.declare(_HBM, nm, x._rec.core, list(shape), "internal")
+    snap = _core._Rec(c, tid, _HBM, x._rec.core, shape, None, nm)
+    b.dma_copy(_ap(NkiTensor(snap, shape, x.dtype)), _ap(x), -1, None, 0, False)
+    c.prints.append((str(prefix), nm, x._rec.core))
+
+
+# ---- names of the public API that do not work yet -----------------------------------------
+_NOT_YET = [
+    "gather_flattened", "loop_reduce", "all_reduce", "shared_constant", "atomic_rmw",
+    "ceil", "floor", "trunc", "exp2", "log2", "expm1", "log1p", "rms_norm", "layer_norm",
+    "erf_dx", "softplus_dx", "mish_dx", "logsumexp", "argmax", "argmin", "fori_loop",
+    "while_loop", "sort", "cumsum", "isnan", "isinf", "isfinite", "clip", "transpose2d",
+    "invert_permutation", "tile_position", "float8_e8m0fnu", "float8_e3m4", "float4_e2m1fn_x4",
+    "float8_e4m3fn_x4", "float8_e5m2_x4", "gelu_apprx_sigmoid", "gelu_apprx_sigmoid_dx",
+    "erf_dx", "sinh", "cosh", "tan", "arcsin", "arccos", "matmul_mx", "static_cast",
+    "num_programs_per_core", "hbm_view", "psum_view", "sbuf_view", "virtual_register",
+]
+
+
+def __getattr__(name):
+    if name in _NOT_YET:
+        def _unsupported(*a, **k):
+            raise _err.not_supported(f"nki.language.{name}")
+        _unsupported.__name__ = name
+        return _unsupported
+    raise AttributeError(f"module 'nki.language' has no attribute '{name}'")
