@@ -702,8 +702,14 @@ Status Exec::checkOverlaps() {
     if (acc == isa::Access::kWrite || acc == isa::Access::kReadWrite) writes.emplace_back(op.slot, v);
     if (acc == isa::Access::kRead) reads.emplace_back(op.slot, v);
   }
-  for (const auto& [ws, w] : writes) {
-    for (const auto& [rs, r] : reads) {
+  for (const auto& writeEntry : writes) {
+    // Named references, not structured bindings: lambdas below capture them (C++20 allows
+    // capturing bindings, clang 14 does not).
+    const uint8_t ws = writeEntry.first;
+    const View& w = writeEntry.second;
+    for (const auto& readEntry : reads) {
+      const uint8_t rs = readEntry.first;
+      const View& r = readEntry.second;
       if (w.mem != r.mem) continue;
       const int64_t rowA0 = w.onChip ? w.row0 : 0, rowA1 = w.onChip ? w.row0 + w.P : 1;
       const int64_t rowB0 = r.onChip ? r.row0 : 0, rowB1 = r.onChip ? r.row0 + r.P : 1;
