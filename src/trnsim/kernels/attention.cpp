@@ -4,6 +4,8 @@
 #include <array>
 #include <cmath>
 #include <fmt/format.h>
+
+#include "trnsim/kernels/kernel_util.h"
 #include <vector>
 
 namespace trnsim::kernels {
@@ -92,27 +94,27 @@ class AttentionEmitter {
   Status allocate() {
     const int64_t P = kTile, kt = opts_.keyTile, tpg = opts_.tilesPerGroup;
     for (int i = 0; i < 2; ++i) {
-      kT_[i] = b_.sbuf(fmt::format("att_kT_{}", i), q_.dtype(), {d_, seq_});
-      vP_[i] = b_.sbuf(fmt::format("att_v_{}", i), q_.dtype(), {P, seq_ / P, d_ + 1});
-      oSb_[i] = b_.sbuf(fmt::format("att_o_{}", i), DType::kFP32, {P, d_ + 1});
-      og_[i] = b_.psum(fmt::format("att_pv_{}", i), DType::kFP32, {P, d_ + 1});
+      kT_[i] = detail::sbufTile(b_, fmt::format("att_kT_{}", i), q_.dtype(), {d_, seq_});
+      vP_[i] = detail::sbufTile(b_, fmt::format("att_v_{}", i), q_.dtype(), {P, seq_ / P, d_ + 1});
+      oSb_[i] = detail::sbufTile(b_, fmt::format("att_o_{}", i), DType::kFP32, {P, d_ + 1});
+      og_[i] = detail::psumTile(b_, fmt::format("att_pv_{}", i), DType::kFP32, {P, d_ + 1});
     }
     for (int i = 0; i < 3; ++i) {
-      qT_[i] = b_.sbuf(fmt::format("att_qT_{}", i), q_.dtype(), {d_, P});
-      oOut_[size_t(i)] = b_.sbuf(fmt::format("att_out_{}", i), out_.dtype(), {P, d_});
+      qT_[i] = detail::sbufTile(b_, fmt::format("att_qT_{}", i), q_.dtype(), {d_, P});
+      oOut_[size_t(i)] = detail::sbufTile(b_, fmt::format("att_out_{}", i), out_.dtype(), {P, d_});
     }
     for (int i = 0; i < kStatsRing; ++i)
-      stats_.push_back(b_.sbuf(fmt::format("att_stats_{}", i), DType::kFP32, {P, 8}));
+      stats_.push_back(detail::sbufTile(b_, fmt::format("att_stats_{}", i), DType::kFP32, {P, 8}));
     for (int i = 0; i < kGroupRing * tpg; ++i) {
-      pTile_.push_back(b_.sbuf(fmt::format("att_p_{}", i), DType::kBF16, {P, kt}));
-      pT_.push_back(b_.sbuf(fmt::format("att_pT_{}", i), DType::kBF16, {P, kt / P, P}));
+      pTile_.push_back(detail::sbufTile(b_, fmt::format("att_p_{}", i), DType::kBF16, {P, kt}));
+      pT_.push_back(detail::sbufTile(b_, fmt::format("att_pT_{}", i), DType::kBF16, {P, kt / P, P}));
     }
     for (int i = 0; i < kScoreRing * tpg; ++i)
-      sPs_.push_back(b_.psum(fmt::format("att_s_{}", i), DType::kFP32, {P, kt}));
+      sPs_.push_back(detail::psumTile(b_, fmt::format("att_s_{}", i), DType::kFP32, {P, kt}));
     if (opts_.causal) {
-      ident_ = b_.sbuf("att_identity", DType::kBF16, {P, P});
-      tri_ = b_.sbuf("att_causal_mask", DType::kBF16, {P, P});
-      isa::Tensor fill = b_.sbuf("att_fill", DType::kBF16, {P, P});
+      ident_ = detail::sbufTile(b_, "att_identity", DType::kBF16, {P, P});
+      tri_ = detail::sbufTile(b_, "att_causal_mask", DType::kBF16, {P, P});
+      isa::Tensor fill = detail::sbufTile(b_, "att_fill", DType::kBF16, {P, P});
       // ident[p, c] = (p - c == 0) ? 1 : 0; tri[p, c] = (p - c >= 0) ? 0 : mask.
       (void)b_.memset(fill.ap(), 1.0f, arch::Engine::kGpSimd);
       (void)b_.affineSelect(ident_.ap(), {-1}, 1.0f, 0.0f, AluOp::kIsEqual, fill.ap(), 0.0f);

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <array>
 #include <fmt/format.h>
+
+#include "trnsim/kernels/kernel_util.h"
 #include <vector>
 
 namespace trnsim::kernels {
@@ -71,15 +73,15 @@ Status emitMatmul(isa::KernelBuilder& b, const isa::Tensor& lhsT, const isa::Ten
 
   std::array<isa::Tensor, 2> lhsBuf, rhsBuf, outBuf;
   for (int i = 0; i < 2; ++i) {
-    lhsBuf[i] = b.sbuf(fmt::format("mm_lhsT_{}", i), inT, {P, blk.bk, BM});
-    rhsBuf[i] = b.sbuf(fmt::format("mm_rhs_{}", i), inT, {P, blk.bk, BN});
-    outBuf[i] = b.sbuf(fmt::format("mm_out_{}", i), outT, {TM, BN});
+    lhsBuf[i] = detail::sbufTile(b, fmt::format("mm_lhsT_{}", i), inT, {P, blk.bk, BM});
+    rhsBuf[i] = detail::sbufTile(b, fmt::format("mm_rhs_{}", i), inT, {P, blk.bk, BN});
+    outBuf[i] = detail::sbufTile(b, fmt::format("mm_out_{}", i), outT, {TM, BN});
   }
   isa::Tensor acc;
-  if (kBlocks > 1) acc = b.sbuf("mm_acc", DType::kFP32, {TM, blk.bm, BN});
+  if (kBlocks > 1) acc = detail::sbufTile(b, "mm_acc", DType::kFP32, {TM, blk.bm, BN});
   std::vector<isa::Tensor> psTiles;
   for (uint32_t i = 0; i < chip.mem.psumBanks; ++i)
-    psTiles.push_back(b.psum(fmt::format("mm_ps_{}", i), DType::kFP32, {TM, TN}));
+    psTiles.push_back(detail::psumTile(b, fmt::format("mm_ps_{}", i), DType::kFP32, {TM, TN}));
   if (!b.status().isOk()) return b.status();
 
   size_t psNext = 0, loadNext = 0, outNext = 0;

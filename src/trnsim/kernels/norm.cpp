@@ -5,6 +5,8 @@
 #include <cmath>
 #include <fmt/format.h>
 
+#include "trnsim/kernels/kernel_util.h"
+
 namespace trnsim::kernels {
 namespace {
 
@@ -31,7 +33,7 @@ Status checkShapes(const char* kernel, const isa::Tensor& x, const isa::Tensor& 
 isa::Tensor broadcastRows(isa::KernelBuilder& b, const isa::Tensor& v, const std::string& name,
                           DType dtype) {
   const int64_t P = b.chip().mem.sbufPartitions, n = v.shape()[0];
-  isa::Tensor t = b.sbuf(name, dtype, {P, n});
+  isa::Tensor t = detail::sbufTile(b, name, dtype, {P, n});
   if (t.valid()) (void)b.dmaCopy(t.ap(), v.pattern({{0, P}, {1, n}}));
   return t;
 }
@@ -61,13 +63,13 @@ Status emitRmsNorm(isa::KernelBuilder& b, const isa::Tensor& x, const isa::Tenso
 
   isa::Tensor w = broadcastRows(b, weight, "rms_weight", x.dtype());
   // ScalarE's squares are only needed for their sum; one scratch tile serves every row tile.
-  isa::Tensor sq = b.sbuf("rms_squares", x.dtype(), {P, hidden});
+  isa::Tensor sq = detail::sbufTile(b, "rms_squares", x.dtype(), {P, hidden});
   std::array<isa::Tensor, 3> xt, ot, ms, rstd;
   for (int i = 0; i < bufs; ++i) {
-    xt[i] = b.sbuf(fmt::format("rms_x_{}", i), x.dtype(), {P, hidden});
-    ot[i] = b.sbuf(fmt::format("rms_out_{}", i), out.dtype(), {P, hidden});
-    ms[i] = b.sbuf(fmt::format("rms_meansq_{}", i), DType::kFP32, {P, 1});
-    rstd[i] = b.sbuf(fmt::format("rms_rstd_{}", i), DType::kFP32, {P, 1});
+    xt[i] = detail::sbufTile(b, fmt::format("rms_x_{}", i), x.dtype(), {P, hidden});
+    ot[i] = detail::sbufTile(b, fmt::format("rms_out_{}", i), out.dtype(), {P, hidden});
+    ms[i] = detail::sbufTile(b, fmt::format("rms_meansq_{}", i), DType::kFP32, {P, 1});
+    rstd[i] = detail::sbufTile(b, fmt::format("rms_rstd_{}", i), DType::kFP32, {P, 1});
   }
   TRNSIM_RETURN_IF_ERROR(b.status());
   // sum((x / sqrt(H))^2) = mean(x^2).
@@ -110,13 +112,13 @@ Status emitLayerNorm(isa::KernelBuilder& b, const isa::Tensor& x, const isa::Ten
   isa::Tensor bb = broadcastRows(b, bias, "ln_bias", x.dtype());
   std::array<isa::Tensor, 3> xt, xn, ot, stats, mv, rstd, nmr;
   for (int i = 0; i < bufs; ++i) {
-    xt[i] = b.sbuf(fmt::format("ln_x_{}", i), x.dtype(), {P, hidden});
-    xn[i] = b.sbuf(fmt::format("ln_norm_{}", i), x.dtype(), {P, hidden});
-    ot[i] = b.sbuf(fmt::format("ln_out_{}", i), out.dtype(), {P, hidden});
-    stats[i] = b.sbuf(fmt::format("ln_stats_{}", i), DType::kFP32, {P, 6 * chunks});
-    mv[i] = b.sbuf(fmt::format("ln_meanvar_{}", i), DType::kFP32, {P, 2});
-    rstd[i] = b.sbuf(fmt::format("ln_rstd_{}", i), DType::kFP32, {P, 1});
-    nmr[i] = b.sbuf(fmt::format("ln_negmean_rstd_{}", i), DType::kFP32, {P, 1});
+    xt[i] = detail::sbufTile(b, fmt::format("ln_x_{}", i), x.dtype(), {P, hidden});
+    xn[i] = detail::sbufTile(b, fmt::format("ln_norm_{}", i), x.dtype(), {P, hidden});
+    ot[i] = detail::sbufTile(b, fmt::format("ln_out_{}", i), out.dtype(), {P, hidden});
+    stats[i] = detail::sbufTile(b, fmt::format("ln_stats_{}", i), DType::kFP32, {P, 6 * chunks});
+    mv[i] = detail::sbufTile(b, fmt::format("ln_meanvar_{}", i), DType::kFP32, {P, 2});
+    rstd[i] = detail::sbufTile(b, fmt::format("ln_rstd_{}", i), DType::kFP32, {P, 1});
+    nmr[i] = detail::sbufTile(b, fmt::format("ln_negmean_rstd_{}", i), DType::kFP32, {P, 1});
   }
   TRNSIM_RETURN_IF_ERROR(b.status());
   for (int64_t r0 = 0, tile = 0; r0 < rows; r0 += P, ++tile) {

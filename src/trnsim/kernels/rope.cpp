@@ -4,6 +4,8 @@
 #include <array>
 #include <fmt/format.h>
 
+#include "trnsim/kernels/kernel_util.h"
+
 namespace trnsim::kernels {
 
 using isa::AluOp;
@@ -32,14 +34,14 @@ Status emitRope(isa::KernelBuilder& b, const isa::Tensor& x, const isa::Tensor& 
   const int64_t hc = std::clamp<int64_t>(int64_t(48 * 1024 / perHead), 1, H);
   std::array<isa::Tensor, 2> xt, ot, ct, st, t1, t2, t3, t4;
   for (int i = 0; i < 2; ++i) {
-    xt[i] = b.sbuf(fmt::format("rope_x_{}", i), x.dtype(), {P, hc, kRun, D});
-    ot[i] = b.sbuf(fmt::format("rope_out_{}", i), out.dtype(), {P, hc, kRun, D});
-    ct[i] = b.sbuf(fmt::format("rope_cos_{}", i), DType::kFP32, {P, kRun, half});
-    st[i] = b.sbuf(fmt::format("rope_sin_{}", i), DType::kFP32, {P, kRun, half});
-    t1[i] = b.sbuf(fmt::format("rope_t1_{}", i), DType::kFP32, {P, hc, kRun, half});
-    t2[i] = b.sbuf(fmt::format("rope_t2_{}", i), DType::kFP32, {P, hc, kRun, half});
-    t3[i] = b.sbuf(fmt::format("rope_t3_{}", i), DType::kFP32, {P, hc, kRun, half});
-    t4[i] = b.sbuf(fmt::format("rope_t4_{}", i), DType::kFP32, {P, hc, kRun, half});
+    xt[i] = detail::sbufTile(b, fmt::format("rope_x_{}", i), x.dtype(), {P, hc, kRun, D});
+    ot[i] = detail::sbufTile(b, fmt::format("rope_out_{}", i), out.dtype(), {P, hc, kRun, D});
+    ct[i] = detail::sbufTile(b, fmt::format("rope_cos_{}", i), DType::kFP32, {P, kRun, half});
+    st[i] = detail::sbufTile(b, fmt::format("rope_sin_{}", i), DType::kFP32, {P, kRun, half});
+    t1[i] = detail::sbufTile(b, fmt::format("rope_t1_{}", i), DType::kFP32, {P, hc, kRun, half});
+    t2[i] = detail::sbufTile(b, fmt::format("rope_t2_{}", i), DType::kFP32, {P, hc, kRun, half});
+    t3[i] = detail::sbufTile(b, fmt::format("rope_t3_{}", i), DType::kFP32, {P, hc, kRun, half});
+    t4[i] = detail::sbufTile(b, fmt::format("rope_t4_{}", i), DType::kFP32, {P, hc, kRun, half});
   }
   TRNSIM_RETURN_IF_ERROR(b.status());
   int64_t step = 0;

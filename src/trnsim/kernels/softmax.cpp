@@ -4,6 +4,8 @@
 #include <array>
 #include <fmt/format.h>
 
+#include "trnsim/kernels/kernel_util.h"
+
 namespace trnsim::kernels {
 
 using isa::Slice;
@@ -17,12 +19,12 @@ Status emitSoftmax(isa::KernelBuilder& b, const isa::Tensor& x, const isa::Tenso
   const int64_t P = b.chip().mem.sbufPartitions;
   std::array<isa::Tensor, 2> xt, et, ot, negMax, sum, inv;
   for (int i = 0; i < 2; ++i) {
-    xt[i] = b.sbuf(fmt::format("sm_x_{}", i), x.dtype(), {P, cols});
-    et[i] = b.sbuf(fmt::format("sm_exp_{}", i), DType::kFP32, {P, cols});
-    ot[i] = b.sbuf(fmt::format("sm_out_{}", i), out.dtype(), {P, cols});
-    negMax[i] = b.sbuf(fmt::format("sm_negmax_{}", i), DType::kFP32, {P, 1});
-    sum[i] = b.sbuf(fmt::format("sm_sum_{}", i), DType::kFP32, {P, 1});
-    inv[i] = b.sbuf(fmt::format("sm_inv_{}", i), DType::kFP32, {P, 1});
+    xt[i] = detail::sbufTile(b, fmt::format("sm_x_{}", i), x.dtype(), {P, cols});
+    et[i] = detail::sbufTile(b, fmt::format("sm_exp_{}", i), DType::kFP32, {P, cols});
+    ot[i] = detail::sbufTile(b, fmt::format("sm_out_{}", i), out.dtype(), {P, cols});
+    negMax[i] = detail::sbufTile(b, fmt::format("sm_negmax_{}", i), DType::kFP32, {P, 1});
+    sum[i] = detail::sbufTile(b, fmt::format("sm_sum_{}", i), DType::kFP32, {P, 1});
+    inv[i] = detail::sbufTile(b, fmt::format("sm_inv_{}", i), DType::kFP32, {P, 1});
   }
   if (!b.status().isOk()) return b.status();
   for (int64_t r0 = 0, tile = 0; r0 < rows; r0 += P, ++tile) {

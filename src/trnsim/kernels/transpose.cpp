@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <array>
 #include <fmt/format.h>
+
+#include "trnsim/kernels/kernel_util.h"
 #include <vector>
 
 namespace trnsim::kernels {
@@ -57,11 +59,11 @@ Status emitTranspose(isa::KernelBuilder& b, const isa::Tensor& x, const isa::Ten
   std::array<isa::Tensor, 2> in;
   std::array<isa::Tensor, 3> ot;
   for (int i = 0; i < 2; ++i)
-    in[i] = b.sbuf(fmt::format("tr_in_{}", i), x.dtype(), {P, kRowTilesPerBank, C});
-  for (int i = 0; i < 3; ++i) ot[i] = b.sbuf(fmt::format("tr_out_{}", i), out.dtype(), {P, group});
+    in[i] = detail::sbufTile(b, fmt::format("tr_in_{}", i), x.dtype(), {P, kRowTilesPerBank, C});
+  for (int i = 0; i < 3; ++i) ot[i] = detail::sbufTile(b, fmt::format("tr_out_{}", i), out.dtype(), {P, group});
   std::vector<isa::Tensor> ps;
   for (uint32_t i = 0; i < b.chip().mem.psumBanks; ++i)
-    ps.push_back(b.psum(fmt::format("tr_ps_{}", i), DType::kFP32, {P, group}));
+    ps.push_back(detail::psumTile(b, fmt::format("tr_ps_{}", i), DType::kFP32, {P, group}));
   TRNSIM_RETURN_IF_ERROR(b.status());
   size_t next = 0;
   for (int64_t r0 = 0, g = 0; r0 < R; r0 += group, ++g) {
@@ -99,13 +101,13 @@ Status emitReduce(isa::KernelBuilder& b, const isa::Tensor& x, const isa::Tensor
   const AluOp alu = op == ReduceOp::kSum ? AluOp::kAdd : AluOp::kMax;
   const int64_t nTiles = ((axis == 1 ? R : C) + P - 1) / P;
   // Results: column t of res holds elements t*128 .. t*128+127 of out, one per partition.
-  isa::Tensor res = b.sbuf("red_result", DType::kFP32, {P, nTiles});
+  isa::Tensor res = detail::sbufTile(b, "red_result", DType::kFP32, {P, nTiles});
   if (axis == 1) {
     if (2 * uint64_t(C) * numerics::dtypeSize(x.dtype()) + 4096 > b.sbufFreeBytes())
       return Status(ErrorCode::kCapacity,
                     fmt::format("reduce: {} columns do not fit the row buffers in SBUF", C));
     std::array<isa::Tensor, 2> in;
-    for (int i = 0; i < 2; ++i) in[i] = b.sbuf(fmt::format("red_in_{}", i), x.dtype(), {P, C});
+    for (int i = 0; i < 2; ++i) in[i] = detail::sbufTile(b, fmt::format("red_in_{}", i), x.dtype(), {P, C});
     TRNSIM_RETURN_IF_ERROR(b.status());
     for (int64_t t = 0; t < nTiles; ++t) {
       const int64_t p = std::min(P, R - t * P);
@@ -123,12 +125,12 @@ Status emitReduce(isa::KernelBuilder& b, const isa::Tensor& x, const isa::Tensor
                     fmt::format("reduce: {} columns do not fit the row buffers in SBUF", C));
     std::array<isa::Tensor, 2> in, part;
     for (int i = 0; i < 2; ++i) {
-      in[i] = b.sbuf(fmt::format("red_in_{}", i), x.dtype(), {P, kRowTilesPerReduce, C});
-      part[i] = b.sbuf(fmt::format("red_part_{}", i), DType::kFP32, {P, 1});
+      in[i] = detail::sbufTile(b, fmt::format("red_in_{}", i), x.dtype(), {P, kRowTilesPerReduce, C});
+      part[i] = detail::sbufTile(b, fmt::format("red_part_{}", i), DType::kFP32, {P, 1});
     }
     std::vector<isa::Tensor> ps;
     for (uint32_t i = 0; i < b.chip().mem.psumBanks; ++i)
-      ps.push_back(b.psum(fmt::format("red_ps_{}", i), DType::kFP32, {P, group}));
+      ps.push_back(detail::psumTile(b, fmt::format("red_ps_{}", i), DType::kFP32, {P, group}));
     TRNSIM_RETURN_IF_ERROR(b.status());
     size_t next = 0;
     for (int64_t r0 = 0, g = 0; r0 < R; r0 += group, ++g) {
