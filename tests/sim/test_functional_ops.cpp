@@ -143,6 +143,22 @@ TEST(FunctionalOps, TensorReduceAxesAndNegate) {
   EXPECT_EQ(t.get("all"), (std::vector<float>{-66, -210}));
 }
 
+// More than 256 elements fold into one output: sum 0..999 = 499500, max 999 (a narrow
+// "first element" counter would wrap at 256 and restart the sum).
+TEST(FunctionalOps, TensorReduceOverLongRows) {
+  OpTest t;
+  std::vector<float> v(2000);
+  for (int i = 0; i < 2000; ++i) v[size_t(i)] = float(i % 1000);
+  auto x = t.in("x", F32, {2, 1000}, v);
+  auto sum = t.out("sum", F32, {2, 1});
+  auto mx = t.out("mx", F32, {2, 1});
+  ASSERT_TRUE(t.kb().tensorReduce(sum.ap(), AluOp::kAdd, x.ap(), 0b1).isOk());
+  ASSERT_TRUE(t.kb().tensorReduce(mx.ap(), AluOp::kMax, x.ap(), 0b1).isOk());
+  t.runOk();
+  EXPECT_EQ(t.get("sum"), (std::vector<float>{499500, 499500}));
+  EXPECT_EQ(t.get("mx"), (std::vector<float>{999, 999}));
+}
+
 TEST(FunctionalOps, TensorPartitionReduce) {
   OpTest t;
   auto x = t.in("x", F32, {3, 2}, {1, 2, 3, 4, 5, 6});

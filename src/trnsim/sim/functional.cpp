@@ -998,7 +998,9 @@ Status Exec::tensorReduce() {
       for (int64_t f = 0; f < F; ++f) {
         int64_t& o = out[size_t(p * outF + outIndex[size_t(f)])];
         const int64_t v = x[size_t(p * F + f)];
-        o = seen[size_t(outIndex[size_t(f)])]++ ? detail::aluI(in_.alu0, o, v, bits) : v;
+        uint8_t& first = seen[size_t(outIndex[size_t(f)])];
+        o = first ? detail::aluI(in_.alu0, o, v, bits) : v;
+        first = 1;
       }
     }
     writeInts(dst, out, 0);
@@ -1011,7 +1013,9 @@ Status Exec::tensorReduce() {
     for (int64_t f = 0; f < F; ++f) {
       float& o = out[size_t(p * outF + outIndex[size_t(f)])];
       const float v = x[size_t(p * F + f)];
-      o = seen[size_t(outIndex[size_t(f)])]++ ? detail::aluF(in_.alu0, o, v) : v;
+      uint8_t& first = seen[size_t(outIndex[size_t(f)])];  // a flag: a counter would wrap
+      o = first ? detail::aluF(in_.alu0, o, v) : v;
+      first = 1;
     }
   }
   if (negate)
