@@ -8,8 +8,13 @@
 #include <string>
 
 #include "trnsim/arch/chip_config.h"
+#include "trnsim/kernels/attention.h"
 #include "trnsim/kernels/matmul.h"
+#include "trnsim/kernels/norm.h"
+#include "trnsim/kernels/rope.h"
 #include "trnsim/kernels/softmax.h"
+#include "trnsim/kernels/swiglu.h"
+#include "trnsim/kernels/transpose.h"
 #include "trnsim/sim/chip.h"
 
 namespace py = pybind11;
@@ -46,6 +51,7 @@ py::dict runInfo(const arch::ChipConfig& chip, const sim::RunResult& r) {
     d["pe_utilization"] = core.tensorFlops / (chip.peakBf16FlopsPerCore() * r.simulatedNs * 1e-9);
     d["hbm_read_bytes"] = core.hbmReadBytes;
     d["hbm_write_bytes"] = core.hbmWriteBytes;
+    d["hbm_gbps"] = double(core.hbmReadBytes + core.hbmWriteBytes) / r.simulatedNs;
   }
   return d;
 }
@@ -70,6 +76,33 @@ py::tuple runProgram(const arch::ChipConfig& chip, isa::Program program,
   FloatArray out(outShape);
   std::copy(values.begin(), values.end(), out.mutable_data());
   return py::make_tuple(out, runInfo(chip, r));
+}
+
+/// Timing-only run of `program`; returns the info dict.
+py::dict timeProgram(const arch::ChipConfig& chip, isa::Program program) {
+  sim::Chip c(chip);
+  check(c.load({std::move(program)}));
+  sim::RunOptions opts;
+  opts.computeValues = false;
+  opts.recordEvents = false;
+  sim::RunResult r;
+  {
+    py::gil_scoped_release release;
+    r = unwrap(c.run(opts));
+  }
+  return runInfo(chip, r);
+}
+
+std::vector<py::ssize_t> shapeOf(const FloatArray& a) {
+  return std::vector<py::ssize_t>(a.shape(), a.shape() + a.ndim());
+}
+
+kernels::AttentionOptions attentionOptions(bool causal, const py::object& scale, int keyTile) {
+  kernels::AttentionOptions o;
+  o.causal = causal;
+  o.scale = scale.is_none() ? 0.0f : scale.cast<float>();
+  o.keyTile = keyTile;
+  return o;
 }
 
 kernels::MatmulTiling tilingOf(const py::object& t) {
@@ -133,4 +166,148 @@ void bindKernels(py::module_& m) {
       py::arg("m"), py::arg("k"), py::arg("n"), py::arg("chip") = "trn2",
       py::arg("in_dtype") = "bfloat16", py::arg("out_dtype") = "bfloat16",
       py::arg("tiling") = py::none(), "timing-only run of the matmul kernel; returns info");
+  sub.def(
+      "rmsnorm",
+      [](FloatArray x, FloatArray weight, float eps, const std::string& chipName,
+         const std::string& dtype, bool timing) {
+        if (x.ndim() != 2 || weight.ndim() != 1 || weight.shape(0) != x.shape(1))
+          throw py::value_error("rmsnorm expects x [rows, hidden] and weight [hidden]");
+        const auto chip = unwrap(arch::loadChip(chipName));
+        auto program =
+            unwrap(kernels::rmsNormProgram(chip, x.shape(0), x.shape(1), dtypeOf(dtype), eps));
+        return runProgram(chip, std::move(program), {{"x", x}, {"weight", weight}}, "out",
+                          shapeOf(x), timing);
+      },
+      py::arg("x"), py::arg("weight"), py::arg("eps") = 1e-6f, py::arg("chip") = "trn2",
+      py::arg("dtype") = "bfloat16", py::arg("timing") = true,
+      "x / sqrt(mean(x^2, -1) + eps) * weight over x [rows, hidden]; returns (out, info)");
+  sub.def(
+      "layernorm",
+      [](FloatArray x, FloatArray weight, FloatArray bias, float eps, const std::string& chipName,
+         const std::string& dtype, bool timing) {
+        if (x.ndim() != 2 || weight.ndim() != 1 || bias.ndim() != 1 ||
+            weight.shape(0) != x.shape(1) || bias.shape(0) != x.shape(1))
+          throw py::value_error("layernorm expects x [rows, hidden], weight and bias [hidden]");
+        const auto chip = unwrap(arch::loadChip(chipName));
+        auto program =
+            unwrap(kernels::layerNormProgram(chip, x.shape(0), x.shape(1), dtypeOf(dtype), eps));
+        return runProgram(chip, std::move(program),
+                          {{"x", x}, {"weight", weight}, {"bias", bias}}, "out", shapeOf(x),
+                          timing);
+      },
+      py::arg("x"), py::arg("weight"), py::arg("bias"), py::arg("eps") = 1e-5f,
+      py::arg("chip") = "trn2", py::arg("dtype") = "bfloat16", py::arg("timing") = true,
+      "(x - mean) / sqrt(var + eps) * weight + bias over the last dim; returns (out, info)");
+  sub.def(
+      "transpose",
+      [](FloatArray x, const std::string& chipName, const std::string& dtype, bool timing) {
+        if (x.ndim() != 2) throw py::value_error("transpose expects x [rows, cols]");
+        const auto chip = unwrap(arch::loadChip(chipName));
+        auto program =
+            unwrap(kernels::transposeProgram(chip, x.shape(0), x.shape(1), dtypeOf(dtype)));
+        return runProgram(chip, std::move(program), {{"x", x}}, "out", {x.shape(1), x.shape(0)},
+                          timing);
+      },
+      py::arg("x"), py::arg("chip") = "trn2", py::arg("dtype") = "bfloat16",
+      py::arg("timing") = true, "x.T through TensorE; returns (out, info)");
+  sub.def(
+      "reduce",
+      [](FloatArray x, const std::string& op, int axis, const std::string& chipName,
+         const std::string& dtype, bool timing) {
+        if (x.ndim() != 2) throw py::value_error("reduce expects x [rows, cols]");
+        if (op != "sum" && op != "max") throw py::value_error("reduce op must be 'sum' or 'max'");
+        if (axis < 0) axis += 2;
+        if (axis != 0 && axis != 1) throw py::value_error("reduce axis must be 0, 1 or -1");
+        const auto chip = unwrap(arch::loadChip(chipName));
+        auto program = unwrap(kernels::reduceProgram(
+            chip, x.shape(0), x.shape(1),
+            op == "sum" ? kernels::ReduceOp::kSum : kernels::ReduceOp::kMax, axis, dtypeOf(dtype),
+            numerics::DType::kFP32));
+        return runProgram(chip, std::move(program), {{"x", x}}, "out",
+                          {axis == 1 ? x.shape(0) : x.shape(1)}, timing);
+      },
+      py::arg("x"), py::arg("op") = "sum", py::arg("axis") = -1, py::arg("chip") = "trn2",
+      py::arg("dtype") = "bfloat16", py::arg("timing") = true,
+      "sum or max of x [rows, cols] over axis (fp32 result); returns (out, info)");
+  sub.def(
+      "rope",
+      [](FloatArray x, FloatArray cos, FloatArray sin, const std::string& chipName,
+         const std::string& dtype, bool timing) {
+        if (x.ndim() != 3 || cos.ndim() != 2 || sin.ndim() != 2)
+          throw py::value_error("rope expects x [heads, seq, head_dim], cos and sin [seq, head_dim/2]");
+        const auto chip = unwrap(arch::loadChip(chipName));
+        auto program = unwrap(
+            kernels::ropeProgram(chip, x.shape(0), x.shape(1), x.shape(2), dtypeOf(dtype)));
+        return runProgram(chip, std::move(program), {{"x", x}, {"cos", cos}, {"sin", sin}}, "out",
+                          shapeOf(x), timing);
+      },
+      py::arg("x"), py::arg("cos"), py::arg("sin"), py::arg("chip") = "trn2",
+      py::arg("dtype") = "bfloat16", py::arg("timing") = true,
+      "rotate-half rotary embedding of x [heads, seq, head_dim]; returns (out, info)");
+  sub.def(
+      "swiglu",
+      [](FloatArray x, FloatArray wGate, FloatArray wUp, FloatArray wDown,
+         const std::string& chipName, const std::string& outDtype, bool timing) {
+        if (x.ndim() != 2 || wGate.ndim() != 2 || wUp.ndim() != 2 || wDown.ndim() != 2)
+          throw py::value_error("swiglu expects x [T, H], w_gate, w_up [H, F], w_down [F, H]");
+        const auto chip = unwrap(arch::loadChip(chipName));
+        auto program = unwrap(kernels::swigluProgram(chip, x.shape(0), x.shape(1),
+                                                     wGate.shape(1), dtypeOf(outDtype)));
+        return runProgram(chip, std::move(program),
+                          {{"x", x}, {"w_gate", wGate}, {"w_up", wUp}, {"w_down", wDown}}, "out",
+                          shapeOf(x), timing);
+      },
+      py::arg("x"), py::arg("w_gate"), py::arg("w_up"), py::arg("w_down"),
+      py::arg("chip") = "trn2", py::arg("out_dtype") = "float32", py::arg("timing") = true,
+      "(silu(x @ w_gate) * (x @ w_up)) @ w_down with bf16 operands; returns (out, info)");
+  sub.def(
+      "attention",
+      [](FloatArray q, FloatArray k, FloatArray v, bool causal, const py::object& scale,
+         const std::string& chipName, bool timing, int keyTile) {
+        const bool single = q.ndim() == 2;
+        if (q.ndim() != k.ndim() || k.ndim() != v.ndim() || (q.ndim() != 2 && q.ndim() != 3))
+          throw py::value_error("attention expects q [Hq, S, D], k and v [Hkv, S, D] (or 2-D [S, D])");
+        const int64_t hq = single ? 1 : q.shape(0), hkv = single ? 1 : k.shape(0);
+        const int64_t S = q.shape(q.ndim() - 2), D = q.shape(q.ndim() - 1);
+        const auto chip = unwrap(arch::loadChip(chipName));
+        auto program = unwrap(kernels::attentionProgram(
+            chip, hq, hkv, S, D, attentionOptions(causal, scale, keyTile)));
+        return runProgram(chip, std::move(program), {{"q", q}, {"k", k}, {"v", v}}, "out",
+                          shapeOf(q), timing);
+      },
+      py::arg("q"), py::arg("k"), py::arg("v"), py::arg("causal") = true,
+      py::arg("scale") = py::none(), py::arg("chip") = "trn2", py::arg("timing") = true,
+      py::arg("key_tile") = 512,
+      "flash-attention forward softmax(scale q k^T (+ causal mask)) v with GQA (bf16 operands); "
+      "returns (out, info)");
+  sub.def(
+      "time_attention",
+      [](int64_t qHeads, int64_t kvHeads, int64_t seq, int64_t headDim, bool causal,
+         const std::string& chipName) {
+        const auto chip = unwrap(arch::loadChip(chipName));
+        auto program = unwrap(kernels::attentionProgram(chip, qHeads, kvHeads, seq, headDim,
+                                                        attentionOptions(causal, py::none(), 512)));
+        py::dict info = timeProgram(chip, std::move(program));
+        const double useful = kernels::attentionUsefulFlops(qHeads, seq, headDim, causal);
+        info["useful_flops"] = useful;
+        info["pe_utilization_useful"] =
+            useful / (chip.peakBf16FlopsPerCore() * info["simulated_ns"].cast<double>() * 1e-9);
+        return info;
+      },
+      py::arg("q_heads"), py::arg("kv_heads"), py::arg("seq"), py::arg("head_dim") = 128,
+      py::arg("causal") = true, py::arg("chip") = "trn2",
+      "timing-only run of the attention kernel; info adds pe_utilization_useful (non-masked "
+      "flops / peak / time)");
+  sub.def(
+      "time_rmsnorm",
+      [](int64_t rows, int64_t hidden, const std::string& chipName, const std::string& dtype) {
+        const auto chip = unwrap(arch::loadChip(chipName));
+        py::dict info =
+            timeProgram(chip, unwrap(kernels::rmsNormProgram(chip, rows, hidden, dtypeOf(dtype))));
+        info["hbm_share_gbps"] = chip.hbmGbpsPerCore();
+        info["dma_gbps"] = chip.dma.sustainedGbpsPerCore;
+        return info;
+      },
+      py::arg("rows"), py::arg("hidden"), py::arg("chip") = "trn2", py::arg("dtype") = "bfloat16",
+      "timing-only run of the rmsnorm kernel; info adds the per-core HBM share and DMA rate");
 }
