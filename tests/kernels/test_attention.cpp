@@ -52,11 +52,14 @@ void checkAttention(int64_t hq, int64_t hkv, int64_t S, int64_t D, kernels::Atte
   ::testing::Test::RecordProperty("max_abs_error", std::to_string(maxErr));
 }
 
-// Key tiles of 256 keep the simulated tensor_reduce at <= 256 elements per row (the functional
-// tensor_reduce restarts after 256; docs/kernels.md); 512 keys give 2 tiles per query tile,
-// so the online rescale, the causal skip/trim/mask and the GQA sharing are all exercised.
+// 768 keys with the default 512-key tiles: query tiles 4-5 need two tiles (a full one and a
+// trimmed diagonal one), so the online rescale, the causal skip/trim/mask and the GQA sharing
+// are all exercised; smaller key tiles below give groups of two and several groups per tile.
 TEST(AttentionKernel, CausalGqaMatchesHostReference) {
-  checkAttention(2, 1, 512, 128, {.causal = true, .keyTile = 256});
+  checkAttention(2, 1, 768, 128, {.causal = true});
+}
+TEST(AttentionKernel, CausalSmallKeyTilesMatchesHostReference) {
+  checkAttention(1, 1, 512, 128, {.causal = true, .keyTile = 256});
 }
 TEST(AttentionKernel, NonCausalSmallHeadDimMatchesHostReference) {
   checkAttention(1, 1, 384, 64, {.causal = false, .keyTile = 128});

@@ -45,16 +45,12 @@ void checkReduce(kernels::ReduceOp op, int axis, int64_t R, int64_t C) {
   }
 }
 
-// Rows of at most 256 columns: the functional tensor_reduce of src/trnsim/sim/functional.cpp
-// (HEAD 5196455) counts elements per output in a uint8_t and restarts the reduction after 256
-// (see the DISABLED_ test below); the kernel itself reduces whole rows in one instruction.
 TEST(ReduceKernel, SumAlongRows) { checkReduce(kernels::ReduceOp::kSum, 1, 300, 130); }
-TEST(ReduceKernel, DISABLED_SumAlongLongRowsNeedsSimFix) {
-  checkReduce(kernels::ReduceOp::kSum, 1, 128, 300);
-}
+// More than 256 elements per output (a functional tensor_reduce once restarted there).
+TEST(ReduceKernel, SumAlongLongRows) { checkReduce(kernels::ReduceOp::kSum, 1, 128, 700); }
 TEST(ReduceKernel, MaxAlongRows) { checkReduce(kernels::ReduceOp::kMax, 1, 128, 64); }
-// 700 rows: three row groups (256 + 256 + 188) folded into the running result; 300 columns:
-// 3 blocks, the last partial.
+// 700 rows: two row groups (512 + 188) folded into the running result; 300 columns: 3 blocks,
+// the last partial.
 TEST(ReduceKernel, SumDownColumns) { checkReduce(kernels::ReduceOp::kSum, 0, 700, 300); }
 TEST(ReduceKernel, MaxDownColumns) { checkReduce(kernels::ReduceOp::kMax, 0, 600, 100); }
 

@@ -15,9 +15,6 @@ using isa::Slice;
 using numerics::DType;
 
 constexpr int64_t kRowTilesPerBank = 4;  // 4 x 128 fp32 = one 2 KiB PSUM bank
-// Column reductions fold 2 row tiles per tensor_reduce: 256 elements per output (see
-// docs/kernels.md: the functional tensor_reduce restarts after 256 elements per output).
-constexpr int64_t kRowTilesPerReduce = 2;
 
 /// Loads rows [r0, r0 + n) of x (n <= 512) into buf [128, 4, C]: row r0 + t*128 + p at [p, t].
 void loadRowGroup(isa::KernelBuilder& b, const isa::Tensor& x, const isa::Tensor& buf, int64_t r0,
@@ -118,14 +115,14 @@ Status emitReduce(isa::KernelBuilder& b, const isa::Tensor& x, const isa::Tensor
     }
     for (auto& t : in) b.release(t);
   } else {
-    const int64_t group = kRowTilesPerReduce * P;
-    if (2 * uint64_t(kRowTilesPerReduce * C) * numerics::dtypeSize(x.dtype()) + 4096 >
+    const int64_t group = kRowTilesPerBank * P;
+    if (2 * uint64_t(kRowTilesPerBank * C) * numerics::dtypeSize(x.dtype()) + 4096 >
         b.sbufFreeBytes())
       return Status(ErrorCode::kCapacity,
                     fmt::format("reduce: {} columns do not fit the row buffers in SBUF", C));
     std::array<isa::Tensor, 2> in, part;
     for (int i = 0; i < 2; ++i) {
-      in[i] = detail::sbufTile(b, fmt::format("red_in_{}", i), x.dtype(), {P, kRowTilesPerReduce, C});
+      in[i] = detail::sbufTile(b, fmt::format("red_in_{}", i), x.dtype(), {P, kRowTilesPerBank, C});
       part[i] = detail::sbufTile(b, fmt::format("red_part_{}", i), DType::kFP32, {P, 1});
     }
     std::vector<isa::Tensor> ps;
