@@ -16,7 +16,7 @@ struct AttentionOptions {
   int tilesPerGroup = 2; ///< key tiles sharing one running-max update and one O rescale
   /// Every n-th key tile computes its exp on VectorE (pow(e^scale, S - m)) instead of ScalarE,
   /// which is the busiest engine; 0 = always ScalarE.
-  int vectorExpInterval = 10;
+  int vectorExpInterval = 5;
 };
 
 /// out[h] = softmax(scale * q[h] k[g]^T (+ causal mask)) v[g] with g = h / (Hq / Hkv).
