@@ -36,8 +36,9 @@ struct Group {
 class AttentionEmitter {
  public:
   AttentionEmitter(isa::KernelBuilder& b, const isa::Tensor& q, const isa::Tensor& k,
-                   const isa::Tensor& v, const isa::Tensor& out, const AttentionOptions& o)
-      : b_(b), q_(q), k_(k), v_(v), out_(out), opts_(o) {
+                   const isa::Tensor& v, const isa::Tensor& out, const AttentionOptions& o,
+                   const isa::Tensor& lse)
+      : b_(b), q_(q), k_(k), v_(v), out_(out), lse_(lse), opts_(o) {
     hq_ = q.shape()[0];
     hkv_ = k.shape()[0];
     seq_ = q.shape()[1];
@@ -304,6 +305,14 @@ class AttentionEmitter {
                                 col(o, d_), AluOp::kBypass, 0.0f, false, false,
                                 arch::Engine::kGpSimd);
           (void)b_.dmaCopy(rowsOf(out_, g.head, g.q0, kTile), ot.ap());
+          if (lse_.valid()) {
+            // lse = log(sum) + scale * max = log(sum) - bias
+            (void)b_.activation(col(cur, 7), isa::ActFunc::kLog, col(o, d_));
+            (void)b_.tensorTensor(col(cur, 7), col(cur, 7), col(cur, 5), AluOp::kSubtract,
+                                  arch::Engine::kGpSimd);
+            (void)b_.dmaCopy(lse_.pattern({{1, kTile}, {1, 1}}, g.head * seq_ + g.q0),
+                             col(cur, 7));
+          }
         }
         break;
       }
@@ -314,7 +323,7 @@ class AttentionEmitter {
   }
 
   isa::KernelBuilder& b_;
-  const isa::Tensor &q_, &k_, &v_, &out_;
+  const isa::Tensor &q_, &k_, &v_, &out_, &lse_;
   AttentionOptions opts_;
   int64_t hq_ = 0, hkv_ = 0, seq_ = 0, d_ = 0;
   float scale_ = 1, expScale_ = 1;
@@ -332,7 +341,8 @@ class AttentionEmitter {
 }  // namespace
 
 Status emitAttention(isa::KernelBuilder& b, const isa::Tensor& q, const isa::Tensor& k,
-                     const isa::Tensor& v, const isa::Tensor& out, AttentionOptions opts) {
+                     const isa::Tensor& v, const isa::Tensor& out, AttentionOptions opts,
+                     const isa::Tensor& lse) {
   if (!q.valid() || !k.valid() || !v.valid() || !out.valid()) return b.status();
   if (q.shape().size() != 3 || k.shape().size() != 3 || k.shape() != v.shape() ||
       out.shape() != q.shape() || k.shape()[1] != q.shape()[1] || k.shape()[2] != q.shape()[2])
@@ -356,7 +366,9 @@ Status emitAttention(isa::KernelBuilder& b, const isa::Tensor& q, const isa::Ten
     return Status(ErrorCode::kUnsupported,
                   fmt::format("attention: {} has no DMA transpose; this kernel needs trn2 or "
                               "later", b.chip().name));
-  AttentionEmitter e(b, q, k, v, out, opts);
+  if (lse.valid() && lse.shape() != std::vector<int64_t>{hq, seq})
+    return Status(ErrorCode::kInvalidArgument, "attention: lse must be [Hq, S]");
+  AttentionEmitter e(b, q, k, v, out, opts, lse);
   return e.run();
 }
 
@@ -369,8 +381,10 @@ Expected<isa::Program> attentionProgram(const arch::ChipConfig& chip, int64_t qH
   auto k = b.hbm("k", dtype, {kvHeads, seq, headDim}, isa::TensorKind::kInput);
   auto v = b.hbm("v", dtype, {kvHeads, seq, headDim}, isa::TensorKind::kInput);
   auto out = b.hbm("out", dtype, {qHeads, seq, headDim}, isa::TensorKind::kOutput);
+  isa::Tensor lse;
+  if (opts.writeLse) lse = b.hbm("lse", DType::kFP32, {qHeads, seq}, isa::TensorKind::kOutput);
   TRNSIM_RETURN_IF_ERROR(b.status());
-  TRNSIM_RETURN_IF_ERROR(emitAttention(b, q, k, v, out, opts));
+  TRNSIM_RETURN_IF_ERROR(emitAttention(b, q, k, v, out, opts, lse));
   return b.finish();
 }
 

@@ -17,6 +17,7 @@ struct AttentionOptions {
   /// Every n-th key tile computes its exp on VectorE (pow(e^scale, S - m)) instead of ScalarE,
   /// which is the busiest engine; 0 = always ScalarE.
   int vectorExpInterval = 5;
+  bool writeLse = false;  ///< attentionProgram: also output "lse" [Hq, S] for the backward pass
 };
 
 /// out[h] = softmax(scale * q[h] k[g]^T (+ causal mask)) v[g] with g = h / (Hq / Hkv).
@@ -31,8 +32,31 @@ struct AttentionOptions {
 /// are skipped, the diagonal tile is trimmed to the query tile's end and masked by accumulating
 /// I^T T (T = -30000 above the diagonal) into its last 128 columns on TensorE. Stages are
 /// emitted software-pipelined across groups so every engine has work queued.
+/// `lse` (optional, fp32 [Hq, S]) receives each row's log-sum-exp of the scaled, masked scores
+/// (scale * max + log(sum)), which the backward pass uses to recompute P.
 Status emitAttention(isa::KernelBuilder& b, const isa::Tensor& q, const isa::Tensor& k,
-                     const isa::Tensor& v, const isa::Tensor& out, AttentionOptions opts = {});
+                     const isa::Tensor& v, const isa::Tensor& out, AttentionOptions opts = {},
+                     const isa::Tensor& lse = isa::Tensor());
+
+/// Flash-attention backward: dq [Hq, S, D], dk, dv [Hkv, S, D] from q, k, v, the forward's
+/// out and lse, and dout. Per KV head, K^T, K and V^T stay in SBUF and dK, dV accumulate in
+/// fp32 in SBUF; per query tile and key block of 128: S = Q K^T and P = exp(scale S - lse)
+/// recomputed (TensorE, ScalarE), dP = dO V^T (TensorE), dS = P (dP - rowsum(dO o O))
+/// (VectorE), dV += P^T dO and dK += dS^T Q (TensorE with P and dS as stationaries, folded
+/// into SBUF by VectorE), dS^T by DMA transpose, dQ += dS K accumulated in PSUM over the key
+/// blocks. Causal blocks above the diagonal are skipped, the diagonal one masked as in the
+/// forward pass. Not software-pipelined yet: correct first, not fast.
+Status emitAttentionBackward(isa::KernelBuilder& b, const isa::Tensor& q, const isa::Tensor& k,
+                             const isa::Tensor& v, const isa::Tensor& out, const isa::Tensor& dout,
+                             const isa::Tensor& lse, const isa::Tensor& dq, const isa::Tensor& dk,
+                             const isa::Tensor& dv, AttentionOptions opts = {});
+
+/// A whole backward program: HBM inputs "q", "out", "dout" [Hq, S, D], "k", "v" [Hkv, S, D]
+/// (bf16), "lse" [Hq, S] (fp32); outputs "dq" [Hq, S, D], "dk", "dv" [Hkv, S, D] of `gradDtype`.
+Expected<isa::Program> attentionBackwardProgram(const arch::ChipConfig& chip, int64_t qHeads,
+                                                int64_t kvHeads, int64_t seq, int64_t headDim,
+                                                AttentionOptions opts = {},
+                                                numerics::DType gradDtype = numerics::DType::kBF16);
 
 /// A whole program: HBM inputs "q" [Hq, S, D], "k" and "v" [Hkv, S, D], output "out" [Hq, S, D].
 Expected<isa::Program> attentionProgram(const arch::ChipConfig& chip, int64_t qHeads,

@@ -1,0 +1,197 @@
+// Flash-attention backward (see attention.h).
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <fmt/format.h>
+#include <vector>
+
+#include "trnsim/kernels/attention.h"
+#include "trnsim/kernels/kernel_util.h"
+
+namespace trnsim::kernels {
+
+using isa::AluOp;
+using isa::Slice;
+using numerics::DType;
+
+namespace {
+constexpr int64_t kBlock = 128;
+constexpr float kMaskValue = -30000.f;
+}  // namespace
+
+Status emitAttentionBackward(isa::KernelBuilder& b, const isa::Tensor& q, const isa::Tensor& k,
+                             const isa::Tensor& v, const isa::Tensor& out, const isa::Tensor& dout,
+                             const isa::Tensor& lse, const isa::Tensor& dq, const isa::Tensor& dk,
+                             const isa::Tensor& dv, AttentionOptions opts) {
+  for (const isa::Tensor* t : {&q, &k, &v, &out, &dout, &lse, &dq, &dk, &dv})
+    if (!t->valid()) return b.status();
+  if (q.shape().size() != 3 || k.shape() != v.shape() || out.shape() != q.shape() ||
+      dout.shape() != q.shape() || dq.shape() != q.shape() || dk.shape() != k.shape() ||
+      dv.shape() != k.shape() || k.shape().size() != 3 || k.shape()[1] != q.shape()[1] ||
+      k.shape()[2] != q.shape()[2])
+    return Status(ErrorCode::kInvalidArgument,
+                  "attention backward: expected q, out, dout, dq [Hq, S, D] and k, v, dk, dv "
+                  "[Hkv, S, D]");
+  const int64_t hq = q.shape()[0], hkv = k.shape()[0], S = q.shape()[1], D = q.shape()[2];
+  if (hq % hkv != 0 || lse.shape() != std::vector<int64_t>{hq, S})
+    return Status(ErrorCode::kInvalidArgument,
+                  "attention backward: Hq must be a multiple of Hkv and lse [Hq, S]");
+  if (D > kBlock || S % kBlock != 0)
+    return Status(ErrorCode::kUnsupported,
+                  "attention backward: head dim <= 128 and a sequence multiple of 128 only");
+  if (b.chip().dma.transposeEfficiency <= 0 || b.chip().dma.sbufTransposeEfficiency <= 0)
+    return Status(ErrorCode::kUnsupported,
+                  fmt::format("attention backward: {} has no DMA transpose", b.chip().name));
+  const float scale = opts.scale != 0 ? opts.scale : float(1.0 / std::sqrt(double(D)));
+  const int64_t P = kBlock, nb = S / kBlock, group = hq / hkv;
+  const DType in = q.dtype();
+  using detail::psumTile;
+  using detail::sbufTile;
+
+  // Per KV head (kept for all its query heads).
+  auto kT = sbufTile(b, "bwd_kT", in, {D, S});
+  auto kN = sbufTile(b, "bwd_k", in, {P, nb, D});
+  auto vT = sbufTile(b, "bwd_vT", in, {D, S});
+  auto dkAcc = sbufTile(b, "bwd_dk_acc", DType::kFP32, {P, nb, D});
+  auto dvAcc = sbufTile(b, "bwd_dv_acc", DType::kFP32, {P, nb, D});
+  auto gradK = sbufTile(b, "bwd_dk_out", dk.dtype(), {P, nb, D});
+  auto gradV = sbufTile(b, "bwd_dv_out", dv.dtype(), {P, nb, D});
+  // Per query tile, double-buffered.
+  std::array<isa::Tensor, 2> qT, qN, doT, doN, oN, prod, stat, dqOut;
+  for (int i = 0; i < 2; ++i) {
+    qT[size_t(i)] = sbufTile(b, fmt::format("bwd_qT_{}", i), in, {D, P});
+    qN[size_t(i)] = sbufTile(b, fmt::format("bwd_q_{}", i), in, {P, D});
+    doT[size_t(i)] = sbufTile(b, fmt::format("bwd_doT_{}", i), in, {D, P});
+    doN[size_t(i)] = sbufTile(b, fmt::format("bwd_do_{}", i), in, {P, D});
+    oN[size_t(i)] = sbufTile(b, fmt::format("bwd_o_{}", i), in, {P, D});
+    prod[size_t(i)] = sbufTile(b, fmt::format("bwd_do_o_{}", i), DType::kFP32, {P, D});
+    stat[size_t(i)] = sbufTile(b, fmt::format("bwd_stat_{}", i), DType::kFP32, {P, 4});
+    dqOut[size_t(i)] = sbufTile(b, fmt::format("bwd_dq_out_{}", i), dq.dtype(), {P, D});
+  }
+  // Per (query tile, key block), double-buffered.
+  std::array<isa::Tensor, 2> pB, dsB, dsT, sPs, dpPs, dvPs, dkPs;
+  for (int i = 0; i < 2; ++i) {
+    pB[size_t(i)] = sbufTile(b, fmt::format("bwd_p_{}", i), DType::kBF16, {P, P});
+    dsB[size_t(i)] = sbufTile(b, fmt::format("bwd_ds_{}", i), DType::kBF16, {P, P});
+    dsT[size_t(i)] = sbufTile(b, fmt::format("bwd_dsT_{}", i), DType::kBF16, {P, P});
+    sPs[size_t(i)] = psumTile(b, fmt::format("bwd_s_{}", i), DType::kFP32, {P, P});
+    dpPs[size_t(i)] = psumTile(b, fmt::format("bwd_dp_{}", i), DType::kFP32, {P, P});
+    dvPs[size_t(i)] = psumTile(b, fmt::format("bwd_dvp_{}", i), DType::kFP32, {P, D});
+    dkPs[size_t(i)] = psumTile(b, fmt::format("bwd_dkp_{}", i), DType::kFP32, {P, D});
+  }
+  std::array<isa::Tensor, 2> dqPs;
+  for (int i = 0; i < 2; ++i)
+    dqPs[size_t(i)] = psumTile(b, fmt::format("bwd_dq_{}", i), DType::kFP32, {P, D});
+  isa::Tensor ident, tri;
+  if (opts.causal) {
+    ident = sbufTile(b, "bwd_identity", DType::kBF16, {P, P});
+    tri = sbufTile(b, "bwd_causal_mask", DType::kBF16, {P, P});
+    auto fill = sbufTile(b, "bwd_fill", DType::kBF16, {P, P});
+    (void)b.memset(fill.ap(), 1.0f, arch::Engine::kGpSimd);
+    (void)b.affineSelect(ident.ap(), {-1}, 1.0f, 0.0f, AluOp::kIsEqual, fill.ap(), 0.0f);
+    (void)b.memset(fill.ap(), 0.0f, arch::Engine::kGpSimd);
+    (void)b.affineSelect(tri.ap(), {-1}, 1.0f, 0.0f, AluOp::kIsGe, fill.ap(), kMaskValue);
+    b.release(fill);
+  }
+  TRNSIM_RETURN_IF_ERROR(b.status());
+
+  auto rows = [&](const isa::Tensor& t, int64_t head, int64_t row) {
+    return t.pattern({{D, P}, {1, D}}, (head * S + row) * D);
+  };
+  auto blockCols = [&](const isa::Tensor& t, int64_t j) {
+    return t({Slice::all(), Slice::range(j * P, (j + 1) * P)});
+  };
+  auto blockOf = [&](const isa::Tensor& t, int64_t j) {
+    return t({Slice::all(), Slice::at(j), Slice::all()});
+  };
+  auto col = [&](const isa::Tensor& t, int64_t c) {
+    return t({Slice::all(), Slice::range(c, c + 1)});
+  };
+  int64_t tileStep = 0, blockStep = 0;
+  for (int64_t g = 0; g < hkv; ++g) {
+    for (int64_t j = 0; j < nb; ++j) {
+      (void)b.dmaTranspose(blockCols(kT, j), rows(k, g, j * P));
+      (void)b.dmaTranspose(blockCols(vT, j), rows(v, g, j * P));
+    }
+    (void)b.dmaCopy(kN.ap(), k.pattern({{D, P}, {P * D, nb}, {1, D}}, g * S * D));
+    (void)b.memset(dkAcc.ap(), 0.0f, arch::Engine::kGpSimd);
+    (void)b.memset(dvAcc.ap(), 0.0f, arch::Engine::kGpSimd);
+    for (int64_t h = g * group; h < (g + 1) * group; ++h) {
+      for (int64_t i = 0; i < nb; ++i, ++tileStep) {
+        const size_t t = size_t(tileStep % 2);
+        const int64_t q0 = i * P;
+        (void)b.dmaTranspose(qT[t].ap(), rows(q, h, q0));
+        (void)b.dmaTranspose(doT[t].ap(), rows(dout, h, q0));
+        (void)b.dmaCopy(qN[t].ap(), rows(q, h, q0));
+        (void)b.dmaCopy(doN[t].ap(), rows(dout, h, q0));
+        (void)b.dmaCopy(oN[t].ap(), rows(out, h, q0));
+        (void)b.dmaCopy(col(stat[t], 0), lse.pattern({{1, P}, {1, 1}}, h * S + q0));
+        // stat: 0 = lse, 1 = -lse, 2 = D_i = rowsum(dO o O)
+        (void)b.tensorScalar(col(stat[t], 1), col(stat[t], 0), AluOp::kMultiply, -1.0f,
+                             AluOp::kBypass, 0.0f, false, false, arch::Engine::kGpSimd);
+        (void)b.tensorTensor(prod[t].ap(), doN[t].ap(), oN[t].ap(), AluOp::kMultiply,
+                             arch::Engine::kGpSimd);
+        (void)b.tensorReduce(col(stat[t], 2), AluOp::kAdd, prod[t].ap(), 1u);
+        const int64_t lastBlock = opts.causal ? i : nb - 1;
+        const isa::Tensor& dqp = dqPs[t];
+        for (int64_t j = 0; j <= lastBlock; ++j, ++blockStep) {
+          const size_t u = size_t(blockStep % 2);
+          (void)b.ncMatmul(sPs[u].ap(), qT[t].ap(), blockCols(kT, j));
+          if (opts.causal && j == i)
+            (void)b.ncMatmul(sPs[u].ap(), ident.ap(), tri.ap(), {.accumulate = true});
+          (void)b.activation(pB[u].ap(), isa::ActFunc::kExp, sPs[u].ap(), col(stat[t], 1), scale);
+          (void)b.ncMatmul(dpPs[u].ap(), doT[t].ap(), blockCols(vT, j));
+          // dS = (dP - D_i) * P
+          (void)b.scalarTensorTensor(dsB[u].ap(), dpPs[u].ap(), AluOp::kSubtract,
+                                     col(stat[t], 2), AluOp::kMultiply, pB[u].ap());
+          (void)b.ncMatmul(dvPs[u].ap(), pB[u].ap(), doN[t].ap());
+          (void)b.ncMatmul(dkPs[u].ap(), dsB[u].ap(), qN[t].ap());
+          (void)b.dmaTranspose(dsT[u].ap(), dsB[u].ap());
+          (void)b.ncMatmul(dqp.ap(), dsT[u].ap(), blockOf(kN, j), {.accumulate = j > 0});
+          (void)b.tensorTensor(blockOf(dvAcc, j), blockOf(dvAcc, j), dvPs[u].ap(), AluOp::kAdd);
+          (void)b.tensorTensor(blockOf(dkAcc, j), blockOf(dkAcc, j), dkPs[u].ap(), AluOp::kAdd);
+        }
+        (void)b.activation(dqOut[t].ap(), isa::ActFunc::kCopy, dqp.ap(), {}, scale);
+        (void)b.dmaCopy(rows(dq, h, q0), dqOut[t].ap());
+      }
+    }
+    (void)b.tensorScalar(gradK.ap(), dkAcc.ap(), AluOp::kMultiply, scale, AluOp::kBypass, 0.0f,
+                         false, false, arch::Engine::kGpSimd);
+    (void)b.tensorCopy(gradV.ap(), dvAcc.ap(), arch::Engine::kGpSimd);
+    (void)b.dmaCopy(dk.pattern({{D, P}, {P * D, nb}, {1, D}}, g * S * D), gradK.ap());
+    (void)b.dmaCopy(dv.pattern({{D, P}, {P * D, nb}, {1, D}}, g * S * D), gradV.ap());
+  }
+  for (auto* t : {&kT, &kN, &vT, &dkAcc, &dvAcc, &gradK, &gradV}) b.release(*t);
+  for (int i = 0; i < 2; ++i) {
+    for (auto* arr : {&qT, &qN, &doT, &doN, &oN, &prod, &stat, &dqOut, &pB, &dsB, &dsT, &sPs,
+                      &dpPs, &dvPs, &dkPs, &dqPs})
+      b.release((*arr)[size_t(i)]);
+  }
+  if (opts.causal) {
+    b.release(ident);
+    b.release(tri);
+  }
+  return b.status();
+}
+
+Expected<isa::Program> attentionBackwardProgram(const arch::ChipConfig& chip, int64_t qHeads,
+                                                int64_t kvHeads, int64_t seq, int64_t headDim,
+                                                AttentionOptions opts, DType gradDtype) {
+  isa::KernelBuilder b(chip, fmt::format("attention_bwd_{}q{}kv_{}x{}{}", qHeads, kvHeads, seq,
+                                         headDim, opts.causal ? "_causal" : ""));
+  const std::vector<int64_t> qs{qHeads, seq, headDim}, ks{kvHeads, seq, headDim};
+  auto q = b.hbm("q", DType::kBF16, qs, isa::TensorKind::kInput);
+  auto k = b.hbm("k", DType::kBF16, ks, isa::TensorKind::kInput);
+  auto v = b.hbm("v", DType::kBF16, ks, isa::TensorKind::kInput);
+  auto out = b.hbm("out", DType::kBF16, qs, isa::TensorKind::kInput);
+  auto dout = b.hbm("dout", DType::kBF16, qs, isa::TensorKind::kInput);
+  auto lse = b.hbm("lse", DType::kFP32, {qHeads, seq}, isa::TensorKind::kInput);
+  auto dq = b.hbm("dq", gradDtype, qs, isa::TensorKind::kOutput);
+  auto dk = b.hbm("dk", gradDtype, ks, isa::TensorKind::kOutput);
+  auto dv = b.hbm("dv", gradDtype, ks, isa::TensorKind::kOutput);
+  TRNSIM_RETURN_IF_ERROR(b.status());
+  TRNSIM_RETURN_IF_ERROR(emitAttentionBackward(b, q, k, v, out, dout, lse, dq, dk, dv, opts));
+  return b.finish();
+}
+
+}  // namespace trnsim::kernels
