@@ -105,6 +105,33 @@ kernels::AttentionOptions attentionOptions(bool causal, const py::object& scale,
   return o;
 }
 
+/// Like runProgram, for programs with several outputs: returns (tuple of arrays, info).
+py::tuple runProgramOutputs(const arch::ChipConfig& chip, isa::Program program,
+                            const std::vector<std::pair<std::string, FloatArray>>& inputs,
+                            const std::vector<std::pair<std::string, std::vector<py::ssize_t>>>& outs,
+                            bool timing) {
+  sim::Chip c(chip);
+  check(c.load({std::move(program)}));
+  for (const auto& [name, arr] : inputs)
+    check(c.writeFloats(name, std::span<const float>(arr.data(), size_t(arr.size()))));
+  sim::RunOptions opts;
+  opts.computeTiming = timing;
+  opts.recordEvents = false;
+  sim::RunResult r;
+  {
+    py::gil_scoped_release release;
+    r = unwrap(c.run(opts));
+  }
+  py::tuple arrays(outs.size());
+  for (size_t i = 0; i < outs.size(); ++i) {
+    auto values = unwrap(c.readFloats(outs[i].first));
+    FloatArray a(outs[i].second);
+    std::copy(values.begin(), values.end(), a.mutable_data());
+    arrays[i] = a;
+  }
+  return py::make_tuple(arrays, runInfo(chip, r));
+}
+
 kernels::MatmulTiling tilingOf(const py::object& t) {
   kernels::MatmulTiling tiling;
   if (t.is_none()) return tiling;
@@ -310,4 +337,43 @@ void bindKernels(py::module_& m) {
       },
       py::arg("rows"), py::arg("hidden"), py::arg("chip") = "trn2", py::arg("dtype") = "bfloat16",
       "timing-only run of the rmsnorm kernel; info adds the per-core HBM share and DMA rate");
+  sub.def(
+      "attention_lse",
+      [](FloatArray q, FloatArray k, FloatArray v, bool causal, const py::object& scale,
+         const std::string& chipName, bool timing) {
+        if (q.ndim() != 3 || k.ndim() != 3 || v.ndim() != 3)
+          throw py::value_error("attention_lse expects q [Hq, S, D], k and v [Hkv, S, D]");
+        const auto chip = unwrap(arch::loadChip(chipName));
+        auto opts = attentionOptions(causal, scale, 512);
+        opts.writeLse = true;
+        auto program = unwrap(kernels::attentionProgram(chip, q.shape(0), k.shape(0),
+                                                        q.shape(1), q.shape(2), opts));
+        return runProgramOutputs(chip, std::move(program), {{"q", q}, {"k", k}, {"v", v}},
+                                 {{"out", shapeOf(q)}, {"lse", {q.shape(0), q.shape(1)}}}, timing);
+      },
+      py::arg("q"), py::arg("k"), py::arg("v"), py::arg("causal") = true,
+      py::arg("scale") = py::none(), py::arg("chip") = "trn2", py::arg("timing") = true,
+      "attention forward that also returns the rows' log-sum-exp; returns ((out, lse), info)");
+  sub.def(
+      "attention_backward",
+      [](FloatArray q, FloatArray k, FloatArray v, FloatArray out, FloatArray dout, FloatArray lse,
+         bool causal, const py::object& scale, const std::string& chipName,
+         const std::string& gradDtype, bool timing) {
+        if (q.ndim() != 3 || k.ndim() != 3 || v.ndim() != 3 || out.ndim() != 3 ||
+            dout.ndim() != 3 || lse.ndim() != 2)
+          throw py::value_error("attention_backward expects q, out, dout [Hq, S, D], k, v "
+                                "[Hkv, S, D] and lse [Hq, S]");
+        const auto chip = unwrap(arch::loadChip(chipName));
+        auto program = unwrap(kernels::attentionBackwardProgram(
+            chip, q.shape(0), k.shape(0), q.shape(1), q.shape(2),
+            attentionOptions(causal, scale, 512), dtypeOf(gradDtype)));
+        return runProgramOutputs(
+            chip, std::move(program),
+            {{"q", q}, {"k", k}, {"v", v}, {"out", out}, {"dout", dout}, {"lse", lse}},
+            {{"dq", shapeOf(q)}, {"dk", shapeOf(k)}, {"dv", shapeOf(v)}}, timing);
+      },
+      py::arg("q"), py::arg("k"), py::arg("v"), py::arg("out"), py::arg("dout"), py::arg("lse"),
+      py::arg("causal") = true, py::arg("scale") = py::none(), py::arg("chip") = "trn2",
+      py::arg("grad_dtype") = "float32", py::arg("timing") = true,
+      "flash-attention backward from the forward's out and lse; returns ((dq, dk, dv), info)");
 }
