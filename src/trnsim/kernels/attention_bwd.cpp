@@ -68,9 +68,10 @@ Status emitAttentionBackward(isa::KernelBuilder& b, const isa::Tensor& q, const 
     stat[size_t(i)] = sbufTile(b, fmt::format("bwd_stat_{}", i), DType::kFP32, {P, 4});
     dqOut[size_t(i)] = sbufTile(b, fmt::format("bwd_dq_out_{}", i), dq.dtype(), {P, D});
   }
-  // Per (query tile, key block), double-buffered.
-  std::array<isa::Tensor, 2> pB, dsB, dsT, sPs, dpPs, dvPs, dkPs;
-  for (int i = 0; i < 2; ++i) {
+  // Per (query tile, key block): rings of kRing so that kSkew blocks are in flight.
+  constexpr int64_t kRing = 6;
+  std::array<isa::Tensor, kRing> pB, dsB, dsT, sPs, dpPs, dvPs, dkPs;
+  for (int i = 0; i < kRing; ++i) {
     pB[size_t(i)] = sbufTile(b, fmt::format("bwd_p_{}", i), DType::kBF16, {P, P});
     dsB[size_t(i)] = sbufTile(b, fmt::format("bwd_ds_{}", i), DType::kBF16, {P, P});
     dsT[size_t(i)] = sbufTile(b, fmt::format("bwd_dsT_{}", i), DType::kBF16, {P, P});
@@ -107,8 +108,22 @@ Status emitAttentionBackward(isa::KernelBuilder& b, const isa::Tensor& q, const 
   auto col = [&](const isa::Tensor& t, int64_t c) {
     return t({Slice::all(), Slice::range(c, c + 1)});
   };
-  int64_t tileStep = 0, blockStep = 0;
-  for (int64_t g = 0; g < hkv; ++g) {
+
+  // The work list: one entry per (query tile, key block), KV heads outermost.
+  struct Block {
+    int64_t g, h, i, j, tile;  // KV head, query head, query tile, key block, query-tile count
+    bool firstOfTile, lastOfTile, firstOfKv;
+  };
+  std::vector<Block> blocks;
+  for (int64_t g = 0, tile = 0; g < hkv; ++g)
+    for (int64_t h = g * group; h < (g + 1) * group; ++h)
+      for (int64_t i = 0; i < nb; ++i, ++tile) {
+        const int64_t last = opts.causal ? i : nb - 1;
+        for (int64_t j = 0; j <= last; ++j)
+          blocks.push_back({g, h, i, j, tile, j == 0, j == last, h == g * group && i == 0 && j == 0});
+      }
+
+  auto setupKv = [&](int64_t g) {
     for (int64_t j = 0; j < nb; ++j) {
       (void)b.dmaTranspose(blockCols(kT, j), rows(k, g, j * P));
       (void)b.dmaTranspose(blockCols(vT, j), rows(v, g, j * P));
@@ -116,57 +131,111 @@ Status emitAttentionBackward(isa::KernelBuilder& b, const isa::Tensor& q, const 
     (void)b.dmaCopy(kN.ap(), k.pattern({{D, P}, {P * D, nb}, {1, D}}, g * S * D));
     (void)b.memset(dkAcc.ap(), 0.0f, arch::Engine::kGpSimd);
     (void)b.memset(dvAcc.ap(), 0.0f, arch::Engine::kGpSimd);
-    for (int64_t h = g * group; h < (g + 1) * group; ++h) {
-      for (int64_t i = 0; i < nb; ++i, ++tileStep) {
-        const size_t t = size_t(tileStep % 2);
-        const int64_t q0 = i * P;
-        (void)b.dmaTranspose(qT[t].ap(), rows(q, h, q0));
-        (void)b.dmaTranspose(doT[t].ap(), rows(dout, h, q0));
-        (void)b.dmaCopy(qN[t].ap(), rows(q, h, q0));
-        (void)b.dmaCopy(doN[t].ap(), rows(dout, h, q0));
-        (void)b.dmaCopy(oN[t].ap(), rows(out, h, q0));
-        (void)b.dmaCopy(col(stat[t], 0), lse.pattern({{1, P}, {1, 1}}, h * S + q0));
-        // stat: 0 = lse, 1 = -lse, 2 = D_i = rowsum(dO o O)
-        (void)b.tensorScalar(col(stat[t], 1), col(stat[t], 0), AluOp::kMultiply, -1.0f,
-                             AluOp::kBypass, 0.0f, false, false, arch::Engine::kGpSimd);
-        (void)b.tensorTensor(prod[t].ap(), doN[t].ap(), oN[t].ap(), AluOp::kMultiply,
-                             arch::Engine::kGpSimd);
-        (void)b.tensorReduce(col(stat[t], 2), AluOp::kAdd, prod[t].ap(), 1u);
-        const int64_t lastBlock = opts.causal ? i : nb - 1;
-        const isa::Tensor& dqp = dqPs[t];
-        for (int64_t j = 0; j <= lastBlock; ++j, ++blockStep) {
-          const size_t u = size_t(blockStep % 2);
-          (void)b.ncMatmul(sPs[u].ap(), qT[t].ap(), blockCols(kT, j));
-          if (opts.causal && j == i)
-            (void)b.ncMatmul(sPs[u].ap(), ident.ap(), tri.ap(), {.accumulate = true});
-          (void)b.activation(pB[u].ap(), isa::ActFunc::kExp, sPs[u].ap(), col(stat[t], 1), scale);
-          (void)b.ncMatmul(dpPs[u].ap(), doT[t].ap(), blockCols(vT, j));
-          // dS = (dP - D_i) * P
-          (void)b.scalarTensorTensor(dsB[u].ap(), dpPs[u].ap(), AluOp::kSubtract,
-                                     col(stat[t], 2), AluOp::kMultiply, pB[u].ap());
-          (void)b.ncMatmul(dvPs[u].ap(), pB[u].ap(), doN[t].ap());
-          (void)b.ncMatmul(dkPs[u].ap(), dsB[u].ap(), qN[t].ap());
-          (void)b.dmaTranspose(dsT[u].ap(), dsB[u].ap());
-          (void)b.ncMatmul(dqp.ap(), dsT[u].ap(), blockOf(kN, j), {.accumulate = j > 0});
-          (void)b.tensorTensor(blockOf(dvAcc, j), blockOf(dvAcc, j), dvPs[u].ap(), AluOp::kAdd);
-          (void)b.tensorTensor(blockOf(dkAcc, j), blockOf(dkAcc, j), dkPs[u].ap(), AluOp::kAdd);
-        }
-        (void)b.activation(dqOut[t].ap(), isa::ActFunc::kCopy, dqp.ap(), {}, scale);
-        (void)b.dmaCopy(rows(dq, h, q0), dqOut[t].ap());
-      }
-    }
+  };
+  auto finishKv = [&](int64_t g) {
     (void)b.tensorScalar(gradK.ap(), dkAcc.ap(), AluOp::kMultiply, scale, AluOp::kBypass, 0.0f,
                          false, false, arch::Engine::kGpSimd);
     (void)b.tensorCopy(gradV.ap(), dvAcc.ap(), arch::Engine::kGpSimd);
     (void)b.dmaCopy(dk.pattern({{D, P}, {P * D, nb}, {1, D}}, g * S * D), gradK.ap());
     (void)b.dmaCopy(dv.pattern({{D, P}, {P * D, nb}, {1, D}}, g * S * D), gradV.ap());
+  };
+  auto setupTile = [&](const Block& bl) {
+    const size_t t = size_t(bl.tile % 2);
+    const int64_t h = bl.h, q0 = bl.i * P;
+    (void)b.dmaTranspose(qT[t].ap(), rows(q, h, q0));
+    (void)b.dmaTranspose(doT[t].ap(), rows(dout, h, q0));
+    (void)b.dmaCopy(qN[t].ap(), rows(q, h, q0));
+    (void)b.dmaCopy(doN[t].ap(), rows(dout, h, q0));
+    (void)b.dmaCopy(oN[t].ap(), rows(out, h, q0));
+    (void)b.dmaCopy(col(stat[t], 0), lse.pattern({{1, P}, {1, 1}}, h * S + q0));
+    // stat: 0 = lse, 1 = -lse, 2 = D_i = rowsum(dO o O)
+    (void)b.tensorScalar(col(stat[t], 1), col(stat[t], 0), AluOp::kMultiply, -1.0f,
+                         AluOp::kBypass, 0.0f, false, false, arch::Engine::kGpSimd);
+    (void)b.tensorTensor(prod[t].ap(), doN[t].ap(), oN[t].ap(), AluOp::kMultiply,
+                         arch::Engine::kGpSimd);
+    (void)b.tensorReduce(col(stat[t], 2), AluOp::kAdd, prod[t].ap(), 1u);
+  };
+  // Four stages per block, emitted software-pipelined (block n's stage k at step n + skew[k])
+  // so that each in-order engine has the next block's independent work queued:
+  // 0: S, dP matmuls; 1: exp, dS; 2: dV, dK matmuls, dS^T; 3: dQ matmul, dK/dV folds.
+  constexpr std::array<size_t, 4> kSkews = {0, 1, 2, 4};
+  auto emitStage = [&](int stage, size_t n) {
+    const Block& bl = blocks[n];
+    const size_t t = size_t(bl.tile % 2), u = n % kRing;
+    switch (stage) {
+      case 0:
+        (void)b.ncMatmul(sPs[u].ap(), qT[t].ap(), blockCols(kT, bl.j));
+        if (opts.causal && bl.j == bl.i)
+          (void)b.ncMatmul(sPs[u].ap(), ident.ap(), tri.ap(), {.accumulate = true});
+        (void)b.ncMatmul(dpPs[u].ap(), doT[t].ap(), blockCols(vT, bl.j));
+        break;
+      case 1:
+        (void)b.activation(pB[u].ap(), isa::ActFunc::kExp, sPs[u].ap(), col(stat[t], 1), scale);
+        // dS = (dP - D_i) * P
+        (void)b.scalarTensorTensor(dsB[u].ap(), dpPs[u].ap(), AluOp::kSubtract, col(stat[t], 2),
+                                   AluOp::kMultiply, pB[u].ap());
+        break;
+      case 2:
+        (void)b.ncMatmul(dvPs[u].ap(), pB[u].ap(), doN[t].ap());
+        (void)b.ncMatmul(dkPs[u].ap(), dsB[u].ap(), qN[t].ap());
+        (void)b.dmaTranspose(dsT[u].ap(), dsB[u].ap());
+        break;
+      default: {
+        const isa::Tensor& dqp = dqPs[t];
+        (void)b.ncMatmul(dqp.ap(), dsT[u].ap(), blockOf(kN, bl.j),
+                         {.accumulate = !bl.firstOfTile});
+        (void)b.tensorTensor(blockOf(dvAcc, bl.j), blockOf(dvAcc, bl.j), dvPs[u].ap(),
+                             AluOp::kAdd);
+        (void)b.tensorTensor(blockOf(dkAcc, bl.j), blockOf(dkAcc, bl.j), dkPs[u].ap(),
+                             AluOp::kAdd);
+        if (bl.lastOfTile) {
+          (void)b.activation(dqOut[t].ap(), isa::ActFunc::kCopy, dqp.ap(), {}, scale);
+          (void)b.dmaCopy(rows(dq, bl.h, bl.i * P), dqOut[t].ap());
+        }
+        break;
+      }
+    }
+  };
+  std::array<size_t, 4> next{};
+  auto advance = [&](int stage, size_t upTo) {
+    while (next[size_t(stage)] <= upTo && next[size_t(stage)] < blocks.size())
+      emitStage(stage, next[size_t(stage)]++);
+  };
+  // Every stage of blocks [.., upTo], block by block (keeps the rings' reuse order).
+  auto drain = [&](size_t upTo) {
+    for (size_t m = 0; m <= upTo && m < blocks.size(); ++m)
+      for (int st = 0; st < 4; ++st) advance(st, m);
+  };
+  for (size_t s = 0; s < blocks.size() + kSkews.back(); ++s) {
+    if (s < blocks.size()) {
+      const Block& bl = blocks[s];
+      if (bl.firstOfKv) {
+        // K^T, K, V^T and the accumulators are single-buffered: finish the previous head first.
+        if (s > 0) {
+          drain(s - 1);
+          finishKv(bl.g - 1);
+        }
+        setupKv(bl.g);
+      }
+      if (bl.firstOfTile) {
+        // The tile's buffers (ring of 2) were last used by the tile before the previous one.
+        size_t last = s;
+        while (last > 0 && blocks[last - 1].tile + 2 > bl.tile) --last;
+        if (last > 0) drain(last - 1);
+        setupTile(bl);
+      }
+    }
+    for (int st = 0; st < 4; ++st)
+      if (s >= kSkews[size_t(st)]) advance(st, s - kSkews[size_t(st)]);
   }
+  if (!blocks.empty()) finishKv(blocks.back().g);
+
   for (auto* t : {&kT, &kN, &vT, &dkAcc, &dvAcc, &gradK, &gradV}) b.release(*t);
-  for (int i = 0; i < 2; ++i) {
-    for (auto* arr : {&qT, &qN, &doT, &doN, &oN, &prod, &stat, &dqOut, &pB, &dsB, &dsT, &sPs,
-                      &dpPs, &dvPs, &dkPs, &dqPs})
+  for (int i = 0; i < 2; ++i)
+    for (auto* arr : {&qT, &qN, &doT, &doN, &oN, &prod, &stat, &dqOut, &dqPs})
       b.release((*arr)[size_t(i)]);
-  }
+  for (int i = 0; i < kRing; ++i)
+    for (auto* arr : {&pB, &dsB, &dsT, &sPs, &dpPs, &dvPs, &dkPs}) b.release((*arr)[size_t(i)]);
   if (opts.causal) {
     b.release(ident);
     b.release(tri);
