@@ -106,10 +106,10 @@ kernels::AttentionOptions attentionOptions(bool causal, const py::object& scale,
 }
 
 /// Like runProgram, for programs with several outputs: returns (tuple of arrays, info).
-py::tuple runProgramOutputs(const arch::ChipConfig& chip, isa::Program program,
-                            const std::vector<std::pair<std::string, FloatArray>>& inputs,
-                            const std::vector<std::pair<std::string, std::vector<py::ssize_t>>>& outs,
-                            bool timing) {
+py::tuple runProgramOutputs(
+    const arch::ChipConfig& chip, isa::Program program,
+    const std::vector<std::pair<std::string, FloatArray>>& inputs,
+    const std::vector<std::pair<std::string, std::vector<py::ssize_t>>>& outs, bool timing) {
   sim::Chip c(chip);
   check(c.load({std::move(program)}));
   for (const auto& [name, arr] : inputs)
@@ -154,8 +154,8 @@ void bindKernels(py::module_& m) {
         const int64_t K = lhsT.shape(0), M = lhsT.shape(1), N = rhs.shape(1);
         auto program = unwrap(kernels::matmulProgram(chip, M, K, N, dtypeOf(inDtype),
                                                      dtypeOf(outDtype), tilingOf(tiling)));
-        return runProgram(chip, std::move(program), {{"lhsT", lhsT}, {"rhs", rhs}}, "out",
-                          {M, N}, timing);
+        return runProgram(chip, std::move(program), {{"lhsT", lhsT}, {"rhs", rhs}}, "out", {M, N},
+                          timing);
       },
       py::arg("lhsT"), py::arg("rhs"), py::arg("chip") = "trn2", py::arg("in_dtype") = "bfloat16",
       py::arg("out_dtype") = "float32", py::arg("timing") = true, py::arg("tiling") = py::none(),
@@ -165,7 +165,8 @@ void bindKernels(py::module_& m) {
       [](FloatArray x, const std::string& chipName, const std::string& dtype, bool timing) {
         if (x.ndim() != 2) throw py::value_error("softmax expects x [rows, cols]");
         const auto chip = unwrap(arch::loadChip(chipName));
-        auto program = unwrap(kernels::softmaxProgram(chip, x.shape(0), x.shape(1), dtypeOf(dtype)));
+        auto program =
+            unwrap(kernels::softmaxProgram(chip, x.shape(0), x.shape(1), dtypeOf(dtype)));
         return runProgram(chip, std::move(program), {{"x", x}}, "out", {x.shape(0), x.shape(1)},
                           timing);
       },
@@ -176,8 +177,8 @@ void bindKernels(py::module_& m) {
       [](int64_t rows, int64_t contraction, int64_t cols, const std::string& chipName,
          const std::string& inDtype, const std::string& outDtype, const py::object& tiling) {
         const auto chip = unwrap(arch::loadChip(chipName));
-        auto program = unwrap(kernels::matmulProgram(chip, rows, contraction, cols, dtypeOf(inDtype),
-                                                     dtypeOf(outDtype), tilingOf(tiling)));
+        auto program = unwrap(kernels::matmulProgram(
+            chip, rows, contraction, cols, dtypeOf(inDtype), dtypeOf(outDtype), tilingOf(tiling)));
         sim::Chip c(chip);
         check(c.load({std::move(program)}));
         sim::RunOptions opts;
@@ -218,9 +219,8 @@ void bindKernels(py::module_& m) {
         const auto chip = unwrap(arch::loadChip(chipName));
         auto program =
             unwrap(kernels::layerNormProgram(chip, x.shape(0), x.shape(1), dtypeOf(dtype), eps));
-        return runProgram(chip, std::move(program),
-                          {{"x", x}, {"weight", weight}, {"bias", bias}}, "out", shapeOf(x),
-                          timing);
+        return runProgram(chip, std::move(program), {{"x", x}, {"weight", weight}, {"bias", bias}},
+                          "out", shapeOf(x), timing);
       },
       py::arg("x"), py::arg("weight"), py::arg("bias"), py::arg("eps") = 1e-5f,
       py::arg("chip") = "trn2", py::arg("dtype") = "bfloat16", py::arg("timing") = true,
@@ -246,10 +246,10 @@ void bindKernels(py::module_& m) {
         if (axis < 0) axis += 2;
         if (axis != 0 && axis != 1) throw py::value_error("reduce axis must be 0, 1 or -1");
         const auto chip = unwrap(arch::loadChip(chipName));
-        auto program = unwrap(kernels::reduceProgram(
-            chip, x.shape(0), x.shape(1),
-            op == "sum" ? kernels::ReduceOp::kSum : kernels::ReduceOp::kMax, axis, dtypeOf(dtype),
-            numerics::DType::kFP32));
+        auto program = unwrap(
+            kernels::reduceProgram(chip, x.shape(0), x.shape(1),
+                                   op == "sum" ? kernels::ReduceOp::kSum : kernels::ReduceOp::kMax,
+                                   axis, dtypeOf(dtype), numerics::DType::kFP32));
         return runProgram(chip, std::move(program), {{"x", x}}, "out",
                           {axis == 1 ? x.shape(0) : x.shape(1)}, timing);
       },
@@ -261,10 +261,11 @@ void bindKernels(py::module_& m) {
       [](FloatArray x, FloatArray cos, FloatArray sin, const std::string& chipName,
          const std::string& dtype, bool timing) {
         if (x.ndim() != 3 || cos.ndim() != 2 || sin.ndim() != 2)
-          throw py::value_error("rope expects x [heads, seq, head_dim], cos and sin [seq, head_dim/2]");
+          throw py::value_error(
+              "rope expects x [heads, seq, head_dim], cos and sin [seq, head_dim/2]");
         const auto chip = unwrap(arch::loadChip(chipName));
-        auto program = unwrap(
-            kernels::ropeProgram(chip, x.shape(0), x.shape(1), x.shape(2), dtypeOf(dtype)));
+        auto program =
+            unwrap(kernels::ropeProgram(chip, x.shape(0), x.shape(1), x.shape(2), dtypeOf(dtype)));
         return runProgram(chip, std::move(program), {{"x", x}, {"cos", cos}, {"sin", sin}}, "out",
                           shapeOf(x), timing);
       },
@@ -278,14 +279,14 @@ void bindKernels(py::module_& m) {
         if (x.ndim() != 2 || wGate.ndim() != 2 || wUp.ndim() != 2 || wDown.ndim() != 2)
           throw py::value_error("swiglu expects x [T, H], w_gate, w_up [H, F], w_down [F, H]");
         const auto chip = unwrap(arch::loadChip(chipName));
-        auto program = unwrap(kernels::swigluProgram(chip, x.shape(0), x.shape(1),
-                                                     wGate.shape(1), dtypeOf(outDtype)));
+        auto program = unwrap(kernels::swigluProgram(chip, x.shape(0), x.shape(1), wGate.shape(1),
+                                                     dtypeOf(outDtype)));
         return runProgram(chip, std::move(program),
                           {{"x", x}, {"w_gate", wGate}, {"w_up", wUp}, {"w_down", wDown}}, "out",
                           shapeOf(x), timing);
       },
-      py::arg("x"), py::arg("w_gate"), py::arg("w_up"), py::arg("w_down"),
-      py::arg("chip") = "trn2", py::arg("out_dtype") = "float32", py::arg("timing") = true,
+      py::arg("x"), py::arg("w_gate"), py::arg("w_up"), py::arg("w_down"), py::arg("chip") = "trn2",
+      py::arg("out_dtype") = "float32", py::arg("timing") = true,
       "(silu(x @ w_gate) * (x @ w_up)) @ w_down with bf16 operands; returns (out, info)");
   sub.def(
       "attention",
@@ -293,12 +294,13 @@ void bindKernels(py::module_& m) {
          const std::string& chipName, bool timing, int keyTile) {
         const bool single = q.ndim() == 2;
         if (q.ndim() != k.ndim() || k.ndim() != v.ndim() || (q.ndim() != 2 && q.ndim() != 3))
-          throw py::value_error("attention expects q [Hq, S, D], k and v [Hkv, S, D] (or 2-D [S, D])");
+          throw py::value_error(
+              "attention expects q [Hq, S, D], k and v [Hkv, S, D] (or 2-D [S, D])");
         const int64_t hq = single ? 1 : q.shape(0), hkv = single ? 1 : k.shape(0);
         const int64_t S = q.shape(q.ndim() - 2), D = q.shape(q.ndim() - 1);
         const auto chip = unwrap(arch::loadChip(chipName));
-        auto program = unwrap(kernels::attentionProgram(
-            chip, hq, hkv, S, D, attentionOptions(causal, scale, keyTile)));
+        auto program = unwrap(kernels::attentionProgram(chip, hq, hkv, S, D,
+                                                        attentionOptions(causal, scale, keyTile)));
         return runProgram(chip, std::move(program), {{"q", q}, {"k", k}, {"v", v}}, "out",
                           shapeOf(q), timing);
       },
@@ -346,8 +348,8 @@ void bindKernels(py::module_& m) {
         const auto chip = unwrap(arch::loadChip(chipName));
         auto opts = attentionOptions(causal, scale, 512);
         opts.writeLse = true;
-        auto program = unwrap(kernels::attentionProgram(chip, q.shape(0), k.shape(0),
-                                                        q.shape(1), q.shape(2), opts));
+        auto program = unwrap(
+            kernels::attentionProgram(chip, q.shape(0), k.shape(0), q.shape(1), q.shape(2), opts));
         return runProgramOutputs(chip, std::move(program), {{"q", q}, {"k", k}, {"v", v}},
                                  {{"out", shapeOf(q)}, {"lse", {q.shape(0), q.shape(1)}}}, timing);
       },
@@ -361,8 +363,9 @@ void bindKernels(py::module_& m) {
          const std::string& gradDtype, bool timing) {
         if (q.ndim() != 3 || k.ndim() != 3 || v.ndim() != 3 || out.ndim() != 3 ||
             dout.ndim() != 3 || lse.ndim() != 2)
-          throw py::value_error("attention_backward expects q, out, dout [Hq, S, D], k, v "
-                                "[Hkv, S, D] and lse [Hq, S]");
+          throw py::value_error(
+              "attention_backward expects q, out, dout [Hq, S, D], k, v "
+              "[Hkv, S, D] and lse [Hq, S]");
         const auto chip = unwrap(arch::loadChip(chipName));
         auto program = unwrap(kernels::attentionBackwardProgram(
             chip, q.shape(0), k.shape(0), q.shape(1), q.shape(2),

@@ -23,7 +23,8 @@ inline std::vector<float> randomValues(size_t n, uint32_t seed, numerics::DType 
   std::vector<float> v(n);
   for (auto& x : v) {
     x = dist(gen);
-    if (dtype == numerics::DType::kBF16) x = numerics::bf16BitsToFloat(numerics::floatToBf16Bits(x));
+    if (dtype == numerics::DType::kBF16)
+      x = numerics::bf16BitsToFloat(numerics::floatToBf16Bits(x));
   }
   return v;
 }

@@ -90,14 +90,15 @@ TEST(AttentionKernelTiming, Trn2CausalSeq4096ReachesSixtyPercentOfPeak) {
   const auto& core = run.timeline.cores.at(0);
   const double useful = kernels::attentionUsefulFlops(hq, S, D, true);
   const double util = useful / (cfg.peakBf16FlopsPerCore() * run.simulatedNs * 1e-9);
-  std::printf("attention fwd causal %ldx%ld heads %ld/%ld trn2: %.1f us, %.1f%% of TensorE peak "
-              "on non-masked flops (executed flops %.1f%% of peak; busy ns: pe %.0f act %.0f "
-              "dve %.0f pool %.0f dma %.0f, throttled %.0f)\n",
-              long(S), long(D), long(hq), long(hkv), run.simulatedNs * 1e-3, 100 * util,
-              100 * core.tensorFlops / (cfg.peakBf16FlopsPerCore() * run.simulatedNs * 1e-9),
-              core.busyNs[size_t(arch::Engine::kTensor)], core.busyNs[size_t(arch::Engine::kScalar)],
-              core.busyNs[size_t(arch::Engine::kVector)], core.busyNs[size_t(arch::Engine::kGpSimd)],
-              core.busyNs[size_t(arch::Engine::kDma)], core.throttledNs);
+  std::printf(
+      "attention fwd causal %ldx%ld heads %ld/%ld trn2: %.1f us, %.1f%% of TensorE peak "
+      "on non-masked flops (executed flops %.1f%% of peak; busy ns: pe %.0f act %.0f "
+      "dve %.0f pool %.0f dma %.0f, throttled %.0f)\n",
+      long(S), long(D), long(hq), long(hkv), run.simulatedNs * 1e-3, 100 * util,
+      100 * core.tensorFlops / (cfg.peakBf16FlopsPerCore() * run.simulatedNs * 1e-9),
+      core.busyNs[size_t(arch::Engine::kTensor)], core.busyNs[size_t(arch::Engine::kScalar)],
+      core.busyNs[size_t(arch::Engine::kVector)], core.busyNs[size_t(arch::Engine::kGpSimd)],
+      core.busyNs[size_t(arch::Engine::kDma)], core.throttledNs);
   RecordProperty("pe_utilization_nonmasked", std::to_string(util));
   EXPECT_GE(util, 0.60);
 }

@@ -76,8 +76,8 @@ void expectClose(const std::vector<float>& got, const std::vector<double>& ref, 
   double scale = 0, maxErr = 0;
   for (double x : ref) scale = std::max(scale, std::abs(x));
   for (size_t i = 0; i < ref.size(); ++i) maxErr = std::max(maxErr, std::abs(got[i] - ref[i]));
-  EXPECT_LT(maxErr, relTol * scale) << what << ": max error " << maxErr << " of max |ref| "
-                                    << scale;
+  EXPECT_LT(maxErr, relTol * scale)
+      << what << ": max error " << maxErr << " of max |ref| " << scale;
 }
 
 void checkBackward(int64_t hq, int64_t hkv, int64_t S, int64_t D, bool causal) {
@@ -102,8 +102,8 @@ void checkBackward(int64_t hq, int64_t hkv, int64_t S, int64_t D, bool causal) {
   for (size_t i = 0; i < out.size(); ++i)
     out[i] = numerics::bf16BitsToFloat(numerics::floatToBf16Bits(float(ref.out[i])));
   for (size_t i = 0; i < lseIn.size(); ++i) lseIn[i] = float(ref.lse[i]);
-  auto bwd = kernels::attentionBackwardProgram(cfg, hq, hkv, S, D, {.causal = causal},
-                                               DType::kFP32);
+  auto bwd =
+      kernels::attentionBackwardProgram(cfg, hq, hkv, S, D, {.causal = causal}, DType::kFP32);
   ASSERT_TRUE(bwd.hasValue()) << bwd.status().toString();
   sim::Chip c(cfg);
   ASSERT_TRUE(c.load({*bwd}).isOk());
@@ -132,8 +132,10 @@ TEST(AttentionBackwardKernelTiming, Trn2CausalSeq4096) {
   // Backward does 2.5x the forward's matmul flops (5 matmuls of 2 D per pair vs 2).
   const double useful = 2.5 * kernels::attentionUsefulFlops(1, S, D, true);
   const double util = useful / (cfg.peakBf16FlopsPerCore() * run.simulatedNs * 1e-9);
-  std::printf("attention bwd causal %ldx%ld trn2: %.1f us, %.1f%% of TensorE peak on non-masked "
-              "flops\n", long(S), long(D), run.simulatedNs * 1e-3, 100 * util);
+  std::printf(
+      "attention bwd causal %ldx%ld trn2: %.1f us, %.1f%% of TensorE peak on non-masked "
+      "flops\n",
+      long(S), long(D), run.simulatedNs * 1e-3, 100 * util);
   EXPECT_GT(util, 0.0);
 }
 

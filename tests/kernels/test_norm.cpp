@@ -44,8 +44,7 @@ void checkLayerNorm(DType dtype, int64_t R, int64_t H) {
   auto x = ktest::randomValues(size_t(R * H), 21, dtype, -1.f, 3.f);
   auto w = ktest::randomValues(size_t(H), 22, dtype, 0.5f, 1.5f);
   auto bias = ktest::randomValues(size_t(H), 23, dtype, -0.5f, 0.5f);
-  auto out =
-      ktest::runFunctional(cfg, *prog, {{"x", &x}, {"weight", &w}, {"bias", &bias}}, "out");
+  auto out = ktest::runFunctional(cfg, *prog, {{"x", &x}, {"weight", &w}, {"bias", &bias}}, "out");
   ASSERT_EQ(out.size(), x.size());
   const double tol = ktest::dtypeTolerance(dtype);
   for (int64_t r = 0; r < R; ++r) {
@@ -92,10 +91,10 @@ TEST(RmsNormKernelTiming, Trn2Bf16ReachesSeventyPercentOfHbmShare) {
   EXPECT_GE(bytes, 2.0 * 8192 * 8192 * 2);
   const double gbps = bytes / run.simulatedNs;
   const double share = cfg.hbmGbpsPerCore(), dmaRate = cfg.dma.sustainedGbpsPerCore;
-  std::printf("rmsnorm 8192x8192 bf16 trn2: %.1f us, %.1f GB/s = %.1f%% of the per-core HBM "
-              "share (%.1f GB/s), %.1f%% of the core's sustained DMA rate (%.1f GB/s)\n",
-              run.simulatedNs * 1e-3, gbps, 100 * gbps / share, share, 100 * gbps / dmaRate,
-              dmaRate);
+  std::printf(
+      "rmsnorm 8192x8192 bf16 trn2: %.1f us, %.1f GB/s = %.1f%% of the per-core HBM "
+      "share (%.1f GB/s), %.1f%% of the core's sustained DMA rate (%.1f GB/s)\n",
+      run.simulatedNs * 1e-3, gbps, 100 * gbps / share, share, 100 * gbps / dmaRate, dmaRate);
   RecordProperty("achieved_gbps", std::to_string(gbps));
   EXPECT_GE(gbps / share, 0.70);
   EXPECT_LE(gbps, std::min(dmaRate, cfg.mem.hbmGbps) * 1.001);
@@ -118,8 +117,10 @@ TEST(LayerNormKernelTiming, Trn2Bf16StaysNearDmaRate) {
   ASSERT_EQ(run.timeline.cores.size(), 1u);
   const auto& core = run.timeline.cores[0];
   const double gbps = double(core.hbmReadBytes + core.hbmWriteBytes) / run.simulatedNs;
-  std::printf("layernorm 8192x8192 bf16 trn2: %.1f us, %.1f GB/s = %.1f%% of the per-core HBM "
-              "share\n", run.simulatedNs * 1e-3, gbps, 100 * gbps / cfg.hbmGbpsPerCore());
+  std::printf(
+      "layernorm 8192x8192 bf16 trn2: %.1f us, %.1f GB/s = %.1f%% of the per-core HBM "
+      "share\n",
+      run.simulatedNs * 1e-3, gbps, 100 * gbps / cfg.hbmGbpsPerCore());
   EXPECT_GE(gbps / cfg.hbmGbpsPerCore(), 0.70);
 }
 

@@ -35,7 +35,8 @@ void checkRope(DType dtype, int64_t H, int64_t S, int64_t D) {
         const double x1 = x[base + size_t(i)], x2 = x[base + size_t(half + i)];
         const double c = cos[size_t(s * half + i)], sn = sin[size_t(s * half + i)];
         const double r1 = x1 * c - x2 * sn, r2 = x2 * c + x1 * sn;
-        ASSERT_NEAR(out[base + size_t(i)], r1, tol * (1 + std::abs(r1))) << h << "," << s << "," << i;
+        ASSERT_NEAR(out[base + size_t(i)], r1, tol * (1 + std::abs(r1)))
+            << h << "," << s << "," << i;
         ASSERT_NEAR(out[base + size_t(half + i)], r2, tol * (1 + std::abs(r2)))
             << h << "," << s << "," << i;
       }
@@ -55,11 +56,12 @@ TEST(RopeKernelTiming, Trn2Bf16LlamaShape) {
   auto run = ktest::runTiming(cfg, std::move(*prog));
   const auto& core = run.timeline.cores.at(0);
   const double gbps = double(core.hbmReadBytes + core.hbmWriteBytes) / run.simulatedNs;
-  std::printf("rope 32x4096x128 bf16 trn2: %.1f us, %.1f GB/s of HBM traffic (%.0f%% of the "
-              "core's DMA rate); busy ns: dve %.0f pool %.0f dma %.0f\n",
-              run.simulatedNs * 1e-3, gbps, 100 * gbps / cfg.dma.sustainedGbpsPerCore,
-              core.busyNs[size_t(arch::Engine::kVector)], core.busyNs[size_t(arch::Engine::kGpSimd)],
-              core.busyNs[size_t(arch::Engine::kDma)]);
+  std::printf(
+      "rope 32x4096x128 bf16 trn2: %.1f us, %.1f GB/s of HBM traffic (%.0f%% of the "
+      "core's DMA rate); busy ns: dve %.0f pool %.0f dma %.0f\n",
+      run.simulatedNs * 1e-3, gbps, 100 * gbps / cfg.dma.sustainedGbpsPerCore,
+      core.busyNs[size_t(arch::Engine::kVector)], core.busyNs[size_t(arch::Engine::kGpSimd)],
+      core.busyNs[size_t(arch::Engine::kDma)]);
   EXPECT_GT(gbps, 0.0);
 }
 

@@ -78,8 +78,8 @@ TEST(MatmulKernelTiming, Trn2Bf16At85PercentOfPeak) {
   auto run = ktest::runTiming(cfg, std::move(*prog));
   const double flops = 2.0 * 4096 * 4096 * 4096;
   const double util = flops / (cfg.peakBf16FlopsPerCore() * run.simulatedNs * 1e-9);
-  std::printf("matmul 4096^3 bf16 trn2: %.1f us, %.1f%% of TensorE peak\n",
-              run.simulatedNs * 1e-3, 100 * util);
+  std::printf("matmul 4096^3 bf16 trn2: %.1f us, %.1f%% of TensorE peak\n", run.simulatedNs * 1e-3,
+              100 * util);
   EXPECT_GE(util, 0.85);
 }
 

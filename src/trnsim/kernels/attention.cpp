@@ -1,12 +1,13 @@
 #include "trnsim/kernels/attention.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <array>
 #include <cmath>
-#include <fmt/format.h>
+#include <vector>
 
 #include "trnsim/kernels/kernel_util.h"
-#include <vector>
 
 namespace trnsim::kernels {
 namespace {
@@ -15,22 +16,22 @@ using isa::AluOp;
 using isa::Slice;
 using numerics::DType;
 
-constexpr int64_t kTile = 128;         // queries per tile, keys per P^T block
-constexpr float kMaskValue = -30000.f; // added to masked scores (exactly representable in bf16)
+constexpr int64_t kTile = 128;          // queries per tile, keys per P^T block
+constexpr float kMaskValue = -30000.f;  // added to masked scores (exactly representable in bf16)
 constexpr int kStatsRing = 8;
-constexpr int kGroupRing = 6;          // P and P^T buffers, in groups (> PV skew - exp skew)
-constexpr int kScoreRing = 3;          // S PSUM tiles, in groups
+constexpr int kGroupRing = 6;  // P and P^T buffers, in groups (> PV skew - exp skew)
+constexpr int kScoreRing = 3;  // S PSUM tiles, in groups
 // Stages of a group and the step at which each is emitted after its group's QK^T.
 enum Stage { kScores, kRowMax, kExp, kPV, kUpdate, kNumStages };
 constexpr std::array<size_t, kNumStages> kSkew = {0, 1, 2, 6, 7};
 
 struct Group {
   int64_t head = 0, kvSeq = 0, qSeq = 0, q0 = 0;  // query head, KV head, query tile, first query
-  int64_t k0 = 0;                                  // first key
-  int nt = 0;                                      // key tiles in the group
-  std::array<int64_t, 4> width{};                  // keys in each tile
-  bool diagonal = false;                           // the last tile holds the diagonal
-  bool first = false, last = false;                // first / last group of its query tile
+  int64_t k0 = 0;                                 // first key
+  int nt = 0;                                     // key tiles in the group
+  std::array<int64_t, 4> width{};                 // keys in each tile
+  bool diagonal = false;                          // the last tile holds the diagonal
+  bool first = false, last = false;               // first / last group of its query tile
 };
 
 class AttentionEmitter {
@@ -108,7 +109,8 @@ class AttentionEmitter {
       stats_.push_back(detail::sbufTile(b_, fmt::format("att_stats_{}", i), DType::kFP32, {P, 8}));
     for (int i = 0; i < kGroupRing * tpg; ++i) {
       pTile_.push_back(detail::sbufTile(b_, fmt::format("att_p_{}", i), DType::kBF16, {P, kt}));
-      pT_.push_back(detail::sbufTile(b_, fmt::format("att_pT_{}", i), DType::kBF16, {P, kt / P, P}));
+      pT_.push_back(
+          detail::sbufTile(b_, fmt::format("att_pT_{}", i), DType::kBF16, {P, kt / P, P}));
     }
     for (int i = 0; i < kScoreRing * tpg; ++i)
       sPs_.push_back(detail::psumTile(b_, fmt::format("att_s_{}", i), DType::kFP32, {P, kt}));
@@ -195,7 +197,9 @@ class AttentionEmitter {
   size_t tileSlot(size_t g, int t, int ring) const {
     return (g % size_t(ring)) * size_t(opts_.tilesPerGroup) + size_t(t);
   }
-  isa::AccessPattern col(isa::Tensor& t, int64_t c) { return t({Slice::all(), Slice::range(c, c + 1)}); }
+  isa::AccessPattern col(isa::Tensor& t, int64_t c) {
+    return t({Slice::all(), Slice::range(c, c + 1)});
+  }
 
   void emit(int stage, size_t gi) {
     const Group& g = groups_[gi];
@@ -220,8 +224,8 @@ class AttentionEmitter {
           (void)b_.ncMatmul(s({Slice::all(), Slice::range(0, w)}), qT.ap(),
                             kT({Slice::all(), Slice::range(k0, k0 + w)}));
           if (g.diagonal && t == g.nt - 1)
-            (void)b_.ncMatmul(s({Slice::all(), Slice::range(w - kTile, w)}), ident_.ap(),
-                              tri_.ap(), {.accumulate = true});
+            (void)b_.ncMatmul(s({Slice::all(), Slice::range(w - kTile, w)}), ident_.ap(), tri_.ap(),
+                              {.accumulate = true});
         }
         break;
       }
@@ -244,8 +248,8 @@ class AttentionEmitter {
           (void)b_.tensorScalar(alpha, nm, AluOp::kSubtract, nmOld, AluOp::kPow, expScale_, false,
                                 /*reverse1=*/true, arch::Engine::kGpSimd);
         }
-        (void)b_.tensorScalar(nb, nm, AluOp::kMultiply, scale_, AluOp::kBypass, 0.0f, false,
-                              false, arch::Engine::kGpSimd);
+        (void)b_.tensorScalar(nb, nm, AluOp::kMultiply, scale_, AluOp::kBypass, 0.0f, false, false,
+                              arch::Engine::kGpSimd);
         break;
       }
       case kExp: {
@@ -310,8 +314,7 @@ class AttentionEmitter {
             (void)b_.activation(col(cur, 7), isa::ActFunc::kLog, col(o, d_));
             (void)b_.tensorTensor(col(cur, 7), col(cur, 7), col(cur, 5), AluOp::kSubtract,
                                   arch::Engine::kGpSimd);
-            (void)b_.dmaCopy(lse_.pattern({{1, kTile}, {1, 1}}, g.head * seq_ + g.q0),
-                             col(cur, 7));
+            (void)b_.dmaCopy(lse_.pattern({{1, kTile}, {1, 1}}, g.head * seq_ + g.q0), col(cur, 7));
           }
         }
         break;
@@ -350,12 +353,14 @@ Status emitAttention(isa::KernelBuilder& b, const isa::Tensor& q, const isa::Ten
                   "attention: expected q, out [Hq, S, D] and k, v [Hkv, S, D]");
   const int64_t hq = q.shape()[0], hkv = k.shape()[0], seq = q.shape()[1], d = q.shape()[2];
   if (hkv < 1 || hq % hkv != 0)
-    return Status(ErrorCode::kInvalidArgument,
-                  fmt::format("attention: {} query heads cannot share {} KV heads evenly", hq, hkv));
+    return Status(
+        ErrorCode::kInvalidArgument,
+        fmt::format("attention: {} query heads cannot share {} KV heads evenly", hq, hkv));
   if (d > kTile || seq % kTile != 0)
     return Status(ErrorCode::kUnsupported,
                   fmt::format("attention: head dim {} (at most 128) and sequence {} (a multiple "
-                              "of 128) are not supported by this kernel", d, seq));
+                              "of 128) are not supported by this kernel",
+                              d, seq));
   if (opts.keyTile != 128 && opts.keyTile != 256 && opts.keyTile != 512)
     return Status(ErrorCode::kInvalidArgument, "attention: key tile must be 128, 256 or 512");
   if (opts.tilesPerGroup < 1 || opts.tilesPerGroup > 2)
@@ -365,7 +370,8 @@ Status emitAttention(isa::KernelBuilder& b, const isa::Tensor& q, const isa::Ten
   if (b.chip().dma.transposeEfficiency <= 0 || b.chip().dma.sbufTransposeEfficiency <= 0)
     return Status(ErrorCode::kUnsupported,
                   fmt::format("attention: {} has no DMA transpose; this kernel needs trn2 or "
-                              "later", b.chip().name));
+                              "later",
+                              b.chip().name));
   if (lse.valid() && lse.shape() != std::vector<int64_t>{hq, seq})
     return Status(ErrorCode::kInvalidArgument, "attention: lse must be [Hq, S]");
   AttentionEmitter e(b, q, k, v, out, opts, lse);
@@ -375,8 +381,8 @@ Status emitAttention(isa::KernelBuilder& b, const isa::Tensor& q, const isa::Ten
 Expected<isa::Program> attentionProgram(const arch::ChipConfig& chip, int64_t qHeads,
                                         int64_t kvHeads, int64_t seq, int64_t headDim,
                                         AttentionOptions opts, DType dtype) {
-  isa::KernelBuilder b(chip, fmt::format("attention_{}q{}kv_{}x{}{}", qHeads, kvHeads, seq,
-                                         headDim, opts.causal ? "_causal" : ""));
+  isa::KernelBuilder b(chip, fmt::format("attention_{}q{}kv_{}x{}{}", qHeads, kvHeads, seq, headDim,
+                                         opts.causal ? "_causal" : ""));
   auto q = b.hbm("q", dtype, {qHeads, seq, headDim}, isa::TensorKind::kInput);
   auto k = b.hbm("k", dtype, {kvHeads, seq, headDim}, isa::TensorKind::kInput);
   auto v = b.hbm("v", dtype, {kvHeads, seq, headDim}, isa::TensorKind::kInput);

@@ -11,9 +11,9 @@ namespace trnsim::kernels {
 
 struct AttentionOptions {
   bool causal = true;
-  float scale = 0;       ///< softmax scale; 0 = 1 / sqrt(head_dim)
-  int keyTile = 512;     ///< keys per S tile (one PSUM bank of fp32): 128, 256 or 512
-  int tilesPerGroup = 2; ///< key tiles sharing one running-max update and one O rescale
+  float scale = 0;        ///< softmax scale; 0 = 1 / sqrt(head_dim)
+  int keyTile = 512;      ///< keys per S tile (one PSUM bank of fp32): 128, 256 or 512
+  int tilesPerGroup = 2;  ///< key tiles sharing one running-max update and one O rescale
   /// Every n-th key tile computes its exp on VectorE (pow(e^scale, S - m)) instead of ScalarE,
   /// which is the busiest engine; 0 = always ScalarE.
   int vectorExpInterval = 5;

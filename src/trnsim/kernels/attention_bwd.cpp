@@ -1,8 +1,9 @@
 // Flash-attention backward (see attention.h).
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <array>
 #include <cmath>
-#include <fmt/format.h>
 #include <vector>
 
 #include "trnsim/kernels/attention.h"
@@ -120,7 +121,8 @@ Status emitAttentionBackward(isa::KernelBuilder& b, const isa::Tensor& q, const 
       for (int64_t i = 0; i < nb; ++i, ++tile) {
         const int64_t last = opts.causal ? i : nb - 1;
         for (int64_t j = 0; j <= last; ++j)
-          blocks.push_back({g, h, i, j, tile, j == 0, j == last, h == g * group && i == 0 && j == 0});
+          blocks.push_back(
+              {g, h, i, j, tile, j == 0, j == last, h == g * group && i == 0 && j == 0});
       }
 
   auto setupKv = [&](int64_t g) {
@@ -149,8 +151,8 @@ Status emitAttentionBackward(isa::KernelBuilder& b, const isa::Tensor& q, const 
     (void)b.dmaCopy(oN[t].ap(), rows(out, h, q0));
     (void)b.dmaCopy(col(stat[t], 0), lse.pattern({{1, P}, {1, 1}}, h * S + q0));
     // stat: 0 = lse, 1 = -lse, 2 = D_i = rowsum(dO o O)
-    (void)b.tensorScalar(col(stat[t], 1), col(stat[t], 0), AluOp::kMultiply, -1.0f,
-                         AluOp::kBypass, 0.0f, false, false, arch::Engine::kGpSimd);
+    (void)b.tensorScalar(col(stat[t], 1), col(stat[t], 0), AluOp::kMultiply, -1.0f, AluOp::kBypass,
+                         0.0f, false, false, arch::Engine::kGpSimd);
     (void)b.tensorTensor(prod[t].ap(), doN[t].ap(), oN[t].ap(), AluOp::kMultiply,
                          arch::Engine::kGpSimd);
     (void)b.tensorReduce(col(stat[t], 2), AluOp::kAdd, prod[t].ap(), 1u);
@@ -182,12 +184,9 @@ Status emitAttentionBackward(isa::KernelBuilder& b, const isa::Tensor& q, const 
         break;
       default: {
         const isa::Tensor& dqp = dqPs[t];
-        (void)b.ncMatmul(dqp.ap(), dsT[u].ap(), blockOf(kN, bl.j),
-                         {.accumulate = !bl.firstOfTile});
-        (void)b.tensorTensor(blockOf(dvAcc, bl.j), blockOf(dvAcc, bl.j), dvPs[u].ap(),
-                             AluOp::kAdd);
-        (void)b.tensorTensor(blockOf(dkAcc, bl.j), blockOf(dkAcc, bl.j), dkPs[u].ap(),
-                             AluOp::kAdd);
+        (void)b.ncMatmul(dqp.ap(), dsT[u].ap(), blockOf(kN, bl.j), {.accumulate = !bl.firstOfTile});
+        (void)b.tensorTensor(blockOf(dvAcc, bl.j), blockOf(dvAcc, bl.j), dvPs[u].ap(), AluOp::kAdd);
+        (void)b.tensorTensor(blockOf(dkAcc, bl.j), blockOf(dkAcc, bl.j), dkPs[u].ap(), AluOp::kAdd);
         if (bl.lastOfTile) {
           (void)b.activation(dqOut[t].ap(), isa::ActFunc::kCopy, dqp.ap(), {}, scale);
           (void)b.dmaCopy(rows(dq, bl.h, bl.i * P), dqOut[t].ap());

@@ -1,11 +1,12 @@
 #include "trnsim/kernels/matmul.h"
 
-#include <algorithm>
-#include <array>
 #include <fmt/format.h>
 
-#include "trnsim/kernels/kernel_util.h"
+#include <algorithm>
+#include <array>
 #include <vector>
+
+#include "trnsim/kernels/kernel_util.h"
 
 namespace trnsim::kernels {
 namespace {
@@ -63,10 +64,14 @@ Status emitMatmul(isa::KernelBuilder& b, const isa::Tensor& lhsT, const isa::Ten
   // Shrink the blocks (M first, then K, then N) until the buffers fit in SBUF.
   const uint64_t capacity = b.sbufFreeBytes();
   while (sbufBytesNeeded(blk, TM, TN, kTiles / blk.bk, inT, outT) > capacity) {
-    if (blk.bm > 1) blk.bm = largestDivisor(mTiles, blk.bm - 1);
-    else if (blk.bk > 1) blk.bk = largestDivisor(kTiles, blk.bk - 1);
-    else if (blk.bn > 1) blk.bn = largestDivisor(nTiles, blk.bn - 1);
-    else break;
+    if (blk.bm > 1)
+      blk.bm = largestDivisor(mTiles, blk.bm - 1);
+    else if (blk.bk > 1)
+      blk.bk = largestDivisor(kTiles, blk.bk - 1);
+    else if (blk.bn > 1)
+      blk.bn = largestDivisor(nTiles, blk.bn - 1);
+    else
+      break;
   }
   const int64_t BM = blk.bm * TM, BN = blk.bn * TN, BK = blk.bk * P;
   const int64_t kBlocks = kTiles / blk.bk;

@@ -1,9 +1,10 @@
 #include "trnsim/kernels/norm.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <array>
 #include <cmath>
-#include <fmt/format.h>
 
 #include "trnsim/kernels/kernel_util.h"
 
@@ -21,9 +22,8 @@ Status checkShapes(const char* kernel, const isa::Tensor& x, const isa::Tensor& 
                   fmt::format("{}: x and out must be 2-D [rows, hidden] of equal shape", kernel));
   for (const isa::Tensor* v : vectors) {
     if (v->shape().size() != 1 || v->shape()[0] != x.shape()[1])
-      return Status(ErrorCode::kInvalidArgument,
-                    fmt::format("{}: '{}' must be 1-D [hidden = {}]", kernel, v->decl().name,
-                                x.shape()[1]));
+      return Status(ErrorCode::kInvalidArgument, fmt::format("{}: '{}' must be 1-D [hidden = {}]",
+                                                             kernel, v->decl().name, x.shape()[1]));
   }
   return Status();
 }
@@ -159,8 +159,8 @@ Expected<isa::Program> rmsNormProgram(const arch::ChipConfig& chip, int64_t rows
   return b.finish();
 }
 
-Expected<isa::Program> layerNormProgram(const arch::ChipConfig& chip, int64_t rows,
-                                        int64_t hidden, DType dtype, float eps) {
+Expected<isa::Program> layerNormProgram(const arch::ChipConfig& chip, int64_t rows, int64_t hidden,
+                                        DType dtype, float eps) {
   isa::KernelBuilder b(chip, fmt::format("layernorm_{}x{}", rows, hidden));
   auto x = b.hbm("x", dtype, {rows, hidden}, isa::TensorKind::kInput);
   auto w = b.hbm("weight", dtype, {hidden}, isa::TensorKind::kInput);

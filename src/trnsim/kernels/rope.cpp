@@ -1,8 +1,9 @@
 #include "trnsim/kernels/rope.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <array>
-#include <fmt/format.h>
 
 #include "trnsim/kernels/kernel_util.h"
 
@@ -29,8 +30,8 @@ Status emitRope(isa::KernelBuilder& b, const isa::Tensor& x, const isa::Tensor& 
   // a tail of fewer than 128 * kRun positions goes one position per partition.
   const int64_t kRun = std::max<int64_t>(1, std::min<int64_t>(8, S / P));
   // Heads per chunk: x, out and four fp32 half-width temporaries, double-buffered, in ~96 KiB.
-  const uint64_t perHead = uint64_t(kRun * D) * (numerics::dtypeSize(x.dtype()) +
-                                                 numerics::dtypeSize(out.dtype()) + 8);
+  const uint64_t perHead =
+      uint64_t(kRun * D) * (numerics::dtypeSize(x.dtype()) + numerics::dtypeSize(out.dtype()) + 8);
   const int64_t hc = std::clamp<int64_t>(int64_t(48 * 1024 / perHead), 1, H);
   std::array<isa::Tensor, 2> xt, ot, ct, st, t1, t2, t3, t4;
   for (int i = 0; i < 2; ++i) {
@@ -85,8 +86,7 @@ Status emitRope(isa::KernelBuilder& b, const isa::Tensor& x, const isa::Tensor& 
     s0 += p * k;
   }
   for (int i = 0; i < 2; ++i)
-    for (auto* t : {&xt[i], &ot[i], &ct[i], &st[i], &t1[i], &t2[i], &t3[i], &t4[i]})
-      b.release(*t);
+    for (auto* t : {&xt[i], &ot[i], &ct[i], &st[i], &t1[i], &t2[i], &t3[i], &t4[i]}) b.release(*t);
   return b.status();
 }
 

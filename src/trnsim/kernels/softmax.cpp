@@ -1,8 +1,9 @@
 #include "trnsim/kernels/softmax.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <array>
-#include <fmt/format.h>
 
 #include "trnsim/kernels/kernel_util.h"
 

@@ -1,8 +1,9 @@
 #include "trnsim/kernels/swiglu.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <array>
-#include <fmt/format.h>
 
 #include "trnsim/kernels/kernel_util.h"
 #include "trnsim/kernels/matmul.h"

@@ -1,11 +1,12 @@
 #include "trnsim/kernels/transpose.h"
 
-#include <algorithm>
-#include <array>
 #include <fmt/format.h>
 
-#include "trnsim/kernels/kernel_util.h"
+#include <algorithm>
+#include <array>
 #include <vector>
+
+#include "trnsim/kernels/kernel_util.h"
 
 namespace trnsim::kernels {
 namespace {
@@ -28,8 +29,8 @@ void loadRowGroup(isa::KernelBuilder& b, const isa::Tensor& x, const isa::Tensor
 }
 
 /// Transposes the [n rows, w cols] piece at column c0 of a row group into ps [w, n] (fp32).
-void transposeGroup(isa::KernelBuilder& b, const isa::Tensor& buf, const isa::Tensor& ps,
-                    int64_t n, int64_t c0, int64_t w) {
+void transposeGroup(isa::KernelBuilder& b, const isa::Tensor& buf, const isa::Tensor& ps, int64_t n,
+                    int64_t c0, int64_t w) {
   const int64_t P = b.chip().mem.sbufPartitions;
   for (int64_t t = 0; t * P < n; ++t) {
     const int64_t p = std::min(P, n - t * P);
@@ -44,8 +45,7 @@ Status emitTranspose(isa::KernelBuilder& b, const isa::Tensor& x, const isa::Ten
   if (!x.valid() || !out.valid()) return b.status();
   if (x.shape().size() != 2 || out.shape().size() != 2 || out.shape()[0] != x.shape()[1] ||
       out.shape()[1] != x.shape()[0])
-    return Status(ErrorCode::kInvalidArgument,
-                  "transpose: x must be [R, C] and out [C, R]");
+    return Status(ErrorCode::kInvalidArgument, "transpose: x must be [R, C] and out [C, R]");
   const int64_t R = x.shape()[0], C = x.shape()[1];
   const int64_t P = b.chip().mem.sbufPartitions;
   const int64_t group = kRowTilesPerBank * P;
@@ -57,7 +57,8 @@ Status emitTranspose(isa::KernelBuilder& b, const isa::Tensor& x, const isa::Ten
   std::array<isa::Tensor, 3> ot;
   for (int i = 0; i < 2; ++i)
     in[i] = detail::sbufTile(b, fmt::format("tr_in_{}", i), x.dtype(), {P, kRowTilesPerBank, C});
-  for (int i = 0; i < 3; ++i) ot[i] = detail::sbufTile(b, fmt::format("tr_out_{}", i), out.dtype(), {P, group});
+  for (int i = 0; i < 3; ++i)
+    ot[i] = detail::sbufTile(b, fmt::format("tr_out_{}", i), out.dtype(), {P, group});
   std::vector<isa::Tensor> ps;
   for (uint32_t i = 0; i < b.chip().mem.psumBanks; ++i)
     ps.push_back(detail::psumTile(b, fmt::format("tr_ps_{}", i), DType::kFP32, {P, group}));
@@ -84,8 +85,8 @@ Status emitTranspose(isa::KernelBuilder& b, const isa::Tensor& x, const isa::Ten
   return b.status();
 }
 
-Status emitReduce(isa::KernelBuilder& b, const isa::Tensor& x, const isa::Tensor& out,
-                  ReduceOp op, int axis) {
+Status emitReduce(isa::KernelBuilder& b, const isa::Tensor& x, const isa::Tensor& out, ReduceOp op,
+                  int axis) {
   if (!x.valid() || !out.valid()) return b.status();
   if (x.shape().size() != 2 || (axis != 0 && axis != 1))
     return Status(ErrorCode::kInvalidArgument, "reduce: x must be 2-D and axis 0 or 1");
@@ -104,7 +105,8 @@ Status emitReduce(isa::KernelBuilder& b, const isa::Tensor& x, const isa::Tensor
       return Status(ErrorCode::kCapacity,
                     fmt::format("reduce: {} columns do not fit the row buffers in SBUF", C));
     std::array<isa::Tensor, 2> in;
-    for (int i = 0; i < 2; ++i) in[i] = detail::sbufTile(b, fmt::format("red_in_{}", i), x.dtype(), {P, C});
+    for (int i = 0; i < 2; ++i)
+      in[i] = detail::sbufTile(b, fmt::format("red_in_{}", i), x.dtype(), {P, C});
     TRNSIM_RETURN_IF_ERROR(b.status());
     for (int64_t t = 0; t < nTiles; ++t) {
       const int64_t p = std::min(P, R - t * P);
@@ -158,8 +160,7 @@ Status emitReduce(isa::KernelBuilder& b, const isa::Tensor& x, const isa::Tensor
   // out[t * 128 + p] = res[p, t]: full tiles in one strided DMA, the partial last one apart.
   const int64_t n = want, full = n / P;
   if (full > 0)
-    (void)b.dmaCopy(out.pattern({{1, P}, {P, full}}),
-                    res({Slice::all(), Slice::range(0, full)}));
+    (void)b.dmaCopy(out.pattern({{1, P}, {P, full}}), res({Slice::all(), Slice::range(0, full)}));
   if (n % P)
     (void)b.dmaCopy(out.pattern({{1, n % P}, {1, 1}}, full * P),
                     res({Slice::range(0, n % P), Slice::range(full, full + 1)}));

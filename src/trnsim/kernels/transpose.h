@@ -23,8 +23,8 @@ enum class ReduceOp { kSum, kMax };
 /// partitions): TensorE transposes 128 x 128 pieces four at a time into a PSUM bank, VectorE
 /// reduces each bank along its free dim and folds the result into a running [128, 1] column.
 /// Accumulation is in fp32.
-Status emitReduce(isa::KernelBuilder& b, const isa::Tensor& x, const isa::Tensor& out,
-                  ReduceOp op, int axis);
+Status emitReduce(isa::KernelBuilder& b, const isa::Tensor& x, const isa::Tensor& out, ReduceOp op,
+                  int axis);
 
 /// Whole programs: HBM input "x" [rows, cols]; output "out" [cols, rows] (transpose) or
 /// [rows] / [cols] (reduce over axis 1 / 0).
