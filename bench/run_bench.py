@@ -2,15 +2,22 @@
 
 1. Functional speed of large bf16 matmuls: the simulated chip computing real values, against a
    host bf16 GEMM (PyTorch CPU, torch==2.13.0) on the same shape, measured in the same run,
-   medians of several repetitions.
+   medians of several repetitions, one host thread each. numpy's fp32 GEMM (OpenBLAS, one
+   thread) is listed beside it for scale: on CPUs without bf16 instructions PyTorch's bf16
+   GEMM is far slower than fp32.
 2. Timing-only speed: simulated instructions and simulated PE cycles per host second for the
    4096x8192x8192 bf16 matmul program on one trn1 NeuronCore, and its PE utilization.
 
 Run with `make bench` (which installs torch into .venv) or `.venv/bin/python bench/run_bench.py`.
 """
 
-import json
 import os
+
+# One host thread for every library, so the comparison is core against core.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import json
 import platform
 import statistics
 import sys
@@ -41,6 +48,18 @@ def host_bf16_gemm_seconds(m, k, n):
     return statistics.median(times)
 
 
+def numpy_fp32_gemm_seconds(m, k, n):
+    a = np.random.default_rng(1).standard_normal((m, k), dtype=np.float32)
+    b = np.random.default_rng(2).standard_normal((k, n), dtype=np.float32)
+    a @ b
+    times = []
+    for _ in range(REPEATS):
+        t0 = time.perf_counter()
+        a @ b
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
 def trnsim_functional_seconds(m, k, n):
     rng = np.random.default_rng(0)
     lhsT = rng.standard_normal((k, m), dtype=np.float32)
@@ -58,19 +77,22 @@ def main():
     results = {"machine": platform.processor() or platform.machine(), "cpus": os.cpu_count(),
                "python": sys.version.split()[0], "repeats": REPEATS, "functional": [], "timing": {}}
     print(f"{'shape':>16} {'trnsim s':>10} {'host bf16 s':>12} {'trnsim GF/s':>12} "
-          f"{'host GF/s':>10} {'ratio':>7}")
+          f"{'host GF/s':>10} {'ratio':>7} {'np fp32 GF/s':>13}")
     for m, k, n in [(1024, 1024, 1024), (2048, 2048, 2048)]:
         flops = 2.0 * m * k * n
         sim_s = trnsim_functional_seconds(m, k, n)
         host_s = host_bf16_gemm_seconds(m, k, n)
         ratio = host_s / sim_s if host_s else None
+        np_s = numpy_fp32_gemm_seconds(m, k, n)
         results["functional"].append({"m": m, "k": k, "n": n, "trnsim_seconds": sim_s,
-                                      "host_bf16_seconds": host_s, "ratio_vs_host": ratio})
+                                      "host_bf16_seconds": host_s, "ratio_vs_host": ratio,
+                                      "numpy_fp32_seconds": np_s,
+                                      "ratio_vs_numpy_fp32": np_s / sim_s})
         host_txt = f"{host_s:12.3f}" if host_s else f"{'n/a':>12}"
         host_gf = f"{flops / host_s / 1e9:10.1f}" if host_s else f"{'n/a':>10}"
         ratio_txt = f"{ratio:7.2f}" if ratio else f"{'n/a':>7}"
         print(f"{m}x{k}x{n:>6} {sim_s:10.3f} {host_txt} {flops / sim_s / 1e9:12.1f} {host_gf} "
-              f"{ratio_txt}")
+              f"{ratio_txt} {flops / np_s / 1e9:13.1f}")
 
     times, info = [], None
     for _ in range(REPEATS):
