@@ -5,6 +5,7 @@
 // status; anything thrown is caught in main() and reported the same way.
 
 #include <string>
+#include <vector>
 
 #include "trnsim/support/status.h"
 
@@ -31,7 +32,16 @@ struct DemoArgs {
   std::string tracePath = "demo_trace.json";
 };
 
+/// `trnsim nki run SCRIPT [ARGS...]`
+struct NkiRunArgs {
+  std::string script;
+  std::vector<std::string> args;
+};
+
 int infoCommand(const InfoArgs& args);
+/// Replaces the process with the Python interpreter beside this executable (the .venv's)
+/// running `-m trnsim.nki.compat SCRIPT ARGS...`; returns only on failure.
+int nkiRunCommand(const NkiRunArgs& args);
 int runCommand(const RunArgs& args);
 int demoCommand(const DemoArgs& args);
 

@@ -59,6 +59,14 @@ int runMain(int argc, char** argv) {
   demoCmd->add_option("--trace", demo.tracePath, "Write a Chrome/Perfetto trace JSON to this file")
       ->capture_default_str();
 
+  NkiRunArgs nkiRun;
+  CLI::App* nkiCmd = app.add_subcommand("nki", "Run NKI kernels written for Trainium.");
+  nkiCmd->require_subcommand(1);
+  CLI::App* nkiRunCmd = nkiCmd->add_subcommand(
+      "run", "Run a Python script of NKI kernels unmodified (as python -m trnsim.nki.compat).");
+  nkiRunCmd->add_option("SCRIPT", nkiRun.script, "The Python script")->required();
+  nkiRunCmd->prefix_command();  // everything after SCRIPT belongs to the script
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -83,6 +91,10 @@ int runMain(int argc, char** argv) {
   if (infoCmd->parsed()) return infoCommand(info);
   if (runCmd->parsed()) return runCommand(run);
   if (demoCmd->parsed()) return demoCommand(demo);
+  if (nkiRunCmd->parsed()) {
+    for (const auto& extra : nkiRunCmd->remaining()) nkiRun.args.push_back(extra);
+    return nkiRunCommand(nkiRun);
+  }
   return printError("no command given; run 'trnsim --help' for the list");
 }
 
