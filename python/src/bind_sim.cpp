@@ -12,7 +12,9 @@
 #include <vector>
 
 #include "trnsim/arch/chip_config.h"
+#include "trnsim/isa/binary.h"
 #include "trnsim/isa/builder.h"
+#include "trnsim/isa/text.h"
 #include "trnsim/isa/names.h"
 #include "trnsim/sim/chip.h"
 
@@ -280,7 +282,16 @@ void bindSim(py::module_& m) {
   py::class_<PyProgram>(sub, "Program", "A finished program for one NeuronCore")
       .def_property_readonly("name", [](const PyProgram& p) { return p.program.name; })
       .def_property_readonly("num_instructions",
-                             [](const PyProgram& p) { return p.program.instructions.size(); });
+                             [](const PyProgram& p) { return p.program.instructions.size(); })
+      .def("text", [](const PyProgram& p) { return isa::printProgram(p.program); },
+           "The program in the readable text form (docs/isa.md)")
+      .def(
+          "save",
+          [](const PyProgram& p, const std::string& path) {
+            Status s = isa::saveProgramFile(p.program, path);
+            if (!s.isOk()) raise(s);
+          },
+          py::arg("path"), "Writes the text form for *.tsim/*.txt paths, else the binary form");
 
   using B = std::shared_ptr<PyBuilder>;
   auto tensorMaker = [](isa::MemSpace space) {

@@ -1,0 +1,79 @@
+"""`trnsim run PROGRAM`: programs saved in the text and binary forms run from the command line,
+functionally and timing-only, with a JSON summary, and bad input exits with one clear line."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from trnsim._trnsim import sim
+
+TRNSIM = Path(sys.executable).parent / "trnsim"
+pytestmark = pytest.mark.skipif(not TRNSIM.exists(), reason="needs the installed trnsim CLI")
+
+
+def small_program():
+    """y = exp(x) * 2 on a [128, 512] fp32 tile: one DMA in, ScalarE, VectorE, one DMA out."""
+    kb = sim.KernelBuilder("trn2", "cli_test")
+    x = kb.hbm("x", "float32", [128, 512], kind="input")
+    y = kb.hbm("y", "float32", [128, 512], kind="output")
+    t = kb.sbuf("t", "float32", [128, 512])
+    e = kb.sbuf("e", "float32", [128, 512])
+    kb.dma_copy(dst=t, src=x)
+    kb.activation(dst=e, op="exp", data=t)
+    kb.tensor_scalar(dst=t, data=e, op0="multiply", operand0=2.0)
+    kb.dma_copy(dst=y, src=t)
+    return kb.finish()
+
+
+def run(*args):
+    return subprocess.run([str(TRNSIM), "run", *map(str, args)], capture_output=True, text=True,
+                          timeout=120)
+
+
+@pytest.mark.parametrize("suffix", [".tsim", ".bin"])
+@pytest.mark.parametrize("timing_only", [False, True])
+def test_saved_program_runs(tmp_path, suffix, timing_only):
+    prog = small_program()
+    path = tmp_path / ("p" + suffix)
+    prog.save(str(path))
+    if suffix == ".tsim":
+        assert "\nprogram \"cli_test\"" in path.read_text()
+    else:
+        assert path.read_bytes()[:8] == b"TRNSIMPG"
+    trace = tmp_path / "trace.json"
+    r = run(path, "--json", "--trace", trace, *(["--timing-only"] if timing_only else []))
+    assert r.returncode == 0, r.stderr
+    summary = json.loads(r.stdout)
+    assert summary["instructions"] == 4
+    assert summary["simulated"]["ns"] > 0
+    events = json.loads(trace.read_text())["traceEvents"]
+    assert sum(1 for e in events if e.get("ph") == "X") == 4
+
+
+def test_text_and_binary_forms_give_the_same_timing(tmp_path):
+    prog = small_program()
+    prog.save(str(tmp_path / "p.tsim"))
+    prog.save(str(tmp_path / "p.bin"))
+    a = json.loads(run(tmp_path / "p.tsim", "--json").stdout)
+    b = json.loads(run(tmp_path / "p.bin", "--json").stdout)
+    assert a["simulated"]["ns"] == b["simulated"]["ns"] > 0
+
+
+def test_bad_program_exits_with_one_line(tmp_path):
+    bad = tmp_path / "bad.tsim"
+    bad.write_text("program \"x\" target=\"trn2\"\nnot_an_opcode.vector dst=%t\n")
+    r = run(bad)
+    assert r.returncode != 0
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("trnsim: error:")
+    assert "bad.tsim:2" in lines[0]
+
+
+def test_missing_file_and_unknown_chip(tmp_path):
+    r = run(tmp_path / "nope.tsim")
+    assert r.returncode != 0 and "nope.tsim" in r.stderr
+    small_program().save(str(tmp_path / "p.tsim"))
+    r = run(tmp_path / "p.tsim", "--chip", "trn9")
+    assert r.returncode != 0 and "trn9" in r.stderr
