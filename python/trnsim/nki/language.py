@@ -510,7 +510,9 @@ def _axes(axis, ndim):
     return tuple(sorted(a + ndim if a < 0 else a for a in axis))
 
 
-def _reduce(x, op, axis, dtype=None, keepdims=False, negate=False):
+def _reduce(x, op, axis, dtype=None, keepdims=False, negate=False, out=None):
+    """Reduces x along `axis` into a new tile, or into `out` (nisa.tensor_reduce(dst=...):
+    one instruction writing dst directly)."""
     b = _here()
     x = _core.as_tile(x)
     if x._rec.space == _HBM:
@@ -518,7 +520,8 @@ def _reduce(x, op, axis, dtype=None, keepdims=False, negate=False):
     axes = _axes(axis, x.ndim)
     core = _dt(dtype, x._rec.core)
     if axes == (0,) and x._pd == 0:
-        out = _core.new_tile((1,) + tuple(x.shape[1:]), core, _SBUF, dtype)
+        if out is None:
+            out = _core.new_tile((1,) + tuple(x.shape[1:]), core, _SBUF, dtype)
         b.tensor_partition_reduce(_ap(out), _ALU[op], _ap(x))
         return out
     if 0 in axes or x._pd != 0:
@@ -546,7 +549,8 @@ def _reduce(x, op, axis, dtype=None, keepdims=False, negate=False):
             mask |= 1 << i
     kept = tuple(1 if d in axes else x.shape[d] for d in range(1, x.ndim))
     oshape = (x.shape[0],) + (kept if keepdims else tuple(k for d, k in zip(range(1, x.ndim), kept) if d not in axes))
-    out = _core.new_tile(oshape, core, _SBUF, dtype)
+    if out is None:
+        out = _core.new_tile(oshape, core, _SBUF, dtype)
     if mask == 0:
         b.tensor_copy(_ap(out), _ap(x), 1)
         if negate:
