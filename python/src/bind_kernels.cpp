@@ -177,19 +177,9 @@ void bindKernels(py::module_& m) {
       [](int64_t rows, int64_t contraction, int64_t cols, const std::string& chipName,
          const std::string& inDtype, const std::string& outDtype, const py::object& tiling) {
         const auto chip = unwrap(arch::loadChip(chipName));
-        auto program = unwrap(kernels::matmulProgram(
-            chip, rows, contraction, cols, dtypeOf(inDtype), dtypeOf(outDtype), tilingOf(tiling)));
-        sim::Chip c(chip);
-        check(c.load({std::move(program)}));
-        sim::RunOptions opts;
-        opts.computeValues = false;
-        opts.recordEvents = false;
-        sim::RunResult r;
-        {
-          py::gil_scoped_release release;
-          r = unwrap(c.run(opts));
-        }
-        return runInfo(chip, r);
+        return timeProgram(chip, unwrap(kernels::matmulProgram(chip, rows, contraction, cols,
+                                                               dtypeOf(inDtype), dtypeOf(outDtype),
+                                                               tilingOf(tiling))));
       },
       py::arg("m"), py::arg("k"), py::arg("n"), py::arg("chip") = "trn2",
       py::arg("in_dtype") = "bfloat16", py::arg("out_dtype") = "bfloat16",
