@@ -8,31 +8,13 @@
 #include <span>
 #include <vector>
 
+#include "fuzz_chip.h"
 #include "trnsim/arch/chip_config.h"
 #include "trnsim/isa/binary.h"
 #include "trnsim/isa/text.h"
 #include "trnsim/isa/verify.h"
 
 namespace {
-/// The chip the fuzzers verify against: the built-in trn2, or trn2-like numbers if the
-/// config loader is unavailable.
-trnsim::arch::ChipConfig fuzzChip() {
-  auto loaded = trnsim::arch::loadChip("trn2");
-  if (loaded.hasValue()) return *loaded;
-  trnsim::arch::ChipConfig c;
-  c.name = "trn2-fuzz";
-  c.pe.fp8Speedup = 2;
-  c.mem.sbufBytesPerPartition = 192 * 1024;
-  c.mem.hbmBytes = uint64_t(96) << 30;
-  return c;
-}
-
-/// FNV-1a 64, the format's payload checksum.
-uint64_t fnv1a64(const uint8_t* p, size_t n) {
-  uint64_t h = 14695981039346656037ull;
-  for (size_t i = 0; i < n; ++i) h = (h ^ p[i]) * 1099511628211ull;
-  return h;
-}
 
 int decodeAndCheck(std::span<const uint8_t> bytes) {
   using namespace trnsim;
@@ -61,7 +43,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size >= kHeader && std::memcmp(data, "TRNSIMPG", 8) == 0) {
     std::vector<uint8_t> fixed(data, data + size);
     uint64_t len = size - kHeader;
-    uint64_t sum = fnv1a64(fixed.data() + kHeader, len);
+    uint64_t sum = trnsim::isa::payloadChecksum(std::span<const uint8_t>(fixed).subspan(kHeader));
     for (int i = 0; i < 8; ++i) {
       fixed[16 + size_t(i)] = uint8_t(len >> (8 * i));
       fixed[24 + size_t(i)] = uint8_t(sum >> (8 * i));

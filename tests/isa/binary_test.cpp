@@ -52,6 +52,7 @@ TEST(BinaryFormat, HeaderLayout) {
   }
   EXPECT_EQ(payload, b.size() - kHeader);
   EXPECT_EQ(sum, referenceFnv1a(b, kHeader));
+  EXPECT_EQ(payloadChecksum(std::span<const uint8_t>(b).subspan(kHeader)), sum);
 }
 
 TEST(BinaryFormat, RandomProgramsRoundTripExactly) {

@@ -292,6 +292,10 @@ void decodeInstructions(Reader& r, Program& p) {
 
 }  // namespace
 
+uint64_t payloadChecksum(std::span<const uint8_t> payload) {
+  return fnv1a64(payload.data(), payload.size());
+}
+
 std::vector<uint8_t> encodeProgram(const Program& program) {
   Writer w;
   for (char c : kMagic) w.u8(uint8_t(c));

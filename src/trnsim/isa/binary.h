@@ -14,6 +14,8 @@ namespace trnsim::isa {
 inline constexpr uint32_t kBinaryFormatVersion = 1;
 
 std::vector<uint8_t> encodeProgram(const Program& program);
+/// The checksum the header holds for `payload` (the bytes after the 32-byte header): FNV-1a 64.
+uint64_t payloadChecksum(std::span<const uint8_t> payload);
 /// Decodes a binary program; any bad magic, version, length, checksum, enum value or index
 /// gives a kCorrupt error naming `origin` and the byte offset.
 Expected<Program> decodeProgram(std::span<const uint8_t> bytes, const std::string& origin);
