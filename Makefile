@@ -21,7 +21,7 @@ PIP_BUILD_ARGS ?=
 # Debian 12 packages the build needs (checked with dpkg-query; only missing ones are installed).
 APT_PACKAGES := build-essential git python3-dev python3-venv \
   libgtest-dev libgmock-dev nlohmann-json3-dev libcli11-dev libfmt-dev libbenchmark-dev \
-  clang clang-tidy clang-format libclang-rt-14-dev
+  clang clang-tidy clang-format libclang-rt-14-dev libopenmpi-dev openmpi-bin chromium
 # Python packages of .venv, pinned (what pip resolved on 2026-11 for Python 3.11).
 PIP_PINS := pip==26.3 numpy==2.4.6 ml_dtypes==0.6.0 pytest==9.2.0 iniconfig==2.3.1 \
   pluggy==1.7.0 Pygments==2.21.0 packaging==26.3 pathspec==1.1.1 \

@@ -4,10 +4,15 @@
 // Errors the user can act on are printed as one line by printError() and give a non-zero
 // status; anything thrown is caught in main() and reported the same way.
 
+#include <functional>
 #include <string>
 #include <vector>
 
 #include "trnsim/support/status.h"
+
+namespace CLI {
+class App;
+}  // namespace CLI
 
 namespace trnsim::cli {
 
@@ -44,6 +49,14 @@ int infoCommand(const InfoArgs& args);
 int nkiRunCommand(const NkiRunArgs& args);
 int runCommand(const RunArgs& args);
 int demoCommand(const DemoArgs& args);
+
+/// Commands added since the first release register themselves: each adds its subcommand and
+/// options to `app` and returns what to run when that subcommand was given (options are bound
+/// to state the returned function owns). main.cpp calls each once.
+using CommandAction = std::function<int()>;
+CommandAction addCollectiveCommand(::CLI::App& app);  ///< cmd_collective.cpp
+CommandAction addPlanCommand(::CLI::App& app);        ///< cmd_plan.cpp
+CommandAction addClusterCommand(::CLI::App& app);     ///< cmd_cluster.cpp (multi-chip runs)
 
 /// Prints "trnsim: error: <message>" to stderr and returns the exit status for failures (1).
 int printError(const std::string& message);

@@ -7,6 +7,7 @@
 #include <exception>
 #include <fmt/core.h>
 #include <string>
+#include <vector>
 
 #include "commands.h"
 
@@ -67,6 +68,18 @@ int runMain(int argc, char** argv) {
   nkiRunCmd->add_option("SCRIPT", nkiRun.script, "The Python script")->required();
   nkiRunCmd->prefix_command();  // everything after SCRIPT belongs to the script
 
+  struct Registered {
+    CLI::App* cmd;
+    CommandAction action;
+  };
+  std::vector<Registered> registered;
+  for (auto add : {&addCollectiveCommand, &addPlanCommand, &addClusterCommand}) {
+    size_t before = app.get_subcommands({}).size();
+    CommandAction action = add(app);
+    std::vector<CLI::App*> subs = app.get_subcommands({});
+    if (subs.size() > before) registered.push_back({subs.back(), std::move(action)});
+  }
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -91,6 +104,8 @@ int runMain(int argc, char** argv) {
   if (infoCmd->parsed()) return infoCommand(info);
   if (runCmd->parsed()) return runCommand(run);
   if (demoCmd->parsed()) return demoCommand(demo);
+  for (const Registered& r : registered)
+    if (r.cmd->parsed()) return r.action();
   if (nkiRunCmd->parsed()) {
     for (const auto& extra : nkiRunCmd->remaining()) nkiRun.args.push_back(extra);
     return nkiRunCommand(nkiRun);

@@ -1,0 +1,11 @@
+// `trnsim collective`: not built yet (placeholder so main.cpp can register it).
+
+#include <CLI/CLI.hpp>
+
+#include "commands.h"
+
+namespace trnsim::cli {
+
+CommandAction addCollectiveCommand(CLI::App& /*app*/) { return {}; }
+
+}  // namespace trnsim::cli
