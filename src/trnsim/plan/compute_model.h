@@ -43,5 +43,9 @@ class ComputeModel {
 /// The compute model for a system: simulated when accel.simChip names a trnsim chip,
 /// a roofline otherwise.
 Expected<std::unique_ptr<ComputeModel>> makeComputeModel(const arch::SystemConfig& system);
+/// Roofline with size-dependent efficiency (compute_roofline.cpp), for any system.
+Expected<std::unique_ptr<ComputeModel>> makeRooflineComputeModel(const arch::SystemConfig& system);
+/// Timed by the trnsim simulator (compute_sim.cpp); needs accel.simChip.
+Expected<std::unique_ptr<ComputeModel>> makeSimulatedComputeModel(const arch::SystemConfig& system);
 
 }  // namespace trnsim::plan
