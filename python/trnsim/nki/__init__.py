@@ -23,9 +23,10 @@ from __future__ import annotations
 
 import functools as _functools
 
-from . import errors, isa, language  # noqa: F401
+from . import collectives, errors, isa, language  # noqa: F401
 from . import typing  # noqa: F401
-from ._core import RunInfo, launch as _launch
+from ._core import MultichipRunInfo, RunInfo, launch as _launch
+from ._core import launch_multichip as _launch_multichip
 from .compat import install_import_aliases  # noqa: F401
 from .errors import (CapacityError, NkiError, NotSupportedError,  # noqa: F401
                      OutOfBoundsError, UninitializedReadError, VerifyError)
@@ -59,16 +60,47 @@ class Kernel:
     def __call__(self, *args, **kwargs):
         global _last_run
         opts = dict(self.options)
-        for k in ("trace", "report", "platform_target", "target", "chip"):
+        for k in ("trace", "report", "platform_target", "target", "chip", "num_ranks",
+                  "system", "threads"):
             if k in kwargs:
                 opts[k] = kwargs.pop(k)
         chip = opts.get("platform_target") or opts.get("target") or opts.get("chip")
-        out, run = _launch(self.fn, args, kwargs, self.grid, chip=chip,
-                           trace=opts.get("trace"), report=opts.get("report"),
-                           multicore=opts.get("multicore", True))
+        if opts.get("num_ranks") is not None:
+            out, run = _launch_multichip(
+                self.fn, _rank_args(args, int(opts["num_ranks"])), kwargs, self.grid, chip=chip,
+                trace=opts.get("trace"), report=opts.get("report"), system=opts.get("system"),
+                threads=opts.get("threads") or 0)
+        else:
+            out, run = _launch(self.fn, args, kwargs, self.grid, chip=chip,
+                               trace=opts.get("trace"), report=opts.get("report"),
+                               multicore=opts.get("multicore", True), system=opts.get("system"))
         if run is not None:
             self.last_run = _last_run = run
         return out
+
+
+def _is_array(a):
+    return hasattr(a, "shape") and hasattr(a, "dtype")
+
+
+def _rank_args(args, num_ranks):
+    """Per-rank argument tuples: a list/tuple of num_ranks arrays gives each rank its own;
+    anything else (an array, a number) is the same on every rank."""
+    if num_ranks < 1:
+        raise errors.NkiValueError(f"num_ranks={num_ranks}: a run needs at least one rank")
+    per = [[] for _ in range(num_ranks)]
+    for i, a in enumerate(args):
+        if isinstance(a, (list, tuple)) and a and all(_is_array(x) for x in a):
+            if len(a) != num_ranks:
+                raise errors.NkiValueError(
+                    f"argument {i} holds {len(a)} arrays but num_ranks={num_ranks}: give one "
+                    "array per rank, or one array for every rank")
+            for r in range(num_ranks):
+                per[r].append(a[r])
+        else:
+            for r in range(num_ranks):
+                per[r].append(a)
+    return [tuple(p) for p in per]
 
 
 def jit(kernel=None, **options):
@@ -91,8 +123,32 @@ def simulate(kernel, **options):
 
 
 def simulate_kernel(kernel, *args, **kwargs):
-    """Older entry point: ``nki.simulate_kernel(kernel, *args)``."""
+    """Older entry point: ``nki.simulate_kernel(kernel, *args)``. With ``num_ranks=N`` the
+    kernel runs SPMD on N simulated chips (one rank each) and a list of N outputs comes back;
+    an argument given as a list of N arrays is per rank, anything else is the same on every
+    rank (docs/nki.md, "Multi-chip runs")."""
     return jit(kernel)(*args, **kwargs)
+
+
+def simulate_multichip(kernel, rank_args, *, platform_target=None, system=None, trace=None,
+                       report=None, threads=0, seed=0, **kwargs):
+    """Runs ``kernel`` SPMD on ``len(rank_args)`` simulated chips: rank r calls
+    ``kernel(*rank_args[r], **kwargs)`` (an item that is not a tuple or list is rank r's only
+    argument). Returns the list of per-rank outputs; ``nki.last_run()`` then holds the
+    MultichipRunInfo (simulated time, per-rank results, each collective's timing).
+
+    ``system`` names the system whose fabric times the collectives (configs/systems, e.g.
+    "trn2.48xlarge"); by default the cluster runtime picks one for the chip."""
+    global _last_run
+    fn = kernel.fn if isinstance(kernel, Kernel) else kernel
+    grid = kernel.grid if isinstance(kernel, Kernel) else ()
+    rargs = [tuple(a) if isinstance(a, (tuple, list)) else (a,) for a in rank_args]
+    out, run = _launch_multichip(fn, rargs, kwargs, grid, chip=platform_target, trace=trace,
+                                 report=report, system=system, threads=threads, seed=seed)
+    if isinstance(kernel, Kernel):
+        kernel.last_run = run
+    _last_run = run
+    return out
 
 
 class _Latency:
@@ -149,7 +205,7 @@ def benchmark(kernel=None, warmup=5, iters=10, save_neff_name=None, save_trace_n
 profile = benchmark
 
 
-__all__ = ["jit", "trace", "baremetal", "simulate", "simulate_kernel", "benchmark", "profile",
-           "language", "isa", "typing", "tile_size", "install_import_aliases", "last_run",
-           "Kernel", "NkiError", "VerifyError", "CapacityError", "OutOfBoundsError",
+__all__ = ["jit", "trace", "baremetal", "simulate", "simulate_kernel", "simulate_multichip",
+           "benchmark", "profile", "language", "isa", "collectives", "typing", "tile_size",
+           "install_import_aliases", "last_run", "Kernel", "MultichipRunInfo", "NkiError", "VerifyError", "CapacityError", "OutOfBoundsError",
            "UninitializedReadError", "NotSupportedError"]

@@ -196,6 +196,12 @@ class _Ctx:
         self.hbm_recs_local: list = []
         self.inputs: list = []
         self.program = None
+        # Multi-chip runs (nki.collectives): this program's rank and the run's rank count.
+        self.rank = 0
+        self.num_ranks = 1
+        self.rank_dependent = False  # the kernel asked for its rank: trace once per rank
+        self.collectives = 0         # collective instructions emitted
+        self.collective_kinds: set = set()
 
     def unique(self, base: str) -> str:
         name = base
@@ -910,32 +916,25 @@ def _is_array(a):
     return isinstance(a, np.ndarray) or type(a).__module__.startswith("torch") and hasattr(a, "detach")
 
 
-def launch(fn, args, kwargs, grid=(), chip=None, trace=None, report=None, name=None,
-           multicore=True):
-    """Traces `fn` once per grid point, runs the programs on a simulated chip and returns
-    (outputs as numpy, RunInfo)."""
-    import time
-    global _CTX
-    if _CTX is not None:  # a kernel called from a kernel: inline it
-        return fn(*args, **kwargs), None
-    chip = target_chip(chip)
-    info = chip_info(chip)
-    grid = tuple(int(g) for g in (grid if isinstance(grid, (tuple, list)) else (grid,)))
-    npoints = int(np.prod(grid)) if grid else 1
-    pids = list(np.ndindex(*grid)) if grid else [()]
-    cores = info["cores"]
-    per_core = bool(multicore and len(grid) == 1 and 1 < npoints <= cores)
-    kname = name or getattr(fn, "__name__", "kernel")
 
+def _host_inputs(fn, args):
+    """(name, array, core dtype, user dtype, original) of each array argument."""
     names = _param_names(fn, len(args))
-    host_inputs = []  # (name, array, core dtype, user dtype, original)
+    out = []
     for i, a in enumerate(args):
         if _is_array(a):
             arr, core, user = _to_numpy(a)
-            host_inputs.append((names[i], arr, core, user, a))
+            out.append((names[i], arr, core, user, a))
+    return out
 
+
+def _trace(fn, args, kwargs, grid, pids, per_core, chip, kname, host_inputs, rank=0,
+           num_ranks=1):
+    """Runs the kernel function once per grid point, emitting instructions; returns the
+    contexts (one per program, each with its finished .program) and the kernel's return value
+    (its tensors refer to the first program)."""
+    global _CTX
     shared = _Shared()
-    t0 = time.perf_counter()
     ctxs = []
     outs = None
     try:
@@ -943,6 +942,8 @@ def launch(fn, args, kwargs, grid=(), chip=None, trace=None, report=None, name=N
         for core_i, group in enumerate(groups):
             c = _Ctx(chip, kname if not per_core else f"{kname}[{core_i}]", shared)
             c.grid = grid or (1,)
+            c.rank = rank
+            c.num_ranks = num_ranks
             ctxs.append(c)
             _CTX = c
             # Inputs: HBM tensors bound to the host arrays by name.
@@ -981,41 +982,11 @@ def launch(fn, args, kwargs, grid=(), chip=None, trace=None, report=None, name=N
         raise _err.from_core(e, c.last_loc if c else None).with_traceback(e.__traceback__) from None
     finally:
         _CTX = None
-    trace_s = time.perf_counter() - t0
+    return ctxs, outs
 
-    # Run.
-    chip_obj = _csim.Chip(chip)
-    progs = [c.program for c in ctxs]
-    trace = trace or os.environ.get("TRNSIM_TRACE") or None
-    report = report or os.environ.get("TRNSIM_REPORT") or None
-    try:
-        rec = _cnki.load(chip_obj, progs)
-        for nm, arr, core, user, orig in host_inputs:
-            chip_obj.write(nm, arr, 0)
-        _cnki.execute(chip_obj, rec, values=True, timing=True, events=bool(trace))
-    except _cnki.CoreError as e:
-        raise _err.from_core(e, None) from None
-    except _csim.SimError as e:
-        raise _err.make_error(_err.NkiRuntimeError, str(e)) from None
-    run = RunInfo(rec, chip, trace_s, progs)
-    if trace:
-        rec.write_trace(str(trace))
-    if report:
-        text = rec.summary_json() if str(report).endswith(".json") else rec.summary_text()
-        with open(report, "w") as f:
-            f.write(text)
 
-    # Device prints (snapshots taken by nl.device_print).
-    for c in ctxs:
-        for label, nm, core in c.prints:
-            val = chip_obj.read(nm, 0)
-            print(label, val.astype(numpy_dtype(core)) if not is_float(core) else val)
-
-    # Arguments the kernel wrote to (old-style output parameters) are updated in place.
-    for (nm, arr, core, user, orig), r in zip(host_inputs, ctxs[0].inputs):
-        if r.written and isinstance(orig, np.ndarray) and orig.flags.writeable:
-            orig[...] = chip_obj.read(nm, 0).astype(orig.dtype).reshape(orig.shape)
-
+def _read_outputs(outs, reader):
+    """The kernel's return value with every HBM tensor replaced by its values (numpy)."""
     def read(o):
         if isinstance(o, NkiTensor):
             r = o._rec
@@ -1023,7 +994,7 @@ def launch(fn, args, kwargs, grid=(), chip=None, trace=None, report=None, name=N
                 raise _err.NkiTypeError(
                     "a kernel returns HBM tensors (nl.ndarray(..., buffer=nl.shared_hbm)); "
                     f"it returned an on-chip tile of shape {list(o.shape)}")
-            val = chip_obj.read(r.name, 0).reshape(r.shape)
+            val = reader(r.name).reshape(r.shape)
             nd = numpy_dtype(r.core, o.dtype if not isinstance(o.dtype, str) else None)
             if o.dtype is np.bool_ or nd == np.bool_:
                 return val.astype(np.bool_)
@@ -1033,5 +1004,213 @@ def launch(fn, args, kwargs, grid=(), chip=None, trace=None, report=None, name=N
         if isinstance(o, dict):
             return {k: read(v) for k, v in o.items()}
         return o
+    return read(outs)
 
-    return read(outs), run
+
+def _write_back(host_inputs, ctx0, reader):
+    """Arguments the kernel wrote to (old-style output parameters) are updated in place."""
+    for (nm, arr, core, user, orig), r in zip(host_inputs, ctx0.inputs):
+        if r.written and isinstance(orig, np.ndarray) and orig.flags.writeable:
+            orig[...] = reader(nm).astype(orig.dtype).reshape(orig.shape)
+
+
+def _write_report(record, trace, report):
+    trace = trace or os.environ.get("TRNSIM_TRACE") or None
+    report = report or os.environ.get("TRNSIM_REPORT") or None
+    if trace:
+        record.write_trace(str(trace))
+    if report:
+        text = record.summary_json() if str(report).endswith(".json") else record.summary_text()
+        with open(report, "w") as f:
+            f.write(text)
+
+
+def launch(fn, args, kwargs, grid=(), chip=None, trace=None, report=None, name=None,
+           multicore=True, system=None):
+    """Traces `fn` once per grid point, runs the programs on a simulated chip and returns
+    (outputs as numpy, RunInfo). A kernel that uses nki.collectives runs as a one-rank
+    cluster (launch_multichip)."""
+    import time
+    global _CTX
+    if _CTX is not None:  # a kernel called from a kernel: inline it
+        return fn(*args, **kwargs), None
+    chip = target_chip(chip)
+    info = chip_info(chip)
+    grid = tuple(int(g) for g in (grid if isinstance(grid, (tuple, list)) else (grid,)))
+    npoints = int(np.prod(grid)) if grid else 1
+    pids = list(np.ndindex(*grid)) if grid else [()]
+    cores = info["cores"]
+    per_core = bool(multicore and len(grid) == 1 and 1 < npoints <= cores)
+    kname = name or getattr(fn, "__name__", "kernel")
+
+    host_inputs = _host_inputs(fn, args)
+    t0 = time.perf_counter()
+    ctxs, outs = _trace(fn, args, kwargs, grid, pids, per_core, chip, kname, host_inputs)
+    trace_s = time.perf_counter() - t0
+    if any(c.collectives for c in ctxs):
+        # Collectives need the cluster runtime: run as one rank (trace again, one program).
+        del ctxs, outs
+        res, run = launch_multichip(fn, [args], kwargs, grid=grid, chip=chip, trace=trace,
+                                    report=report, name=name, system=system)
+        return res[0], run
+
+    # Run.
+    chip_obj = _csim.Chip(chip)
+    progs = [c.program for c in ctxs]
+    try:
+        rec = _cnki.load(chip_obj, progs)
+        for nm, arr, core, user, orig in host_inputs:
+            chip_obj.write(nm, arr, 0)
+        _cnki.execute(chip_obj, rec, values=True, timing=True,
+                      events=bool(trace or os.environ.get("TRNSIM_TRACE")))
+    except _cnki.CoreError as e:
+        raise _err.from_core(e, None) from None
+    except _csim.SimError as e:
+        raise _err.make_error(_err.NkiRuntimeError, str(e)) from None
+    run = RunInfo(rec, chip, trace_s, progs)
+    _write_report(rec, trace, report)
+
+    # Device prints (snapshots taken by nl.device_print).
+    for c in ctxs:
+        for label, nm, core in c.prints:
+            val = chip_obj.read(nm, 0)
+            print(label, val.astype(numpy_dtype(core)) if not is_float(core) else val)
+
+    def reader(nm):
+        return chip_obj.read(nm, 0)
+    _write_back(host_inputs, ctxs[0], reader)
+    return _read_outputs(outs, reader), run
+
+
+# ---- multi-chip runs -------------------------------------------------------------------------
+
+
+class MultichipRunInfo:
+    """What a multi-chip run amounted to: the simulated time of the slowest rank, each rank's
+    time and instructions, and every collective with its timing (from the fabric model)."""
+
+    def __init__(self, result: dict, cluster, chip, system, num_ranks, trace_seconds, programs):
+        self.result = result
+        self.cluster = cluster
+        self.chip = chip
+        self.system = system
+        self.num_ranks = num_ranks
+        self.simulated_ns = result.get("simulated_ns", 0.0)
+        self.latency_us = self.simulated_ns / 1000.0
+        self.instructions = sum(r.get("instructions", 0) for r in result.get("ranks", []))
+        self.trace_seconds = trace_seconds
+        self.programs = programs
+        self.collectives = result.get("collectives", [])
+
+    def summary(self) -> dict:
+        """The run as a dict (per-rank results, collectives, compute/communication split)."""
+        return dict(self.result)
+
+    def summary_text(self) -> str:
+        import json
+        return json.dumps(self.result, indent=2)
+
+    def summary_json(self) -> str:
+        import json
+        return json.dumps(self.result, indent=2)
+
+    def write_trace(self, path):
+        self.cluster.write_trace(str(path))
+
+
+def _arg_key(a):
+    if _is_array(a):
+        arr = np.asarray(a) if not type(a).__module__.startswith("torch") else None
+        if arr is not None:
+            return ("array", arr.shape, str(arr.dtype))
+        return ("tensor", tuple(a.shape), str(a.dtype))
+    return ("value", a)
+
+
+def _same_args(a, b):
+    if len(a) != len(b):
+        return False
+    for x, y in zip(a, b):
+        kx, ky = _arg_key(x), _arg_key(y)
+        if kx[0] != ky[0]:
+            return False
+        if kx[0] == "value":
+            try:
+                if not bool(kx[1] == ky[1]):
+                    return False
+            except Exception:  # noqa: BLE001 (values that do not compare: trace per rank)
+                return False
+        elif kx != ky:
+            return False
+    return True
+
+
+def launch_multichip(fn, rank_args, kwargs, grid=(), chip=None, trace=None, report=None,
+                     name=None, system=None, threads=0, seed=0):
+    """Runs `fn` SPMD on len(rank_args) simulated chips joined by a fabric; rank r calls
+    fn(*rank_args[r], **kwargs). Returns ([outputs of rank 0, ...], MultichipRunInfo).
+
+    The kernel is traced once and the program shared when it does not ask for its rank
+    (nki.collectives.rank_id) and every rank's arguments have the same shapes and dtypes;
+    otherwise once per rank."""
+    import time
+    global _CTX
+    from .._trnsim import fabric as _cfab
+    if _CTX is not None:
+        raise _err.NkiRuntimeError("a multi-chip launch inside a running kernel")
+    n = len(rank_args)
+    if n < 1:
+        raise _err.NkiValueError("a multi-chip run needs at least one rank (num_ranks >= 1)")
+    chip = target_chip(chip)
+    grid = tuple(int(g) for g in (grid if isinstance(grid, (tuple, list)) else (grid,)))
+    pids = list(np.ndindex(*grid)) if grid else [()]
+    kname = name or getattr(fn, "__name__", "kernel")
+
+    t0 = time.perf_counter()
+    per_rank = []  # (ctxs, outs, host_inputs) per rank; None = reuse rank 0's program
+    for r in range(n):
+        args = tuple(rank_args[r])
+        hin = _host_inputs(fn, args)
+        if r > 0 and not per_rank[0][0][0].rank_dependent and _same_args(rank_args[0], args):
+            per_rank.append((None, None, hin))
+            continue
+        ctxs, outs = _trace(fn, args, kwargs, grid, pids, False, chip, kname, hin, r, n)
+        per_rank.append((ctxs, outs, hin))
+    trace_s = time.perf_counter() - t0
+
+    try:
+        cluster = _cfab.Cluster(chip, n, system or "", int(threads))
+        shared_prog = per_rank[0][0][0].program
+        programs = []
+        for r, (ctxs, outs, hin) in enumerate(per_rank):
+            prog = ctxs[0].program if ctxs is not None else shared_prog
+            programs.append(prog)
+            _cnki.cluster_load(cluster, r, prog)
+        for r, (ctxs, outs, hin) in enumerate(per_rank):
+            for nm, arr, core, user, orig in hin:
+                cluster.write(r, nm, arr)
+        result = cluster.run(values=True, timing=True, seed=int(seed),
+                             events=bool(trace or os.environ.get("TRNSIM_TRACE")))
+    except _cnki.CoreError as e:
+        raise _err.from_core(e, None) from None
+    except _cfab.ClusterError as e:
+        raise _err.from_core(e, None) from None
+    except _csim.SimError as e:
+        raise _err.make_error(_err.NkiRuntimeError, str(e)) from None
+    run = MultichipRunInfo(result, cluster, chip, system, n, trace_s, programs)
+    _write_report(run, trace, report)
+
+    results = []
+    for r, (ctxs, outs, hin) in enumerate(per_rank):
+        src = ctxs if ctxs is not None else per_rank[0][0]
+        o = outs if ctxs is not None else per_rank[0][1]
+
+        def reader(nm, _r=r):
+            return cluster.read(_r, nm)
+        for c in src:
+            for label, nm, core in c.prints:
+                val = reader(nm)
+                print(f"[rank {r}]", label, val.astype(numpy_dtype(core)) if not is_float(core) else val)
+        _write_back(hin, src[0], reader)
+        results.append(_read_outputs(o, reader))
+    return results, run

@@ -19,10 +19,12 @@ _ALIASES = {
     "nki.language": "trnsim.nki.language",
     "nki.isa": "trnsim.nki.isa",
     "nki.typing": "trnsim.nki.typing",
+    "nki.collectives": "trnsim.nki.collectives",
     "neuronxcc.nki": "trnsim.nki",
     "neuronxcc.nki.language": "trnsim.nki.language",
     "neuronxcc.nki.isa": "trnsim.nki.isa",
     "neuronxcc.nki.typing": "trnsim.nki.typing",
+    "neuronxcc.nki.collectives": "trnsim.nki.collectives",
 }
 
 
