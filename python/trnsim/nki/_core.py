@@ -1155,7 +1155,6 @@ def launch_multichip(fn, rank_args, kwargs, grid=(), chip=None, trace=None, repo
     otherwise once per rank."""
     import time
     global _CTX
-    from .._trnsim import fabric as _cfab
     if _CTX is not None:
         raise _err.NkiRuntimeError("a multi-chip launch inside a running kernel")
     n = len(rank_args)
@@ -1178,6 +1177,14 @@ def launch_multichip(fn, rank_args, kwargs, grid=(), chip=None, trace=None, repo
         per_rank.append((ctxs, outs, hin))
     trace_s = time.perf_counter() - t0
 
+    try:
+        from .._trnsim import fabric as _cfab
+    except ImportError:  # pragma: no cover
+        _cfab = None
+    if not hasattr(_cfab, "Cluster"):
+        raise _err.NotSupportedError(
+            "multi-chip runs need the cluster runtime (fabric::Cluster), which this build of "
+            "trnsim._trnsim does not have")
     try:
         cluster = _cfab.Cluster(chip, n, system or "", int(threads))
         shared_prog = per_rank[0][0][0].program

@@ -630,10 +630,65 @@ def dma_transpose(*args, **kw):
     return dst
 
 
+# ---- communication between ranks --------------------------------------------------------
+
+
+def sendrecv(src, dst, send_to_rank, recv_from_rank, pipe_id=0, dma_engine=None, name=None):
+    """Sends ``src`` to rank ``send_to_rank`` and receives ``recv_from_rank``'s src into
+    ``dst`` at the same time. In trnsim a rank is a simulated chip of a multi-chip run
+    (nki.simulate_kernel(..., num_ranks=N)), so any rank 0..N-1 may be named, not only the two
+    cores of a logical NeuronCore; the peer must call sendrecv naming this rank back."""
+    b = _here()
+    c = _core.ctx()
+    for what, t in (("src", src), ("dst", dst)):
+        if not _is_tile(t):
+            raise _core.fail(_err.NkiTypeError, f"sendrecv: {what} must be a tile of the kernel")
+        if t._rec.space == _PSUM:
+            raise _core.fail(_err.VerifyError, f"sendrecv: {what} must be in SBUF or HBM, not PSUM")
+    for what, r in (("send_to_rank", send_to_rank), ("recv_from_rank", recv_from_rank)):
+        if not 0 <= int(r) < c.num_ranks:
+            raise _core.fail(_err.NkiValueError,
+                             f"sendrecv: {what}={int(r)} is outside the run's {c.num_ranks} "
+                             f"rank(s) (0..{c.num_ranks - 1})")
+    # Peers differ per rank: the program depends on the rank when the kernel computes them
+    # from rank_id(); either way each rank's program is its own trace.
+    b.sendrecv(_ap(dst), _ap(src), int(send_to_rank), int(recv_from_rank), int(pipe_id))
+    _mark(dst)
+    c.collectives += 1
+    c.collective_kinds.add("sendrecv")
+    return dst
+
+
+def core_barrier(data, cores, engine=None, name=None):
+    """Every rank of ``cores`` waits until all of them have arrived (the ranks of a
+    multi-chip run in trnsim). ``data`` is the shared tensor the barrier protects. A rank not
+    in ``cores`` does not take part."""
+    b = _here()
+    c = _core.ctx()
+    try:
+        ranks = [int(r) for r in cores]
+    except TypeError:
+        raise _core.fail(_err.NkiTypeError, f"core_barrier: cores must be a list of ranks, not {cores!r}") from None
+    for r in ranks:
+        if not 0 <= r < c.num_ranks:
+            raise _core.fail(_err.NkiValueError,
+                             f"core_barrier: rank {r} of cores={ranks} is outside the run's "
+                             f"{c.num_ranks} rank(s)")
+    if len(set(ranks)) != len(ranks):
+        raise _core.fail(_err.NkiValueError, f"core_barrier: cores={ranks} repeats a rank")
+    if sorted(ranks) != list(range(c.num_ranks)):
+        c.rank_dependent = True
+    if c.rank not in ranks:
+        return
+    b.core_barrier([ranks], _ap(data) if _is_tile(data) else None)
+    c.collectives += 1
+    c.collective_kinds.add("core_barrier")
+
+
 # ---- names of the public API that do not work yet -----------------------------------------
 _NOT_YET = [
     "exponential", "quantize_mx", "nc_stream_shuffle", "sequence_bounds", "nonzero_with_count",
-    "topk", "nc_n_gather", "dma_compute", "sendrecv", "core_barrier", "register_alloc",
+    "topk", "nc_n_gather", "dma_compute", "register_alloc",
     "register_move", "register_load", "register_store", "builtin_custom_op",
 ]
 
