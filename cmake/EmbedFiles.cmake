@@ -8,7 +8,7 @@ if(NOT NAMESPACE)
 endif()
 set(body "")
 foreach(f ${INPUTS})
-  get_filename_component(stem ${f} NAME_WE)
+  get_filename_component(stem ${f} NAME_WLE)  # "trn1.32xlarge.json" -> "trn1.32xlarge"
   file(READ ${f} text)
   string(APPEND body "    {\"${stem}\", R\"trnsimjson(${text})trnsimjson\"},\n")
 endforeach()

@@ -15,43 +15,16 @@
 
 #include "trnsim/arch/chip_config.h"
 #include "trnsim/arch/chip_schema.h"
+#include "trnsim/arch/json_util.h"
 
 namespace trnsim::arch {
 namespace {
 
 using detail::Field;
-using detail::FieldKind;
 using detail::FieldSpec;
+using detail::joinPath;
+using detail::shown;
 using nlohmann::json;
-
-constexpr size_t kMaxShownChars = 60;
-
-/// A short, ASCII-safe rendering of a JSON value for error messages.
-std::string shown(const json& j) {
-  std::string s = j.dump(-1, ' ', true, json::error_handler_t::replace);
-  if (s.size() > kMaxShownChars) s = s.substr(0, kMaxShownChars - 3) + "...";
-  return s;
-}
-
-/// Levenshtein distance, for "did you mean" hints on misspelt keys.
-size_t editDistance(std::string_view a, std::string_view b) {
-  std::vector<size_t> row(b.size() + 1);
-  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
-  for (size_t i = 1; i <= a.size(); ++i) {
-    size_t diag = row[0];
-    row[0] = i;
-    for (size_t j = 1; j <= b.size(); ++j) {
-      size_t up = row[j];
-      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] == b[j - 1] ? 0 : 1)});
-      diag = up;
-    }
-  }
-  return row[b.size()];
-}
-
-std::string joinPath(std::string_view prefix, std::string_view key) {
-  return prefix.empty() ? std::string(key) : std::string(prefix) + "." + std::string(key);
-}
 
 /// The nested key structure implied by the field table: for each object path (root = ""),
 /// its child keys in file order.
@@ -93,12 +66,12 @@ class Parser {
 
   Expected<ChipConfig> run() {
     json root;
-    TRNSIM_RETURN_IF_ERROR(parseJson(root));
+    TRNSIM_RETURN_IF_ERROR(detail::parseStrictJson(text_, origin_, root));
     if (!root.is_object()) {
       return Status(ErrorCode::kConfig,
                     "expected a JSON object at the top level, got " + shown(root), origin_);
     }
-    TRNSIM_RETURN_IF_ERROR(checkSchemaVersion(root));
+    TRNSIM_RETURN_IF_ERROR(detail::checkSchemaVersion(root, kChipSchemaVersion, origin_));
 
     ChipConfig chip;
     std::vector<Field> fields = detail::chipFields(chip);
@@ -121,73 +94,6 @@ class Parser {
   Status error(std::string_view path, std::string message) const {
     return Status(ErrorCode::kConfig, std::move(message),
                   fmt::format("{}: key '{}'", origin_, path));
-  }
-
-  Status parseJson(json& out) {
-    // Duplicate keys are almost always a copy-paste slip; nlohmann keeps the last silently, so
-    // track the keys of every open object.
-    struct Frame {
-      std::set<std::string> seen;
-      std::string lastKey;
-    };
-    std::vector<Frame> stack;
-    std::string duplicate;
-    auto callback = [&](int /*depth*/, json::parse_event_t event, json& parsed) -> bool {
-      switch (event) {
-        case json::parse_event_t::object_start:
-          stack.emplace_back();
-          break;
-        case json::parse_event_t::object_end:
-          if (!stack.empty()) stack.pop_back();
-          break;
-        case json::parse_event_t::key: {
-          if (stack.empty() || !parsed.is_string()) break;
-          const std::string& key = parsed.get_ref<const std::string&>();
-          stack.back().lastKey = key;
-          if (!stack.back().seen.insert(key).second && duplicate.empty()) {
-            for (const Frame& f : stack) duplicate = joinPath(duplicate, f.lastKey);
-          }
-          break;
-        }
-        default:
-          break;
-      }
-      return true;
-    };
-    try {
-      out = json::parse(text_.begin(), text_.end(), callback, /*allow_exceptions=*/true,
-                        /*ignore_comments=*/false);
-    } catch (const json::exception& e) {
-      return Status(ErrorCode::kParse, "invalid JSON: " + stripExceptionPrefix(e.what()), origin_);
-    }
-    if (!duplicate.empty()) {
-      return error(duplicate, "appears twice in the same object; keep one");
-    }
-    return Status::ok();
-  }
-
-  /// nlohmann messages start with "[json.exception.parse_error.101] "; users need the rest
-  /// ("parse error at line 3, column 7: ...").
-  static std::string stripExceptionPrefix(std::string_view what) {
-    if (!what.empty() && what.front() == '[') {
-      size_t close = what.find("] ");
-      if (close != std::string_view::npos) what.remove_prefix(close + 2);
-    }
-    return std::string(what);
-  }
-
-  Status checkSchemaVersion(const json& root) const {
-    auto it = root.find("schema_version");
-    if (it == root.end()) {
-      return error("schema_version",
-                   fmt::format("missing; expected {} (the format version)", kChipSchemaVersion));
-    }
-    if (!it->is_number_integer() || it->get<int64_t>() != kChipSchemaVersion) {
-      return error("schema_version",
-                   fmt::format("expected {} (the only format this trnsim reads), got {}",
-                               kChipSchemaVersion, shown(*it)));
-    }
-    return Status::ok();
   }
 
   /// What the object at `prefix` should look like, for "missing" and "expected" messages.
@@ -217,23 +123,7 @@ class Parser {
     }
     for (const auto& [key, value] : node.items()) {
       if (std::find(kids->begin(), kids->end(), key) != kids->end()) continue;
-      std::string best;
-      size_t bestDistance = std::string::npos;
-      for (const std::string& k : *kids) {
-        size_t d = editDistance(key, k);
-        if (d < bestDistance) {
-          bestDistance = d;
-          best = k;
-        }
-      }
-      std::string hint;
-      if (bestDistance <= std::max<size_t>(2, best.size() / 3) && node.find(best) == node.end()) {
-        hint = fmt::format(" (did you mean '{}'?)", joinPath(prefix, best));
-      } else {
-        std::string list;
-        for (const std::string& k : *kids) list += (list.empty() ? "" : ", ") + k;
-        hint = "; expected one of: " + list;
-      }
+      std::string hint = detail::unknownKeyHint(key, prefix, *kids, node);
       return error(joinPath(prefix, key), "unknown key" + hint);
     }
     for (const std::string& k : *kids) {
@@ -276,68 +166,11 @@ class Parser {
     }
   }
 
-  static bool blank(const std::string& s) {
-    return std::all_of(s.begin(), s.end(), [](unsigned char c) { return std::isspace(c) != 0; });
-  }
-
   Status readField(const json& root, const Field& field, ChipConfig& chip) const {
-    const FieldSpec& spec = field.spec;
-    const json& node = at(root, spec.path);
-    const std::string expected = spec.expected();
-    if (!node.is_object()) {
-      return error(
-          spec.path,
-          fmt::format("expected {{\"value\": {}, \"source\": \"<public source>\"}}, got {}{}",
-                      expected, shown(node),
-                      node.is_primitive() ? " (every number needs its source)" : ""));
-    }
-    for (const auto& [key, value] : node.items()) {
-      if (key != "value" && key != "source") {
-        return error(joinPath(spec.path, key),
-                     "unknown key; a value object has only \"value\" and \"source\"");
-      }
-    }
-    auto src = node.find("source");
-    if (src == node.end() || !src->is_string() || blank(src->get_ref<const std::string&>())) {
-      return error(spec.path,
-                   "needs a non-empty \"source\" string naming where the number comes from "
-                   "(a reference key such as \"[A3] ...\", or \"assumption: ...\")");
-    }
-    auto val = node.find("value");
-    if (val == node.end()) {
-      return error(spec.path, "missing \"value\"; expected " + expected);
-    }
-    const std::string got = fmt::format("expected {} with a source, got {}", expected, shown(*val));
-
-    switch (spec.kind) {
-      case FieldKind::kFlag:
-        if (!val->is_boolean()) return error(spec.path, got);
-        *std::get<bool*>(field.ref) = val->get<bool>();
-        break;
-      case FieldKind::kReal: {
-        if (!val->is_number()) return error(spec.path, got);
-        double v = val->get<double>();
-        if (!spec.inRange(v)) return error(spec.path, got);
-        *std::get<double*>(field.ref) = v;
-        break;
-      }
-      case FieldKind::kCount: {
-        if (!val->is_number()) return error(spec.path, got);
-        double v = val->get<double>();
-        if (val->is_number_unsigned()) v = static_cast<double>(val->get<uint64_t>());
-        if (!std::isfinite(v) || std::floor(v) != v || !spec.inRange(v))
-          return error(spec.path, got);
-        uint64_t whole =
-            val->is_number_unsigned() ? val->get<uint64_t>() : static_cast<uint64_t>(v);
-        if (auto* p32 = std::get_if<uint32_t*>(&field.ref)) {
-          **p32 = static_cast<uint32_t>(whole);  // the range check keeps it below 2^32
-        } else {
-          *std::get<uint64_t*>(field.ref) = whole;
-        }
-        break;
-      }
-    }
-    chip.sources[std::string(spec.path)] = src->get<std::string>();
+    std::string source;
+    TRNSIM_RETURN_IF_ERROR(
+        detail::readValueObject(at(root, field.spec.path), field.spec, field.ref, origin_, source));
+    chip.sources[std::string(field.spec.path)] = std::move(source);
     return Status::ok();
   }
 

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "trnsim/support/status.h"
@@ -103,8 +104,10 @@ Expected<SystemConfig> parseSystemConfig(std::string_view jsonText, const std::s
 std::vector<std::string> builtinSystemNames();
 /// The system as JSON (plain values, like `trnsim info --json` for chips).
 std::string systemToJson(const SystemConfig& system);
+/// The system as text for people (`trnsim info SYSTEM`): each number with its unit and source.
+std::string describeSystem(const SystemConfig& system);
 
-/// Hourly prices of systems, from configs/prices/<catalog>.json ("aws-on-demand" built in).
+/// Hourly prices of systems, from configs/prices/<catalog>.json ("default" built in).
 struct PriceEntry {
   double usdPerNodeHour = 0;
   std::string source;
@@ -113,6 +116,11 @@ struct PriceCatalog {
   std::string name;
   std::map<std::string, PriceEntry> bySystem;  ///< system name -> price of one node-hour
 };
+/// A price catalog by name (built in: configs/prices/*.json, "default") or by path to a JSON
+/// file: {"schema_version": 1, "name", "description", "usd_per_node_hour": {SYSTEM: {"value",
+/// "source"}}}.
 Expected<PriceCatalog> loadPrices(const std::string& nameOrPath = "default");
+Expected<PriceCatalog> parsePriceCatalog(std::string_view jsonText, const std::string& origin);
+std::vector<std::string> builtinPriceCatalogNames();
 
 }  // namespace trnsim::arch
