@@ -136,10 +136,11 @@ TEST(BinaryFormat, ForgedHugeCountsAreRefusedWithoutAllocating) {
 TEST(BinaryFormat, WrongMagicVersionAndLength) {
   std::vector<uint8_t> b = encodeProgram(smallProgram());
   std::vector<uint8_t> v = b;
-  v[8] = 2;
+  v[8] = uint8_t(kBinaryFormatVersion + 1);
   auto r = decodeProgram(v, "v.bin");
   ASSERT_FALSE(r.hasValue());
-  EXPECT_NE(r.status().message().find("format version 2"), std::string::npos);
+  EXPECT_NE(r.status().message().find("format version " + std::to_string(kBinaryFormatVersion + 1)),
+            std::string::npos);
   std::vector<uint8_t> m = b;
   m[0] = 'X';
   r = decodeProgram(m, "m.bin");

@@ -16,6 +16,7 @@
 //   payload: sections, each u32 tag, u64 length, then `length` bytes:
 //     'META' name, target          'LOCS' u32 count, count x (string file, u32 line)
 //     'TENS' u32 count, tensors    'INST' u32 count, instructions
+//     'RGRP' (version 2) u32 groups, each u32 lists, each u32 ranks + ranks x u32
 //   strings are u32 length + bytes. Sections come in this order; unknown tags after them are
 //   skipped (room for later versions), anything else is an error.
 
@@ -33,6 +34,7 @@ constexpr uint32_t kTagMeta = tag('M', 'E', 'T', 'A');
 constexpr uint32_t kTagLocs = tag('L', 'O', 'C', 'S');
 constexpr uint32_t kTagTens = tag('T', 'E', 'N', 'S');
 constexpr uint32_t kTagInst = tag('I', 'N', 'S', 'T');
+constexpr uint32_t kTagRgrp = tag('R', 'G', 'R', 'P');
 
 // Smallest encodings, used to refuse counts the remaining bytes cannot hold.
 constexpr size_t kMinLocBytes = 4 + 4;
@@ -352,6 +354,17 @@ std::vector<uint8_t> encodeProgram(const Program& program) {
   }
   w.endSection(s);
 
+  s = w.beginSection(kTagRgrp);
+  w.u32(static_cast<uint32_t>(program.replicaGroups.size()));
+  for (const ReplicaGroup& g : program.replicaGroups) {
+    w.u32(static_cast<uint32_t>(g.lists.size()));
+    for (const auto& list : g.lists) {
+      w.u32(static_cast<uint32_t>(list.size()));
+      for (uint32_t r : list) w.u32(r);
+    }
+  }
+  w.endSection(s);
+
   std::vector<uint8_t>& b = w.bytes();
   uint64_t payload = b.size() - kHeaderBytes;
   uint64_t sum = fnv1a64(b.data() + kHeaderBytes, payload);
@@ -377,10 +390,13 @@ Expected<Program> decodeProgram(std::span<const uint8_t> bytes, const std::strin
   }
   h.sub(8);
   uint32_t version = h.u32("version");
-  if (version != kBinaryFormatVersion) {
+  if (version < kOldestBinaryFormatVersion || version > kBinaryFormatVersion) {
     return Status(ErrorCode::kCorrupt,
-                  fmt::format("format version {} at byte 8: this trnsim reads version {}", version,
-                              kBinaryFormatVersion),
+                  fmt::format("format version {} at byte 8: this trnsim reads versions {} to {}{}",
+                              version, kOldestBinaryFormatVersion, kBinaryFormatVersion,
+                              version > kBinaryFormatVersion
+                                  ? " (the file comes from a newer trnsim: upgrade)"
+                                  : ""),
                   origin);
   }
   uint32_t reserved = h.u32("reserved");
@@ -410,15 +426,17 @@ Expected<Program> decodeProgram(std::span<const uint8_t> bytes, const std::strin
   Program p;
   p.locations.clear();
   Reader r(bytes.subspan(kHeaderBytes), kHeaderBytes, origin);
-  const uint32_t order[] = {kTagMeta, kTagLocs, kTagTens, kTagInst};
-  const char* names[] = {"META", "LOCS", "TENS", "INST"};
-  for (int sec = 0; sec < 4 && r.ok(); ++sec) {
+  const uint32_t order[] = {kTagMeta, kTagLocs, kTagTens, kTagInst, kTagRgrp};
+  const char* names[] = {"META", "LOCS", "TENS", "INST", "RGRP"};
+  const int sections = version >= 2 ? 5 : 4;
+  for (int sec = 0; sec < sections && r.ok(); ++sec) {
     size_t at = r.offset();
     uint32_t t = r.u32("section tag");
     uint64_t len = r.u64("section length");
     if (!r.ok()) break;
     if (t != order[sec]) {
-      r.failAt(at, fmt::format("expected section {} (section {} of 4)", names[sec], sec + 1));
+      r.failAt(at, fmt::format("expected section {} (section {} of {})", names[sec], sec + 1,
+                               sections));
       break;
     }
     if (len > r.remaining()) {
@@ -446,6 +464,24 @@ Expected<Program> decodeProgram(std::span<const uint8_t> bytes, const std::strin
       }
       case 2: decodeTensors(s, p); break;
       case 3: decodeInstructions(s, p); break;
+      case 4: {
+        uint32_t n = s.count("replica group count", 4);
+        p.replicaGroups.reserve(n);
+        for (uint32_t g = 0; g < n && s.ok(); ++g) {
+          ReplicaGroup group;
+          uint32_t lists = s.count("rank-list count", 4);
+          group.lists.reserve(lists);
+          for (uint32_t l = 0; l < lists && s.ok(); ++l) {
+            uint32_t ranks = s.count("rank count", 4);
+            std::vector<uint32_t> list;
+            list.reserve(ranks);
+            for (uint32_t k = 0; k < ranks && s.ok(); ++k) list.push_back(s.u32("rank"));
+            group.lists.push_back(std::move(list));
+          }
+          p.replicaGroups.push_back(std::move(group));
+        }
+        break;
+      }
     }
     if (!s.ok()) return s.status();
     if (s.remaining() != 0) {

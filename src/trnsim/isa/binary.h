@@ -11,7 +11,11 @@
 
 namespace trnsim::isa {
 
-inline constexpr uint32_t kBinaryFormatVersion = 1;
+/// Version 2 added the collective opcodes and the 'RGRP' section (replica groups); version 1
+/// files (no collectives) still load.
+inline constexpr uint32_t kBinaryFormatVersion = 2;
+/// The oldest version decodeProgram reads.
+inline constexpr uint32_t kOldestBinaryFormatVersion = 1;
 
 std::vector<uint8_t> encodeProgram(const Program& program);
 /// The checksum the header holds for `payload` (the bytes after the 32-byte header): FNV-1a 64.

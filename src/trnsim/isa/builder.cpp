@@ -703,6 +703,89 @@ Status KernelBuilder::dmaTranspose(const AccessPattern& dst, const AccessPattern
   return emit(std::move(inst));
 }
 
+uint32_t KernelBuilder::replicaGroup(std::vector<std::vector<uint32_t>> lists) {
+  ReplicaGroup g{std::move(lists)};
+  for (size_t i = 0; i < program_.replicaGroups.size(); ++i)
+    if (program_.replicaGroups[i] == g) return uint32_t(i);
+  program_.replicaGroups.push_back(std::move(g));
+  return uint32_t(program_.replicaGroups.size() - 1);
+}
+
+uint32_t KernelBuilder::permutePairs(const std::vector<std::pair<uint32_t, uint32_t>>& pairs) {
+  std::vector<std::vector<uint32_t>> lists;
+  lists.reserve(pairs.size());
+  for (const auto& [source, target] : pairs) lists.push_back({source, target});
+  return replicaGroup(std::move(lists));
+}
+
+namespace {
+
+Instruction collective(Opcode op, const AccessPattern& dst, const AccessPattern& src,
+                       int64_t group) {
+  Instruction inst = make(op, Engine::kDma);
+  addOperand(inst, 0, dst);
+  addOperand(inst, 1, src);
+  inst.iarg[0] = group;
+  return inst;
+}
+
+}  // namespace
+
+Status KernelBuilder::allReduce(const AccessPattern& dst, const AccessPattern& src, AluOp op,
+                                uint32_t group, int queue) {
+  Instruction inst = collective(Opcode::kAllReduce, dst, src, group);
+  inst.reduceOp = op;
+  inst.queue = nextQueue(queue);
+  return emit(std::move(inst));
+}
+
+Status KernelBuilder::allGather(const AccessPattern& dst, const AccessPattern& src,
+                                uint32_t group, int queue) {
+  Instruction inst = collective(Opcode::kAllGather, dst, src, group);
+  inst.queue = nextQueue(queue);
+  return emit(std::move(inst));
+}
+
+Status KernelBuilder::reduceScatter(const AccessPattern& dst, const AccessPattern& src, AluOp op,
+                                    uint32_t group, int queue) {
+  Instruction inst = collective(Opcode::kReduceScatter, dst, src, group);
+  inst.reduceOp = op;
+  inst.queue = nextQueue(queue);
+  return emit(std::move(inst));
+}
+
+Status KernelBuilder::allToAll(const AccessPattern& dst, const AccessPattern& src,
+                               uint32_t group, int queue) {
+  Instruction inst = collective(Opcode::kAllToAll, dst, src, group);
+  inst.queue = nextQueue(queue);
+  return emit(std::move(inst));
+}
+
+Status KernelBuilder::collectivePermute(const AccessPattern& dst, const AccessPattern& src,
+                                        uint32_t pairs, int queue) {
+  Instruction inst = collective(Opcode::kCollectivePermute, dst, src, pairs);
+  inst.queue = nextQueue(queue);
+  return emit(std::move(inst));
+}
+
+Status KernelBuilder::sendRecv(const AccessPattern& dst, const AccessPattern& src,
+                               uint32_t sendToRank, uint32_t recvFromRank, uint32_t pipeId,
+                               int queue) {
+  Instruction inst = collective(Opcode::kSendRecv, dst, src, sendToRank);
+  inst.iarg[1] = recvFromRank;
+  inst.iarg[2] = pipeId;
+  inst.queue = nextQueue(queue);
+  return emit(std::move(inst));
+}
+
+Status KernelBuilder::coreBarrier(uint32_t group, const AccessPattern& data, int queue) {
+  Instruction inst = make(Opcode::kCoreBarrier, Engine::kDma);
+  addOperand(inst, 0, data);
+  inst.iarg[0] = group;
+  inst.queue = nextQueue(queue);
+  return emit(std::move(inst));
+}
+
 Expected<Program> KernelBuilder::finish() {
   if (!status_.isOk()) return status_;
   Status s = checkProgram(program_, chip_);

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <initializer_list>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "trnsim/arch/chip_config.h"
@@ -184,6 +185,46 @@ class KernelBuilder {
   Status randGetState(const AccessPattern& dst, Engine engine = Engine::kVector);
   Status dmaCopy(const AccessPattern& dst, const AccessPattern& src, const DmaOptions& opts = {});
   Status dmaTranspose(const AccessPattern& dst, const AccessPattern& src, int queue = -1);
+
+  // ---- collectives (nki.collectives; nki.isa.sendrecv, core_barrier) ----
+  // One rank = one chip running one program (core 0); ranks are numbered 0..N-1 by the
+  // fabric::Cluster that runs the program. dst and src are HBM or SBUF access patterns of the
+  // same dtype; elements are taken row-major over the pattern. `queue` is the DMA queue
+  // (-1 = round-robin), as for dmaCopy.
+
+  /// The index of a replica group in the program's table (added, or found when an equal one
+  /// exists) for the collective calls: lists of ranks, each list one independent collective
+  /// ({{0, 1, 2, 3}, {4, 5, 6, 7}}); {} = one list of every rank. Checked when used.
+  uint32_t replicaGroup(std::vector<std::vector<uint32_t>> lists);
+  /// The source-target pairs of collectivePermute, stored in the same table (one list per pair).
+  uint32_t permutePairs(const std::vector<std::pair<uint32_t, uint32_t>>& pairs);
+
+  /// dst = op(src of every member of my rank-list), op add, max or min, reduced in fp32 in
+  /// list order and rounded once to dst's dtype. dst and src have equal element counts.
+  Status allReduce(const AccessPattern& dst, const AccessPattern& src, AluOp op,
+                   uint32_t replicaGroup, int queue = -1);
+  /// dst (n x src elements for a list of n) = the members' src, concatenated in list order.
+  Status allGather(const AccessPattern& dst, const AccessPattern& src, uint32_t replicaGroup,
+                   int queue = -1);
+  /// src (n x dst elements) is reduced across the list as in allReduce; the member at list
+  /// position i keeps chunk i.
+  Status reduceScatter(const AccessPattern& dst, const AccessPattern& src, AluOp op,
+                       uint32_t replicaGroup, int queue = -1);
+  /// src and dst hold n chunks: chunk j of src goes to list member j, into its dst chunk at my
+  /// list position.
+  Status allToAll(const AccessPattern& dst, const AccessPattern& src, uint32_t replicaGroup,
+                  int queue = -1);
+  /// For each (source, target) pair of `pairs` (permutePairs()), the target's dst = the
+  /// source's src. A rank that is no pair's target keeps its dst unchanged.
+  Status collectivePermute(const AccessPattern& dst, const AccessPattern& src, uint32_t pairs,
+                           int queue = -1);
+  /// Sends src to rank sendToRank and receives recvFromRank's src into dst, at once
+  /// (nki.isa.sendrecv). Peers must call sendrecv naming this rank back.
+  Status sendRecv(const AccessPattern& dst, const AccessPattern& src, uint32_t sendToRank,
+                  uint32_t recvFromRank, uint32_t pipeId = 0, int queue = -1);
+  /// Every member of my rank-list waits until all have arrived (nki.isa.core_barrier);
+  /// `data` (optional) names the tensor the barrier protects.
+  Status coreBarrier(uint32_t replicaGroup, const AccessPattern& data = {}, int queue = -1);
 
   /// Appends an already-formed instruction (used by the text/binary loaders and tests).
   Status append(Instruction inst);

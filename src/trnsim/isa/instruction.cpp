@@ -150,6 +150,29 @@ std::array<OpInfo, kNumOpcodes> makeTable() {
                             .flags(kFlagIndirectSrc | kFlagIndirectDst | kFlagOobSkip));
   set(Opcode::kDmaTranspose,
       TableBuilder("dma_transpose", kDmaE, E::kDma).ops({W("dst"), R("src")}));
+  set(Opcode::kAllReduce, TableBuilder("all_reduce", kDmaE, E::kDma)
+                              .ops({W("dst"), R("src")})
+                              .ints({"replica_group"})
+                              .reduce());
+  set(Opcode::kAllGather, TableBuilder("all_gather", kDmaE, E::kDma)
+                              .ops({W("dst"), R("src")})
+                              .ints({"replica_group"}));
+  set(Opcode::kReduceScatter, TableBuilder("reduce_scatter", kDmaE, E::kDma)
+                                  .ops({W("dst"), R("src")})
+                                  .ints({"replica_group"})
+                                  .reduce());
+  set(Opcode::kAllToAll, TableBuilder("all_to_all", kDmaE, E::kDma)
+                             .ops({W("dst"), R("src")})
+                             .ints({"replica_group"}));
+  set(Opcode::kCollectivePermute, TableBuilder("collective_permute", kDmaE, E::kDma)
+                                      .ops({W("dst"), R("src")})
+                                      .ints({"pairs"}));
+  set(Opcode::kSendRecv, TableBuilder("sendrecv", kDmaE, E::kDma)
+                             .ops({W("dst"), R("src")})
+                             .ints({"send_to_rank", "recv_from_rank", "pipe_id"}));
+  set(Opcode::kCoreBarrier, TableBuilder("core_barrier", kDmaE, E::kDma)
+                                .ops({optR("data")})
+                                .ints({"replica_group"}));
   return t;
 }
 

@@ -105,6 +105,17 @@ enum class Opcode : uint8_t {
   kRandGetState,
   kDmaCopy,
   kDmaTranspose,
+  // Collectives between ranks (one rank = one chip running one program, rank ids 0..N-1;
+  // docs/isa.md "Collectives", docs/fabric.md "Functional runs"). Operands are dst and src
+  // access patterns (HBM or SBUF); their elements are taken row-major. On a lone Chip (no
+  // fabric::Cluster) the world is one rank: rank 0.
+  kAllReduce,          ///< nki.collectives.all_reduce: dst = reduce_op over the rank-list of src
+  kAllGather,          ///< dst = concat of src over the rank-list, in list order
+  kReduceScatter,      ///< dst = chunk (my list position) of reduce_op over the list of src
+  kAllToAll,           ///< chunk j of src goes to list member j, into chunk (my position) of dst
+  kCollectivePermute,  ///< nki.collectives.collective_permute: src goes to the pair's target
+  kSendRecv,           ///< nki.isa.sendrecv: src to send_to_rank, dst from recv_from_rank
+  kCoreBarrier,        ///< nki.isa.core_barrier: every member of the rank-list waits for all
   kCount,
 };
 inline constexpr int kNumOpcodes = static_cast<int>(Opcode::kCount);
@@ -205,6 +216,23 @@ struct SourceLocation {
   bool operator==(const SourceLocation&) const = default;
 };
 
+/// True for the collective opcodes (all_reduce ... core_barrier): they exchange data or
+/// synchronize with other ranks, and a fabric::Cluster runs them.
+inline bool isCollective(Opcode op) {
+  return op >= Opcode::kAllReduce && op <= Opcode::kCoreBarrier;
+}
+
+/// nki.collectives.ReplicaGroup: the ranks a collective runs on, as a list of disjoint
+/// rank-lists; the collective runs independently inside each list, all lists at once
+/// ([[0, 1, 2, 3], [4, 5, 6, 7]]). No lists means one list of every rank, in rank order.
+/// collective_permute uses the same table for its source-target pairs: every list is one
+/// [source, target] pair.
+struct ReplicaGroup {
+  std::vector<std::vector<uint32_t>> lists;
+  bool allRanks() const { return lists.empty(); }
+  bool operator==(const ReplicaGroup&) const = default;
+};
+
 /// A straight-line program for one NeuronCore.
 struct Program {
   std::string name;
@@ -212,6 +240,9 @@ struct Program {
   std::vector<TensorDecl> tensors;
   std::vector<Instruction> instructions;
   std::vector<SourceLocation> locations{SourceLocation{}};  ///< [0] = unknown
+  /// Rank groups of the collective instructions (their iarg "replica_group" / "pairs" index
+  /// this table).
+  std::vector<ReplicaGroup> replicaGroups;
 
   /// "instruction 12 (nc_matmul) at kernel.py:40" for error messages.
   std::string instructionContext(size_t index) const;

@@ -336,6 +336,7 @@ class ProgramParser {
   Status parseHeader(LineParser& lp);
   Status parseLoc(LineParser& lp);
   Status parseTensor(LineParser& lp);
+  Status parseReplicaGroup(LineParser& lp);
   Status parseInstruction(LineParser& lp, std::string_view head, size_t headPos);
   /// A reference: %name, %"quoted name" or %#index. `allowIndex` false for declarations.
   Status parseRef(LineParser& lp, bool allowIndex, std::string& name, std::optional<uint32_t>& index);
@@ -407,7 +408,48 @@ Status ProgramParser::parseLine(LineParser& lp) {
   if (head == "program") return parseHeader(lp);
   if (head == "loc") return parseLoc(lp);
   if (head == "tensor") return parseTensor(lp);
+  if (head == "replica_group") return parseReplicaGroup(lp);
   return parseInstruction(lp, head, at);
+}
+
+// replica_group INDEX [[r, r, ...], [r, ...]]   (no lists: [] = every rank)
+Status ProgramParser::parseReplicaGroup(LineParser& lp) {
+  lp.skipSpace();
+  size_t at = lp.pos();
+  TRNSIM_ASSIGN_OR_RETURN(uint64_t index, lp.integer<uint64_t>("a replica group index"));
+  if (index != program_.replicaGroups.size()) {
+    return lp.errorAt(at, fmt::format("replica group index {} out of sequence: expected {}",
+                                      index, program_.replicaGroups.size()));
+  }
+  ReplicaGroup g;
+  lp.skipSpace();
+  TRNSIM_RETURN_IF_ERROR(lp.expect('[', "to open the list of rank-lists"));
+  lp.skipSpace();
+  if (!lp.accept(']')) {
+    while (true) {
+      lp.skipSpace();
+      TRNSIM_RETURN_IF_ERROR(lp.expect('[', "to open a rank-list"));
+      std::vector<uint32_t> list;
+      lp.skipSpace();
+      if (!lp.accept(']')) {
+        while (true) {
+          lp.skipSpace();
+          TRNSIM_ASSIGN_OR_RETURN(uint32_t r, lp.integer<uint32_t>("a rank"));
+          list.push_back(r);
+          lp.skipSpace();
+          if (lp.accept(']')) break;
+          TRNSIM_RETURN_IF_ERROR(lp.expect(',', "between ranks (or ']' to close the list)"));
+        }
+      }
+      g.lists.push_back(std::move(list));
+      lp.skipSpace();
+      if (lp.accept(']')) break;
+      TRNSIM_RETURN_IF_ERROR(lp.expect(',', "between rank-lists (or ']' to close the group)"));
+    }
+  }
+  if (!lp.atEnd()) return lp.error(fmt::format("expected end of line, found {}", lp.found()));
+  program_.replicaGroups.push_back(std::move(g));
+  return Status::ok();
 }
 
 Status ProgramParser::parseHeader(LineParser& lp) {
@@ -810,6 +852,13 @@ std::string printProgram(const Program& program) {
       out += fmt::format(" kind={}", validTensorKind(t.kind) ? tensorKindName(t.kind) : "?");
     if (t.aliasOf != kNoTensor) out += " alias=" + tensorRef(program, t.aliasOf);
     out += '\n';
+  }
+  for (size_t i = 0; i < program.replicaGroups.size(); ++i) {
+    out += fmt::format("replica_group {} [", i);
+    const auto& lists = program.replicaGroups[i].lists;
+    for (size_t l = 0; l < lists.size(); ++l)
+      out += fmt::format("{}[{}]", l ? ", " : "", fmt::join(lists[l], ", "));
+    out += "]\n";
   }
   for (const Instruction& in : program.instructions) {
     out += printInst(program, in);

@@ -142,6 +142,7 @@ class InstructionChecker {
   void checkMatmul();
   void checkTranspose();
   void checkDma();
+  void checkCollective();
 
   const Program& program_;
   size_t index_;
@@ -867,8 +868,146 @@ void InstructionChecker::checkShapes() {
     case Opcode::kDmaTranspose:
       checkDma();
       break;
+    case Opcode::kAllReduce:
+    case Opcode::kAllGather:
+    case Opcode::kReduceScatter:
+    case Opcode::kAllToAll:
+    case Opcode::kCollectivePermute:
+    case Opcode::kSendRecv:
+    case Opcode::kCoreBarrier:
+      checkCollective();
+      break;
     case Opcode::kCount:
       break;
+  }
+}
+
+void InstructionChecker::checkCollective() {
+  const Opcode op = inst_.opcode;
+  const uint64_t queues = uint64_t(chip_.dma.enginesPerCore) * chip_.dma.queuesPerEngine;
+  if (queues > 0 && inst_.queue >= queues) {
+    fail(ErrorCode::kVerify,
+         fmt::format("DMA queue {} does not exist: {} has {} DMA queues per core (0-{})",
+                     inst_.queue, chip_.name, queues, queues - 1));
+  }
+  if ((op == Opcode::kAllReduce || op == Opcode::kReduceScatter) &&
+      !(inst_.reduceOp == AluOp::kAdd || inst_.reduceOp == AluOp::kMax ||
+        inst_.reduceOp == AluOp::kMin)) {
+    fail(ErrorCode::kVerify,
+         fmt::format("reduce_op {}: {} reduces with add, max or min (nl.add, nl.maximum, "
+                     "nl.minimum)",
+                     validAluOp(inst_.reduceOp) ? aluOpName(inst_.reduceOp) : "?", info_->name));
+  }
+  // The rank group: an index into the program's replica-group table.
+  size_t listSize = 0;  // members per rank-list; 0 = every rank (known only when run)
+  if (op == Opcode::kSendRecv) {
+    for (int k = 0; k < 3; ++k) {
+      if (inst_.iarg[size_t(k)] < 0 || inst_.iarg[size_t(k)] > INT32_MAX) {
+        fail(ErrorCode::kVerify, fmt::format("{} = {}: must be a rank (0 to 2^31-1)",
+                                             info_->intNames[size_t(k)], inst_.iarg[size_t(k)]));
+      }
+    }
+  } else {
+    const int64_t g = inst_.iarg[0];
+    const std::string_view field = info_->intNames[0];
+    if (g < 0 || uint64_t(g) >= program_.replicaGroups.size()) {
+      fail(ErrorCode::kVerify,
+           fmt::format("{} = {} is not in the program's replica-group table ({} entries): add "
+                       "the group with KernelBuilder::replicaGroup() and use its index",
+                       field, g, program_.replicaGroups.size()));
+    } else {
+      const ReplicaGroup& rg = program_.replicaGroups[size_t(g)];
+      std::vector<uint32_t> seen, targets;
+      for (size_t l = 0; l < rg.lists.size(); ++l) {
+        const auto& list = rg.lists[l];
+        if (op == Opcode::kCollectivePermute) {
+          if (list.size() != 2) {
+            fail(ErrorCode::kVerify,
+                 fmt::format("{} {}: entry {} has {} ranks; each is one (source, target) pair",
+                             field, g, l, list.size()));
+            return;
+          }
+          if (std::find(seen.begin(), seen.end(), list[0]) != seen.end() ||
+              std::find(targets.begin(), targets.end(), list[1]) != targets.end()) {
+            fail(ErrorCode::kVerify,
+                 fmt::format("{} {}: pair {} ({} -> {}) repeats a source or a target: each rank "
+                             "sends at most once and receives at most once",
+                             field, g, l, list[0], list[1]));
+            return;
+          }
+          seen.push_back(list[0]);
+          targets.push_back(list[1]);
+          continue;
+        }
+        if (list.empty()) {
+          fail(ErrorCode::kVerify, fmt::format("replica group {}: rank-list {} is empty", g, l));
+          return;
+        }
+        if (l > 0 && list.size() != rg.lists[0].size()) {
+          fail(ErrorCode::kVerify,
+               fmt::format("replica group {}: rank-list {} has {} ranks but list 0 has {}: all "
+                           "lists of a group have the same size",
+                           g, l, list.size(), rg.lists[0].size()));
+          return;
+        }
+        for (uint32_t r : list) {
+          if (std::find(seen.begin(), seen.end(), r) != seen.end()) {
+            fail(ErrorCode::kVerify,
+                 fmt::format("replica group {}: rank {} appears twice: the rank-lists must be "
+                             "disjoint",
+                             g, r));
+            return;
+          }
+          seen.push_back(r);
+        }
+      }
+      if (op != Opcode::kCollectivePermute && !rg.lists.empty()) listSize = rg.lists[0].size();
+    }
+  }
+  if (op == Opcode::kCoreBarrier) return;
+  const ApFacts* dst = facts(0);
+  const ApFacts* src = facts(1);
+  if (dst == nullptr || src == nullptr) return;
+  if (dst->dtype != src->dtype) {
+    fail(ErrorCode::kVerify,
+         fmt::format("dst is {} but src is {}: a collective moves one dtype (convert first with "
+                     "tensor_copy)",
+                     numerics::dtypeName(dst->dtype), numerics::dtypeName(src->dtype)));
+  }
+  if ((op == Opcode::kAllReduce || op == Opcode::kReduceScatter) && !numerics::isFloat(src->dtype)) {
+    fail(ErrorCode::kVerify,
+         fmt::format("src is {}: {} reduces floating-point data (in fp32); convert integers first",
+                     numerics::dtypeName(src->dtype), info_->name));
+  }
+  const int64_t nd = dst->partitions * dst->freeSize;
+  const int64_t ns = src->partitions * src->freeSize;
+  const bool gather = op == Opcode::kAllGather;
+  const bool scatter = op == Opcode::kReduceScatter;
+  if (!gather && !scatter) {
+    if (nd != ns) {
+      fail(ErrorCode::kVerify, fmt::format("dst has {} elements but src has {}: {} needs equal "
+                                           "counts",
+                                           nd, ns, info_->name));
+    } else if (op == Opcode::kAllToAll && listSize > 0 && ns % int64_t(listSize) != 0) {
+      fail(ErrorCode::kVerify,
+           fmt::format("src has {} elements, not a multiple of the {} ranks of each rank-list: "
+                       "all_to_all sends one equal chunk to each member",
+                       ns, listSize));
+    }
+    return;
+  }
+  const int64_t big = gather ? nd : ns;
+  const int64_t small = gather ? ns : nd;
+  if (listSize > 0 && big != small * int64_t(listSize)) {
+    fail(ErrorCode::kVerify,
+         fmt::format("{} has {} elements but {} has {}: with {} ranks per rank-list it needs {} x "
+                     "{} = {}",
+                     gather ? "dst" : "src", big, gather ? "src" : "dst", small, listSize,
+                     listSize, small, small * int64_t(listSize)));
+  } else if (listSize == 0 && (small == 0 || big % small != 0)) {
+    fail(ErrorCode::kVerify,
+         fmt::format("{} has {} elements, not a multiple of the {} elements of {}",
+                     gather ? "dst" : "src", big, small, gather ? "src" : "dst"));
   }
 }
 

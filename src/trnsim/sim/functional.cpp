@@ -413,6 +413,9 @@ uint32_t elementwiseSlots(const Instruction& in) {
     case Opcode::kReciprocal: return 1u << 1;
     case Opcode::kDropout: return 1u << 1;
     case Opcode::kNcMatchReplace8: return 1u << 1;
+    case Opcode::kAllReduce:
+    case Opcode::kCollectivePermute:
+    case Opcode::kSendRecv: return 1u << 1;
     case Opcode::kDmaCopy:
       return (in.flags & (isa::kFlagIndirectSrc | isa::kFlagIndirectDst)) ? 0u : (1u << 1);
     default: return 0;
@@ -436,6 +439,10 @@ class Exec {
         multiCore_(multiCore) {}
 
   Status run();
+  /// Operand `slot` as raw bytes (row-major over the pattern); checks initialization.
+  Status readOperandBytes(uint8_t slot, std::vector<std::byte>& out);
+  /// Raw bytes (row-major over the pattern) into operand `slot`.
+  Status writeOperandBytes(uint8_t slot, std::span<const std::byte> data);
 
  private:
   // ---- errors ----
@@ -511,6 +518,7 @@ class Exec {
   Status getState();
   Status dmaCopy();
   Status dmaIndirect();
+  Status collectiveAlone();
   Status writeReduce(uint8_t slot, AluOp op, const std::vector<float>& vals, uint32_t P,
                      int64_t F);
 
@@ -1590,6 +1598,69 @@ Status Exec::dmaIndirect() {
   return {};
 }
 
+Status Exec::readOperandBytes(uint8_t slot, std::vector<std::byte>& out) {
+  TRNSIM_ASSIGN_OR_RETURN(View v, view(slot));
+  return readRaw(v, out);
+}
+
+Status Exec::writeOperandBytes(uint8_t slot, std::span<const std::byte> data) {
+  TRNSIM_ASSIGN_OR_RETURN(View v, view(slot));
+  if (int64_t(data.size()) != v.numElements() * v.esize)
+    return error(ErrorCode::kInvalidArgument,
+                 fmt::format("{} takes {} bytes; the collective delivers {}", describe(v),
+                             v.numElements() * v.esize, data.size()));
+  scatterRaw(v, data.data());
+  return {};
+}
+
+// A chip run alone (sim::Chip, no fabric::Cluster) is a world of one rank, rank 0: every
+// collective whose rank-list is {0} copies src to dst; anything naming another rank needs
+// a cluster.
+Status Exec::collectiveAlone() {
+  const Opcode op = in_.opcode;
+  auto needsCluster = [&](const std::string& why) {
+    return error(ErrorCode::kUnsupported,
+                 fmt::format("{}: a lone chip is a world of one rank (rank 0); run the program on "
+                             "a fabric::Cluster (trnsim cluster run --chips N)",
+                             why));
+  };
+  bool copy = true;
+  if (op == Opcode::kSendRecv) {
+    if (in_.iarg[0] != 0 || in_.iarg[1] != 0)
+      return needsCluster(fmt::format("sendrecv to rank {} from rank {}", in_.iarg[0],
+                                      in_.iarg[1]));
+  } else {
+    const int64_t g = in_.iarg[0];
+    if (g < 0 || uint64_t(g) >= prog_.replicaGroups.size())
+      return error(ErrorCode::kInvalidArgument,
+                   fmt::format("replica group {} is not in the program's table", g));
+    const isa::ReplicaGroup& rg = prog_.replicaGroups[size_t(g)];
+    if (op == Opcode::kCollectivePermute) {
+      copy = false;
+      for (const auto& pair : rg.lists) {
+        if (pair.size() != 2 || pair[0] != 0 || pair[1] != 0)
+          return needsCluster(fmt::format("collective_permute pair {} -> {}",
+                                          pair.empty() ? 0u : pair[0],
+                                          pair.size() < 2 ? 0u : pair[1]));
+        copy = true;
+      }
+    } else if (!rg.allRanks()) {
+      bool alone = false;
+      for (const auto& list : rg.lists) {
+        if (list.size() == 1 && list[0] == 0) alone = true;
+        else if (list.size() != 1 || list[0] != 0)
+          return needsCluster(fmt::format("replica group {} has rank-list [{}]", g,
+                                          fmt::join(list, ", ")));
+      }
+      if (!alone) return needsCluster(fmt::format("rank 0 is not in replica group {}", g));
+    }
+  }
+  if (op == Opcode::kCoreBarrier || !copy) return {};
+  std::vector<std::byte> data;
+  TRNSIM_RETURN_IF_ERROR(readOperandBytes(1, data));
+  return writeOperandBytes(0, data);
+}
+
 Status Exec::run() {
   TRNSIM_RETURN_IF_ERROR(checkOverlaps());
   switch (in_.opcode) {
@@ -1624,6 +1695,13 @@ Status Exec::run() {
     case Opcode::kRandGetState: return getState();
     case Opcode::kDmaCopy: return dmaCopy();
     case Opcode::kDmaTranspose: return transpose();
+    case Opcode::kAllReduce:
+    case Opcode::kAllGather:
+    case Opcode::kReduceScatter:
+    case Opcode::kAllToAll:
+    case Opcode::kCollectivePermute:
+    case Opcode::kSendRecv:
+    case Opcode::kCoreBarrier: return collectiveAlone();
     case Opcode::kCount: break;
   }
   return error(ErrorCode::kUnsupported,
@@ -1717,6 +1795,45 @@ Expected<uint64_t> FunctionalChip::run(std::span<const Program> programs, const 
     }
   }
   return executed;
+}
+
+Expected<uint64_t> FunctionalChip::runRange(const Program& program, uint32_t core, size_t begin,
+                                            size_t end, const RunOptions& opts, bool startOfRun) {
+  if (startOfRun) {
+    impl_->runSeed = opts.seed;
+    for (CoreState& c : impl_->cores)
+      for (auto& lanes : c.rng) lanes.clear();
+  }
+  if (core >= impl_->cores.size())
+    return Status(ErrorCode::kInvalidArgument, fmt::format("core {} does not exist", core));
+  end = std::min(end, program.instructions.size());
+  for (size_t i = begin; i < end; ++i) {
+    Exec ex(*impl_, program, core, i, opts, false);
+    TRNSIM_RETURN_IF_ERROR(ex.run());
+  }
+  return uint64_t(end > begin ? end - begin : 0);
+}
+
+Expected<std::vector<std::byte>> FunctionalChip::readOperand(const Program& program, uint32_t core,
+                                                             size_t index, uint8_t slot,
+                                                             const RunOptions& opts) {
+  if (index >= program.instructions.size() || core >= impl_->cores.size())
+    return Status(ErrorCode::kInvalidArgument,
+                  fmt::format("no instruction {} on core {}", index, core));
+  Exec ex(*impl_, program, core, index, opts, false);
+  std::vector<std::byte> out;
+  TRNSIM_RETURN_IF_ERROR(ex.readOperandBytes(slot, out));
+  return out;
+}
+
+Status FunctionalChip::writeOperand(const Program& program, uint32_t core, size_t index,
+                                    uint8_t slot, std::span<const std::byte> data,
+                                    const RunOptions& opts) {
+  if (index >= program.instructions.size() || core >= impl_->cores.size())
+    return Status(ErrorCode::kInvalidArgument,
+                  fmt::format("no instruction {} on core {}", index, core));
+  Exec ex(*impl_, program, core, index, opts, false);
+  return ex.writeOperandBytes(slot, data);
 }
 
 }  // namespace trnsim::sim

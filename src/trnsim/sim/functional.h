@@ -59,6 +59,22 @@ class FunctionalChip {
   /// number of instructions executed, or the first error (naming core, instruction, operand).
   Expected<uint64_t> run(std::span<const isa::Program> programs, const RunOptions& opts);
 
+  /// Runs instructions [begin, end) of `program` on `core`, for a caller that executes a
+  /// program in pieces (fabric::Cluster stops at each collective). `startOfRun` resets the
+  /// random state to opts.seed as run() does; later pieces continue it.
+  Expected<uint64_t> runRange(const isa::Program& program, uint32_t core, size_t begin,
+                              size_t end, const RunOptions& opts, bool startOfRun);
+  /// Operand `slot` of instruction `index`: its elements, row-major over the access pattern,
+  /// as raw bytes of the tensor's dtype (what a collective sends). Checks bounds and, when
+  /// opts.detectUninitialized, that something wrote the bytes.
+  Expected<std::vector<std::byte>> readOperand(const isa::Program& program, uint32_t core,
+                                               size_t index, uint8_t slot,
+                                               const RunOptions& opts);
+  /// Writes `data` (raw bytes of the dtype, row-major over the pattern) to operand `slot` of
+  /// instruction `index` (what a collective receives).
+  Status writeOperand(const isa::Program& program, uint32_t core, size_t index, uint8_t slot,
+                      std::span<const std::byte> data, const RunOptions& opts);
+
   /// Bytes of host memory the simulated memories occupy now (0 before any use).
   uint64_t allocatedBytes() const;
 
