@@ -63,6 +63,8 @@ struct CollectiveRequest {
   uint64_t bytes = 0;
   GroupSpec group;
   Algorithm algorithm = Algorithm::kAuto;
+  /// all_to_all(v) only: bytes of the busiest rank / mean bytes per rank (>= 1; 1 = uniform).
+  double skew = 1.0;
 };
 
 /// One phase of an algorithm as timed: e.g. "reduce-scatter over x (ring, 3 steps)".
@@ -96,11 +98,26 @@ struct Flow {
   uint64_t dst = 0;  ///< chip
   uint64_t bytes = 0;
 };
+/// Latency and steady rate of one flow of a phase (analytical back ends).
+struct FlowTiming {
+  double latencyS = 0;
+  double bytesPerS = 0;
+};
 class NetworkBackend {
  public:
   virtual ~NetworkBackend() = default;
   virtual std::string_view name() const = 0;
   virtual Expected<double> phaseSeconds(const Topology& topo, const std::vector<Flow>& flows) const = 0;
+  /// Per flow, its latency and rate, so that a flow of b bytes takes latencyS + b / bytesPerS
+  /// (bytes of the given flows are ignored). Lets the model time one phase shape once for every
+  /// size. Back ends whose time is not of that form return kUnsupported (the default) and are
+  /// asked phaseSeconds() for every size instead.
+  virtual Expected<std::vector<FlowTiming>> flowTimings(const Topology& topo,
+                                                        const std::vector<Flow>& flows) const {
+    (void)topo;
+    (void)flows;
+    return Status(ErrorCode::kUnsupported, "this back end has no per-flow rates");
+  }
 };
 std::unique_ptr<NetworkBackend> makeAnalyticalBackend();
 
