@@ -45,6 +45,15 @@ class ComputeModel {
 Expected<std::unique_ptr<ComputeModel>> makeComputeModel(const arch::SystemConfig& system);
 /// Roofline with size-dependent efficiency (compute_roofline.cpp), for any system.
 Expected<std::unique_ptr<ComputeModel>> makeRooflineComputeModel(const arch::SystemConfig& system);
+/// What the roofline assumes of the software stack rather than the chip.
+struct RooflineOptions {
+  /// true: attention is one fused flash-attention kernel (causal work halved, scores never in
+  /// HBM); false: two batched matmuls with the scores materialized in HBM for softmax and
+  /// dropout, as in Megatron-LM 2021 (the calibration set).
+  bool flashAttention = true;
+};
+Expected<std::unique_ptr<ComputeModel>> makeRooflineComputeModel(const arch::SystemConfig& system,
+                                                                 const RooflineOptions& options);
 /// Timed by the trnsim simulator (compute_sim.cpp); needs accel.simChip.
 Expected<std::unique_ptr<ComputeModel>> makeSimulatedComputeModel(const arch::SystemConfig& system);
 

@@ -49,6 +49,7 @@ struct StepBreakdown {
   double ppExposed = 0;    ///< pipeline send/recv
   double bubble = 0;       ///< pipeline fill and drain
   double optimizer = 0;
+  double other = 0;           ///< fixed per-step overhead (data loading, logging, launch)
   double overlappedComm = 0;  ///< communication hidden under compute
 };
 
@@ -82,6 +83,11 @@ class Planner {
  public:
   /// `chips` chips of `system`; builds the compute and collective models once.
   static Expected<Planner> create(const arch::SystemConfig& system, uint64_t chips);
+  /// As above with a given compute model (e.g. a roofline with RooflineOptions) and tuning;
+  /// `compute` null = makeComputeModel(system).
+  static Expected<Planner> create(const arch::SystemConfig& system, uint64_t chips,
+                                  std::unique_ptr<ComputeModel> compute,
+                                  const PlanTuning& tuning);
   ~Planner();
   Planner(Planner&&) noexcept;
   Planner& operator=(Planner&&) noexcept;

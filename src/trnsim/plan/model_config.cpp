@@ -1,0 +1,311 @@
+// Model catalog: configs/models/*.json (built in) or a user's file -> validated ModelConfig.
+// Every failure names the file and the key; no exception leaves this file.
+
+#include "trnsim/plan/model_config.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstring>
+#include <exception>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+#include <nlohmann/json.hpp>
+
+#include "trnsim/plan/plan_internal.h"
+
+namespace trnsim::plan {
+namespace detail {
+
+size_t editDistance(std::string_view a, std::string_view b) {
+  std::vector<size_t> row(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    size_t diag = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      size_t up = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diag = up;
+    }
+  }
+  return row[b.size()];
+}
+
+std::string didYouMean(std::string_view key, const std::vector<std::string>& candidates) {
+  size_t best = std::numeric_limits<size_t>::max();
+  std::string bestName;
+  for (const std::string& c : candidates) {
+    size_t d = editDistance(key, c);
+    if (d < best) {
+      best = d;
+      bestName = c;
+    }
+  }
+  if (bestName.empty() || best > std::max<size_t>(2, key.size() / 3)) return "";
+  return fmt::format(" (did you mean '{}'?)", bestName);
+}
+
+Expected<std::string> readSmallFile(const std::string& path) {
+  constexpr std::streamsize kMaxBytes = 16 << 20;
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) {
+    return Status(ErrorCode::kIo, "cannot read: is a directory", path);
+  }
+  errno = 0;
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    return Status(
+        ErrorCode::kIo,
+        std::string("cannot open: ") + (errno != 0 ? std::strerror(errno) : "unknown error"), path);
+  }
+  std::string text(static_cast<size_t>(kMaxBytes) + 1, '\0');
+  in.read(text.data(), kMaxBytes + 1);
+  if (in.bad()) return Status(ErrorCode::kIo, "read failed", path);
+  text.resize(static_cast<size_t>(in.gcount()));
+  if (text.size() > static_cast<size_t>(kMaxBytes)) {
+    return Status(ErrorCode::kConfig, "file is larger than 16 MiB; not a model config", path);
+  }
+  return text;
+}
+
+LayerParams layerParams(const ModelConfig& m, bool moeLayer) {
+  const double h = m.hidden;
+  const double hd = m.headDim();
+  LayerParams p;
+  // QKV (kv heads shared under GQA) + output projection + two norms (scale and bias).
+  p.attention = h * (m.heads + 2.0 * m.kvHeads) * hd + m.heads * hd * h + 4 * h;
+  const double matsPerMlp = m.activation == Activation::kSwiglu ? 3 : 2;
+  if (!moeLayer) {
+    const double f = m.denseFfnHidden && m.experts > 1 ? m.denseFfnHidden : m.ffnHidden;
+    p.dense = matsPerMlp * h * f;
+  } else {
+    p.dense = m.sharedExperts * matsPerMlp * h * m.ffnHidden + h * m.experts;  // + router
+    p.experts = m.experts * matsPerMlp * h * m.ffnHidden;
+  }
+  return p;
+}
+
+}  // namespace detail
+
+namespace {
+
+using nlohmann::json;
+
+struct Key {
+  const char* name;
+  bool required;
+};
+constexpr Key kKeys[] = {
+    {"name", false},          {"description", false},    {"source", false},
+    {"layers", true},         {"hidden", true},          {"ffn_hidden", true},
+    {"heads", true},          {"kv_heads", false},       {"vocab", true},
+    {"activation", true},     {"experts", false},        {"top_k", false},
+    {"shared_experts", false}, {"dense_layers", false},  {"dense_ffn_hidden", false},
+    {"tied_embeddings", false},
+};
+
+class ModelParser {
+ public:
+  ModelParser(std::string_view text, const std::string& origin) : text_(text), origin_(origin) {}
+
+  Expected<ModelConfig> run() {
+    json root = json::parse(text_.begin(), text_.end(), nullptr, /*allow_exceptions=*/false);
+    if (root.is_discarded()) {
+      // Re-parse with exceptions only to get the position of the error.
+      std::string detailMsg = "not valid JSON";
+      try {
+        json ignored = json::parse(text_.begin(), text_.end());
+        (void)ignored;
+      } catch (const std::exception& e) {
+        detailMsg = std::string("not valid JSON: ") + e.what();
+      }
+      return Status(ErrorCode::kParse, detailMsg, origin_);
+    }
+    if (!root.is_object()) {
+      return Status(ErrorCode::kConfig, "expected a JSON object with the model's shape", origin_);
+    }
+    std::vector<std::string> known;
+    for (const Key& k : kKeys) known.emplace_back(k.name);
+    for (auto it = root.begin(); it != root.end(); ++it) {
+      if (std::find(known.begin(), known.end(), it.key()) == known.end()) {
+        return error(it.key(), fmt::format("unknown key{}; a model has the keys {}",
+                                           detail::didYouMean(it.key(), known), keyList()));
+      }
+    }
+    for (const Key& k : kKeys) {
+      if (k.required && !root.contains(k.name)) {
+        return error(k.name, fmt::format("missing; a model needs {}", requiredList()));
+      }
+    }
+
+    ModelConfig m;
+    TRNSIM_ASSIGN_OR_RETURN(m.name, text(root, "name", defaultName()));
+    TRNSIM_ASSIGN_OR_RETURN(m.source, text(root, "source", ""));
+    TRNSIM_ASSIGN_OR_RETURN(std::string description, text(root, "description", ""));
+    (void)description;
+    m.sourceFile = origin_;
+    TRNSIM_ASSIGN_OR_RETURN(m.layers, count(root, "layers", 0, 1));
+    TRNSIM_ASSIGN_OR_RETURN(m.hidden, count(root, "hidden", 0, 1));
+    TRNSIM_ASSIGN_OR_RETURN(m.ffnHidden, count(root, "ffn_hidden", 0, 1));
+    TRNSIM_ASSIGN_OR_RETURN(m.heads, count(root, "heads", 0, 1));
+    TRNSIM_ASSIGN_OR_RETURN(m.kvHeads, count(root, "kv_heads", m.heads, 1));
+    TRNSIM_ASSIGN_OR_RETURN(m.vocab, count(root, "vocab", 0, 1));
+    TRNSIM_ASSIGN_OR_RETURN(m.experts, count(root, "experts", 1, 1));
+    TRNSIM_ASSIGN_OR_RETURN(m.topK, count(root, "top_k", 1, 1));
+    TRNSIM_ASSIGN_OR_RETURN(m.sharedExperts, count(root, "shared_experts", 0, 0));
+    TRNSIM_ASSIGN_OR_RETURN(m.denseLayers, count(root, "dense_layers", 0, 0));
+    TRNSIM_ASSIGN_OR_RETURN(m.denseFfnHidden, count(root, "dense_ffn_hidden", 0, 0));
+    if (root.contains("tied_embeddings")) {
+      if (!root["tied_embeddings"].is_boolean()) {
+        return error("tied_embeddings", "expected true or false, got " + shown(root["tied_embeddings"]));
+      }
+      m.tiedEmbeddings = root["tied_embeddings"].get<bool>();
+    }
+    const json& act = root["activation"];
+    if (!act.is_string() || (act != "gelu" && act != "swiglu")) {
+      return error("activation", "expected \"gelu\" or \"swiglu\", got " + shown(act));
+    }
+    m.activation = act == "gelu" ? Activation::kGelu : Activation::kSwiglu;
+
+    if (m.hidden % m.heads != 0) {
+      return error("heads", fmt::format("hidden ({}) is not divisible by heads ({}); the head "
+                                        "dimension must be a whole number",
+                                        m.hidden, m.heads));
+    }
+    if (m.kvHeads > m.heads || m.heads % m.kvHeads != 0) {
+      return error("kv_heads", fmt::format("heads ({}) must be a multiple of kv_heads ({})",
+                                           m.heads, m.kvHeads));
+    }
+    if (m.topK > m.experts) {
+      return error("top_k", fmt::format("top_k ({}) is larger than experts ({})", m.topK,
+                                        m.experts));
+    }
+    if (m.experts == 1 && (m.sharedExperts || m.denseLayers || m.denseFfnHidden)) {
+      return error(m.sharedExperts ? "shared_experts"
+                                   : (m.denseLayers ? "dense_layers" : "dense_ffn_hidden"),
+                   "only meaningful for a MoE model (experts > 1)");
+    }
+    if (m.denseLayers >= m.layers && m.experts > 1) {
+      return error("dense_layers", fmt::format("dense_layers ({}) must be smaller than layers ({})",
+                                               m.denseLayers, m.layers));
+    }
+    return m;
+  }
+
+ private:
+  static std::string shown(const json& j) {
+    std::string s = j.dump(-1, ' ', true, json::error_handler_t::replace);
+    if (s.size() > 60) s = s.substr(0, 57) + "...";
+    return s;
+  }
+  static std::string keyList() {
+    std::string s;
+    for (const Key& k : kKeys) s += (s.empty() ? "" : ", ") + std::string(k.name);
+    return s;
+  }
+  static std::string requiredList() {
+    std::string s;
+    for (const Key& k : kKeys)
+      if (k.required) s += (s.empty() ? "" : ", ") + std::string(k.name);
+    return s;
+  }
+  std::string defaultName() const {
+    std::filesystem::path p(origin_);
+    return p.stem().string();
+  }
+  Status error(std::string_view key, std::string message) const {
+    return Status(ErrorCode::kConfig, std::move(message),
+                  fmt::format("{}: key '{}'", origin_, key));
+  }
+  Expected<std::string> text(const json& root, const char* key, std::string fallback) const {
+    if (!root.contains(key)) return fallback;
+    if (!root[key].is_string()) return error(key, "expected a string, got " + shown(root[key]));
+    return root[key].get<std::string>();
+  }
+  Expected<uint32_t> count(const json& root, const char* key, uint32_t fallback,
+                           uint32_t minimum) const {
+    if (!root.contains(key)) return fallback;
+    const json& v = root[key];
+    if (v.is_object() && v.contains("value")) {
+      return error(key, "model shapes are plain numbers (\"" + std::string(key) +
+                            "\": 4096), not {\"value\": ...}; put the citation in \"source\"");
+    }
+    if (!v.is_number()) return error(key, "expected a whole number, got " + shown(v));
+    double d = v.get<double>();
+    if (!std::isfinite(d) || d != std::floor(d) || d < 0 ||
+        d > static_cast<double>(std::numeric_limits<uint32_t>::max())) {
+      return error(key, "expected a whole number, got " + shown(v));
+    }
+    if (d < minimum) return error(key, fmt::format("must be at least {}, got {}", minimum, shown(v)));
+    return static_cast<uint32_t>(d);
+  }
+
+  std::string_view text_;
+  const std::string& origin_;
+};
+
+}  // namespace
+
+double ModelConfig::totalParams() const {
+  double total = 0;
+  for (uint32_t i = 0; i < layers; ++i) {
+    detail::LayerParams p = detail::layerParams(*this, detail::isMoeLayer(*this, i));
+    total += p.attention + p.dense + p.experts;
+  }
+  const double embed = static_cast<double>(vocab) * hidden;
+  return total + embed * (tiedEmbeddings ? 1 : 2) + 2.0 * hidden;  // + final norm
+}
+
+double ModelConfig::activeParams() const {
+  double total = 0;
+  for (uint32_t i = 0; i < layers; ++i) {
+    bool moe = detail::isMoeLayer(*this, i);
+    detail::LayerParams p = detail::layerParams(*this, moe);
+    total += p.attention + p.dense + (moe ? p.experts * topK / experts : 0);
+  }
+  const double embed = static_cast<double>(vocab) * hidden;
+  return total + embed * (tiedEmbeddings ? 1 : 2) + 2.0 * hidden;
+}
+
+Expected<ModelConfig> parseModelConfig(std::string_view jsonText, const std::string& origin) {
+  try {
+    return ModelParser(jsonText, origin).run();
+  } catch (const std::exception& e) {
+    return Status(ErrorCode::kInternal,
+                  std::string("unexpected failure while reading the model: ") + e.what(), origin);
+  }
+}
+
+std::vector<std::string> builtinModelNames() {
+  std::vector<std::string> names;
+  for (const auto& [name, text] : detail::builtinModelFiles()) names.emplace_back(name);
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+Expected<ModelConfig> loadModel(const std::string& nameOrPath) {
+  for (const auto& [name, text] : detail::builtinModelFiles()) {
+    if (name == nameOrPath) return parseModelConfig(text, fmt::format("<builtin>/{}.json", name));
+  }
+  if (nameOrPath.size() >= 5 && nameOrPath.substr(nameOrPath.size() - 5) == ".json") {
+    try {
+      TRNSIM_ASSIGN_OR_RETURN(std::string text, detail::readSmallFile(nameOrPath));
+      return parseModelConfig(text, nameOrPath);
+    } catch (const std::exception& e) {
+      return Status(ErrorCode::kIo, std::string("cannot read: ") + e.what(), nameOrPath);
+    }
+  }
+  std::vector<std::string> names = builtinModelNames();
+  std::string list;
+  for (const std::string& n : names) list += (list.empty() ? "" : ", ") + n;
+  return Status(ErrorCode::kInvalidArgument,
+                fmt::format("unknown model '{}'{}: built-in models are {}; or give a path to a "
+                            ".json model file",
+                            nameOrPath, detail::didYouMean(nameOrPath, names), list));
+}
+
+}  // namespace trnsim::plan
