@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <ctime>
 #include <cstdio>
 #include <thread>
 #include <vector>
@@ -263,6 +264,84 @@ TEST(SimComputeModel, ErrorsNameTheKey) {
   auto badChip = SimulatedComputeModel::create(unknown);
   ASSERT_FALSE(badChip.hasValue());
   EXPECT_NE(badChip.status().toString().find("sim_chip"), std::string::npos);
+}
+
+/// The per-rank operations of one Llama-3-70B layer at tp 8, seq 8192, micro-batch 1: the
+/// forward matmuls, their data- and weight-gradient matmuls, attention, the LM head.
+struct LayerOps {
+  std::vector<MatmulShape> matmuls;
+  AttentionShape attention;
+};
+LayerOps llama70bTp8() {
+  const uint64_t t = 8192, h = 8192, tp = 8, kv = 8 * 128, ffn = 28672, vocab = 128256;
+  const MatmulShape fwd[] = {{.m = t, .n = (h + 2 * kv) / tp, .k = h},  // QKV
+                             {.m = t, .n = h, .k = h / tp},             // attention out
+                             {.m = t, .n = 2 * ffn / tp, .k = h},       // gate + up
+                             {.m = t, .n = h, .k = ffn / tp},           // down
+                             {.m = t, .n = vocab / tp, .k = h}};        // LM head
+  LayerOps ops;
+  for (const MatmulShape& f : fwd) {
+    ops.matmuls.push_back(f);
+    ops.matmuls.push_back({.m = f.m, .n = f.k, .k = f.n});  // dX = dY W^T
+    ops.matmuls.push_back({.m = f.k, .n = f.n, .k = f.m});  // dW = X^T dY
+  }
+  ops.attention = {.batch = 1, .heads = 64 / tp, .kvHeads = 8 / tp, .seqQ = t, .seqKv = t,
+                   .headDim = 128, .causal = true};
+  return ops;
+}
+
+// Host cost of the model: filling the cache for one model's shapes (cold) and answering from
+// it (warm). Release figures for docs/plan_compute.md and bench/RESULTS.md:
+//   ./build/<release>/tests/test_plan --gtest_filter='SimComputeModelSlow.HostTime*'
+TEST(SimComputeModelSlow, HostTimeLlama70bLayer) {
+  // Process CPU time (the machine is shared, so wall time overstates the cost).
+  auto cpuS = [] { return double(std::clock()) / CLOCKS_PER_SEC; };
+  const LayerOps ops = llama70bTp8();
+  const double t0 = cpuS();
+  const arch::SystemConfig system = trnSystem();
+  auto model = makeModel(system);
+  ASSERT_TRUE(model);
+  const double createS = cpuS() - t0;
+  double layerS[2] = {0, 0}, hostS[2] = {0, 0};
+  for (int pass = 0; pass < 2; ++pass) {  // 0: cold (fills the cache), 1: warm
+    const double start = cpuS();
+    for (Precision p : {Precision::kBf16, Precision::kFp8}) {
+      double sum = 0;
+      for (const MatmulShape& s : ops.matmuls) sum += model->matmulSeconds(s, p);
+      sum += model->attentionForwardSeconds(ops.attention, p) +
+             model->attentionBackwardSeconds(ops.attention, p);
+      if (p == Precision::kBf16) layerS[pass] = sum;
+    }
+    hostS[pass] = cpuS() - start;
+  }
+  EXPECT_EQ(layerS[0], layerS[1]);
+  const double calls = 2.0 * (ops.matmuls.size() + 2);
+  std::printf("create (rmsnorm probe): %.3f s CPU\n", createS);
+  std::printf("cold: %.3f s CPU for %.0f calls (%llu simulations), warm: %.3f us per call\n",
+              hostS[0], calls, (unsigned long long)model->simulations(), hostS[1] / calls * 1e6);
+  std::printf("attention fwd %.3f ms, bwd %.3f ms\n",
+              model->attentionForwardSeconds(ops.attention, Precision::kBf16) * 1e3,
+              model->attentionBackwardSeconds(ops.attention, Precision::kBf16) * 1e3);
+  std::printf("llama-3-70b tp8 layer + LM head fwd+bwd matmuls and attention (bf16): %.3f ms\n",
+              layerS[0] * 1e3);
+  // The useful FLOPs of those matmuls over the model's time: an MFU-like efficiency that must
+  // stay below 1 and above the efficiency of a poorly tiled kernel.
+  double flops = 0;
+  for (const MatmulShape& s : ops.matmuls) flops += 2.0 * s.m * s.n * s.k;
+  double mm = 0;
+  for (const MatmulShape& s : ops.matmuls) mm += model->matmulSeconds(s, Precision::kBf16);
+  const double eff = flops / (mm * model->peakFlopsPerChip(Precision::kBf16) / system.accel.ranksPerChip);
+  std::printf("matmul efficiency of those shapes: %.3f of the rank's peak\n", eff);
+  const double rankPeak = model->peakFlopsPerChip(Precision::kBf16) / system.accel.ranksPerChip;
+  for (const MatmulShape& s : ops.matmuls) {
+    const double b = model->matmulSeconds(s, Precision::kBf16);
+    const double f = model->matmulSeconds(s, Precision::kFp8);
+    std::printf("| %llu x %llu x %llu | %.3f | %.1f %% | %.3f | %.2fx |\n",
+                (unsigned long long)s.m, (unsigned long long)s.n, (unsigned long long)s.k, b * 1e3,
+                200.0 * s.m * s.n * s.k / (b * rankPeak), f * 1e3, b / f);
+  }
+  EXPECT_LT(eff, 1.0);
+  EXPECT_GT(eff, 0.5);
 }
 
 }  // namespace

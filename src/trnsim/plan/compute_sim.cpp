@@ -21,12 +21,12 @@ enum KeyKind : uint64_t { kMatmulBf16 = 0, kMatmulFp8, kAttentionFwd, kAttention
 
 uint64_t roundUp(uint64_t x, uint64_t multiple) { return (x + multiple - 1) / multiple * multiple; }
 
-/// (query, key) pairs that attention computes: causal queries are the LAST seqQ positions of
-/// the seqKv keys (a context-parallel chunk or a decode step sees every earlier key).
+/// (query, key) pairs that attention computes; causal with seqKv > seqQ is a load-balanced
+/// context-parallel chunk (see attentionSeconds): its own triangle plus half the other keys.
 double attentionPairs(double seqQ, double seqKv, bool causal) {
   if (!causal) return seqQ * seqKv;
   if (seqKv < seqQ) seqKv = seqQ;
-  return seqQ * (seqKv - seqQ) + seqQ * (seqQ + 1) / 2;
+  return seqQ * (seqKv - seqQ) / 2 + seqQ * (seqQ + 1) / 2;
 }
 
 Expected<SimBlockTiming> timeProgram(const arch::ChipConfig& chip, const isa::Program& program) {
@@ -196,8 +196,20 @@ double SimulatedComputeModel::fallbackMatmulSeconds(double flopsPerCore, Precisi
 
 double SimulatedComputeModel::coreMatmulSeconds(uint64_t batch, uint64_t m, uint64_t n, uint64_t k,
                                                 Precision p) const {
-  // The kernel's tiles: padding is work the hardware does too.
+  // The kernel's tiles: M and K are padded to 128 (a partial stationary or contraction tile
+  // takes TensorE the time of a full one). The kernel library also wants N in whole tiles of
+  // 512, but a partial moving tile of N' columns takes max(N', mm_min_cycles) cycles, not 512:
+  // simulate N padded and scale by the columns TensorE really streams.
   const uint64_t mp = roundUp(m, 128), np = roundUp(n, 512), kp = roundUp(k, 128);
+  const uint64_t nRem = n % 512;
+  const double nScale =
+      nRem == 0 ? 1.0
+                : double(n - nRem + std::max<uint64_t>(nRem, chip_.pe.mmMinCycles)) / double(np);
+  return nScale * paddedCoreMatmulSeconds(batch, mp, np, kp, p);
+}
+
+double SimulatedComputeModel::paddedCoreMatmulSeconds(uint64_t batch, uint64_t mp, uint64_t np,
+                                                      uint64_t kp, Precision p) const {
   const uint64_t bm = std::min(mp, opts_.maxBlockM), bn = std::min(np, opts_.maxBlockN),
                  bk = std::min(kp, opts_.maxBlockK);
   const double blocks = double(batch) * (double(mp) / double(bm)) * (double(np) / double(bn)) *
@@ -256,9 +268,11 @@ double SimulatedComputeModel::attentionSeconds(const AttentionShape& s, bool bac
   const uint64_t d = std::min<uint64_t>(s.headDim, chip_.pe.rows);
   const double perBlock = groupsPerCore * (double(groupHeads) / double(g)) *
                           (double(s.headDim) / double(d));  // headDim > 128: more passes
-  // Causal: the queries are the last seqQ positions of the keys; their own triangle is a
-  // causal block, the keys before them (a context-parallel chunk) a full rectangle.
-  const double extraKeys = s.causal ? double(seqKv > q ? seqKv - q : 0) : double(seqKv);
+  // Causal with more keys than queries is a context-parallel chunk, load-balanced as in
+  // Megatron (each rank holds two mirrored pieces): its queries see on average half the keys,
+  // q kv / 2 pairs, i.e. the triangle of its own q keys (a causal block) plus a full rectangle
+  // of q x (kv - q) / 2 (a non-causal block), the same reading as the roofline model.
+  const double extraKeys = s.causal ? double(seqKv > q ? seqKv - q : 0) / 2 : double(seqKv);
   double seconds = 0;
   bool ok = true;
   if (s.causal) {

@@ -91,6 +91,8 @@ class SimulatedComputeModel final : public ComputeModel {
   double attentionSeconds(const AttentionShape& s, bool backward) const;
   /// `batch` matmuls [m, k] x [k, n] on one physical core, scaled from simulated blocks.
   double coreMatmulSeconds(uint64_t batch, uint64_t m, uint64_t n, uint64_t k, Precision p) const;
+  double paddedCoreMatmulSeconds(uint64_t batch, uint64_t mp, uint64_t np, uint64_t kp,
+                                 Precision p) const;
   double fallbackMatmulSeconds(double flopsPerCore, Precision p) const;
 
   std::string name_;
