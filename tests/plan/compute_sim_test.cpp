@@ -91,11 +91,24 @@ TEST(SimComputeModel, MemoryBoundBandwidthWithinHbmShare) {
   EXPECT_LE(model->memoryBoundGbpsPerRank(), share * (1 + 1e-9));
   EXPECT_GE(model->memoryBoundGbpsPerRank(), 0.7 * share);
   const double bytes = 3.0e9;
-  EXPECT_NEAR(model->memoryBoundSeconds(bytes), bytes / (model->memoryBoundGbpsPerRank() * 1e9),
-              1e-12);
-  EXPECT_DOUBLE_EQ(model->memoryBoundSeconds(2 * bytes), 2 * model->memoryBoundSeconds(bytes));
+  EXPECT_NEAR(model->memoryBoundSeconds(2 * bytes) - model->memoryBoundSeconds(bytes),
+              bytes / (model->memoryBoundGbpsPerRank() * 1e9), 1e-12);
   EXPECT_EQ(model->memoryBoundSeconds(0), 0);
+  // The fixed cost of a pass: about one DMA latency plus filling the pipeline, microseconds.
+  EXPECT_GE(model->memoryBoundFixedSeconds(), chip.dma.fixedLatencyNs * 1e-9);
+  EXPECT_LE(model->memoryBoundFixedSeconds(), 50e-6);
+  // A large rmsnorm, simulated directly on all cores of the chip at once: the model's time for
+  // its bytes (per rank: the rank's cores share the rows) within a few percent.
+  auto prog = kernels::rmsNormProgram(chip, 4096, 8192);
+  ASSERT_TRUE(prog.hasValue()) << prog.status().toString();
+  std::vector<const isa::Program*> all(chip.coresPerChip, &*prog);
+  auto tl = sim::simulateTiming(chip, all, {.recordEvents = false});
+  ASSERT_TRUE(tl.hasValue()) << tl.status().toString();
+  const double normBytes = double(tl->cores[0].hbmReadBytes + tl->cores[0].hbmWriteBytes);
+  const double modelS = model->memoryBoundSeconds(normBytes * model->physicalCoresPerRank());
+  EXPECT_NEAR(modelS, tl->endNs * 1e-9, 0.03 * tl->endNs * 1e-9);
   RecordProperty("rank_gbps", std::to_string(model->memoryBoundGbpsPerRank()));
+  RecordProperty("fixed_us", std::to_string(model->memoryBoundFixedSeconds() * 1e6));
 }
 
 /// Scaled estimate vs a simulation of the whole shape on one core; returns the relative error.
@@ -126,6 +139,7 @@ TEST(SimComputeModelSlow, ScaledMatmulMatchesFullSimulationLarge) {
   EXPECT_NEAR(scaledVsFull(*model, 8192, 8192, 8192), 0, 0.03);
   EXPECT_NEAR(scaledVsFull(*model, 16384, 2048, 6144), 0, 0.03);
   EXPECT_NEAR(scaledVsFull(*model, 2560, 7168, 12288), 0, 0.03);
+  EXPECT_NEAR(scaledVsFull(*model, 4096, 8192, 3584), 0, 0.03);  // Llama-3-70B down proj, tp 8
 }
 
 TEST(SimComputeModel, MatmulMonotoneInEachDimension) {

@@ -90,12 +90,21 @@ Expected<std::unique_ptr<SimulatedComputeModel>> SimulatedComputeModel::create(
   model->ranksPerChip_ = ranks;
   model->opts_ = options;
 
-  // Memory-bound passes stream at the rate the simulated rmsnorm reaches.
-  auto norm = model->cached({kRmsNorm, options.rmsNormRows, options.rmsNormHidden, 0, 0, 0});
-  if (!norm.hasValue()) return norm.status().withContext("simulated compute model: rmsnorm probe");
-  if (!(norm->seconds > 0))
-    return Status(ErrorCode::kInternal, "simulated compute model: rmsnorm probe took no time");
-  model->rankGbps_ = norm->hbmBytes / norm->seconds * 1e-9 * model->coresPerRank_;
+  // Memory-bound passes: the simulated rmsnorm over `rows` and `2 rows` gives the streaming
+  // rate (the difference of bytes over the difference of time) and the fixed cost of a pass
+  // (the first load's DMA latency and the last store), so small passes are not too cheap.
+  auto norm1 = model->cached({kRmsNorm, options.rmsNormRows, options.rmsNormHidden, 0, 0, 0});
+  if (!norm1.hasValue())
+    return norm1.status().withContext("simulated compute model: rmsnorm probe");
+  auto norm2 = model->cached({kRmsNorm, 2 * options.rmsNormRows, options.rmsNormHidden, 0, 0, 0});
+  if (!norm2.hasValue())
+    return norm2.status().withContext("simulated compute model: rmsnorm probe");
+  const double dT = norm2->seconds - norm1->seconds, dB = norm2->hbmBytes - norm1->hbmBytes;
+  if (!(dT > 0) || !(dB > 0))
+    return Status(ErrorCode::kInternal, "simulated compute model: rmsnorm probe did not scale");
+  const double coreBytesPerS = dB / dT;
+  model->rankGbps_ = coreBytesPerS * 1e-9 * model->coresPerRank_;
+  model->memoryFixedS_ = std::max(0.0, norm1->seconds - norm1->hbmBytes / coreBytesPerS);
   return model;
 }
 
@@ -312,7 +321,7 @@ double SimulatedComputeModel::attentionBackwardSeconds(const AttentionShape& s, 
 
 double SimulatedComputeModel::memoryBoundSeconds(double bytes) const {
   if (!(bytes > 0) || !(rankGbps_ > 0)) return 0;
-  return bytes / (rankGbps_ * 1e9);
+  return memoryFixedS_ + bytes / (rankGbps_ * 1e9);
 }
 
 double SimulatedComputeModel::peakFlopsPerChip(Precision p) const {

@@ -33,7 +33,7 @@ struct SimComputeOptions {
   uint64_t maxBlockK = 4096;  ///< contraction per block (multiple of 128)
   uint64_t maxAttentionSeq = 4096;        ///< queries (= keys) per simulated attention block
   uint64_t maxAttentionGroupHeads = 4;    ///< query heads of one KV group per block
-  uint64_t rmsNormRows = 2048;            ///< rmsnorm probe for memoryBoundSeconds: rows ...
+  uint64_t rmsNormRows = 1024;            ///< rmsnorm probes (rows and 2 rows) for memoryBoundSeconds ...
   uint64_t rmsNormHidden = 8192;          ///< ... and hidden size (bf16)
 };
 
@@ -65,8 +65,10 @@ class SimulatedComputeModel final : public ComputeModel {
   const arch::ChipConfig& chip() const { return chip_; }
   const arch::ChipConfig& coreChip() const { return coreChip_; }
   uint32_t physicalCoresPerRank() const { return coresPerRank_; }
-  /// Achieved HBM bandwidth of one rank in memory-bound passes (simulated rmsnorm), GB/s.
+  /// Streaming HBM bandwidth of one rank in memory-bound passes (simulated rmsnorm), GB/s;
+  /// memoryBoundSeconds(bytes) = memoryBoundFixedSeconds() + bytes / that.
   double memoryBoundGbpsPerRank() const { return rankGbps_; }
+  double memoryBoundFixedSeconds() const { return memoryFixedS_; }
 
   /// A matmul of exactly this shape on one physical core (M, K multiples of 128, N of 512),
   /// cached; the scaling's unit. Errors from the kernel library pass through.
@@ -102,6 +104,7 @@ class SimulatedComputeModel final : public ComputeModel {
   uint32_t ranksPerChip_ = 1;
   SimComputeOptions opts_;
   double rankGbps_ = 0;
+  double memoryFixedS_ = 0;  ///< fixed cost of one memory-bound pass
   double bf16MatmulEfficiency_ = 1;  ///< of the probe block, for fallbacks
 
   mutable std::mutex mutex_;
