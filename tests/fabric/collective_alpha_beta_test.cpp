@@ -228,3 +228,45 @@ TEST(CollectiveAlphaBeta, OnChipRanksShareHbm) {
 
 }  // namespace
 }  // namespace trnsim::fabric
+
+namespace trnsim::fabric {
+namespace {
+
+// Two levels: 4 domains of a 4-chip switch (B = 100 GB/s, alpha = 1 us), joined by a 2-tier
+// Clos (NIC N = 25 GB/s, 100 ns per hop -> 5 hops = 500 ns), one rank per chip.
+// Hierarchical all-reduce of n over all 16 ranks:
+//   RS inside the domain, direct (best on a switch): alpha + (3/4) n / B
+//   AR across the 4 domains of the n/4 left, direct: each NIC carries 3 flows of n/16 per
+//     half: 2 * (500 ns + 3 (n/16) / N)
+//   AG inside the domain: alpha + (3/4) n / B
+// A flat ring instead: every step has one flow per NIC (chip 3 of a domain to chip 0 of the
+// next) and is bound by it: 30 * (500 ns + (n/16) / N).
+TEST(CollectiveAlphaBeta, HierarchicalAcrossDomains) {
+  arch::SystemConfig s = testing::withScaleOut(
+      testing::domainSystem({testing::dim("sw", arch::LinkKind::kSwitch, 4, 100, 1000)}), 25, 100,
+      2);
+  auto m = CollectiveModel::create(s, 16);
+  ASSERT_TRUE(m.hasValue()) << m.status().toString();
+  const double n = 1e9, alpha = 1e-6, B = 100e9, N = 25e9;
+  CollectiveRequest r;
+  r.bytes = uint64_t(n);
+  r.algorithm = Algorithm::kHierarchical;
+  auto h = m->estimate(r);
+  ASSERT_TRUE(h.hasValue()) << h.status().toString();
+  double expected = 2 * (alpha + 0.75 * n / B) + 2 * (500e-9 + 3 * (n / 16) / N);
+  EXPECT_NEAR(h->timeS, expected, 1e-9 * expected);
+  ASSERT_EQ(h->phases.size(), 4u);  // RS in, RS out, AG out, AG in
+
+  r.algorithm = Algorithm::kRing;
+  auto ring = m->estimate(r);
+  ASSERT_TRUE(ring.hasValue());
+  EXPECT_NEAR(ring->timeS, 30 * (500e-9 + n / 16 / N), 1e-9 * ring->timeS);
+
+  r.algorithm = Algorithm::kAuto;
+  auto a = m->estimate(r);
+  ASSERT_TRUE(a.hasValue());
+  EXPECT_EQ(a->algorithm, Algorithm::kHierarchical);
+}
+
+}  // namespace
+}  // namespace trnsim::fabric
