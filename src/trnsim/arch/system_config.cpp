@@ -140,56 +140,50 @@ std::string describeSystem(const SystemConfig& s) {
     out += text;
     out += '\n';
   };
-  auto src = [&s](const std::string& key) {
-    auto it = s.sources.find(key);
-    return it == s.sources.end() ? std::string() : "  [" + it->second + "]";
-  };
   const AcceleratorConfig& a = s.accel;
+  const uint32_t domain = s.chipsPerDomain();
+  const uint32_t nodes = s.chipsPerNode == 0 ? 0 : domain / s.chipsPerNode;
   line(fmt::format("{}: {}", s.name, s.description));
   line(fmt::format("  config        {}", s.sourceFile.empty() ? "(built in code)" : s.sourceFile));
-  line(fmt::format("  node          {} chips{}", s.chipsPerNode, src("chips_per_node")));
-  line(fmt::format("  scale-up      {} chips per domain = {} nodes", s.chipsPerDomain(),
-                   s.chipsPerNode == 0 ? 0 : s.chipsPerDomain() / s.chipsPerNode));
+  line(fmt::format("  node          {} chips ({} ranks)", s.chipsPerNode,
+                   uint64_t(s.chipsPerNode) * a.ranksPerChip));
+  line(fmt::format("  domain        {} chips = {} node{} over the scale-up fabric", domain, nodes,
+                   nodes == 1 ? "" : "s"));
   line("");
   line(fmt::format("Accelerator: {}{}", a.name,
                    a.simChip.empty() ? " (roofline model)"
                                      : fmt::format(" (simulated as trnsim chip '{}')", a.simChip)));
-  line(fmt::format("  ranks/chip    {}{}", a.ranksPerChip, src("accel.ranks_per_chip")));
-  line(fmt::format("  bf16 dense    {:.1f} TFLOPS{}", a.peakTflopsBf16, src("accel.peak_tflops_bf16")));
-  line(fmt::format("  fp8 dense     {:.1f} TFLOPS{}", a.peakTflopsFp8, src("accel.peak_tflops_fp8")));
-  line(fmt::format("  fp32          {:.1f} TFLOPS{}", a.peakTflopsFp32, src("accel.peak_tflops_fp32")));
-  line(fmt::format("  memory        {}{}", humanBytes(a.memoryBytes), src("accel.memory_bytes")));
-  line(fmt::format("  memory BW     {:.0f} GB/s{}", a.memoryGbps, src("accel.memory_gbps")));
-  line(fmt::format("  power         {:.0f} W per chip, all-in{}", a.powerWatts, src("accel.power_watts")));
+  line(fmt::format("  ranks/chip    {}", a.ranksPerChip));
+  line(fmt::format("  peak dense    {:g} bf16, {:g} fp8, {:g} fp32 TFLOPS", a.peakTflopsBf16,
+                   a.peakTflopsFp8, a.peakTflopsFp32));
+  line(fmt::format("  memory        {}, {:g} GB/s", humanBytes(a.memoryBytes), a.memoryGbps));
+  line(fmt::format("  power         {:g} W per chip, all-in", a.powerWatts));
   line("");
   line("Scale-up fabric (dimension 0 varies fastest; bandwidths per direction):");
   if (s.scaleUp.empty()) line("  (none)");
   for (size_t i = 0; i < s.scaleUp.size(); ++i) {
     const FabricDim& d = s.scaleUp[i];
-    const std::string p = fmt::format("scale_up.{}.", i);
     const char* per = d.kind == LinkKind::kSwitch ? "per chip port" : "per neighbour link";
-    line(fmt::format("  {} {}: {} x {}, {:g} GB/s {}, {:g} ns per hop{}", i, d.name,
+    if (d.kind == LinkKind::kFullyConnected) per = "per peer";
+    line(fmt::format("  {} {:<8} {} of {}, {:g} GB/s {}, {:g} ns per hop{}", i, d.name,
                      linkKindName(d.kind), d.size, d.linkGbps, per, d.hopLatencyNs,
                      d.inNetworkReduction ? ", in-network reduction" : ""));
-    line(fmt::format("      size{}", src(p + "size")));
-    line(fmt::format("      link{}", src(p + "link_gbps")));
-    line(fmt::format("      latency{}", src(p + "hop_latency_ns")));
   }
   line("");
   const ScaleOutConfig& o = s.scaleOut;
   line(fmt::format("Scale-out network: {}", o.name));
-  line(fmt::format("  per chip      {:g} GB/s per direction ({:g} Gb/s){}", o.nicGbpsPerChip,
-                   o.nicGbpsPerChip * 8, src("scale_out.nic_gbps_per_chip")));
-  line(fmt::format("  rails         {}{}", o.rails, src("scale_out.rails")));
-  line(fmt::format("  tiers         {}{}", o.tiers, src("scale_out.tiers")));
-  line(fmt::format("  hop latency   {:g} ns{}", o.hopLatencyNs, src("scale_out.hop_latency_ns")));
-  line(fmt::format("  oversubscr.   {:g}{}", o.oversubscription, src("scale_out.oversubscription")));
-  line(fmt::format("  max chips     {}{}", o.maxChips, src("scale_out.max_chips")));
+  line(fmt::format("  per chip      {:g} GB/s per direction ({:g} Gb/s)", o.nicGbpsPerChip,
+                   o.nicGbpsPerChip * 8));
+  line(fmt::format("  Clos          {} rails, {} tiers, {:g} ns per hop, oversubscription {:g}",
+                   o.rails, o.tiers, o.hopLatencyNs, o.oversubscription));
+  line(fmt::format("  max cluster   {} chips", o.maxChips));
   line("");
-  line(fmt::format("Checkpoint I/O: {:g} GB/s per node{}", s.checkpointGbpsPerNode,
-                   src("checkpoint_gbps_per_node")));
-  line(fmt::format("Reliability overrides: chip MTBF {:g} h, restart {:g} s (0 = planner default)",
+  line(fmt::format("Checkpoint I/O  {:g} GB/s per node", s.checkpointGbpsPerNode));
+  line(fmt::format("Reliability     chip MTBF {:g} h, restart {:g} s (0 = planner default)",
                    s.reliability.chipMtbfHours, s.reliability.restartSeconds));
+  line("");
+  line("Sources:");
+  for (const auto& [key, source] : s.sources) line(fmt::format("  {}: {}", key, source));
   return out;
 }
 
