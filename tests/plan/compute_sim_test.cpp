@@ -5,8 +5,8 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
-#include <ctime>
 #include <cstdio>
+#include <ctime>
 #include <thread>
 #include <vector>
 
@@ -43,7 +43,9 @@ double simulate(const arch::ChipConfig& chip, const std::vector<const isa::Progr
 }
 
 /// TensorE peak of one physical core from the chip JSON's numbers: 2 * rows * cols * clock.
-double corePeak(const arch::ChipConfig& c) { return 2.0 * c.pe.rows * c.pe.cols * c.pe.clockGhz * 1e9; }
+double corePeak(const arch::ChipConfig& c) {
+  return 2.0 * c.pe.rows * c.pe.cols * c.pe.clockGhz * 1e9;
+}
 
 TEST(SimComputeModel, MatmulAgainstPeakBoundAndWholeChipSimulation) {
   auto model = makeModel();
@@ -86,8 +88,9 @@ TEST(SimComputeModel, MemoryBoundBandwidthWithinHbmShare) {
   const arch::ChipConfig& chip = model->chip();
   // A rank's share: its physical cores' part of the chip's HBM bandwidth, and no more than
   // its DMA engines can move.
-  const double share = std::min(chip.mem.hbmGbps / chip.coresPerChip, chip.dma.sustainedGbpsPerCore) *
-                       model->physicalCoresPerRank();
+  const double share =
+      std::min(chip.mem.hbmGbps / chip.coresPerChip, chip.dma.sustainedGbpsPerCore) *
+      model->physicalCoresPerRank();
   EXPECT_LE(model->memoryBoundGbpsPerRank(), share * (1 + 1e-9));
   EXPECT_GE(model->memoryBoundGbpsPerRank(), 0.7 * share);
   const double bytes = 3.0e9;
@@ -181,8 +184,13 @@ TEST(SimComputeModel, AttentionBackwardForwardRatioAndBound) {
   auto model = makeModel();
   ASSERT_TRUE(model);
   // Llama-3-70B at tp 8: 8 query heads and 1 KV head per rank, seq 2048.
-  const AttentionShape s{.batch = 1, .heads = 8, .kvHeads = 1, .seqQ = 2048, .seqKv = 2048,
-                         .headDim = 128, .causal = true};
+  const AttentionShape s{.batch = 1,
+                         .heads = 8,
+                         .kvHeads = 1,
+                         .seqQ = 2048,
+                         .seqKv = 2048,
+                         .headDim = 128,
+                         .causal = true};
   const double fwd = model->attentionForwardSeconds(s, Precision::kBf16);
   const double bwd = model->attentionBackwardSeconds(s, Precision::kBf16);
   const double useful = kernels::attentionUsefulFlops(8, 2048, 128, true);
@@ -207,11 +215,41 @@ TEST(SimComputeModel, AttentionBackwardForwardRatioAndBound) {
   EXPECT_EQ(model->fallbacks(), 0u);
 }
 
+// A causal sequence twice the simulated block (two triangles and a rectangle) against the
+// kernel simulated whole.
+TEST(SimComputeModel, ScaledAttentionMatchesFullSimulation) {
+  auto model = makeModel(trnSystem("trn2", 8));  // one physical core per rank
+  ASSERT_TRUE(model);
+  const AttentionShape s{.batch = 1,
+                         .heads = 1,
+                         .kvHeads = 1,
+                         .seqQ = 8192,
+                         .seqKv = 8192,
+                         .headDim = 128,
+                         .causal = true};
+  for (bool backward : {false, true}) {
+    const double scaled = backward ? model->attentionBackwardSeconds(s, Precision::kBf16)
+                                   : model->attentionForwardSeconds(s, Precision::kBf16);
+    auto prog = backward ? kernels::attentionBackwardProgram(model->coreChip(), 1, 1, 8192, 128)
+                         : kernels::attentionProgram(model->coreChip(), 1, 1, 8192, 128);
+    ASSERT_TRUE(prog.hasValue()) << prog.status().toString();
+    const double full = simulate(model->coreChip(), {&*prog});
+    std::printf("attention %s seq 8192: scaled %.4f ms vs full %.4f ms (%+.2f%%)\n",
+                backward ? "bwd" : "fwd", scaled * 1e3, full * 1e3, (scaled / full - 1) * 100);
+    EXPECT_NEAR(scaled, full, 0.04 * full) << (backward ? "backward" : "forward");
+  }
+}
+
 TEST(SimComputeModel, AttentionFallsBackToMatmulsWithoutDmaTranspose) {
   auto model = makeModel(trnSystem("trn1", 2));
   ASSERT_TRUE(model);
-  const AttentionShape s{.batch = 1, .heads = 2, .kvHeads = 2, .seqQ = 1024, .seqKv = 1024,
-                         .headDim = 128, .causal = true};
+  const AttentionShape s{.batch = 1,
+                         .heads = 2,
+                         .kvHeads = 2,
+                         .seqQ = 1024,
+                         .seqKv = 1024,
+                         .headDim = 128,
+                         .causal = true};
   const double fwd = model->attentionForwardSeconds(s, Precision::kBf16);
   EXPECT_GE(fwd, kernels::attentionUsefulFlops(2, 1024, 128, true) / corePeak(model->chip()));
   EXPECT_DOUBLE_EQ(model->attentionBackwardSeconds(s, Precision::kBf16), 2.5 * fwd);
@@ -222,15 +260,16 @@ TEST(SimComputeModel, CacheHitReturnsIdenticalValues) {
   auto model = makeModel();
   ASSERT_TRUE(model);
   const MatmulShape s{.m = 4096, .n = 1536, .k = 1024, .batch = 2};
-  const AttentionShape a{.batch = 1, .heads = 4, .kvHeads = 1, .seqQ = 1024, .seqKv = 1024,
-                         .headDim = 128};
+  const AttentionShape a{
+      .batch = 1, .heads = 4, .kvHeads = 1, .seqQ = 1024, .seqKv = 1024, .headDim = 128};
   const double t1 = model->matmulSeconds(s, Precision::kBf16);
   const double a1 = model->attentionForwardSeconds(a, Precision::kBf16);
   const uint64_t sims = model->simulations(), hits = model->cacheHits();
   auto start = std::chrono::steady_clock::now();
   const double t2 = model->matmulSeconds(s, Precision::kBf16);
   const double a2 = model->attentionForwardSeconds(a, Precision::kBf16);
-  const double warmS = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const double warmS =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   EXPECT_EQ(t1, t2);
   EXPECT_EQ(a1, a2);
   EXPECT_EQ(model->simulations(), sims);
@@ -299,8 +338,13 @@ LayerOps llama70bTp8() {
     ops.matmuls.push_back({.m = f.m, .n = f.k, .k = f.n});  // dX = dY W^T
     ops.matmuls.push_back({.m = f.k, .n = f.n, .k = f.m});  // dW = X^T dY
   }
-  ops.attention = {.batch = 1, .heads = 64 / tp, .kvHeads = 8 / tp, .seqQ = t, .seqKv = t,
-                   .headDim = 128, .causal = true};
+  ops.attention = {.batch = 1,
+                   .heads = 64 / tp,
+                   .kvHeads = 8 / tp,
+                   .seqQ = t,
+                   .seqKv = t,
+                   .headDim = 128,
+                   .causal = true};
   return ops;
 }
 
@@ -344,14 +388,15 @@ TEST(SimComputeModelSlow, HostTimeLlama70bLayer) {
   for (const MatmulShape& s : ops.matmuls) flops += 2.0 * s.m * s.n * s.k;
   double mm = 0;
   for (const MatmulShape& s : ops.matmuls) mm += model->matmulSeconds(s, Precision::kBf16);
-  const double eff = flops / (mm * model->peakFlopsPerChip(Precision::kBf16) / system.accel.ranksPerChip);
+  const double eff =
+      flops / (mm * model->peakFlopsPerChip(Precision::kBf16) / system.accel.ranksPerChip);
   std::printf("matmul efficiency of those shapes: %.3f of the rank's peak\n", eff);
   const double rankPeak = model->peakFlopsPerChip(Precision::kBf16) / system.accel.ranksPerChip;
   for (const MatmulShape& s : ops.matmuls) {
     const double b = model->matmulSeconds(s, Precision::kBf16);
     const double f = model->matmulSeconds(s, Precision::kFp8);
-    std::printf("| %llu x %llu x %llu | %.3f | %.1f %% | %.3f | %.2fx |\n",
-                (unsigned long long)s.m, (unsigned long long)s.n, (unsigned long long)s.k, b * 1e3,
+    std::printf("| %llu x %llu x %llu | %.3f | %.1f %% | %.3f | %.2fx |\n", (unsigned long long)s.m,
+                (unsigned long long)s.n, (unsigned long long)s.k, b * 1e3,
                 200.0 * s.m * s.n * s.k / (b * rankPeak), f * 1e3, b / f);
   }
   EXPECT_LT(eff, 1.0);

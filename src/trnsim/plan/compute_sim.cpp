@@ -38,10 +38,10 @@ Expected<SimBlockTiming> timeProgram(const arch::ChipConfig& chip, const isa::Pr
   if (!tl.cores.empty()) {
     const sim::CoreTimingStats& c = tl.cores[0];
     t.tensorBusyS = c.busyNs[int(arch::Engine::kTensor)] * 1e-9;
-    t.otherBusyS = std::max({c.busyNs[int(arch::Engine::kVector)],
-                             c.busyNs[int(arch::Engine::kScalar)],
-                             c.busyNs[int(arch::Engine::kGpSimd)]}) *
-                   1e-9;
+    t.otherBusyS =
+        std::max({c.busyNs[int(arch::Engine::kVector)], c.busyNs[int(arch::Engine::kScalar)],
+                  c.busyNs[int(arch::Engine::kGpSimd)]}) *
+        1e-9;
     t.hbmBytes = double(c.hbmReadBytes + c.hbmWriteBytes);
     t.instructions = c.instructions;
   }
@@ -73,8 +73,7 @@ Expected<std::unique_ptr<SimulatedComputeModel>> SimulatedComputeModel::create(
   if (options.maxBlockM < 128 || options.maxBlockM % 128 || options.maxBlockN < 512 ||
       options.maxBlockN % 512 || options.maxBlockK < 128 || options.maxBlockK % 128 ||
       options.maxAttentionSeq < 128 || options.maxAttentionSeq % 128 ||
-      options.maxAttentionGroupHeads == 0 || options.rmsNormRows == 0 ||
-      options.rmsNormHidden == 0)
+      options.maxAttentionGroupHeads == 0 || options.rmsNormRows == 0 || options.rmsNormHidden == 0)
     return Status(ErrorCode::kInvalidArgument,
                   "SimComputeOptions: block caps must be positive multiples of the hardware "
                   "tiles (M, K, attention seq: 128; N: 512)");
@@ -129,9 +128,9 @@ Expected<SimBlockTiming> SimulatedComputeModel::simulate(const Key& key) const {
   const arch::ChipConfig& chip = coreChip_;
   switch (key[0]) {
     case kMatmulBf16: {
-      TRNSIM_ASSIGN_OR_RETURN(isa::Program prog,
-                              kernels::matmulProgram(chip, int64_t(key[1]), int64_t(key[3]),
-                                                     int64_t(key[2])));
+      TRNSIM_ASSIGN_OR_RETURN(
+          isa::Program prog,
+          kernels::matmulProgram(chip, int64_t(key[1]), int64_t(key[3]), int64_t(key[2])));
       return timeProgram(chip, prog);
     }
     case kMatmulFp8: {
@@ -140,15 +139,15 @@ Expected<SimBlockTiming> SimulatedComputeModel::simulate(const Key& key) const {
       // time off the critical path that double_row saves: T = max(T8 - B (1 - 1/s), B / s, the
       // busiest other engine, the HBM bytes at the core's rate), s = pe.fp8Speedup.
       TRNSIM_ASSIGN_OR_RETURN(
-          isa::Program prog, kernels::matmulProgram(chip, int64_t(key[1]), int64_t(key[3]),
-                                                    int64_t(key[2]), DType::kFP8E4M3,
-                                                    DType::kBF16));
+          isa::Program prog,
+          kernels::matmulProgram(chip, int64_t(key[1]), int64_t(key[3]), int64_t(key[2]),
+                                 DType::kFP8E4M3, DType::kBF16));
       TRNSIM_ASSIGN_OR_RETURN(SimBlockTiming t, timeProgram(chip, prog));
       const double s = std::max<uint32_t>(1, chip.pe.fp8Speedup);
       const double dmaGbps = std::min(chip.dma.sustainedGbpsPerCore, chip.mem.hbmGbps);
       const double saved = t.tensorBusyS * (1 - 1 / s);
-      t.seconds = std::max({t.seconds - saved, t.tensorBusyS / s, t.otherBusyS,
-                            t.hbmBytes / (dmaGbps * 1e9)});
+      t.seconds = std::max(
+          {t.seconds - saved, t.tensorBusyS / s, t.otherBusyS, t.hbmBytes / (dmaGbps * 1e9)});
       t.tensorBusyS /= s;
       return t;
     }
@@ -164,8 +163,8 @@ Expected<SimBlockTiming> SimulatedComputeModel::simulate(const Key& key) const {
       return timeProgram(chip, *prog);
     }
     case kRmsNorm: {
-      TRNSIM_ASSIGN_OR_RETURN(isa::Program prog, kernels::rmsNormProgram(chip, int64_t(key[1]),
-                                                                         int64_t(key[2])));
+      TRNSIM_ASSIGN_OR_RETURN(isa::Program prog,
+                              kernels::rmsNormProgram(chip, int64_t(key[1]), int64_t(key[2])));
       return timeProgram(chip, prog);
     }
     default:
@@ -277,26 +276,46 @@ double SimulatedComputeModel::attentionSeconds(const AttentionShape& s, bool bac
   const uint64_t d = std::min<uint64_t>(s.headDim, chip_.pe.rows);
   const double perBlock = groupsPerCore * (double(groupHeads) / double(g)) *
                           (double(s.headDim) / double(d));  // headDim > 128: more passes
+  // A causal sequence longer than the block is, in the kernel's own order, q / seq triangles
+  // on the diagonal (causal blocks) and full rectangles below them (non-causal blocks).
   // Causal with more keys than queries is a context-parallel chunk, load-balanced as in
-  // Megatron (each rank holds two mirrored pieces): its queries see on average half the keys,
-  // q kv / 2 pairs, i.e. the triangle of its own q keys (a causal block) plus a full rectangle
-  // of q x (kv - q) / 2 (a non-causal block), the same reading as the roofline model.
-  const double extraKeys = s.causal ? double(seqKv > q ? seqKv - q : 0) / 2 : double(seqKv);
-  double seconds = 0;
-  bool ok = true;
+  // Megatron (each rank holds two mirrored pieces): its queries see on average half the other
+  // keys, q (kv - q) / 2 more pairs of rectangle, the same reading as the roofline model.
+  const double qd = double(q), sd = double(seq);
+  const double blockPairs = sd * sd, triPairs = sd * (sd + 1) / 2;
+  double rectPairs = qd * double(seqKv), triangles = 0;
   if (s.causal) {
-    auto tri = attentionBlock(g, seq, d, true, backward);
-    ok = tri.hasValue();
-    if (ok)
-      seconds += tri->seconds * perBlock * attentionPairs(double(q), double(q), true) /
-                 attentionPairs(double(seq), double(seq), true);
+    triangles = qd / sd;
+    rectPairs = std::max(qd * (qd + 1) / 2 - triangles * triPairs, 0.0) +
+                (seqKv > q ? qd * double(seqKv - q) / 2 : 0.0);
   }
-  if (ok && extraKeys > 0) {
-    auto rect = attentionBlock(g, seq, d, false, backward);
-    ok = rect.hasValue();
-    if (ok) seconds += rect->seconds * perBlock * double(q) * extraKeys / (double(seq) * double(seq));
+  const double rects = rectPairs / blockPairs;
+  const Expected<SimBlockTiming> none = SimBlockTiming{};
+  auto tri = s.causal ? attentionBlock(g, seq, d, true, backward) : none;
+  auto rect = rects > 0 ? attentionBlock(g, seq, d, false, backward) : none;
+  const bool ok = tri.hasValue() && rect.hasValue();
+  if (ok) {
+    // Blocks run back to back in one kernel: each costs its time less the fixed part F (the
+    // first loads and the last store), paid once. F from the same block split in halves: a
+    // causal block of s is two causal blocks and one rectangle of s / 2 (two extra F), a
+    // rectangle four rectangles (three extra F).
+    const double blocks = perBlock * (triangles + rects);
+    double fixed = 0;
+    if (blocks > 1 && seq % 256 == 0) {
+      const uint64_t half = seq / 2;
+      auto halfRect = attentionBlock(g, half, d, false, backward);
+      if (s.causal) {
+        auto halfTri = attentionBlock(g, half, d, true, backward);
+        if (halfTri.hasValue() && halfRect.hasValue())
+          fixed = (2 * halfTri->seconds + halfRect->seconds - tri->seconds) / 2;
+      } else if (halfRect.hasValue()) {
+        fixed = (4 * halfRect->seconds - rect->seconds) / 3;
+      }
+      fixed = std::clamp(fixed, 0.0, 0.5 * (s.causal ? tri->seconds : rect->seconds));
+    }
+    return fixed + perBlock * (triangles * (tri->seconds - fixed) +
+                               (rects > 0 ? rects * (rect->seconds - fixed) : 0.0));
   }
-  if (ok) return seconds;
 
   // The chip cannot run the flash-attention kernel (trn1 has no DMA transpose): the score and
   // context matmuls as plain matmuls at the simulated matmul speed, causal pairs only;

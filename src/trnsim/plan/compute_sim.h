@@ -28,21 +28,21 @@ namespace trnsim::plan {
 
 /// How big a block of each operation is simulated; larger is more faithful and slower to fill.
 struct SimComputeOptions {
-  uint64_t maxBlockM = 2048;  ///< rows of C simulated per matmul block (multiple of 128)
-  uint64_t maxBlockN = 2048;  ///< columns of C per block (multiple of 512)
-  uint64_t maxBlockK = 4096;  ///< contraction per block (multiple of 128)
-  uint64_t maxAttentionSeq = 4096;        ///< queries (= keys) per simulated attention block
-  uint64_t maxAttentionGroupHeads = 4;    ///< query heads of one KV group per block
-  uint64_t rmsNormRows = 1024;            ///< rmsnorm probes (rows and 2 rows) for memoryBoundSeconds ...
-  uint64_t rmsNormHidden = 8192;          ///< ... and hidden size (bf16)
+  uint64_t maxBlockM = 2048;            ///< rows of C simulated per matmul block (multiple of 128)
+  uint64_t maxBlockN = 2048;            ///< columns of C per block (multiple of 512)
+  uint64_t maxBlockK = 4096;            ///< contraction per block (multiple of 128)
+  uint64_t maxAttentionSeq = 4096;      ///< queries (= keys) per simulated attention block
+  uint64_t maxAttentionGroupHeads = 4;  ///< query heads of one KV group per block
+  uint64_t rmsNormRows = 1024;    ///< rmsnorm probes (rows and 2 rows) for memoryBoundSeconds ...
+  uint64_t rmsNormHidden = 8192;  ///< ... and hidden size (bf16)
 };
 
 /// One simulated block's result: what the kernel took on ONE physical core.
 struct SimBlockTiming {
-  double seconds = 0;       ///< simulated end time of the block
-  double tensorBusyS = 0;   ///< TensorE busy time
-  double otherBusyS = 0;    ///< the busiest of VectorE, ScalarE, GpSimd
-  double hbmBytes = 0;      ///< HBM read + write
+  double seconds = 0;      ///< simulated end time of the block
+  double tensorBusyS = 0;  ///< TensorE busy time
+  double otherBusyS = 0;   ///< the busiest of VectorE, ScalarE, GpSimd
+  double hbmBytes = 0;     ///< HBM read + write
   uint64_t instructions = 0;
 };
 
@@ -104,7 +104,7 @@ class SimulatedComputeModel final : public ComputeModel {
   uint32_t ranksPerChip_ = 1;
   SimComputeOptions opts_;
   double rankGbps_ = 0;
-  double memoryFixedS_ = 0;  ///< fixed cost of one memory-bound pass
+  double memoryFixedS_ = 0;          ///< fixed cost of one memory-bound pass
   double bf16MatmulEfficiency_ = 1;  ///< of the probe block, for fallbacks
 
   mutable std::mutex mutex_;
