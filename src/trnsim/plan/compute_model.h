@@ -51,6 +51,9 @@ struct RooflineOptions {
   /// HBM); false: two batched matmuls with the scores materialized in HBM for softmax and
   /// dropout, as in Megatron-LM 2021 (the calibration set).
   bool flashAttention = true;
+  /// JSON text replacing the built-in configs/plan/roofline.json (what-if studies, fitting);
+  /// empty = the built-in constants.
+  std::string paramsJson;
 };
 Expected<std::unique_ptr<ComputeModel>> makeRooflineComputeModel(const arch::SystemConfig& system,
                                                                  const RooflineOptions& options);

@@ -72,9 +72,13 @@ struct RooflineParams {
   double unfusedScoreBytesFwd = 0, unfusedScoreBytesBwd = 0;
 };
 
-Expected<RooflineParams> loadRooflineParams() {
-  const std::string origin = "<builtin>/configs/plan/roofline.json";
-  TRNSIM_ASSIGN_OR_RETURN(std::string_view text, detail::builtinPlanFile("roofline"));
+Expected<RooflineParams> loadRooflineParams(const std::string& override) {
+  const std::string origin =
+      override.empty() ? "<builtin>/configs/plan/roofline.json" : "RooflineOptions::paramsJson";
+  std::string_view text = override;
+  if (override.empty()) {
+    TRNSIM_ASSIGN_OR_RETURN(text, detail::builtinPlanFile("roofline"));
+  }
   TRNSIM_ASSIGN_OR_RETURN(auto values, detail::parseTuningFile(text, origin));
   RooflineParams p;
   struct Item {
@@ -215,7 +219,7 @@ Expected<std::unique_ptr<ComputeModel>> makeRooflineComputeModel(const arch::Sys
                   "the roofline compute model needs a positive accelerator.memory_gbps", where);
   }
   try {
-    TRNSIM_ASSIGN_OR_RETURN(RooflineParams params, loadRooflineParams());
+    TRNSIM_ASSIGN_OR_RETURN(RooflineParams params, loadRooflineParams(options.paramsJson));
     return std::unique_ptr<ComputeModel>(
         std::make_unique<RooflineComputeModel>(system, params, options));
   } catch (const std::exception& e) {
