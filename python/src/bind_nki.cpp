@@ -10,8 +10,11 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include "bind_fabric.h"
+
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "trnsim/arch/chip_config.h"
@@ -81,6 +84,7 @@ isa::ScalarOperand scalarOf(const py::handle& h, float def = 0.0f) {
   return float(PyFloat_AsDouble(h.ptr()));
 }
 isa::AluOp alu(int v) { return static_cast<isa::AluOp>(v); }
+using RankLists = std::vector<std::vector<uint32_t>>;
 arch::Engine eng(int v) { return static_cast<arch::Engine>(v); }
 
 struct Builder {
@@ -171,6 +175,15 @@ void bindNki(py::module_& m) {
           },
           py::arg("chip"), py::arg("programs"),
           "Loads one program per core; the record then takes the run's timeline (execute)");
+
+  sub.def(
+      "cluster_load",
+      [](pybind::PyCluster& c, uint32_t rank, const ProgramHolder& p) {
+        const Status s = c.cluster.load(rank, p.program);
+        if (!s.isOk()) pybind::raiseFabricError(s);
+      },
+      py::arg("cluster"), py::arg("rank"), py::arg("program"),
+      "Loads a traced NKI program on one rank of a fabric.Cluster");
 
   sub.def("execute",
           [](sim::Chip& chip, const std::shared_ptr<RunRecord>& rec, bool values, bool timing,
@@ -370,7 +383,47 @@ void bindNki(py::module_& m) {
              o.oobSkip = oobSkip;
              check(b.b().dmaCopy(apOf(dst), apOf(src), o));
            })
-      .def("dma_transpose", [](Builder& b, py::handle dst, py::handle src, int queue) {
-        check(b.b().dmaTranspose(apOf(dst), apOf(src), queue));
+      .def("dma_transpose",
+           [](Builder& b, py::handle dst, py::handle src, int queue) {
+             check(b.b().dmaTranspose(apOf(dst), apOf(src), queue));
+           })
+      // ---- collectives (nki.collectives, nki.isa.sendrecv / core_barrier) ----
+      // Replica groups travel as lists of rank lists ([] = every rank); the builder keeps
+      // them in the program's table.
+      .def("all_reduce",
+           [](Builder& b, py::handle dst, py::handle src, int op, RankLists groups) {
+             auto& kb = b.b();
+             check(kb.allReduce(apOf(dst), apOf(src), alu(op), kb.replicaGroup(std::move(groups))));
+           })
+      .def("all_gather",
+           [](Builder& b, py::handle dst, py::handle src, RankLists groups) {
+             auto& kb = b.b();
+             check(kb.allGather(apOf(dst), apOf(src), kb.replicaGroup(std::move(groups))));
+           })
+      .def("reduce_scatter",
+           [](Builder& b, py::handle dst, py::handle src, int op, RankLists groups) {
+             auto& kb = b.b();
+             check(kb.reduceScatter(apOf(dst), apOf(src), alu(op),
+                                    kb.replicaGroup(std::move(groups))));
+           })
+      .def("all_to_all",
+           [](Builder& b, py::handle dst, py::handle src, RankLists groups) {
+             auto& kb = b.b();
+             check(kb.allToAll(apOf(dst), apOf(src), kb.replicaGroup(std::move(groups))));
+           })
+      .def("collective_permute",
+           [](Builder& b, py::handle dst, py::handle src,
+              const std::vector<std::pair<uint32_t, uint32_t>>& pairs) {
+             auto& kb = b.b();
+             check(kb.collectivePermute(apOf(dst), apOf(src), kb.permutePairs(pairs)));
+           })
+      .def("sendrecv",
+           [](Builder& b, py::handle dst, py::handle src, uint32_t sendTo, uint32_t recvFrom,
+              uint32_t pipeId) {
+             check(b.b().sendRecv(apOf(dst), apOf(src), sendTo, recvFrom, pipeId));
+           })
+      .def("core_barrier", [](Builder& b, RankLists groups, py::handle data) {
+        auto& kb = b.b();
+        check(kb.coreBarrier(kb.replicaGroup(std::move(groups)), apOf(data)));
       });
 }

@@ -11,10 +11,12 @@ void bindIsa(py::module_& m);
 void bindSim(py::module_& m);
 void bindProfile(py::module_& m);
 void bindKernels(py::module_& m);
+void bindFabric(py::module_& m);
+void bindPlan(py::module_& m);
 void bindNki(py::module_& m);
 
 PYBIND11_MODULE(_trnsim, m) {
-  m.doc() = "trnsim's C++ core (numerics, arch, isa, sim, profile, kernels)";
+  m.doc() = "trnsim's C++ core (numerics, arch, isa, sim, profile, kernels, fabric, plan, nki)";
   m.attr("__version__") = TRNSIM_VERSION;
   // Lower layers first: a higher layer's bindings may refer to types the lower ones registered.
   bindNumerics(m);
@@ -23,5 +25,7 @@ PYBIND11_MODULE(_trnsim, m) {
   bindSim(m);
   bindProfile(m);
   bindKernels(m);
+  bindFabric(m);  // before nki: its multi-chip runs take a fabric.Cluster
+  bindPlan(m);
   bindNki(m);
 }

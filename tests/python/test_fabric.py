@@ -138,3 +138,20 @@ def test_estimate_errors(kwargs, match):
     args.update(kwargs)
     with pytest.raises(ValueError, match=match):
         fabric.estimate(**args)
+
+
+def test_python_wrapper_takes_sizes_with_units():
+    from trnsim import fabric as f
+    assert f.parse_bytes(8) == 8
+    assert f.parse_bytes("4K") == 4 * 1024
+    assert f.parse_bytes("1MiB") == 1 << 20
+    assert f.parse_bytes("1MB") == 10**6
+    assert f.parse_bytes("2GiB") == 2 << 30
+    with pytest.raises(ValueError, match="1XB"):
+        f.parse_bytes("1XB")
+    a = f.estimate("trn2.48xlarge", "all_gather", "64MiB")
+    b = fabric.estimate("trn2.48xlarge", "all_gather", 64 << 20)
+    assert a["time_s"] == b["time_s"]
+    sw = f.sweep("trn2.48xlarge", "all_reduce", sizes=[1 << 10, 1 << 20, 1 << 30])
+    assert [d["bytes"] for d in sw] == [1 << 10, 1 << 20, 1 << 30]
+    assert sw[0]["time_s"] < sw[1]["time_s"] < sw[2]["time_s"]

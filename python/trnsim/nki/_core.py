@@ -1028,8 +1028,8 @@ def _write_report(record, trace, report):
 def launch(fn, args, kwargs, grid=(), chip=None, trace=None, report=None, name=None,
            multicore=True, system=None):
     """Traces `fn` once per grid point, runs the programs on a simulated chip and returns
-    (outputs as numpy, RunInfo). A kernel that uses nki.collectives runs as a one-rank
-    cluster (launch_multichip)."""
+    (outputs as numpy, RunInfo). A lone chip is a world of one rank (rank 0): collectives
+    over that rank copy src to dst; more ranks need launch_multichip."""
     import time
     global _CTX
     if _CTX is not None:  # a kernel called from a kernel: inline it
@@ -1047,12 +1047,6 @@ def launch(fn, args, kwargs, grid=(), chip=None, trace=None, report=None, name=N
     t0 = time.perf_counter()
     ctxs, outs = _trace(fn, args, kwargs, grid, pids, per_core, chip, kname, host_inputs)
     trace_s = time.perf_counter() - t0
-    if any(c.collectives for c in ctxs):
-        # Collectives need the cluster runtime: run as one rank (trace again, one program).
-        del ctxs, outs
-        res, run = launch_multichip(fn, [args], kwargs, grid=grid, chip=chip, trace=trace,
-                                    report=report, name=name, system=system)
-        return res[0], run
 
     # Run.
     chip_obj = _csim.Chip(chip)
@@ -1101,6 +1095,14 @@ class MultichipRunInfo:
         self.trace_seconds = trace_seconds
         self.programs = programs
         self.collectives = result.get("collectives", [])
+        self.process = cluster.process
+        self.processes = cluster.processes
+        self.local_ranks = range(cluster.first_local_rank, cluster.end_local_rank)
+        self.system = result.get("system", system)
+
+    def output_hashes(self):
+        """Per rank, FNV-1a 64 of its output tensors (the same in every MPI process)."""
+        return list(self.cluster.output_hashes())
 
     def summary(self) -> dict:
         """The run as a dict (per-rank results, collectives, compute/communication split)."""
@@ -1145,10 +1147,24 @@ def _same_args(a, b):
     return True
 
 
+class _FabricArgs:
+    def __init__(self, e):
+        self.args = (getattr(e, "code", "kInternal"), getattr(e, "where", ""),
+                     getattr(e, "detail", str(e)), str(e))
+
+
+def _from_fabric(e):
+    """A fabric.FabricError as the matching trnsim.nki error, located at the kernel line the
+    error's place names ("rank 3: instruction 2 (all_reduce) at k.py:40")."""
+    return _err.from_core(_FabricArgs(e))
+
+
 def launch_multichip(fn, rank_args, kwargs, grid=(), chip=None, trace=None, report=None,
                      name=None, system=None, threads=0, seed=0):
     """Runs `fn` SPMD on len(rank_args) simulated chips joined by a fabric; rank r calls
     fn(*rank_args[r], **kwargs). Returns ([outputs of rank 0, ...], MultichipRunInfo).
+    Under mpirun each process simulates a slice of the ranks; the outputs of ranks another
+    process simulates are None (MultichipRunInfo.local_ranks says which are here).
 
     The kernel is traced once and the program shared when it does not ask for its rank
     (nki.collectives.rank_id) and every rank's arguments have the same shapes and dtypes;
@@ -1194,14 +1210,16 @@ def launch_multichip(fn, rank_args, kwargs, grid=(), chip=None, trace=None, repo
             programs.append(prog)
             _cnki.cluster_load(cluster, r, prog)
         for r, (ctxs, outs, hin) in enumerate(per_rank):
+            if not cluster.is_local(r):  # under mpirun another process simulates it
+                continue
             for nm, arr, core, user, orig in hin:
                 cluster.write(r, nm, arr)
-        result = cluster.run(values=True, timing=True, seed=int(seed),
+        result = cluster.run(values=True, seed=int(seed),
                              events=bool(trace or os.environ.get("TRNSIM_TRACE")))
     except _cnki.CoreError as e:
         raise _err.from_core(e, None) from None
-    except _cfab.ClusterError as e:
-        raise _err.from_core(e, None) from None
+    except _cfab.FabricError as e:
+        raise _from_fabric(e) from None
     except _csim.SimError as e:
         raise _err.make_error(_err.NkiRuntimeError, str(e)) from None
     run = MultichipRunInfo(result, cluster, chip, system, n, trace_s, programs)
@@ -1209,6 +1227,9 @@ def launch_multichip(fn, rank_args, kwargs, grid=(), chip=None, trace=None, repo
 
     results = []
     for r, (ctxs, outs, hin) in enumerate(per_rank):
+        if not cluster.is_local(r):
+            results.append(None)  # simulated by another MPI process
+            continue
         src = ctxs if ctxs is not None else per_rank[0][0]
         o = outs if ctxs is not None else per_rank[0][1]
 

@@ -1,0 +1,19 @@
+"""trnsim.plan: the planner from Python (step time, memory, MFU, and with ``tokens`` the
+whole run: days, cost, energy, goodput).
+
+    from trnsim import plan
+    d = plan.estimate("llama3-70b", "trn2-ultraserver", 256, 1024, 8192, tp=4, pp=4)
+    d["step"]["step_time_s"], d["step"]["mfu"]
+
+A thin wrapper over ``trnsim._trnsim.plan.estimate`` (python/src/bind_plan.cpp); docs/plan.md
+explains the model.
+"""
+
+from __future__ import annotations
+
+from ._trnsim import plan as _p
+
+estimate = _p.estimate
+builtin_models = _p.builtin_models
+
+__all__ = ["estimate", "builtin_models"]
