@@ -29,7 +29,6 @@
 #include "trnsim/numerics/dtype.h"
 #include "trnsim/profile/trace.h"
 
-
 namespace py = pybind11;
 using namespace trnsim;
 
@@ -100,20 +99,30 @@ const isa::TensorDecl& declOf(const PyCluster& c, uint32_t rank, const std::stri
 
 py::dtype valueDtype(numerics::DType t) {
   switch (t) {
-    case numerics::DType::kInt8: return py::dtype::of<int8_t>();
-    case numerics::DType::kInt16: return py::dtype::of<int16_t>();
-    case numerics::DType::kInt32: return py::dtype::of<int32_t>();
-    case numerics::DType::kUInt8: return py::dtype::of<uint8_t>();
-    case numerics::DType::kUInt16: return py::dtype::of<uint16_t>();
-    case numerics::DType::kUInt32: return py::dtype::of<uint32_t>();
-    default: return py::dtype::of<float>();
+    case numerics::DType::kInt8:
+      return py::dtype::of<int8_t>();
+    case numerics::DType::kInt16:
+      return py::dtype::of<int16_t>();
+    case numerics::DType::kInt32:
+      return py::dtype::of<int32_t>();
+    case numerics::DType::kUInt8:
+      return py::dtype::of<uint8_t>();
+    case numerics::DType::kUInt16:
+      return py::dtype::of<uint16_t>();
+    case numerics::DType::kUInt32:
+      return py::dtype::of<uint32_t>();
+    default:
+      return py::dtype::of<float>();
   }
 }
 py::dtype bitsDtype(numerics::DType t) {
   switch (numerics::dtypeSize(t)) {
-    case 1: return py::dtype::of<uint8_t>();
-    case 2: return py::dtype::of<uint16_t>();
-    default: return py::dtype::of<uint32_t>();
+    case 1:
+      return py::dtype::of<uint8_t>();
+    case 2:
+      return py::dtype::of<uint16_t>();
+    default:
+      return py::dtype::of<uint32_t>();
   }
 }
 
@@ -247,7 +256,8 @@ py::dict costToDict(const fabric::CollectiveCost& c, fabric::CollectiveOp op, ui
 void bindFabric(py::module_& m) {
   auto sub = m.def_submodule(
       "fabric", "Systems, the collective cost model and multi-chip runs (the fabric layer)");
-  fabricError() = py::exception<std::runtime_error>(sub, "FabricError", PyExc_RuntimeError).release();
+  fabricError() =
+      py::exception<std::runtime_error>(sub, "FabricError", PyExc_RuntimeError).release();
 
   sub.def("builtin_systems", &arch::builtinSystemNames,
           "Names of the systems built into trnsim (configs/systems/*.json).");
@@ -263,8 +273,7 @@ void bindFabric(py::module_& m) {
 
   sub.def("mpi_built_in", &fabric::mpiBuiltIn,
           "Whether this trnsim was built with MPI (multi-process cluster runs under mpirun).");
-  sub.def("launched_by_mpi", &fabric::launchedByMpi,
-          "Whether this process was started by mpirun.");
+  sub.def("launched_by_mpi", &fabric::launchedByMpi, "Whether this process was started by mpirun.");
 
   py::class_<PyCluster, std::shared_ptr<PyCluster>>(
       sub, "Cluster",
@@ -295,16 +304,17 @@ void bindFabric(py::module_& m) {
                              [](const PyCluster& c) { return c.cluster.endLocalRank(); })
       .def("is_local", [](const PyCluster& c, uint32_t r) { return c.cluster.isLocal(r); })
       .def_property_readonly("process", [](const PyCluster& c) { return c.cluster.process(); })
-      .def_property_readonly("processes",
-                             [](const PyCluster& c) { return c.cluster.processes(); })
+      .def_property_readonly("processes", [](const PyCluster& c) { return c.cluster.processes(); })
       .def_property_readonly("system", [](const PyCluster& c) { return c.cluster.system().name; })
       .def_property_readonly("chip", [](const PyCluster& c) { return c.cluster.chip().name; })
       .def(
           "load_file",
           [](PyCluster& c, const std::string& path, std::optional<uint32_t> rank) {
             isa::Program p = unwrapC(isa::loadProgramFile(path));
-            if (rank) checkC(c.cluster.load(*rank, std::move(p)));
-            else checkC(c.cluster.loadAll(p));
+            if (rank)
+              checkC(c.cluster.load(*rank, std::move(p)));
+            else
+              checkC(c.cluster.loadAll(p));
           },
           py::arg("path"), py::arg("rank") = py::none(),
           "Loads a program file (text or binary) on `rank`, or on every rank (SPMD)")
@@ -345,9 +355,9 @@ void bindFabric(py::module_& m) {
           "comm_ns, comm_tax, overlap, supersteps, host_seconds, bytes_reduced, ranks: "
           "[{simulated_ns, instructions, compute_ns, exposed_comm_ns}], collectives: [{op, "
           "instruction, ranks, bytes, start_ns, end_ns, algorithm, algbw_gbps, busbw_gbps}]}")
-      .def("output_hashes",
-           [](const PyCluster& c) { return unwrapC(c.cluster.outputHashes()); },
-           "Per rank, FNV-1a 64 of its output HBM tensors (compares runs across layouts)")
+      .def(
+          "output_hashes", [](const PyCluster& c) { return unwrapC(c.cluster.outputHashes()); },
+          "Per rank, FNV-1a 64 of its output HBM tensors (compares runs across layouts)")
       .def(
           "write_trace",
           [](const PyCluster& c, const std::string& path) {

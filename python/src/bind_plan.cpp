@@ -46,9 +46,12 @@ plan::Recompute recomputeOf(const std::string& s) {
 }
 const char* recomputeName(plan::Recompute r) {
   switch (r) {
-    case plan::Recompute::kNone: return "none";
-    case plan::Recompute::kSelective: return "selective";
-    case plan::Recompute::kFull: return "full";
+    case plan::Recompute::kNone:
+      return "none";
+    case plan::Recompute::kSelective:
+      return "selective";
+    case plan::Recompute::kFull:
+      return "full";
   }
   return "?";
 }
@@ -140,8 +143,8 @@ void bindPlan(py::module_& m) {
       [](const std::string& modelName, const std::string& systemName, uint64_t chips,
          uint64_t globalBatch, uint32_t seq, uint32_t tp, uint32_t pp, uint32_t dp, uint32_t cp,
          uint32_t ep, uint32_t vpp, uint32_t microbatch, bool sequenceParallel, uint32_t zero,
-         const std::string& recompute, const std::string& precision,
-         std::optional<double> tokens, const std::string& compute) {
+         const std::string& recompute, const std::string& precision, std::optional<double> tokens,
+         const std::string& compute) {
         const arch::SystemConfig system = unwrap(arch::loadSystem(systemName));
         plan::Workload w;
         w.model = unwrap(plan::loadModel(modelName));
@@ -162,9 +165,9 @@ void bindPlan(py::module_& m) {
         if (dp == 0) {  // the rest of the ranks
           const uint64_t other = uint64_t(tp) * pp * cp;
           if (other == 0 || ranks % other != 0)
-            throw py::value_error("tp * pp * cp = " + std::to_string(other) + " does not divide the " +
-                                  std::to_string(ranks) + " ranks of " + std::to_string(chips) +
-                                  " chips; pass dp= or change the degrees");
+            throw py::value_error("tp * pp * cp = " + std::to_string(other) +
+                                  " does not divide the " + std::to_string(ranks) + " ranks of " +
+                                  std::to_string(chips) + " chips; pass dp= or change the degrees");
           p.dp = uint32_t(ranks / other);
         } else {
           p.dp = dp;
@@ -208,9 +211,8 @@ void bindPlan(py::module_& m) {
       py::arg("model"), py::arg("system"), py::arg("chips"), py::arg("global_batch"),
       py::arg("seq"), py::kw_only(), py::arg("tp") = 1, py::arg("pp") = 1, py::arg("dp") = 0,
       py::arg("cp") = 1, py::arg("ep") = 1, py::arg("vpp") = 1, py::arg("microbatch") = 1,
-      py::arg("sequence_parallel") = true, py::arg("zero") = 1,
-      py::arg("recompute") = "selective", py::arg("precision") = "bf16",
-      py::arg("tokens") = py::none(), py::arg("compute") = "auto",
+      py::arg("sequence_parallel") = true, py::arg("zero") = 1, py::arg("recompute") = "selective",
+      py::arg("precision") = "bf16", py::arg("tokens") = py::none(), py::arg("compute") = "auto",
       "One training step of `model` on `chips` chips of `system` with the given parallelism "
       "(dp=0: the ranks left by tp*pp*cp). Returns {model, system, chips, global_batch, seq, "
       "step: {step_time_s, tokens_per_s, mfu, hfu, memory_per_chip_gib, fits, why, "
