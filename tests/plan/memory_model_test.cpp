@@ -152,9 +152,10 @@ TEST_F(MemoryModel, InvalidDegreesNameTheDegree) {
   const Case cases[] = {
       {with([](Parallelism& p) { p.tp = 2; p.dp = 2; }), 8, "parallelism.dp"},
       {with([](Parallelism& p) { p.tp = 3; p.dp = 1; }), 3, "parallelism.tp"},
-      {with([](Parallelism& p) { p.pp = 3; }), 3, "parallelism.pp"},
+      {with([](Parallelism& p) { p.pp = 8; }), 8, "parallelism.pp"},
       {with([](Parallelism& p) { p.vpp = 2; }), 1, "parallelism.vpp"},
       {with([](Parallelism& p) { p.pp = 2; p.vpp = 4; }), 2, "parallelism.vpp"},
+      {with([](Parallelism& p) { p.pp = 4; p.vpp = 2; }), 4, "parallelism.vpp"},
       {with([](Parallelism& p) { p.dp = 128; }), 128, "parallelism.dp"},
       {with([](Parallelism& p) { p.microbatch = 3; }), 1, "parallelism.microbatch"},
       {with([](Parallelism& p) { p.ep = 2; p.dp = 2; }), 2, "parallelism.ep"},

@@ -59,15 +59,19 @@ Status validateParallelism(const Workload& w, const Parallelism& p, uint64_t ran
   if (m.ffnHidden % p.tp != 0) {
     return degreeError("tp", fmt::format("tp ({}) must divide ffn_hidden ({})", p.tp, m.ffnHidden));
   }
-  if (m.layers % p.pp != 0) {
-    return degreeError("pp", fmt::format("pp ({}) must divide the model's layers ({})", p.pp, m.layers));
+  // Layers need not divide evenly (Megatron-LM's uneven first/last stages): the busiest stage
+  // gets ceil(layers / pp).
+  if (p.pp > m.layers) {
+    return degreeError("pp", fmt::format("pp ({}) is larger than the model's layers ({}); every "
+                                         "pipeline stage needs at least one layer",
+                                         p.pp, m.layers));
   }
   if (p.vpp > 1) {
     if (p.pp == 1) return degreeError("vpp", "an interleaved schedule (vpp > 1) needs pp > 1");
-    if ((m.layers / p.pp) % p.vpp != 0) {
-      return degreeError("vpp", fmt::format("vpp ({}) must divide the layers per pipeline rank "
-                                            "({} / pp {} = {})",
-                                            p.vpp, m.layers, p.pp, m.layers / p.pp));
+    if (uint64_t{p.pp} * p.vpp > m.layers) {
+      return degreeError("vpp", fmt::format("pp * vpp ({} * {}) is larger than the model's layers "
+                                            "({}); every model chunk needs at least one layer",
+                                            p.pp, p.vpp, m.layers));
     }
   }
   if (w.globalBatch % p.dp != 0) {
@@ -115,13 +119,15 @@ RankShape rankShape(const Workload& w, const Parallelism& p) {
   const ModelConfig& m = w.model;
   RankShape r;
   r.microbatches = w.globalBatch / p.dp / p.microbatch;
-  r.layersPerRank = m.layers / p.pp;
+  r.layersPerRank = (m.layers + p.pp - 1) / p.pp;
   r.tokensPerMicrobatch = uint64_t{p.microbatch} * w.seq / p.cp;
   const double embed = static_cast<double>(m.vocab) * m.hidden / p.tp;
   double bestTotal = -1;
   for (uint32_t stage = 0; stage < p.pp; ++stage) {
     double dense = 0, expert = 0;
-    for (uint32_t i = stage * r.layersPerRank; i < (stage + 1) * r.layersPerRank; ++i) {
+    const uint32_t first = static_cast<uint32_t>(uint64_t{stage} * m.layers / p.pp);
+    const uint32_t last = static_cast<uint32_t>(uint64_t{stage + 1} * m.layers / p.pp);
+    for (uint32_t i = first; i < last; ++i) {
       LayerParams lp = layerParams(m, isMoeLayer(m, i));
       dense += (lp.attention + lp.dense) / p.tp;
       expert += lp.experts / p.tp / p.ep;

@@ -58,7 +58,7 @@ const ExecutionTuning& executionTuning();
 /// quantities memory.cpp and estimate.cpp share).
 struct RankShape {
   uint64_t microbatches = 0;    ///< per step per pipeline (global batch / (dp * microbatch))
-  uint32_t layersPerRank = 0;   ///< layers / pp
+  uint32_t layersPerRank = 0;   ///< layers of the busiest stage: ceil(layers / pp)
   uint64_t tokensPerMicrobatch = 0;  ///< microbatch * seq / cp on this rank (before SP split)
   double denseParamsPerRank = 0;     ///< parameters replicated over dp*cp (worst stage)
   double expertParamsPerRank = 0;    ///< parameters replicated over dp*cp/ep (worst stage)
