@@ -50,8 +50,8 @@ def marker(shape, x, y, fill, stroke):
 
 
 def svg(sweeps, title):
-    width, height = 900, 520
-    left, right, top, bottom = 80, 230, 50, 60
+    width, height = 1020, 520
+    left, right, top, bottom = 80, 340, 50, 60
     pw, ph = width - left - right, height - top - bottom
     sizes = [row["bytes"] for _, rows in sweeps for row in rows]
     lo, hi = math.log2(min(sizes)), math.log2(max(sizes))
