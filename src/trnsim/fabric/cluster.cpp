@@ -557,44 +557,46 @@ Status Cluster::Impl::checkFiring(const Firing& f, const std::vector<RankInfo>& 
 
 namespace {
 
-/// Reduces contributions in list order in fp32, element range [b, e), into acc.
-void reduceInto(std::span<const std::span<const std::byte>> inputs, numerics::DType dt,
-                isa::AluOp op, size_t b, size_t e, float* acc) {
+constexpr size_t kChunkElems = size_t(1) << 16;
+
+/// acc[i] = op(acc[i], in[i]) in fp32 (kBypass: acc = in), in chunks over host threads.
+/// Max and min propagate NaN; the result per element does not depend on the chunking.
+void combineInto(std::vector<float>& acc, std::span<const std::byte> in, numerics::DType dt,
+                 isa::AluOp op, uint32_t threads) {
   const size_t es = numerics::dtypeSize(dt);
-  std::vector<float> tmp(e - b);
-  for (size_t m = 0; m < inputs.size(); ++m) {
-    numerics::convertToFloat(dt, inputs[m].data() + b * es, m == 0 ? acc : tmp.data(), e - b);
-    if (m == 0) continue;
+  const size_t count = acc.size();
+  parallelFor((count + kChunkElems - 1) / kChunkElems, threads, [&](size_t c) {
+    const size_t b = c * kChunkElems, e = std::min(count, b + kChunkElems);
+    float* a = acc.data() + b;
+    if (op == isa::AluOp::kBypass) {
+      numerics::convertToFloat(dt, in.data() + b * es, a, e - b);
+      return;
+    }
+    std::vector<float> tmp(e - b);
+    numerics::convertToFloat(dt, in.data() + b * es, tmp.data(), e - b);
+    const size_t n = e - b;
     switch (op) {
       case isa::AluOp::kMax:
-        for (size_t i = 0; i < e - b; ++i) acc[i] = std::isnan(tmp[i]) || tmp[i] > acc[i] ? tmp[i] : acc[i];
+        for (size_t i = 0; i < n; ++i) a[i] = std::isnan(tmp[i]) || tmp[i] > a[i] ? tmp[i] : a[i];
         break;
       case isa::AluOp::kMin:
-        for (size_t i = 0; i < e - b; ++i) acc[i] = std::isnan(tmp[i]) || tmp[i] < acc[i] ? tmp[i] : acc[i];
+        for (size_t i = 0; i < n; ++i) a[i] = std::isnan(tmp[i]) || tmp[i] < a[i] ? tmp[i] : a[i];
         break;
       default:
-        for (size_t i = 0; i < e - b; ++i) acc[i] += tmp[i];
+        for (size_t i = 0; i < n; ++i) a[i] += tmp[i];
         break;
     }
-  }
+  });
 }
 
-/// fp32 reduction of `inputs` (equal sizes, dtype dt) over elements [first, first+count),
-/// rounded (RNE) to dt, in chunks spread over threads. Same bits for any thread count.
-std::vector<std::byte> reduceRange(std::span<const std::span<const std::byte>> inputs,
-                                   numerics::DType dt, isa::AluOp op, size_t first, size_t count,
-                                   uint32_t threads) {
+/// acc[first, first + count) rounded (RNE) to dt into out.
+void toDType(const std::vector<float>& acc, size_t first, size_t count, numerics::DType dt,
+             std::byte* out, uint32_t threads) {
   const size_t es = numerics::dtypeSize(dt);
-  std::vector<std::byte> out(count * es);
-  constexpr size_t kChunk = size_t(1) << 16;
-  const size_t chunks = (count + kChunk - 1) / kChunk;
-  parallelFor(chunks, threads, [&](size_t c) {
-    const size_t b = first + c * kChunk, e = std::min(first + count, b + kChunk);
-    std::vector<float> acc(e - b);
-    reduceInto(inputs, dt, op, b, e, acc.data());
-    numerics::convertFromFloat(dt, acc.data(), out.data() + (b - first) * es, e - b);
+  parallelFor((count + kChunkElems - 1) / kChunkElems, threads, [&](size_t c) {
+    const size_t b = c * kChunkElems, e = std::min(count, b + kChunkElems);
+    numerics::convertFromFloat(dt, acc.data() + first + b, out + b * es, e - b);
   });
-  return out;
 }
 
 }  // namespace
@@ -929,6 +931,8 @@ Expected<ClusterResult> Cluster::run(const ClusterRunOptions& opts) {
         const Firing& f = firings[fi];
         sent[fi].resize(f.members.size());
         if (f.op == Opcode::kCoreBarrier) continue;
+        // One process reduces straight from the chips, one member at a time (memory).
+        if (!multi && (f.op == Opcode::kAllReduce || f.op == Opcode::kReduceScatter)) continue;
         for (size_t k = 0; k < f.members.size(); ++k) {
           const uint32_t m = f.members[k];
           if (!(m >= im.first && m < im.end)) continue;
@@ -994,20 +998,38 @@ Expected<ClusterResult> Cluster::run(const ClusterRunOptions& opts) {
           return im.chips[m]->writeOperand(*im.programs[m], 0, ranks[m].pc, 0, data, ropts[m]);
         };
         switch (f.op) {
-          case Opcode::kAllReduce: {
-            const size_t count = inputs[0].size() / es;
-            auto out = reduceRange(inputs, dt, in0.reduceOp, 0, count, nthreads);
-            bytesReduced += inputs[0].size() * n;
-            for (uint32_t m : f.members) TRNSIM_RETURN_IF_ERROR(deliver(m, out));
-            break;
-          }
+          case Opcode::kAllReduce:
           case Opcode::kReduceScatter: {
-            const size_t chunk = inputs[0].size() / es / n;
-            bytesReduced += inputs[0].size() * n;
+            // fp32 accumulation in list order, member by member (the order of every element's
+            // sum is the list order, whatever the chunking over threads).
+            const size_t total = size_t(operandElements(p0, ranks[r0].pc, 1));
+            std::vector<float> acc(total);
+            std::vector<std::byte> owned;
             for (size_t k = 0; k < n; ++k) {
-              if (!(f.members[k] >= im.first && f.members[k] < im.end)) continue;
-              auto out = reduceRange(inputs, dt, in0.reduceOp, k * chunk, chunk, nthreads);
-              TRNSIM_RETURN_IF_ERROR(deliver(f.members[k], out));
+              std::span<const std::byte> in = inputs[k];
+              if (in.empty() && total > 0) {
+                const uint32_t m = f.members[k];
+                auto b = im.chips[m]->readOperand(*im.programs[m], 0, ranks[m].pc, 1, ropts[m]);
+                if (!b.hasValue()) return b.status().withContext(fmt::format("rank {}", m));
+                owned = std::move(*b);
+                in = owned;
+              }
+              combineInto(acc, in, dt, k == 0 ? isa::AluOp::kBypass : in0.reduceOp, nthreads);
+            }
+            owned = {};
+            bytesReduced += total * es * n;
+            if (f.op == Opcode::kAllReduce) {
+              std::vector<std::byte> out(total * es);
+              toDType(acc, 0, total, dt, out.data(), nthreads);
+              for (uint32_t m : f.members) TRNSIM_RETURN_IF_ERROR(deliver(m, out));
+            } else {
+              const size_t chunk = total / n;
+              std::vector<std::byte> out(chunk * es);
+              for (size_t k = 0; k < n; ++k) {
+                if (!(f.members[k] >= im.first && f.members[k] < im.end)) continue;
+                toDType(acc, k * chunk, chunk, dt, out.data(), nthreads);
+                TRNSIM_RETURN_IF_ERROR(deliver(f.members[k], out));
+              }
             }
             break;
           }
