@@ -121,11 +121,7 @@ class RooflineComputeModel final : public ComputeModel {
     if (s.m == 0 || s.n == 0 || s.k == 0 || s.batch == 0) return 0;
     const double m = static_cast<double>(s.m), n = static_cast<double>(s.n),
                  k = static_cast<double>(s.k), b = static_cast<double>(s.batch);
-    const double padded = 2.0 * roundUp(m, params_.tileM) * roundUp(n, params_.tileN) *
-                          roundUp(k, params_.tileK) * b;
-    const double d = std::min({m, n, k});
-    const double eff = params_.maxEfficiency * d / (d + params_.halfEfficiencyDim);
-    const double compute = padded / (rankPeak(p) * eff);
+    const double compute = matmulCompute(s, p);
     const double inBytes = p == Precision::kFp8 ? 1.0 : 2.0;
     const double bytes = b * ((m * k + k * n) * inBytes + m * n * 2.0);
     return std::max(compute, bytes / bytesPerS_) + params_.kernelOverheadS;
@@ -174,10 +170,13 @@ class RooflineComputeModel final : public ComputeModel {
     const double m = static_cast<double>(s.m), n = static_cast<double>(s.n),
                  k = static_cast<double>(s.k), b = static_cast<double>(s.batch);
     if (m == 0 || n == 0 || k == 0 || b == 0) return 0;
-    const double padded = 2.0 * roundUp(m, params_.tileM) * roundUp(n, params_.tileN) *
-                          roundUp(k, params_.tileK) * b;
-    const double d = std::min({m, n, k});
-    return padded / (rankPeak(p) * params_.maxEfficiency * d / (d + params_.halfEfficiencyDim));
+    // Partial tiles cost whole ones; the efficiency then falls with the smallest padded
+    // dimension (short K loops and few tiles per SM keep the tensor cores from saturating).
+    const double pm = roundUp(m, params_.tileM), pn = roundUp(n, params_.tileN),
+                 pk = roundUp(k, params_.tileK);
+    const double d = std::min({pm, pn, pk});
+    const double eff = params_.maxEfficiency * d / (d + params_.halfEfficiencyDim);
+    return 2.0 * pm * pn * pk * b / (rankPeak(p) * eff);
   }
   static double causalFraction(const AttentionShape& s) {
     if (!s.causal || s.seqKv == 0) return 1.0;

@@ -142,6 +142,13 @@ uint64_t ceilDiv(uint64_t a, uint64_t b) { return (a + b - 1) / b; }
 Expected<StepEstimate> Planner::Impl::estimate(const Workload& w, const Parallelism& p) const {
   const uint64_t ranks = chips * std::max<uint32_t>(1, system.accel.ranksPerChip);
   TRNSIM_RETURN_IF_ERROR(detail::validateParallelism(w, p, ranks));
+  if (p.precision == Precision::kFp8 && !(system.accel.peakTflopsFp8 > 0)) {
+    return Status(ErrorCode::kInvalidArgument,
+                  fmt::format("{} has no fp8 matmul rate (accel.peak_tflops_fp8 is 0 in {}); use "
+                              "bf16",
+                              system.accel.name, system.name),
+                  "parallelism.precision");
+  }
   const detail::ExecutionTuning& tune = detail::executionTuning();
   const ModelConfig& m = w.model;
   const detail::RankShape r = detail::rankShape(w, p);
