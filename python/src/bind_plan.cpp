@@ -1,6 +1,6 @@
 // Python bindings of the planner (submodule trnsim._trnsim.plan): one training step (and,
-// with `tokens`, the whole run) of a model on a system with a given parallelism, as a dict
-// whose keys follow the `trnsim plan --json` output (docs/plan.md).
+// with `tokens`, the whole run; with `search`, the best parallelism) of a model on a system,
+// as the very dict `trnsim plan --json` prints (plan::planToJson; docs/plan.md).
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
@@ -14,6 +14,8 @@
 #include "trnsim/plan/compute_model.h"
 #include "trnsim/plan/estimate.h"
 #include "trnsim/plan/model_config.h"
+#include "trnsim/plan/plan_json.h"
+#include "trnsim/plan/report.h"
 #include "trnsim/plan/run.h"
 
 namespace py = pybind11;
@@ -44,92 +46,10 @@ plan::Recompute recomputeOf(const std::string& s) {
   if (s == "full") return plan::Recompute::kFull;
   throw py::value_error("recompute must be 'none', 'selective' or 'full', not '" + s + "'");
 }
-const char* recomputeName(plan::Recompute r) {
-  switch (r) {
-    case plan::Recompute::kNone:
-      return "none";
-    case plan::Recompute::kSelective:
-      return "selective";
-    case plan::Recompute::kFull:
-      return "full";
-  }
-  return "?";
-}
 plan::Precision precisionOf(const std::string& s) {
   if (s == "bf16") return plan::Precision::kBf16;
   if (s == "fp8") return plan::Precision::kFp8;
   throw py::value_error("precision must be 'bf16' or 'fp8', not '" + s + "'");
-}
-
-py::dict parallelismDict(const plan::Parallelism& p) {
-  py::dict d;
-  d["tp"] = p.tp;
-  d["pp"] = p.pp;
-  d["dp"] = p.dp;
-  d["cp"] = p.cp;
-  d["ep"] = p.ep;
-  d["vpp"] = p.vpp;
-  d["microbatch"] = p.microbatch;
-  d["sequence_parallel"] = p.sequenceParallel;
-  d["zero"] = p.zero;
-  d["recompute"] = recomputeName(p.recompute);
-  d["precision"] = p.precision == plan::Precision::kFp8 ? "fp8" : "bf16";
-  return d;
-}
-
-py::dict stepDict(const plan::StepEstimate& s) {
-  py::dict d;
-  d["parallelism"] = parallelismDict(s.parallelism);
-  d["step_time_s"] = s.stepTimeS;
-  d["tokens_per_s"] = s.tokensPerS;
-  d["model_tflops_per_chip"] = s.modelTflopsPerChip;
-  d["hardware_tflops_per_chip"] = s.hardwareTflopsPerChip;
-  d["mfu"] = s.mfu;
-  d["hfu"] = s.hfu;
-  d["memory_per_chip_gib"] = s.memoryPerChipGib;
-  d["memory_capacity_gib"] = s.memoryCapacityGib;
-  d["fits"] = s.fits;
-  d["why"] = s.why;
-  py::dict m;
-  m["weights"] = s.memory.weights;
-  m["gradients"] = s.memory.gradients;
-  m["optimizer"] = s.memory.optimizer;
-  m["activations"] = s.memory.activations;
-  m["buffers"] = s.memory.buffers;
-  m["total"] = s.memory.total();
-  d["memory_bytes"] = m;
-  const plan::StepBreakdown& b = s.breakdown;
-  py::dict bd;
-  bd["compute"] = b.compute;
-  bd["recompute"] = b.recompute;
-  bd["tp_exposed"] = b.tpExposed;
-  bd["cp_exposed"] = b.cpExposed;
-  bd["ep_exposed"] = b.epExposed;
-  bd["dp_exposed"] = b.dpExposed;
-  bd["pp_exposed"] = b.ppExposed;
-  bd["bubble"] = b.bubble;
-  bd["optimizer"] = b.optimizer;
-  bd["other"] = b.other;
-  bd["overlapped_comm"] = b.overlappedComm;
-  d["breakdown_s"] = bd;
-  return d;
-}
-
-py::dict runDict(const plan::RunEstimate& r) {
-  py::dict d;
-  d["tokens"] = r.tokens;
-  d["steps"] = r.steps;
-  d["compute_days"] = r.computeDays;
-  d["time_to_train_days"] = r.timeToTrainDays;
-  d["cost_usd"] = r.costUsd;
-  d["energy_mwh"] = r.energyMwh;
-  d["goodput"] = r.goodput;
-  d["checkpoint_interval_s"] = r.checkpointIntervalS;
-  d["checkpoint_write_s"] = r.checkpointWriteS;
-  d["expected_interruptions"] = r.expectedInterruptions;
-  d["mtbf_hours"] = r.mtbfHours;
-  d["usd_per_node_hour"] = r.usdPerNodeHour;
-  return d;
 }
 
 }  // namespace
@@ -141,37 +61,48 @@ void bindPlan(py::module_& m) {
   sub.def(
       "estimate",
       [](const std::string& modelName, const std::string& systemName, uint64_t chips,
-         uint64_t globalBatch, uint32_t seq, uint32_t tp, uint32_t pp, uint32_t dp, uint32_t cp,
-         uint32_t ep, uint32_t vpp, uint32_t microbatch, bool sequenceParallel, uint32_t zero,
-         const std::string& recompute, const std::string& precision, std::optional<double> tokens,
-         const std::string& compute) {
+         uint64_t globalBatch, uint32_t seq, std::optional<uint32_t> tp, std::optional<uint32_t> pp,
+         std::optional<uint32_t> dp, std::optional<uint32_t> cp, std::optional<uint32_t> ep,
+         std::optional<uint32_t> vpp, std::optional<uint32_t> microbatch, bool sequenceParallel,
+         std::optional<uint32_t> zero, std::optional<std::string> recompute,
+         std::optional<std::string> precision, std::optional<double> tokens,
+         const std::string& compute, bool doSearch, const std::string& objective,
+         uint32_t threads) {
         const arch::SystemConfig system = unwrap(arch::loadSystem(systemName));
         plan::Workload w;
         w.model = unwrap(plan::loadModel(modelName));
         w.globalBatch = globalBatch;
         w.seq = seq;
         plan::Parallelism p;
-        p.tp = tp;
-        p.pp = pp;
-        p.cp = cp;
-        p.ep = ep;
-        p.vpp = vpp;
-        p.microbatch = microbatch;
+        p.tp = tp.value_or(1);
+        p.pp = pp.value_or(1);
+        p.cp = cp.value_or(1);
+        p.ep = ep.value_or(1);
+        p.vpp = vpp.value_or(1);
+        p.microbatch = microbatch.value_or(1);
         p.sequenceParallel = sequenceParallel;
-        p.zero = zero;
-        p.recompute = recomputeOf(recompute);
-        p.precision = precisionOf(precision);
+        p.zero = zero.value_or(1);
+        if (recompute) p.recompute = recomputeOf(*recompute);
+        if (precision) p.precision = precisionOf(*precision);
         const uint64_t ranks = chips * system.accel.ranksPerChip;
-        if (dp == 0) {  // the rest of the ranks
-          const uint64_t other = uint64_t(tp) * pp * cp;
+        if (dp.value_or(0) != 0) {
+          p.dp = *dp;
+        } else if (!doSearch) {  // the ranks left by tp * pp * cp
+          const uint64_t other = uint64_t(p.tp) * p.pp * p.cp;
           if (other == 0 || ranks % other != 0)
             throw py::value_error("tp * pp * cp = " + std::to_string(other) +
                                   " does not divide the " + std::to_string(ranks) + " ranks of " +
                                   std::to_string(chips) + " chips; pass dp= or change the degrees");
           p.dp = uint32_t(ranks / other);
-        } else {
-          p.dp = dp;
         }
+        plan::Objective obj = plan::Objective::kTime;
+        if (objective == "cost")
+          obj = plan::Objective::kCost;
+        else if (objective == "energy")
+          obj = plan::Objective::kEnergy;
+        else if (objective != "time")
+          throw py::value_error("objective must be 'time', 'cost' or 'energy', not '" + objective +
+                                "'");
         std::unique_ptr<plan::ComputeModel> cm;
         if (compute == "roofline") {
           cm = unwrap(plan::makeRooflineComputeModel(system));
@@ -181,42 +112,68 @@ void bindPlan(py::module_& m) {
           throw py::value_error("compute must be 'auto', 'roofline' or 'simulated', not '" +
                                 compute + "'");
         }
-        py::dict out;
+        plan::PlanReport report;
+        report.workload = w;
+        report.tokens = tokens.value_or(0);
+        report.objective = obj;
+        plan::SystemPlan& sp = report.primary;
+        sp.system = system.name;
+        sp.accelerator = system.accel.name;
+        sp.chips = chips;
+        sp.ranks = ranks;
+        Status failed;
         {
-          Expected<plan::Planner> planner = Status();
-          Expected<plan::StepEstimate> step = Status();
-          Expected<plan::RunEstimate> run = Status();
-          {
-            py::gil_scoped_release release;  // a simulated compute model times kernels
-            planner = cm ? plan::Planner::create(system, chips, std::move(cm), plan::PlanTuning{})
-                         : plan::Planner::create(system, chips);
-            if (planner.hasValue()) step = planner->estimate(w, p);
-            if (step.hasValue() && tokens) run = plan::estimateRun(*planner, *step, *tokens);
-          }
-          if (!planner.hasValue()) raise(planner.status());
-          if (!step.hasValue()) raise(step.status());
-          out["model"] = w.model.name;
-          out["system"] = system.name;
-          out["chips"] = chips;
-          out["global_batch"] = globalBatch;
-          out["seq"] = seq;
-          out["step"] = stepDict(*step);
-          if (tokens) {
-            if (!run.hasValue()) raise(run.status());
-            out["run"] = runDict(*run);
-          }
+          py::gil_scoped_release release;  // a simulated compute model times kernels
+          failed = [&]() -> Status {
+            TRNSIM_ASSIGN_OR_RETURN(
+                plan::Planner planner,
+                cm ? plan::Planner::create(system, chips, std::move(cm), plan::PlanTuning{})
+                   : plan::Planner::create(system, chips));
+            if (doSearch) {
+              plan::SearchOptions so;
+              so.objective = obj;
+              so.fixed = p;
+              so.fixTp = tp.has_value();
+              so.fixPp = pp.has_value();
+              so.fixDp = dp.value_or(0) != 0;
+              so.fixCp = cp.has_value();
+              so.fixEp = ep.has_value();
+              so.fixVpp = vpp.has_value();
+              so.fixMicrobatch = microbatch.has_value();
+              so.fixRecompute = recompute.has_value();
+              so.fixZero = zero.has_value();
+              so.fixPrecision = precision.has_value();
+              so.threads = threads;
+              TRNSIM_ASSIGN_OR_RETURN(plan::SearchResult sr, plan::search(planner, w, so));
+              sp.step = sr.best;
+              sp.search = std::move(sr);
+            } else {
+              TRNSIM_ASSIGN_OR_RETURN(sp.step, planner.estimate(w, p));
+            }
+            if (tokens) {
+              TRNSIM_ASSIGN_OR_RETURN(plan::RunEstimate run,
+                                      plan::estimateRun(planner, sp.step, *tokens));
+              sp.run = std::move(run);
+            }
+            return Status();
+          }();
         }
-        return out;
+        if (!failed.isOk()) raise(failed);
+        return py::module_::import("json").attr("loads")(plan::planToJson(report, -1));
       },
       py::arg("model"), py::arg("system"), py::arg("chips"), py::arg("global_batch"),
-      py::arg("seq"), py::kw_only(), py::arg("tp") = 1, py::arg("pp") = 1, py::arg("dp") = 0,
-      py::arg("cp") = 1, py::arg("ep") = 1, py::arg("vpp") = 1, py::arg("microbatch") = 1,
-      py::arg("sequence_parallel") = true, py::arg("zero") = 1, py::arg("recompute") = "selective",
-      py::arg("precision") = "bf16", py::arg("tokens") = py::none(), py::arg("compute") = "auto",
-      "One training step of `model` on `chips` chips of `system` with the given parallelism "
-      "(dp=0: the ranks left by tp*pp*cp). Returns {model, system, chips, global_batch, seq, "
-      "step: {step_time_s, tokens_per_s, mfu, hfu, memory_per_chip_gib, fits, why, "
-      "memory_bytes, breakdown_s, parallelism, ...}} and, with tokens=, run: {steps, "
-      "time_to_train_days, cost_usd, energy_mwh, goodput, ...}. compute: auto (simulated for "
+      py::arg("seq"), py::kw_only(), py::arg("tp") = py::none(), py::arg("pp") = py::none(),
+      py::arg("dp") = py::none(), py::arg("cp") = py::none(), py::arg("ep") = py::none(),
+      py::arg("vpp") = py::none(), py::arg("microbatch") = py::none(),
+      py::arg("sequence_parallel") = true, py::arg("zero") = py::none(),
+      py::arg("recompute") = py::none(), py::arg("precision") = py::none(),
+      py::arg("tokens") = py::none(), py::arg("compute") = "auto", py::arg("search") = false,
+      py::arg("objective") = "time", py::arg("threads") = 0,
+      "The plan of `model` on `chips` chips of `system`, as the dict `trnsim plan --json` "
+      "prints (docs/plan.md): step_time_s, tokens_per_s, model/hardware_tflops_per_chip, mfu, "
+      "hfu, memory_per_chip_gib, fits, breakdown{...}, memory_gib{...}, parallelism{...} and, "
+      "with tokens=, steps, time_to_train_days, cost_usd, energy_mwh, goodput, ... Degrees not "
+      "given are 1 (dp: the ranks left by tp*pp*cp); with search=True they are searched "
+      "(objective time, cost or energy) and the given ones fixed. compute: auto (simulated for "
       "Trainium systems, roofline otherwise), roofline or simulated.");
 }
