@@ -155,3 +155,77 @@ def test_python_wrapper_takes_sizes_with_units():
     sw = f.sweep("trn2.48xlarge", "all_reduce", sizes=[1 << 10, 1 << 20, 1 << 30])
     assert [d["bytes"] for d in sw] == [1 << 10, 1 << 20, 1 << 30]
     assert sw[0]["time_s"] < sw[1]["time_s"] < sw[2]["time_s"]
+
+
+# ---- fabric.Cluster used directly (program files, per-rank numpy I/O) -----------------------
+
+
+def _all_reduce_program(tmp_path):
+    """An all-reduce program traced by trnsim.nki and saved in the text form."""
+    import numpy as np
+    import trnsim.nki as nki
+    import trnsim.nki.collectives as ncc
+    import trnsim.nki.language as nl
+
+    def k(x):
+        out = nl.ndarray(x.shape, x.dtype, buffer=nl.shared_hbm)
+        ncc.all_reduce([x], [out], ncc.ReplicaGroup(), op=nl.add)
+        return out
+
+    nki.jit(k)(np.zeros((8, 64), np.float32))  # one rank: the program is rank-independent
+    path = tmp_path / "all_reduce.tsim"
+    text = nki.last_run().programs[0].text()
+    path.write_text(text)
+    return str(path), text
+
+
+@pytest.mark.skipif(not hasattr(fabric, "Cluster"), reason="fabric.Cluster is not built")
+def test_cluster_runs_a_program_file_and_is_thread_count_independent(tmp_path):
+    import numpy as np
+    path, text = _all_reduce_program(tmp_path)
+    assert "all_reduce" in text
+    rng = np.random.default_rng(5)
+    n = 8
+    xs = [rng.standard_normal((8, 64)).astype(np.float32) for _ in range(n)]
+    ref = xs[0].copy()
+    for x in xs[1:]:
+        ref = ref + x  # fp32, rank order
+    hashes = []
+    for threads in (1, 4):
+        c = fabric.Cluster("trn2", n, threads=threads)
+        assert c.size == n and (c.first_local_rank, c.end_local_rank) == (0, n)
+        c.load_file(path)
+        for r in range(n):
+            c.write(r, "x", xs[r])
+        res = c.run()
+        assert res["collectives"][0]["op"] == "all_reduce"
+        assert res["collectives"][0]["ranks"] == list(range(n))
+        assert res["collectives"][0]["bytes"] == 8 * 64 * 4
+        for r in (0, n - 1):
+            np.testing.assert_array_equal(c.read(r, "hbm0"), ref)
+        hashes.append(c.output_hashes())
+        times = [rr["simulated_ns"] for rr in res["ranks"]]
+        assert res["simulated_ns"] == max(times)
+    assert hashes[0] == hashes[1]
+
+
+@pytest.mark.skipif(not hasattr(fabric, "Cluster"), reason="fabric.Cluster is not built")
+def test_cluster_errors(tmp_path):
+    import numpy as np
+    path, _ = _all_reduce_program(tmp_path)
+    c = fabric.Cluster("trn2", 2)
+    c.load_file(path)
+    with pytest.raises(ValueError, match="no tensor 'nope'"):
+        c.read(0, "nope")
+    with pytest.raises(ValueError, match="rank 5 is outside"):
+        c.write(5, "x", np.zeros((8, 64), np.float32))
+    with pytest.raises(ValueError, match="takes 512 values"):
+        c.write(0, "x", np.zeros((3,), np.float32))
+    with pytest.raises(ValueError, match="transport"):
+        fabric.Cluster("trn2", 2, transport="carrier-pigeon")
+    with pytest.raises(ValueError, match="no-such-chip"):
+        fabric.Cluster("no-such-chip", 2)
+    # Inputs never written: the run reads memory nothing wrote -> a FabricError with its code.
+    with pytest.raises(fabric.FabricError) as e:
+        c.run()
+    assert e.value.code

@@ -136,7 +136,9 @@ def _group_of(replica_group, what):
             _err.NkiValueError,
             f"{what}: rank {c.rank} is in no list of replica group {groups}; every rank that "
             "runs the kernel must be in one (or give the collective a group that covers it)")
-    return groups, mine[0]
+    # The program keeps ReplicaGroup() as "every rank" (an empty table entry), so one trace
+    # serves any number of ranks; explicit lists go in as given.
+    return replica_group.replica_groups, mine[0], groups
 
 
 def _tensors(x, what, argname):
@@ -234,7 +236,7 @@ def all_reduce(srcs, dsts, replica_group=None, op=None, priority=None, name=None
     if op is None:
         raise _core.fail(_err.NkiValueError, f"{what}: op= is required (nl.add, nl.maximum, nl.minimum)")
     alu = _reduce_op(op, what)
-    groups, _ = _group_of(replica_group, what)
+    groups, _, _ = _group_of(replica_group, what)
     for s, d in _pairs(srcs, dsts, what):
         if _numel(s) != _numel(d):
             raise _core.fail(_err.NkiValueError,
@@ -252,7 +254,7 @@ def all_gather(srcs, dsts, replica_group=None, collective_dim=0, priority=None, 
     c = _core.ctx()
     what = "all_gather"
     _check_dim(collective_dim, what)
-    groups, mine = _group_of(replica_group, what)
+    groups, mine, _ = _group_of(replica_group, what)
     n = len(mine)
     for s, d in _pairs(srcs, dsts, what):
         if _numel(d) != n * _numel(s):
@@ -276,7 +278,7 @@ def reduce_scatter(srcs, dsts, replica_group=None, collective_dim=0, op=None, pr
     if op is None:
         raise _core.fail(_err.NkiValueError, f"{what}: op= is required (nl.add, nl.maximum, nl.minimum)")
     alu = _reduce_op(op, what)
-    groups, mine = _group_of(replica_group, what)
+    groups, mine, _ = _group_of(replica_group, what)
     n = len(mine)
     for s, d in _pairs(srcs, dsts, what):
         _dim0(s, n, what, "source", n)
@@ -296,7 +298,7 @@ def all_to_all(srcs, dsts, replica_group=None, collective_dim=0, priority=None, 
     c = _core.ctx()
     what = "all_to_all"
     _check_dim(collective_dim, what)
-    groups, mine = _group_of(replica_group, what)
+    groups, mine, _ = _group_of(replica_group, what)
     n = len(mine)
     pairs = _pairs(srcs, dsts, what)
     for s, d in pairs:
@@ -361,7 +363,7 @@ def collective_permute(srcs, dsts, source_target_pairs, name=None):
 
 
 def _ring_pairs(replica_group, what):
-    groups, _ = _group_of(replica_group, what)
+    _, _, groups = _group_of(replica_group, what)
     pairs = []
     for g in groups:
         n = len(g)
@@ -438,7 +440,7 @@ def collective_permute_implicit_current_processing_rank_id(iteration_id, replica
     ``iteration_id`` places before it in its rank-list."""
     c = _core.ctx()
     c.rank_dependent = True
-    _, mine = _group_of(replica_group, "collective_permute_implicit_current_processing_rank_id")
+    _, mine, _ = _group_of(replica_group, "collective_permute_implicit_current_processing_rank_id")
     n = len(mine)
     return mine[(mine.index(c.rank) - int(iteration_id)) % n]
 
