@@ -313,8 +313,16 @@ double SimulatedComputeModel::attentionSeconds(const AttentionShape& s, bool bac
       }
       fixed = std::clamp(fixed, 0.0, 0.5 * (s.causal ? tri->seconds : rect->seconds));
     }
-    return fixed + perBlock * (triangles * (tri->seconds - fixed) +
-                               (rects > 0 ? rects * (rect->seconds - fixed) : 0.0));
+    const double simulated =
+        fixed + perBlock * (triangles * (tri->seconds - fixed) +
+                            (rects > 0 ? rects * (rect->seconds - fixed) : 0.0));
+    if (s.seqQ >= 128) return simulated;
+    // Fewer than 128 queries (decoding): the kernel pads the query tile to 128 rows, a decode
+    // kernel fills them with other heads and sequences instead, so only seqQ / 128 of the
+    // tile's compute counts; but all of K and V still stream from HBM once.
+    const double kvBytes =
+        2.0 * double(s.batch) * double(groups) * double(seqKv) * double(s.headDim) * 2 /* bf16 */;
+    return std::max(simulated * double(s.seqQ) / 128.0, memoryBoundSeconds(kvBytes));
   }
 
   // The chip cannot run the flash-attention kernel (trn1 has no DMA transpose): the score and
