@@ -31,10 +31,9 @@ size_t expectedSources(const SystemConfig& s) { return 17 + 4 * s.scaleUp.size()
 TEST(SystemBuiltin, TheCatalogHoldsTheBriefedSystems) {
   std::set<std::string> names;
   for (const std::string& n : builtinSystemNames()) names.insert(n);
-  for (const char* want :
-       {"trn1.32xlarge", "trn2.48xlarge", "trn2-ultraserver", "trn3-ultraserver-64",
-        "trn3-ultraserver", "dgx-a100-80gb", "dgx-h100", "dgx-h200", "dgx-b200", "gb200-nvl72",
-        "tpu-v5p"}) {
+  for (const char* want : {"trn1.32xlarge", "trn2.48xlarge", "trn2-ultraserver",
+                           "trn3-ultraserver-64", "trn3-ultraserver", "dgx-a100-80gb", "dgx-h100",
+                           "dgx-h200", "dgx-b200", "gb200-nvl72", "tpu-v5p"}) {
     EXPECT_TRUE(names.count(want)) << want;
   }
 }
@@ -134,17 +133,17 @@ TEST(SystemBuiltin, NvidiaDomains) {
   ASSERT_EQ(h100.scaleUp.size(), 1u);
   EXPECT_EQ(h100.scaleUp[0].kind, LinkKind::kSwitch);
   EXPECT_EQ(h100.chipsPerDomain(), 8u);
-  EXPECT_DOUBLE_EQ(h100.scaleUp[0].linkGbps * 2, 900);  // NVLink4: 900 GB/s bidirectional
+  EXPECT_DOUBLE_EQ(h100.scaleUp[0].linkGbps * 2, 900);      // NVLink4: 900 GB/s bidirectional
   EXPECT_DOUBLE_EQ(h100.scaleOut.nicGbpsPerChip * 8, 400);  // NDR 400 Gb/s per GPU
   EXPECT_FALSE(h100.scaleUp[0].inNetworkReduction);
 
   SystemConfig a100 = load("dgx-a100-80gb");
-  EXPECT_DOUBLE_EQ(a100.scaleUp[0].linkGbps * 2, 600);  // NVLink3: 600 GB/s bidirectional
+  EXPECT_DOUBLE_EQ(a100.scaleUp[0].linkGbps * 2, 600);      // NVLink3: 600 GB/s bidirectional
   EXPECT_DOUBLE_EQ(a100.scaleOut.nicGbpsPerChip * 8, 200);  // HDR 200 Gb/s per GPU
 
   SystemConfig gb = load("gb200-nvl72");
   EXPECT_EQ(gb.chipsPerDomain(), 72u);
-  EXPECT_EQ(gb.chipsPerDomain() / gb.chipsPerNode, 18u);  // 18 compute trays
+  EXPECT_EQ(gb.chipsPerDomain() / gb.chipsPerNode, 18u);      // 18 compute trays
   EXPECT_DOUBLE_EQ(gb.scaleUp[0].linkGbps * 2 * 72, 129600);  // "130 TB/s" NVLink per rack
 
   SystemConfig tpu = load("tpu-v5p");

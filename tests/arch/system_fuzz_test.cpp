@@ -210,8 +210,7 @@ TEST(SystemFuzz, PriceMutations) {
         ASSERT_FALSE(entry.source.empty()) << system;
       }
     } else {
-      ASSERT_TRUE(p.status().code() == ErrorCode::kParse ||
-                  p.status().code() == ErrorCode::kConfig)
+      ASSERT_TRUE(p.status().code() == ErrorCode::kParse || p.status().code() == ErrorCode::kConfig)
           << p.status().toString();
       ASSERT_EQ(p.status().where().rfind("fuzz.json", 0), 0u) << p.status().toString();
     }

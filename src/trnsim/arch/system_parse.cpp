@@ -38,7 +38,7 @@ enum class Slot : uint8_t { kNumber, kText, kOptionalText, kObject, kList };
 struct KeyDesc {
   std::string key;
   Slot slot = Slot::kNumber;
-  FieldSpec spec{};  ///< kNumber only; spec.path is filled in when read
+  FieldSpec spec{};      ///< kNumber only; spec.path is filled in when read
   std::string expected;  ///< kObject / kList: what the value should look like
 };
 
@@ -122,8 +122,10 @@ const std::vector<KeyDesc>& rootKeys() {
       text("description"),
       object("accel", accelKeys()),
       count("chips_per_node", 1, 1e6, "chips"),
-      {"scale_up", Slot::kList, {}, "a list of fabric dimensions, each an object with keys " +
-                                        keyList(dimKeys())},
+      {"scale_up",
+       Slot::kList,
+       {},
+       "a list of fabric dimensions, each an object with keys " + keyList(dimKeys())},
       object("scale_out", scaleOutKeys()),
       positive("checkpoint_gbps_per_node", "GB/s", 1e5),
       object("reliability", reliabilityKeys()),
@@ -220,8 +222,8 @@ class SystemParser {
   Status checkKeys(const json& node, const std::string& prefix,
                    const std::vector<KeyDesc>& keys) const {
     if (!node.is_object()) {
-      return error(prefix, "expected an object with keys " + keyList(keys) + ", got " +
-                               shown(node));
+      return error(prefix,
+                   "expected an object with keys " + keyList(keys) + ", got " + shown(node));
     }
     std::vector<std::string> known;
     for (const KeyDesc& k : keys) known.push_back(k.key);
@@ -247,8 +249,7 @@ class SystemParser {
     return v.get<std::string>();
   }
 
-  Status readNumber(const json& obj, const std::string& prefix, const KeyDesc& desc,
-                    FieldRef ref) {
+  Status readNumber(const json& obj, const std::string& prefix, const KeyDesc& desc, FieldRef ref) {
     const std::string path = joinPath(prefix, desc.key);
     FieldSpec spec = desc.spec;
     spec.path = path;
@@ -290,16 +291,17 @@ class SystemParser {
       FabricDim dim;
       TRNSIM_ASSIGN_OR_RETURN(dim.name, readText(d, prefix, "name", false));
       if (!names.insert(dim.name).second) {
-        return error(joinPath(prefix, "name"),
-                     fmt::format("'{}' names two scale_up dimensions; give each its own name",
-                                 dim.name));
+        return error(
+            joinPath(prefix, "name"),
+            fmt::format("'{}' names two scale_up dimensions; give each its own name", dim.name));
       }
       TRNSIM_ASSIGN_OR_RETURN(std::string kind, readText(d, prefix, "kind", false));
       Expected<LinkKind> k = kindOf(kind);
       if (!k) {
         std::string hint;
         for (const char* known : {"ring", "switch", "fully_connected"}) {
-          if (detail::editDistance(kind, known) <= 2) hint = fmt::format(" (did you mean \"{}\"?)", known);
+          if (detail::editDistance(kind, known) <= 2)
+            hint = fmt::format(" (did you mean \"{}\"?)", known);
         }
         return error(joinPath(prefix, "kind"),
                      fmt::format("expected \"ring\", \"switch\" or \"fully_connected\", got {}{}",

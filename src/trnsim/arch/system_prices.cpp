@@ -39,7 +39,8 @@ Expected<PriceCatalog> parsePrices(std::string_view text, const std::string& ori
   PriceCatalog catalog;
   for (const char* key : {"name", "description"}) {
     auto it = root.find(key);
-    if (it == root.end()) return detail::keyError(origin, key, "missing; expected a non-empty string");
+    if (it == root.end())
+      return detail::keyError(origin, key, "missing; expected a non-empty string");
     if (!it->is_string() || detail::blank(it->get_ref<const std::string&>())) {
       return detail::keyError(origin, key,
                               "expected a non-empty string, got " + detail::shown(*it));
@@ -61,8 +62,8 @@ Expected<PriceCatalog> parsePrices(std::string_view text, const std::string& ori
                               "a system name must not be empty");
     }
     const std::string path = "usd_per_node_hour." + system;
-    detail::FieldSpec spec{path,  detail::FieldKind::kReal, 0, 1e6, true, false,
-                           "USD per node-hour"};
+    detail::FieldSpec spec{path,  detail::FieldKind::kReal, 0, 1e6, true,
+                           false, "USD per node-hour"};
     PriceEntry entry;
     TRNSIM_RETURN_IF_ERROR(
         detail::readValueObject(node, spec, &entry.usdPerNodeHour, origin, entry.source));
