@@ -251,6 +251,29 @@ py::dict costToDict(const fabric::CollectiveCost& c, fabric::CollectiveOp op, ui
   return d;
 }
 
+struct PyModel {
+  arch::SystemConfig system;
+  uint64_t chips = 0;
+  fabric::CollectiveModel model;
+};
+
+py::dict modelEstimate(const PyModel& m, const std::string& opName, uint64_t bytes,
+                       const std::string& algorithm, uint64_t groupSize, uint64_t groupStride,
+                       bool concurrentGroups) {
+  const fabric::CollectiveOp op = unwrap(fabric::parseOp(opName));
+  const fabric::Algorithm algo = unwrap(fabric::parseAlgorithm(algorithm));
+  if (groupStride == 0) throw py::value_error("group_stride must be at least 1");
+  fabric::CollectiveRequest req;
+  req.op = op;
+  req.bytes = bytes;
+  req.algorithm = algo;
+  req.group.size = groupSize;
+  req.group.stride = groupStride;
+  req.group.concurrentGroups = concurrentGroups;
+  const fabric::CollectiveCost cost = unwrap(m.model.estimate(req));
+  return costToDict(cost, op, bytes, m.system, m.chips);
+}
+
 }  // namespace
 
 void bindFabric(py::module_& m) {
@@ -383,27 +406,38 @@ void bindFabric(py::module_& m) {
       py::arg("op"), py::arg("ranks"),
       "nccl-tests bus-bandwidth factor of an op on n ranks (2(n-1)/n for all_reduce, ...).");
 
+  // A model built once and asked many times (what a planner written in Python wants:
+  // estimate() below rebuilds it per call, ~2 ms).
+  py::class_<PyModel, std::shared_ptr<PyModel>>(
+      sub, "CollectiveModel",
+      "The collective cost model of `chips` chips of `system` (default: one scale-up domain), "
+      "built once; estimate() is then cheap.")
+      .def(py::init([](const std::string& systemName, std::optional<uint64_t> chips) {
+             arch::SystemConfig system = unwrap(arch::loadSystem(systemName));
+             const uint64_t n = chips.value_or(system.chipsPerDomain());
+             fabric::CollectiveModel model = unwrap(fabric::CollectiveModel::create(system, n));
+             return std::make_shared<PyModel>(PyModel{std::move(system), n, std::move(model)});
+           }),
+           py::arg("system"), py::arg("chips") = py::none())
+      .def_property_readonly("chips", [](const PyModel& pm) { return pm.chips; })
+      .def_property_readonly("ranks", [](const PyModel& pm) { return pm.model.ranks(); })
+      .def_property_readonly("system", [](const PyModel& pm) { return pm.system.name; })
+      .def("estimate", &modelEstimate, py::arg("op"), py::arg("bytes"),
+           py::arg("algorithm") = "auto", py::arg("group_size") = 0, py::arg("group_stride") = 1,
+           py::arg("concurrent_groups") = true,
+           "As fabric.estimate, on this model's system and chips.");
+
   sub.def(
       "estimate",
       [](const std::string& systemName, const std::string& opName, uint64_t bytes,
          std::optional<uint64_t> chips, const std::string& algorithm, uint64_t groupSize,
          uint64_t groupStride, bool concurrentGroups) {
-        const arch::SystemConfig system = unwrap(arch::loadSystem(systemName));
-        const fabric::CollectiveOp op = unwrap(fabric::parseOp(opName));
-        const fabric::Algorithm algo = unwrap(fabric::parseAlgorithm(algorithm));
-        if (groupStride == 0) throw py::value_error("group_stride must be at least 1");
+        arch::SystemConfig system = unwrap(arch::loadSystem(systemName));
         const uint64_t n = chips.value_or(system.chipsPerDomain());
-        // Fast (the planner calls it in loops): no need to let go of the GIL.
-        const fabric::CollectiveModel model = unwrap(fabric::CollectiveModel::create(system, n));
-        fabric::CollectiveRequest req;
-        req.op = op;
-        req.bytes = bytes;
-        req.algorithm = algo;
-        req.group.size = groupSize;
-        req.group.stride = groupStride;
-        req.group.concurrentGroups = concurrentGroups;
-        const fabric::CollectiveCost cost = unwrap(model.estimate(req));
-        return costToDict(cost, op, bytes, system, n);
+        fabric::CollectiveModel model = unwrap(fabric::CollectiveModel::create(system, n));
+        const PyModel pm{std::move(system), n, std::move(model)};
+        return modelEstimate(pm, opName, bytes, algorithm, groupSize, groupStride,
+                             concurrentGroups);
       },
       py::arg("system"), py::arg("op"), py::arg("bytes"), py::arg("chips") = py::none(),
       py::arg("algorithm") = "auto", py::arg("group_size") = 0, py::arg("group_stride") = 1,

@@ -11,6 +11,7 @@ as numbers of bytes or as strings with a unit ("8", "4K", "1MiB", "1GB"), as the
 
 from __future__ import annotations
 
+import functools as _functools
 import re as _re
 
 from ._trnsim import fabric as _f
@@ -41,13 +42,20 @@ def parse_bytes(size) -> int:
     return n
 
 
+@_functools.lru_cache(maxsize=64)
+def model(system: str, chips: int | None = None):
+    """The collective model of ``chips`` chips of ``system`` (built once per (system, chips)
+    and kept: later calls are cheap). A changed system *file* needs model.cache_clear()."""
+    return _f.CollectiveModel(system, chips)
+
+
 def estimate(system: str, op: str, size, chips: int | None = None, algorithm: str = "auto",
              group_size: int = 0, group_stride: int = 1, concurrent_groups: bool = True) -> dict:
     """Time of one collective from the analytical fabric model (docs/fabric.md): ``size`` per
     rank (nccl-tests convention) on ``chips`` chips of ``system`` (default: one scale-up
     domain). Returns time_s, algorithm, algbw_gbps, busbw_gbps, ranks, phases, candidates."""
-    return _f.estimate(system, op, parse_bytes(size), chips, algorithm, group_size,
-                       group_stride, concurrent_groups)
+    return model(system, chips).estimate(op, parse_bytes(size), algorithm, group_size,
+                                         group_stride, concurrent_groups)
 
 
 def sweep(system: str, op: str = "all_reduce", sizes=None, **kwargs) -> list:
@@ -57,5 +65,7 @@ def sweep(system: str, op: str = "all_reduce", sizes=None, **kwargs) -> list:
     return [estimate(system, op, s, **kwargs) for s in sizes]
 
 
-__all__ = ["estimate", "sweep", "parse_bytes", "load_system", "builtin_systems",
+CollectiveModel = _f.CollectiveModel
+
+__all__ = ["estimate", "sweep", "model", "CollectiveModel", "parse_bytes", "load_system", "builtin_systems",
            "busbw_factor", "Cluster", "FabricError"]

@@ -229,3 +229,14 @@ def test_cluster_errors(tmp_path):
     with pytest.raises(fabric.FabricError) as e:
         c.run()
     assert e.value.code
+
+
+def test_collective_model_object_matches_estimate_and_is_cached():
+    m = fabric.CollectiveModel("trn2.48xlarge", 16)
+    assert m.chips == 16 and m.system == "trn2.48xlarge"
+    for op, n in (("all_reduce", 1 << 20), ("all_to_all", 1 << 26)):
+        assert m.estimate(op, n) == fabric.estimate("trn2.48xlarge", op, n, chips=16)
+    from trnsim import fabric as f
+    assert f.model("trn2.48xlarge", 16) is f.model("trn2.48xlarge", 16)
+    with pytest.raises(ValueError, match="spiral"):
+        m.estimate("all_reduce", 8, algorithm="spiral")
