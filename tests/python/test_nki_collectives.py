@@ -478,8 +478,10 @@ def test_ranks_calling_different_collectives_is_an_error_not_a_hang():
     with pytest.raises(nki.NkiError) as e:
         nki.simulate_kernel(k_mismatched, xs, num_ranks=2)
     msg = str(e.value)
-    assert "rank" in msg
-    assert e.value.file is None or e.value.file.endswith("test_nki_collectives.py")
+    assert "rank 0" in msg and "rank 1" in msg
+    # Placed at the line where rank 0 waits.
+    assert e.value.file.endswith("test_nki_collectives.py")
+    assert e.value.line == _line_of(k_mismatched, "RANK0-REDUCE")
 
 
 def k_unequal_groups(x):

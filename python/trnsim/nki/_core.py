@@ -1149,8 +1149,13 @@ def _same_args(a, b):
 
 class _FabricArgs:
     def __init__(self, e):
-        self.args = (getattr(e, "code", "kInternal"), getattr(e, "where", ""),
-                     getattr(e, "detail", str(e)), str(e))
+        where = getattr(e, "where", "") or ""
+        if not _err._AT.search(where):
+            # E.g. a deadlock names each waiting rank's instruction and line in its message:
+            # the error is placed at the first of them.
+            where = str(e)
+        self.args = (getattr(e, "code", "kInternal"), where, getattr(e, "detail", str(e)),
+                     str(e))
 
 
 def _from_fabric(e):
