@@ -513,3 +513,66 @@ def test_multichip_trace_and_report(tmp_path):
     assert rep["collectives"][0]["op"] == "all_reduce"
     assert rep["collectives"][0]["ranks"] == [0, 1]
     assert rep["simulated_ns"] >= rep["collectives"][0]["end_ns"] > 0
+
+
+@needs_cluster
+@pytest.mark.parametrize("system,n", [(None, 8), ("trn2-ultraserver", 4)])
+def test_collective_time_is_what_the_fabric_model_says(system, n):
+    """A collective lasts what fabric.CollectiveModel gives for the run's system
+    (fabric/cluster.h): here the same question asked of fabric.estimate directly, with the
+    cluster's documented mapping (one rank per chip: a rank-list of n chips is a group of n
+    model ranks spaced ranks_per_chip apart, on the whole nodes that hold the chips)."""
+    from trnsim._trnsim import fabric
+    xs = _inputs(n, np.float32, shape=(128, 256), seed=25)
+    nki.simulate_kernel(k_all_reduce, xs, num_ranks=n, system=system)
+    run = nki.last_run()
+    sysname = run.result["system"]
+    if system is not None:
+        assert sysname == system
+    cfg = fabric.load_system(sysname)
+    per_node = cfg["chips_per_node"]
+    model_chips = -(-n // per_node) * per_node
+    c = run.collectives[0]
+    assert c["bytes"] == 128 * 256 * 4
+    want = fabric.estimate(sysname, "all_reduce", c["bytes"], chips=model_chips, group_size=n,
+                           group_stride=cfg["accel"]["ranks_per_chip"], concurrent_groups=False)
+    assert c["end_ns"] - c["start_ns"] == pytest.approx(want["time_s"] * 1e9, rel=1e-9)
+    assert c["algorithm"] == want["algorithm"]
+    assert run.simulated_ns >= c["end_ns"]
+
+
+def k_sbuf_all_gather(x, n):
+    t = nl.load(x)
+    g = nl.ndarray((x.shape[0] * n, x.shape[1]), x.dtype, buffer=nl.sbuf)
+    ncc.all_gather([t], [g], ncc.ReplicaGroup(), collective_dim=0)
+    out = nl.ndarray(g.shape, x.dtype, buffer=nl.shared_hbm)
+    nl.store(out, g)
+    return out
+
+
+@needs_cluster
+def test_sbuf_all_gather_along_partitions():
+    n = 4
+    xs = _inputs(n, BF16, shape=(16, 32), seed=26)
+    outs = nki.simulate_kernel(k_sbuf_all_gather, xs, n, num_ranks=n)
+    ref = np.concatenate(xs, axis=0).astype(np.float32)
+    for o in outs:
+        np.testing.assert_array_equal(o.astype(np.float32), ref)
+
+
+@needs_cluster
+def test_reduce_scatter_and_all_to_all_in_groups():
+    n = 8
+    mod = ncc.ReplicaGroup.from_partition_op(n, ncc.rg_partition_op.mod, 4).replica_groups
+    xs = _inputs(n, np.float32, shape=(8, 32), seed=27)
+    outs = nki.simulate_kernel(k_reduce_scatter, xs, mod, 2, num_ranks=n)
+    for g in mod:  # [[0, 4], [1, 5], ...]: position k keeps chunk k of the list's sum
+        full = _reduce([xs[r] for r in g], "add", np.float32)
+        for k, r in enumerate(g):
+            np.testing.assert_array_equal(outs[r], np.split(full, 2, axis=0)[k])
+    div = ncc.ReplicaGroup.from_partition_op(n, ncc.rg_partition_op.div, 4).replica_groups
+    outs = nki.simulate_kernel(k_all_to_all, xs, div, num_ranks=n)
+    for g in div:
+        for k, r in enumerate(g):
+            ref = np.concatenate([np.split(xs[s], 4, axis=0)[k] for s in g], axis=0)
+            np.testing.assert_array_equal(outs[r], ref)
