@@ -115,13 +115,17 @@ Expected<SimBlockTiming> SimulatedComputeModel::cached(const Key& key) const {
       hits_.fetch_add(1, std::memory_order_relaxed);
       return it->second;
     }
+    auto bad = failed_.find(key);
+    if (bad != failed_.end()) return bad->second;
   }
   // Simulate outside the lock so threads asking for different shapes run in parallel; two
   // threads missing on the same key both simulate and get the same (deterministic) answer.
-  TRNSIM_ASSIGN_OR_RETURN(SimBlockTiming t, simulate(key));
+  // Blocks the kernel library cannot build are remembered too (the callers fall back).
+  Expected<SimBlockTiming> t = simulate(key);
   simulations_.fetch_add(1, std::memory_order_relaxed);
   std::lock_guard<std::mutex> lock(mutex_);
-  return cache_.emplace(key, t).first->second;
+  if (!t.hasValue()) return failed_.emplace(key, t.status()).first->second;
+  return cache_.emplace(key, *t).first->second;
 }
 
 Expected<SimBlockTiming> SimulatedComputeModel::simulate(const Key& key) const {

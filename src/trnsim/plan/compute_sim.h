@@ -109,6 +109,7 @@ class SimulatedComputeModel final : public ComputeModel {
 
   mutable std::mutex mutex_;
   mutable std::map<Key, SimBlockTiming> cache_;
+  mutable std::map<Key, Status> failed_;
   mutable std::atomic<uint64_t> simulations_{0}, hits_{0}, fallbacks_{0};
 };
 
