@@ -631,3 +631,19 @@ def test_unmodified_nki_script_with_collectives_runs_through_compat(tmp_path):
                        capture_output=True, text=True, timeout=120)
     assert p.returncode == 0, p.stderr
     assert "SUM 10.0" in p.stdout  # 1 + 2 + 3 + 4
+
+
+@needs_cluster
+def test_text_report_lists_ranks_and_collectives(tmp_path):
+    n = 2
+    report = tmp_path / "r.txt"
+    nki.simulate_kernel(k_rank_scaled, _inputs(n, np.float32, seed=29), num_ranks=n,
+                        report=str(report))
+    text = report.read_text()
+    run = nki.last_run()
+    assert f"{n} x trn2" in text
+    assert "all_reduce" in text
+    # One row per rank with its instruction count.
+    for r, rr in enumerate(run.result["ranks"]):
+        assert any(line.split()[:1] == [str(r)] and line.split()[-1] == str(rr["instructions"])
+                   for line in text.splitlines())

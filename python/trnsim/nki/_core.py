@@ -1109,8 +1109,31 @@ class MultichipRunInfo:
         return dict(self.result)
 
     def summary_text(self) -> str:
-        import json
-        return json.dumps(self.result, indent=2)
+        """A readable table: the run, each rank's time split, each collective's timing."""
+        r = self.result
+        lines = [
+            f"multi-chip run: {self.num_ranks} x {r.get('chip', self.chip)} on "
+            f"{r.get('system', self.system)}, {self.simulated_ns / 1e3:.3f} us simulated, "
+            f"{self.instructions} instructions, {r.get('supersteps', 0)} supersteps, "
+            f"{r.get('host_seconds', 0.0):.3f} s host",
+            f"compute {r.get('compute_ns', 0.0) / 1e3:.3f} us, exposed communication "
+            f"{r.get('exposed_comm_ns', 0.0) / 1e3:.3f} us (mean per rank), comm tax "
+            f"{100 * r.get('comm_tax', 0.0):.1f}%",
+            "",
+            f"{'rank':>5} {'end us':>12} {'compute us':>12} {'comm us':>12} {'instr':>8}",
+        ]
+        for i, rr in enumerate(r.get("ranks", [])):
+            lines.append(f"{i:>5} {rr['simulated_ns'] / 1e3:>12.3f} {rr['compute_ns'] / 1e3:>12.3f} "
+                         f"{rr['exposed_comm_ns'] / 1e3:>12.3f} {rr['instructions']:>8}")
+        if self.collectives:
+            lines += ["", f"{'collective':<20} {'ranks':>6} {'bytes':>12} {'start us':>10} "
+                          f"{'time us':>10} {'algorithm':<20} {'busbw GB/s':>10}"]
+            for c in self.collectives:
+                lines.append(
+                    f"{c['op']:<20} {len(c['ranks']):>6} {c['bytes']:>12} "
+                    f"{c['start_ns'] / 1e3:>10.3f} {(c['end_ns'] - c['start_ns']) / 1e3:>10.3f} "
+                    f"{c['algorithm']:<20} {c['busbw_gbps']:>10.1f}")
+        return "\n".join(lines) + "\n"
 
     def summary_json(self) -> str:
         import json
