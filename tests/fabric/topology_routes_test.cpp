@@ -159,3 +159,28 @@ TEST(TopologyRoutes, OversubscribedClos) {
 
 }  // namespace
 }  // namespace trnsim::fabric
+
+namespace trnsim::fabric {
+namespace {
+
+// A fully connected dimension has a link to every peer: direct all-reduce over 4 chips puts
+// one flow of n/4 on each pair link per half, so T = 2 (alpha + (n/4) beta): each chip sends
+// on its 3 links at once, a third of the ring's bandwidth term 2 (3/4) n beta.
+TEST(TopologyRoutes, FullyConnectedDirect) {
+  auto m = CollectiveModel::create(
+      testing::domainSystem({testing::dim("fc", arch::LinkKind::kFullyConnected, 4, 100, 500)}),
+      4);
+  ASSERT_TRUE(m.hasValue()) << m.status().toString();
+  CollectiveRequest r;
+  r.bytes = 400'000'000;
+  r.algorithm = Algorithm::kDirect;
+  auto c = m->estimate(r);
+  ASSERT_TRUE(c.hasValue()) << c.status().toString();
+  EXPECT_NEAR(c->timeS, 2 * (500e-9 + 1e8 / 100e9), 1e-12);
+  Route route;
+  ASSERT_TRUE(m->topology().route(0, 3, route).isOk());
+  EXPECT_EQ(route.hops, 1u);
+}
+
+}  // namespace
+}  // namespace trnsim::fabric

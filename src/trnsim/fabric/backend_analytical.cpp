@@ -21,53 +21,69 @@ class AnalyticalBackend final : public NetworkBackend {
 
   Expected<std::vector<FlowTiming>> flowTimings(const Topology& topo,
                                                 const std::vector<Flow>& flows) const override {
-    // Routes of every flow, flattened.
+    // Routes of every distinct (src, dst) pair, flattened; flows of the same pair (ranks of one
+    // chip talking to ranks of another) share one route.
     std::vector<LinkRef> links;
-    std::vector<size_t> begin(flows.size() + 1, 0);
-    std::vector<double> latencyNs(flows.size(), 0);
+    std::vector<size_t> begin, end;
+    std::vector<double> latencyNs;
+    std::vector<size_t> routeOf(flows.size());
+    std::unordered_map<uint64_t, size_t> routeIndex;
+    routeIndex.reserve(flows.size());
     Route route;
     uint64_t maxId = 0;
     for (size_t f = 0; f < flows.size(); ++f) {
+      uint64_t key = flows[f].src * topo.chips() + flows[f].dst;
+      auto [it, inserted] = routeIndex.emplace(key, begin.size());
+      routeOf[f] = it->second;
+      if (!inserted) continue;
       TRNSIM_RETURN_IF_ERROR(topo.route(flows[f].src, flows[f].dst, route).withContext(
           "flow " + std::to_string(f)));
-      begin[f] = links.size();
-      latencyNs[f] = route.latencyNs;
+      begin.push_back(links.size());
+      latencyNs.push_back(route.latencyNs);
       for (const LinkRef& l : route.links) {
         links.push_back(l);
         maxId = std::max(maxId, l.id);
       }
+      end.push_back(links.size());
     }
-    begin[flows.size()] = links.size();
 
     // Flows per link: a dense array when the ids are few (one domain), a hash map otherwise.
     std::vector<uint32_t> dense;
     std::unordered_map<uint64_t, uint32_t> sparse;
     const bool useDense = maxId < (uint64_t(1) << 22);
+    std::vector<uint32_t> flowsPerRoute(begin.size(), 0);
+    for (size_t r : routeOf) ++flowsPerRoute[r];
     if (useDense) {
       dense.assign(maxId + 1, 0);
-      for (const LinkRef& l : links) ++dense[l.id];
+      for (size_t r = 0; r < begin.size(); ++r) {
+        for (size_t i = begin[r]; i < end[r]; ++i) dense[links[i].id] += flowsPerRoute[r];
+      }
     } else {
       sparse.reserve(links.size());
-      for (const LinkRef& l : links) ++sparse[l.id];
+      for (size_t r = 0; r < begin.size(); ++r) {
+        for (size_t i = begin[r]; i < end[r]; ++i) sparse[links[i].id] += flowsPerRoute[r];
+      }
     }
 
-    std::vector<FlowTiming> out(flows.size());
-    for (size_t f = 0; f < flows.size(); ++f) {
-      double rate = 0;  // bytes/s; a flow with no links (none) gets infinite rate below
+    // Every flow of a route gets the same rate.
+    std::vector<FlowTiming> perRoute(begin.size());
+    for (size_t r = 0; r < begin.size(); ++r) {
+      double rate = 0;  // bytes/s
       bool any = false;
-      for (size_t i = begin[f]; i < begin[f + 1]; ++i) {
+      for (size_t i = begin[r]; i < end[r]; ++i) {
         uint32_t n = useDense ? dense[links[i].id] : sparse[links[i].id];
         double share = links[i].gbps * 1e9 / n;
         if (!any || share < rate) rate = share;
         any = true;
       }
       if (!any || !(rate > 0)) {
-        return Status(ErrorCode::kConfig,
-                      "flow " + std::to_string(f) + " crosses a link with no bandwidth",
+        return Status(ErrorCode::kConfig, "a flow crosses a link with no bandwidth",
                       "fabric analytical back end");
       }
-      out[f] = {latencyNs[f] * 1e-9, rate};
+      perRoute[r] = {latencyNs[r] * 1e-9, rate};
     }
+    std::vector<FlowTiming> out(flows.size());
+    for (size_t f = 0; f < flows.size(); ++f) out[f] = perRoute[routeOf[f]];
     return out;
   }
 
