@@ -647,3 +647,16 @@ def test_text_report_lists_ranks_and_collectives(tmp_path):
     for r, rr in enumerate(run.result["ranks"]):
         assert any(line.split()[:1] == [str(r)] and line.split()[-1] == str(rr["instructions"])
                    for line in text.splitlines())
+
+
+@needs_cluster
+def test_timing_only_gives_the_same_times():
+    n = 4
+    xs = _inputs(n, np.float32, seed=30)
+    nki.simulate_kernel(k_rank_scaled, xs, num_ranks=n)
+    full = nki.last_run()
+    outs = nki.simulate_multichip(k_rank_scaled, [(x,) for x in xs], timing_only=True)
+    fast = nki.last_run()
+    assert outs == [None] * n
+    assert fast.simulated_ns == full.simulated_ns
+    assert [c["end_ns"] for c in fast.collectives] == [c["end_ns"] for c in full.collectives]

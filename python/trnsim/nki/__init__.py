@@ -61,7 +61,7 @@ class Kernel:
         global _last_run
         opts = dict(self.options)
         for k in ("trace", "report", "platform_target", "target", "chip", "num_ranks",
-                  "system", "threads"):
+                  "system", "threads", "timing_only"):
             if k in kwargs:
                 opts[k] = kwargs.pop(k)
         chip = opts.get("platform_target") or opts.get("target") or opts.get("chip")
@@ -69,7 +69,7 @@ class Kernel:
             out, run = _launch_multichip(
                 self.fn, _rank_args(args, int(opts["num_ranks"])), kwargs, self.grid, chip=chip,
                 trace=opts.get("trace"), report=opts.get("report"), system=opts.get("system"),
-                threads=opts.get("threads") or 0)
+                threads=opts.get("threads") or 0, timing_only=bool(opts.get("timing_only")))
         else:
             out, run = _launch(self.fn, args, kwargs, self.grid, chip=chip,
                                trace=opts.get("trace"), report=opts.get("report"),
@@ -131,20 +131,22 @@ def simulate_kernel(kernel, *args, **kwargs):
 
 
 def simulate_multichip(kernel, rank_args, *, platform_target=None, system=None, trace=None,
-                       report=None, threads=0, seed=0, **kwargs):
+                       report=None, threads=0, seed=0, timing_only=False, **kwargs):
     """Runs ``kernel`` SPMD on ``len(rank_args)`` simulated chips: rank r calls
     ``kernel(*rank_args[r], **kwargs)`` (an item that is not a tuple or list is rank r's only
     argument). Returns the list of per-rank outputs; ``nki.last_run()`` then holds the
     MultichipRunInfo (simulated time, per-rank results, each collective's timing).
 
     ``system`` names the system whose fabric times the collectives (configs/systems, e.g.
-    "trn2.48xlarge"); by default the cluster runtime picks one for the chip."""
+    "trn2.48xlarge"); by default the cluster runtime picks one for the chip. ``timing_only``
+    skips the values (outputs are None; the simulated times are the same)."""
     global _last_run
     fn = kernel.fn if isinstance(kernel, Kernel) else kernel
     grid = kernel.grid if isinstance(kernel, Kernel) else ()
     rargs = [tuple(a) if isinstance(a, (tuple, list)) else (a,) for a in rank_args]
     out, run = _launch_multichip(fn, rargs, kwargs, grid, chip=platform_target, trace=trace,
-                                 report=report, system=system, threads=threads, seed=seed)
+                                 report=report, system=system, threads=threads, seed=seed,
+                                 timing_only=timing_only)
     if isinstance(kernel, Kernel):
         kernel.last_run = run
     _last_run = run

@@ -1188,11 +1188,12 @@ def _from_fabric(e):
 
 
 def launch_multichip(fn, rank_args, kwargs, grid=(), chip=None, trace=None, report=None,
-                     name=None, system=None, threads=0, seed=0):
+                     name=None, system=None, threads=0, seed=0, timing_only=False):
     """Runs `fn` SPMD on len(rank_args) simulated chips joined by a fabric; rank r calls
     fn(*rank_args[r], **kwargs). Returns ([outputs of rank 0, ...], MultichipRunInfo).
     Under mpirun each process simulates a slice of the ranks; the outputs of ranks another
-    process simulates are None (MultichipRunInfo.local_ranks says which are here).
+    process simulates are None (MultichipRunInfo.local_ranks says which are here). With
+    timing_only no values are computed (every output is None): the times are the same.
 
     The kernel is traced once and the program shared when it does not ask for its rank
     (nki.collectives.rank_id) and every rank's arguments have the same shapes and dtypes;
@@ -1242,7 +1243,7 @@ def launch_multichip(fn, rank_args, kwargs, grid=(), chip=None, trace=None, repo
                 continue
             for nm, arr, core, user, orig in hin:
                 cluster.write(r, nm, arr)
-        result = cluster.run(values=True, seed=int(seed),
+        result = cluster.run(values=not timing_only, seed=int(seed),
                              events=bool(trace or os.environ.get("TRNSIM_TRACE")))
     except _cnki.CoreError as e:
         raise _err.from_core(e, None) from None
@@ -1255,6 +1256,9 @@ def launch_multichip(fn, rank_args, kwargs, grid=(), chip=None, trace=None, repo
 
     results = []
     for r, (ctxs, outs, hin) in enumerate(per_rank):
+        if timing_only:
+            results.append(None)
+            continue
         if not cluster.is_local(r):
             results.append(None)  # simulated by another MPI process
             continue
