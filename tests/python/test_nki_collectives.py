@@ -681,3 +681,22 @@ def test_spmd_grid_inside_each_rank():
     ref = np.maximum(xs[0], xs[1])
     for o in outs:  # written in place, as for one chip
         np.testing.assert_array_equal(o, ref)
+
+
+def k_coalesced(a, b):
+    oa = nl.ndarray(a.shape, a.dtype, buffer=nl.shared_hbm)
+    ob = nl.ndarray(b.shape, b.dtype, buffer=nl.shared_hbm)
+    ncc.all_reduce([a, b], [oa, ob], ncc.ReplicaGroup(), op=nl.add)
+    return oa, ob
+
+
+@needs_cluster
+def test_coalesced_all_reduce_of_two_tensors():
+    n = 4
+    a = _inputs(n, np.float32, shape=(16, 32), seed=32)
+    b = _inputs(n, BF16, shape=(8, 8), seed=33)
+    outs = nki.simulate_kernel(k_coalesced, a, b, num_ranks=n)
+    for oa, ob in outs:
+        np.testing.assert_array_equal(oa, _reduce(a, "add", np.float32))
+        np.testing.assert_array_equal(ob.astype(np.float32), _reduce(b, "add", BF16).astype(np.float32))
+    assert [c["op"] for c in nki.last_run().collectives] == ["all_reduce", "all_reduce"]
