@@ -270,3 +270,30 @@ TEST(CollectiveAlphaBeta, HierarchicalAcrossDomains) {
 
 }  // namespace
 }  // namespace trnsim::fabric
+
+namespace trnsim::fabric {
+namespace {
+
+// Broadcast with halving_doubling on an 8-port switch (alpha = 1 us, B = 100 GB/s): the faster
+// of a binomial tree, log2 p (alpha + n beta), and scatter + all-gather (van de Geijn),
+// 2 log2 p alpha + 2 (p-1)/p n beta. Small n: the tree (3 alpha + 3 n beta); large n: the
+// scatter + all-gather (6 alpha + 1.75 n beta).
+TEST(CollectiveAlphaBeta, BroadcastTreeOrScatterAllGather) {
+  auto m = CollectiveModel::create(
+      testing::domainSystem({testing::dim("sw", arch::LinkKind::kSwitch, 8, 100, 1000)}), 8);
+  ASSERT_TRUE(m.hasValue());
+  const double alpha = 1e-6, beta = 1 / 100e9;
+  CollectiveRequest r;
+  r.op = CollectiveOp::kBroadcast;
+  r.algorithm = Algorithm::kHalvingDoubling;
+  for (double n : {1e3, 1e9}) {
+    r.bytes = uint64_t(n);
+    auto c = m->estimate(r);
+    ASSERT_TRUE(c.hasValue()) << c.status().toString();
+    double expected = std::min(3 * (alpha + n * beta), 6 * alpha + 1.75 * n * beta);
+    EXPECT_NEAR(c->timeS, expected, 1e-9 * expected) << n;
+  }
+}
+
+}  // namespace
+}  // namespace trnsim::fabric

@@ -564,6 +564,17 @@ Expected<Plan> broadcast(const Ctx& c, Algorithm a, const SubGroup& g, double n)
       }
       addPhase(plan, fmt::format("broadcast (binomial tree, {} steps, {})", steps, where(g)),
                total, steps, n);
+      // Large buffers (p a power of 2): scatter by recursive halving, then all-gather by
+      // recursive doubling (van de Geijn): 2 log2 p alpha + 2 (p-1)/p n beta. The scatter is
+      // timed as a halving reduce-scatter (every rank sends in every round: an upper bound).
+      if (isPowerOfTwo(p)) {
+        TRNSIM_ASSIGN_OR_RETURN(Plan sag, allReduce(c, Algorithm::kHalvingDoubling, g, n));
+        if (sag.timeS < plan.timeS) {
+          sag.phases[0].name = fmt::format("broadcast scatter (recursive halving, {})", where(g));
+          sag.phases[1].name = fmt::format("broadcast all-gather (recursive doubling, {})", where(g));
+          return sag;
+        }
+      }
       return plan;
     }
     case Algorithm::kTorus:
