@@ -221,8 +221,10 @@ std::string goodputSvg(const PlanReport& r) {
     std::string pts;
     for (auto [chips, g] : c.points)
       pts += fmt::format("{:.1f},{:.1f} ", X(double(chips)), Y(std::max(g, yLo)));
-    svg += fmt::format("<polyline points=\"{}\" fill=\"none\" stroke=\"{}\" stroke-width=\"3\"/>\n",
-                       pts, color);
+    // Later systems dashed, so lines that coincide stay visible.
+    svg += fmt::format(
+        "<polyline points=\"{}\" fill=\"none\" stroke=\"{}\" stroke-width=\"3\"{}/>\n", pts,
+        color, i == 0 ? "" : fmt::format(" stroke-dasharray=\"{} 6\"", 14 - 4 * int(i % 3)));
     for (auto [chips, g] : c.points)
       svg += fmt::format(
           "<circle cx=\"{:.1f}\" cy=\"{:.1f}\" r=\"4\" fill=\"{}\"><title>{} chips: {:.1f}%</title>"
@@ -250,7 +252,7 @@ std::string summaryRows(const PlanReport& r) {
     if (p->run && p->run->timeToTrainDays > 0) {
       const RunEstimate& run = *p->run;
       rows += fmt::format(
-          "<td>{:.1f}</td><td>{}</td><td>{:.0f}</td><td>{:.1f}%</td><td>{:.0f}</td><td>{:.0f}</td>"
+          "<td>{:.1f}</td><td>{}</td><td>{:.0f}</td><td>{:.1f}%</td><td>{:.3g}</td><td>{:.0f}</td>"
           "</tr>\n",
           run.timeToTrainDays, run.priced ? "$" + si(run.costUsd) : "n/a", run.energyMwh,
           run.goodput * 100, run.expectedInterruptions, run.checkpointIntervalS);
@@ -358,11 +360,10 @@ std::string planToText(const PlanReport& r) {
       }
       out += fmt::format("  goodput               {:.1f}% (stragglers +{:.1f}% per step)\n",
                          run.goodput * 100, run.stragglerSlowdown * 100);
-      out += fmt::format("  job MTBF              {:.2f} h; {:.0f} interruptions expected\n",
+      out += fmt::format("  job MTBF              {:.3g} h; {:.3g} interruptions expected\n",
                          run.mtbfHours, run.expectedInterruptions);
-      out += fmt::format("  checkpoint            every {:.0f} s; write {:.1f} s ({} )\n",
-                         run.checkpointIntervalS, run.checkpointWriteS,
-                         si(run.checkpointBytes) + "B");
+      out += fmt::format("  checkpoint            every {:.0f} s; {:.3g} GB written in {:.3g} s\n",
+                         run.checkpointIntervalS, run.checkpointBytes / 1e9, run.checkpointWriteS);
       if (!run.note.empty()) out += fmt::format("  note                  {}\n", run.note);
     }
     if (p.search) {
