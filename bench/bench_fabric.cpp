@@ -33,8 +33,7 @@ const arch::SystemConfig& systemNamed(const char* name) {
   return it->second;
 }
 
-fabric::CollectiveRequest allReduce(uint64_t bytes, uint64_t groupSize = 0,
-                                    uint64_t stride = 1) {
+fabric::CollectiveRequest allReduce(uint64_t bytes, uint64_t groupSize = 0, uint64_t stride = 1) {
   fabric::CollectiveRequest r;
   r.op = fabric::CollectiveOp::kAllReduce;
   r.bytes = bytes;
@@ -107,11 +106,11 @@ void coldTrainingStep(benchmark::State& state) {
       }
       total += c->timeS;
     };
-    add(fabric::CollectiveOp::kAllReduce, 64 << 20, 16, 1);                  // TP
-    add(fabric::CollectiveOp::kReduceScatter, 64 << 20, 16, 1);              // SP
+    add(fabric::CollectiveOp::kAllReduce, 64 << 20, 16, 1);      // TP
+    add(fabric::CollectiveOp::kReduceScatter, 64 << 20, 16, 1);  // SP
     add(fabric::CollectiveOp::kAllGather, 64 << 20, 16, 1);
-    add(fabric::CollectiveOp::kSendRecv, 16 << 20, 4, ranks / 4);            // PP
-    add(fabric::CollectiveOp::kAllToAll, 32 << 20, 8, 16);                   // EP
+    add(fabric::CollectiveOp::kSendRecv, 16 << 20, 4, ranks / 4);                  // PP
+    add(fabric::CollectiveOp::kAllToAll, 32 << 20, 8, 16);                         // EP
     add(fabric::CollectiveOp::kReduceScatter, uint64_t(1) << 30, ranks / 64, 16);  // DP
     add(fabric::CollectiveOp::kAllGather, uint64_t(1) << 30, ranks / 64, 16);
     sink = total;
@@ -125,8 +124,7 @@ BENCHMARK_CAPTURE(coldAllReduce, trn2_48xlarge_100k, "trn2.48xlarge", 100000)
     ->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(coldAllReduce, trn2_ultraserver_100k, "trn2-ultraserver", 100000)
     ->Unit(benchmark::kMillisecond);
-BENCHMARK_CAPTURE(coldAllReduce, dgx_h100_100k, "dgx-h100", 100000)
-    ->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(coldAllReduce, dgx_h100_100k, "dgx-h100", 100000)->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(coldAllReduce, trn2_ultraserver_64, "trn2-ultraserver", 64)
     ->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(warmAllReduce, trn2_48xlarge_100k, "trn2.48xlarge", 100000)

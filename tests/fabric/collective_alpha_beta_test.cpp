@@ -2,8 +2,9 @@
 // alpha = one hop's latency, beta = 1 / link bandwidth (s per byte), n = bytes per rank buffer,
 // p = ranks. With one flow per link every step of an algorithm costs alpha + bytes * beta.
 
-#include <cmath>
 #include <gtest/gtest.h>
+
+#include <cmath>
 
 #include "fabric_test_util.h"
 #include "trnsim/fabric/collective.h"
@@ -17,8 +18,8 @@ using testing::dim;
 using testing::domainSystem;
 using testing::kGiB;
 
-constexpr double kGbps = 100;       // link bandwidth, GB/s per direction
-constexpr double kAlphaNs = 1000;   // hop latency
+constexpr double kGbps = 100;      // link bandwidth, GB/s per direction
+constexpr double kAlphaNs = 1000;  // hop latency
 constexpr double kAlpha = kAlphaNs * 1e-9;
 constexpr double kBeta = 1.0 / (kGbps * 1e9);
 
@@ -88,8 +89,7 @@ TEST(CollectiveAlphaBeta, BidirectionalRingHalvesTheBandwidthTerm) {
 //   T = 2 log2(p) alpha + 2 (p-1)/p n beta.
 TEST(CollectiveAlphaBeta, HalvingDoublingOnASwitch) {
   for (uint32_t p : {2u, 4u, 8u, 32u}) {
-    CollectiveModel m =
-        makeModel(domainSystem({dim("sw", LinkKind::kSwitch, p, kGbps, kAlphaNs)}));
+    CollectiveModel m = makeModel(domainSystem({dim("sw", LinkKind::kSwitch, p, kGbps, kAlphaNs)}));
     const double n = 1e8;
     double expected = 2 * std::log2(double(p)) * kAlpha + 2.0 * (p - 1) / p * n * kBeta;
     CollectiveCost c = run(m, CollectiveOp::kAllReduce, Algorithm::kHalvingDoubling, n);

@@ -19,10 +19,10 @@ bool contains(const std::string& s, const std::string& part) {
 }
 
 TEST(CollectiveErrors, NamesRoundTripAndBadNames) {
-  for (CollectiveOp op : {CollectiveOp::kAllReduce, CollectiveOp::kReduceScatter,
-                          CollectiveOp::kAllGather, CollectiveOp::kAllToAll,
-                          CollectiveOp::kBroadcast, CollectiveOp::kSendRecv,
-                          CollectiveOp::kPermute, CollectiveOp::kBarrier}) {
+  for (CollectiveOp op :
+       {CollectiveOp::kAllReduce, CollectiveOp::kReduceScatter, CollectiveOp::kAllGather,
+        CollectiveOp::kAllToAll, CollectiveOp::kBroadcast, CollectiveOp::kSendRecv,
+        CollectiveOp::kPermute, CollectiveOp::kBarrier}) {
     auto back = parseOp(opName(op));
     ASSERT_TRUE(back.hasValue());
     EXPECT_EQ(*back, op);
@@ -47,9 +47,9 @@ TEST(CollectiveErrors, NamesRoundTripAndBadNames) {
 class CollectiveErrorsModel : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto m = CollectiveModel::create(
-        domainSystem({dim("x", LinkKind::kRing, 4, 100, 500), dim("y", LinkKind::kRing, 2, 100, 500)}),
-        8);
+    auto m = CollectiveModel::create(domainSystem({dim("x", LinkKind::kRing, 4, 100, 500),
+                                                   dim("y", LinkKind::kRing, 2, 100, 500)}),
+                                     8);
     ASSERT_TRUE(m.hasValue()) << m.status().toString();
     model_ = std::make_unique<CollectiveModel>(std::move(m).value());
   }

@@ -34,8 +34,8 @@ TEST(TopologyRoutes, TorusDimensionOrderShortestDirection) {
   EXPECT_EQ(r.hops, 2u);
   EXPECT_DOUBLE_EQ(r.latencyNs, kAlphaNs + 2 * kAlphaNs);
   ASSERT_EQ(r.links.size(), 2u);
-  EXPECT_DOUBLE_EQ(r.links[0].gbps, kGbps);       // x first
-  EXPECT_DOUBLE_EQ(r.links[1].gbps, 2 * kGbps);   // then y
+  EXPECT_DOUBLE_EQ(r.links[0].gbps, kGbps);      // x first
+  EXPECT_DOUBLE_EQ(r.links[1].gbps, 2 * kGbps);  // then y
   // (0,0) -> (2,0): 2 hops either way; ties go forward.
   ASSERT_TRUE(t.route(0, 2, r).isOk());
   EXPECT_EQ(r.hops, 2u);
@@ -105,7 +105,8 @@ TEST(TopologyRoutes, PartialSharingOnARing) {
   auto timings = backend->flowTimings(t, flows);
   ASSERT_TRUE(timings.hasValue());
   const double alpha = kAlphaNs * 1e-9, rate = kGbps * 1e9;
-  EXPECT_NEAR((*timings)[0].latencyS + b / (*timings)[0].bytesPerS, 2 * alpha + 2 * b / rate, 1e-12);
+  EXPECT_NEAR((*timings)[0].latencyS + b / (*timings)[0].bytesPerS, 2 * alpha + 2 * b / rate,
+              1e-12);
   EXPECT_NEAR((*timings)[1].latencyS + b / (*timings)[1].bytesPerS, alpha + 2 * b / rate, 1e-12);
   EXPECT_NEAR((*timings)[2].latencyS + b / (*timings)[2].bytesPerS, alpha + b / rate, 1e-12);
   auto phase = backend->phaseSeconds(t, flows);
@@ -168,8 +169,7 @@ namespace {
 // on its 3 links at once, a third of the ring's bandwidth term 2 (3/4) n beta.
 TEST(TopologyRoutes, FullyConnectedDirect) {
   auto m = CollectiveModel::create(
-      testing::domainSystem({testing::dim("fc", arch::LinkKind::kFullyConnected, 4, 100, 500)}),
-      4);
+      testing::domainSystem({testing::dim("fc", arch::LinkKind::kFullyConnected, 4, 100, 500)}), 4);
   ASSERT_TRUE(m.hasValue()) << m.status().toString();
   CollectiveRequest r;
   r.bytes = 400'000'000;

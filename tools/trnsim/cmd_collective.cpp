@@ -6,10 +6,11 @@
 //                     [--skew X] [--json]
 //   trnsim collective --system NAME --sweep [--min-bytes 8 --max-bytes 8GiB --factor 2] [--json]
 
+#include <fmt/core.h>
+
 #include <CLI/CLI.hpp>
 #include <cctype>
 #include <cmath>
-#include <fmt/core.h>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -45,7 +46,8 @@ struct CollectiveArgs {
 /// 1024 (as nccl-tests reads -b/-e); KB/MB/GB/TB are powers of 1000.
 Expected<uint64_t> parseBytes(const std::string& text, const std::string& option) {
   size_t i = 0;
-  while (i < text.size() && (std::isdigit(static_cast<unsigned char>(text[i])) || text[i] == '.')) ++i;
+  while (i < text.size() && (std::isdigit(static_cast<unsigned char>(text[i])) || text[i] == '.'))
+    ++i;
   std::string number = text.substr(0, i), unit = text.substr(i);
   for (char& c : unit) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
   auto bad = [&] {
@@ -58,11 +60,20 @@ Expected<uint64_t> parseBytes(const std::string& text, const std::string& option
   if (number.empty() || number.find('.') != number.rfind('.')) return bad();
   double value = std::strtod(number.c_str(), nullptr);
   double scale = 0;
-  const std::vector<std::pair<std::string, double>> units = {
-      {"", 1},          {"B", 1},          {"K", 1024.0},     {"KIB", 1024.0},
-      {"KB", 1e3},      {"M", 1048576.0},  {"MIB", 1048576.0}, {"MB", 1e6},
-      {"G", 1073741824.0}, {"GIB", 1073741824.0}, {"GB", 1e9}, {"T", 1099511627776.0},
-      {"TIB", 1099511627776.0}, {"TB", 1e12}};
+  const std::vector<std::pair<std::string, double>> units = {{"", 1},
+                                                             {"B", 1},
+                                                             {"K", 1024.0},
+                                                             {"KIB", 1024.0},
+                                                             {"KB", 1e3},
+                                                             {"M", 1048576.0},
+                                                             {"MIB", 1048576.0},
+                                                             {"MB", 1e6},
+                                                             {"G", 1073741824.0},
+                                                             {"GIB", 1073741824.0},
+                                                             {"GB", 1e9},
+                                                             {"T", 1099511627776.0},
+                                                             {"TIB", 1099511627776.0},
+                                                             {"TB", 1e12}};
   for (const auto& [u, s] : units) {
     if (u == unit) scale = s;
   }
@@ -101,7 +112,9 @@ nlohmann::json costJson(const fabric::CollectiveRequest& r, const fabric::Collec
   j["ranks"] = c.ranks;
   nlohmann::json phases = nlohmann::json::array();
   for (const fabric::PhaseCost& p : c.phases) {
-    phases.push_back({{"name", p.name}, {"time_s", p.timeS}, {"steps", p.steps},
+    phases.push_back({{"name", p.name},
+                      {"time_s", p.timeS},
+                      {"steps", p.steps},
                       {"bytes_per_rank", p.bytesPerRank}});
   }
   j["phases"] = phases;
@@ -143,10 +156,12 @@ int runCollective(const CollectiveArgs& args) {
     if (!c) {
       const Status& s = c.status();
       std::string where = s.where();
-      if (where.find("group") != std::string::npos) where = "--group-size/--group-stride";
+      if (where.find("group") != std::string::npos)
+        where = "--group-size/--group-stride";
       else if (where.find("algorithm") != std::string::npos || s.code() == ErrorCode::kUnsupported)
         where = "--algorithm";
-      else if (where.find("skew") != std::string::npos) where = "--skew";
+      else if (where.find("skew") != std::string::npos)
+        where = "--skew";
       return Status(s.code(), s.message(), where);
     }
     return c;
@@ -169,9 +184,8 @@ int runCollective(const CollectiveArgs& args) {
       return printError(Status(ErrorCode::kInvalidArgument, "must be at least 2", "--factor"));
     }
     nlohmann::json rows = nlohmann::json::array();
-    std::string table = fmt::format("# {}\n# {} over {} ranks (nccl-tests bus bandwidth)\n",
-                                    header, args.op,
-                                    args.groupSize ? args.groupSize : model->ranks());
+    std::string table = fmt::format("# {}\n# {} over {} ranks (nccl-tests bus bandwidth)\n", header,
+                                    args.op, args.groupSize ? args.groupSize : model->ranks());
     table += fmt::format("# {:>14} {:>14} {:>12} {:>12}  {}\n", "size(B)", "time(us)",
                          "algbw(GB/s)", "busbw(GB/s)", "algorithm");
     for (uint64_t b = *lo; b <= *hi; b *= args.factor) {

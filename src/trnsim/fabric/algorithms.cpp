@@ -3,10 +3,11 @@
 
 #include "trnsim/fabric/algorithms.h"
 
+#include <fmt/core.h>
+
 #include <algorithm>
 #include <bit>
 #include <cmath>
-#include <fmt/core.h>
 #include <limits>
 
 namespace trnsim::fabric::detail {
@@ -48,10 +49,10 @@ uint64_t ceilLog2(uint64_t x) {
 uint64_t roundBytes(double b) { return b <= 0 ? 0 : static_cast<uint64_t>(std::llround(b)); }
 
 Status notApplicable(Algorithm a, CollectiveOp op, const std::string& why) {
-  return Status(ErrorCode::kUnsupported,
-                fmt::format("algorithm '{}' does not apply to {}: {}", algorithmName(a),
-                            opName(op), why),
-                "collective");
+  return Status(
+      ErrorCode::kUnsupported,
+      fmt::format("algorithm '{}' does not apply to {}: {}", algorithmName(a), opName(op), why),
+      "collective");
 }
 
 }  // namespace
@@ -59,9 +60,9 @@ Status notApplicable(Algorithm a, CollectiveOp op, const std::string& why) {
 // ---------------------------------------------------------------------------------------------
 // Step timer
 
-Status Engine::enumerate(StepKind kind, uint64_t param, const SubGroup& sub,
-                         const SubGroup& active, bool concurrent, double bytes,
-                         std::vector<Flow>& flows, uint64_t& maxOutPerChip) const {
+Status Engine::enumerate(StepKind kind, uint64_t param, const SubGroup& sub, const SubGroup& active,
+                         bool concurrent, double bytes, std::vector<Flow>& flows,
+                         uint64_t& maxOutPerChip) const {
   const uint64_t rpc = topo_.ranksPerChip();
   const uint64_t domainRanks = std::min(topo_.ranks(), topo_.chipsPerDomain() * rpc);
   const uint64_t flowBytes = roundBytes(bytes);
@@ -128,11 +129,11 @@ Status Engine::enumerate(StepKind kind, uint64_t param, const SubGroup& sub,
 }
 
 Expected<double> Engine::stepSeconds(StepKind kind, uint64_t param, const SubGroup& sub,
-                                     const SubGroup& active, bool concurrent,
-                                     double bytes) const {
+                                     const SubGroup& active, bool concurrent, double bytes) const {
   if (sub.size <= 1) return 0.0;
-  Key key{static_cast<uint8_t>(kind), param, sub.size, sub.stride,
-          concurrent ? 0 : active.size, concurrent ? 0 : active.stride, concurrent};
+  Key key{
+      static_cast<uint8_t>(kind),     param,     sub.size, sub.stride, concurrent ? 0 : active.size,
+      concurrent ? 0 : active.stride, concurrent};
   auto evaluate = [&](const Envelope& env) {
     double t = 0;
     for (const auto& [lat, rate] : env) t = std::max(t, lat + bytes / rate);
@@ -190,8 +191,8 @@ std::vector<GroupLevel> Engine::levels(const SubGroup& sub) const {
   std::vector<Radix> radices;
   radices.push_back({topo_.ranksPerChip(), "chip", false, false});
   for (const arch::FabricDim& d : topo_.dims()) {
-    radices.push_back({d.size, d.name, false,
-                       d.kind == arch::LinkKind::kSwitch && d.inNetworkReduction});
+    radices.push_back(
+        {d.size, d.name, false, d.kind == arch::LinkKind::kSwitch && d.inNetworkReduction});
   }
   radices.push_back({topo_.domains(), "scale-out", true, false});
   const uint64_t domainRanks = topo_.chipsPerDomain() * topo_.ranksPerChip();
@@ -200,8 +201,8 @@ std::vector<GroupLevel> Engine::levels(const SubGroup& sub) const {
   uint64_t s = sub.stride, g = sub.size, prod = 1;
   auto push = [&](uint64_t count, std::string name, bool switchInNetwork) {
     SubGroup level{count, sub.stride * prod};
-    bool inDomain = (count - 1) * level.stride < domainRanks &&
-                    domainRanks % (count * level.stride) == 0;
+    bool inDomain =
+        (count - 1) * level.stride < domainRanks && domainRanks % (count * level.stride) == 0;
     if (name == "scale-out") inDomain = false;
     out.push_back({level, std::move(name), inDomain, switchInNetwork && inDomain});
     prod *= count;
@@ -270,7 +271,9 @@ std::string where(const SubGroup& g) {
 
 // Reduce-scatter (input n) or all-gather (output n): the same traffic, in opposite order.
 enum class Half : uint8_t { kReduceScatter, kAllGather };
-std::string_view halfName(Half h) { return h == Half::kReduceScatter ? "reduce-scatter" : "all-gather"; }
+std::string_view halfName(Half h) {
+  return h == Half::kReduceScatter ? "reduce-scatter" : "all-gather";
+}
 
 Expected<Plan> half(const Ctx& c, Half h, Algorithm a, const SubGroup& g, double n);
 
@@ -328,14 +331,13 @@ Expected<Plan> half(const Ctx& c, Half h, Algorithm a, const SubGroup& g, double
         total += t;
         ++steps;
       }
-      addPhase(plan, fmt::format("{} (halving-doubling, {} steps, {})", hn, steps, where(g)),
-               total, steps, n * (pd - 1) / pd);
+      addPhase(plan, fmt::format("{} (halving-doubling, {} steps, {})", hn, steps, where(g)), total,
+               steps, n * (pd - 1) / pd);
       return plan;
     }
     case Algorithm::kDirect: {
       TRNSIM_ASSIGN_OR_RETURN(double t, c.step(StepKind::kAll, 0, g, n / pd));
-      addPhase(plan, fmt::format("{} (direct, 1 step, {})", hn, where(g)), t, 1,
-               n * (pd - 1) / pd);
+      addPhase(plan, fmt::format("{} (direct, 1 step, {})", hn, where(g)), t, 1, n * (pd - 1) / pd);
       return plan;
     }
     case Algorithm::kTorus: {
@@ -518,7 +520,8 @@ Expected<Plan> allToAll(const Ctx& c, Algorithm a, const SubGroup& g, double n) 
       return plan;
     }
     default:
-      return notApplicable(a, c.op, "all_to_all uses direct, ring (pairwise), torus or hierarchical");
+      return notApplicable(a, c.op,
+                           "all_to_all uses direct, ring (pairwise), torus or hierarchical");
   }
 }
 
@@ -562,8 +565,8 @@ Expected<Plan> broadcast(const Ctx& c, Algorithm a, const SubGroup& g, double n)
         TRNSIM_ASSIGN_OR_RETURN(double t, c.step(StepKind::kXor, uint64_t(1) << k, g, n));
         total += t;
       }
-      addPhase(plan, fmt::format("broadcast (binomial tree, {} steps, {})", steps, where(g)),
-               total, steps, n);
+      addPhase(plan, fmt::format("broadcast (binomial tree, {} steps, {})", steps, where(g)), total,
+               steps, n);
       // Large buffers (p a power of 2): scatter by recursive halving, then all-gather by
       // recursive doubling (van de Geijn): 2 log2 p alpha + 2 (p-1)/p n beta. The scatter is
       // timed as a halving reduce-scatter (every rank sends in every round: an upper bound).
@@ -571,7 +574,8 @@ Expected<Plan> broadcast(const Ctx& c, Algorithm a, const SubGroup& g, double n)
         TRNSIM_ASSIGN_OR_RETURN(Plan sag, allReduce(c, Algorithm::kHalvingDoubling, g, n));
         if (sag.timeS < plan.timeS) {
           sag.phases[0].name = fmt::format("broadcast scatter (recursive halving, {})", where(g));
-          sag.phases[1].name = fmt::format("broadcast all-gather (recursive doubling, {})", where(g));
+          sag.phases[1].name =
+              fmt::format("broadcast all-gather (recursive doubling, {})", where(g));
           return sag;
         }
       }
@@ -599,8 +603,9 @@ Expected<Plan> broadcast(const Ctx& c, Algorithm a, const SubGroup& g, double n)
       return plan;
     }
     default:
-      return notApplicable(a, c.op, "broadcast uses ring (pipelined chain), direct, "
-                                    "halving_doubling (binomial tree), torus or hierarchical");
+      return notApplicable(a, c.op,
+                           "broadcast uses ring (pipelined chain), direct, "
+                           "halving_doubling (binomial tree), torus or hierarchical");
   }
 }
 
@@ -609,19 +614,21 @@ Expected<Plan> broadcast(const Ctx& c, Algorithm a, const SubGroup& g, double n)
 std::vector<Algorithm> candidateAlgorithms(CollectiveOp op) {
   switch (op) {
     case CollectiveOp::kAllReduce:
-      return {Algorithm::kRing,   Algorithm::kBidirectionalRing, Algorithm::kTorus,
-              Algorithm::kHalvingDoubling, Algorithm::kDirect, Algorithm::kHierarchical,
+      return {Algorithm::kRing,     Algorithm::kBidirectionalRing,
+              Algorithm::kTorus,    Algorithm::kHalvingDoubling,
+              Algorithm::kDirect,   Algorithm::kHierarchical,
               Algorithm::kInNetwork};
     case CollectiveOp::kReduceScatter:
     case CollectiveOp::kAllGather:
-      return {Algorithm::kRing,   Algorithm::kBidirectionalRing, Algorithm::kTorus,
-              Algorithm::kHalvingDoubling, Algorithm::kDirect, Algorithm::kHierarchical,
+      return {Algorithm::kRing,     Algorithm::kBidirectionalRing,
+              Algorithm::kTorus,    Algorithm::kHalvingDoubling,
+              Algorithm::kDirect,   Algorithm::kHierarchical,
               Algorithm::kInNetwork};
     case CollectiveOp::kAllToAll:
       return {Algorithm::kDirect, Algorithm::kRing, Algorithm::kTorus, Algorithm::kHierarchical};
     case CollectiveOp::kBroadcast:
-      return {Algorithm::kRing, Algorithm::kDirect, Algorithm::kHalvingDoubling,
-              Algorithm::kTorus, Algorithm::kHierarchical};
+      return {Algorithm::kRing, Algorithm::kDirect, Algorithm::kHalvingDoubling, Algorithm::kTorus,
+              Algorithm::kHierarchical};
     case CollectiveOp::kSendRecv:
     case CollectiveOp::kPermute:
     case CollectiveOp::kBarrier:
@@ -660,8 +667,8 @@ Expected<Plan> planCollective(const Engine& engine, CollectiveOp op, Algorithm a
         addPhase(plan, fmt::format("send/recv to the next rank ({})", where(group)), t, 1, bytes);
       } else if (op == CollectiveOp::kPermute) {
         TRNSIM_ASSIGN_OR_RETURN(double t, c.step(StepKind::kShift, p / 2, group, bytes));
-        addPhase(plan, fmt::format("permute to the rank {} places on ({})", p / 2, where(group)),
-                 t, 1, bytes);
+        addPhase(plan, fmt::format("permute to the rank {} places on ({})", p / 2, where(group)), t,
+                 1, bytes);
       } else {
         // Dissemination barrier: ceil(log2 p) rounds of empty messages to rank i + 2^k.
         double total = 0;

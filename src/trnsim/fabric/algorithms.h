@@ -31,8 +31,8 @@ struct SubGroup {
 
 /// One level of a group: the members that differ only in one part of the hierarchy.
 struct GroupLevel {
-  SubGroup sub;      ///< the level's own sub-group (size = members along it)
-  std::string name;  ///< "chip" (ranks of one chip), a FabricDim name, "scale-out" or "mixed"
+  SubGroup sub;          ///< the level's own sub-group (size = members along it)
+  std::string name;      ///< "chip" (ranks of one chip), a FabricDim name, "scale-out" or "mixed"
   bool inDomain = true;  ///< all members of the level's sub-group are in one scale-up domain
   bool switchInNetwork = false;  ///< a switch dimension that reduces in the network
 };

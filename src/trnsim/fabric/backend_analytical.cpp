@@ -36,8 +36,8 @@ class AnalyticalBackend final : public NetworkBackend {
       auto [it, inserted] = routeIndex.emplace(key, begin.size());
       routeOf[f] = it->second;
       if (!inserted) continue;
-      TRNSIM_RETURN_IF_ERROR(topo.route(flows[f].src, flows[f].dst, route).withContext(
-          "flow " + std::to_string(f)));
+      TRNSIM_RETURN_IF_ERROR(
+          topo.route(flows[f].src, flows[f].dst, route).withContext("flow " + std::to_string(f)));
       begin.push_back(links.size());
       latencyNs.push_back(route.latencyNs);
       for (const LinkRef& l : route.links) {

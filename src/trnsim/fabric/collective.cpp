@@ -3,9 +3,10 @@
 
 #include "trnsim/fabric/collective.h"
 
+#include <fmt/core.h>
+
 #include <array>
 #include <cmath>
-#include <fmt/core.h>
 
 #include "trnsim/fabric/algorithms.h"
 #include "trnsim/fabric/topology.h"
@@ -72,10 +73,10 @@ Expected<Algorithm> parseAlgorithm(std::string_view name) {
   for (const auto& [value, n] : kAlgorithms) {
     if (n == name) return value;
   }
-  return Status(ErrorCode::kInvalidArgument,
-                fmt::format("unknown algorithm '{}'; expected one of {}", name,
-                            allNames(kAlgorithms)),
-                "algorithm");
+  return Status(
+      ErrorCode::kInvalidArgument,
+      fmt::format("unknown algorithm '{}'; expected one of {}", name, allNames(kAlgorithms)),
+      "algorithm");
 }
 
 double busBandwidthFactor(CollectiveOp op, uint64_t n) {
@@ -113,9 +114,8 @@ CollectiveModel& CollectiveModel::operator=(CollectiveModel&&) noexcept = defaul
 Expected<CollectiveModel> CollectiveModel::create(const arch::SystemConfig& system, uint64_t chips,
                                                   std::unique_ptr<NetworkBackend> backend) {
   TRNSIM_ASSIGN_OR_RETURN(Topology topo, Topology::create(system, chips));
-  auto impl = std::unique_ptr<Impl>(
-      new Impl{system, std::move(topo), backend ? std::move(backend) : makeAnalyticalBackend(),
-               nullptr});
+  auto impl = std::unique_ptr<Impl>(new Impl{
+      system, std::move(topo), backend ? std::move(backend) : makeAnalyticalBackend(), nullptr});
   impl->engine = std::make_unique<detail::Engine>(impl->topology, *impl->backend);
   return CollectiveModel(std::move(impl));
 }
@@ -173,7 +173,8 @@ Expected<CollectiveCost> CollectiveModel::estimate(const CollectiveRequest& requ
     for (Algorithm a : candidates) known |= a == request.algorithm;
     if (!known) {
       std::string names;
-      for (Algorithm a : candidates) names += (names.empty() ? "" : ", ") + std::string(algorithmName(a));
+      for (Algorithm a : candidates)
+        names += (names.empty() ? "" : ", ") + std::string(algorithmName(a));
       return Status(ErrorCode::kInvalidArgument,
                     fmt::format("{} has no algorithm '{}'; use auto or one of {}",
                                 opName(request.op), algorithmName(request.algorithm), names),
@@ -196,7 +197,7 @@ Expected<CollectiveCost> CollectiveModel::estimate(const CollectiveRequest& requ
       break;
     }
     Expected<detail::Plan> plan = detail::planCollective(*impl_->engine, request.op, a, group,
-                                                          active, gs.concurrentGroups, bytes);
+                                                         active, gs.concurrentGroups, bytes);
     if (!plan.hasValue()) {
       if (request.algorithm != Algorithm::kAuto ||
           plan.status().code() != ErrorCode::kUnsupported) {

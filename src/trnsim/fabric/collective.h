@@ -35,7 +35,7 @@ Expected<CollectiveOp> parseOp(std::string_view name);
 double busBandwidthFactor(CollectiveOp op, uint64_t n);
 
 enum class Algorithm : uint8_t {
-  kAuto,               ///< the model picks the fastest for the size and topology
+  kAuto,  ///< the model picks the fastest for the size and topology
   kRing,
   kBidirectionalRing,  ///< two rings in opposite directions, half the data each
   kTorus,              ///< dimension-wise over a 2D/3D torus (RS per dim, then AG per dim)
@@ -53,8 +53,8 @@ Expected<Algorithm> parseAlgorithm(std::string_view name);
 /// group of the same shape (first shifted) runs the same collective at the same time, as the
 /// tensor-parallel or data-parallel groups of a training step do, and shares links with it.
 struct GroupSpec {
-  uint64_t size = 0;    ///< ranks in the group; 0 = every rank of the system
-  uint64_t stride = 1;  ///< rank distance between consecutive members
+  uint64_t size = 0;             ///< ranks in the group; 0 = every rank of the system
+  uint64_t stride = 1;           ///< rank distance between consecutive members
   bool concurrentGroups = true;  ///< false: this group runs alone (a single benchmark call)
 };
 
@@ -107,7 +107,8 @@ class NetworkBackend {
  public:
   virtual ~NetworkBackend() = default;
   virtual std::string_view name() const = 0;
-  virtual Expected<double> phaseSeconds(const Topology& topo, const std::vector<Flow>& flows) const = 0;
+  virtual Expected<double> phaseSeconds(const Topology& topo,
+                                        const std::vector<Flow>& flows) const = 0;
   /// Per flow, its latency and rate, so that a flow of b bytes takes latencyS + b / bytesPerS
   /// (bytes of the given flows are ignored). Lets the model time one phase shape once for every
   /// size. Back ends whose time is not of that form return kUnsupported (the default) and are

@@ -4,8 +4,9 @@
 
 #include "trnsim/fabric/topology.h"
 
-#include <algorithm>
 #include <fmt/core.h>
+
+#include <algorithm>
 
 namespace trnsim::fabric {
 
@@ -14,9 +15,12 @@ constexpr uint32_t kRingPlus = 0, kRingMinus = 1, kSwitchUp = 0, kSwitchDown = 1
 
 std::string_view kindName(arch::LinkKind k) {
   switch (k) {
-    case arch::LinkKind::kRing: return "ring";
-    case arch::LinkKind::kSwitch: return "switch";
-    case arch::LinkKind::kFullyConnected: return "fully_connected";
+    case arch::LinkKind::kRing:
+      return "ring";
+    case arch::LinkKind::kSwitch:
+      return "switch";
+    case arch::LinkKind::kFullyConnected:
+      return "fully_connected";
   }
   return "?";
 }
@@ -44,10 +48,9 @@ Expected<Topology> Topology::create(const arch::SystemConfig& system, uint64_t c
   for (size_t d = 0; d < system.scaleUp.size(); ++d) {
     const arch::FabricDim& dim = system.scaleUp[d];
     if (dim.size == 0 || (dim.size > 1 && !(dim.linkGbps > 0))) {
-      return Status(ErrorCode::kConfig,
-                    fmt::format("scale_up.{} ('{}') needs size >= 1 and link_gbps > 0", d,
-                                dim.name),
-                    where);
+      return Status(
+          ErrorCode::kConfig,
+          fmt::format("scale_up.{} ('{}') needs size >= 1 and link_gbps > 0", d, dim.name), where);
     }
     fullDomain *= dim.size;
   }
@@ -134,10 +137,10 @@ Status Topology::route(uint64_t src, uint64_t dst, Route& out) const {
   out.hops = 0;
   out.latencyNs = 0;
   if (src >= chips_ || dst >= chips_) {
-    return Status(ErrorCode::kOutOfBounds,
-                  fmt::format("flow {} -> {} names a chip outside the {}-chip cluster", src, dst,
-                              chips_),
-                  "fabric route");
+    return Status(
+        ErrorCode::kOutOfBounds,
+        fmt::format("flow {} -> {} names a chip outside the {}-chip cluster", src, dst, chips_),
+        "fabric route");
   }
   if (src == dst) {
     out.links.push_back({linkId(src, hbmSlot_), onChipGbps_});

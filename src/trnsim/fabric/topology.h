@@ -80,7 +80,7 @@ class Topology {
   uint64_t chipsPerDomain_ = 1;
   uint64_t domains_ = 1;
   std::vector<arch::FabricDim> dims_;
-  std::vector<uint64_t> dimStride_;    ///< chips between neighbours along each dimension
+  std::vector<uint64_t> dimStride_;     ///< chips between neighbours along each dimension
   std::vector<uint32_t> dimFirstSlot_;  ///< first link slot of each dimension
   uint32_t slotsPerChip_ = 0;
   uint32_t nicUpSlot_ = 0, nicDownSlot_ = 0, closUpSlot_ = 0, closDownSlot_ = 0, hbmSlot_ = 0;
