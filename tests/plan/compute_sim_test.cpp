@@ -339,6 +339,12 @@ TEST(SimComputeModel, ErrorsNameTheKey) {
   ASSERT_FALSE(badRanks.hasValue());
   EXPECT_NE(badRanks.status().toString().find("ranks_per_chip"), std::string::npos);
 
+  SimComputeOptions badCaps;
+  badCaps.maxBlockN = 100;  // not a whole 512-column tile
+  auto caps = SimulatedComputeModel::create(trnSystem(), badCaps);
+  ASSERT_FALSE(caps.hasValue());
+  EXPECT_EQ(caps.status().code(), ErrorCode::kInvalidArgument);
+
   arch::SystemConfig unknown = trnSystem();
   unknown.accel.simChip = "trn99";
   auto badChip = SimulatedComputeModel::create(unknown);
