@@ -6,9 +6,10 @@
 //               --precision bf16|fp8] [--search [--objective time|cost|energy]] [--tokens T]
 //               [--compare SYSTEM[:CHIPS],...] [--json] [--report FILE]
 //
-// With no parallel degree and no --search the parallelism is searched (objective: time); with
-// some degrees and no --search the others take defaults (dp fills the ranks, the rest 1);
-// with --search the given degrees are kept and the others searched.
+// With no parallel degree (tp pp dp cp ep vpp microbatch) and no --search the parallelism is
+// searched (objective: time), keeping --precision, --recompute and --zero when given; with some
+// degrees and no --search the others take defaults (dp fills the ranks, the rest 1); with
+// --search the given degrees are kept and the others searched.
 
 #include <CLI/CLI.hpp>
 #include <fmt/core.h>
@@ -144,9 +145,10 @@ int runPlan(PlanArgs& a) {
   options.fixZero = a.given("--zero");
   options.fixRecompute = a.given("--recompute");
   options.fixPrecision = a.given("--precision");
+  // Precision, recomputation and ZeRO are recipe choices, not degrees: alone they do not turn
+  // the search off.
   bool anyDegree = options.fixTp || options.fixPp || options.fixCp || options.fixDp ||
-                   options.fixEp || options.fixVpp || options.fixMicrobatch || options.fixZero ||
-                   options.fixRecompute || options.fixPrecision;
+                   options.fixEp || options.fixVpp || options.fixMicrobatch;
   bool searchIt = a.search || !anyDegree;
 
   plan::ReliabilityModel reliability;
@@ -185,7 +187,15 @@ int runPlan(PlanArgs& a) {
     plan::SearchOptions otherOptions;
     otherOptions.objective = *objective;
     otherOptions.threads = a.threads;
+    // The recipe (precision, recomputation, ZeRO, sequence parallelism) carries over; the
+    // degrees are searched for the other system's rank count.
     otherOptions.fixed.sequenceParallel = a.sequenceParallel;
+    otherOptions.fixed.precision = f.precision;
+    otherOptions.fixed.recompute = f.recompute;
+    otherOptions.fixed.zero = f.zero;
+    otherOptions.fixPrecision = options.fixPrecision;
+    otherOptions.fixRecompute = options.fixRecompute;
+    otherOptions.fixZero = options.fixZero;
     auto p = planSystem(a, *other, chips, w, true, otherOptions, tokens, reliability);
     if (p) {
       report.compare.push_back(std::move(p).value());
@@ -205,6 +215,9 @@ int runPlan(PlanArgs& a) {
     std::vector<const plan::SystemPlan*> plans = {&report.primary};
     for (const plan::SystemPlan& p : report.compare) plans.push_back(&p);
     for (size_t i = 0; i < systems.size(); ++i) {
+      bool seen = false;  // one curve per system (a system compared at two sizes)
+      for (const plan::GoodputCurve& c : report.goodput) seen |= c.system == systems[i].name;
+      if (seen) continue;
       const plan::StepEstimate& e = plans[i]->step;
       double fraction = e.stepTimeS > 0
                             ? (e.breakdown.compute + e.breakdown.recompute) / e.stepTimeS

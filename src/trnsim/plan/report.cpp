@@ -162,13 +162,20 @@ std::string barsSvg(const std::string& title, const std::vector<std::string>& la
     double v = std::isfinite(values[i]) ? values[i] : 0;
     double bh = v / maxV * (h - bottom - top);
     double x = left + slot * double(i) + (slot - barW) / 2;
+    // "system xCHIPS" on two lines so neighbouring labels do not overlap.
+    std::string first = labels[i], second;
+    if (size_t cut = first.rfind(" x"); cut != std::string::npos) {
+      second = first.substr(cut + 1);
+      first.resize(cut);
+    }
     svg += fmt::format(
         "<rect x=\"{:.1f}\" y=\"{:.1f}\" width=\"{:.1f}\" height=\"{:.1f}\" fill=\"{}\"/>\n"
         "<text x=\"{:.1f}\" y=\"{:.1f}\" text-anchor=\"middle\" class=\"val\">{}{}</text>\n"
-        "<text x=\"{:.1f}\" y=\"{}\" text-anchor=\"middle\" class=\"lbl\">{}</text>\n",
+        "<text x=\"{:.1f}\" y=\"{}\" text-anchor=\"middle\" class=\"lbl\">{}</text>\n"
+        "<text x=\"{:.1f}\" y=\"{}\" text-anchor=\"middle\" class=\"val\">{}</text>\n",
         x, h - bottom - bh, barW, bh, kSystemColors[i % std::size(kSystemColors)], x + barW / 2,
         h - bottom - bh - 6, v > 0 ? si(v) : "n/a", v > 0 ? unit : "", x + barW / 2,
-        h - bottom + 18, esc(labels[i]));
+        h - bottom + 18, esc(first), x + barW / 2, h - bottom + 34, esc(second));
   }
   svg += "</svg>\n";
   return svg;
