@@ -290,6 +290,7 @@ Status Cluster::load(uint32_t rank, isa::Program program) {
   Status s = isa::checkProgram(program, impl_->chip);
   if (!s.isOk()) return s.withContext(fmt::format("program '{}' of rank {}", program.name, rank));
   auto shared = std::make_shared<const Program>(std::move(program));
+  impl_->segCache.clear();  // keyed by program address, which a freed program may hand on
   if (isLocal(rank))
     impl_->chips[rank] = std::make_unique<sim::FunctionalChip>(
         impl_->chip, sim::hbmExtentBytes(std::span<const Program>(shared.get(), 1)));
@@ -301,6 +302,7 @@ Status Cluster::loadAll(const isa::Program& program) {
   Status s = isa::checkProgram(program, impl_->chip);
   if (!s.isOk()) return s.withContext(fmt::format("program '{}'", program.name));
   auto shared = std::make_shared<const Program>(program);
+  impl_->segCache.clear();
   const uint64_t extent = sim::hbmExtentBytes(std::span<const Program>(shared.get(), 1));
   for (uint32_t r = 0; r < impl_->size; ++r) {
     impl_->programs[r] = shared;
