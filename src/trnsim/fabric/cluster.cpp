@@ -1010,11 +1010,19 @@ Expected<ClusterResult> Cluster::run(const ClusterRunOptions& opts) {
             for (size_t k = 0; k < n; ++k) {
               std::span<const std::byte> in = inputs[k];
               if (in.empty() && total > 0) {
+                // In place when the operand is contiguous (no copy), else a copy.
                 const uint32_t m = f.members[k];
-                auto b = im.chips[m]->readOperand(*im.programs[m], 0, ranks[m].pc, 1, ropts[m]);
-                if (!b.hasValue()) return b.status().withContext(fmt::format("rank {}", m));
-                owned = std::move(*b);
-                in = owned;
+                auto direct = im.chips[m]->operandBytesInPlace(*im.programs[m], 0, ranks[m].pc,
+                                                               1, ropts[m]);
+                if (!direct.hasValue())
+                  return direct.status().withContext(fmt::format("rank {}", m));
+                in = *direct;
+                if (in.empty()) {
+                  auto b = im.chips[m]->readOperand(*im.programs[m], 0, ranks[m].pc, 1, ropts[m]);
+                  if (!b.hasValue()) return b.status().withContext(fmt::format("rank {}", m));
+                  owned = std::move(*b);
+                  in = owned;
+                }
               }
               combineInto(acc, in, dt, k == 0 ? isa::AluOp::kBypass : in0.reduceOp, nthreads);
             }

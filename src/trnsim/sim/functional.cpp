@@ -441,6 +441,8 @@ class Exec {
   Status run();
   /// Operand `slot` as raw bytes (row-major over the pattern); checks initialization.
   Status readOperandBytes(uint8_t slot, std::vector<std::byte>& out);
+  /// Operand `slot` as a span of its memory when it is one contiguous run (else empty).
+  Status operandSpan(uint8_t slot, std::span<const std::byte>& out);
   /// Raw bytes (row-major over the pattern) into operand `slot`.
   Status writeOperandBytes(uint8_t slot, std::span<const std::byte> data);
 
@@ -1603,6 +1605,18 @@ Status Exec::readOperandBytes(uint8_t slot, std::vector<std::byte>& out) {
   return readRaw(v, out);
 }
 
+Status Exec::operandSpan(uint8_t slot, std::span<const std::byte>& out) {
+  TRNSIM_ASSIGN_OR_RETURN(View v, view(slot));
+  out = {};
+  bool contiguous = v.count[0] == 1 && v.count[1] == 1 && v.count[2] == 1 &&
+                    v.stride[3] == v.esize && (v.P <= 1 || v.rowStride == v.F * v.esize);
+  if (!contiguous || v.numElements() == 0) return {};
+  TRNSIM_RETURN_IF_ERROR(checkInit(v));
+  out = std::span<const std::byte>(v.mem->bytes.data() + v.base,
+                                   size_t(v.numElements() * v.esize));
+  return {};
+}
+
 Status Exec::writeOperandBytes(uint8_t slot, std::span<const std::byte> data) {
   TRNSIM_ASSIGN_OR_RETURN(View v, view(slot));
   if (int64_t(data.size()) != v.numElements() * v.esize)
@@ -1823,6 +1837,17 @@ Expected<std::vector<std::byte>> FunctionalChip::readOperand(const Program& prog
   Exec ex(*impl_, program, core, index, opts, false);
   std::vector<std::byte> out;
   TRNSIM_RETURN_IF_ERROR(ex.readOperandBytes(slot, out));
+  return out;
+}
+
+Expected<std::span<const std::byte>> FunctionalChip::operandBytesInPlace(
+    const Program& program, uint32_t core, size_t index, uint8_t slot, const RunOptions& opts) {
+  if (index >= program.instructions.size() || core >= impl_->cores.size())
+    return Status(ErrorCode::kInvalidArgument,
+                  fmt::format("no instruction {} on core {}", index, core));
+  Exec ex(*impl_, program, core, index, opts, false);
+  std::span<const std::byte> out;
+  TRNSIM_RETURN_IF_ERROR(ex.operandSpan(slot, out));
   return out;
 }
 

@@ -70,6 +70,11 @@ class FunctionalChip {
   Expected<std::vector<std::byte>> readOperand(const isa::Program& program, uint32_t core,
                                                size_t index, uint8_t slot,
                                                const RunOptions& opts);
+  /// The same bytes without a copy when the operand is one contiguous run of memory (empty
+  /// span otherwise: use readOperand). Valid until the memory is written.
+  Expected<std::span<const std::byte>> operandBytesInPlace(const isa::Program& program,
+                                                           uint32_t core, size_t index,
+                                                           uint8_t slot, const RunOptions& opts);
   /// Writes `data` (raw bytes of the dtype, row-major over the pattern) to operand `slot` of
   /// instruction `index` (what a collective receives).
   Status writeOperand(const isa::Program& program, uint32_t core, size_t index, uint8_t slot,
