@@ -93,9 +93,15 @@ void BM_Search405B_16kChips_DgxH100(benchmark::State& state) { searchBench(state
 void BM_Search405B_16kChips_Trn2Ultra(benchmark::State& state) {
   searchBench(state, "trn2-ultraserver");
 }
-BENCHMARK(BM_Search405B_16kChips_DgxH100)->Arg(1)->Unit(benchmark::kSecond)->Iterations(3)
+BENCHMARK(BM_Search405B_16kChips_DgxH100)
+    ->Arg(1)
+    ->Unit(benchmark::kSecond)
+    ->Iterations(3)
     ->UseRealTime();
-BENCHMARK(BM_Search405B_16kChips_Trn2Ultra)->Arg(1)->Unit(benchmark::kSecond)->Iterations(3)
+BENCHMARK(BM_Search405B_16kChips_Trn2Ultra)
+    ->Arg(1)
+    ->Unit(benchmark::kSecond)
+    ->Iterations(3)
     ->UseRealTime();
 
 }  // namespace

@@ -2,14 +2,15 @@
 // is self-contained (no URL, no script) and draws what it says, goodput falls with scale, and
 // comparable chip counts follow the peak-rate ratio.
 
+#include "trnsim/plan/report.h"
+
 #include <gtest/gtest.h>
 
-#include <nlohmann/json.hpp>
 #include <algorithm>
 #include <cctype>
+#include <nlohmann/json.hpp>
 
 #include "trnsim/plan/plan_json.h"
-#include "trnsim/plan/report.h"
 
 namespace trnsim::plan {
 namespace {

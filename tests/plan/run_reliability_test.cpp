@@ -233,7 +233,7 @@ TEST(RunReliability, GoodputMatchesMonteCarlo) {
 TEST(RunReliability, AJobThatNeverFinishesSaysSo) {
   arch::SystemConfig s = fakeSystem();
   ReliabilityModel rm;
-  rm.chipMtbfHours = 1;      // 100,000 chips: the job fails every 36 ms
+  rm.chipMtbfHours = 1;  // 100,000 chips: the job fails every 36 ms
   rm.stragglerSigma = 0;
   rm.usdPerNodeHour = 1;
   auto run = estimateRunWith(s, 100000, 1e6, fakeStep(1.0), 1e12, rm);

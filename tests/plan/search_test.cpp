@@ -51,7 +51,9 @@ StepEstimate toyStep(const Workload& w, const Parallelism& p, double capacityGib
   double weights = 100.0 / (p.tp * p.pp);
   double states = 300.0 / (p.tp * p.pp) / (p.zero >= 1 ? p.dp : 1);
   double act = 40.0 * p.microbatch / (p.tp * p.cp) *
-               (p.recompute == Recompute::kFull ? 0.1 : p.recompute == Recompute::kSelective ? 0.5 : 1);
+               (p.recompute == Recompute::kFull        ? 0.1
+                : p.recompute == Recompute::kSelective ? 0.5
+                                                       : 1);
   e.memoryPerChipGib = weights + states + act;
   e.memoryCapacityGib = capacityGib;
   e.fits = e.memoryPerChipGib <= capacityGib;
@@ -132,7 +134,8 @@ TEST(SearchTest, FindsTheBruteForceOptimum) {
   for (double capacity : {1e9, 80.0, 30.0}) {
     Workload w = toyWorkload();
     SearchSpace space = space64();
-    StepFunction f = [capacity](const Workload& wl, const Parallelism& p) -> Expected<StepEstimate> {
+    StepFunction f = [capacity](const Workload& wl,
+                                const Parallelism& p) -> Expected<StepEstimate> {
       return toyStep(wl, p, capacity);
     };
     SearchOptions o;

@@ -11,8 +11,9 @@
 // degrees and no --search the others take defaults (dp fills the ranks, the rest 1); with
 // --search the given degrees are kept and the others searched.
 
-#include <CLI/CLI.hpp>
 #include <fmt/core.h>
+
+#include <CLI/CLI.hpp>
 #include <fstream>
 #include <memory>
 #include <string>
@@ -52,7 +53,7 @@ struct PlanArgs {
 };
 
 plan::Recompute parseRecompute(const std::string& s) {
-  return s == "none" ? plan::Recompute::kNone
+  return s == "none"   ? plan::Recompute::kNone
          : s == "full" ? plan::Recompute::kFull
                        : plan::Recompute::kSelective;
 }
@@ -81,7 +82,9 @@ Expected<plan::SystemPlan> planSystem(const PlanArgs& a, const arch::SystemConfi
                       fmt::format("tp * pp * cp = {} does not divide the {} ranks ({} chips x {} "
                                   "ranks per chip)",
                                   used, out.ranks, chips, out.ranks / chips),
-                      a.given("--tp") ? "--tp" : a.given("--pp") ? "--pp" : "--cp");
+                      a.given("--tp")   ? "--tp"
+                      : a.given("--pp") ? "--pp"
+                                        : "--cp");
       p.dp = static_cast<uint32_t>(out.ranks / used);
     } else if (used * p.dp != out.ranks) {
       return Status(ErrorCode::kInvalidArgument,
@@ -176,9 +179,10 @@ int runPlan(PlanArgs& a) {
         chips = std::stoull(count, &used);
         if (used != count.size() || chips == 0) throw std::invalid_argument(count);
       } catch (const std::exception&) {
-        return printError(fmt::format("--compare {}: '{}' is not a chip count; write "
-                                      "SYSTEM or SYSTEM:CHIPS, e.g. dgx-h100:2048",
-                                      item, count));
+        return printError(
+            fmt::format("--compare {}: '{}' is not a chip count; write "
+                        "SYSTEM or SYSTEM:CHIPS, e.g. dgx-h100:2048",
+                        item, count));
       }
     }
     auto other = arch::loadSystem(name);
@@ -219,12 +223,11 @@ int runPlan(PlanArgs& a) {
       for (const plan::GoodputCurve& c : report.goodput) seen |= c.system == systems[i].name;
       if (seen) continue;
       const plan::StepEstimate& e = plans[i]->step;
-      double fraction = e.stepTimeS > 0
-                            ? (e.breakdown.compute + e.breakdown.recompute) / e.stepTimeS
-                            : 1.0;
-      auto curve = plan::goodputCurve(systems[i],
-                                      plan::goodputChipCounts(systems[i], plans[i]->chips),
-                                      bytes, fraction, reliability);
+      double fraction =
+          e.stepTimeS > 0 ? (e.breakdown.compute + e.breakdown.recompute) / e.stepTimeS : 1.0;
+      auto curve =
+          plan::goodputCurve(systems[i], plan::goodputChipCounts(systems[i], plans[i]->chips),
+                             bytes, fraction, reliability);
       if (curve) report.goodput.push_back(std::move(curve).value());
     }
   }

@@ -31,11 +31,11 @@ json parallelismJson(const Parallelism& p) {
 }
 
 json breakdownJson(const StepBreakdown& b) {
-  return json{{"compute", num(b.compute)},         {"recompute", num(b.recompute)},
-              {"tp_exposed", num(b.tpExposed)},    {"cp_exposed", num(b.cpExposed)},
-              {"ep_exposed", num(b.epExposed)},    {"dp_exposed", num(b.dpExposed)},
-              {"pp_exposed", num(b.ppExposed)},    {"bubble", num(b.bubble)},
-              {"optimizer", num(b.optimizer)},     {"overlapped_comm", num(b.overlappedComm)}};
+  return json{{"compute", num(b.compute)},      {"recompute", num(b.recompute)},
+              {"tp_exposed", num(b.tpExposed)}, {"cp_exposed", num(b.cpExposed)},
+              {"ep_exposed", num(b.epExposed)}, {"dp_exposed", num(b.dpExposed)},
+              {"pp_exposed", num(b.ppExposed)}, {"bubble", num(b.bubble)},
+              {"optimizer", num(b.optimizer)},  {"overlapped_comm", num(b.overlappedComm)}};
 }
 
 void putStep(json& j, const StepEstimate& e) {
@@ -117,9 +117,12 @@ json systemJson(const SystemPlan& p, Objective objective) {
 
 std::string_view recomputeName(Recompute r) {
   switch (r) {
-    case Recompute::kNone: return "none";
-    case Recompute::kSelective: return "selective";
-    case Recompute::kFull: return "full";
+    case Recompute::kNone:
+      return "none";
+    case Recompute::kSelective:
+      return "selective";
+    case Recompute::kFull:
+      return "full";
   }
   return "?";
 }

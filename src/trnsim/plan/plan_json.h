@@ -12,8 +12,8 @@
 
 namespace trnsim::plan {
 
-std::string_view recomputeName(Recompute r);    ///< "none", "selective", "full"
-std::string_view precisionName(Precision p);    ///< "bf16", "fp8"
+std::string_view recomputeName(Recompute r);  ///< "none", "selective", "full"
+std::string_view precisionName(Precision p);  ///< "bf16", "fp8"
 
 /// The report as a JSON document (`indent` spaces; -1 = one line).
 std::string planToJson(const PlanReport& report, int indent = 2);

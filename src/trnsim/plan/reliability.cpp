@@ -1,11 +1,12 @@
 // The whole run without the step model: tokens -> steps -> wall time, with checkpoints,
 // failures and stragglers (docs/plan.md, "The whole run", has every formula used here).
 
+#include <fmt/core.h>
+
 #include <algorithm>
 #include <cctype>
 #include <charconv>
 #include <cmath>
-#include <fmt/core.h>
 #include <limits>
 #include <string>
 
@@ -70,11 +71,13 @@ double stragglerSlowdown(uint64_t chips, double sigma) {
 Expected<ReliabilityEstimate> estimateReliability(const arch::SystemConfig& system, uint64_t chips,
                                                   double checkpointBytes,
                                                   const ReliabilityModel& reliability) {
-  if (chips == 0) return Status(ErrorCode::kInvalidArgument, "chips must be at least 1", "reliability");
+  if (chips == 0)
+    return Status(ErrorCode::kInvalidArgument, "chips must be at least 1", "reliability");
   if (!(checkpointBytes >= 0) || !std::isfinite(checkpointBytes))
-    return Status(ErrorCode::kInvalidArgument,
-                  fmt::format("checkpoint bytes must be a finite number >= 0, got {}", checkpointBytes),
-                  "reliability");
+    return Status(
+        ErrorCode::kInvalidArgument,
+        fmt::format("checkpoint bytes must be a finite number >= 0, got {}", checkpointBytes),
+        "reliability");
   double chipMtbfH = reliability.chipMtbfHours > 0          ? reliability.chipMtbfHours
                      : system.reliability.chipMtbfHours > 0 ? system.reliability.chipMtbfHours
                                                             : kLlama3ChipMtbfHours;
@@ -115,8 +118,8 @@ Expected<ReliabilityEstimate> estimateReliability(const arch::SystemConfig& syst
 }
 
 Expected<RunEstimate> estimateRunWith(const arch::SystemConfig& system, uint64_t chips,
-                                      double tokensPerStep, const StepEstimate& step,
-                                      double tokens, const ReliabilityModel& reliability) {
+                                      double tokensPerStep, const StepEstimate& step, double tokens,
+                                      const ReliabilityModel& reliability) {
   if (!(tokens > 0) || !std::isfinite(tokens))
     return Status(ErrorCode::kInvalidArgument,
                   fmt::format("tokens must be a positive number, got {}", tokens), "--tokens");
@@ -140,7 +143,8 @@ Expected<RunEstimate> estimateRunWith(const arch::SystemConfig& system, uint64_t
 
   // Stragglers: only the compute part varies from chip to chip; the rest (communication,
   // bubble) is already paced by the slowest participant in the step model.
-  double sigma = reliability.stragglerSigma < 0 ? kDefaultStragglerSigma : reliability.stragglerSigma;
+  double sigma =
+      reliability.stragglerSigma < 0 ? kDefaultStragglerSigma : reliability.stragglerSigma;
   run.stragglerSlowdown = reliability.stragglerSlowdown > 0 ? reliability.stragglerSlowdown
                                                             : stragglerSlowdown(chips, sigma);
   double computePart = step.breakdown.compute + step.breakdown.recompute;
@@ -191,13 +195,24 @@ Expected<double> parseTokenCount(std::string_view text) {
   if (s.empty()) return bad();
   double scale = 1;
   switch (std::toupper(static_cast<unsigned char>(s.back()))) {
-    case 'K': scale = 1e3; break;
-    case 'M': scale = 1e6; break;
+    case 'K':
+      scale = 1e3;
+      break;
+    case 'M':
+      scale = 1e6;
+      break;
     case 'B':
-    case 'G': scale = 1e9; break;
-    case 'T': scale = 1e12; break;
-    case 'P': scale = 1e15; break;
-    default: break;
+    case 'G':
+      scale = 1e9;
+      break;
+    case 'T':
+      scale = 1e12;
+      break;
+    case 'P':
+      scale = 1e15;
+      break;
+    default:
+      break;
   }
   if (scale != 1) s.remove_suffix(1);
   double value = 0;

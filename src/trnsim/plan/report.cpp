@@ -3,9 +3,10 @@
 
 #include "trnsim/plan/report.h"
 
+#include <fmt/core.h>
+
 #include <algorithm>
 #include <cmath>
-#include <fmt/core.h>
 #include <string>
 
 #include "trnsim/plan/plan_json.h"
@@ -26,11 +27,20 @@ std::string esc(std::string_view s) {
   std::string out;
   for (char c : s) {
     switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      default: out += c;
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      default:
+        out += c;
     }
   }
   return out;
@@ -60,7 +70,7 @@ std::string si(double v) {
 struct Part {
   const char* name;
   const char* color;
-  double StepBreakdown::* field;
+  double StepBreakdown::*field;
 };
 constexpr Part kParts[] = {
     {"compute", "#4C78A8", &StepBreakdown::compute},
@@ -230,8 +240,8 @@ std::string goodputSvg(const PlanReport& r) {
       pts += fmt::format("{:.1f},{:.1f} ", X(double(chips)), Y(std::max(g, yLo)));
     // Later systems dashed, so lines that coincide stay visible.
     svg += fmt::format(
-        "<polyline points=\"{}\" fill=\"none\" stroke=\"{}\" stroke-width=\"3\"{}/>\n", pts,
-        color, i == 0 ? "" : fmt::format(" stroke-dasharray=\"{} 6\"", 14 - 4 * int(i % 3)));
+        "<polyline points=\"{}\" fill=\"none\" stroke=\"{}\" stroke-width=\"3\"{}/>\n", pts, color,
+        i == 0 ? "" : fmt::format(" stroke-dasharray=\"{} 6\"", 14 - 4 * int(i % 3)));
     for (auto [chips, g] : c.points)
       svg += fmt::format(
           "<circle cx=\"{:.1f}\" cy=\"{:.1f}\" r=\"4\" fill=\"{}\"><title>{} chips: {:.1f}%</title>"
@@ -277,18 +287,19 @@ std::string summaryRows(const PlanReport& r) {
 }  // namespace
 
 Expected<GoodputCurve> goodputCurve(const arch::SystemConfig& system,
-                                    const std::vector<uint64_t>& chipCounts,
-                                    double checkpointBytes, double computeFraction,
-                                    const ReliabilityModel& reliability) {
+                                    const std::vector<uint64_t>& chipCounts, double checkpointBytes,
+                                    double computeFraction, const ReliabilityModel& reliability) {
   GoodputCurve curve;
   curve.system = system.name;
-  double sigma = reliability.stragglerSigma < 0 ? kDefaultStragglerSigma : reliability.stragglerSigma;
+  double sigma =
+      reliability.stragglerSigma < 0 ? kDefaultStragglerSigma : reliability.stragglerSigma;
   for (uint64_t chips : chipCounts) {
     TRNSIM_ASSIGN_OR_RETURN(ReliabilityEstimate rel,
                             estimateReliability(system, chips, checkpointBytes, reliability));
     double slow = reliability.stragglerSlowdown > 0 ? reliability.stragglerSlowdown
                                                     : stragglerSlowdown(chips, sigma);
-    curve.points.emplace_back(chips, rel.goodput / (1.0 + slow * std::clamp(computeFraction, 0.0, 1.0)));
+    curve.points.emplace_back(chips,
+                              rel.goodput / (1.0 + slow * std::clamp(computeFraction, 0.0, 1.0)));
   }
   return curve;
 }
@@ -349,13 +360,15 @@ std::string planToText(const PlanReport& r) {
       sum += v;
       if (v > 0) out += fmt::format(" {} {:.3g} |", part.name, v);
     }
-    if (e.stepTimeS - sum > 1e-9 * e.stepTimeS) out += fmt::format(" other {:.3g} |", e.stepTimeS - sum);
+    if (e.stepTimeS - sum > 1e-9 * e.stepTimeS)
+      out += fmt::format(" other {:.3g} |", e.stepTimeS - sum);
     if (e.breakdown.overlappedComm > 0)
       out += fmt::format(" (overlapped comm {:.3g})", e.breakdown.overlappedComm);
     out += "\n";
     if (p.run) {
       const RunEstimate& run = *p.run;
-      out += fmt::format("  tokens                {} in {} steps\n", si(run.tokens), si(double(run.steps)));
+      out += fmt::format("  tokens                {} in {} steps\n", si(run.tokens),
+                         si(double(run.steps)));
       if (run.timeToTrainDays > 0) {
         out += fmt::format("  time to train         {:.1f} days ({:.1f} days of steps)\n",
                            run.timeToTrainDays, run.computeDays);
@@ -406,7 +419,8 @@ std::string planToHtml(const PlanReport& r) {
       "<style>\n"
       "body{font-family:sans-serif;margin:24px;color:#222;background:#fff;max-width:1380px}\n"
       "h1{font-size:24px} h2{font-size:19px;margin-top:28px;border-bottom:1px solid #ccc}\n"
-      "table{border-collapse:collapse;font-size:13px} td,th{border:1px solid #ccc;padding:4px 8px}\n"
+      "table{border-collapse:collapse;font-size:13px} td,th{border:1px solid #ccc;padding:4px "
+      "8px}\n"
       "th{background:#f3f3f3} .lbl{font-size:13px} .val{font-size:12px;fill:#333}\n"
       ".leg{font-size:12px} .ttl{font-size:15px;font-weight:bold} .row{display:flex;gap:8px}\n"
       ".note{color:#555;font-size:13px}\n"
@@ -416,17 +430,20 @@ std::string planToHtml(const PlanReport& r) {
   html += fmt::format(
       "<p>{} sequences of {} tokens per step{}; parallelism {}by {}.</p>\n", w.globalBatch, w.seq,
       r.tokens > 0 ? fmt::format(", {} tokens in all", si(r.tokens)) : std::string(),
-      r.primary.search ? "searched " : "given, ", r.primary.search ? objectiveName(r.objective) : "the user");
+      r.primary.search ? "searched " : "given, ",
+      r.primary.search ? objectiveName(r.objective) : "the user");
 
-  html += "<h2>Plans</h2>\n<table><tr><th>system</th><th>chips</th><th>parallelism</th>"
-          "<th>step s</th><th>MFU</th><th>GiB/chip</th><th>days</th><th>cost</th><th>MWh</th>"
-          "<th>goodput</th><th>interruptions</th><th>checkpoint every s</th></tr>\n";
+  html +=
+      "<h2>Plans</h2>\n<table><tr><th>system</th><th>chips</th><th>parallelism</th>"
+      "<th>step s</th><th>MFU</th><th>GiB/chip</th><th>days</th><th>cost</th><th>MWh</th>"
+      "<th>goodput</th><th>interruptions</th><th>checkpoint every s</th></tr>\n";
   html += summaryRows(r);
   html += "</table>\n";
 
   html += "<h2>Step time breakdown</h2>\n";
-  html += "<p class=\"note\">Seconds of one training step: compute, recomputation, communication "
-          "left exposed per parallel dimension, pipeline bubble, optimizer.</p>\n";
+  html +=
+      "<p class=\"note\">Seconds of one training step: compute, recomputation, communication "
+      "left exposed per parallel dimension, pipeline bubble, optimizer.</p>\n";
   html += breakdownSvg(r);
 
   html += "<h2>Time, cost and energy per system</h2>\n";
@@ -450,9 +467,10 @@ std::string planToHtml(const PlanReport& r) {
   }
 
   html += "<h2>Goodput against scale</h2>\n";
-  html += "<p class=\"note\">Useful time / wall time with the reliability model: job MTBF = chip "
-          "MTBF / chips, Young/Daly checkpoint interval, lost work, restart and restore per "
-          "interruption, and stragglers.</p>\n";
+  html +=
+      "<p class=\"note\">Useful time / wall time with the reliability model: job MTBF = chip "
+      "MTBF / chips, Young/Daly checkpoint interval, lost work, restart and restore per "
+      "interruption, and stragglers.</p>\n";
   html += goodputSvg(r);
 
   if (r.primary.search) {
@@ -463,9 +481,10 @@ std::string planToHtml(const PlanReport& r) {
         "s</th><th>MFU</th><th>GiB/chip</th></tr>\n",
         s.evaluated, s.fitting, s.seconds, s.threads, s.top.size(), objectiveName(r.objective));
     for (size_t i = 0; i < s.top.size(); ++i)
-      html += fmt::format("<tr><td>{}</td><td>{}</td><td>{:.4g}</td><td>{:.1f}%</td><td>{:.1f}</td></tr>\n",
-                          i + 1, esc(parallelismText(s.top[i].parallelism)), s.top[i].stepTimeS,
-                          s.top[i].mfu * 100, s.top[i].memoryPerChipGib);
+      html += fmt::format(
+          "<tr><td>{}</td><td>{}</td><td>{:.4g}</td><td>{:.1f}%</td><td>{:.1f}</td></tr>\n", i + 1,
+          esc(parallelismText(s.top[i].parallelism)), s.top[i].stepTimeS, s.top[i].mfu * 100,
+          s.top[i].memoryPerChipGib);
     html += "</table>\n";
   }
   html += "<p class=\"note\">Made by trnsim plan; formulas in docs/plan.md.</p>\n</body></html>\n";

@@ -19,8 +19,8 @@ struct SystemPlan {
   uint64_t chips = 0;
   uint64_t ranks = 0;
   StepEstimate step;
-  std::optional<RunEstimate> run;        ///< with --tokens
-  std::optional<SearchResult> search;    ///< when the parallelism was searched
+  std::optional<RunEstimate> run;      ///< with --tokens
+  std::optional<SearchResult> search;  ///< when the parallelism was searched
   std::string error;  ///< a comparison system that could not be planned: why (step unset)
 };
 
@@ -43,8 +43,8 @@ struct PlanReport {
 /// Goodput of `chips` of `system` for each chip count in `chipCounts` (checkpoints of
 /// `checkpointBytes`, stragglers slowing `computeFraction` of each step).
 Expected<GoodputCurve> goodputCurve(const arch::SystemConfig& system,
-                                    const std::vector<uint64_t>& chipCounts,
-                                    double checkpointBytes, double computeFraction,
+                                    const std::vector<uint64_t>& chipCounts, double checkpointBytes,
+                                    double computeFraction,
                                     const ReliabilityModel& reliability = {});
 
 /// Chip counts for a goodput curve: the system's unit (a scale-up domain, else a node) times

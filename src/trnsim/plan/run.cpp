@@ -1,10 +1,11 @@
 // The whole run and the search, bound to a Planner and the catalogs (model parameter counts,
 // prices). The arithmetic lives in reliability.cpp and search.cpp, which need neither.
 
-#include <algorithm>
+#include "trnsim/plan/run.h"
+
 #include <fmt/core.h>
 
-#include "trnsim/plan/run.h"
+#include <algorithm>
 
 namespace trnsim::plan {
 

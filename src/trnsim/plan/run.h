@@ -27,10 +27,10 @@ inline constexpr double kDefaultStragglerSigma = 0.01;
 inline constexpr double kCheckpointBytesPerParam = 14.0;
 
 struct ReliabilityModel {
-  double chipMtbfHours = 0;       ///< per chip; 0 = the system's override or the default
-  double restartSeconds = 0;      ///< per interruption, before recomputing lost work
-  double checkpointBytes = 0;     ///< 0 = weights + optimizer state of the model
-  double stragglerSlowdown = 0;   ///< mean extra step time fraction from stragglers
+  double chipMtbfHours = 0;      ///< per chip; 0 = the system's override or the default
+  double restartSeconds = 0;     ///< per interruption, before recomputing lost work
+  double checkpointBytes = 0;    ///< 0 = weights + optimizer state of the model
+  double stragglerSlowdown = 0;  ///< mean extra step time fraction from stragglers
   /// Used when stragglerSlowdown is 0: each chip's compute time per step is lognormal with this
   /// sigma (median = nominal) and the step waits for the slowest chip. < 0 = the default.
   double stragglerSigma = -1;
@@ -43,27 +43,27 @@ struct RunEstimate {
   StepEstimate step;
   double tokens = 0;
   uint64_t steps = 0;
-  double computeDays = 0;        ///< steps * step time, no failures
-  double timeToTrainDays = 0;    ///< with checkpoints, failures and restarts
+  double computeDays = 0;      ///< steps * step time, no failures
+  double timeToTrainDays = 0;  ///< with checkpoints, failures and restarts
   double costUsd = 0;
   double energyMwh = 0;
-  double goodput = 0;            ///< computeDays / timeToTrainDays
+  double goodput = 0;              ///< computeDays / timeToTrainDays
   double checkpointIntervalS = 0;  ///< Young/Daly optimum
   double checkpointWriteS = 0;
   double expectedInterruptions = 0;
-  double mtbfHours = 0;          ///< of the whole job
+  double mtbfHours = 0;  ///< of the whole job
   double usdPerNodeHour = 0;
   // Extensions (planrun):
   uint64_t chips = 0;
   uint64_t nodes = 0;
   std::string system;
   double checkpointBytes = 0;
-  double restoreS = 0;            ///< reading the checkpoint back after an interruption
-  double restartS = 0;            ///< detect + reschedule + re-initialize, per interruption
+  double restoreS = 0;              ///< reading the checkpoint back after an interruption
+  double restartS = 0;              ///< detect + reschedule + re-initialize, per interruption
   double lostPerInterruptionS = 0;  ///< half an interval (+ write) + restart + restore
-  double stragglerSlowdown = 0;   ///< fraction added to each step by waiting for the slowest chip
-  bool priced = false;            ///< false: no price for this system (costUsd = 0)
-  std::string note;               ///< why a figure is missing or the run cannot finish
+  double stragglerSlowdown = 0;     ///< fraction added to each step by waiting for the slowest chip
+  bool priced = false;              ///< false: no price for this system (costUsd = 0)
+  std::string note;                 ///< why a figure is missing or the run cannot finish
 };
 
 /// The reliability part of a run on its own (no step time needed): how much of the wall time
@@ -73,11 +73,11 @@ struct ReliabilityEstimate {
   double checkpointWriteS = 0;
   double restoreS = 0;
   double restartS = 0;
-  double intervalS = 0;          ///< Young/Daly optimal work between checkpoints
+  double intervalS = 0;  ///< Young/Daly optimal work between checkpoints
   double lostPerInterruptionS = 0;
   /// wall time / useful time (>= 1; infinity when failures outpace progress).
   double wallPerUsefulTime = 1;
-  double goodput = 1;            ///< 1 / wallPerUsefulTime
+  double goodput = 1;  ///< 1 / wallPerUsefulTime
 };
 
 /// Young/Daly: with checkpoint cost delta and job MTBF M (same unit), the optimal time of work
@@ -106,8 +106,8 @@ Expected<ReliabilityEstimate> estimateReliability(const arch::SystemConfig& syst
 /// reliability.checkpointBytes (0 = no checkpoints) and reliability.usdPerNodeHour (0 = not
 /// priced) taken as given. The functions below fill them in and call this.
 Expected<RunEstimate> estimateRunWith(const arch::SystemConfig& system, uint64_t chips,
-                                      double tokensPerStep, const StepEstimate& step,
-                                      double tokens, const ReliabilityModel& reliability);
+                                      double tokensPerStep, const StepEstimate& step, double tokens,
+                                      const ReliabilityModel& reliability);
 
 /// The whole run without a Planner: `step` of workload `w` on `chips` chips of `system`;
 /// checkpoint bytes default to defaultCheckpointBytes(w.model), the price to the catalog's.
@@ -118,8 +118,8 @@ Expected<RunEstimate> estimateRunFor(const arch::SystemConfig& system, uint64_t 
 /// The whole run. Checkpoint bytes (when reliability.checkpointBytes is 0) are derived from the
 /// step's per-chip weight and optimizer memory; prefer the overload with the Workload, which
 /// uses the model's parameter count.
-Expected<RunEstimate> estimateRun(const Planner& planner, const StepEstimate& step,
-                                  double tokens, const ReliabilityModel& reliability = {});
+Expected<RunEstimate> estimateRun(const Planner& planner, const StepEstimate& step, double tokens,
+                                  const ReliabilityModel& reliability = {});
 Expected<RunEstimate> estimateRun(const Planner& planner, const Workload& w,
                                   const StepEstimate& step, double tokens,
                                   const ReliabilityModel& reliability = {});
@@ -146,9 +146,9 @@ struct SearchResult {
   uint64_t fitting = 0;
   std::vector<StepEstimate> top;  ///< the best few, best first
   // Extensions (planrun):
-  uint64_t candidates = 0;   ///< configurations enumerated (evaluated == candidates)
-  uint64_t invalid = 0;      ///< the step model refused (an error), not counted as fitting
-  double seconds = 0;        ///< host wall time of the search
+  uint64_t candidates = 0;  ///< configurations enumerated (evaluated == candidates)
+  uint64_t invalid = 0;     ///< the step model refused (an error), not counted as fitting
+  double seconds = 0;       ///< host wall time of the search
   uint32_t threads = 1;
 };
 
@@ -159,7 +159,7 @@ struct SearchSpace {
   bool fp8Available = false;
   double usdPerNodeHour = 0;  ///< for Objective::kCost (0: ranks like time)
   uint32_t chipsPerNode = 1;
-  double wattsPerChip = 0;    ///< for Objective::kEnergy
+  double wattsPerChip = 0;  ///< for Objective::kEnergy
   size_t topCount = 5;
 };
 /// The step model as the search calls it (must be safe to call from several threads).

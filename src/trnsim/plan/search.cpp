@@ -2,10 +2,11 @@
 // with the step model on all cores, keep the best few. Deterministic for any thread count:
 // candidates have a fixed order and equal scores are ranked by that order.
 
+#include <fmt/core.h>
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
-#include <fmt/core.h>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -60,9 +61,12 @@ Status fixedError(std::string_view option, uint64_t value, const std::string& wh
 
 std::string_view objectiveName(Objective o) {
   switch (o) {
-    case Objective::kTime: return "time";
-    case Objective::kCost: return "cost";
-    case Objective::kEnergy: return "energy";
+    case Objective::kTime:
+      return "time";
+    case Objective::kCost:
+      return "cost";
+    case Objective::kEnergy:
+      return "energy";
   }
   return "?";
 }
@@ -77,7 +81,8 @@ Expected<Objective> parseObjective(std::string_view name) {
 
 double objectiveScore(const StepEstimate& e, const SearchSpace& space, Objective objective) {
   switch (objective) {
-    case Objective::kTime: return e.stepTimeS;
+    case Objective::kTime:
+      return e.stepTimeS;
     case Objective::kCost: {
       if (!(space.usdPerNodeHour > 0)) return e.stepTimeS;
       uint64_t perNode = std::max<uint32_t>(space.chipsPerNode, 1);
@@ -128,16 +133,19 @@ Expected<std::vector<Parallelism>> searchCandidates(const Workload& w, const Sea
   if (o.fixDp && (f.dp == 0 || ranks % f.dp))
     return fixedError("--dp", f.dp, "does not divide " + rankText);
   if (o.fixDp && w.globalBatch % f.dp)
-    return fixedError("--dp", f.dp,
-                      fmt::format("does not divide the global batch of {} sequences", w.globalBatch));
+    return fixedError(
+        "--dp", f.dp,
+        fmt::format("does not divide the global batch of {} sequences", w.globalBatch));
   if (o.fixEp && f.ep > 1 && m.experts <= 1)
     return fixedError("--ep", f.ep, fmt::format("needs a MoE model; '{}' is dense", m.name));
   if (o.fixEp && (f.ep == 0 || (m.experts > 1 && m.experts % f.ep)))
-    return fixedError("--ep", f.ep, fmt::format("does not divide the model's {} experts", m.experts));
+    return fixedError("--ep", f.ep,
+                      fmt::format("does not divide the model's {} experts", m.experts));
   if (o.fixVpp && f.vpp == 0) return fixedError("--vpp", f.vpp, "must be at least 1");
   if (o.fixMicrobatch && (f.microbatch == 0 || w.globalBatch % f.microbatch))
-    return fixedError("--microbatch", f.microbatch,
-                      fmt::format("does not divide the global batch of {} sequences", w.globalBatch));
+    return fixedError(
+        "--microbatch", f.microbatch,
+        fmt::format("does not divide the global batch of {} sequences", w.globalBatch));
   if (o.fixZero && f.zero > 3) return fixedError("--zero", f.zero, "must be 0, 1, 2 or 3");
   if (o.fixPrecision && f.precision == Precision::kFp8 && !space.fp8Available)
     return Status(ErrorCode::kInvalidArgument, "--precision fp8: this chip has no fp8 rate",
@@ -170,7 +178,8 @@ Expected<std::vector<Parallelism>> searchCandidates(const Workload& w, const Sea
         std::vector<uint32_t> zeros = {0, 1, 2, 3};
         if (dp == 1) zeros = {0};  // nothing to shard over
         if (o.fixZero) zeros = {f.zero};
-        for (uint64_t mb : divisorsOf(perReplica, o.fixMicrobatch ? f.microbatch : kMaxMicrobatch)) {
+        for (uint64_t mb :
+             divisorsOf(perReplica, o.fixMicrobatch ? f.microbatch : kMaxMicrobatch)) {
           if (o.fixMicrobatch && mb != f.microbatch) continue;
           uint64_t micro = perReplica / mb;
           for (uint64_t vpp : vpps) {
@@ -218,8 +227,8 @@ Expected<SearchResult> searchWith(const StepFunction& step, const Workload& w,
   TRNSIM_ASSIGN_OR_RETURN(std::vector<Parallelism> candidates, searchCandidates(w, space, options));
   size_t topCount = std::max<size_t>(space.topCount, 1);
   uint32_t threads = options.threads ? options.threads : std::thread::hardware_concurrency();
-  threads = static_cast<uint32_t>(
-      std::clamp<size_t>(threads, 1, std::max<size_t>(candidates.size(), 1)));
+  threads =
+      static_cast<uint32_t>(std::clamp<size_t>(threads, 1, std::max<size_t>(candidates.size(), 1)));
 
   struct WorkerResult {
     std::vector<Scored> top;
@@ -284,8 +293,7 @@ Expected<SearchResult> searchWith(const StepFunction& step, const Workload& w,
   }
   for (Scored& s : top) out.top.push_back(std::move(s.estimate));
   out.best = out.top.front();
-  out.seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   return out;
 }
 
