@@ -111,27 +111,39 @@ TEST(CollectiveAlphaBeta, DirectOnASwitch) {
   EXPECT_NEAR(a.timeS, kAlpha + (p - 1.0) / p * n * kBeta, 1e-9 * a.timeS);
 }
 
-// Dimension-wise torus all-reduce on a 4x4 torus (bidirectional rings per dimension):
-// RS over x: 3 steps, n/(2*4) per direction: 3 alpha + 3 n/8 beta; RS over y on the n/4 left:
-// 3 alpha + 3 n/32 beta; the all-gathers mirror them:
-//   T = 12 alpha + 2 (3/8 + 3/32) n beta = 12 alpha + 15/16 n beta.
+// Torus all-reduce on a 4x4 torus: the data is cut in two halves, one doing x then y, the
+// other y then x, so both dimensions' links work at once (bidirectional rings per dimension).
+// Stage 1 (RS): each half n/2 over its first dimension: 3 steps of n/(2*2*4) per direction:
+// 3 alpha + 3 n/16 beta; stage 2 (RS) on the n/8 left: 3 alpha + 3 n/64 beta; the all-gathers
+// mirror them:  T = 12 alpha + 2 (3/16 + 3/64) n beta = 12 alpha + 15/32 n beta,
+// half the bandwidth term of doing the dimensions one after the other (15/16 n beta).
 TEST(CollectiveAlphaBeta, TorusAllReduceOn4x4) {
   CollectiveModel m = makeModel(domainSystem({dim("x", LinkKind::kRing, 4, kGbps, kAlphaNs),
                                               dim("y", LinkKind::kRing, 4, kGbps, kAlphaNs)}));
   const double n = 1e9;
-  double expected = 12 * kAlpha + 15.0 / 16.0 * n * kBeta;
+  double expected = 12 * kAlpha + 15.0 / 32.0 * n * kBeta;
   CollectiveCost c = run(m, CollectiveOp::kAllReduce, Algorithm::kTorus, n);
   EXPECT_NEAR(c.timeS, expected, 1e-9 * expected);
-  EXPECT_EQ(c.phases.size(), 4u);  // RS x, RS y, AG y, AG x
+  EXPECT_EQ(c.phases.size(), 4u);  // RS stage 1, RS stage 2, AG stage 2, AG stage 1
 
-  // 3D torus 4x4x4: per dimension j (sizes 4) on data n/4^j:
-  //   T = 2 * sum_j [3 alpha + 3 n/(8 * 4^j) beta] = 18 alpha + (3/4)(1 + 1/4 + 1/16) n beta.
+  // 3D torus 4x4x4: thirds n/3, each stage j (sizes 4) on n/(3 * 4^j):
+  //   T = 2 * sum_j [3 alpha + 3 n/(3 * 8 * 4^j) beta] = 18 alpha + (1/4)(1 + 1/4 + 1/16) n beta.
   CollectiveModel m3 = makeModel(domainSystem({dim("x", LinkKind::kRing, 4, kGbps, kAlphaNs),
                                                dim("y", LinkKind::kRing, 4, kGbps, kAlphaNs),
                                                dim("z", LinkKind::kRing, 4, kGbps, kAlphaNs)}));
-  double expected3 = 18 * kAlpha + 0.75 * (1 + 0.25 + 0.0625) * n * kBeta;
+  double expected3 = 18 * kAlpha + 0.25 * (1 + 0.25 + 0.0625) * n * kBeta;
   CollectiveCost c3 = run(m3, CollectiveOp::kAllReduce, Algorithm::kTorus, n);
   EXPECT_NEAR(c3.timeS, expected3, 1e-9 * expected3);
+
+  // Uneven dimensions (y links at half the rate): a stage lasts as long as its slower part.
+  // Stage 1: x half 3 alpha + 3 n/16 beta, y half 3 alpha + 2 * 3 n/16 beta -> the y half;
+  // stage 2: x on n/8 after y: 3 alpha + 3 n/64 beta, y on n/8 after x: 3 alpha + 6 n/64 beta.
+  //   T = 12 alpha + 2 (6/16 + 6/64) n beta = 12 alpha + 15/16 n beta.
+  CollectiveModel mu = makeModel(domainSystem({dim("x", LinkKind::kRing, 4, kGbps, kAlphaNs),
+                                               dim("y", LinkKind::kRing, 4, kGbps / 2, kAlphaNs)}));
+  double expectedU = 12 * kAlpha + 15.0 / 16.0 * n * kBeta;
+  CollectiveCost cu = run(mu, CollectiveOp::kAllReduce, Algorithm::kTorus, n);
+  EXPECT_NEAR(cu.timeS, expectedU, 1e-9 * expectedU);
 }
 
 // A flat ring over the 16 ranks of a 4x4 torus, in rank order: inside a row a step is one x

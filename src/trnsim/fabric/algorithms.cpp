@@ -345,19 +345,62 @@ Expected<Plan> half(const Ctx& c, Half h, Algorithm a, const SubGroup& g, double
       if (levels.size() < 2) {
         return notApplicable(a, c.op, "the group spans only one dimension of the fabric");
       }
-      // Reduce-scatter: level by level from the innermost, the data shrinking by each level's
-      // size; all-gather: the reverse.
-      std::vector<Plan> parts;
-      double bytes = n;
-      for (const GroupLevel& l : levels) {
-        Algorithm la = l.sub.size >= 3 ? Algorithm::kBidirectionalRing : Algorithm::kRing;
-        TRNSIM_ASSIGN_OR_RETURN(Plan part, half(c, h, la, l.sub, bytes));
-        for (PhaseCost& ph : part.phases) ph.name += " over " + l.name;
-        parts.push_back(std::move(part));
-        bytes /= double(l.sub.size);
+      // Plain torus: level by level from the innermost, each a bidirectional ring (a plain
+      // ring for 2), the data shrinking by each level's size (reduce-scatter; all-gather: the
+      // reverse). Rotated: the levels use disjoint links (each torus dimension its own, the
+      // chip its HBM, the scale-out its NICs) unless one is "mixed", so after a plain prefix of
+      // `k` levels the data left is cut into R = L - k parts and part i visits the remaining
+      // levels in the rotated order i, i+1, ...: every stage keeps all R levels' links busy and
+      // lasts as long as its slowest part. Every prefix k is tried and the fastest kept (a slow
+      // level such as a thin z ring is best left to the end; equal levels gain from rotation).
+      bool disjoint = true;
+      for (const GroupLevel& l : levels) disjoint = disjoint && l.name != "mixed";
+      const size_t L = levels.size();
+      auto build = [&](size_t k) -> Expected<Plan> {
+        std::vector<Plan> stages;
+        double bytes = n;
+        for (size_t v = 0; v < k; ++v) {
+          const GroupLevel& l = levels[v];
+          Algorithm la = l.sub.size >= 3 ? Algorithm::kBidirectionalRing : Algorithm::kRing;
+          TRNSIM_ASSIGN_OR_RETURN(Plan part, half(c, h, la, l.sub, bytes));
+          for (PhaseCost& ph : part.phases) ph.name += " over " + l.name;
+          stages.push_back(std::move(part));
+          bytes /= double(l.sub.size);
+        }
+        const size_t R = L - k;
+        for (size_t j = 0; j < R; ++j) {
+          Plan stage;
+          double slowest = 0, sent = 0;
+          uint64_t steps = 0;
+          std::string dims;
+          for (size_t i = 0; i < R; ++i) {
+            double b = bytes / double(R);
+            for (size_t v = 0; v < j; ++v) b /= double(levels[k + (i + v) % R].sub.size);
+            const GroupLevel& l = levels[k + (i + j) % R];
+            Algorithm la = l.sub.size >= 3 ? Algorithm::kBidirectionalRing : Algorithm::kRing;
+            TRNSIM_ASSIGN_OR_RETURN(Plan part, half(c, h, la, l.sub, b));
+            if (part.timeS >= slowest) {
+              slowest = part.timeS;
+              steps = l.sub.size - 1;
+            }
+            sent += b * double(l.sub.size - 1) / double(l.sub.size);
+            dims += (dims.empty() ? "" : "+") + l.name;
+          }
+          addPhase(stage,
+                   fmt::format("{} stage {}/{} ({} at once, {})", hn, j + 1, R, dims, where(g)),
+                   slowest, steps, sent);
+          stages.push_back(std::move(stage));
+        }
+        if (h == Half::kAllGather) std::reverse(stages.begin(), stages.end());
+        Plan out;
+        for (const Plan& st : stages) append(out, st);
+        return out;
+      };
+      TRNSIM_ASSIGN_OR_RETURN(plan, build(L));  // k = L: the plain torus
+      for (size_t k = 0; disjoint && k + 2 <= L; ++k) {
+        TRNSIM_ASSIGN_OR_RETURN(Plan r, build(k));
+        if (r.timeS < plan.timeS) plan = std::move(r);
       }
-      if (h == Half::kAllGather) std::reverse(parts.begin(), parts.end());
-      for (const Plan& part : parts) append(plan, part);
       return plan;
     }
     case Algorithm::kHierarchical: {
