@@ -142,7 +142,7 @@ void bindPlan(py::module_& m) {
               so.fixMicrobatch = microbatch.has_value();
               so.fixRecompute = recompute.has_value();
               so.fixZero = zero.has_value();
-              so.fixPrecision = precision.has_value();
+              so.fixPrecision = true;  // bf16 unless given, as the CLI
               so.threads = threads;
               TRNSIM_ASSIGN_OR_RETURN(plan::SearchResult sr, plan::search(planner, w, so));
               sp.step = sr.best;

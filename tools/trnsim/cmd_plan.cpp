@@ -147,7 +147,9 @@ int runPlan(PlanArgs& a) {
   options.fixMicrobatch = a.given("--microbatch");
   options.fixZero = a.given("--zero");
   options.fixRecompute = a.given("--recompute");
-  options.fixPrecision = a.given("--precision");
+  // The precision is the user's choice (bf16 unless --precision fp8): the search never trades
+  // numerics for speed on its own, so systems compare at the same precision.
+  options.fixPrecision = true;
   // Precision, recomputation and ZeRO are recipe choices, not degrees: alone they do not turn
   // the search off.
   bool anyDegree = options.fixTp || options.fixPp || options.fixCp || options.fixDp ||
@@ -282,7 +284,7 @@ CommandAction addPlanCommand(CLI::App& app) {
   cmd->add_option("--zero", a->zero, "ZeRO stage (3 = FSDP)")->check(CLI::IsMember({0, 1, 2, 3}));
   cmd->add_flag("--sequence-parallel,!--no-sequence-parallel", a->sequenceParallel,
                 "Sequence parallelism with tensor parallelism (default on)");
-  cmd->add_option("--precision", a->precision, "Matmul precision")
+  cmd->add_option("--precision", a->precision, "Matmul precision (default bf16; the search keeps it)")
       ->check(CLI::IsMember({"bf16", "fp8"}));
   cmd->add_flag("--search", a->search,
                 "Search the degrees not given (the default when none is given)");

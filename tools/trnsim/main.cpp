@@ -36,9 +36,12 @@ int runMain(int argc, char** argv) {
   app.footer("Run 'trnsim COMMAND --help' for the options of one command.");
 
   InfoArgs info;
-  CLI::App* infoCmd = app.add_subcommand("info", "Print a chip's configuration and its sources.");
+  CLI::App* infoCmd =
+      app.add_subcommand("info", "Print a chip's or a system's configuration and its sources.");
   infoCmd
-      ->add_option("CHIP", info.chip, "Built-in chip name (trn1, trn2, trn3) or a chip JSON file")
+      ->add_option("NAME", info.chip,
+                   "A built-in chip (trn1, trn2, trn3) or system (trn2.48xlarge, dgx-h100, ...: "
+                   "configs/systems), or a chip or system JSON file")
       ->required();
   infoCmd->add_flag("--json", info.json, "Print JSON instead of text");
 
