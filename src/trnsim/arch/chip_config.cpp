@@ -4,45 +4,18 @@
 
 #include <algorithm>
 #include <cassert>
-#include <cerrno>
-#include <cstring>
 #include <exception>
-#include <filesystem>
-#include <fstream>
 #include <string>
 
 #include "trnsim/arch/chip_schema.h"
+#include "trnsim/arch/json_util.h"
 
 namespace trnsim::arch {
 namespace {
 
 /// Chip configs are a few KiB; anything far larger is the wrong file.
-constexpr std::streamsize kMaxConfigBytes = 16 << 20;
-
 bool endsWith(std::string_view s, std::string_view suffix) {
   return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
-}
-
-Expected<std::string> readSmallFile(const std::string& path) {
-  std::error_code ec;
-  if (std::filesystem::is_directory(path, ec)) {
-    return Status(ErrorCode::kIo, "cannot read: is a directory", path);
-  }
-  errno = 0;
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    return Status(
-        ErrorCode::kIo,
-        std::string("cannot open: ") + (errno != 0 ? std::strerror(errno) : "unknown error"), path);
-  }
-  std::string text(static_cast<size_t>(kMaxConfigBytes) + 1, '\0');
-  in.read(text.data(), kMaxConfigBytes + 1);
-  if (in.bad()) return Status(ErrorCode::kIo, "read failed", path);
-  text.resize(static_cast<size_t>(in.gcount()));
-  if (text.size() > static_cast<size_t>(kMaxConfigBytes)) {
-    return Status(ErrorCode::kConfig, "file is larger than 16 MiB; not a chip config", path);
-  }
-  return text;
 }
 
 }  // namespace
@@ -85,7 +58,7 @@ const StreamEngineConfig& ChipConfig::stream(Engine e) const {
 
 Expected<ChipConfig> loadChipConfigFile(const std::string& path) {
   try {
-    TRNSIM_ASSIGN_OR_RETURN(std::string text, readSmallFile(path));
+    TRNSIM_ASSIGN_OR_RETURN(std::string text, detail::readConfigFile(path));
     return parseChipConfig(text, path);
   } catch (const std::exception& e) {
     return Status(ErrorCode::kIo, std::string("cannot read: ") + e.what(), path);

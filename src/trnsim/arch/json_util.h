@@ -1,8 +1,8 @@
 #pragma once
 // Internal helpers shared by the arch layer's JSON config parsers (chips, systems, prices):
 // strict parsing (duplicate keys rejected), "did you mean" hints, and the reading of one
-// {"value": ..., "source": ...} number. Not part of the public API; included only by
-// src/trnsim/arch/*.cpp and the arch tests.
+// {"value": ..., "source": ...} number. Not part of the public API; included by the config
+// loaders (src/trnsim/arch/*.cpp, the plan layer's model catalog) and their tests.
 
 #include <nlohmann/json.hpp>
 #include <string>

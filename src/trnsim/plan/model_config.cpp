@@ -6,40 +6,23 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <cmath>
-#include <cstring>
 #include <exception>
 #include <filesystem>
-#include <fstream>
 #include <limits>
 #include <nlohmann/json.hpp>
 
+#include "trnsim/arch/json_util.h"
 #include "trnsim/plan/plan_internal.h"
 
 namespace trnsim::plan {
 namespace detail {
 
-size_t editDistance(std::string_view a, std::string_view b) {
-  std::vector<size_t> row(b.size() + 1);
-  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
-  for (size_t i = 1; i <= a.size(); ++i) {
-    size_t diag = row[0];
-    row[0] = i;
-    for (size_t j = 1; j <= b.size(); ++j) {
-      size_t up = row[j];
-      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] == b[j - 1] ? 0 : 1)});
-      diag = up;
-    }
-  }
-  return row[b.size()];
-}
-
 std::string didYouMean(std::string_view key, const std::vector<std::string>& candidates) {
   size_t best = std::numeric_limits<size_t>::max();
   std::string bestName;
   for (const std::string& c : candidates) {
-    size_t d = editDistance(key, c);
+    size_t d = arch::detail::editDistance(key, c);
     if (d < best) {
       best = d;
       bestName = c;
@@ -47,29 +30,6 @@ std::string didYouMean(std::string_view key, const std::vector<std::string>& can
   }
   if (bestName.empty() || best > std::max<size_t>(2, key.size() / 3)) return "";
   return fmt::format(" (did you mean '{}'?)", bestName);
-}
-
-Expected<std::string> readSmallFile(const std::string& path) {
-  constexpr std::streamsize kMaxBytes = 16 << 20;
-  std::error_code ec;
-  if (std::filesystem::is_directory(path, ec)) {
-    return Status(ErrorCode::kIo, "cannot read: is a directory", path);
-  }
-  errno = 0;
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    return Status(
-        ErrorCode::kIo,
-        std::string("cannot open: ") + (errno != 0 ? std::strerror(errno) : "unknown error"), path);
-  }
-  std::string text(static_cast<size_t>(kMaxBytes) + 1, '\0');
-  in.read(text.data(), kMaxBytes + 1);
-  if (in.bad()) return Status(ErrorCode::kIo, "read failed", path);
-  text.resize(static_cast<size_t>(in.gcount()));
-  if (text.size() > static_cast<size_t>(kMaxBytes)) {
-    return Status(ErrorCode::kConfig, "file is larger than 16 MiB; not a model config", path);
-  }
-  return text;
 }
 
 LayerParams layerParams(const ModelConfig& m, bool moeLayer) {
@@ -293,7 +253,7 @@ Expected<ModelConfig> loadModel(const std::string& nameOrPath) {
   }
   if (nameOrPath.size() >= 5 && nameOrPath.substr(nameOrPath.size() - 5) == ".json") {
     try {
-      TRNSIM_ASSIGN_OR_RETURN(std::string text, detail::readSmallFile(nameOrPath));
+      TRNSIM_ASSIGN_OR_RETURN(std::string text, arch::detail::readConfigFile(nameOrPath));
       return parseModelConfig(text, nameOrPath);
     } catch (const std::exception& e) {
       return Status(ErrorCode::kIo, std::string("cannot read: ") + e.what(), nameOrPath);

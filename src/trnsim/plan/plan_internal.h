@@ -22,13 +22,8 @@ const std::vector<std::pair<std::string_view, std::string_view>>& builtinPlanFil
 /// The text of configs/plan/<stem>.json as built in; an internal error when it is missing.
 Expected<std::string_view> builtinPlanFile(std::string_view stem);
 
-/// Levenshtein distance, for "did you mean" hints on misspelt keys.
-size_t editDistance(std::string_view a, std::string_view b);
 /// " (did you mean 'x'?)" for the closest of `candidates` when it is close enough, else "".
 std::string didYouMean(std::string_view key, const std::vector<std::string>& candidates);
-
-/// Reads a whole (small) file into a string; errors name the path.
-Expected<std::string> readSmallFile(const std::string& path);
 
 /// A tuning file (configs/plan/*.json): every key but "description" is
 /// {"value": number, "source": "non-empty"}; returns key -> value. Errors name origin and key.
