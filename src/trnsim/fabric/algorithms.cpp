@@ -269,6 +269,26 @@ std::string where(const SubGroup& g) {
   return fmt::format("{} ranks, stride {}", g.size, g.stride);
 }
 
+// The sub-groups a torus (every level of the group) or hierarchical (inside the scale-up
+// domains, then across them) algorithm walks, innermost first.
+Expected<std::vector<SubGroup>> levelParts(const Ctx& c, Algorithm a, const SubGroup& g) {
+  std::vector<GroupLevel> levels = c.e.levels(g);
+  std::vector<SubGroup> parts;
+  if (a == Algorithm::kTorus) {
+    for (const GroupLevel& l : levels) parts.push_back(l.sub);
+  } else {
+    uint64_t inner = 1;
+    size_t k = 0;
+    while (k < levels.size() && levels[k].inDomain) inner *= levels[k++].sub.size;
+    if (inner < 2 || k == levels.size()) {
+      return notApplicable(a, c.op, "the group needs several ranks in each of several domains");
+    }
+    parts = {SubGroup{inner, g.stride}, SubGroup{g.size / inner, g.stride * inner}};
+  }
+  if (parts.size() < 2) return notApplicable(a, c.op, "the group spans one level");
+  return parts;
+}
+
 // Reduce-scatter (input n) or all-gather (output n): the same traffic, in opposite order.
 enum class Half : uint8_t { kReduceScatter, kAllGather };
 std::string_view halfName(Half h) {
@@ -540,20 +560,7 @@ Expected<Plan> allToAll(const Ctx& c, Algorithm a, const SubGroup& g, double n) 
     case Algorithm::kHierarchical: {
       // Dimension by dimension: along each level every rank sends n / size to each peer of the
       // level (the whole buffer moves once per level).
-      std::vector<GroupLevel> levels = c.e.levels(g);
-      std::vector<SubGroup> parts;
-      if (a == Algorithm::kTorus) {
-        for (const GroupLevel& l : levels) parts.push_back(l.sub);
-      } else {
-        uint64_t inner = 1;
-        size_t k = 0;
-        while (k < levels.size() && levels[k].inDomain) inner *= levels[k++].sub.size;
-        if (inner < 2 || k == levels.size()) {
-          return notApplicable(a, c.op, "the group needs several ranks in each of several domains");
-        }
-        parts = {SubGroup{inner, g.stride}, SubGroup{p / inner, g.stride * inner}};
-      }
-      if (parts.size() < 2) return notApplicable(a, c.op, "the group spans one level");
+      TRNSIM_ASSIGN_OR_RETURN(std::vector<SubGroup> parts, levelParts(c, a, g));
       for (const SubGroup& s : parts) {
         double sd = double(s.size);
         TRNSIM_ASSIGN_OR_RETURN(double t, c.step(StepKind::kAll, 0, s, n / sd));
@@ -626,20 +633,7 @@ Expected<Plan> broadcast(const Ctx& c, Algorithm a, const SubGroup& g, double n)
     }
     case Algorithm::kTorus:
     case Algorithm::kHierarchical: {
-      std::vector<GroupLevel> levels = c.e.levels(g);
-      std::vector<SubGroup> parts;
-      if (a == Algorithm::kTorus) {
-        for (const GroupLevel& l : levels) parts.push_back(l.sub);
-      } else {
-        uint64_t inner = 1;
-        size_t k = 0;
-        while (k < levels.size() && levels[k].inDomain) inner *= levels[k++].sub.size;
-        if (inner < 2 || k == levels.size()) {
-          return notApplicable(a, c.op, "the group needs several ranks in each of several domains");
-        }
-        parts = {SubGroup{inner, g.stride}, SubGroup{p / inner, g.stride * inner}};
-      }
-      if (parts.size() < 2) return notApplicable(a, c.op, "the group spans one level");
+      TRNSIM_ASSIGN_OR_RETURN(std::vector<SubGroup> parts, levelParts(c, a, g));
       // Outermost level first: the root's data reaches every domain, then spreads inside.
       std::reverse(parts.begin(), parts.end());
       for (const SubGroup& s : parts) TRNSIM_RETURN_IF_ERROR(pipelinedChain(s, plan));
