@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "json_mutation.h"
 #include "trnsim/arch/system_config.h"
 #include "trnsim/arch/system_files.h"
 
@@ -68,44 +69,12 @@ TEST(SystemFuzz, TextMutations) {
   ASSERT_FALSE(base.empty());
   for (int iter = 0; iter < 1000; ++iter) {
     std::string text = base[iter % base.size()];
-    auto pos = [&] { return std::uniform_int_distribution<size_t>(0, text.size() - 1)(rng); };
-    int edits = 1 + int(rng() % 4);
-    for (int e = 0; e < edits && !text.empty(); ++e) {
-      switch (rng() % 5) {
-        case 0:
-          text.resize(pos());
-          break;
-        case 1:
-          text[pos()] ^= char(1u << (rng() % 8));
-          break;
-        case 2:
-          text[pos()] = char(rng() % 256);
-          break;
-        case 3:
-          text.insert(pos(), 1, "{}[]\",:0123456789-.eE \\"[rng() % 23]);
-          break;
-        case 4: {
-          size_t at = pos();
-          text.erase(at, std::min<size_t>(text.size() - at, 1 + rng() % 40));
-          break;
-        }
-      }
-    }
+    testing_util::mutateText(text, rng);
     checkOutcome(text, accepted, rejected);
     if (testing::Test::HasFatalFailure()) return;
   }
   EXPECT_GT(rejected, 500);
   EXPECT_GT(accepted, 0);  // bit flips inside source strings leave valid files
-}
-
-void collectPointers(const json& j, const json::json_pointer& here,
-                     std::vector<json::json_pointer>& out) {
-  out.push_back(here);
-  if (j.is_object()) {
-    for (const auto& [k, v] : j.items()) collectPointers(v, here / k, out);
-  } else if (j.is_array()) {
-    for (size_t i = 0; i < j.size(); ++i) collectPointers(j[i], here / i, out);
-  }
 }
 
 json randomValue(std::mt19937_64& rng) {
@@ -147,7 +116,7 @@ TEST(SystemFuzz, StructuralMutations) {
   std::vector<std::vector<json::json_pointer>> basePointers;
   for (const std::string& s : seeds()) {
     base.push_back(json::parse(s));
-    collectPointers(base.back(), json::json_pointer(), basePointers.emplace_back());
+    testing_util::collectPointers(base.back(), json::json_pointer(), basePointers.emplace_back());
   }
   for (int iter = 0; iter < 1000; ++iter) {
     json j = base[iter % base.size()];
