@@ -176,4 +176,43 @@ void bindPlan(py::module_& m) {
       "given are 1 (dp: the ranks left by tp*pp*cp); with search=True they are searched "
       "(objective time, cost or energy) and the given ones fixed. compute: auto (simulated for "
       "Trainium systems, roofline otherwise), roofline or simulated.");
+
+  py::class_<plan::ComputeModel>(sub, "ComputeModel",
+                                 "How long one rank takes for a layer's operations (the "
+                                 "planner's compute model for one system)")
+      .def_property_readonly("name",
+                             [](const plan::ComputeModel& c) { return std::string(c.name()); })
+      .def(
+          "matmul_seconds",
+          [](const plan::ComputeModel& c, uint64_t rows, uint64_t cols, uint64_t inner,
+             uint64_t batch, const std::string& precision) {
+            return c.matmulSeconds(plan::MatmulShape{rows, cols, inner, batch},
+                                   precisionOf(precision));
+          },
+          py::arg("m"), py::arg("n"), py::arg("k"), py::arg("batch") = 1,
+          py::arg("precision") = "bf16", "C[m, n] = A[m, k] @ B[k, n], `batch` times")
+      .def(
+          "attention_forward_seconds",
+          [](const plan::ComputeModel& c, uint64_t batch, uint64_t heads, uint64_t kvHeads,
+             uint64_t seq, uint64_t headDim, bool causal, const std::string& precision) {
+            return c.attentionForwardSeconds(
+                plan::AttentionShape{batch, heads, kvHeads, seq, seq, headDim, causal},
+                precisionOf(precision));
+          },
+          py::arg("batch"), py::arg("heads"), py::arg("kv_heads"), py::arg("seq"),
+          py::arg("head_dim"), py::arg("causal") = true, py::arg("precision") = "bf16")
+      .def("memory_bound_seconds", &plan::ComputeModel::memoryBoundSeconds, py::arg("bytes"));
+  sub.def(
+      "compute_model",
+      [](const std::string& systemName, const std::string& kind) {
+        const arch::SystemConfig system = unwrap(arch::loadSystem(systemName));
+        if (kind == "roofline") return unwrap(plan::makeRooflineComputeModel(system));
+        if (kind == "simulated") return unwrap(plan::makeSimulatedComputeModel(system));
+        if (kind != "auto")
+          throw py::value_error("kind must be 'auto', 'roofline' or 'simulated', not '" + kind +
+                                "'");
+        return unwrap(plan::makeComputeModel(system));
+      },
+      py::arg("system"), py::arg("kind") = "auto",
+      "The planner's compute model of a system (per rank: on Trainium a logical NeuronCore)");
 }

@@ -14,9 +14,10 @@ void bindKernels(py::module_& m);
 void bindFabric(py::module_& m);
 void bindPlan(py::module_& m);
 void bindNki(py::module_& m);
+void bindCompiler(py::module_& m);
 
 PYBIND11_MODULE(_trnsim, m) {
-  m.doc() = "trnsim's C++ core (numerics, arch, isa, sim, profile, kernels, fabric, plan, nki)";
+  m.doc() = "trnsim's C++ core (numerics, arch, isa, sim, profile, kernels, fabric, plan, nki, compiler)";
   m.attr("__version__") = TRNSIM_VERSION;
   // Lower layers first: a higher layer's bindings may refer to types the lower ones registered.
   bindNumerics(m);
@@ -28,4 +29,5 @@ PYBIND11_MODULE(_trnsim, m) {
   bindFabric(m);  // before nki: its multi-chip runs take a fabric.Cluster
   bindPlan(m);
   bindNki(m);
+  bindCompiler(m);
 }

@@ -2,7 +2,9 @@
 #include <gtest/gtest.h>
 
 #include "trnsim/arch/chip_config.h"
+#include "trnsim/isa/binary.h"
 #include "trnsim/isa/builder.h"
+#include "trnsim/isa/text.h"
 
 namespace trnsim::isa {
 namespace {
@@ -110,6 +112,81 @@ TEST(KernelBuilder, VerifierRejectionLeavesProgramUnchanged) {
   Status s = b.tensorCopy(x.ap(), y.ap());  // 128 vs 64 partitions
   EXPECT_EQ(s.code(), ErrorCode::kVerify);
   EXPECT_TRUE(b.program().instructions.empty());
+}
+
+TEST(KernelBuilder, HbmViewAliasesARangeOfItsBase) {
+  KernelBuilder b(trn2(), "t");
+  auto x = b.hbm("x", DType::kBF16, {3, 64, 32}, TensorKind::kInput);
+  auto batch1 = b.hbmView(x, "x1", DType::kBF16, {64, 32}, 64 * 32);
+  ASSERT_TRUE(batch1.valid()) << b.status().toString();
+  EXPECT_EQ(batch1.decl().aliasOf, x.id());
+  EXPECT_EQ(batch1.decl().byteOffset, x.decl().byteOffset + 64 * 32 * 2);
+  EXPECT_EQ(batch1.decl().kind, TensorKind::kInternal);  // host data goes through the base
+  // A view of a view aliases the root and the offsets add up; two bf16 make one fp32.
+  auto rows = b.hbmView(batch1, "x1_rows", DType::kFP32, {32, 16}, 32 * 32);
+  ASSERT_TRUE(rows.valid()) << b.status().toString();
+  EXPECT_EQ(rows.decl().aliasOf, x.id());
+  EXPECT_EQ(rows.decl().byteOffset, x.decl().byteOffset + (64 * 32 + 32 * 32) * 2);
+  // The last element of the base is still inside.
+  EXPECT_TRUE(b.hbmView(x, "last", DType::kBF16, {1}, 3 * 64 * 32 - 1).valid());
+  // DMAs through the views pass the verifier, and so does the whole program.
+  auto s = b.sbuf("s", DType::kBF16, {64, 32});
+  auto s32 = b.sbuf("s32", DType::kFP32, {32, 16});
+  ASSERT_TRUE(b.dmaCopy(s.ap(), batch1({Slice::all(), Slice::range(0, 32)})).isOk());
+  ASSERT_TRUE(b.dmaCopy(s32.ap(), rows.ap()).isOk());
+  const uint64_t rowsOffset = rows.decl().byteOffset;
+  auto p = b.finish();
+  ASSERT_TRUE(p.hasValue()) << p.status().toString();
+  // Views keep their place through the text and binary forms.
+  auto text = parseProgram(printProgram(*p), "views.tsim");
+  ASSERT_TRUE(text.hasValue()) << text.status().toString();
+  auto bin = decodeProgram(encodeProgram(*p), "views.bin");
+  ASSERT_TRUE(bin.hasValue()) << bin.status().toString();
+  for (const Program* q : {&*text, &*bin}) {
+    const uint32_t id = q->findTensor("x1_rows");
+    ASSERT_NE(id, kNoTensor);
+    EXPECT_EQ(q->tensors[id].aliasOf, x.id());
+    EXPECT_EQ(q->tensors[id].byteOffset, rowsOffset);
+  }
+}
+
+TEST(KernelBuilder, HbmViewOutsideItsBaseNamesBothTensors) {
+  KernelBuilder b(trn2(), "t");
+  auto x = b.hbm("x", DType::kFP32, {4, 8});
+  auto v = b.hbmView(x, "tail", DType::kFP32, {2, 8}, 17);  // elements 17..32 of 0..31
+  EXPECT_FALSE(v.valid());
+  EXPECT_EQ(b.status().code(), ErrorCode::kInvalidArgument);
+  EXPECT_NE(b.status().message().find("'tail'"), std::string::npos) << b.status().message();
+  EXPECT_NE(b.status().message().find("'x'"), std::string::npos) << b.status().message();
+}
+
+TEST(KernelBuilder, HbmViewRejectsOnChipBasesAndBadOffsets) {
+  auto expectRejected = [](auto makeView, const char* what) {
+    KernelBuilder b(trn2(), "t");
+    EXPECT_FALSE(makeView(b).valid()) << what;
+    EXPECT_EQ(b.status().code(), ErrorCode::kInvalidArgument) << what;
+    EXPECT_NE(b.status().message().find("'v'"), std::string::npos) << b.status().message();
+  };
+  expectRejected(
+      [](KernelBuilder& b) {
+        return b.hbmView(b.sbuf("x", DType::kFP32, {128, 8}), "v", DType::kFP32, {8});
+      },
+      "SBUF base");
+  expectRejected(
+      [](KernelBuilder& b) {
+        return b.hbmView(b.hbm("x", DType::kFP32, {64}), "v", DType::kFP32, {8}, -1);
+      },
+      "negative offset");
+  expectRejected(
+      [](KernelBuilder& b) {
+        return b.hbmView(b.hbm("x", DType::kBF16, {64}), "v", DType::kFP32, {8}, 1);
+      },
+      "fp32 view at byte 2");
+  expectRejected(
+      [](KernelBuilder& b) {
+        return b.hbmView(b.hbm("x", DType::kFP32, {64}), "v", DType::kFP32, {0, 8});
+      },
+      "empty dimension");
 }
 
 }  // namespace

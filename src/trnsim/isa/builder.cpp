@@ -336,6 +336,53 @@ Tensor KernelBuilder::view(const Tensor& base, std::string name, DType dtype,
   return declare(std::move(d));
 }
 
+Tensor KernelBuilder::hbmView(const Tensor& base, std::string name, DType dtype,
+                              std::vector<int64_t> shape, int64_t elementOffset) {
+  if (!status_.isOk() || !base.valid()) return {};
+  const TensorDecl& b = base.decl();
+  auto bad = [&](const std::string& why) {
+    fail(Status(ErrorCode::kInvalidArgument,
+                fmt::format("HBM view '{}' {} {} of tensor '{}' {} {}: {}", name,
+                            numerics::dtypeName(dtype), shapeString(shape), b.name,
+                            numerics::dtypeName(b.dtype), shapeString(b.shape), why)));
+    return Tensor{};
+  };
+  if (b.space != MemSpace::kHbm)
+    return bad(
+        fmt::format("the base is in {}; hbmView aliases HBM tensors (view() reshapes "
+                    "on-chip ones)",
+                    memSpaceName(b.space)));
+  if (shape.empty()) return bad("the shape is empty");
+  uint64_t elements = 1;
+  for (auto dim : shape) {
+    if (dim <= 0) return bad("every dimension must be positive");
+    if (__builtin_mul_overflow(elements, uint64_t(dim), &elements))
+      return bad("the shape has too many elements");
+  }
+  if (elementOffset < 0) return bad(fmt::format("element offset {} is negative", elementOffset));
+  const uint64_t elemBytes = numerics::dtypeSize(dtype);
+  const uint64_t baseBytes =
+      uint64_t(std::max<int64_t>(b.numElements(), 0)) * numerics::dtypeSize(b.dtype);
+  uint64_t offsetBytes = 0, bytes = 0, end = 0;
+  if (__builtin_mul_overflow(uint64_t(elementOffset), numerics::dtypeSize(b.dtype), &offsetBytes) ||
+      __builtin_mul_overflow(elements, elemBytes, &bytes) ||
+      __builtin_add_overflow(offsetBytes, bytes, &end) || end > baseBytes)
+    return bad(
+        fmt::format("it covers bytes {}..{} of the base, which has {} bytes: keep "
+                    "offset + size inside the base",
+                    offsetBytes, offsetBytes + bytes, baseBytes));
+  if (offsetBytes % elemBytes != 0)
+    return bad(
+        fmt::format("it starts at byte {} of the base, not a multiple of its {}-byte "
+                    "element",
+                    offsetBytes, elemBytes));
+  TensorDecl d{std::move(name), MemSpace::kHbm, dtype, std::move(shape)};
+  d.kind = TensorKind::kInternal;
+  d.byteOffset = b.byteOffset + offsetBytes;
+  d.aliasOf = b.aliasOf != kNoTensor ? b.aliasOf : base.id();
+  return declare(std::move(d));
+}
+
 void KernelBuilder::release(const Tensor& t) {
   if (!t.valid()) return;
   for (auto* blocks : {&sbufBlocks_, &psumBlocks_}) {

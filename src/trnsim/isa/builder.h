@@ -111,6 +111,14 @@ class KernelBuilder {
                 uint64_t byteOffset);
   /// The same memory under another shape and/or dtype (same bytes per partition or fewer).
   Tensor view(const Tensor& base, std::string name, DType dtype, std::vector<int64_t> shape);
+  /// An HBM tensor `shape` of `dtype` aliasing the HBM tensor `base`'s memory from
+  /// `elementOffset` elements (of base's dtype) in: a reshape, bitcast or sub-range (one batch
+  /// of a [B, M, K] tensor, a weight inside a packed buffer). It must lie inside base and start
+  /// on a multiple of its own element size; otherwise kInvalidArgument naming both tensors.
+  /// The view is kInternal: host data is bound through the base. Views of views alias the
+  /// root tensor (offsets add up).
+  Tensor hbmView(const Tensor& base, std::string name, DType dtype, std::vector<int64_t> shape,
+                 int64_t elementOffset = 0);
   /// Returns an automatically placed on-chip tensor's space to the allocator.
   void release(const Tensor& t);
   /// Bytes per partition still free in SBUF / PSUM (largest free block).

@@ -1,0 +1,104 @@
+#include "trnsim/compiler/lower.h"
+
+#include <fmt/format.h>
+
+#include "trnsim/compiler/ops.h"
+#include "trnsim/compiler/tile_loop.h"
+
+namespace trnsim::compiler {
+
+Status lowerFused(LowerContext& cx, const Node& n);  // ops_pointwise.cpp
+
+bool LowerContext::isGraphOutput(uint32_t v) const {
+  for (uint32_t o : g_.outputs)
+    if (o == v) return true;
+  return false;
+}
+
+isa::Tensor& LowerContext::tensor(uint32_t v) {
+  isa::Tensor& t = hbm_[v];
+  if (t.valid()) return t;
+  const Value& val = g_.values[v];
+  isa::TensorKind kind = isa::TensorKind::kInternal;
+  if (val.kind != ValueKind::kNode)
+    kind = isa::TensorKind::kInput;
+  else if (isGraphOutput(v))
+    kind = isa::TensorKind::kOutput;
+  // Scalars and empty tensors (a model's empty caches) get one element: nothing reads it.
+  const bool placeholder = val.type.shape.empty() || val.type.numElements() == 0;
+  t = b_.hbm(val.name, val.type.dtype, placeholder ? std::vector<int64_t>{1} : val.type.shape,
+             kind);
+  return t;
+}
+
+Status LowerContext::alias(uint32_t v, const isa::Tensor& t) {
+  if (isGraphOutput(v)) return copyAll(tensor(v), t);
+  const TensorType& ty = g_.type(v);
+  hbm_[v] = b_.view(t, g_.values[v].name, ty.dtype,
+                    ty.numElements() == 0 || ty.shape.empty() ? std::vector<int64_t>{1} : ty.shape);
+  return b_.status();
+}
+
+isa::Tensor LowerContext::reshaped(uint32_t v, std::vector<int64_t> shape) {
+  const isa::Tensor& t = tensor(v);
+  return b_.view(t, fmt::format("{}_as{}", g_.values[v].name, ++scratchCount_), t.dtype(),
+                 std::move(shape));
+}
+
+isa::Tensor LowerContext::scratch(const std::string& stem, DType dtype,
+                                  std::vector<int64_t> shape) {
+  return b_.hbm(fmt::format("{}_{}", stem, ++scratchCount_), dtype, std::move(shape));
+}
+
+Status LowerContext::copyAll(const isa::Tensor& dst, const isa::Tensor& src) {
+  const int64_t n = product(src.shape());
+  TileLoop loop;
+  loop.shape = {n};
+  loop.inputs = {LoopOperand{src, {1}, 0}};
+  loop.outputs = {LoopOperand{dst, {1}, 0}};
+  return emitTileLoop(b_, loop);
+}
+
+Expected<isa::Program> lowerGraph(const Graph& g, const arch::ChipConfig& chip) {
+  isa::KernelBuilder b(chip, g.name);
+  LowerContext cx(b, g);
+  // Inputs first, in graph order, so the program's tensor table starts with them.
+  for (uint32_t v : g.inputs) (void)cx.tensor(v);
+  for (size_t i = 0; i < g.nodes.size(); ++i) {
+    const Node& n = g.nodes[i];
+    if (!n.loc.empty()) {
+      const size_t colon = n.loc.rfind(':');
+      uint32_t line = 0;
+      if (colon != std::string::npos)
+        line = uint32_t(std::strtoul(n.loc.c_str() + colon + 1, nullptr, 10));
+      b.setLocation(colon == std::string::npos ? n.loc : n.loc.substr(0, colon), line);
+    } else {
+      b.setLocation("", 0);
+    }
+    Status s;
+    if (n.op == "fused") {
+      s = lowerFused(cx, n);
+    } else {
+      const OpDef* def = findOp(n.op);
+      if (def == nullptr || def->lower == nullptr)
+        s = Status(ErrorCode::kUnsupported,
+                   fmt::format("op '{}' has no lowering (pointwise ops run inside 'fused' nodes: "
+                               "run the fuse_elementwise pass)",
+                               n.op));
+      else
+        s = def->lower(cx, n);
+    }
+    if (s.isOk()) s = b.status();
+    if (!s.isOk()) return s.withContext(g.nodeContext(i));
+  }
+  // Graph outputs that no node wrote (an input returned as is): copy.
+  for (uint32_t v : g.outputs) {
+    if (g.values[v].kind != ValueKind::kNode)
+      return Status(ErrorCode::kUnsupported,
+                    fmt::format("graph output %{} is a graph input: return it on the host",
+                                g.values[v].name));
+  }
+  return b.finish();
+}
+
+}  // namespace trnsim::compiler

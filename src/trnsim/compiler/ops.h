@@ -1,0 +1,77 @@
+#pragma once
+// The op table: every op the compiler supports, defined once (name, class, shape/dtype rule,
+// lowering). The PyTorch front end names ATen ops by their packet name ("add", "mm",
+// "_softmax", "native_layer_norm"); attributes follow the ATen schema's argument names.
+// Families live in their own files (ops_pointwise.cpp, ops_shape.cpp, ops_reduce.cpp,
+// ops_nn.cpp), each contributing one table.
+
+#include <span>
+#include <string_view>
+#include <vector>
+
+#include "trnsim/compiler/graph.h"
+#include "trnsim/isa/builder.h"
+#include "trnsim/support/status.h"
+
+namespace trnsim::compiler {
+
+class LowerContext;  // compiler/lower.h
+
+/// What a pointwise op's tile emitter gets: SBUF tiles [partitions, free] of its inputs (in
+/// node input order), its output tile, and one fp32 scratch tile of the same size.
+struct PointwiseArgs {
+  isa::KernelBuilder& b;
+  std::vector<isa::AccessPattern> in;
+  isa::AccessPattern out;
+  isa::AccessPattern tmp;
+};
+
+enum class OpClass : uint8_t {
+  kPointwise,  ///< elementwise with broadcasting: fused into tile loops
+  kLayout,     ///< moves or reinterprets elements (view, permute, slice, cat, expand, ...)
+  kReduction,  ///< reduces dims (sum, mean, amax, softmax's row reductions)
+  kKernel,     ///< lowered through the kernel library (matmul, norms, softmax, attention)
+  kSource,     ///< makes values from attributes (full, arange)
+};
+
+/// Output types of a node from its input types and attributes.
+using InferFn = Expected<std::vector<TensorType>> (*)(const Graph& g, const Node& n);
+/// Emits the node's instructions (everything but pointwise ops).
+using LowerFn = Status (*)(LowerContext& cx, const Node& n);
+/// Emits one pointwise node on SBUF tiles.
+using TileFn = Status (*)(PointwiseArgs& a, const Node& n);
+
+struct OpDef {
+  std::string_view name;
+  OpClass cls = OpClass::kPointwise;
+  int minInputs = 0;
+  int maxInputs = 0;
+  InferFn infer = nullptr;
+  LowerFn lower = nullptr;  ///< for every class but kPointwise
+  TileFn tile = nullptr;    ///< kPointwise
+};
+
+/// The op called `name`, or nullptr.
+const OpDef* findOp(std::string_view name);
+/// Every op, sorted by name.
+const std::vector<const OpDef*>& allOps();
+
+// The families' tables (one per ops_*.cpp).
+std::span<const OpDef> pointwiseOps();
+std::span<const OpDef> shapeOps();
+std::span<const OpDef> reduceOps();
+std::span<const OpDef> nnOps();
+
+namespace detail {
+/// Helpers the families share.
+Status badArg(const Node& n, const std::string& msg);
+/// Type promotion of two operand dtypes as PyTorch does for tensors (float beats int, the wider
+/// float wins, bf16 with f16 gives f32).
+DType promote(DType a, DType b);
+/// Input i's type.
+inline const TensorType& in(const Graph& g, const Node& n, size_t i) { return g.type(n.inputs[i]); }
+/// The dtype named by attribute `key` ("f32", "bf16", ...), or `def`.
+Expected<DType> dtypeAttr(const Node& n, const std::string& key, DType def);
+}  // namespace detail
+
+}  // namespace trnsim::compiler

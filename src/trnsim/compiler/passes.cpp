@@ -1,0 +1,260 @@
+#include "trnsim/compiler/passes.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <map>
+#include <set>
+
+#include "trnsim/compiler/lower.h"
+#include "trnsim/compiler/ops.h"
+#include "trnsim/compiler/text.h"
+
+namespace trnsim::compiler {
+namespace {
+
+Status located(const Graph& g, size_t i, Status s) {
+  if (s.isOk()) return s;
+  return s.withContext(g.nodeContext(i));
+}
+
+Status checkNode(const Graph& g, const Node& n) {
+  if (n.op == "fused") {
+    for (const Node& b : n.body) TRNSIM_RETURN_IF_ERROR(checkNode(g, b));
+    return Status::ok();
+  }
+  const OpDef* def = findOp(n.op);
+  if (def == nullptr)
+    return Status(ErrorCode::kUnsupported,
+                  fmt::format("op '{}' is not supported by the trnsim compiler{}; "
+                              "trnsim.torch's fallback=\"cpu\" runs it on the host",
+                              n.op, n.loc.empty() ? "" : fmt::format(" (at {})", n.loc)));
+  const int nin = int(n.inputs.size());
+  if (nin < def->minInputs || nin > def->maxInputs)
+    return detail::badArg(n, fmt::format("takes {} to {} tensor inputs, got {}", def->minInputs,
+                                         def->maxInputs, nin));
+  TRNSIM_ASSIGN_OR_RETURN(std::vector<TensorType> types, def->infer(g, n));
+  if (types.size() != n.outputs.size())
+    return detail::badArg(
+        n, fmt::format("gives {} results, the graph names {}", types.size(), n.outputs.size()));
+  for (size_t i = 0; i < types.size(); ++i) {
+    const TensorType& declared = g.type(n.outputs[i]);
+    if (!(declared == types[i]))
+      return detail::badArg(
+          n, fmt::format("result %{} is declared {} but the op gives {}",
+                         g.values[n.outputs[i]].name, typeString(declared), typeString(types[i])));
+  }
+  return Status::ok();
+}
+
+/// For each value, the indices of the top-level nodes that read it.
+std::vector<std::vector<size_t>> usersOf(const Graph& g) {
+  std::vector<std::vector<size_t>> users(g.values.size());
+  for (size_t i = 0; i < g.nodes.size(); ++i)
+    for (uint32_t v : g.nodes[i].inputs) users[v].push_back(i);
+  return users;
+}
+
+bool isOutput(const Graph& g, uint32_t v) {
+  return std::find(g.outputs.begin(), g.outputs.end(), v) != g.outputs.end();
+}
+
+/// Replaces every read of `from` by `to` (top-level nodes, fused bodies, graph outputs).
+void replaceUses(Graph& g, uint32_t from, uint32_t to) {
+  auto fix = [&](Node& n, auto& self) -> void {
+    for (uint32_t& v : n.inputs)
+      if (v == from) v = to;
+    for (Node& b : n.body) self(b, self);
+  };
+  for (Node& n : g.nodes) fix(n, fix);
+  for (uint32_t& v : g.outputs)
+    if (v == from) v = to;
+}
+
+bool isPointwise(const Node& n) {
+  const OpDef* d = findOp(n.op);
+  return d != nullptr && d->cls == OpClass::kPointwise && n.outputs.size() == 1;
+}
+
+}  // namespace
+
+Status inferShapes(Graph& g) {
+  for (size_t i = 0; i < g.nodes.size(); ++i)
+    TRNSIM_RETURN_IF_ERROR(located(g, i, checkNode(g, g.nodes[i])));
+  for (uint32_t v : g.outputs)
+    if (v >= g.values.size()) return Status(ErrorCode::kInvalidArgument, "bad graph output");
+  return Status::ok();
+}
+
+Status simplify(Graph& g) {
+  std::vector<Node> kept;
+  for (Node& n : g.nodes) {
+    bool identity = false;
+    if (n.outputs.size() == 1 && n.inputs.size() >= 1 &&
+        g.type(n.outputs[0]) == g.type(n.inputs[0]) && !isOutput(g, n.outputs[0])) {
+      const bool scalarOther = n.has("other") && n.inputs.size() == 1;
+      if ((n.op == "mul" || n.op == "div") && scalarOther && n.floatAttr("other") == 1.0)
+        identity = true;
+      if ((n.op == "add" || n.op == "sub") && scalarOther && n.floatAttr("other") == 0.0)
+        identity = true;
+      if ((n.op == "expand" || n.op == "alias" || n.op == "detach" || n.op == "clone" ||
+           n.op == "lift_fresh_copy" || n.op == "view" || n.op == "reshape" ||
+           n.op == "_unsafe_view") &&
+          n.inputs.size() == 1)
+        identity = true;
+      if (n.op == "_to_copy" && n.inputs.size() == 1) identity = true;
+    }
+    if (identity) {
+      replaceUses(g, n.outputs[0], n.inputs[0]);
+      continue;
+    }
+    kept.push_back(std::move(n));
+  }
+  g.nodes = std::move(kept);
+  return Status::ok();
+}
+
+Status layout(Graph& g) {
+  std::map<uint32_t, size_t> producer;
+  for (size_t i = 0; i < g.nodes.size(); ++i)
+    for (uint32_t v : g.nodes[i].outputs) producer[v] = i;
+  for (Node& n : g.nodes) {
+    if ((n.op != "mm" && n.op != "bmm" && n.op != "addmm") || n.intAttr("transpose_b", 0)) continue;
+    const size_t bi = n.op == "addmm" ? 2 : 1;
+    const uint32_t bv = n.inputs[bi];
+    auto it = producer.find(bv);
+    if (it == producer.end()) continue;
+    const Node& p = g.nodes[it->second];
+    const std::vector<int64_t> swap2 = {1, 0}, swap3 = {0, 2, 1};
+    const bool isT = p.op == "permute" && p.inputs.size() == 1 &&
+                     p.intsAttr("dims") == (n.op == "bmm" ? swap3 : swap2);
+    if (!isT) continue;
+    n.inputs[bi] = p.inputs[0];
+    n.attrs["transpose_b"] = int64_t(1);
+  }
+  return deadCodeElimination(g);
+}
+
+Status fuseElementwise(Graph& g) {
+  const auto users = usersOf(g);
+  std::vector<Node> out;
+  struct Group {
+    std::vector<size_t> members;  // node indices
+    std::set<uint32_t> values;    // values the members produce
+    std::vector<int64_t> shape;
+  };
+  std::optional<Group> open;
+  auto close = [&]() {
+    if (!open) return;
+    Node f;
+    f.op = "fused";
+    std::set<uint32_t> seenIn;
+    std::set<size_t> memberSet(open->members.begin(), open->members.end());
+    for (size_t i : open->members) {
+      Node& m = g.nodes[i];
+      for (uint32_t v : m.inputs)
+        if (!open->values.count(v) && seenIn.insert(v).second) f.inputs.push_back(v);
+      for (uint32_t v : m.outputs) {
+        bool escapes = isOutput(g, v);
+        for (size_t u : users[v]) escapes |= !memberSet.count(u);
+        if (escapes) f.outputs.push_back(v);
+      }
+      if (f.loc.empty()) f.loc = m.loc;
+      f.body.push_back(std::move(m));
+    }
+    out.push_back(std::move(f));
+    open.reset();
+  };
+  for (size_t i = 0; i < g.nodes.size(); ++i) {
+    Node& n = g.nodes[i];
+    bool readsOpen = false;
+    if (open)
+      for (uint32_t v : n.inputs) readsOpen |= open->values.count(v) > 0;
+    if (isPointwise(n)) {
+      const auto& shape = g.type(n.outputs[0]).shape;
+      if (open && readsOpen && open->shape == shape) {
+        open->members.push_back(i);
+        open->values.insert(n.outputs[0]);
+        continue;
+      }
+      close();
+      open = Group{{i}, {n.outputs[0]}, shape};
+      continue;
+    }
+    // A node that reads the open group needs its values stored first.
+    if (readsOpen) close();
+    out.push_back(std::move(n));
+  }
+  close();
+  // Nodes moved into a group sit where the group closes, after any independent nodes that came
+  // between its members; those never read group values (they would have closed it).
+  g.nodes = std::move(out);
+  return Status::ok();
+}
+
+Status deadCodeElimination(Graph& g) {
+  std::vector<bool> live(g.values.size(), false);
+  for (uint32_t v : g.outputs) live[v] = true;
+  std::vector<bool> keep(g.nodes.size(), false);
+  for (size_t i = g.nodes.size(); i-- > 0;) {
+    const Node& n = g.nodes[i];
+    bool any = false;
+    for (uint32_t v : n.outputs) any |= live[v];
+    if (!any) continue;
+    keep[i] = true;
+    for (uint32_t v : n.inputs) live[v] = true;
+  }
+  std::vector<Node> kept;
+  for (size_t i = 0; i < g.nodes.size(); ++i)
+    if (keep[i]) kept.push_back(std::move(g.nodes[i]));
+  g.nodes = std::move(kept);
+  return Status::ok();
+}
+
+const std::vector<PassInfo>& allPasses() {
+  static const std::vector<PassInfo> passes = {
+      {"infer_shapes", "check every node's op, inputs and result types", inferShapes},
+      {"simplify", "remove identities (x*1, x+0, same-size expand, clone, same-dtype casts)",
+       simplify},
+      {"layout", "matmuls read transposed weights as stored (transpose_b)", layout},
+      {"fuse_elementwise", "group same-shape pointwise chains into fused tile loops",
+       fuseElementwise},
+      {"dce", "remove nodes whose results nobody reads", deadCodeElimination},
+  };
+  return passes;
+}
+
+std::vector<std::string> defaultPipeline() {
+  return {"infer_shapes", "simplify", "layout", "fuse_elementwise", "dce", "infer_shapes"};
+}
+
+Status runPipeline(Graph& g, const PipelineOptions& opts) {
+  for (const std::string& name : opts.passes) {
+    const PassInfo* pass = nullptr;
+    for (const PassInfo& p : allPasses())
+      if (p.name == name) pass = &p;
+    if (pass == nullptr) {
+      std::vector<std::string_view> names;
+      for (const PassInfo& p : allPasses()) names.push_back(p.name);
+      return Status(ErrorCode::kInvalidArgument, fmt::format("unknown pass '{}': the passes are {}",
+                                                             name, fmt::join(names, ", ")));
+    }
+    Status s = pass->run(g);
+    if (!s.isOk()) return s.withContext(fmt::format("pass {}", name));
+    const bool print =
+        std::find(opts.printAfter.begin(), opts.printAfter.end(), name) != opts.printAfter.end() ||
+        std::find(opts.printAfter.begin(), opts.printAfter.end(), "all") != opts.printAfter.end();
+    if (print && opts.print) opts.print(name, printGraph(g));
+  }
+  return Status::ok();
+}
+
+Expected<Compiled> compileGraph(std::string_view irText, const arch::ChipConfig& chip,
+                                const PipelineOptions& opts) {
+  TRNSIM_ASSIGN_OR_RETURN(Graph g, parseGraph(irText));
+  TRNSIM_RETURN_IF_ERROR(runPipeline(g, opts));
+  TRNSIM_ASSIGN_OR_RETURN(isa::Program p, lowerGraph(g, chip));
+  return Compiled{std::move(g), std::move(p)};
+}
+
+}  // namespace trnsim::compiler

@@ -1,0 +1,408 @@
+// The compiler: IR text round trips and errors, golden-file tests of each pass
+// (tests/compiler/golden/*.ir), and compiled graphs run on the simulator against host loops.
+// Regenerate the golden files after a deliberate change with
+//   TRNSIM_UPDATE_GOLDEN=1 ./build/asan/tests/test_compiler --gtest_filter='Golden*'
+// and review the diff.
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <sstream>
+
+#include "trnsim/compiler/ops.h"
+#include "trnsim/compiler/passes.h"
+#include "trnsim/compiler/text.h"
+#include "trnsim/numerics/dtype.h"
+#include "trnsim/runtime/session.h"
+
+namespace trnsim::compiler {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string readFile(const fs::path& p) {
+  std::ifstream f(p);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+/// Drops `//` comment lines and surrounding blank lines.
+std::string stripComments(const std::string& s) {
+  std::stringstream in(s), out;
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind("//", 0) != 0) out << line << "\n";
+  std::string r = out.str();
+  while (!r.empty() && r.front() == '\n') r.erase(r.begin());
+  return r;
+}
+
+TEST(GoldenPasses, EachFileRunsItsPassesToTheCheckedText) {
+  const fs::path dir = fs::path(TRNSIM_SOURCE_DIR) / "tests/compiler/golden";
+  int files = 0;
+  for (const auto& entry : fs::directory_iterator(dir)) {
+    if (entry.path().extension() != ".ir") continue;
+    ++files;
+    SCOPED_TRACE(entry.path().filename().string());
+    const std::string text = readFile(entry.path());
+    const size_t run = text.find("// RUN: ");
+    const size_t check = text.find("// CHECK:");
+    ASSERT_NE(run, std::string::npos);
+    ASSERT_NE(check, std::string::npos);
+    std::string passList = text.substr(run + 8, text.find('\n', run) - run - 8);
+    PipelineOptions opts;
+    opts.passes.clear();
+    std::stringstream ps(passList);
+    for (std::string p; std::getline(ps, p, ',');) opts.passes.push_back(p);
+    auto g = parseGraph(text.substr(0, check));
+    ASSERT_TRUE(g.hasValue()) << g.status().toString();
+    ASSERT_TRUE(runPipeline(*g, opts).isOk());
+    const std::string got = printGraph(*g);
+    if (std::getenv("TRNSIM_UPDATE_GOLDEN") != nullptr) {
+      std::ofstream(entry.path()) << text.substr(0, check) << "// CHECK:\n" << got;
+      continue;
+    }
+    EXPECT_EQ(got, stripComments(text.substr(check)));
+    // The expected text itself parses and prints to the same bytes.
+    auto again = parseGraph(got);
+    ASSERT_TRUE(again.hasValue()) << again.status().toString();
+    EXPECT_EQ(printGraph(*again), got);
+  }
+  EXPECT_GE(files, 4);
+}
+
+TEST(IrText, RoundTripsAttributesAndLocations) {
+  const std::string text =
+      "graph g(%x: f32[2, 3] input, %w: bf16[3] param) {\n"
+      "  %y: f32[2, 3] = masked_fill(%x, %m) {value=-inf}\n";
+  // %m is undefined: a parse error with line and column.
+  auto bad = parseGraph(text + "  return %y\n}\n");
+  ASSERT_FALSE(bad.hasValue());
+  EXPECT_EQ(bad.status().code(), ErrorCode::kParse);
+  EXPECT_NE(bad.status().message().find("line 2"), std::string::npos);
+  EXPECT_NE(bad.status().message().find("%m is used before it is defined"), std::string::npos);
+
+  const std::string good =
+      "graph g(%x: f32[2, 3] input, %w: bf16[3] param) {\n"
+      "  %y: f32[2, 3] = add(%x) {alpha=1, other=1e-06} @\"model.py:12\"\n"
+      "  %z: f32[2, 3] = gelu(%y) {approximate=\"tanh\"}\n"
+      "  %s: f32[2, 3] = sum(%z) {dim=[-1, 0], keepdim=0, note=nan}\n"
+      "  return %z\n"
+      "}\n";
+  auto g = parseGraph(good);
+  ASSERT_TRUE(g.hasValue()) << g.status().toString();
+  EXPECT_EQ(g->nodes[0].loc, "model.py:12");
+  EXPECT_EQ(g->nodes[0].intAttr("alpha"), 1);
+  EXPECT_DOUBLE_EQ(g->nodes[0].floatAttr("other"), 1e-6);
+  EXPECT_EQ(g->nodes[2].intsAttr("dim"), (std::vector<int64_t>{-1, 0}));
+  EXPECT_TRUE(std::isnan(g->nodes[2].floatAttr("note")));
+  const std::string printed = printGraph(*g);
+  auto again = parseGraph(printed);
+  ASSERT_TRUE(again.hasValue());
+  EXPECT_EQ(printGraph(*again), printed);
+}
+
+TEST(IrText, RejectsMalformedInput) {
+  for (const char* t :
+       {"", "graph", "graph g(", "graph g(%x: f99[2] input) { return }",
+        "graph g(%x: f32[-2] input) { return }",
+        "graph g(%x: f32[2] input, %x: f32[2] input) { return }",
+        "graph g() { %a: f32[1] = full() {size=[1], size=[2]} return %a }",
+        "graph g() { return } trailing", "graph g() { %a: f32[1] = full() {s=\"x"}) {
+    auto g = parseGraph(t);
+    EXPECT_FALSE(g.hasValue()) << t;
+    if (!g.hasValue()) {
+      EXPECT_EQ(g.status().code(), ErrorCode::kParse) << t;
+    }
+  }
+}
+
+TEST(InferShapes, NamesTheOpAndTheModelLine) {
+  auto g = parseGraph(
+      "graph g(%x: f32[2] input) {\n"
+      "  %y: f32[2] = frobnicate(%x) @\"model.py:7\"\n"
+      "  return %y\n}\n");
+  ASSERT_TRUE(g.hasValue());
+  Status s = inferShapes(*g);
+  EXPECT_EQ(s.code(), ErrorCode::kUnsupported);
+  EXPECT_NE(s.toString().find("frobnicate"), std::string::npos);
+  EXPECT_NE(s.toString().find("model.py:7"), std::string::npos);
+
+  auto wrong =
+      parseGraph("graph g(%x: f32[2, 3] input) {\n  %y: f32[3, 3] = exp(%x)\n  return %y\n}\n");
+  ASSERT_TRUE(wrong.hasValue());
+  s = inferShapes(*wrong);
+  EXPECT_EQ(s.code(), ErrorCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("declared f32[3, 3] but the op gives f32[2, 3]"), std::string::npos);
+}
+
+TEST(OpTable, EveryOpHasARuleAndALowering) {
+  EXPECT_GT(allOps().size(), 60u);
+  for (const OpDef* d : allOps()) {
+    SCOPED_TRACE(std::string(d->name));
+    EXPECT_NE(d->infer, nullptr);
+    if (d->cls == OpClass::kPointwise)
+      EXPECT_NE(d->tile, nullptr);
+    else
+      EXPECT_NE(d->lower, nullptr);
+    EXPECT_EQ(findOp(d->name), d);
+  }
+}
+
+// ---- compiled graphs on the simulator ----
+
+arch::ChipConfig chipNamed(const char* name) {
+  auto c = arch::loadChip(name);
+  EXPECT_TRUE(c.hasValue());
+  return *c;
+}
+
+template <class T>
+std::span<const std::byte> bytesOf(const std::vector<T>& v) {
+  return std::as_bytes(std::span<const T>(v));
+}
+
+std::vector<float> floatsOf(const std::vector<std::byte>& b) {
+  std::vector<float> v(b.size() / 4);
+  std::memcpy(v.data(), b.data(), b.size());
+  return v;
+}
+
+std::vector<float> randoms(size_t n, uint32_t seed) {
+  std::mt19937 gen(seed);
+  std::normal_distribution<float> d;
+  std::vector<float> v(n);
+  for (auto& x : v) x = d(gen);
+  return v;
+}
+
+// A linear layer, GELU, a row-sum, a broadcast multiply and a softmax over odd sizes, against a
+// double-precision host computation.
+TEST(CompiledGraph, LinearGeluSoftmaxMatchesHostLoops) {
+  const int M = 5, K = 130, N = 67;
+  const std::string ir = fmt::format(
+      "graph g(%x: f32[{0}, {1}] input, %w: f32[{2}, {1}] param, %b: f32[{2}] param) {{\n"
+      "  %wt: f32[{1}, {2}] = permute(%w) {{dims=[1, 0]}}\n"
+      "  %y: f32[{0}, {2}] = addmm(%b, %x, %wt)\n"
+      "  %z: f32[{0}, {2}] = gelu(%y) {{approximate=\"tanh\"}}\n"
+      "  %s: f32[{0}, 1] = sum(%z) {{dim=[-1], keepdim=1}}\n"
+      "  %m: f32[{0}, {2}] = mul(%z, %s)\n"
+      "  %q: f32[{0}, {2}] = _softmax(%m) {{dim=-1, half_to_float=0}}\n"
+      "  %t: f32[{2}, {0}] = permute(%q) {{dims=[1, 0]}}\n"
+      "  return %t, %s\n}}\n",
+      M, K, N);
+  runtime::Session session;
+  auto exe = session.compile(ir, chipNamed("trn2"));
+  ASSERT_TRUE(exe.hasValue()) << exe.status().toString();
+  const auto x = randoms(M * K, 1), w = randoms(N * K, 2), b = randoms(N, 3);
+  std::vector<float> ws(w);
+  for (auto& v : ws) v *= 0.05f;
+  ASSERT_TRUE((*exe)->upload("x", bytesOf(x)).isOk());
+  ASSERT_TRUE((*exe)->upload("w", bytesOf(ws)).isOk());
+  ASSERT_TRUE((*exe)->upload("b", bytesOf(b)).isOk());
+  auto rec = (*exe)->run(false);
+  ASSERT_TRUE(rec.hasValue()) << rec.status().toString();
+  EXPECT_GT(rec->result.simulatedNs, 0);
+  EXPECT_DOUBLE_EQ(rec->modelFlops, 2.0 * M * N * K);
+  const auto t = floatsOf(*(*exe)->read("t"));
+  const auto s = floatsOf(*(*exe)->read("s"));
+  for (int i = 0; i < M; ++i) {
+    std::vector<double> z(N);
+    double sum = 0;
+    for (int j = 0; j < N; ++j) {
+      double y = b[size_t(j)];
+      for (int k = 0; k < K; ++k) y += double(x[size_t(i * K + k)]) * ws[size_t(j * K + k)];
+      z[size_t(j)] = 0.5 * y * (1 + std::tanh(std::sqrt(2 / M_PI) * (y + 0.044715 * y * y * y)));
+      sum += z[size_t(j)];
+    }
+    EXPECT_NEAR(s[size_t(i)], sum, 1e-3 * (1 + std::abs(sum)));
+    double mx = -1e300, denom = 0;
+    for (int j = 0; j < N; ++j) mx = std::max(mx, z[size_t(j)] * sum);
+    for (int j = 0; j < N; ++j) denom += std::exp(z[size_t(j)] * sum - mx);
+    for (int j = 0; j < N; ++j) {
+      const double want = std::exp(z[size_t(j)] * sum - mx) / denom;
+      EXPECT_NEAR(t[size_t(j * M + i)], want, 1e-4) << i << "," << j;
+    }
+  }
+  // The same text compiles once per session.
+  auto again = session.compile(ir, chipNamed("trn2"));
+  ASSERT_TRUE(again.hasValue());
+  EXPECT_EQ(again->get(), exe->get());
+  EXPECT_EQ(session.compiles(), 1u);
+  EXPECT_EQ(session.cacheHits(), 1u);
+}
+
+// Layout ops as strided tile loops: slice with a step, select, cat, expand, embedding, arange.
+TEST(CompiledGraph, LayoutOpsMoveTheRightElements) {
+  const std::string ir =
+      "graph g(%x: f32[3, 7, 5] input, %e: f32[11, 4] param, %i: i32[6] input) {\n"
+      "  %a: f32[3, 3, 5] = slice(%x) {dim=1, start=1, end=7, step=2}\n"
+      "  %b: f32[3, 5] = select(%x) {dim=1, index=-1}\n"
+      "  %c: f32[3, 4, 5] = cat(%a, %b2) {dim=1}\n"
+      "  return %c\n}\n";
+  // %b2 undefined: fix the text to define it first.
+  const std::string fixed =
+      "graph g(%x: f32[3, 7, 5] input, %e: f32[11, 4] param, %i: i32[6] input) {\n"
+      "  %a: f32[3, 3, 5] = slice(%x) {dim=1, start=1, end=7, step=2}\n"
+      "  %b: f32[3, 5] = select(%x) {dim=1, index=-1}\n"
+      "  %b2: f32[3, 1, 5] = unsqueeze(%b) {dim=1}\n"
+      "  %c: f32[3, 4, 5] = cat(%a, %b2) {dim=1}\n"
+      "  %p: f32[5, 3, 4] = permute(%c) {dims=[2, 0, 1]}\n"
+      "  %g: f32[6, 4] = embedding(%e, %i)\n"
+      "  %r: i32[9] = arange() {start=2, end=20, step=2}\n"
+      "  %x2: f32[2, 3, 4] = expand(%g1) {size=[2, 3, 4]}\n"
+      "  return %p, %g, %r, %x2\n}\n";
+  EXPECT_FALSE(parseGraph(ir).hasValue());
+  std::string text = fixed;
+  text.replace(text.find("  %x2"), 0, "  %g1: f32[1, 3, 4] = slice(%g3) {dim=0, start=0, end=1}\n");
+  text.replace(text.find("  %g1"), 0, "  %g3: f32[2, 3, 4] = view(%g) {size=[2, 3, 4]}\n");
+  runtime::Session session;
+  auto exe = session.compile(text, chipNamed("trn2"));
+  ASSERT_TRUE(exe.hasValue()) << exe.status().toString();
+  const auto x = randoms(3 * 7 * 5, 4), e = randoms(11 * 4, 5);
+  const std::vector<int32_t> idx = {3, 0, 10, 3, 7, 1};
+  ASSERT_TRUE((*exe)->upload("x", bytesOf(x)).isOk());
+  ASSERT_TRUE((*exe)->upload("e", bytesOf(e)).isOk());
+  ASSERT_TRUE((*exe)->upload("i", bytesOf(idx)).isOk());
+  auto rec = (*exe)->run(false);
+  ASSERT_TRUE(rec.hasValue()) << rec.status().toString();
+  const auto p = floatsOf(*(*exe)->read("p"));
+  for (int i = 0; i < 3; ++i)
+    for (int j = 0; j < 4; ++j)
+      for (int k = 0; k < 5; ++k) {
+        const int src = j < 3 ? 1 + 2 * j : 6;
+        EXPECT_EQ(p[size_t(k * 12 + i * 4 + j)], x[size_t(i * 35 + src * 5 + k)]);
+      }
+  const auto g = floatsOf(*(*exe)->read("g"));
+  for (int r = 0; r < 6; ++r)
+    for (int c = 0; c < 4; ++c) EXPECT_EQ(g[size_t(r * 4 + c)], e[size_t(idx[size_t(r)] * 4 + c)]);
+  const auto rb = *(*exe)->read("r");
+  std::vector<int32_t> r(rb.size() / 4);
+  std::memcpy(r.data(), rb.data(), rb.size());
+  for (int k = 0; k < 9; ++k) EXPECT_EQ(r[size_t(k)], 2 + 2 * k);
+  const auto x2 = floatsOf(*(*exe)->read("x2"));
+  for (int b = 0; b < 2; ++b)
+    for (int k = 0; k < 12; ++k) EXPECT_EQ(x2[size_t(b * 12 + k)], g[size_t(k)]);
+}
+
+}  // namespace
+}  // namespace trnsim::compiler
+
+namespace trnsim::compiler {
+namespace {
+
+/// Host attention in double: out[b, h, i] = softmax_j(scale q_i . k_j + mask(i, j)) v_j.
+std::vector<double> hostAttention(const std::vector<float>& q, const std::vector<float>& k,
+                                  const std::vector<float>& v, int B, int H, int Hkv, int S, int D,
+                                  bool causal, const std::vector<uint8_t>* keep) {
+  std::vector<double> out(size_t(B * H * S * D));
+  const double scale = 1.0 / std::sqrt(double(D));
+  for (int b = 0; b < B; ++b)
+    for (int h = 0; h < H; ++h) {
+      const int hk = h / (H / Hkv);
+      for (int i = 0; i < S; ++i) {
+        std::vector<double> s(size_t(S), -INFINITY);
+        double mx = -INFINITY;
+        for (int j = 0; j < S; ++j) {
+          if (causal && j > i) continue;
+          if (keep && !(*keep)[size_t(i * S + j)]) continue;
+          double d = 0;
+          for (int c = 0; c < D; ++c)
+            d += double(q[size_t(((b * H + h) * S + i) * D + c)]) *
+                 k[size_t(((b * Hkv + hk) * S + j) * D + c)];
+          s[size_t(j)] = d * scale;
+          mx = std::max(mx, s[size_t(j)]);
+        }
+        double den = 0;
+        for (int j = 0; j < S; ++j) den += std::exp(s[size_t(j)] - mx);
+        for (int c = 0; c < D; ++c) {
+          double acc = 0;
+          for (int j = 0; j < S; ++j)
+            acc += std::exp(s[size_t(j)] - mx) / den * v[size_t(((b * Hkv + hk) * S + j) * D + c)];
+          out[size_t(((b * H + h) * S + i) * D + c)] = acc;
+        }
+      }
+    }
+  return out;
+}
+
+std::vector<uint16_t> toBf16(std::vector<float>& v) {
+  std::vector<uint16_t> out(v.size());
+  for (size_t i = 0; i < v.size(); ++i) {
+    out[i] = numerics::floatToBf16Bits(v[i]);
+    v[i] = numerics::bf16BitsToFloat(out[i]);
+  }
+  return out;
+}
+
+// bf16, S a multiple of 128, GQA: the library's flash attention (one emitAttention per batch).
+TEST(CompiledGraph, AttentionTakesTheFlashKernelForBf16) {
+  const int B = 2, H = 4, Hkv = 2, S = 128, D = 32;
+  const std::string ir = fmt::format(
+      "graph g(%q: bf16[{0}, {1}, {3}, {4}] input, %k: bf16[{0}, {2}, {3}, {4}] input, "
+      "%v: bf16[{0}, {2}, {3}, {4}] input) {{\n"
+      "  %o: bf16[{0}, {1}, {3}, {4}], %l: f32[{0}, {1}, {3}] = "
+      "_scaled_dot_product_flash_attention_for_cpu(%q, %k, %v) {{dropout_p=0.0, is_causal=1}}\n"
+      "  return %o\n}}\n",
+      B, H, Hkv, S, D);
+  runtime::Session session;
+  auto exe = session.compile(ir, chipNamed("trn2"));
+  ASSERT_TRUE(exe.hasValue()) << exe.status().toString();
+  bool usesFlash = false;
+  for (const auto& t : (*exe)->program().tensors) usesFlash |= t.name.rfind("att_", 0) == 0;
+  auto q = randoms(size_t(B * H * S * D), 7), k = randoms(size_t(B * Hkv * S * D), 8),
+       v = randoms(size_t(B * Hkv * S * D), 9);
+  const auto qb = toBf16(q), kb = toBf16(k), vb = toBf16(v);
+  ASSERT_TRUE((*exe)->upload("q", bytesOf(qb)).isOk());
+  ASSERT_TRUE((*exe)->upload("k", bytesOf(kb)).isOk());
+  ASSERT_TRUE((*exe)->upload("v", bytesOf(vb)).isOk());
+  auto rec = (*exe)->run(false);
+  ASSERT_TRUE(rec.hasValue()) << rec.status().toString();
+  const auto ob = *(*exe)->read("o");
+  std::vector<uint16_t> o(ob.size() / 2);
+  std::memcpy(o.data(), ob.data(), ob.size());
+  const auto want = hostAttention(q, k, v, B, H, Hkv, S, D, true, nullptr);
+  double worst = 0;
+  for (size_t i = 0; i < want.size(); ++i)
+    worst = std::max(worst, std::abs(double(numerics::bf16BitsToFloat(o[i])) - want[i]));
+  // bf16 P and output: a few bf16 ulps of values of magnitude ~1.
+  EXPECT_LT(worst, 3e-2);
+  EXPECT_TRUE(usesFlash) << "bf16 attention with S = 128 should take the flash-attention kernel";
+}
+
+// fp32, odd sizes, causal and a boolean mask: scores, masks and softmax through the general path.
+TEST(CompiledGraph, AttentionWithMasksMatchesHost) {
+  const int B = 1, H = 3, S = 5, D = 6;
+  const std::string ir = fmt::format(
+      "graph g(%q: f32[{0}, {1}, {2}, {3}] input, %k: f32[{0}, {1}, {2}, {3}] input, "
+      "%v: f32[{0}, {1}, {2}, {3}] input, %m: u8[{2}, {2}] input) {{\n"
+      "  %o: f32[{0}, {1}, {2}, {3}], %l: f32[{0}, {1}, {2}] = "
+      "_scaled_dot_product_flash_attention_for_cpu(%q, %k, %v, %m) {{is_causal=1}}\n"
+      "  return %o\n}}\n",
+      B, H, S, D);
+  runtime::Session session;
+  auto exe = session.compile(ir, chipNamed("trn1"));
+  ASSERT_TRUE(exe.hasValue()) << exe.status().toString();
+  const auto q = randoms(size_t(B * H * S * D), 1), k = randoms(size_t(B * H * S * D), 2),
+             v = randoms(size_t(B * H * S * D), 3);
+  std::vector<uint8_t> keep(size_t(S * S), 1);
+  keep[size_t(3 * S + 1)] = 0;  // row 3 may not see key 1
+  keep[size_t(4 * S + 0)] = 0;
+  ASSERT_TRUE((*exe)->upload("q", bytesOf(q)).isOk());
+  ASSERT_TRUE((*exe)->upload("k", bytesOf(k)).isOk());
+  ASSERT_TRUE((*exe)->upload("v", bytesOf(v)).isOk());
+  ASSERT_TRUE((*exe)->upload("m", bytesOf(keep)).isOk());
+  auto rec = (*exe)->run(false);
+  ASSERT_TRUE(rec.hasValue()) << rec.status().toString();
+  const auto o = floatsOf(*(*exe)->read("o"));
+  const auto want = hostAttention(q, k, v, B, H, H, S, D, true, &keep);
+  for (size_t i = 0; i < want.size(); ++i) EXPECT_NEAR(o[i], want[i], 1e-4) << i;
+}
+
+}  // namespace
+}  // namespace trnsim::compiler
