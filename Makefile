@@ -23,9 +23,19 @@ APT_PACKAGES := build-essential git python3-dev python3-venv \
   libgtest-dev libgmock-dev nlohmann-json3-dev libcli11-dev libfmt-dev libbenchmark-dev \
   clang clang-tidy clang-format libclang-rt-14-dev libopenmpi-dev openmpi-bin chromium
 # Python packages of .venv, pinned (what pip resolved on 2026-11 for Python 3.11).
+# torch and transformers (trnsim.torch, its tests and examples/torch) with every package pip
+# resolved for them; torch 2.13.0 is the CPU build (trnsim simulates the device).
 PIP_PINS := pip==26.3 numpy==2.4.6 ml_dtypes==0.6.0 pytest==9.2.0 iniconfig==2.3.1 \
   pluggy==1.7.0 Pygments==2.21.0 packaging==26.3 pathspec==1.1.1 \
-  pybind11==3.1.0 scikit-build-core==1.1.2 cmake==4.4.4 ninja==1.13.2
+  pybind11==3.1.0 scikit-build-core==1.1.2 cmake==4.4.4 ninja==1.13.2 \
+  torch==2.13.0 filelock==4.3.2 fsspec==2026.9.0 Jinja2==3.1.6 MarkupSafe==3.0.4 \
+  networkx==3.6.1 sympy==1.14.0 mpmath==1.3.0 setuptools==84.2.1 typing_extensions==4.16.0 \
+  transformers==5.25.0 huggingface_hub==2.4.0 hf-xet==1.8.0 httpx2==2.17.0 httpcore2==2.17.0 \
+  h11==0.16.0 anyio==4.16.0 idna==3.21 truststore==0.10.5 kernels==0.19.1 tomlkit==0.15.3 \
+  PyYAML==6.0.4 regex==2026.12.2 safetensors==0.8.0 tokenizers==0.23.3 tqdm==4.70.1 \
+  typer==0.29.2 click==8.5.1 rich==15.0.0 markdown-it-py==4.3.0 mdurl==0.1.2 \
+  shellingham==1.5.4 annotated-doc==0.0.7 pydantic==2.14.4 pydantic_core==2.50.5 \
+  annotated-types==0.8.0 typing-inspection==0.4.5
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 VENV_STAMP := $(VENV)/.trnsim-deps
 
@@ -93,7 +103,8 @@ test-slow: build $(ASAN_DIR)/build.ninja ## slow tier: C++ tests named *Slow* an
 	@rc=0; $(PY) -m pytest -m slow || rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest: no slow Python tests yet"; rc=0; fi; exit $$rc
 
-# bench/run_bench.py compares against a host bf16 GEMM in PyTorch (CPU); only `make bench` needs it.
+# bench/run_bench.py compares against a host bf16 GEMM in PyTorch (CPU); torch is in PIP_PINS
+# now, the check below only matters for a .venv made before that.
 TORCH_PIN := torch==2.13.0
 
 bench: build ## build bench/*.cpp in Release and run them and bench/*.py (results in bench/results/)

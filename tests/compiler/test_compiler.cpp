@@ -375,21 +375,22 @@ TEST(CompiledGraph, AttentionTakesTheFlashKernelForBf16) {
   EXPECT_TRUE(usesFlash) << "bf16 attention with S = 128 should take the flash-attention kernel";
 }
 
-// fp32, odd sizes, causal and a boolean mask: scores, masks and softmax through the general path.
+// fp32, odd sizes, GQA, causal and a boolean mask: scores, masks and softmax through the
+// general path (grouped query heads share one batched matmul per KV head).
 TEST(CompiledGraph, AttentionWithMasksMatchesHost) {
-  const int B = 1, H = 3, S = 5, D = 6;
+  const int B = 2, H = 4, Hkv = 2, S = 5, D = 6;
   const std::string ir = fmt::format(
-      "graph g(%q: f32[{0}, {1}, {2}, {3}] input, %k: f32[{0}, {1}, {2}, {3}] input, "
-      "%v: f32[{0}, {1}, {2}, {3}] input, %m: u8[{2}, {2}] input) {{\n"
-      "  %o: f32[{0}, {1}, {2}, {3}], %l: f32[{0}, {1}, {2}] = "
+      "graph g(%q: f32[{0}, {1}, {3}, {4}] input, %k: f32[{0}, {2}, {3}, {4}] input, "
+      "%v: f32[{0}, {2}, {3}, {4}] input, %m: u8[{3}, {3}] input) {{\n"
+      "  %o: f32[{0}, {1}, {3}, {4}], %l: f32[{0}, {1}, {3}] = "
       "_scaled_dot_product_flash_attention_for_cpu(%q, %k, %v, %m) {{is_causal=1}}\n"
       "  return %o\n}}\n",
-      B, H, S, D);
+      B, H, Hkv, S, D);
   runtime::Session session;
   auto exe = session.compile(ir, chipNamed("trn1"));
   ASSERT_TRUE(exe.hasValue()) << exe.status().toString();
-  const auto q = randoms(size_t(B * H * S * D), 1), k = randoms(size_t(B * H * S * D), 2),
-             v = randoms(size_t(B * H * S * D), 3);
+  const auto q = randoms(size_t(B * H * S * D), 1), k = randoms(size_t(B * Hkv * S * D), 2),
+             v = randoms(size_t(B * Hkv * S * D), 3);
   std::vector<uint8_t> keep(size_t(S * S), 1);
   keep[size_t(3 * S + 1)] = 0;  // row 3 may not see key 1
   keep[size_t(4 * S + 0)] = 0;
@@ -400,7 +401,7 @@ TEST(CompiledGraph, AttentionWithMasksMatchesHost) {
   auto rec = (*exe)->run(false);
   ASSERT_TRUE(rec.hasValue()) << rec.status().toString();
   const auto o = floatsOf(*(*exe)->read("o"));
-  const auto want = hostAttention(q, k, v, B, H, H, S, D, true, &keep);
+  const auto want = hostAttention(q, k, v, B, H, Hkv, S, D, true, &keep);
   for (size_t i = 0; i < want.size(); ++i) EXPECT_NEAR(o[i], want[i], 1e-4) << i;
 }
 

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "trnsim/compiler/ops.h"
 #include "trnsim/compiler/tile_loop.h"
 
@@ -12,6 +14,14 @@ Status lowerFused(LowerContext& cx, const Node& n);  // ops_pointwise.cpp
 bool LowerContext::isGraphOutput(uint32_t v) const {
   for (uint32_t o : g_.outputs)
     if (o == v) return true;
+  return false;
+}
+
+bool LowerContext::isRead(uint32_t v) const {
+  if (isGraphOutput(v)) return true;
+  for (const Node& n : g_.nodes) {
+    if (std::find(n.inputs.begin(), n.inputs.end(), v) != n.inputs.end()) return true;
+  }
   return false;
 }
 

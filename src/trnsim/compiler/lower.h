@@ -41,6 +41,8 @@ class LowerContext {
   Status copyAll(const isa::Tensor& dst, const isa::Tensor& src);
 
   bool isGraphOutput(uint32_t v) const;
+  /// Whether any node or the graph's outputs read value v.
+  bool isRead(uint32_t v) const;
 
  private:
   isa::KernelBuilder& b_;

@@ -18,12 +18,12 @@ namespace trnsim::compiler {
 class LowerContext;  // compiler/lower.h
 
 /// What a pointwise op's tile emitter gets: SBUF tiles [partitions, free] of its inputs (in
-/// node input order), its output tile, and one fp32 scratch tile of the same size.
+/// node input order), its output tile, and two fp32 scratch tiles of the same size.
 struct PointwiseArgs {
   isa::KernelBuilder& b;
   std::vector<isa::AccessPattern> in;
   isa::AccessPattern out;
-  isa::AccessPattern tmp;
+  isa::AccessPattern tmp, tmp2;
 };
 
 enum class OpClass : uint8_t {

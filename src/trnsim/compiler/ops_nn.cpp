@@ -115,17 +115,15 @@ Expected<Types> inferLayerNorm(const Graph& g, const Node& n) {
                                  shapeString(ns), shapeString(x.shape)));
   std::vector<int64_t> stat = x.shape;
   stat.back() = 1;
-  return Types{x, TensorType{DType::kFP32, stat}, TensorType{DType::kFP32, stat}};
+  // mean and rstd in the input's dtype, as PyTorch's CPU kernel gives them.
+  return Types{x, TensorType{x.dtype, stat}, TensorType{x.dtype, stat}};
 }
 
 Status lowerLayerNorm(LowerContext& cx, const Node& n) {
-  const Graph& g = cx.graph();
-  for (const Node& other : g.nodes)
-    for (uint32_t v : other.inputs)
-      if (v == n.outputs[1] || v == n.outputs[2])
-        return Status(ErrorCode::kUnsupported,
-                      "native_layer_norm: the mean/rstd outputs (used by backward) are not "
-                      "computed yet");
+  if (cx.isRead(n.outputs[1]) || cx.isRead(n.outputs[2]))
+    return Status(ErrorCode::kUnsupported,
+                  "native_layer_norm: the mean/rstd outputs (used by backward) are not "
+                  "computed yet");
   if (n.inputs.size() != 3)
     return Status(ErrorCode::kUnsupported,
                   "native_layer_norm without weight and bias is not supported yet");
@@ -154,15 +152,6 @@ Expected<Types> inferSdpa(const Graph& g, const Node& n) {
   return Types{q, TensorType{DType::kFP32, {q.shape[0], q.shape[1], q.shape[2]}}};
 }
 
-bool readByAnyNode(const Graph& g, uint32_t v) {
-  for (const Node& other : g.nodes)
-    for (uint32_t u : other.inputs)
-      if (u == v) return true;
-  for (uint32_t o : g.outputs)
-    if (o == v) return true;
-  return false;
-}
-
 /// The library's flash attention when it applies (bf16, head_dim <= 128, Sq == Sk a multiple
 /// of 128, no explicit mask, a chip with DMA transpose); otherwise scores in fp32 through the
 /// matmul kernel, scale and masks in one tile loop, the softmax kernel, and P @ V.
@@ -175,7 +164,7 @@ Status lowerSdpa(LowerContext& cx, const Node& n) {
   const int64_t Hkv = k.shape[1], Sk = k.shape[2];
   const bool causal = n.intAttr("is_causal", 0) != 0;
   const double scale = n.has("scale") ? n.floatAttr("scale") : 1.0 / std::sqrt(double(D));
-  const bool wantLse = readByAnyNode(g, n.outputs[1]);
+  const bool wantLse = cx.isRead(n.outputs[1]);
   const bool flash = q.dtype == DType::kBF16 && k.dtype == DType::kBF16 && D <= 128 && Sq == Sk &&
                      Sq % 128 == 0 && n.inputs.size() == 3 && cx.chip().dma.supportsTranspose();
   if (flash) {
@@ -202,19 +191,18 @@ Status lowerSdpa(LowerContext& cx, const Node& n) {
     return Status(ErrorCode::kUnsupported,
                   "attention's logsumexp output (used by backward) needs the flash-attention "
                   "path: bf16, head_dim <= 128, equal query/key lengths a multiple of 128");
-  if (Hkv != H)
-    return Status(ErrorCode::kUnsupported,
-                  "attention with fewer KV heads than query heads outside the flash-attention "
-                  "path: repeat the KV heads first");
-  // scores[BH, Sq, Sk] = q k^T (fp32), then scale, causal mask and attn_mask in one tile loop.
-  const int64_t BH = B * H;
-  isa::Tensor qv = cx.reshaped(n.inputs[0], {BH, Sq, D});
-  isa::Tensor kv = cx.reshaped(n.inputs[1], {BH, Sk, D});
-  isa::Tensor vv = cx.reshaped(n.inputs[2], {BH, Sk, D});
-  isa::Tensor scores = cx.scratch("attn_scores", DType::kFP32, {BH, Sq, Sk});
+  // GQA: the G = H / Hkv query heads of one KV head are adjacent, so q viewed as
+  // [B * Hkv, G * Sq, D] meets k and v viewed as [B * Hkv, Sk, D] in one batched matmul.
+  // scores[B, Hkv, G, Sq, Sk] = q k^T (fp32), then scale, causal mask and attn_mask in one
+  // tile loop.
+  const int64_t G = H / Hkv, BK = B * Hkv;
+  isa::Tensor qv = cx.reshaped(n.inputs[0], {BK, G * Sq, D});
+  isa::Tensor kv = cx.reshaped(n.inputs[1], {BK, Sk, D});
+  isa::Tensor vv = cx.reshaped(n.inputs[2], {BK, Sk, D});
+  isa::Tensor scores = cx.scratch("attn_scores", DType::kFP32, {BK, G * Sq, Sk});
   TRNSIM_RETURN_IF_ERROR(kernels::emitMatmulAB(b, qv, kv, scores, {.transposeB = true}));
   TileLoop loop;
-  loop.shape = {BH, Sq, Sk};
+  loop.shape = {B, Hkv, G, Sq, Sk};
   loop.inputs = {LoopOperand::broadcast(scores, loop.shape, loop.shape)};
   if (causal) {
     // mask[i, j] = 0 where j <= i + (Sk - Sq), else -inf: built once with affine_select.
@@ -244,13 +232,12 @@ Status lowerSdpa(LowerContext& cx, const Node& n) {
     maskType = m.dtype;
     std::vector<int64_t> ms = m.shape;
     while (ms.size() < 4) ms.insert(ms.begin(), 1);
-    // Broadcast [B?, H?, Sq, Sk] over the merged [B*H, Sq, Sk]: needs B and H both present or
-    // both broadcast, or B == 1.
-    LoopOperand op = LoopOperand::broadcast(cx.in(n, 3), ms, {B, H, Sq, Sk});
-    if (!(op.strides[0] == op.strides[1] * H || B == 1 ||
-          (op.strides[0] == 0 && op.strides[1] == 0)))
-      return Status(ErrorCode::kUnsupported, "attn_mask broadcast over batch but not heads");
-    loop.inputs.push_back(LoopOperand{op.tensor, {op.strides[1], op.strides[2], op.strides[3]}, 0});
+    // [B?, H?, Sq, Sk] over [B, Hkv, G, Sq, Sk]: head h = hk * G + g.
+    const LoopOperand op = LoopOperand::broadcast(cx.in(n, 3), ms, {B, H, Sq, Sk});
+    loop.inputs.push_back(
+        LoopOperand{op.tensor,
+                    {op.strides[0], op.strides[1] * G, op.strides[1], op.strides[2], op.strides[3]},
+                    0});
   }
   loop.outputs = {LoopOperand::broadcast(scores, loop.shape, loop.shape)};
   loop.scratchDtypes = {DType::kFP32, DType::kFP32};
@@ -273,13 +260,13 @@ Status lowerSdpa(LowerContext& cx, const Node& n) {
     return bb.tensorTensor(tc.output(0), tc.output(0), tc.scratch(0), isa::AluOp::kAdd);
   };
   TRNSIM_RETURN_IF_ERROR(emitTileLoop(b, loop));
-  isa::Tensor probs = cx.scratch("attn_probs", q.dtype, {BH, Sq, Sk});
+  isa::Tensor probs = cx.scratch("attn_probs", q.dtype, {BK, G * Sq, Sk});
   isa::Tensor s2 = b.hbmView(scores, fmt::format("attn_scores2d_{}", b.program().tensors.size()),
-                             DType::kFP32, {BH * Sq, Sk});
+                             DType::kFP32, {BK * G * Sq, Sk});
   isa::Tensor p2 = b.hbmView(probs, fmt::format("attn_probs2d_{}", b.program().tensors.size()),
-                             q.dtype, {BH * Sq, Sk});
+                             q.dtype, {BK * G * Sq, Sk});
   TRNSIM_RETURN_IF_ERROR(kernels::emitSoftmax(b, s2, p2));
-  isa::Tensor ov = cx.reshaped(n.outputs[0], {BH, Sq, D});
+  isa::Tensor ov = cx.reshaped(n.outputs[0], {BK, G * Sq, D});
   return kernels::emitMatmulAB(b, probs, vv, ov);
 }
 

@@ -82,6 +82,9 @@ Status binaryAlu(PointwiseArgs& a, const Node& n, AluOp op) {
   float s = 0;
   // add/sub with alpha != 1: scale the second operand first.
   const double alpha = n.floatAttr("alpha", 1.0);
+  if (scalarOperand(n, "self", s)) {  // c op (alpha * x): a number as the first operand
+    return a.b.tensorScalar(a.out, a.in[0], AluOp::kMultiply, float(alpha), op, s, false, true);
+  }
   if (scalarOperand(n, "other", s)) {
     if (op == AluOp::kSubtract && n.op == "rsub")  // rsub(x, c) = c - alpha * x
       return a.b.tensorScalar(a.out, a.in[0], AluOp::kMultiply, float(alpha), AluOp::kSubtract, s,
@@ -168,7 +171,20 @@ Status tLog1p(PointwiseArgs& a, const Node&) {
   TRNSIM_RETURN_IF_ERROR(a.b.tensorScalar(a.tmp, a.in[0], AluOp::kAdd, 1.0f));
   return a.b.activation(a.out, ActFunc::kLog, a.tmp);
 }
-Status tCopy(PointwiseArgs& a, const Node&) { return a.b.tensorCopy(a.out, a.in[0]); }
+/// A copy or cast. Float to integer truncates toward zero, as PyTorch does:
+/// sign(x) * (|x| - mod(|x|, 1)), exact in fp32, then the (exact) integer store.
+Status tCopy(PointwiseArgs& a, const Node&) {
+  const auto& tensors = a.b.program().tensors;
+  const DType from = tensors[a.in[0].tensor].dtype, to = tensors[a.out.tensor].dtype;
+  if (numerics::isFloat(from) && !numerics::isFloat(to)) {
+    TRNSIM_RETURN_IF_ERROR(a.b.activation(a.tmp, ActFunc::kAbs, a.in[0]));
+    TRNSIM_RETURN_IF_ERROR(a.b.tensorScalar(a.tmp2, a.tmp, AluOp::kMod, 1.0f));
+    TRNSIM_RETURN_IF_ERROR(a.b.tensorTensor(a.tmp, a.tmp, a.tmp2, AluOp::kSubtract));
+    TRNSIM_RETURN_IF_ERROR(a.b.activation(a.tmp2, ActFunc::kSign, a.in[0]));
+    return a.b.tensorTensor(a.out, a.tmp, a.tmp2, AluOp::kMultiply);
+  }
+  return a.b.tensorCopy(a.out, a.in[0]);
+}
 Status tLogicalNot(PointwiseArgs& a, const Node&) {
   return a.b.tensorScalar(a.out, a.in[0], AluOp::kIsEqual, 0.0f);
 }
@@ -310,6 +326,7 @@ Status lowerFused(LowerContext& cx, const Node& n) {
   }
   const size_t tmpIndex = loop.scratchDtypes.size();
   loop.scratchDtypes.push_back(DType::kFP32);
+  loop.scratchDtypes.push_back(DType::kFP32);
   loop.body = [&](TileContext& tc) -> Status {
     auto apOf = [&](uint32_t v) {
       const auto [kind, i] = where.at(v);
@@ -317,7 +334,8 @@ Status lowerFused(LowerContext& cx, const Node& n) {
     };
     for (size_t k = 0; k < n.body.size(); ++k) {
       const Node& b = n.body[k];
-      PointwiseArgs args{tc.b, {}, apOf(b.outputs[0]), tc.scratch(tmpIndex)};
+      PointwiseArgs args{
+          tc.b, {}, apOf(b.outputs[0]), tc.scratch(tmpIndex), tc.scratch(tmpIndex + 1)};
       for (uint32_t v : b.inputs) {
         if (!where.count(v))
           return detail::badArg(b, fmt::format("reads %{}, which is neither a fused input nor "

@@ -30,9 +30,15 @@ Status checkNode(const Graph& g, const Node& n) {
                               "trnsim.torch's fallback=\"cpu\" runs it on the host",
                               n.op, n.loc.empty() ? "" : fmt::format(" (at {})", n.loc)));
   const int nin = int(n.inputs.size());
-  if (nin < def->minInputs || nin > def->maxInputs)
+  if (nin < def->minInputs)
     return detail::badArg(n, fmt::format("takes {} to {} tensor inputs, got {}", def->minInputs,
                                          def->maxInputs, nin));
+  if (nin > def->maxInputs)
+    return Status(ErrorCode::kUnsupported,
+                  fmt::format("{} with {} tensor inputs is not supported yet (at most {}: a "
+                              "tensor where a number is expected?){}",
+                              n.op, nin, def->maxInputs,
+                              n.loc.empty() ? "" : fmt::format(" (at {})", n.loc)));
   TRNSIM_ASSIGN_OR_RETURN(std::vector<TensorType> types, def->infer(g, n));
   if (types.size() != n.outputs.size())
     return detail::badArg(

@@ -1,0 +1,17 @@
+"""Llama (tiny, random weights, grouped-query attention: 8 query heads share 2 KV heads) on
+the simulated chip with torch.compile(backend="trnsim").
+
+    python examples/torch/llama_forward.py [--dtype bf16] [--trace llama.json]
+"""
+import transformers
+
+from _common import parse_args, run
+
+if __name__ == "__main__":
+    args = parse_args(__doc__)
+    config = transformers.LlamaConfig(num_hidden_layers=2, hidden_size=128,
+                                      intermediate_size=256, num_attention_heads=8,
+                                      num_key_value_heads=2, vocab_size=512,
+                                      max_position_embeddings=128, bos_token_id=0,
+                                      eos_token_id=0)
+    run("llama", config, args)

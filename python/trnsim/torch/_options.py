@@ -1,0 +1,53 @@
+"""The ``options`` of ``torch.compile(..., backend="trnsim", options={...})`` and of
+``trnsim.torch.compile(model, example_inputs, **options)``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+
+from ._errors import OptionsError
+
+_DTYPES = {None: None, "bf16": torch.bfloat16, "bfloat16": torch.bfloat16,
+           torch.bfloat16: torch.bfloat16}
+
+
+@dataclass(frozen=True)
+class Options:
+    chip: str = "trn2"                 #: chip config name (configs/chips/<chip>.json)
+    dtype: str | None = None           #: "bf16": the graph runs with float32 replaced by bf16
+    timing_only: bool = False          #: simulate time only; outputs are zeros
+    fallback: str | None = None        #: "cpu": unsupported ops run on the host
+    print_after: tuple = field(default_factory=tuple)  #: passes whose IR to print
+    cache: bool = True                 #: use the disk cache (TRNSIM_CACHE_DIR)
+
+    @classmethod
+    def parse(cls, options) -> Options:
+        if options is None:
+            return cls()
+        if isinstance(options, Options):
+            return options
+        opts = dict(options)
+        known = set(cls.__dataclass_fields__)
+        unknown = sorted(set(opts) - known)
+        if unknown:
+            raise OptionsError(f"unknown trnsim option(s) {unknown}; known: {sorted(known)}")
+        dtype = opts.get("dtype")
+        if dtype not in _DTYPES:
+            raise OptionsError(f"options['dtype'] = {dtype!r}: use None or 'bf16'")
+        if dtype is not None:
+            opts["dtype"] = "bf16"
+        fb = opts.get("fallback")
+        if fb not in (None, "cpu"):
+            raise OptionsError(f"options['fallback'] = {fb!r}: use None (raise on unsupported "
+                               "ops) or 'cpu' (run them on the host)")
+        chip = opts.get("chip", "trn2")
+        if not isinstance(chip, str) or not chip:
+            raise OptionsError(f"options['chip'] = {chip!r}: a chip name such as 'trn2'")
+        pa = opts.get("print_after", ())
+        opts["print_after"] = (pa,) if isinstance(pa, str) else tuple(pa)
+        for k in ("timing_only", "cache"):
+            if k in opts:
+                opts[k] = bool(opts[k])
+        return cls(**opts)

@@ -1,0 +1,94 @@
+"""Errors of trnsim.torch name the op and the model's own line."""
+import pytest
+
+torch = pytest.importorskip("torch")
+nn = torch.nn
+
+import trnsim.torch as tt  # noqa: E402
+
+
+@torch.library.custom_op("trnsim_test::mystery", mutates_args=())
+def mystery(x: torch.Tensor) -> torch.Tensor:
+    """An op no op table has."""
+    return x.flip(-1) * 2
+
+
+@mystery.register_fake
+def _(x):
+    return torch.empty_like(x)
+
+
+class UsesMystery(nn.Module):
+    def forward(self, x):
+        y = torch.relu(x) + 1
+        z = torch.ops.trnsim_test.mystery(y)  # LINE_MYSTERY
+        return z.sum(-1) * y.mean(-1)
+
+
+def _line(marker):
+    with open(__file__) as f:
+        for i, text in enumerate(f, 1):
+            if text.rstrip().endswith(f"# {marker}"):
+                return f"{__file__}:{i}"
+    raise AssertionError(marker)
+
+
+@pytest.fixture(autouse=True)
+def _fresh(tmp_path, monkeypatch):
+    monkeypatch.setenv("TRNSIM_CACHE_DIR", str(tmp_path))
+    torch._dynamo.reset()
+    yield
+    torch._dynamo.reset()
+
+
+def test_unsupported_op_names_op_and_line_under_torch_compile():
+    compiled = torch.compile(UsesMystery(), backend="trnsim", dynamic=False)
+    with pytest.raises(torch._dynamo.exc.BackendCompilerFailed) as ei:
+        compiled(torch.randn(3, 5))
+    err = ei.value.inner_exception
+    assert isinstance(err, tt.UnsupportedOpError)
+    assert err.op == "trnsim_test.mystery" and err.where == _line("LINE_MYSTERY")
+    msg = str(ei.value)
+    assert "trnsim_test.mystery" in msg and _line("LINE_MYSTERY") in msg and "fallback" in msg
+
+
+def test_unsupported_op_under_trnsim_compile():
+    with pytest.raises(tt.UnsupportedOpError, match="trnsim_test.mystery") as ei:
+        tt.compile(UsesMystery(), (torch.randn(3, 5),))
+    assert ei.value.where == _line("LINE_MYSTERY")
+
+
+def test_fallback_cpu_runs_the_op_on_the_host():
+    model, x = UsesMystery(), torch.randn(3, 5)
+    compiled = torch.compile(model, backend="trnsim", dynamic=False,
+                             options={"fallback": "cpu"})
+    got = compiled(x)
+    torch.testing.assert_close(got, model(x), rtol=1e-5, atol=1e-6)
+    run = tt.last_run()
+    assert run.host_ops == [("trnsim_test.mystery", _line("LINE_MYSTERY"))]
+    assert len(run.runs) == 2
+    assert "trnsim_test.mystery x1 at " + _line("LINE_MYSTERY") in run.summary_text()
+
+
+def test_compile_error_maps_to_trnsim_torch_compile_error():
+    """A graph the C++ compiler rejects raises trnsim.torch.CompileError with the core's
+    code/where/message and the IR that was sent."""
+    from trnsim.torch import _compile, _options, _serialize
+    from torch._decomp import core_aten_decompositions
+
+    class Tanh(nn.Module):
+        def forward(self, x):
+            return torch.tanh(x)  # LINE_TANH
+
+    ep = torch.export.export(Tanh(), (torch.randn(2, 3),))
+    ep = ep.run_decompositions(core_aten_decompositions())
+    sg = _serialize.serialize(ep.graph_module)
+    sg.text = sg.text.replace("= tanh(", "= no_such_op_xyz(")
+    with pytest.raises(tt.CompileError) as ei:
+        _compile.build(sg, _options.Options(cache=False), label="forward")
+    e = ei.value
+    assert e.ir_text == sg.text and e.message
+    assert "no_such_op_xyz" in str(e) or "no_such_op_xyz" in (e.where or "")
+    # the core names the node by its loc ("node 0 (op) at file.py:LINE"); the front end
+    # turns that back into the full path
+    assert e.loc == _line("LINE_TANH") and _line("LINE_TANH") in str(e)
