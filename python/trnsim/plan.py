@@ -4,6 +4,7 @@ whole run: days, cost, energy, goodput).
     from trnsim import plan
     d = plan.estimate("llama3-70b", "trn2-ultraserver", 256, 1024, 8192, tp=4, pp=4)
     d["step"]["step_time_s"], d["step"]["mfu"]
+    plan.compute_model("trn2.48xlarge").matmul_seconds(4096, 4096, 4096)
 
 A thin wrapper over ``trnsim._trnsim.plan.estimate`` (python/src/bind_plan.cpp); docs/plan.md
 explains the model.
@@ -15,5 +16,6 @@ from ._trnsim import plan as _p
 
 estimate = _p.estimate
 builtin_models = _p.builtin_models
+compute_model = _p.compute_model  # per-rank operation times of one system (the planner's view)
 
-__all__ = ["estimate", "builtin_models"]
+__all__ = ["estimate", "builtin_models", "compute_model"]

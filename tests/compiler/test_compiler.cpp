@@ -407,3 +407,26 @@ TEST(CompiledGraph, AttentionWithMasksMatchesHost) {
 
 }  // namespace
 }  // namespace trnsim::compiler
+
+namespace trnsim::compiler {
+namespace {
+
+TEST(CompiledGraph, TensorsBeyondHbmAreRefusedByName) {
+  // 2 x 40 GB of fp32 on a 96 GB trn2: the error names the biggest values and their sizes.
+  const std::string ir =
+      "graph big(%x: f32[100000, 100000] input) {\n"
+      "  %y: f32[100000, 100000] = exp(%x)\n"
+      "  %z: f32[100000, 100000] = neg(%y)\n"
+      "  %v: f32[10000000000] = view(%z) {size=[-1]}\n"
+      "  return %v\n}\n";
+  runtime::Session session;
+  auto exe = session.compile(ir, chipNamed("trn2"));
+  ASSERT_FALSE(exe.hasValue());
+  EXPECT_EQ(exe.status().code(), ErrorCode::kCapacity);
+  const std::string msg = exe.status().message();
+  EXPECT_NE(msg.find("120.00 GB of HBM"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("%x f32[100000, 100000] (40.00 GB)"), std::string::npos) << msg;
+}
+
+}  // namespace
+}  // namespace trnsim::compiler

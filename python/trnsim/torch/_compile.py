@@ -8,15 +8,16 @@ from __future__ import annotations
 import contextlib
 import functools
 import operator
+import re
 import time
 
 import torch
 
 from . import _cache
-from ._errors import UnsupportedOpError, from_core
+from ._errors import CompileError, UnsupportedOpError, from_core
 from ._options import Options
 from ._runtime import CompiledGraph, HostGraph
-from ._serialize import SerializedGraph, serialize
+from ._serialize import _BAD_NAME_CHARS, SerializedGraph, serialize
 
 
 def core():
@@ -78,19 +79,53 @@ def has_chip_work(gm: torch.fx.GraphModule) -> bool:
 
 
 def compile_graph(gm: torch.fx.GraphModule, *, options: Options, name: str = "forward",
-                  param_indices=(), display_names=None):
+                  param_indices=(), display_names=None, split: bool = True):
     """A boxed callable (takes the list of placeholder values) that runs `gm` on trnsim.
 
     Unsupported ops raise UnsupportedOpError, or with ``options.fallback == "cpu"`` the graph
-    is split so they run on the host."""
+    is split so they run on the host. With the fallback, a node the compiler refuses for its
+    shapes or attributes (an "unsupported" CompileError naming the node's value) also moves to
+    the host, and the graph is split again."""
     if not has_chip_work(gm):
         return HostGraph(gm)
+    if options.fallback != "cpu" or not split:
+        return _compile_graph(gm, options, name, param_indices, display_names, frozenset())
+    denied: set = set()
+    while True:
+        try:
+            return _compile_graph(gm, options, name, param_indices, display_names,
+                                  frozenset(denied))
+        except CompileError as e:
+            node = _refused_node(e, gm)
+            if node is None or node in denied:
+                raise
+            denied.add(node)
+
+
+_VALUE_IN_WHERE = re.compile(r"\(\S+ -> %([A-Za-z0-9_.]+)\)")
+
+
+def _refused_node(e: CompileError, gm: torch.fx.GraphModule):
+    """The name of the FX node of `gm` whose IR node an "unsupported" error names, or None."""
+    if "not supported" not in str(e.code):
+        return None
+    m = _VALUE_IN_WHERE.search(str(e.where or "")) or _VALUE_IN_WHERE.search(str(e.message))
+    if not m:
+        return None
+    value = m.group(1).split(".")[0]
+    for n in gm.graph.nodes:
+        if n.op == "call_function" and _BAD_NAME_CHARS.sub("_", n.name) == value:
+            return n.name
+    return None
+
+
+def _compile_graph(gm, options, name, param_indices, display_names, denied):
     table = supported_ops()
     if options.fallback == "cpu":
         from ._partition import compile_split, host_nodes
-        if host_nodes(gm, table):
+        if host_nodes(gm, table, denied):
             return compile_split(gm, options=options, name=name, param_indices=param_indices,
-                                 display_names=display_names, supported=table)
+                                 display_names=display_names, supported=table, denied=denied)
     sg = serialize(gm, name=name, param_indices=param_indices, display_names=display_names,
                    f32_as=options.dtype)
     if not sg.ir_outputs:

@@ -21,12 +21,13 @@ from ._serialize import ir_op_name, node_location
 
 
 class _Support(OperatorSupport):
-    def __init__(self, supported):
+    def __init__(self, supported, denied=frozenset()):
         super().__init__()
         self.supported = supported
+        self.denied = denied  # names of nodes the compiler refused for their shapes or dtypes
 
     def is_node_supported(self, submodules, node) -> bool:
-        if node.op != "call_function":
+        if node.op != "call_function" or node.name in self.denied:
             return False
         if node.target is operator.getitem:
             src = node.args[0]
@@ -42,9 +43,9 @@ class _Support(OperatorSupport):
         return ir_op_name(node.target) in self.supported
 
 
-def host_nodes(gm: torch.fx.GraphModule, supported) -> list:
+def host_nodes(gm: torch.fx.GraphModule, supported, denied=frozenset()) -> list:
     """The call_function nodes of `gm` that must run on the host."""
-    sup = _Support(supported)
+    sup = _Support(supported, denied)
     return [n for n in gm.graph.nodes
             if n.op == "call_function" and not sup.is_node_supported({}, n)]
 
@@ -88,10 +89,11 @@ class SplitGraph:
 
 
 def compile_split(gm: torch.fx.GraphModule, *, options, name, param_indices, display_names,
-                  supported) -> SplitGraph:
+                  supported, denied=frozenset()) -> SplitGraph:
     from ._compile import compile_graph
 
-    part = CapabilityBasedPartitioner(gm, _Support(supported), allows_single_node_partition=True)
+    part = CapabilityBasedPartitioner(gm, _Support(supported, denied),
+                                      allows_single_node_partition=True)
     fused = part.fuse_partitions(part.propose_partitions())
     placeholders = [n for n in fused.graph.nodes if n.op == "placeholder"]
     params = set(param_indices or ())
@@ -109,7 +111,7 @@ def compile_split(gm: torch.fx.GraphModule, *, options, name, param_indices, dis
         sub_params = [j for j, a in enumerate(node.args) if a in static]
         sub_names = [shown.get(a, getattr(a, "name", str(a))) for a in node.args]
         fn = compile_graph(sub, options=options, name=f"{name}_part{k}",
-                           param_indices=sub_params, display_names=sub_names)
+                           param_indices=sub_params, display_names=sub_names, split=False)
         if hasattr(fn, "label"):
             fn.label = f"{name} part {k}"
         parts.append(fn)

@@ -144,7 +144,9 @@ int64_t Graph::find(const std::string& valueName) const {
 std::string Graph::nodeContext(size_t index) const {
   if (index >= nodes.size()) return fmt::format("node {}", index);
   const Node& n = nodes[index];
-  std::string s = fmt::format("node {} ({})", index, n.op);
+  std::string s = fmt::format("node {} ({}", index, n.op);
+  if (!n.outputs.empty() && n.outputs[0] < values.size()) s += " -> %" + values[n.outputs[0]].name;
+  s += ")";
   if (!n.loc.empty()) s += fmt::format(" at {}", n.loc);
   return s;
 }

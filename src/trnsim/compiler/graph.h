@@ -84,7 +84,7 @@ class Graph {
   int64_t find(const std::string& valueName) const;
   const TensorType& type(uint32_t v) const { return values[v].type; }
 
-  /// "node 4 (mm) at model.py:12" for error messages.
+  /// "node 4 (mm -> %y) at model.py:12" for error messages.
   std::string nodeContext(size_t index) const;
 
  private:

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <set>
 
 #include "trnsim/compiler/ops.h"
 #include "trnsim/compiler/tile_loop.h"
@@ -69,7 +70,47 @@ Status LowerContext::copyAll(const isa::Tensor& dst, const isa::Tensor& src) {
   return emitTileLoop(b_, loop);
 }
 
+namespace {
+
+/// The graph's values must fit the chip's HBM (checked before lowering, which would otherwise
+/// emit instructions for tensors that cannot exist); the error names the biggest values.
+/// Views (same elements, new shape) share their input's memory and are not counted.
+Status checkHbmCapacity(const Graph& g, const arch::ChipConfig& chip) {
+  if (chip.mem.hbmBytes == 0) return Status::ok();
+  static const std::set<std::string> kViews = {"view",    "reshape", "_unsafe_view",    "unsqueeze",
+                                               "squeeze", "alias",   "lift_fresh_copy", "detach"};
+  std::vector<bool> counted(g.values.size(), true);
+  for (const Node& n : g.nodes)
+    if (kViews.count(n.op))
+      for (uint32_t v : n.outputs) counted[v] = false;
+  std::vector<uint32_t> vals;
+  uint64_t total = 0;
+  for (uint32_t v = 0; v < g.values.size(); ++v) {
+    if (!counted[v]) continue;
+    vals.push_back(v);
+    total += g.values[v].type.bytes();
+  }
+  if (total <= chip.mem.hbmBytes) return Status::ok();
+  std::sort(vals.begin(), vals.end(), [&](uint32_t a, uint32_t b) {
+    return g.values[a].type.bytes() > g.values[b].type.bytes();
+  });
+  std::vector<std::string> biggest;
+  for (size_t i = 0; i < vals.size() && i < 3; ++i)
+    biggest.push_back(fmt::format("%{} {} ({:.2f} GB)", g.values[vals[i]].name,
+                                  typeString(g.values[vals[i]].type),
+                                  double(g.values[vals[i]].type.bytes()) / 1e9));
+  return Status(ErrorCode::kCapacity,
+                fmt::format("graph {} needs {:.2f} GB of HBM for its tensors but {} has {:.2f} GB; "
+                            "the biggest: {}. Use a smaller batch or sequence, bf16, or fewer "
+                            "layers per graph",
+                            g.name, double(total) / 1e9, chip.name, double(chip.mem.hbmBytes) / 1e9,
+                            fmt::join(biggest, ", ")));
+}
+
+}  // namespace
+
 Expected<isa::Program> lowerGraph(const Graph& g, const arch::ChipConfig& chip) {
+  TRNSIM_RETURN_IF_ERROR(checkHbmCapacity(g, chip));
   isa::KernelBuilder b(chip, g.name);
   LowerContext cx(b, g);
   // Inputs first, in graph order, so the program's tensor table starts with them.

@@ -3,7 +3,7 @@
 // lowering). The PyTorch front end names ATen ops by their packet name ("add", "mm",
 // "_softmax", "native_layer_norm"); attributes follow the ATen schema's argument names.
 // Families live in their own files (ops_pointwise.cpp, ops_shape.cpp, ops_reduce.cpp,
-// ops_nn.cpp), each contributing one table.
+// ops_nn.cpp, ops_rows.cpp, ops_index.cpp), each contributing one table.
 
 #include <span>
 #include <string_view>
@@ -61,6 +61,8 @@ std::span<const OpDef> pointwiseOps();
 std::span<const OpDef> shapeOps();
 std::span<const OpDef> reduceOps();
 std::span<const OpDef> nnOps();
+std::span<const OpDef> rowOps();    // ops_rows.cpp: cumsum topk argmax argmin _log_softmax
+std::span<const OpDef> indexOps();  // ops_index.cpp: index gather
 
 namespace detail {
 /// Helpers the families share.
@@ -72,6 +74,19 @@ DType promote(DType a, DType b);
 inline const TensorType& in(const Graph& g, const Node& n, size_t i) { return g.type(n.inputs[i]); }
 /// The dtype named by attribute `key` ("f32", "bf16", ...), or `def`.
 Expected<DType> dtypeAttr(const Node& n, const std::string& key, DType def);
+
+// Lowerings shared across families.
+/// out[a, j, b] = src[a, index[j], b] for src viewed as [outer, rows, inner] (ops_shape.cpp).
+Status gatherRows(LowerContext& cx, const isa::Tensor& src, int64_t outer, int64_t rows,
+                  int64_t inner, const isa::Tensor& index, int64_t count, const isa::Tensor& out);
+/// An i32 copy of index value v (v's own tensor when it is i32 already) (ops_shape.cpp).
+Expected<isa::Tensor> int32Index(LowerContext& cx, uint32_t v);
+/// max/min with dim when their indices are read (ops_rows.cpp).
+Status lowerMinMaxWithIndices(LowerContext& cx, const Node& n);
+/// _softmax / _log_softmax over any dim (ops_rows.cpp).
+Status lowerRowSoftmax(LowerContext& cx, const Node& n);
+/// native_layer_norm with any of weight/bias and the mean/rstd outputs (ops_rows.cpp).
+Status lowerRowLayerNorm(LowerContext& cx, const Node& n);
 }  // namespace detail
 
 }  // namespace trnsim::compiler

@@ -98,11 +98,8 @@ Expected<Types> inferSoftmax(const Graph& g, const Node& n) {
 Status lowerSoftmax(LowerContext& cx, const Node& n) {
   const TensorType& t = cx.graph().type(n.inputs[0]);
   const int d = *normalizeDim(n.intAttr("dim"), t.rank());
-  if (t.rank() > 0 && d != t.rank() - 1)
-    return Status(ErrorCode::kUnsupported,
-                  fmt::format("softmax over dim {} of a rank-{} tensor: only the last dim is "
-                              "supported (permute first)",
-                              d, t.rank()));
+  // Another dim: a row loop that reads each row along that dim with its stride.
+  if (t.rank() > 0 && d != t.rank() - 1) return detail::lowerRowSoftmax(cx, n);
   return kernels::emitSoftmax(cx.b(), rows2d(cx, n.inputs[0]), rows2d(cx, n.outputs[0]));
 }
 
@@ -120,13 +117,9 @@ Expected<Types> inferLayerNorm(const Graph& g, const Node& n) {
 }
 
 Status lowerLayerNorm(LowerContext& cx, const Node& n) {
-  if (cx.isRead(n.outputs[1]) || cx.isRead(n.outputs[2]))
-    return Status(ErrorCode::kUnsupported,
-                  "native_layer_norm: the mean/rstd outputs (used by backward) are not "
-                  "computed yet");
-  if (n.inputs.size() != 3)
-    return Status(ErrorCode::kUnsupported,
-                  "native_layer_norm without weight and bias is not supported yet");
+  // Without weight and bias, or with the mean/rstd outputs read (training): a row loop.
+  if (n.inputs.size() != 3 || cx.isRead(n.outputs[1]) || cx.isRead(n.outputs[2]))
+    return detail::lowerRowLayerNorm(cx, n);
   return kernels::emitLayerNorm(cx.b(), rows2d(cx, n.inputs[0]), cx.in(n, 1), cx.in(n, 2),
                                 rows2d(cx, n.outputs[0]), float(n.floatAttr("eps", 1e-5)));
 }

@@ -72,10 +72,8 @@ std::vector<Axis> merge(std::vector<Axis> axes) {
 Status lowerReduce(LowerContext& cx, const Node& n) {
   const Graph& g = cx.graph();
   const TensorType& t = g.type(n.inputs[0]);
-  // max/min with dim: indices are not computed yet; refuse if anything reads them.
-  if (n.outputs.size() > 1 && cx.isRead(n.outputs[1]))
-    return Status(ErrorCode::kUnsupported,
-                  fmt::format("{}.dim indices (argmax/argmin) are not supported yet", n.op));
+  // max/min with dim and their indices read: VectorE max8 + nc_find_index8 (ops_rows.cpp).
+  if (n.outputs.size() > 1 && cx.isRead(n.outputs[1])) return detail::lowerMinMaxWithIndices(cx, n);
   TRNSIM_ASSIGN_OR_RETURN(std::vector<bool> red, reducedDims(n, t.rank()));
   const auto inStrides = contiguousStrides(t.shape);
   // Output strides over the input's dims: reduced dims do not advance the output.

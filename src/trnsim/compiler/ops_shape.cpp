@@ -294,12 +294,15 @@ Status lowerSplit(LowerContext& cx, const Node& n) {
   return Status::ok();
 }
 
+}  // namespace
+
 // ---- gathers ----
 
 /// out[a, j, b] = src[a, index[j], b] for src viewed as [outer, rows, inner]: one indirect DMA
 /// per 128 indices (and per outer index).
-Status gatherRows(LowerContext& cx, const isa::Tensor& src, int64_t outer, int64_t rows,
-                  int64_t inner, const isa::Tensor& index, int64_t count, const isa::Tensor& out) {
+Status detail::gatherRows(LowerContext& cx, const isa::Tensor& src, int64_t outer, int64_t rows,
+                          int64_t inner, const isa::Tensor& index, int64_t count,
+                          const isa::Tensor& out) {
   isa::KernelBuilder& b = cx.b();
   const int64_t P = cx.chip().mem.sbufPartitions;
   isa::Tensor idx =
@@ -339,6 +342,8 @@ Status gatherRows(LowerContext& cx, const isa::Tensor& src, int64_t outer, int64
   return b.status();
 }
 
+namespace {
+
 Expected<Types> inferEmbedding(const Graph& g, const Node& n) {
   const TensorType& w = in(g, n, 0);
   const TensorType& idx = in(g, n, 1);
@@ -349,8 +354,10 @@ Expected<Types> inferEmbedding(const Graph& g, const Node& n) {
   return one(w.dtype, s);
 }
 
+}  // namespace
+
 /// An i32 copy of an index tensor (indices of other integer types are converted).
-Expected<isa::Tensor> int32Index(LowerContext& cx, uint32_t v) {
+Expected<isa::Tensor> detail::int32Index(LowerContext& cx, uint32_t v) {
   const isa::Tensor& t = cx.tensor(v);
   if (t.dtype() == DType::kInt32) return t;
   isa::Tensor c = cx.scratch("index_i32", DType::kInt32, {product(t.shape())});
@@ -363,11 +370,13 @@ Expected<isa::Tensor> int32Index(LowerContext& cx, uint32_t v) {
   return c;
 }
 
+namespace {
+
 Status lowerEmbedding(LowerContext& cx, const Node& n) {
   const TensorType& w = cx.graph().type(n.inputs[0]);
-  TRNSIM_ASSIGN_OR_RETURN(isa::Tensor idx, int32Index(cx, n.inputs[1]));
-  return gatherRows(cx, cx.in(n, 0), 1, w.shape[0], w.shape[1], idx,
-                    cx.graph().type(n.inputs[1]).numElements(), cx.out(n));
+  TRNSIM_ASSIGN_OR_RETURN(isa::Tensor idx, detail::int32Index(cx, n.inputs[1]));
+  return detail::gatherRows(cx, cx.in(n, 0), 1, w.shape[0], w.shape[1], idx,
+                            cx.graph().type(n.inputs[1]).numElements(), cx.out(n));
 }
 
 Expected<Types> inferIndexSelect(const Graph& g, const Node& n) {
@@ -384,9 +393,9 @@ Status lowerIndexSelect(LowerContext& cx, const Node& n) {
   const int d = *normalizeDim(n.intAttr("dim"), t.rank());
   const int64_t outer = product({t.shape.begin(), t.shape.begin() + d});
   const int64_t inner = product({t.shape.begin() + d + 1, t.shape.end()});
-  TRNSIM_ASSIGN_OR_RETURN(isa::Tensor idx, int32Index(cx, n.inputs[1]));
-  return gatherRows(cx, cx.in(n, 0), outer, t.rank() ? t.shape[size_t(d)] : 1, inner, idx,
-                    cx.graph().type(n.inputs[1]).numElements(), cx.out(n));
+  TRNSIM_ASSIGN_OR_RETURN(isa::Tensor idx, detail::int32Index(cx, n.inputs[1]));
+  return detail::gatherRows(cx, cx.in(n, 0), outer, t.rank() ? t.shape[size_t(d)] : 1, inner, idx,
+                            cx.graph().type(n.inputs[1]).numElements(), cx.out(n));
 }
 
 // ---- sources ----

@@ -6,9 +6,19 @@ namespace trnsim::runtime {
 
 namespace {
 
+/// FLOPs of the graph's matmuls and attention (for MFU).
 double matmulFlopsOf(const compiler::Graph& g) {
   double flops = 0;
   for (const compiler::Node& n : g.nodes) {
+    if (n.op == "_scaled_dot_product_flash_attention_for_cpu") {
+      // QK^T and PV: 4 B H Sq Sk D, half of it under a causal mask (the useful work).
+      const auto& q = g.type(n.inputs[0]).shape;
+      const auto& k = g.type(n.inputs[1]).shape;
+      const double causal = n.intAttr("is_causal", 0) ? 0.5 : 1.0;
+      flops +=
+          4.0 * double(q[0]) * double(q[1]) * double(q[2]) * double(k[2]) * double(q[3]) * causal;
+      continue;
+    }
     if (n.op != "mm" && n.op != "bmm" && n.op != "addmm") continue;
     const size_t a = n.op == "addmm" ? 1 : 0;
     const auto& as = g.type(n.inputs[a]).shape;

@@ -37,7 +37,7 @@ class Executable {
   std::vector<std::string> inputNames() const;  ///< graph inputs, params included, in order
   std::vector<std::string> paramNames() const;
   std::vector<std::string> outputNames() const;
-  /// FLOPs of the graph's matmuls (2 M N K each).
+  /// FLOPs of the graph's matmuls (2 M N K each) and attention (4 B H Sq Sk D, halved when causal).
   double matmulFlops() const { return matmulFlops_; }
 
   /// Writes a graph input or param (raw bytes of its dtype, row-major) into simulated HBM;
