@@ -39,7 +39,7 @@ def gpt2_small():
 def bench_gpt2_compile():
     model = gpt2_small()
     ids = torch.randint(0, 50257, (1, 1024))
-    fast = torch.compile(model, backend="trnsim", options={"timing_only": True, "fallback": "cpu"})
+    fast = torch.compile(model, backend="trnsim", dynamic=False, options={"timing_only": True, "fallback": "cpu"})
     t0 = time.perf_counter()
     with torch.no_grad():
         fast(ids, use_cache=False)
@@ -55,7 +55,7 @@ def bench_gpt2_compile():
 def bench_gpt2_functional():
     model = gpt2_small()
     ids = torch.randint(0, 50257, (1, 128))
-    fast = torch.compile(model, backend="trnsim", options={"fallback": "cpu"})
+    fast = torch.compile(model, backend="trnsim", dynamic=False, options={"fallback": "cpu"})
     with torch.no_grad():
         fast(ids, use_cache=False)  # compile + upload the weights
         times = []
@@ -104,7 +104,7 @@ def bench_llama_layer():
         def forward(self, x, cos, sin):
             return self.layer(x, position_embeddings=(cos, sin), attention_mask=None)
 
-    fast = torch.compile(Wrap(), backend="trnsim", options={"timing_only": True, "chip": "trn2"})
+    fast = torch.compile(Wrap(), backend="trnsim", dynamic=False, options={"timing_only": True, "chip": "trn2"})
     t0 = time.perf_counter()
     with torch.no_grad():
         fast(x, cos, sin)
