@@ -92,3 +92,15 @@ def test_compile_error_maps_to_trnsim_torch_compile_error():
     # the core names the node by its loc ("node 0 (op) at file.py:LINE"); the front end
     # turns that back into the full path
     assert e.loc == _line("LINE_TANH") and _line("LINE_TANH") in str(e)
+
+
+def test_a_new_shape_recompiles_instead_of_going_dynamic():
+    # Without dynamic=False, Dynamo would make the dim symbolic at the second shape; trnsim
+    # turns automatic dynamic shapes off, so each shape is its own static graph.
+    tt.reset_stats()
+    f = torch.compile(lambda x: torch.tanh(x) + 1, backend="trnsim")
+    for n in (5, 7, 9):
+        x = torch.randn(n, 3)
+        torch.testing.assert_close(f(x), torch.tanh(x) + 1, atol=1e-6, rtol=1e-6)
+    s = tt.stats()
+    assert s["compiles"] + s["cache_hits"] == 3 and s["recompiles"] == 2

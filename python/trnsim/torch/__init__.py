@@ -37,6 +37,14 @@ from ._serialize import SerializedGraph, serialize  # noqa: E402
 
 _register()
 
+# trnsim compiles static shapes. Dynamo's automatic dynamic shapes would turn a dim symbolic
+# at the second input shape (and the backend would have to refuse the graph); with it off, a
+# new shape recompiles the graph for that shape, as with torch.compile(dynamic=False).
+# dynamic=True still gives DynamicShapeError.
+import torch._dynamo as _dynamo  # noqa: E402
+
+_dynamo.config.automatic_dynamic_shapes = False
+
 
 def supported_ops() -> list:
     """The op names (IR spelling, e.g. ``add``, ``_softmax``) trnsim compiles."""
