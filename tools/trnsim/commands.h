@@ -47,6 +47,9 @@ int infoCommand(const InfoArgs& args);
 /// Replaces the process with the Python interpreter beside this executable (the .venv's)
 /// running `-m trnsim.nki.compat SCRIPT ARGS...`; returns only on failure.
 int nkiRunCommand(const NkiRunArgs& args);
+/// Replaces the process with the Python interpreter beside this executable running
+/// `-m MODULE ARGS...`; returns (an error) only when it cannot start.
+int execPythonModule(const std::string& module, const std::vector<std::string>& args);
 int runCommand(const RunArgs& args);
 int demoCommand(const DemoArgs& args);
 

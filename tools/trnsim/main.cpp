@@ -2,10 +2,11 @@
 // This is one of the two places (with the Python bindings) where exceptions are caught: any
 // error ends the process with one line "trnsim: error: ..." on stderr and a non-zero status.
 
+#include <fmt/core.h>
+
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <exception>
-#include <fmt/core.h>
 #include <string>
 #include <vector>
 
@@ -19,9 +20,7 @@ int printError(const std::string& message) {
   return 1;
 }
 
-int printError(const Status& status) {
-  return printError(status.toString());
-}
+int printError(const Status& status) { return printError(status.toString()); }
 
 namespace {
 
@@ -71,6 +70,16 @@ int runMain(int argc, char** argv) {
   nkiRunCmd->add_option("SCRIPT", nkiRun.script, "The Python script")->required();
   nkiRunCmd->prefix_command();  // everything after SCRIPT belongs to the script
 
+  CLI::App* torchCmd = app.add_subcommand("torch", "Run PyTorch models on the simulated chip.");
+  torchCmd->require_subcommand(1);
+  CLI::App* torchRunCmd = torchCmd->add_subcommand(
+      "run",
+      "Run a PyTorch script with torch.compile going to trnsim (python -m trnsim.torch.run: "
+      "[--chip C] [--dtype bf16] [--timing-only] [--fallback cpu] [--trace F] SCRIPT ARGS...).");
+  torchRunCmd->set_help_flag();  // --help, options and the script all go to trnsim.torch.run
+  torchRunCmd->allow_extras();
+  torchRunCmd->prefix_command();
+
   struct Registered {
     CLI::App* cmd;
     CommandAction action;
@@ -113,6 +122,7 @@ int runMain(int argc, char** argv) {
     for (const auto& extra : nkiRunCmd->remaining()) nkiRun.args.push_back(extra);
     return nkiRunCommand(nkiRun);
   }
+  if (torchRunCmd->parsed()) return execPythonModule("trnsim.torch.run", torchRunCmd->remaining());
   return printError("no command given; run 'trnsim --help' for the list");
 }
 
