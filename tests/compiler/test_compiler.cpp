@@ -13,6 +13,7 @@
 #include <random>
 #include <sstream>
 
+#include "trnsim/compiler/hbm_plan.h"
 #include "trnsim/compiler/ops.h"
 #include "trnsim/compiler/passes.h"
 #include "trnsim/compiler/text.h"
@@ -426,6 +427,40 @@ TEST(CompiledGraph, TensorsBeyondHbmAreRefusedByName) {
   const std::string msg = exe.status().message();
   EXPECT_NE(msg.find("120.00 GB of HBM"), std::string::npos) << msg;
   EXPECT_NE(msg.find("%x f32[100000, 100000] (40.00 GB)"), std::string::npos) << msg;
+}
+
+}  // namespace
+}  // namespace trnsim::compiler
+
+namespace trnsim::compiler {
+namespace {
+
+// Intermediates share the activation arena once their last reader has run; views share their
+// input's storage; inputs and outputs keep tensors of their own.
+TEST(HbmPlan, ReusesStorageAfterTheLastRead) {
+  auto g = parseGraph(
+      "graph g(%x: f32[1024] input) {\n"
+      "  %a: f32[1024] = exp(%x)\n"
+      "  %b: f32[1024] = sum(%a) {dim=[], keepdim=0}\n"  // not a view: own storage
+      "  %c: f32[1024] = neg(%a)\n"
+      "  %v: f32[32, 32] = view(%c) {size=[32, 32]}\n"
+      "  %d: f32[32, 32] = exp(%v)\n"
+      "  %e: f32[32, 32] = neg(%d)\n"
+      "  return %e\n}\n");
+  ASSERT_TRUE(g.hasValue()) << g.status().toString();
+  // (%b's declared type is wrong for sum; the plan only reads sizes and uses.)
+  const HbmPlan p = planHbm(*g);
+  auto id = [&](const char* n) { return uint32_t(g->find(n)); };
+  EXPECT_EQ(p.storage[id("v")], id("c"));
+  EXPECT_EQ(p.arenaOffset[id("v")], -1);
+  EXPECT_EQ(p.arenaOffset[id("e")], -1);  // graph output
+  EXPECT_EQ(p.ioBytes, 2u * 4096u);
+  // a and b are live together (b is never read: freed at once); c is placed while a is still
+  // read by it; d reuses a's place once c (through its view) has been read.
+  EXPECT_NE(p.arenaOffset[id("c")], p.arenaOffset[id("a")]);
+  EXPECT_EQ(p.arenaOffset[id("d")], p.arenaOffset[id("a")]);
+  EXPECT_EQ(p.packedBytes, 4u * 4096u);
+  EXPECT_EQ(p.arenaBytes, 2u * 4096u);
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <set>
 
+#include "trnsim/compiler/hbm_plan.h"
 #include "trnsim/compiler/ops.h"
 #include "trnsim/compiler/tile_loop.h"
 
@@ -37,8 +38,17 @@ isa::Tensor& LowerContext::tensor(uint32_t v) {
     kind = isa::TensorKind::kOutput;
   // Scalars and empty tensors (a model's empty caches) get one element: nothing reads it.
   const bool placeholder = val.type.shape.empty() || val.type.numElements() == 0;
-  t = b_.hbm(val.name, val.type.dtype, placeholder ? std::vector<int64_t>{1} : val.type.shape,
-             kind);
+  std::vector<int64_t> shape = placeholder ? std::vector<int64_t>{1} : val.type.shape;
+  if (plan_.arenaOffset[v] >= 0) {
+    if (!arena_.valid()) {
+      constexpr int64_t kRowBytes = 4096;  // a 2-D arena keeps the timing model's buckets small
+      arena_ = b_.hbm("activations", DType::kUInt8,
+                      {int64_t((plan_.arenaBytes + kRowBytes - 1) / kRowBytes), kRowBytes});
+    }
+    t = b_.hbmView(arena_, val.name, val.type.dtype, std::move(shape), plan_.arenaOffset[v]);
+    return t;
+  }
+  t = b_.hbm(val.name, val.type.dtype, std::move(shape), kind);
   return t;
 }
 
@@ -72,25 +82,15 @@ Status LowerContext::copyAll(const isa::Tensor& dst, const isa::Tensor& src) {
 
 namespace {
 
-/// The graph's values must fit the chip's HBM (checked before lowering, which would otherwise
-/// emit instructions for tensors that cannot exist); the error names the biggest values.
-/// Views (same elements, new shape) share their input's memory and are not counted.
-Status checkHbmCapacity(const Graph& g, const arch::ChipConfig& chip) {
-  if (chip.mem.hbmBytes == 0) return Status::ok();
-  static const std::set<std::string> kViews = {"view",    "reshape", "_unsafe_view",    "unsqueeze",
-                                               "squeeze", "alias",   "lift_fresh_copy", "detach"};
-  std::vector<bool> counted(g.values.size(), true);
-  for (const Node& n : g.nodes)
-    if (kViews.count(n.op))
-      for (uint32_t v : n.outputs) counted[v] = false;
+/// The graph must fit the chip's HBM (checked before lowering, which would otherwise emit
+/// instructions for tensors that cannot exist): its inputs and outputs plus the activation
+/// arena's peak. The error names the biggest values.
+Status checkHbmCapacity(const Graph& g, const HbmPlan& plan, const arch::ChipConfig& chip) {
+  const uint64_t total = plan.ioBytes + plan.arenaBytes;
+  if (chip.mem.hbmBytes == 0 || total <= chip.mem.hbmBytes) return Status::ok();
   std::vector<uint32_t> vals;
-  uint64_t total = 0;
-  for (uint32_t v = 0; v < g.values.size(); ++v) {
-    if (!counted[v]) continue;
-    vals.push_back(v);
-    total += g.values[v].type.bytes();
-  }
-  if (total <= chip.mem.hbmBytes) return Status::ok();
+  for (uint32_t v = 0; v < g.values.size(); ++v)
+    if (plan.storage[v] == v) vals.push_back(v);
   std::sort(vals.begin(), vals.end(), [&](uint32_t a, uint32_t b) {
     return g.values[a].type.bytes() > g.values[b].type.bytes();
   });
@@ -100,19 +100,22 @@ Status checkHbmCapacity(const Graph& g, const arch::ChipConfig& chip) {
                                   typeString(g.values[vals[i]].type),
                                   double(g.values[vals[i]].type.bytes()) / 1e9));
   return Status(ErrorCode::kCapacity,
-                fmt::format("graph {} needs {:.2f} GB of HBM for its tensors but {} has {:.2f} GB; "
+                fmt::format("graph {} needs {:.2f} GB of HBM ({:.2f} GB of inputs and outputs, "
+                            "{:.2f} GB of live intermediates at the peak) but {} has {:.2f} GB; "
                             "the biggest: {}. Use a smaller batch or sequence, bf16, or fewer "
                             "layers per graph",
-                            g.name, double(total) / 1e9, chip.name, double(chip.mem.hbmBytes) / 1e9,
-                            fmt::join(biggest, ", ")));
+                            g.name, double(total) / 1e9, double(plan.ioBytes) / 1e9,
+                            double(plan.arenaBytes) / 1e9, chip.name,
+                            double(chip.mem.hbmBytes) / 1e9, fmt::join(biggest, ", ")));
 }
 
 }  // namespace
 
 Expected<isa::Program> lowerGraph(const Graph& g, const arch::ChipConfig& chip) {
-  TRNSIM_RETURN_IF_ERROR(checkHbmCapacity(g, chip));
+  const HbmPlan plan = planHbm(g);
+  TRNSIM_RETURN_IF_ERROR(checkHbmCapacity(g, plan, chip));
   isa::KernelBuilder b(chip, g.name);
-  LowerContext cx(b, g);
+  LowerContext cx(b, g, plan);
   // Inputs first, in graph order, so the program's tensor table starts with them.
   for (uint32_t v : g.inputs) (void)cx.tensor(v);
   for (size_t i = 0; i < g.nodes.size(); ++i) {

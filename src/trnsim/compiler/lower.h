@@ -1,7 +1,8 @@
 #pragma once
 // Lowering: a graph after the passes becomes one ISA program for one NeuronCore. Every value
 // lives in simulated HBM as a contiguous row-major tensor (graph inputs and params as program
-// inputs, graph outputs as program outputs); each node emits its instructions through the
+// inputs, graph outputs as program outputs, the rest in an activation arena reused by
+// liveness: compiler/hbm_plan.h); each node emits its instructions through the
 // kernel-building API: fused pointwise groups and layout ops as tile loops
 // (compiler/tile_loop.h), matmul, norms and softmax through the kernel library.
 
@@ -10,6 +11,7 @@
 
 #include "trnsim/arch/chip_config.h"
 #include "trnsim/compiler/graph.h"
+#include "trnsim/compiler/hbm_plan.h"
 #include "trnsim/isa/builder.h"
 #include "trnsim/isa/instruction.h"
 #include "trnsim/support/status.h"
@@ -19,7 +21,8 @@ namespace trnsim::compiler {
 /// What a lowering needs: the builder, the graph and each value's HBM tensor.
 class LowerContext {
  public:
-  LowerContext(isa::KernelBuilder& b, const Graph& g) : b_(b), g_(g), hbm_(g.values.size()) {}
+  LowerContext(isa::KernelBuilder& b, const Graph& g, const HbmPlan& plan)
+      : b_(b), g_(g), plan_(plan), hbm_(g.values.size()) {}
 
   isa::KernelBuilder& b() { return b_; }
   const Graph& graph() const { return g_; }
@@ -47,7 +50,9 @@ class LowerContext {
  private:
   isa::KernelBuilder& b_;
   const Graph& g_;
+  const HbmPlan& plan_;
   std::vector<isa::Tensor> hbm_;
+  isa::Tensor arena_;  ///< the activation arena (compiler/hbm_plan.h), made on first use
   int scratchCount_ = 0;
 };
 
