@@ -10,7 +10,8 @@ namespace trnsim::compiler {
 const std::vector<const OpDef*>& allOps() {
   static const std::vector<const OpDef*> all = [] {
     std::vector<const OpDef*> v;
-    for (auto family : {pointwiseOps(), shapeOps(), reduceOps(), nnOps(), rowOps(), indexOps()})
+    for (auto family :
+         {pointwiseOps(), shapeOps(), reduceOps(), nnOps(), rowOps(), indexOps(), gradOps()})
       for (const OpDef& d : family) v.push_back(&d);
     std::sort(v.begin(), v.end(), [](const OpDef* a, const OpDef* b) { return a->name < b->name; });
     return v;

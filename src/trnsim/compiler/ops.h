@@ -3,7 +3,7 @@
 // lowering). The PyTorch front end names ATen ops by their packet name ("add", "mm",
 // "_softmax", "native_layer_norm"); attributes follow the ATen schema's argument names.
 // Families live in their own files (ops_pointwise.cpp, ops_shape.cpp, ops_reduce.cpp,
-// ops_nn.cpp, ops_rows.cpp, ops_index.cpp), each contributing one table.
+// ops_nn.cpp, ops_rows.cpp, ops_index.cpp, ops_grad.cpp), each contributing one table.
 
 #include <span>
 #include <string_view>
@@ -63,6 +63,7 @@ std::span<const OpDef> reduceOps();
 std::span<const OpDef> nnOps();
 std::span<const OpDef> rowOps();    // ops_rows.cpp: cumsum topk argmax argmin _log_softmax
 std::span<const OpDef> indexOps();  // ops_index.cpp: index gather
+std::span<const OpDef> gradOps();   // ops_grad.cpp: index_put scatter *_scatter native_dropout
 
 namespace detail {
 /// Helpers the families share.

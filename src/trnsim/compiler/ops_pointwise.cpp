@@ -45,7 +45,7 @@ Expected<std::vector<TensorType>> inferPointwise(const Graph& g, const Node& n) 
     slot = slot ? detail::promote(*slot, t.dtype) : t.dtype;
   }
   bool floatScalar = false;
-  for (const char* key : {"other", "self", "value", "exponent", "min", "max"}) {
+  for (const char* key : {"other", "self", "value", "exponent", "min", "max", "a", "b", "c"}) {
     auto it = n.attrs.find(key);
     if (it != n.attrs.end() && std::holds_alternative<double>(it->second)) floatScalar = true;
   }
@@ -67,6 +67,17 @@ Expected<std::vector<TensorType>> inferPointwise(const Graph& g, const Node& n) 
   }
   if (n.op == "masked_fill") dt = detail::in(g, n, 0).dtype;
   return std::vector<TensorType>{TensorType{dt, shape}};
+}
+
+/// copy(self, src): self's shape and dtype; src broadcasts to it and is cast.
+Expected<std::vector<TensorType>> inferCopy(const Graph& g, const Node& n) {
+  const TensorType& self = detail::in(g, n, 0);
+  const TensorType& src = detail::in(g, n, 1);
+  auto s = broadcastShapes(src.shape, self.shape);
+  if (!s || *s != self.shape)
+    return detail::badArg(n, fmt::format("src {} does not broadcast to self {}",
+                                         shapeString(src.shape), shapeString(self.shape)));
+  return std::vector<TensorType>{self};
 }
 
 // ---- tile emitters ----
@@ -185,6 +196,35 @@ Status tCopy(PointwiseArgs& a, const Node&) {
   }
   return a.b.tensorCopy(a.out, a.in[0]);
 }
+/// copy(self, src): src cast to self's dtype (self only gives the shape and dtype).
+Status tCopyFrom(PointwiseArgs& a, const Node& n) {
+  PointwiseArgs src{a.b, {a.in[1]}, a.out, a.tmp, a.tmp2};
+  return tCopy(src, n);
+}
+/// prims.fma(a, b, c) = a * b + c, where any of a, b, c may be a scalar attribute. Rounded after
+/// the multiply as well (to the result's dtype), as PyTorch's CPU implementation of the prim
+/// ((a * b) + c, two ops) does; inductor's fused fma would skip that rounding.
+Status tFma(PointwiseArgs& a, const Node& n) {
+  std::array<std::optional<isa::AccessPattern>, 3> t;
+  std::array<float, 3> s{};
+  size_t next = 0;
+  const char* keys[3] = {"a", "b", "c"};
+  for (size_t k = 0; k < 3; ++k) {
+    if (scalarOperand(n, keys[k], s[k])) continue;
+    if (next >= a.in.size()) return detail::badArg(n, "needs tensors or scalars a, b and c");
+    t[k] = a.in[next++];
+  }
+  if (t[0] && t[1]) {
+    TRNSIM_RETURN_IF_ERROR(a.b.tensorTensor(a.out, *t[0], *t[1], AluOp::kMultiply));
+  } else if (t[0] || t[1]) {
+    TRNSIM_RETURN_IF_ERROR(
+        a.b.tensorScalar(a.out, t[0] ? *t[0] : *t[1], AluOp::kMultiply, t[0] ? s[1] : s[0]));
+  } else {
+    TRNSIM_RETURN_IF_ERROR(a.b.memset(a.out, s[0] * s[1]));
+  }
+  if (t[2]) return a.b.tensorTensor(a.out, a.out, *t[2], AluOp::kAdd);
+  return a.b.tensorScalar(a.out, a.out, AluOp::kAdd, s[2]);
+}
 Status tLogicalNot(PointwiseArgs& a, const Node&) {
   return a.b.tensorScalar(a.out, a.in[0], AluOp::kIsEqual, 0.0f);
 }
@@ -275,6 +315,8 @@ const OpDef kOps[] = {
     {"clamp", OpClass::kPointwise, 1, 1, inferPointwise, nullptr, tClamp},
     {"_to_copy", OpClass::kPointwise, 1, 1, inferPointwise, nullptr, tCopy},
     {"clone", OpClass::kPointwise, 1, 1, inferPointwise, nullptr, tCopy},
+    {"copy", OpClass::kPointwise, 2, 2, inferCopy, nullptr, tCopyFrom},
+    {"prims.fma", OpClass::kPointwise, 1, 3, inferPointwise, nullptr, tFma},
     {"full_like", OpClass::kPointwise, 1, 1, inferPointwise, nullptr, tFullLike},
     {"where", OpClass::kPointwise, 1, 3, inferPointwise, nullptr, tWhere},
     {"masked_fill", OpClass::kPointwise, 2, 3, inferPointwise, nullptr, tMaskedFill},
