@@ -399,6 +399,47 @@ TEST(Scatter, ValueAndSrc) {
   EXPECT_EQ(as<int32_t>(*exe->read("c")), cc);
 }
 
+TEST(Scatter, ScatterAddAddsRepeatedIndices) {
+  // gather's backward: zeros.scatter_add(dim, index, grad), indices repeating along the dim;
+  // the dim last (lines = rows), first (lines = columns) and in the middle (both looped).
+  const std::string ir =
+      "graph g(%x: f32[130, 37] input, %i: i32[130, 5] input, %s: f32[130, 5] input,\n"
+      "        %y: f32[6, 3, 200] input, %j: i32[6, 4, 200] input, %t: f32[6, 4, 201] input,\n"
+      "        %k: i32[150, 37] input, %u: f32[150, 37] input) {\n"
+      "  %a: f32[130, 37] = scatter_add(%x, %i, %s) {dim=-1}\n"
+      "  %b: f32[6, 3, 200] = scatter_add(%y, %j, %t) {dim=1}\n"
+      "  %c: f32[130, 37] = scatter_add(%x, %k, %u) {dim=0}\n"
+      "  return %a, %b, %c\n}\n";
+  const auto x = randoms(130 * 37, 1), s = randoms(130 * 5, 2), y = randoms(6 * 3 * 200, 3),
+             t = randoms(6 * 4 * 201, 4), u = randoms(150 * 37, 5);
+  std::vector<int32_t> i(130 * 5), j(6 * 4 * 200), k(150 * 37);
+  for (size_t n = 0; n < i.size(); ++n) i[n] = int32_t((n * 7) % 37 % (n % 3 + 1) * 5 % 37);
+  for (size_t n = 0; n < j.size(); ++n) j[n] = int32_t((n * 13 + n / 200) % 3);
+  for (size_t n = 0; n < k.size(); ++n) k[n] = int32_t((n * 11) % 130 % 17);
+  auto exe = runIr(ir, {{"x", bytes(x)},
+                        {"i", bytes(i)},
+                        {"s", bytes(s)},
+                        {"y", bytes(y)},
+                        {"j", bytes(j)},
+                        {"t", bytes(t)},
+                        {"k", bytes(k)},
+                        {"u", bytes(u)}});
+  ASSERT_TRUE(exe);
+  std::vector<float> a = x, b = y, c = x;  // fp32 sums in index order, as PyTorch's CPU loop
+  for (int r = 0; r < 130; ++r)
+    for (int q = 0; q < 5; ++q) a[size_t(r * 37 + i[size_t(r * 5 + q)])] += s[size_t(r * 5 + q)];
+  for (int o = 0; o < 6; ++o)
+    for (int q = 0; q < 4; ++q)
+      for (int e = 0; e < 200; ++e)
+        b[size_t((o * 3 + j[size_t((o * 4 + q) * 200 + e)]) * 200 + e)] +=
+            t[size_t((o * 4 + q) * 201 + e)];
+  for (int q = 0; q < 150; ++q)
+    for (int e = 0; e < 37; ++e) c[size_t(k[size_t(q * 37 + e)] * 37 + e)] += u[size_t(q * 37 + e)];
+  EXPECT_EQ(readF32(*exe, "a"), a);
+  EXPECT_EQ(readF32(*exe, "b"), b);
+  EXPECT_EQ(readF32(*exe, "c"), c);
+}
+
 TEST(Scatter, SliceAndSelectScatter) {
   const std::string ir =
       "graph g(%x: f32[5, 130] input, %s: f32[5, 32] input, %y: f32[3, 4, 6] input,\n"

@@ -1,7 +1,7 @@
 """The ops that training graphs add to the forward ones, through ``torch.compile(fn,
 backend="trnsim")`` against PyTorch on the CPU: attention's backward (and the forward's
 logsumexp it reads), index_put (embedding's backward, with repeated indices), scatter
-(cross-entropy's and top-k's backward), slice_scatter / select_scatter (the backward of
+(cross-entropy's and top-k's backward), scatter_add (gather's backward), slice_scatter / select_scatter (the backward of
 slicing), copy and prims.fma (optimizer steps), native_dropout.
 
 Each test checks that the op really is in a graph that ran on trnsim (the IR text the
@@ -226,6 +226,20 @@ def test_scatter_src_and_value(ir_texts):
     assert_ran(ir_texts, "scatter")
     ra, rb = fn(x, idx, src, y, t)
     assert torch.equal(a, ra) and torch.equal(b, rb)
+
+
+def test_gather_backward_scatter_adds_repeated_indices(ir_texts):
+    def fn(x, i, j):
+        return torch.gather(x, -1, i).sin().sum(-1) + torch.gather(x, 0, j).cos().sum(0)[:22]
+
+    g = torch.Generator().manual_seed(15)
+    x = torch.randn(22, 37, generator=g).requires_grad_()
+    i = torch.randint(0, 37, (22, 9), generator=g)  # repeats within a row
+    j = torch.randint(0, 22, (30, 37), generator=g)
+    _, (gx,) = grads_of(compiled(fn), [x, i, j])
+    assert_ran(ir_texts, "scatter_add")
+    _, (ref,) = grads_of(fn, [x, i, j])
+    assert err(gx, ref) <= TOL
 
 
 def test_slice_and_select_scatter(ir_texts):

@@ -1,7 +1,7 @@
 // Ops that training graphs add to the forward ones: the scatters that the backward passes of
-// gathers, slices and losses produce (index_put, scatter, slice_scatter, select_scatter) and
-// native_dropout. (copy and prims.fma are pointwise: ops_pointwise.cpp; attention's backward
-// sits next to its forward in ops_nn.cpp.)
+// gathers, slices and losses produce (index_put, scatter, scatter_add, slice_scatter,
+// select_scatter) and native_dropout. (copy and prims.fma are pointwise: ops_pointwise.cpp;
+// attention's backward sits next to its forward in ops_nn.cpp.)
 //
 // Every result starts as a copy of `self` (the IR is functional: a node's result never shares
 // storage with its inputs), then the scattered part is written over it: strided tile loops for
@@ -243,6 +243,124 @@ Status lowerScatter(LowerContext& cx, const Node& n) {
   }
   b.release(idxTile);
   if (valueTile.valid()) b.release(valueTile);
+  return b.status();
+}
+
+// ---- scatter_add ----
+
+Expected<Types> inferScatterAdd(const Graph& g, const Node& n) {
+  const TensorType& x = in(g, n, 0);
+  const TensorType& idx = in(g, n, 1);
+  const TensorType& src = in(g, n, 2);
+  TRNSIM_ASSIGN_OR_RETURN(int d, normalizeDim(n.intAttr("dim"), std::max(1, x.rank())));
+  if (numerics::isFloat(idx.dtype)) return badArg(n, "index must be an integer tensor");
+  if (idx.rank() != x.rank() && !(idx.rank() <= 1 && x.rank() <= 1))
+    return badArg(n, fmt::format("index {} and self {} must have the same rank",
+                                 shapeString(idx.shape), shapeString(x.shape)));
+  for (int k = 0; k < idx.rank(); ++k) {
+    const size_t u = size_t(k);
+    if ((k != d && idx.shape[u] > x.shape[u]) || (src.rank() > k && idx.shape[u] > src.shape[u]))
+      return badArg(
+          n, fmt::format("index {} is larger than self {} or src {} in dim {}",
+                         shapeString(idx.shape), shapeString(x.shape), shapeString(src.shape), k));
+    if (k != d && idx.shape[u] != x.shape[u])
+      return Status(ErrorCode::kUnsupported,
+                    fmt::format("scatter_add with an index {} smaller than self {} in a dim other "
+                                "than {} is not supported yet",
+                                shapeString(idx.shape), shapeString(x.shape), d));
+  }
+  if (src.rank() != idx.rank() && !(src.rank() <= 1 && idx.rank() <= 1))
+    return badArg(n, fmt::format("src {} must have index's rank", shapeString(src.shape)));
+  return Types{x};
+}
+
+/// scatter_add(self, dim, index, src) (gather's backward), with index as large as self in the
+/// other dims: self, index and src seen as lines along dim (S elements of self, K of index and
+/// src per line), lines on partitions, self's line in column chunks on the free axis. Per
+/// chunk: acc = self (fp32), then for each k: acc += (iota == index[:, k]) * src[:, k] (one
+/// tensor_scalar with the two per-partition scalars, one add), so repeated indices add up, in
+/// index order as PyTorch's CPU loop adds them. Cost: 2 K VectorE passes over each line of
+/// self: cheap for a gathered column (K = 1: a loss's target logits), quadratic for K ~ S.
+Status lowerScatterAdd(LowerContext& cx, const Node& n) {
+  const Graph& g = cx.graph();
+  const TensorType& x = g.type(n.inputs[0]);
+  const TensorType& it = g.type(n.inputs[1]);
+  const TensorType& st = g.type(n.inputs[2]);
+  const int d = *normalizeDim(n.intAttr("dim"), std::max(1, x.rank()));
+  if (it.numElements() == 0 || x.numElements() == 0) return cx.copyAll(cx.out(n), cx.in(n, 0));
+  const std::vector<int64_t> xs = x.shape.empty() ? std::vector<int64_t>{1} : x.shape;
+  const std::vector<int64_t> is = it.shape.empty() ? std::vector<int64_t>{1} : it.shape;
+  const int64_t outer = product({xs.begin(), xs.begin() + d});
+  const int64_t inner = product({xs.begin() + d + 1, xs.end()});
+  const int64_t S = xs[size_t(d)], K = is[size_t(d)];
+  isa::KernelBuilder& b = cx.b();
+  // src's elements at index's positions, contiguous and in fp32.
+  isa::Tensor src = cx.scratch("scatter_add_src", DType::kFP32, is);
+  {
+    TileLoop loop;
+    loop.shape = is;
+    std::vector<int64_t> sstr = contiguousStrides(st.shape.empty() ? is : st.shape);
+    loop.inputs = {LoopOperand{cx.in(n, 2), sstr, 0}};
+    loop.outputs = {LoopOperand::broadcast(src, is, is)};
+    loop.body = [](TileContext& tc) { return tc.b.tensorCopy(tc.output(0), tc.input(0)); };
+    TRNSIM_RETURN_IF_ERROR(emitTileLoop(b, loop));
+  }
+  TRNSIM_ASSIGN_OR_RETURN(isa::Tensor idx, detail::int32Index(cx, n.inputs[1]));
+  // Lines on partitions: the larger of outer and inner (the other is looped).
+  const bool linesInner = inner > 1 && (outer == 1 || inner >= outer);
+  const int64_t lines = linesInner ? inner : outer, loops = linesInner ? outer : inner;
+  const int64_t P = cx.chip().mem.sbufPartitions, CW = std::min<int64_t>(S, 2048);
+  isa::Tensor ti = sbufTile(b, "sadd_idx", DType::kInt32, {P, K});
+  isa::Tensor tf = sbufTile(b, "sadd_idxf", DType::kFP32, {P, K});
+  isa::Tensor ts = sbufTile(b, "sadd_src", DType::kFP32, {P, K});
+  isa::Tensor io = sbufTile(b, "sadd_iota", DType::kFP32, {P, CW});
+  isa::Tensor tx = sbufTile(b, "sadd_self", x.dtype, {P, CW});
+  isa::Tensor acc = sbufTile(b, "sadd_acc", DType::kFP32, {P, CW});
+  isa::Tensor tt = sbufTile(b, "sadd_t", DType::kFP32, {P, CW});
+  isa::Tensor to = sbufTile(b, "sadd_out", x.dtype, {P, CW});
+  TRNSIM_RETURN_IF_ERROR(b.status());
+  // Element offset of line l (of loop j) and the step along dim, for self and for index/src.
+  auto pat = [&](const isa::Tensor& t, int64_t len, int64_t j, int64_t l0, int64_t np, int64_t c0,
+                 int64_t w) {
+    isa::AccessPattern h;
+    h.tensor = t.id();
+    h.partitions = uint32_t(np);
+    if (linesInner) {  // line = inner position; loop = outer
+      h.partitionStride = 1;
+      h.offset = j * len * inner + l0 + c0 * inner;
+      h.free[0] = {inner, w};
+    } else {  // line = outer position; loop = inner
+      h.partitionStride = len * inner;
+      h.offset = l0 * len * inner + j + c0 * inner;
+      h.free[0] = {inner, w};
+    }
+    h.numFree = 1;
+    return h;
+  };
+  for (int64_t j = 0; j < loops; ++j)
+    for (int64_t l0 = 0; l0 < lines; l0 += P) {
+      const int64_t np = std::min(P, lines - l0);
+      const auto rows = Slice::range(0, np);
+      (void)b.dmaCopy(ti({rows}), pat(idx, K, j, l0, np, 0, K));
+      (void)b.tensorCopy(tf({rows}), ti({rows}));
+      (void)b.dmaCopy(ts({rows}), pat(src, K, j, l0, np, 0, K));
+      for (int64_t c0 = 0; c0 < S; c0 += CW) {
+        const int64_t w = std::min(CW, S - c0);
+        const auto cols = Slice::range(0, w);
+        (void)b.iota(io({rows, cols}), {1}, float(c0), 0.0f);
+        (void)b.dmaCopy(tx({rows, cols}), pat(cx.in(n, 0), S, j, l0, np, c0, w));
+        (void)b.tensorCopy(acc({rows, cols}), tx({rows, cols}));
+        for (int64_t k = 0; k < K; ++k) {
+          const auto kc = Slice::range(k, k + 1);
+          (void)b.tensorScalar(tt({rows, cols}), io({rows, cols}), AluOp::kIsEqual, tf({rows, kc}),
+                               AluOp::kMultiply, ts({rows, kc}));
+          (void)b.tensorTensor(acc({rows, cols}), acc({rows, cols}), tt({rows, cols}), AluOp::kAdd);
+        }
+        (void)b.tensorCopy(to({rows, cols}), acc({rows, cols}));
+        (void)b.dmaCopy(pat(cx.out(n), S, j, l0, np, c0, w), to({rows, cols}));
+      }
+    }
+  for (const isa::Tensor* t : {&ti, &tf, &ts, &io, &tx, &acc, &tt, &to}) b.release(*t);
   return b.status();
 }
 
@@ -564,6 +682,7 @@ const OpDef kOps[] = {
     {"slice_scatter", OpClass::kLayout, 2, 2, inferRegionScatter, lowerRegionScatter},
     {"select_scatter", OpClass::kLayout, 2, 2, inferRegionScatter, lowerRegionScatter},
     {"scatter", OpClass::kLayout, 2, 3, inferScatter, lowerScatter},
+    {"scatter_add", OpClass::kLayout, 3, 3, inferScatterAdd, lowerScatterAdd},
     {"index_put", OpClass::kLayout, 3, kAny, inferIndexPut, lowerIndexPut},
     {"native_dropout", OpClass::kKernel, 1, 1, inferDropout, lowerDropout},
 };
