@@ -7,14 +7,17 @@
 
 #include <cstring>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
 #include "trnsim/arch/chip_config.h"
 #include "trnsim/compiler/ops.h"
+#include "trnsim/compiler/hbm_plan.h"
 #include "trnsim/compiler/passes.h"
 #include "trnsim/compiler/text.h"
 #include "trnsim/isa/text.h"
+#include "trnsim/numerics/dtype.h"
 #include "trnsim/profile/summary.h"
 #include "trnsim/profile/trace.h"
 #include "trnsim/runtime/session.h"
@@ -167,6 +170,22 @@ void bindCompiler(py::module_& m) {
           [](const runtime::Executable& e) { return e.program().instructions.size(); })
       .def_property_readonly("matmul_flops", &runtime::Executable::matmulFlops)
       .def_property_readonly("chip", [](const runtime::Executable& e) { return e.chip().name; })
+      .def_property_readonly(
+          "hbm_bytes",
+          [](const runtime::Executable& e) {
+            const compiler::HbmPlan plan = compiler::planHbm(e.graph());
+            py::dict d;
+            d["arena_bytes"] = plan.arenaBytes;
+            d["io_bytes"] = plan.ioBytes;
+            uint64_t outBytes = 0;
+            std::set<uint32_t> outs(e.graph().outputs.begin(), e.graph().outputs.end());
+            for (uint32_t v : outs) outBytes += e.graph().type(v).bytes();
+            d["output_bytes"] = outBytes;
+            d["chip_hbm_bytes"] = e.chip().mem.hbmBytes;
+            d["cores_per_chip"] = e.chip().coresPerChip;
+            return d;
+          },
+          "HBM the graph needs (activation arena peak, inputs and outputs) and the chip's HBM")
       .def("program_text",
            [](const runtime::Executable& e) { return isa::printProgram(e.program()); })
       .def("ir_text", [](const runtime::Executable& e) { return compiler::printGraph(e.graph()); })
@@ -188,7 +207,12 @@ void bindCompiler(py::module_& m) {
           py::arg("name"), py::arg("array"))
       .def(
           "run",
-          [](runtime::Executable& e, const py::dict& inputs, bool timingOnly) {
+          [](runtime::Executable& e, const py::dict& inputs, bool timingOnly,
+             const std::string& rounding, uint64_t seed) {
+            const auto mode = numerics::parseRounding(rounding);
+            if (!mode)
+              throw py::value_error(
+                  py::str("rounding '{}': use 'rne' or 'stochastic'").format(rounding));
             if (!timingOnly) {
               for (auto item : inputs) {
                 py::array c = py::array::ensure(item.second, py::array::c_style);
@@ -208,7 +232,7 @@ void bindCompiler(py::module_& m) {
             runtime::RunRecord rec;
             {
               py::gil_scoped_release release;
-              auto r = e.run(timingOnly);
+              auto r = e.run(timingOnly, *mode, seed);
               if (!r.hasValue()) {
                 py::gil_scoped_acquire acquire;
                 raise(r.status());
@@ -231,7 +255,8 @@ void bindCompiler(py::module_& m) {
             }
             return py::make_tuple(outs, std::make_shared<PyRecord>(PyRecord{std::move(rec)}));
           },
-          py::arg("inputs"), py::arg("timing_only") = false);
+          py::arg("inputs"), py::arg("timing_only") = false, py::arg("rounding") = "rne",
+          py::arg("seed") = 0);
 
   sub.def(
       "compile",

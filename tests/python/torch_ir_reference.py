@@ -284,7 +284,7 @@ class ReferenceExecutable:
         self.hbm[name] = np.array(array, copy=True)
         self.uploads.append(name)
 
-    def run(self, inputs, timing_only=False):
+    def run(self, inputs, timing_only=False, rounding="rne", seed=0):
         import time
         t0 = time.perf_counter()
         arrays = dict(self.hbm)

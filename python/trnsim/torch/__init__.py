@@ -10,6 +10,10 @@
         logits = compiled(input_ids)
     print(trnsim.torch.last_run().summary_text())
 
+Training: the backward graphs compile too, and ``trnsim.torch.compile_optimizer(opt)`` makes
+``opt.step()`` a compiled graph; ``last_run()`` is then the whole step (forward, backward,
+optimizer: times, MFU, memory).
+
 Dynamo captures the model, AOTAutograd lowers each graph to Core ATen, and this package
 serializes the graphs to trnsim's graph IR (``_serialize.py``), which the C++ compiler
 (``trnsim._trnsim.compiler``) compiles to ISA programs that run on the simulated chip.
@@ -32,6 +36,7 @@ from ._cache import reset_stats, stats  # noqa: E402
 from ._errors import (CompileError, DtypeError, DynamicShapeError, OptionsError,  # noqa: E402
                       TrnsimTorchError, UnsupportedOpError)
 from ._export import TrnsimModule, compile  # noqa: E402
+from ._optim import compile_optimizer  # noqa: E402
 from ._record import GraphRun, HostOps, RunRecord, last_run  # noqa: E402
 from ._serialize import SerializedGraph, serialize  # noqa: E402
 
@@ -55,6 +60,6 @@ def supported_ops() -> list:
 __all__ = [
     "BACKEND_NAME", "CompileError", "DtypeError", "DynamicShapeError", "GraphRun", "HostOps",
     "OptionsError", "RunRecord", "SerializedGraph", "TrnsimModule", "TrnsimTorchError",
-    "UnsupportedOpError", "compile", "last_run", "reset_stats", "serialize", "stats",
+    "UnsupportedOpError", "compile", "compile_optimizer", "last_run", "reset_stats", "serialize", "stats",
     "supported_ops", "trnsim_backend",
 ]

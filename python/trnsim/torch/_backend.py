@@ -3,9 +3,11 @@
 Dynamo captures Python into FX graphs; AOTAutograd functionalizes each one and decomposes it
 to Core ATen (``_compile.decomposition_table()``: Core ATen's decompositions, less those of
 whole ops the op table implements), lifting parameters and buffers to graph inputs; the
-forward (or inference) graph reaches ``_fw_compiler``, which hands it to
-``_compile.compile_graph``. The backward graph, when autograd needs one, runs on the host for
-now (``_bw_compiler``): the place where a trnsim backward compiler will go.
+forward (or inference) graph reaches ``_fw_compiler`` and the backward graph, when autograd
+needs one, ``_bw_compiler``; both hand it to ``_compile.compile_graph``. Which activations the
+forward saves for the backward is AOTAutograd's min-cut partitioner's decision (it recomputes
+cheap pointwise ops in the backward instead of saving them). The optimizer step compiles
+through the same backend with ``phase="optimizer"`` (``_optim.compile_optimizer``).
 """
 
 from __future__ import annotations
@@ -18,7 +20,6 @@ from torch._dynamo.backends.common import AotAutograd
 from . import _cache
 from ._compile import compile_graph, decomposition_table, timed_capture
 from ._options import Options
-from ._runtime import HostGraph
 
 BACKEND_NAME = "trnsim"
 
@@ -46,29 +47,44 @@ def _is_recompile() -> bool:
         return False
 
 
-def _fw_compiler(gm: torch.fx.GraphModule, example_inputs, *, options: Options, names):
+def _fw_compiler(gm: torch.fx.GraphModule, example_inputs, *, options: Options, names,
+                 phase: str):
     n = sum(1 for node in gm.graph.nodes if node.op == "placeholder")
     if _is_recompile():
         _cache.count("recompiles")
-    return compile_graph(gm, options=options, name="forward",
+    return compile_graph(gm, options=options, name=phase,
                          param_indices=_static_input_indices(n),
                          display_names=names if names and len(names) == n else None)
 
 
-def _bw_compiler(gm: torch.fx.GraphModule, example_inputs):
-    # Backward runs on the host (eager ATen) until trnsim compiles backward graphs.
-    return HostGraph(gm)
+def _bw_compiler(gm: torch.fx.GraphModule, example_inputs, *, options: Options):
+    # Inputs are the activations the forward saved and the output gradients ("tangents");
+    # weights the backward reads are among the saved values, fed per call like any input.
+    with timed_capture():
+        return compile_graph(gm, options=options, name="backward")
 
 
-def trnsim_backend(gm: torch.fx.GraphModule, example_inputs, options=None, **kwargs):
-    """Dynamo backend entry: ``torch.compile(model, backend="trnsim", options=...)``."""
+def _partitioner(opts: Options):
+    from torch._functorch import partitioners
+    if opts.recompute == "none":
+        return partitioners.default_partition
+    return partitioners.min_cut_rematerialization_partition
+
+
+def trnsim_backend(gm: torch.fx.GraphModule, example_inputs, options=None, *,
+                   phase: str = "forward", **kwargs):
+    """Dynamo backend entry: ``torch.compile(model, backend="trnsim", options=...)``.
+    `phase` labels the graphs' runs in ``last_run()`` ("forward"; "optimizer" for
+    ``compile_optimizer``)."""
     if "mode" in kwargs:
         kwargs.pop("mode")  # torch.compile's `mode` presets are Inductor's; nothing to do here
     opts = Options.parse(options)
     names = [node.name for node in gm.graph.nodes if node.op == "placeholder"]
-    fw = functools.partial(_fw_compiler, options=opts, names=names)
+    fw = functools.partial(_fw_compiler, options=opts, names=names, phase=phase)
+    bw = functools.partial(_bw_compiler, options=opts)
     with timed_capture():
-        return AotAutograd(fw_compiler=fw, bw_compiler=_bw_compiler, inference_compiler=fw,
+        return AotAutograd(fw_compiler=fw, bw_compiler=bw, inference_compiler=fw,
+                           partition_fn=_partitioner(opts),
                            decompositions=decomposition_table())(gm, example_inputs)
 
 

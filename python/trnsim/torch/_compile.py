@@ -41,13 +41,20 @@ def supported_ops() -> frozenset:
 _KEEP_WHEN_SUPPORTED = ("_scaled_dot_product_flash_attention_for_cpu",)
 
 
+#: Ops outside Core ATen's decompositions that PyTorch's full table decomposes: kept ATen
+#: ops in Core ATen, but trnsim takes their decomposition (gradient clipping's norms).
+_ALSO_DECOMPOSED = (torch.ops.aten.linalg_vector_norm,)
+
+
 def decomposition_table() -> dict:
-    """``torch._decomp.core_aten_decompositions()`` without the decompositions of the ops in
+    """``torch._decomp.core_aten_decompositions()`` plus those of _ALSO_DECOMPOSED, without the decompositions of the ops in
     _KEEP_WHEN_SUPPORTED that the op table has (scaled_dot_product_attention then reaches the
     compiler as one node instead of bmm/_softmax/bmm with mask arithmetic)."""
     from torch._decomp import core_aten_decompositions
 
     table = core_aten_decompositions()
+    from torch._decomp import get_decompositions
+    table.update(get_decompositions(_ALSO_DECOMPOSED))
     ops = supported_ops()
     for name in _KEEP_WHEN_SUPPORTED:
         if name in ops:
@@ -162,4 +169,5 @@ def build(sg: SerializedGraph, options: Options, *, label: str) -> CompiledGraph
     finally:
         _cache.count("compile_seconds", time.perf_counter() - t0)
     return CompiledGraph(sg, exe, label=label, timing_only=options.timing_only,
-                         core_error=comp.CompileError)
+                         core_error=comp.CompileError, rounding=options.rounding,
+                         seed=options.seed)

@@ -21,6 +21,17 @@ class Options:
     fallback: str | None = None        #: "cpu": unsupported ops run on the host
     print_after: tuple = field(default_factory=tuple)  #: passes whose IR to print
     cache: bool = True                 #: use the disk cache (TRNSIM_CACHE_DIR)
+    #: training: which activations the forward saves for the backward. "auto": AOTAutograd's
+    #: min-cut partitioner (recomputes cheap pointwise ops in the backward when that saves
+    #: HBM); "none": save everything the backward reads, recompute nothing.
+    #: torch.utils.checkpoint in the model recomputes whole blocks either way.
+    recompute: str = "auto"
+    #: how fp32 results are rounded when written to a narrower float (bf16 weights under
+    #: dtype="bf16"): "rne" (nearest even) or "stochastic" (round up with the probability of
+    #: the discarded fraction, as Neuron's stochastic-rounding mode; bits from `seed` and the
+    #: run count, so runs are reproducible)
+    rounding: str = "rne"
+    seed: int = 0
 
     @classmethod
     def parse(cls, options) -> Options:
@@ -45,6 +56,16 @@ class Options:
         chip = opts.get("chip", "trn2")
         if not isinstance(chip, str) or not chip:
             raise OptionsError(f"options['chip'] = {chip!r}: a chip name such as 'trn2'")
+        rc = opts.get("recompute", "auto")
+        if rc not in ("auto", "none"):
+            raise OptionsError(f"options['recompute'] = {rc!r}: use 'auto' (min-cut "
+                               "partitioner) or 'none' (save every activation)")
+        rd = opts.get("rounding", "rne")
+        if rd not in ("rne", "stochastic"):
+            raise OptionsError(f"options['rounding'] = {rd!r}: use 'rne' or 'stochastic'")
+        seed = opts.get("seed", 0)
+        if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+            raise OptionsError(f"options['seed'] = {seed!r}: an integer >= 0")
         pa = opts.get("print_after", ())
         opts["print_after"] = (pa,) if isinstance(pa, str) else tuple(pa)
         for k in ("timing_only", "cache"):

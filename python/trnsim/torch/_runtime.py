@@ -17,7 +17,7 @@ import torch
 from torch.utils import _pytree as pytree
 
 from . import _record
-from ._dtypes import from_numpy, to_numpy
+from ._dtypes import NUMPY_DTYPE, from_numpy, to_numpy
 from ._errors import TrnsimTorchError, from_core
 from ._serialize import SerializedGraph
 
@@ -83,16 +83,21 @@ class CompiledGraph:
     convention) and returning its outputs; runs on the simulated chip."""
 
     def __init__(self, sg: SerializedGraph, exe, *, label: str, timing_only: bool = False,
-                 core_error=()):
+                 core_error=(), rounding: str = "rne", seed: int = 0):
         # In the instance dict: functools.wraps (torch._dynamo.disable) copies it.
         self._boxed_call = True
         self.sg = sg
         self.exe = exe
         self.label = label
         self.timing_only = timing_only
+        self.rounding = rounding
+        self._seed = seed
+        self._calls = 0
         self._core_error = core_error  # the core's exception class, mapped to CompileError
         self._uploaded = _resident_of(exe)  # param name -> (weakref, tensor state)
         self._out_specs = {o.ref: o for o in reversed(sg.outputs) if o.kind == "value"}
+        self._in_bytes = {i.name: _ir_bytes(i.ir, i.shape) for i in sg.inputs}
+        self._hbm = dict(getattr(exe, "hbm_bytes", {}) or {})
         # Inputs are fed by name, outputs come back by position.
         names = [i.name for i in sg.inputs]
         if sorted(exe.input_names) != sorted(names) or len(exe.output_names) != len(
@@ -126,16 +131,39 @@ class CompiledGraph:
             feed[spec.name] = to_numpy(t, spec.ir, spec.what)
         return feed
 
+    def _memory(self, args) -> dict:
+        """What this run holds in HBM, for the step's memory breakdown (_record.RunRecord
+        .memory): param tensors by storage address, other inputs by name, outputs, arena."""
+        params, inputs = {}, []
+        for spec in self.sg.inputs:
+            t = spec.constant if spec.index is None else args[spec.index]
+            ptr = t.data_ptr() if isinstance(t, torch.Tensor) else 0
+            if spec.kind == "param":
+                params[ptr] = self._in_bytes[spec.name]
+            else:
+                inputs.append((spec.name, self._in_bytes[spec.name], ptr))
+        return {**self._hbm, "params": params, "inputs": inputs}
+
     def __call__(self, args):
         args = list(args)
         feed = self._feed(args)
         try:
-            outs, rec = self.exe.run(feed, timing_only=self.timing_only)
+            seed = (self._seed * 1_000_003 + self._calls) & 0xFFFFFFFFFFFF
+            self._calls += 1
+            outs, rec = self.exe.run(feed, timing_only=self.timing_only, rounding=self.rounding,
+                                     seed=seed)
         except self._core_error as e:
             raise from_core(e, self.sg) from e
-        _record.add(_record.GraphRun(self.label, rec))
+        _record.add(_record.GraphRun(self.label, rec, memory=self._memory(args)))
         values = [to_output_tensor(a, self._out_specs[k]) for k, a in enumerate(outs)]
         return rebuild_outputs(self.sg, values, args)
+
+
+def _ir_bytes(ir: str, shape) -> int:
+    n = 1
+    for d in shape:
+        n *= int(d)
+    return n * NUMPY_DTYPE[ir].itemsize
 
 
 class HostGraph:

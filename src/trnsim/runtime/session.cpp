@@ -101,11 +101,13 @@ Status Executable::checkInputsPresent() const {
   return Status::ok();
 }
 
-Expected<RunRecord> Executable::run(bool timingOnly) {
+Expected<RunRecord> Executable::run(bool timingOnly, numerics::Rounding rounding, uint64_t seed) {
   TRNSIM_RETURN_IF_ERROR(loadStatus_);
   if (!timingOnly) TRNSIM_RETURN_IF_ERROR(checkInputsPresent());
   sim::RunOptions o;
   o.computeValues = !timingOnly;
+  o.rounding = rounding;
+  o.seed = seed;
   TRNSIM_ASSIGN_OR_RETURN(sim::RunResult r, chip_.run(o));
   return RunRecord{chip_.config(), programs_, std::move(r), matmulFlops_};
 }

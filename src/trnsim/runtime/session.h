@@ -45,8 +45,12 @@ class Executable {
   Status upload(const std::string& name, std::span<const std::byte> data);
   /// Whether every graph input has been uploaded at least once.
   Status checkInputsPresent() const;
-  /// Runs the program (timingOnly: no values are computed or needed).
-  Expected<RunRecord> run(bool timingOnly);
+  /// Runs the program (timingOnly: no values are computed or needed). `rounding` applies to
+  /// every write of a narrower float (stochastic: as Neuron's stochastic-rounding mode, with
+  /// bits drawn from `seed`).
+  Expected<RunRecord> run(bool timingOnly,
+                          numerics::Rounding rounding = numerics::Rounding::kNearestEven,
+                          uint64_t seed = 0);
   /// An output's bytes after a functional run.
   Expected<std::vector<std::byte>> read(const std::string& outputName) const;
 
