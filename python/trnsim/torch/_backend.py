@@ -48,20 +48,25 @@ def _is_recompile() -> bool:
 
 
 def _fw_compiler(gm: torch.fx.GraphModule, example_inputs, *, options: Options, names,
-                 phase: str):
+                 phase: str, f32_saved: set):
     n = sum(1 for node in gm.graph.nodes if node.op == "placeholder")
     if _is_recompile():
         _cache.count("recompiles")
-    return compile_graph(gm, options=options, name=phase,
-                         param_indices=_static_input_indices(n),
-                         display_names=names if names and len(names) == n else None)
+    fn = compile_graph(gm, options=options, name=phase, param_indices=_static_input_indices(n),
+                       display_names=names if names and len(names) == n else None)
+    f32_saved.update(getattr(getattr(fn, "sg", None), "f32_outputs", ()))
+    return fn
 
 
-def _bw_compiler(gm: torch.fx.GraphModule, example_inputs, *, options: Options):
-    # Inputs are the activations the forward saved and the output gradients ("tangents");
-    # weights the backward reads are among the saved values, fed per call like any input.
+def _bw_compiler(gm: torch.fx.GraphModule, example_inputs, *, options: Options,
+                 f32_saved: set):
+    # Inputs are the activations the forward saved (the backward's placeholders carry the
+    # forward's node names) and the output gradients ("tangents"); weights the backward reads
+    # are among the saved values, fed per call like any input. Under options dtype, values the
+    # forward computed in f32 on purpose (attention's logsumexp) stay f32.
     with timed_capture():
-        return compile_graph(gm, options=options, name="backward")
+        return compile_graph(gm, options=options, name="backward",
+                             keep_dtype=frozenset(f32_saved))
 
 
 def _partitioner(opts: Options):
@@ -80,8 +85,10 @@ def trnsim_backend(gm: torch.fx.GraphModule, example_inputs, options=None, *,
         kwargs.pop("mode")  # torch.compile's `mode` presets are Inductor's; nothing to do here
     opts = Options.parse(options)
     names = [node.name for node in gm.graph.nodes if node.op == "placeholder"]
-    fw = functools.partial(_fw_compiler, options=opts, names=names, phase=phase)
-    bw = functools.partial(_bw_compiler, options=opts)
+    f32_saved: set = set()
+    fw = functools.partial(_fw_compiler, options=opts, names=names, phase=phase,
+                           f32_saved=f32_saved)
+    bw = functools.partial(_bw_compiler, options=opts, f32_saved=f32_saved)
     with timed_capture():
         return AotAutograd(fw_compiler=fw, bw_compiler=bw, inference_compiler=fw,
                            partition_fn=_partitioner(opts),

@@ -86,8 +86,10 @@ def has_chip_work(gm: torch.fx.GraphModule) -> bool:
 
 
 def compile_graph(gm: torch.fx.GraphModule, *, options: Options, name: str = "forward",
-                  param_indices=(), display_names=None, split: bool = True):
+                  param_indices=(), display_names=None, split: bool = True,
+                  keep_dtype=frozenset()):
     """A boxed callable (takes the list of placeholder values) that runs `gm` on trnsim.
+    `keep_dtype`: placeholder names whose dtype ``options.dtype`` leaves alone (serialize).
 
     Unsupported ops raise UnsupportedOpError, or with ``options.fallback == "cpu"`` the graph
     is split so they run on the host. With the fallback, a node the compiler refuses for its
@@ -96,12 +98,13 @@ def compile_graph(gm: torch.fx.GraphModule, *, options: Options, name: str = "fo
     if not has_chip_work(gm):
         return HostGraph(gm)
     if options.fallback != "cpu" or not split:
-        return _compile_graph(gm, options, name, param_indices, display_names, frozenset())
+        return _compile_graph(gm, options, name, param_indices, display_names, frozenset(),
+                              keep_dtype)
     denied: set = set()
     while True:
         try:
             return _compile_graph(gm, options, name, param_indices, display_names,
-                                  frozenset(denied))
+                                  frozenset(denied), keep_dtype)
         except CompileError as e:
             node = _refused_node(e, gm)
             if node is None or node in denied:
@@ -126,15 +129,16 @@ def _refused_node(e: CompileError, gm: torch.fx.GraphModule):
     return None
 
 
-def _compile_graph(gm, options, name, param_indices, display_names, denied):
+def _compile_graph(gm, options, name, param_indices, display_names, denied, keep_dtype):
     table = supported_ops()
     if options.fallback == "cpu":
         from ._partition import compile_split, host_nodes
         if host_nodes(gm, table, denied):
             return compile_split(gm, options=options, name=name, param_indices=param_indices,
-                                 display_names=display_names, supported=table, denied=denied)
+                                 display_names=display_names, supported=table, denied=denied,
+                                 keep_dtype=keep_dtype)
     sg = serialize(gm, name=name, param_indices=param_indices, display_names=display_names,
-                   f32_as=options.dtype)
+                   f32_as=options.dtype, keep_dtype=keep_dtype)
     if not sg.ir_outputs:
         return HostGraph(gm)
     missing = [u for u in sg.ops if u.op not in table]

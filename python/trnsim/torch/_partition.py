@@ -89,7 +89,7 @@ class SplitGraph:
 
 
 def compile_split(gm: torch.fx.GraphModule, *, options, name, param_indices, display_names,
-                  supported, denied=frozenset()) -> SplitGraph:
+                  supported, denied=frozenset(), keep_dtype=frozenset()) -> SplitGraph:
     from ._compile import compile_graph
 
     part = CapabilityBasedPartitioner(gm, _Support(supported, denied),
@@ -111,7 +111,8 @@ def compile_split(gm: torch.fx.GraphModule, *, options, name, param_indices, dis
         sub_params = [j for j, a in enumerate(node.args) if a in static]
         sub_names = [shown.get(a, getattr(a, "name", str(a))) for a in node.args]
         fn = compile_graph(sub, options=options, name=f"{name}_part{k}",
-                           param_indices=sub_params, display_names=sub_names, split=False)
+                           param_indices=sub_params, display_names=sub_names, split=False,
+                           keep_dtype=keep_dtype)
         if hasattr(fn, "label"):
             fn.label = f"{name} part {k}"
         parts.append(fn)

@@ -88,6 +88,9 @@ class SerializedGraph:
     ops: list[OpUse] = field(default_factory=list)
     locs: dict[str, str] = field(default_factory=dict)   #: value name -> "path:line"
     sources: dict[str, str] = field(default_factory=dict)  #: "basename:line" -> "path:line"
+    #: with f32_as: FX names of the returned values that stay float32 (an op defined to give
+    #: f32, like attention's logsumexp); a backward graph reading them keeps them f32
+    f32_outputs: frozenset = frozenset()
 
     def full_loc(self, text: str | None) -> str | None:
         """The full ``path:line`` for a message naming ``file.py:LINE`` or a value name."""
@@ -193,13 +196,13 @@ def type_string(val, what: str) -> str:
 
 class _Serializer:
     def __init__(self, gm: torch.fx.GraphModule, name: str, param_indices, display_names,
-                 f32_as: torch.dtype | None):
+                 f32_as: torch.dtype | None, keep_dtype=frozenset()):
         self.gm = gm
         self.name = name
         self.param_indices = set(param_indices or ())
         self.display_names = display_names
         self.f32_as = f32_as
-        self.vals = retyped_values(gm, f32_as) if f32_as is not None else {}
+        self.vals = retyped_values(gm, f32_as, keep_dtype) if f32_as is not None else {}
         self.used_names: set[str] = set()
         self.value_of: dict[torch.fx.Node, str | list[str]] = {}
         self.locs: dict[str, str] = {}
@@ -254,13 +257,19 @@ class _Serializer:
                     f"FX node {node.name} is a {node.op}; trnsim takes ATen graphs of "
                     "call_function nodes (from AOTAutograd or torch.export)")
         outputs, out_spec, ir_outputs = _outputs(self, output_node)
+        f32_outputs = frozenset()
+        if self.f32_as is not None and output_node is not None:
+            f32_outputs = frozenset(
+                leaf.name for leaf in pytree.tree_leaves(output_node.args[0])
+                if isinstance(leaf, torch.fx.Node) and isinstance(self.val(leaf), torch.Tensor)
+                and self.val(leaf).dtype == torch.float32)
         lines = [f"graph {self.name}({', '.join(header + consts)}) {{"]
         lines += body
         lines.append("  return " + ", ".join("%" + n for n in ir_outputs) if ir_outputs
                      else "  return")
         lines.append("}")
         return SerializedGraph(self.name, "\n".join(lines) + "\n", inputs, outputs, out_spec,
-                               ir_outputs, self.ops, self.locs, self.sources)
+                               ir_outputs, self.ops, self.locs, self.sources, f32_outputs)
 
     def placeholder(self, node, index, header) -> InputSpec | None:
         display = (self.display_names[index] if self.display_names
@@ -472,11 +481,11 @@ def _as_f32(dtype: torch.dtype, f32_as: torch.dtype) -> torch.dtype:
     return f32_as if dtype in (torch.float32, torch.float64) else dtype
 
 
-def retyped_values(gm: torch.fx.GraphModule, f32_as: torch.dtype) -> dict:
+def retyped_values(gm: torch.fx.GraphModule, f32_as: torch.dtype, keep_dtype=frozenset()) -> dict:
     """Node -> fake value of the graph run with float32 replaced by `f32_as` everywhere: in
-    placeholders, constants and every dtype argument. Types are re-derived op by op, so an op
-    whose result is float32 whatever its inputs (the logsumexp of
-    _scaled_dot_product_flash_attention_for_cpu) keeps it."""
+    placeholders (but those named in `keep_dtype`), constants and every dtype argument. Types
+    are re-derived op by op, so an op whose result is float32 whatever its inputs (the
+    logsumexp of _scaled_dot_product_flash_attention_for_cpu) keeps it."""
     from torch._subclasses.fake_tensor import FakeTensorMode
 
     vals: dict = {}
@@ -494,7 +503,10 @@ def retyped_values(gm: torch.fx.GraphModule, f32_as: torch.dtype) -> dict:
         def run_node(self, n):
             try:
                 if n.op == "placeholder":
-                    out = fake_like(n.meta.get("val"))
+                    v = n.meta.get("val")
+                    out = (torch.empty_strided(tuple(v.shape), tuple(v.stride()), dtype=v.dtype)
+                           if n.name in keep_dtype and isinstance(v, torch.Tensor)
+                           else fake_like(v))
                 elif n.op == "get_attr":
                     out = fake_like(_fetch_attr(self.module, n.target))
                 elif n.op == "call_function":
@@ -576,7 +588,8 @@ def _outputs(ser: _Serializer, output_node):
 
 
 def serialize(gm: torch.fx.GraphModule, *, name: str = "forward", param_indices=(),
-              display_names=None, f32_as: str | torch.dtype | None = None) -> SerializedGraph:
+              display_names=None, f32_as: str | torch.dtype | None = None,
+              keep_dtype=frozenset()) -> SerializedGraph:
     """IR text and tables of an ATen FX graph (see the module docstring for the rules).
 
     ``param_indices``: positions of the placeholders that hold parameters or buffers (they
@@ -584,7 +597,8 @@ def serialize(gm: torch.fx.GraphModule, *, name: str = "forward", param_indices=
     error messages use (Dynamo's source names). ``f32_as="bf16"`` (options dtype): the graph
     runs with float32 replaced by bfloat16 in its inputs, parameters, constants and dtype
     arguments (types re-derived op by op); float32 inputs are cast on upload and outputs go
-    back to the graph's own dtypes."""
+    back to the graph's own dtypes; placeholders named in ``keep_dtype`` keep theirs (a
+    backward graph's inputs that the forward computed in f32: ``f32_outputs``)."""
     if isinstance(f32_as, str):
         f32_as = {"bf16": torch.bfloat16, "bfloat16": torch.bfloat16}[f32_as]
-    return _Serializer(gm, name, param_indices, display_names, f32_as).run()
+    return _Serializer(gm, name, param_indices, display_names, f32_as, keep_dtype).run()
