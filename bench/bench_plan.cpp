@@ -38,10 +38,18 @@ plan::Workload workload(const char* model, uint64_t globalBatch, uint32_t seq) {
 // per chip: Llama-3-405B with tp 8, pp 2 (126 layers), dp the rest (25,000).
 constexpr uint64_t kBigChips = 100000;
 
+/// The kernel composition: the rows of bench/RESULTS.md measure the step model and the search,
+/// not the compiled layers' one-time simulations (docs/plan_compute.md, "Speed").
+plan::PlannerOptions kernelsOnly() {
+  plan::PlannerOptions o;
+  o.computeModel = plan::ComputeModelKind::kKernels;
+  return o;
+}
+
 void BM_PlannerCreate100kChips(benchmark::State& state) {
   arch::SystemConfig system = orDie(arch::loadSystem("trn2-ultraserver"), "system");
   for (auto _ : state) {
-    auto planner = orDie(plan::Planner::create(system, kBigChips), "planner");
+    auto planner = orDie(plan::Planner::create(system, kBigChips, kernelsOnly()), "planner");
     benchmark::DoNotOptimize(planner);
   }
 }
@@ -49,7 +57,7 @@ BENCHMARK(BM_PlannerCreate100kChips)->Unit(benchmark::kMillisecond);
 
 void BM_Estimate100kChips(benchmark::State& state) {
   arch::SystemConfig system = orDie(arch::loadSystem("trn2-ultraserver"), "system");
-  plan::Planner planner = orDie(plan::Planner::create(system, kBigChips), "planner");
+  plan::Planner planner = orDie(plan::Planner::create(system, kBigChips, kernelsOnly()), "planner");
   plan::Workload w = workload("llama3-405b", 25000, 8192);
   plan::Parallelism p;
   p.tp = 8;
@@ -73,7 +81,7 @@ BENCHMARK(BM_Estimate100kChips)->Unit(benchmark::kMillisecond);
 /// (16M tokens per step, as in the Llama 3 report's main pre-training stage).
 void searchBench(benchmark::State& state, const char* systemName) {
   arch::SystemConfig system = orDie(arch::loadSystem(systemName), "system");
-  plan::Planner planner = orDie(plan::Planner::create(system, 16384), "planner");
+  plan::Planner planner = orDie(plan::Planner::create(system, 16384, kernelsOnly()), "planner");
   plan::Workload w = workload("llama3-405b", 2048, 8192);
   plan::SearchOptions o;
   o.threads = static_cast<uint32_t>(state.range(0));

@@ -5,6 +5,7 @@
 //               --recompute none|selective|full --zero 0|1|2|3 --sequence-parallel
 //               --precision bf16|fp8] [--search [--objective time|cost|energy]] [--tokens T]
 //               [--compare SYSTEM[:CHIPS],...] [--json] [--report FILE]
+//               [--compute-model compiled|kernels]
 //
 // With no parallel degree (tp pp dp cp ep vpp microbatch) and no --search the parallelism is
 // searched (objective: time), keeping --precision, --recompute and --zero when given; with some
@@ -39,6 +40,7 @@ struct PlanArgs {
   uint32_t seq = 0;
   uint32_t tp = 0, pp = 0, vpp = 0, dp = 0, cp = 0, ep = 0, microbatch = 0, zero = 1;
   std::string recompute = "selective", precision = "bf16", objective = "time";
+  std::string computeModel = "compiled";
   bool sequenceParallel = true;
   bool search = false;
   std::string tokens;
@@ -68,7 +70,10 @@ Expected<plan::SystemPlan> planSystem(const PlanArgs& a, const arch::SystemConfi
   out.accelerator = system.accel.name;
   out.chips = chips;
   out.ranks = chips * std::max<uint32_t>(system.accel.ranksPerChip, 1);
-  TRNSIM_ASSIGN_OR_RETURN(plan::Planner planner, plan::Planner::create(system, chips));
+  plan::PlannerOptions plannerOptions;
+  TRNSIM_ASSIGN_OR_RETURN(plannerOptions.computeModel, plan::parseComputeModelKind(a.computeModel));
+  TRNSIM_ASSIGN_OR_RETURN(plan::Planner planner,
+                          plan::Planner::create(system, chips, plannerOptions));
   if (searchIt) {
     TRNSIM_ASSIGN_OR_RETURN(plan::SearchResult result, plan::search(planner, w, options));
     out.step = result.best;
@@ -286,6 +291,11 @@ CommandAction addPlanCommand(CLI::App& app) {
                 "Sequence parallelism with tensor parallelism (default on)");
   cmd->add_option("--precision", a->precision, "Matmul precision (default bf16; the search keeps it)")
       ->check(CLI::IsMember({"bf16", "fp8"}));
+  cmd->add_option("--compute-model", a->computeModel,
+                  "Trainium compute: compiled layer graphs timed by the simulator, or the "
+                  "per-kernel composition (GPUs and TPUs: the roofline either way)")
+      ->check(CLI::IsMember({"compiled", "kernels"}))
+      ->capture_default_str();
   cmd->add_flag("--search", a->search,
                 "Search the degrees not given (the default when none is given)");
   cmd->add_option("--objective", a->objective, "What the search minimises")

@@ -98,6 +98,11 @@ struct Planner::Impl {
   std::unique_ptr<ComputeModel> compute;
   std::unique_ptr<fabric::CollectiveModel> comm;
   PlanTuning tuning;
+  PlannerOptions options;
+  /// Compiled layers (Trainium-class systems with ComputeModelKind::kCompiled), else null.
+  std::shared_ptr<CompiledComputeModel> compiled;
+  /// The name of `compute` when it composes the step ("kernels" or "roofline").
+  std::string composedName = "kernels";
 
   /// Seconds of one collective over groups of `size` ranks `stride` apart (all such groups at
   /// once); 0 for a group of one or no bytes.
@@ -112,7 +117,7 @@ struct Planner::Impl {
     return cost.timeS;
   }
 
-  Expected<StepEstimate> estimate(const Workload& w, const Parallelism& p) const;
+  Expected<StepEstimate> estimate(const Workload& w, const Parallelism& p, bool useCompiled) const;
 };
 
 namespace {
@@ -139,7 +144,8 @@ uint64_t ceilDiv(uint64_t a, uint64_t b) { return (a + b - 1) / b; }
 
 }  // namespace
 
-Expected<StepEstimate> Planner::Impl::estimate(const Workload& w, const Parallelism& p) const {
+Expected<StepEstimate> Planner::Impl::estimate(const Workload& w, const Parallelism& p,
+                                               bool useCompiledIn) const {
   const uint64_t ranks = chips * std::max<uint32_t>(1, system.accel.ranksPerChip);
   TRNSIM_RETURN_IF_ERROR(detail::validateParallelism(w, p, ranks));
   if (p.precision == Precision::kFp8 && !(system.accel.peakTflopsFp8 > 0)) {
@@ -154,6 +160,18 @@ Expected<StepEstimate> Planner::Impl::estimate(const Workload& w, const Parallel
   const detail::RankShape r = detail::rankShape(w, p);
   const ComputeModel& c = *compute;
   const Precision prec = p.precision;
+  // The compiled layers are bf16 (the compiler has no fp8 matmul yet): fp8 plans keep the
+  // kernel composition, and say so.
+  const bool useCompiled = useCompiledIn && compiled && prec == Precision::kBf16;
+  std::string computeNote;
+  if (useCompiledIn && compiled && !useCompiled)
+    computeNote = "fp8: the kernel composition (compiled layers are bf16 only)";
+  LayerGraphShape graphShape;
+  graphShape.tp = p.tp;
+  graphShape.cp = p.cp;
+  graphShape.batch = p.microbatch;
+  graphShape.seq = w.seq;
+  graphShape.sequenceParallel = p.sequenceParallel;
 
   const uint64_t T = r.tokensPerMicrobatch;  // tokens of one micro-batch on this rank
   const uint64_t h = m.hidden, hd = m.headDim();
@@ -194,20 +212,24 @@ Expected<StepEstimate> Planner::Impl::estimate(const Workload& w, const Parallel
     const double normBytes = normTokens * h * (2 * 2 + 2 * 3) * actBytes;
     t.fwd += c.memoryBoundSeconds(normBytes);
     t.bwd += c.memoryBoundSeconds(2 * normBytes);
+    // The MoE part on the kernel model (the router, the experts and shared experts).
+    double moeFwd = 0, moeBwd = 0;
     if (!moe) {
       const uint64_t ffn = m.experts > 1 && m.denseFfnHidden ? m.denseFfnHidden : m.ffnHidden;
       mlpTimes(T, ffn, 1, t.fwd, t.bwd);
     } else {
       MatmulShape router{T, m.experts, h, 1};
-      t.fwd += c.matmulSeconds(router, prec);
-      t.bwd += backwardMatmul(c, router, prec);
+      moeFwd += c.matmulSeconds(router, prec);
+      moeBwd += backwardMatmul(c, router, prec);
       // Each rank of an EP group sends T * topK token copies; its experts/ep local experts
       // receive, on average, T * topK * ep / experts tokens each, the busiest moeImbalance x more.
       const uint64_t local = m.experts / p.ep;
       const uint64_t perExpert = static_cast<uint64_t>(std::ceil(
           static_cast<double>(T) * m.topK * p.ep / m.experts * tune.moeImbalance));
-      mlpTimes(std::max<uint64_t>(1, perExpert), m.ffnHidden, local, t.fwd, t.bwd);
-      if (m.sharedExperts) mlpTimes(T, uint64_t{m.ffnHidden} * m.sharedExperts, 1, t.fwd, t.bwd);
+      mlpTimes(std::max<uint64_t>(1, perExpert), m.ffnHidden, local, moeFwd, moeBwd);
+      if (m.sharedExperts) mlpTimes(T, uint64_t{m.ffnHidden} * m.sharedExperts, 1, moeFwd, moeBwd);
+      t.fwd += moeFwd;
+      t.bwd += moeBwd;
       if (p.ep > 1) {
         const double tokensSent = (p.sequenceParallel ? static_cast<double>(T) / tp : T) * m.topK *
                                   tune.moeImbalance;
@@ -216,6 +238,17 @@ Expected<StepEstimate> Planner::Impl::estimate(const Workload& w, const Parallel
         t.epFwd = 2 * a2a;  // dispatch + combine
         t.epBwd = 2 * a2a;
       }
+    }
+    if (useCompiled) {
+      // The layer's compiled graphs replace the composition; a MoE layer's graph is its dense
+      // part (attention block, both norms, residuals) and the experts stay on the kernel model.
+      LayerGraphShape gs = graphShape;
+      gs.mlp = !moe;
+      TRNSIM_ASSIGN_OR_RETURN(CompiledLayerTimes ct, compiled->layer(m, gs));
+      t.fwd = ct.forward + moeFwd;
+      t.bwd = ct.backward + moeBwd;
+      t.attnFwd = ct.attentionForward;
+      t.attnBwd = ct.attentionBackward;
     }
     if (tp > 1) {
       if (p.sequenceParallel) {
@@ -270,8 +303,13 @@ Expected<StepEstimate> Planner::Impl::estimate(const Workload& w, const Parallel
   // Per micro-batch on the busiest stage (the last: it also runs the output layer and loss).
   MatmulShape logits{T, ceilDiv(m.vocab, tp), h, 1};
   const double lossBytes = static_cast<double>(T) * m.vocab / tp * 4.0 * 2;
-  const double logitsFwd = c.matmulSeconds(logits, prec) + c.memoryBoundSeconds(lossBytes);
-  const double logitsBwd = backwardMatmul(c, logits, prec) + c.memoryBoundSeconds(lossBytes);
+  double logitsFwd = c.matmulSeconds(logits, prec) + c.memoryBoundSeconds(lossBytes);
+  double logitsBwd = backwardMatmul(c, logits, prec) + c.memoryBoundSeconds(lossBytes);
+  if (useCompiled) {
+    TRNSIM_ASSIGN_OR_RETURN(CompiledHeadTimes ht, compiled->head(m, graphShape));
+    logitsFwd = ht.forward;
+    logitsBwd = ht.backward;
+  }
 
   const double fwd = stageSum(&LayerTimes::fwd) + logitsFwd;
   const double bwd = stageSum(&LayerTimes::bwd) + logitsBwd;
@@ -360,10 +398,17 @@ Expected<StepEstimate> Planner::Impl::estimate(const Workload& w, const Parallel
   // Adam on this rank's (shard of the) parameters: a memory-bound pass.
   const double optParams = p.zero >= 1 ? r.denseParamsPerRank / dpDense + r.expertParamsPerRank / dpExpert
                                        : r.denseParamsPerRank + r.expertParamsPerRank;
-  const double optimizer = c.memoryBoundSeconds(optParams * tune.optimizerBytesPerParam);
+  double optimizer = c.memoryBoundSeconds(optParams * tune.optimizerBytesPerParam);
+  if (useCompiled) {
+    TRNSIM_ASSIGN_OR_RETURN(optimizer, compiled->optimizerSeconds(optParams));
+  }
 
   StepEstimate e;
   e.parallelism = p;
+  e.computeModel = useCompiled ? "compiled" : composedName;
+  if (useCompiled && moeLayers)
+    computeNote = "MoE experts and router on the kernel model; the dense part compiled";
+  e.computeNote = computeNote;
   StepBreakdown& b = e.breakdown;
   b.compute = mb * (fwd + bwd);
   b.recompute = mb * recompute;
@@ -411,9 +456,20 @@ Expected<StepEstimate> Planner::Impl::estimate(const Workload& w, const Parallel
 }
 
 Expected<Planner> Planner::create(const arch::SystemConfig& system, uint64_t chips) {
+  return create(system, chips, PlannerOptions{});
+}
+
+Expected<Planner> Planner::create(const arch::SystemConfig& system, uint64_t chips,
+                                  const PlannerOptions& options) {
   PlanTuning tuning;
   tuning.stepOverheadS = detail::executionTuning().stepOverheadS;
-  return create(system, chips, nullptr, tuning);
+  TRNSIM_ASSIGN_OR_RETURN(Planner planner, create(system, chips, nullptr, tuning));
+  planner.impl_->options = options;
+  if (!system.accel.simChip.empty() && options.computeModel == ComputeModelKind::kCompiled) {
+    TRNSIM_ASSIGN_OR_RETURN(planner.impl_->compiled,
+                            CompiledComputeModel::create(system, options.compiled));
+  }
+  return planner;
 }
 
 Expected<Planner> Planner::create(const arch::SystemConfig& system, uint64_t chips,
@@ -429,6 +485,9 @@ Expected<Planner> Planner::create(const arch::SystemConfig& system, uint64_t chi
     } else {
       TRNSIM_ASSIGN_OR_RETURN(impl->compute, makeComputeModel(system));
     }
+    impl->options.computeModel = ComputeModelKind::kKernels;
+    impl->composedName =
+        impl->compute->name().find("roofline") != std::string_view::npos ? "roofline" : "kernels";
     TRNSIM_ASSIGN_OR_RETURN(fabric::CollectiveModel comm, fabric::CollectiveModel::create(system, chips));
     impl->comm = std::make_unique<fabric::CollectiveModel>(std::move(comm));
     return Planner(std::move(impl));
@@ -444,10 +503,26 @@ Planner& Planner::operator=(Planner&&) noexcept = default;
 
 const arch::SystemConfig& Planner::system() const { return impl_->system; }
 uint64_t Planner::chips() const { return impl_->chips; }
+ComputeModelKind Planner::computeModel() const {
+  return impl_->compiled ? ComputeModelKind::kCompiled : ComputeModelKind::kKernels;
+}
+const PlannerOptions& Planner::options() const { return impl_->options; }
+const CompiledComputeModel* Planner::compiledModel() const { return impl_->compiled.get(); }
 
 Expected<StepEstimate> Planner::estimate(const Workload& w, const Parallelism& p) const {
+  return estimate(w, p, computeModel());
+}
+
+Expected<StepEstimate> Planner::estimate(const Workload& w, const Parallelism& p,
+                                         ComputeModelKind kind) const {
   try {
-    return impl_->estimate(w, p);
+    Expected<StepEstimate> e = impl_->estimate(w, p, kind == ComputeModelKind::kCompiled);
+    if (e || !impl_->compiled || kind != ComputeModelKind::kCompiled) return e;
+    // A shape the compiler cannot lower yet (e.g. attention over fewer than 128 tokens per
+    // rank): the kernel composition answers, and the estimate says why.
+    Expected<StepEstimate> k = impl_->estimate(w, p, false);
+    if (k) k->computeNote = "compiled layers failed (" + e.status().toString() + "); kernel composition";
+    return k;
   } catch (const std::exception& e) {
     return Status(ErrorCode::kInternal, std::string("planner estimate: ") + e.what());
   }

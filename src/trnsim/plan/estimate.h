@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "trnsim/arch/system_config.h"
+#include "trnsim/plan/compute_compiled.h"
 #include "trnsim/plan/compute_model.h"
 #include "trnsim/plan/model_config.h"
 #include "trnsim/support/status.h"
@@ -71,6 +72,11 @@ struct StepEstimate {
   std::string why;  ///< when !fits or invalid: what does not fit / divide, and what to change
   MemoryBreakdown memory;
   StepBreakdown breakdown;
+  /// Which compute model timed the step: "compiled" (compiled layer graphs), "kernels" (the
+  /// per-kernel composition) or "roofline" (GPUs, TPUs).
+  std::string computeModel;
+  /// What the compute model did not cover (MoE experts, fp8 matmuls on the kernel model).
+  std::string computeNote;
 };
 
 /// Tunable constants of the execution model that are not hardware facts (calibrated only
@@ -79,12 +85,27 @@ struct PlanTuning {
   double stepOverheadS = 0;  ///< per step: data loading, logging, launch
 };
 
+/// How a Planner times compute.
+struct PlannerOptions {
+  /// Trainium-class systems (accel.sim_chip): compiled layer graphs or the kernel composition.
+  /// Other systems always use the roofline.
+  ComputeModelKind computeModel = ComputeModelKind::kCompiled;
+  CompiledComputeOptions compiled;
+  /// search() ranks every candidate with the kernel composition (fast) and re-times this many
+  /// of the best with compiled layers before picking (docs/plan_compute.md, "Speed").
+  size_t compiledRerank = 8;
+};
+
 class Planner {
  public:
-  /// `chips` chips of `system`; builds the compute and collective models once.
+  /// `chips` chips of `system`; builds the compute and collective models once. Trainium-class
+  /// systems are timed with compiled layers (PlannerOptions' default).
   static Expected<Planner> create(const arch::SystemConfig& system, uint64_t chips);
+  static Expected<Planner> create(const arch::SystemConfig& system, uint64_t chips,
+                                  const PlannerOptions& options);
   /// As above with a given compute model (e.g. a roofline with RooflineOptions) and tuning;
-  /// `compute` null = makeComputeModel(system).
+  /// `compute` null = makeComputeModel(system). Composes per-operation times (no compiled
+  /// layers).
   static Expected<Planner> create(const arch::SystemConfig& system, uint64_t chips,
                                   std::unique_ptr<ComputeModel> compute,
                                   const PlanTuning& tuning);
@@ -94,11 +115,21 @@ class Planner {
 
   const arch::SystemConfig& system() const;
   uint64_t chips() const;
+  /// What estimate() uses: kCompiled only when the system is simulated and compiled layers were
+  /// asked for.
+  ComputeModelKind computeModel() const;
+  const PlannerOptions& options() const;
+  /// The compiled-layer model (null unless computeModel() is kCompiled).
+  const CompiledComputeModel* compiledModel() const;
 
   /// One step with the given parallelism. Invalid degrees (not dividing, not matching the
   /// rank count) give an error naming the degree; a configuration that does not fit in memory
   /// gives an estimate with fits = false and `why`.
   Expected<StepEstimate> estimate(const Workload& w, const Parallelism& p) const;
+  /// The same with a given compute model (kCompiled on a planner without compiled layers gives
+  /// the kernel composition, or the roofline).
+  Expected<StepEstimate> estimate(const Workload& w, const Parallelism& p,
+                                  ComputeModelKind kind) const;
 
  private:
   struct Impl;

@@ -56,6 +56,8 @@ void putStep(json& j, const StepEstimate& e) {
                          {"activations", num(e.memory.activations / kGib)},
                          {"buffers", num(e.memory.buffers / kGib)}};
   j["parallelism"] = parallelismJson(e.parallelism);
+  if (!e.computeModel.empty()) j["compute_model"] = e.computeModel;
+  if (!e.computeNote.empty()) j["compute_note"] = e.computeNote;
 }
 
 void putRun(json& j, const RunEstimate& r) {
@@ -94,6 +96,7 @@ json searchJson(const SearchResult& s, Objective objective) {
               {"invalid", s.invalid},
               {"threads", s.threads},
               {"seconds", num(s.seconds)},
+              {"reranked", s.reranked},
               {"top", top}};
 }
 

@@ -337,6 +337,15 @@ uint64_t comparableChips(const arch::SystemConfig& base, uint64_t chips,
   return best;
 }
 
+namespace {
+/// "compiled layers", "kernel composition", "roofline" for the terminal table.
+std::string_view computeModelText(std::string_view name) {
+  if (name == "compiled") return "compiled layers (timing-only simulation of each layer's graphs)";
+  if (name == "kernels") return "kernel composition (matmul, attention, memory-bound passes)";
+  return name;
+}
+}  // namespace
+
 std::string planToText(const PlanReport& r) {
   std::string out;
   const Workload& w = r.workload;
@@ -344,6 +353,9 @@ std::string planToText(const PlanReport& r) {
     const StepEstimate& e = p.step;
     out += fmt::format("{} on {} x {} ({} ranks)\n", w.model.name, p.chips, p.system, p.ranks);
     out += fmt::format("  parallelism           {}\n", parallelismText(e.parallelism));
+    if (!e.computeModel.empty())
+      out += fmt::format("  compute model         {}{}\n", computeModelText(e.computeModel),
+                         e.computeNote.empty() ? "" : "; " + e.computeNote);
     out += fmt::format("  step time             {:.4g} s   ({} sequences x {} tokens)\n",
                        e.stepTimeS, w.globalBatch, w.seq);
     out += fmt::format("  tokens/s              {}\n", si(e.tokensPerS));
@@ -391,6 +403,11 @@ std::string planToText(const PlanReport& r) {
       out += fmt::format(
           "  search ({})         {} configurations, {} fit, {:.2f} s on {} threads; top {}:\n",
           objectiveName(r.objective), s.evaluated, s.fitting, s.seconds, s.threads, s.top.size());
+      if (s.reranked)
+        out += fmt::format(
+            "                        (ranked by the kernel composition; the best {} re-timed with "
+            "compiled layers)\n",
+            s.reranked);
       for (size_t i = 0; i < s.top.size(); ++i)
         out += fmt::format("    {}. {:<58} {:.4g} s  MFU {:.1f}%  {:.1f} GiB\n", i + 1,
                            parallelismText(s.top[i].parallelism), s.top[i].stepTimeS,

@@ -6,6 +6,11 @@
 #include <fmt/core.h>
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <thread>
+#include <utility>
+#include <vector>
 
 namespace trnsim::plan {
 
@@ -91,10 +96,53 @@ Expected<SearchResult> search(const Planner& planner, const Workload& w,
                     fmt::format("cannot search for the cheapest plan: {}", note), "--objective");
     space.usdPerNodeHour = r.usdPerNodeHour;
   }
+  const bool compiled = planner.computeModel() == ComputeModelKind::kCompiled;
   StepFunction step = [&planner](const Workload& wl, const Parallelism& p) {
-    return planner.estimate(wl, p);
+    return planner.estimate(wl, p, ComputeModelKind::kKernels);
   };
-  return searchWith(step, w, space, options);
+  if (!compiled) {
+    TRNSIM_ASSIGN_OR_RETURN(SearchResult r, searchWith(step, w, space, options));
+    r.computeModel = r.best.computeModel;
+    return r;
+  }
+  // Rank everything with the kernel composition (microseconds per candidate), then re-time the
+  // best few with compiled layers (seconds per new per-rank shape, cached) and re-rank them.
+  const auto started = std::chrono::steady_clock::now();
+  SearchSpace wide = space;
+  wide.topCount = std::max(space.topCount, planner.options().compiledRerank);
+  TRNSIM_ASSIGN_OR_RETURN(SearchResult r, searchWith(step, w, wide, options));
+  std::vector<Expected<StepEstimate>> timed(r.top.size(), Status());
+  {
+    uint32_t threads = options.threads ? options.threads : std::thread::hardware_concurrency();
+    threads = std::clamp<uint32_t>(threads, 1, static_cast<uint32_t>(r.top.size()));
+    std::atomic<size_t> next{0};
+    auto work = [&] {
+      for (size_t i = next++; i < r.top.size(); i = next++)
+        timed[i] = planner.estimate(w, r.top[i].parallelism, ComputeModelKind::kCompiled);
+    };
+    std::vector<std::jthread> pool;
+    for (uint32_t t = 1; t < threads; ++t) pool.emplace_back(work);
+    work();
+  }  // joined
+  std::vector<std::pair<double, size_t>> order;
+  for (size_t i = 0; i < timed.size(); ++i) {
+    if (!timed[i])
+      return timed[i].status().withContext(
+          fmt::format("re-timing the search's candidate {} with compiled layers (--compute-model "
+                      "kernels skips them)",
+                      i + 1));
+    order.emplace_back(objectiveScore(*timed[i], space, options.objective), i);
+  }
+  std::stable_sort(order.begin(), order.end());
+  std::vector<StepEstimate> top;
+  for (size_t k = 0; k < order.size() && k < std::max<size_t>(space.topCount, 1); ++k)
+    top.push_back(std::move(timed[order[k].second]).value());
+  r.reranked = timed.size();
+  r.top = std::move(top);
+  r.best = r.top.front();
+  r.computeModel = r.best.computeModel;
+  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  return r;
 }
 
 }  // namespace trnsim::plan

@@ -150,6 +150,10 @@ struct SearchResult {
   uint64_t invalid = 0;     ///< the step model refused (an error), not counted as fitting
   double seconds = 0;       ///< host wall time of the search
   uint32_t threads = 1;
+  /// With compiled layers: the candidates ranked by the kernel composition whose steps were
+  /// re-timed with compiled layers before the best was picked (0: no re-timing).
+  uint64_t reranked = 0;
+  std::string computeModel;  ///< of the top plans: "compiled", "kernels" or "roofline"
 };
 
 /// Everything the search needs to know about the system besides the step model.
@@ -179,6 +183,9 @@ double objectiveScore(const StepEstimate& e, const SearchSpace& space, Objective
 Expected<SearchResult> searchWith(const StepFunction& step, const Workload& w,
                                   const SearchSpace& space, const SearchOptions& options);
 
+/// The search with the Planner's step model. With compiled layers every candidate is ranked
+/// by the kernel composition and the best PlannerOptions::compiledRerank (at least the top
+/// count) are re-timed with compiled layers, in parallel, and re-ranked.
 Expected<SearchResult> search(const Planner& planner, const Workload& w,
                               const SearchOptions& options);
 
