@@ -271,3 +271,22 @@ def test_dtype_bf16_backward_keeps_f32_saved_values(monkeypatch):
     header = texts["backward"].splitlines()[0]
     assert ": f32[1, 2, 128] input" in header, header
     assert q.grad is not None and q.grad.abs().sum() > 0
+
+
+def test_stochastic_rounding_is_unbiased_and_seeded():
+    """rounding="stochastic": 1 + 2**-9 (a quarter of a bf16 ulp above 1) rounds up about a
+    quarter of the time (round-to-nearest-even never does), reproducibly for a seed."""
+    x = torch.ones(4096)
+    y = torch.full((4096,), 1.0 + 2.0 ** -9)
+
+    def run(rounding, seed):
+        torch._dynamo.reset()
+        fast = torch.compile(lambda a, b: (a * b).to(torch.bfloat16), backend="trnsim",
+                             options={"rounding": rounding, "seed": seed})
+        return fast(x, y).float()
+
+    assert torch.equal(run("rne", 0), torch.ones(4096))
+    up = (run("stochastic", 3) > 1).float().mean().item()
+    assert 0.2 < up < 0.3, up  # binomial(4096, 0.25): sigma 0.007
+    assert torch.equal(run("stochastic", 3), run("stochastic", 3))
+    assert not torch.equal(run("stochastic", 3), run("stochastic", 4))
