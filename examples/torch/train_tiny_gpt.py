@@ -25,6 +25,7 @@ import argparse
 import contextlib
 import copy
 import csv
+import inspect
 import math
 import os
 import sys
@@ -183,7 +184,7 @@ class Run:
         self.losses: list = []
         self.sim_ns: list = []      # trnsim: simulated ns of each whole step (None if unknown)
         self.host_s = 0.0
-        self.clip = args.clip
+        self.clip = args.clip       # gradient clipping on the host (0: none, or compiled)
         self.forward = model
         opt = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.99),
                                 weight_decay=0.01)
@@ -192,7 +193,12 @@ class Run:
             self.forward = torch.compile(model, backend="trnsim", dynamic=False,
                                          options=options)
             if hasattr(trnsim.torch, "compile_optimizer"):
-                opt = trnsim.torch.compile_optimizer(opt, **options)
+                extra = {}
+                # The clipping compiles with the step when compile_optimizer takes it.
+                if args.clip > 0 and _takes(trnsim.torch.compile_optimizer, "max_grad_norm"):
+                    extra["max_grad_norm"] = args.clip
+                    self.clip = 0.0
+                opt = trnsim.torch.compile_optimizer(opt, **options, **extra)
         self.opt = opt
 
     def step(self, x, y, autocast) -> float:
@@ -213,6 +219,13 @@ class Run:
         if self.name == "trnsim":
             self.sim_ns.append(seen.simulated_ns())
         return self.losses[-1]
+
+
+def _takes(fn, name: str) -> bool:
+    try:
+        return name in inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
 
 
 class _Records:
@@ -250,6 +263,7 @@ class Progress:
         self.stream = stream or sys.stdout
         self.tty = self.stream.isatty()
         self.every = max(1, total // 20)
+        self.width = 0
         self.t0 = time.perf_counter()
 
     def update(self, step: int, runs: list):
@@ -274,7 +288,9 @@ class Progress:
         parts.append(f"{rate:.2f} steps/s")
         line = "  ".join(parts)
         if self.tty:
-            self.stream.write("\r" + line + ("\n" if last else ""))
+            pad = max(0, self.width - len(line))  # blank what a longer last line left
+            self.width = len(line)
+            self.stream.write("\r" + line + " " * pad + ("\n" if last else ""))
         else:
             self.stream.write(line + "\n")
         self.stream.flush()
@@ -420,6 +436,9 @@ def parse_args(argv=None):
     p.add_argument("--eval-iters", type=int, default=8,
                    help="batches for the final train/val loss")
     p.add_argument("--sample", type=int, default=300, help="characters of text to generate")
+    p.add_argument("--threads", type=int, default=1,
+                   help="PyTorch host threads (0: PyTorch's default); the tensors are tiny, "
+                        "and on a small or busy machine more threads cost more than they give")
     p.add_argument("--out", default=os.path.join("build", "train_tiny_gpt"))
     return p.parse_args(argv)
 
@@ -428,6 +447,16 @@ def main(argv=None) -> dict:
     """Runs the example; returns {"runs": {name: Run}, "train_loss": {name: x},
     "val_loss": {name: x}, "sample": str, "out": dir}."""
     args = parse_args(argv)
+    threads = torch.get_num_threads()
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
+    try:
+        return _main(args)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _main(args) -> dict:
     with open(args.text, encoding="utf-8") as f:
         text = f.read()
     tok = CharTokenizer(text)

@@ -2,19 +2,22 @@
 backward and AdamW step as far as they are compiled) against the same model trained by eager
 PyTorch on the CPU from the same init on the same batches (``--compare``).
 
-Tolerances:
+Tolerances (measured on trn2, torch 2.13 CPU, the example's defaults unless said):
 - fp32, per step: |loss_trnsim - loss_cpu| <= 1e-4 * loss_cpu. trnsim's fp32 ops match
-  PyTorch to ~1e-6 relative; the two runs then drift apart only as rounding differences are
-  amplified by training. Measured: <= 4e-7 over 20 steps of the fast config, <= 7.5e-6 over 30
-  steps of the default config. A wrong op or gradient moves the loss by > 1e-2 within a few
-  steps.
-- fp32, end of a 200-step run (slow): final train/val loss within 2e-3 relative of the CPU
-  run's (measured: see SLOW_FP32 below).
-- bf16 autocast (slow): both runs round differently to bf16 at every op, so they follow the
-  same trend but not the same path; final losses within 5% of each other (measured below).
-- learning: the char-level model starts at ~ln(vocab) = 4.30 nats; after 20 fast steps the
-  loss is >= 0.5 below the first step's (measured drop 1.1), after 200 default steps the val
-  loss is below 2.6 (measured ~2.4).
+  PyTorch to ~1e-6 relative; the two runs drift apart only as rounding differences are
+  amplified by training. Measured: <= 4e-7 over the 20 fast steps (1 layer); over the 300
+  default steps (slow) <= 3.8e-5, asserted <= 3e-4 there. A wrong op or gradient moves the
+  loss by > 1e-2 within a few steps.
+- fp32, end of the 300 default steps (slow): final train/val loss (host eval of the trained
+  weights on fixed batches) within 1e-3 relative of the CPU run's. Measured: equal to 4
+  decimals (train 2.2013, val 2.2228 for both; 2.4e-5 and 2.8e-5 apart).
+- bf16 autocast (slow): both runs round to bf16 at every op, but not identically, so they
+  follow the same trend, not the same path: per-step differences up to 1.1%, final losses
+  within 2% of each other. Measured at 300 steps: train 2.1766 vs 2.1730 (0.17%), val 2.2022
+  vs 2.2013 (0.04%).
+- learning: the char-level model starts at ~ln(vocab) = ln(74) = 4.30 nats; after 20 fast
+  steps the loss is >= 0.5 below the first step's (measured drop 1.14); after the 300 default
+  steps the val loss is below 2.4 (measured 2.22 fp32, 2.20 bf16).
 """
 import csv
 import importlib.util
@@ -117,26 +120,25 @@ def _final_bands(res):
 
 @pytest.mark.slow
 def test_slow_fp32_default_model_matches_cpu(tmp_path):
-    res, _ = _run(tmp_path, ["--steps", "200", "--compare", "--eval-iters", "4",
-                             "--sample", "100"])
+    res, _ = _run(tmp_path, ["--compare", "--sample", "100"])
     got, want = res["runs"]["trnsim"].losses, res["runs"]["cpu"].losses
     print("max relative loss difference per step:", max(_rel_diffs(got, want)))
     d_train, d_val = _final_bands(res)
     print("final train/val:", res["train_loss"], res["val_loss"], d_train, d_val)
-    assert d_train <= 2e-3 and d_val <= 2e-3
-    assert res["val_loss"]["trnsim"] < 2.6 < math.log(res["vocab_size"])
+    assert max(_rel_diffs(got, want)) <= 3e-4
+    assert d_train <= 1e-3 and d_val <= 1e-3
+    assert res["val_loss"]["trnsim"] < 2.4 < math.log(res["vocab_size"])
 
 
 @pytest.mark.slow
 def test_slow_bf16_autocast_follows_cpu(tmp_path):
-    res, _ = _run(tmp_path, ["--steps", "200", "--dtype", "bf16", "--compare",
-                             "--eval-iters", "4", "--sample", "100"])
+    res, _ = _run(tmp_path, ["--dtype", "bf16", "--compare", "--sample", "100"])
     got, want = res["runs"]["trnsim"].losses, res["runs"]["cpu"].losses
     print("max relative loss difference per step:", max(_rel_diffs(got, want)))
     d_train, d_val = _final_bands(res)
     print("final train/val:", res["train_loss"], res["val_loss"], d_train, d_val)
-    assert d_train <= 0.05 and d_val <= 0.05
-    assert res["val_loss"]["trnsim"] < 2.6
+    assert d_train <= 0.02 and d_val <= 0.02
+    assert res["val_loss"]["trnsim"] < 2.4
     # Same trend: both runs' mean loss over the last 20 steps is well below the first 20.
     for losses in (got, want):
         assert sum(losses[-20:]) / 20 < sum(losses[:20]) / 20 - 0.8
