@@ -84,9 +84,10 @@ Status gatherRows(LowerContext& cx, const isa::Tensor& src, int64_t outer, int64
 Expected<isa::Tensor> int32Index(LowerContext& cx, uint32_t v);
 /// max/min with dim when their indices are read (ops_rows.cpp).
 Status lowerMinMaxWithIndices(LowerContext& cx, const Node& n);
-/// _softmax / _log_softmax over any dim (ops_rows.cpp).
+/// _softmax / _log_softmax over any dim, rows of any length (ops_rows.cpp).
 Status lowerRowSoftmax(LowerContext& cx, const Node& n);
-/// native_layer_norm with any of weight/bias and the mean/rstd outputs (ops_rows.cpp).
+/// native_layer_norm with any of weight/bias and the mean/rstd outputs, rows of any length
+/// (ops_rows.cpp).
 Status lowerRowLayerNorm(LowerContext& cx, const Node& n);
 }  // namespace detail
 

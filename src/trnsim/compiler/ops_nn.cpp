@@ -99,8 +99,15 @@ Expected<Types> inferSoftmax(const Graph& g, const Node& n) {
 Status lowerSoftmax(LowerContext& cx, const Node& n) {
   const TensorType& t = cx.graph().type(n.inputs[0]);
   const int d = *normalizeDim(n.intAttr("dim"), t.rank());
-  // Another dim: a row loop that reads each row along that dim with its stride.
+  // Another dim: a row loop that reads each row along that dim with its stride. So are rows
+  // too long for the kernel's two tile sets (x, fp32 exp, out): the row loop streams them.
   if (t.rank() > 0 && d != t.rank() - 1) return detail::lowerRowSoftmax(cx, n);
+  const uint64_t cols = t.rank() ? uint64_t(t.shape.back()) : 1;
+  const uint64_t kernelBytes =
+      2 * (cols * (numerics::dtypeSize(t.dtype) + 4 +
+                   numerics::dtypeSize(cx.graph().type(n.outputs[0]).dtype)) +
+           12);
+  if (kernelBytes > cx.b().sbufFreeBytes()) return detail::lowerRowSoftmax(cx, n);
   return kernels::emitSoftmax(cx.b(), rows2d(cx, n.inputs[0]), rows2d(cx, n.outputs[0]));
 }
 
@@ -120,6 +127,14 @@ Expected<Types> inferLayerNorm(const Graph& g, const Node& n) {
 Status lowerLayerNorm(LowerContext& cx, const Node& n) {
   // Without weight and bias, or with the mean/rstd outputs read (training): a row loop.
   if (n.inputs.size() != 3 || cx.isRead(n.outputs[1]) || cx.isRead(n.outputs[2]))
+    return detail::lowerRowLayerNorm(cx, n);
+  // Rows the kernel cannot hold (its SBUF check in emitLayerNorm): the row loop streams them.
+  const TensorType& t = cx.graph().type(n.inputs[0]);
+  const uint64_t hidden = uint64_t(t.shape.back()), chunks = (hidden + 511) / 512;
+  const uint64_t rowBytes = hidden * numerics::dtypeSize(t.dtype);
+  const uint64_t outBytes = hidden * numerics::dtypeSize(cx.graph().type(n.outputs[0]).dtype);
+  const uint64_t perBuf = 2 * rowBytes + outBytes + 24 * chunks + 64;
+  if (2 * rowBytes + 2 * perBuf + 1024 > cx.b().sbufFreeBytes())
     return detail::lowerRowLayerNorm(cx, n);
   return kernels::emitLayerNorm(cx.b(), rows2d(cx, n.inputs[0]), cx.in(n, 1), cx.in(n, 2),
                                 rows2d(cx, n.outputs[0]), float(n.floatAttr("eps", 1e-5)));

@@ -2,7 +2,8 @@
 // indices), _log_softmax, _softmax over any dim, native_layer_norm without weight/bias or with
 // its mean/rstd outputs. A row loop puts the op's dim on the free axis of each tile (read with
 // its own stride by the DMA, so no permute is needed), the other dims on the partitions and
-// loops; the body works on [rows, L] tiles, fp32 in between.
+// loops; the body works on [rows, L] tiles, fp32 in between. Rows longer than SBUF holds are
+// streamed in chunks along the row, one or more passes per row (emitLongRowLoop).
 #include <fmt/format.h>
 
 #include <cmath>
@@ -19,6 +20,7 @@ using detail::badArg;
 using detail::in;
 using isa::AccessPattern;
 using isa::AluOp;
+using isa::ScalarOperand;
 using isa::Slice;
 using Types = std::vector<TensorType>;
 constexpr float kInf = std::numeric_limits<float>::infinity();
@@ -38,9 +40,13 @@ struct RowTile {
   int64_t np = 0;  ///< rows of this tile
   std::vector<isa::Tensor> ins, outs, scratch;
   std::vector<int64_t> inLen, outLen, scratchLen;
+  /// Long rows only: per-row values kept across the chunks of a row (shared by both tile sets).
+  std::vector<isa::Tensor> rowState;
+  std::vector<int64_t> rowStateLen;
   AccessPattern in(size_t i) const { return cut(ins[i], inLen[i]); }
   AccessPattern out(size_t i) const { return cut(outs[i], outLen[i]); }
   AccessPattern tmp(size_t i) const { return cut(scratch[i], scratchLen[i]); }
+  AccessPattern state(size_t i) const { return cut(rowState[i], rowStateLen[i]); }
   AccessPattern cut(const isa::Tensor& t, int64_t len) const {
     return t({Slice::range(0, np), Slice::range(0, len)});
   }
@@ -54,31 +60,93 @@ struct RowLoop {
   std::function<Status(RowTile&)> body;
 };
 
+/// A row loop over rows longer than SBUF holds: every tile of rows streams its rows in chunks
+/// along the row dim, `passes` times. Operands with `len` equal to the row length are chunked:
+/// inputs are loaded per chunk (`shared` ones, weights, only in the last pass), outputs written
+/// per chunk in the last pass; outputs with a shorter `len` (per-row results: an index, a mean)
+/// are written once after the last pass. Per-row values that live across chunks are `state`.
+struct LongRowLoop {
+  std::vector<int64_t> shape;
+  int dim = 0;
+  int passes = 1;
+  std::vector<RowOperand> inputs, outputs;
+  /// dtype, least width: scratch as wide as the chunk (at least that many elements).
+  std::vector<std::pair<DType, int64_t>> chunkScratch;
+  std::vector<std::pair<DType, int64_t>> state;  ///< dtype, elements per row
+  /// Called per chunk; in/out/tmp are cut to the chunk, `c0` is its first element in the row.
+  std::function<Status(RowTile&, int pass, int64_t c0)> chunk;
+  /// Called after the last chunk of each pass (state only; per-row outputs after the last).
+  std::function<Status(RowTile&, int pass)> endPass;
+};
+
 struct RowAxis {
   int64_t size;
   std::vector<int64_t> strides;  ///< per operand (inputs then outputs)
 };
 
-Status emitRowLoop(LowerContext& cx, const char* what, const RowLoop& loop) {
-  isa::KernelBuilder& b = cx.b();
-  const int64_t P = cx.chip().mem.sbufPartitions;
-  std::vector<const RowOperand*> ops;
-  for (const auto& o : loop.inputs) ops.push_back(&o);
-  for (const auto& o : loop.outputs) ops.push_back(&o);
+/// Where the rows of a row loop are: per operand the row stride, the dims on partitions and
+/// in loops.
+struct RowPlan {
+  std::vector<const RowOperand*> ops;  ///< inputs then outputs
+  std::vector<int64_t> rowStride;
+  RowAxis part{1, {}};
+  std::vector<RowAxis> loops;
+
+  /// The rows [p0, p0 + np) of operand k at `base`, elements [c0, c0 + len) of each row.
+  AccessPattern hbm(size_t k, int64_t base, int64_t np, int64_t c0, int64_t len) const {
+    AccessPattern ap;
+    ap.tensor = ops[k]->tensor.id();
+    ap.partitionStride = part.strides[k];
+    ap.partitions = uint32_t(np);
+    ap.offset = base + c0 * rowStride[k];
+    ap.free[0] = {rowStride[k], len};
+    ap.numFree = 1;
+    return ap;
+  }
+  /// Calls f(offset per operand, rows) for every tile of up to P rows, in loop order.
+  Status forEachTile(int64_t P,
+                     const std::function<Status(const std::vector<int64_t>&, int64_t)>& f) const {
+    const size_t nops = ops.size();
+    std::vector<int64_t> idx(loops.size(), 0);
+    for (;;) {
+      std::vector<int64_t> base(nops, 0);
+      for (size_t j = 0; j < loops.size(); ++j)
+        for (size_t k = 0; k < nops; ++k) base[k] += idx[j] * loops[j].strides[k];
+      for (int64_t p0 = 0; p0 < part.size; p0 += P) {
+        std::vector<int64_t> at(nops);
+        for (size_t k = 0; k < nops; ++k) at[k] = base[k] + p0 * part.strides[k];
+        TRNSIM_RETURN_IF_ERROR(f(at, std::min(P, part.size - p0)));
+      }
+      size_t j = loops.size();
+      while (j-- > 0) {
+        if (++idx[j] < loops[j].size) break;
+        idx[j] = 0;
+      }
+      if (j == size_t(-1)) return Status::ok();
+    }
+  }
+};
+
+RowPlan planRows(const std::vector<int64_t>& shape, int dim, const std::vector<RowOperand>& inputs,
+                 const std::vector<RowOperand>& outputs) {
+  RowPlan plan;
+  for (const auto& o : inputs) plan.ops.push_back(&o);
+  for (const auto& o : outputs) plan.ops.push_back(&o);
+  const auto& ops = plan.ops;
   const size_t nops = ops.size();
   // Per-operand contiguous strides and the row stride.
   std::vector<std::vector<int64_t>> cs(nops);
-  std::vector<int64_t> rowStride(nops, 1);
+  plan.rowStride.assign(nops, 1);
   for (size_t k = 0; k < nops; ++k) {
-    std::vector<int64_t> s = loop.shape;
-    s[size_t(loop.dim)] = ops[k]->len;
+    std::vector<int64_t> s = shape;
+    s[size_t(dim)] = ops[k]->len;
     cs[k] = contiguousStrides(s);
-    rowStride[k] = ops[k]->shared ? 1 : cs[k][size_t(loop.dim)];
+    plan.rowStride[k] = ops[k]->shared ? 1 : cs[k][size_t(dim)];
   }
   std::vector<RowAxis> kept;
-  for (size_t d = 0; d < loop.shape.size(); ++d) {
-    if (int(d) == loop.dim || loop.shape[d] == 1) continue;
-    RowAxis a{loop.shape[d], std::vector<int64_t>(nops, 0)};
+  for (size_t d = 0; d < shape.size(); ++d) {
+    if (int(d) == dim || shape[d] == 1) continue;
+    RowAxis a{shape[d], std::vector<int64_t>(nops, 0)};
     for (size_t k = 0; k < nops; ++k) a.strides[k] = ops[k]->shared ? 0 : cs[k][d];
     if (!kept.empty()) {
       RowAxis& o = kept.back();
@@ -95,16 +163,37 @@ Status emitRowLoop(LowerContext& cx, const char* what, const RowLoop& loop) {
   size_t pAxis = 0;
   for (size_t i = 0; i < kept.size(); ++i)
     if (kept[i].size >= kept[pAxis].size) pAxis = i;
-  const RowAxis part = kept.empty() ? RowAxis{1, std::vector<int64_t>(nops, 0)} : kept[pAxis];
-  std::vector<RowAxis> loops;
+  plan.part = kept.empty() ? RowAxis{1, std::vector<int64_t>(nops, 0)} : kept[pAxis];
   for (size_t i = 0; i < kept.size(); ++i)
-    if (i != pAxis) loops.push_back(kept[i]);
+    if (i != pAxis) plan.loops.push_back(kept[i]);
+  return plan;
+}
+
+/// Bytes per partition one tile set of `loop` needs.
+int64_t rowLoopBytes(const RowLoop& loop) {
+  int64_t bytes = 0;
+  for (const auto* v : {&loop.inputs, &loop.outputs})
+    for (const auto& o : *v) bytes += o.len * int64_t(numerics::dtypeSize(o.tensor.dtype()));
+  for (const auto& [dt, len] : loop.scratch) bytes += len * int64_t(numerics::dtypeSize(dt));
+  return bytes;
+}
+
+/// SBUF bytes per partition a row loop may use (a little is left for others' small tiles).
+int64_t rowLoopAvail(const isa::KernelBuilder& b) { return int64_t(b.sbufFreeBytes()) - 4096; }
+
+/// Whether one tile set of `loop` (whole rows) fits in SBUF; else it needs emitLongRowLoop.
+bool rowLoopFits(const isa::KernelBuilder& b, const RowLoop& loop) {
+  return rowLoopBytes(loop) <= rowLoopAvail(b);
+}
+
+Status emitRowLoop(LowerContext& cx, const char* what, const RowLoop& loop) {
+  isa::KernelBuilder& b = cx.b();
+  const int64_t P = cx.chip().mem.sbufPartitions;
+  const RowPlan plan = planRows(loop.shape, loop.dim, loop.inputs, loop.outputs);
 
   // Tiles: two sets when they fit, else one.
-  int64_t bytes = 0;
-  for (const auto* o : ops) bytes += o->len * int64_t(numerics::dtypeSize(o->tensor.dtype()));
-  for (const auto& [dt, len] : loop.scratch) bytes += len * int64_t(numerics::dtypeSize(dt));
-  const int64_t avail = int64_t(b.sbufFreeBytes()) - 4096;
+  const int64_t bytes = rowLoopBytes(loop);
+  const int64_t avail = rowLoopAvail(b);
   const int sets = 2 * bytes <= avail ? 2 : 1;
   if (bytes > avail)
     return Status(ErrorCode::kUnsupported,
@@ -134,42 +223,130 @@ Status emitRowLoop(LowerContext& cx, const char* what, const RowLoop& loop) {
     tiles.push_back(std::move(t));
   }
   TRNSIM_RETURN_IF_ERROR(b.status());
-  auto hbmAp = [&](size_t k, int64_t base, int64_t np) {
-    AccessPattern ap;
-    ap.tensor = ops[k]->tensor.id();
-    ap.partitionStride = part.strides[k];
-    ap.partitions = uint32_t(np);
-    ap.offset = base;
-    ap.free[0] = {rowStride[k], ops[k]->len};
-    ap.numFree = 1;
-    return ap;
-  };
-  std::vector<int64_t> idx(loops.size(), 0);
   uint64_t iter = 0;
-  const size_t nin = loop.inputs.size();
-  for (;;) {
-    std::vector<int64_t> base(nops, 0);
-    for (size_t j = 0; j < loops.size(); ++j)
-      for (size_t k = 0; k < nops; ++k) base[k] += idx[j] * loops[j].strides[k];
-    for (int64_t p0 = 0; p0 < part.size; p0 += P, ++iter) {
-      RowTile& t = tiles[iter % size_t(sets)];
-      t.np = std::min(P, part.size - p0);
-      for (size_t k = 0; k < nin; ++k)
-        (void)b.dmaCopy(t.in(k), hbmAp(k, base[k] + p0 * part.strides[k], t.np));
-      TRNSIM_RETURN_IF_ERROR(loop.body(t));
-      for (size_t k = nin; k < nops; ++k)
-        (void)b.dmaCopy(hbmAp(k, base[k] + p0 * part.strides[k], t.np), t.out(k - nin));
-    }
-    size_t j = loops.size();
-    while (j-- > 0) {
-      if (++idx[j] < loops[j].size) break;
-      idx[j] = 0;
-    }
-    if (j == size_t(-1)) break;
-  }
+  const size_t nin = loop.inputs.size(), nops = plan.ops.size();
+  auto perTile = [&](const std::vector<int64_t>& at, int64_t np) -> Status {
+    RowTile& t = tiles[iter++ % size_t(sets)];
+    t.np = np;
+    for (size_t k = 0; k < nin; ++k)
+      (void)b.dmaCopy(t.in(k), plan.hbm(k, at[k], np, 0, plan.ops[k]->len));
+    TRNSIM_RETURN_IF_ERROR(loop.body(t));
+    for (size_t k = nin; k < nops; ++k)
+      (void)b.dmaCopy(plan.hbm(k, at[k], np, 0, plan.ops[k]->len), t.out(k - nin));
+    return Status::ok();
+  };
+  TRNSIM_RETURN_IF_ERROR(plan.forEachTile(P, perTile));
   for (auto& t : tiles)
     for (auto* v : {&t.ins, &t.outs, &t.scratch})
       for (auto& tt : *v) b.release(tt);
+  return b.status();
+}
+
+/// Rows too long for SBUF, streamed in chunks (see LongRowLoop). The chunk is as wide as two
+/// tile sets allow (a multiple of 512 elements), so DMA of one chunk overlaps compute on the
+/// other.
+Status emitLongRowLoop(LowerContext& cx, const char* what, const LongRowLoop& loop) {
+  isa::KernelBuilder& b = cx.b();
+  const int64_t P = cx.chip().mem.sbufPartitions;
+  const int64_t L = loop.shape[size_t(loop.dim)];
+  const RowPlan plan = planRows(loop.shape, loop.dim, loop.inputs, loop.outputs);
+  auto size = [](DType dt) { return int64_t(numerics::dtypeSize(dt)); };
+  // Bytes per chunk element of one tile set, and the bytes that do not grow with the chunk.
+  int64_t perElem = 0, fixed = 0;
+  for (const auto* v : {&loop.inputs, &loop.outputs})
+    for (const auto& o : *v) {
+      if (o.len == L)
+        perElem += size(o.tensor.dtype());
+      else
+        fixed += size(o.tensor.dtype()) * o.len;
+    }
+  for (const auto& [dt, least] : loop.chunkScratch) {
+    perElem += size(dt);
+    fixed += 2 * size(dt) * least;  // a short last chunk still needs `least`
+  }
+  for (const auto& [dt, len] : loop.state) fixed += size(dt) * len;
+  int64_t C = perElem ? (rowLoopAvail(b) - fixed) / (2 * perElem) : L;
+  if (C >= 512) C -= C % 512;
+  C = std::min(C, L);
+  if (C < 64)
+    return Status(ErrorCode::kUnsupported,
+                  fmt::format("{}: rows of {} elements: not even a chunk of 64 elements fits in "
+                              "SBUF ({} bytes free per partition)",
+                              what, L, b.sbufFreeBytes()));
+  const auto id = b.program().tensors.size();
+  int j = 0;
+  auto make = [&](DType dt, int64_t len) {
+    return b.sbuf(fmt::format("longrow{}_{}", id, j++), dt, {P, std::max<int64_t>(1, len)});
+  };
+  // Per-row outputs and state: one copy, shared by both tile sets.
+  std::vector<isa::Tensor> perRowOut(loop.outputs.size()), state;
+  for (size_t k = 0; k < loop.outputs.size(); ++k)
+    if (loop.outputs[k].len != L)
+      perRowOut[k] = make(loop.outputs[k].tensor.dtype(), loop.outputs[k].len);
+  for (const auto& [dt, len] : loop.state) state.push_back(make(dt, len));
+  std::vector<RowTile> tiles;
+  for (int s = 0; s < 2; ++s) {
+    RowTile t{b};
+    for (const auto& o : loop.inputs) {
+      t.ins.push_back(make(o.tensor.dtype(), C));
+      t.inLen.push_back(C);
+    }
+    for (size_t k = 0; k < loop.outputs.size(); ++k) {
+      const auto& o = loop.outputs[k];
+      t.outs.push_back(o.len == L ? make(o.tensor.dtype(), C) : perRowOut[k]);
+      t.outLen.push_back(o.len == L ? C : o.len);
+    }
+    for (const auto& [dt, least] : loop.chunkScratch) {
+      t.scratch.push_back(make(dt, std::max(least, C)));
+      t.scratchLen.push_back(std::max(least, C));
+    }
+    t.rowState = state;
+    for (const auto& st : loop.state) t.rowStateLen.push_back(st.second);
+    tiles.push_back(std::move(t));
+  }
+  TRNSIM_RETURN_IF_ERROR(b.status());
+  uint64_t iter = 0;
+  const size_t nin = loop.inputs.size();
+  auto perTile = [&](const std::vector<int64_t>& at, int64_t np) -> Status {
+    RowTile* last = nullptr;
+    for (int pass = 0; pass < loop.passes; ++pass) {
+      const bool lastPass = pass + 1 == loop.passes;
+      for (int64_t c0 = 0; c0 < L; c0 += C) {
+        RowTile& t = tiles[iter++ % 2];
+        last = &t;
+        t.np = np;
+        const int64_t len = std::min(C, L - c0);
+        for (auto& l : t.inLen) l = len;
+        for (size_t k = 0; k < t.outs.size(); ++k)
+          if (loop.outputs[k].len == L) t.outLen[k] = len;
+        for (size_t k = 0; k < t.scratch.size(); ++k)
+          t.scratchLen[k] = std::max(loop.chunkScratch[k].second, len);
+        for (size_t k = 0; k < nin; ++k)
+          if (!loop.inputs[k].shared || lastPass)
+            (void)b.dmaCopy(t.in(k), plan.hbm(k, at[k], np, c0, len));
+        TRNSIM_RETURN_IF_ERROR(loop.chunk(t, pass, c0));
+        if (lastPass)
+          for (size_t k = 0; k < loop.outputs.size(); ++k)
+            if (loop.outputs[k].len == L)
+              (void)b.dmaCopy(plan.hbm(nin + k, at[nin + k], np, c0, len), t.out(k));
+      }
+      if (loop.endPass) TRNSIM_RETURN_IF_ERROR(loop.endPass(*last, pass));
+    }
+    for (size_t k = 0; k < loop.outputs.size(); ++k)
+      if (loop.outputs[k].len != L)
+        (void)b.dmaCopy(plan.hbm(nin + k, at[nin + k], np, 0, loop.outputs[k].len), last->out(k));
+    return Status::ok();
+  };
+  TRNSIM_RETURN_IF_ERROR(plan.forEachTile(P, perTile));
+  for (auto& t : tiles) {
+    for (auto& tt : t.ins) b.release(tt);
+    for (size_t k = 0; k < t.outs.size(); ++k)
+      if (loop.outputs[k].len == L) b.release(t.outs[k]);
+    for (auto& tt : t.scratch) b.release(tt);
+  }
+  for (auto& tt : perRowOut)
+    if (tt.valid()) b.release(tt);
+  for (auto& tt : state) b.release(tt);
   return b.status();
 }
 
@@ -218,6 +395,28 @@ Status lowerCumsum(LowerContext& cx, const Node& n) {
   loop.outputs = {{cx.out(n), L}};
   const bool direct = cx.out(n).dtype() == DType::kFP32;
   loop.scratch = {{DType::kFP32, L}};
+  if (!rowLoopFits(cx.b(), loop)) {
+    // Long rows: each chunk's scan starts from the last sum of the chunk before.
+    LongRowLoop lr;
+    lr.shape = std::move(loop.shape);
+    lr.dim = loop.dim;
+    lr.inputs = std::move(loop.inputs);
+    lr.outputs = std::move(loop.outputs);
+    lr.chunkScratch = {{DType::kFP32, 1}};
+    lr.state = {{DType::kFP32, 1}};  // the running sum
+    lr.chunk = [direct](RowTile& t, int, int64_t c0) -> Status {
+      AccessPattern acc = direct ? t.out(0) : t.tmp(0);
+      const ScalarOperand init = c0 == 0 ? ScalarOperand(0.0f) : ScalarOperand(t.state(0));
+      TRNSIM_RETURN_IF_ERROR(
+          t.b.tensorTensorScan(acc, t.in(0), t.in(0), init, AluOp::kAdd, AluOp::kBypass));
+      const int64_t len = t.inLen[0];
+      const AccessPattern lastSum =
+          (direct ? t.outs[0] : t.scratch[0])({Slice::range(0, t.np), Slice::range(len - 1, len)});
+      TRNSIM_RETURN_IF_ERROR(t.b.tensorCopy(t.state(0), lastSum));
+      return direct ? Status::ok() : t.b.tensorCopy(t.out(0), acc);
+    };
+    return emitLongRowLoop(cx, "cumsum", lr);
+  }
   loop.body = [direct](RowTile& t) -> Status {
     // VectorE scan along the free axis: r = x[i] + r, starting at 0, accumulated in fp32.
     AccessPattern acc = direct ? t.out(0) : t.tmp(0);
@@ -229,6 +428,58 @@ Status lowerCumsum(LowerContext& cx, const Node& n) {
 }
 
 // ---- topk, argmax, argmin, max/min.dim indices ----
+
+/// The largest (or smallest) element of rows longer than SBUF holds and its index: per chunk
+/// max8 + nc_find_index8 on an fp32 copy (negated for smallest) give the chunk's best; it replaces
+/// the running best where strictly greater, so ties keep the first occurrence. Indices are kept
+/// in fp32 (exact below 2^24).
+Status emitLongRowArg(LowerContext& cx, const Node& n, RowLoop&& rows, bool largest,
+                      bool wantValues) {
+  LongRowLoop loop;
+  loop.shape = std::move(rows.shape);
+  loop.dim = rows.dim;
+  loop.inputs = std::move(rows.inputs);
+  loop.outputs = std::move(rows.outputs);
+  loop.chunkScratch = {{DType::kFP32, 8}};  // the chunk in fp32, padded with -inf to 8
+  enum { kBest, kBestIdx, kMax8, kIdx8, kChunkIdx, kGreater };
+  loop.state = {{DType::kFP32, 1},  {DType::kFP32, 1}, {DType::kFP32, 8},
+                {DType::kInt32, 8}, {DType::kFP32, 1}, {DType::kFP32, 1}};
+  loop.chunk = [largest](RowTile& t, int, int64_t c0) -> Status {
+    auto& b = t.b;
+    const int64_t len = t.inLen[0];
+    if (len < 8) TRNSIM_RETURN_IF_ERROR(b.memset(t.tmp(0), -kInf));
+    const AccessPattern head = t.cut(t.scratch[0], len);
+    if (largest)
+      TRNSIM_RETURN_IF_ERROR(b.tensorCopy(head, t.in(0)));
+    else
+      TRNSIM_RETURN_IF_ERROR(b.tensorScalar(head, t.in(0), AluOp::kMultiply, -1.0f));
+    TRNSIM_RETURN_IF_ERROR(b.max8(t.state(kMax8), t.tmp(0)));
+    TRNSIM_RETURN_IF_ERROR(b.ncFindIndex8(t.state(kIdx8), t.tmp(0), t.state(kMax8)));
+    const AccessPattern m = t.cut(t.rowState[kMax8], 1), i = t.cut(t.rowState[kIdx8], 1);
+    if (c0 == 0) {
+      TRNSIM_RETURN_IF_ERROR(b.tensorCopy(t.state(kBest), m));
+      return b.tensorCopy(t.state(kBestIdx), i);
+    }
+    TRNSIM_RETURN_IF_ERROR(b.tensorScalar(t.state(kChunkIdx), i, AluOp::kAdd, float(c0)));
+    TRNSIM_RETURN_IF_ERROR(b.tensorTensor(t.state(kGreater), m, t.state(kBest), AluOp::kIsGt));
+    TRNSIM_RETURN_IF_ERROR(
+        b.tensorCopyPredicated(t.state(kBestIdx), t.state(kChunkIdx), t.state(kGreater)));
+    return b.tensorTensor(t.state(kBest), t.state(kBest), m, AluOp::kMax);
+  };
+  loop.endPass = [largest, wantValues](RowTile& t, int) -> Status {
+    auto& b = t.b;
+    size_t o = 0;
+    if (wantValues) {
+      if (largest)
+        TRNSIM_RETURN_IF_ERROR(b.tensorCopy(t.out(o), t.state(kBest)));
+      else
+        TRNSIM_RETURN_IF_ERROR(b.tensorScalar(t.out(o), t.state(kBest), AluOp::kMultiply, -1.0f));
+      ++o;
+    }
+    return b.tensorCopy(t.out(o), t.state(kBestIdx));
+  };
+  return emitLongRowLoop(cx, std::string(n.op).c_str(), loop);
+}
 
 /// values (optional) and i32 indices of the k largest (or smallest) along the row: VectorE
 /// max8 and nc_find_index8 over an fp32 copy (negated for smallest, padded with -inf to 8).
@@ -250,6 +501,14 @@ Status emitTopK(LowerContext& cx, const Node& n, std::vector<int64_t> shape, int
   const int64_t W = std::max<int64_t>(8, L);
   loop.scratch = {{DType::kFP32, W}, {DType::kFP32, 8}, {DType::kInt32, 8}};
   const bool wantValues = values != nullptr;
+  if (!rowLoopFits(cx.b(), loop)) {
+    if (k != 1)
+      return Status(ErrorCode::kUnsupported,
+                    fmt::format("{}: k = {} over rows of {} elements (longer than SBUF holds) is "
+                                "not supported yet; k = 1 (argmax, max.dim) is",
+                                n.op, k, L));
+    return emitLongRowArg(cx, n, std::move(loop), largest, wantValues);
+  }
   loop.body = [=](RowTile& t) -> Status {
     auto& b = t.b;
     AccessPattern data = t.tmp(0);
@@ -320,6 +579,116 @@ Status lowerArg(LowerContext& cx, const Node& n) {
                   &cx.out(n, 0));
 }
 
+// ---- softmax / log_softmax over any dim ----
+
+/// Rows longer than SBUF holds: pass 1 streams the chunks keeping the running max M and the
+/// running sum of exp(x - M), rescaled by exp(M_old - M_new) when a chunk raises the max (online
+/// softmax); pass 2 streams them again writing exp(x - M) / sum or x - M - log(sum).
+Status lowerLongRowSoftmax(LowerContext& cx, const Node& n, RowLoop&& rows) {
+  LongRowLoop loop;
+  loop.shape = std::move(rows.shape);
+  loop.dim = rows.dim;
+  loop.passes = 2;
+  loop.inputs = std::move(rows.inputs);
+  loop.outputs = std::move(rows.outputs);
+  loop.chunkScratch = {{DType::kFP32, 1}};  // exp(x - M)
+  // negMax (-M), sum, the chunk's -max then the new -M, the chunk's sum, the rescale factor,
+  // 1/sum or log(sum).
+  enum { kNegMax, kSum, kChunkNegMax, kChunkSum, kRescale, kFinal };
+  loop.state.assign(6, {DType::kFP32, 1});
+  const bool logSm = n.op == "_log_softmax";
+  loop.chunk = [logSm](RowTile& t, int pass, int64_t c0) -> Status {
+    auto& b = t.b;
+    const AccessPattern x = t.in(0);
+    if (pass == 0 && c0 == 0) {
+      TRNSIM_RETURN_IF_ERROR(b.tensorReduce(t.state(kNegMax), AluOp::kMax, x, 1u, true));
+      return b.activation(t.tmp(0), isa::ActFunc::kExp, x, t.state(kNegMax), 1.0f, AluOp::kAdd,
+                          t.state(kSum));
+    }
+    if (pass == 0) {
+      const AccessPattern cneg = t.state(kChunkNegMax), scale = t.state(kRescale);
+      TRNSIM_RETURN_IF_ERROR(b.tensorReduce(cneg, AluOp::kMax, x, 1u, true));
+      TRNSIM_RETURN_IF_ERROR(b.tensorTensor(cneg, cneg, t.state(kNegMax), AluOp::kMin));
+      // exp(M_old - M_new) = exp(-M_new - (-M_old)) <= 1.
+      TRNSIM_RETURN_IF_ERROR(b.tensorTensor(scale, cneg, t.state(kNegMax), AluOp::kSubtract));
+      TRNSIM_RETURN_IF_ERROR(b.activation(scale, isa::ActFunc::kExp, scale));
+      TRNSIM_RETURN_IF_ERROR(b.activation(t.tmp(0), isa::ActFunc::kExp, x, cneg, 1.0f, AluOp::kAdd,
+                                          t.state(kChunkSum)));
+      TRNSIM_RETURN_IF_ERROR(b.tensorScalar(t.state(kSum), t.state(kSum), AluOp::kMultiply, scale,
+                                            AluOp::kAdd, t.state(kChunkSum)));
+      return b.tensorCopy(t.state(kNegMax), cneg);
+    }
+    if (logSm)  // out = (x + negMax) - log(sum)
+      return b.tensorScalar(t.out(0), x, AluOp::kAdd, t.state(kNegMax), AluOp::kSubtract,
+                            t.state(kFinal));
+    TRNSIM_RETURN_IF_ERROR(b.activation(t.tmp(0), isa::ActFunc::kExp, x, t.state(kNegMax)));
+    return b.tensorScalar(t.out(0), t.tmp(0), AluOp::kMultiply, t.state(kFinal));
+  };
+  loop.endPass = [logSm](RowTile& t, int pass) -> Status {
+    if (pass != 0) return Status::ok();
+    if (logSm) return t.b.activation(t.state(kFinal), isa::ActFunc::kLog, t.state(kSum));
+    return t.b.reciprocal(t.state(kFinal), t.state(kSum));
+  };
+  return emitLongRowLoop(cx, std::string(n.op).c_str(), loop);
+}
+
+/// Layer norm over rows longer than SBUF holds, in three passes over the chunks as the
+/// short path's two over the SBUF row: the sum (mean), the sum of squares of x - mean (rstd),
+/// then the output.
+Status lowerLongRowLayerNorm(LowerContext& cx, RowLoop&& rows, bool hasW, bool hasB, float eps,
+                             float invL) {
+  LongRowLoop loop;
+  loop.shape = std::move(rows.shape);
+  loop.dim = rows.dim;
+  loop.passes = 3;
+  loop.inputs = std::move(rows.inputs);
+  loop.outputs = std::move(rows.outputs);
+  loop.chunkScratch = {{DType::kFP32, 1}, {DType::kFP32, 1}};  // x - mean, its square / y
+  enum { kMean, kRstd, kChunkSum };
+  loop.state.assign(3, {DType::kFP32, 1});
+  loop.chunk = [=](RowTile& t, int pass, int64_t c0) -> Status {
+    auto& b = t.b;
+    const AccessPattern x = t.in(0);
+    if (pass == 0) {  // kMean holds the sum until the pass ends
+      if (c0 == 0) return b.tensorReduce(t.state(kMean), AluOp::kAdd, x, 1u);
+      TRNSIM_RETURN_IF_ERROR(b.tensorReduce(t.state(kChunkSum), AluOp::kAdd, x, 1u));
+      return b.tensorTensor(t.state(kMean), t.state(kMean), t.state(kChunkSum), AluOp::kAdd);
+    }
+    TRNSIM_RETURN_IF_ERROR(b.tensorScalar(t.tmp(0), x, AluOp::kSubtract, t.state(kMean)));
+    if (pass == 1) {  // kRstd holds the sum of squares until the pass ends
+      const AccessPattern acc = c0 == 0 ? t.state(kRstd) : t.state(kChunkSum);
+      TRNSIM_RETURN_IF_ERROR(
+          b.activation(t.tmp(1), isa::ActFunc::kSquare, t.tmp(0), {}, 1.0f, AluOp::kAdd, acc));
+      if (c0 == 0) return Status::ok();
+      return b.tensorTensor(t.state(kRstd), t.state(kRstd), acc, AluOp::kAdd);
+    }
+    const AccessPattern y = t.tmp(1);
+    const bool last = !hasW && !hasB;
+    TRNSIM_RETURN_IF_ERROR(
+        b.tensorScalar(last ? t.out(0) : y, t.tmp(0), AluOp::kMultiply, t.state(kRstd)));
+    size_t w = 1;
+    if (hasW)
+      TRNSIM_RETURN_IF_ERROR(b.tensorTensor(hasB ? y : t.out(0), y, t.in(w++), AluOp::kMultiply));
+    if (hasB) TRNSIM_RETURN_IF_ERROR(b.tensorTensor(t.out(0), y, t.in(w), AluOp::kAdd));
+    return Status::ok();
+  };
+  loop.endPass = [=](RowTile& t, int pass) -> Status {
+    auto& b = t.b;
+    if (pass == 0) return b.tensorScalar(t.state(kMean), t.state(kMean), AluOp::kMultiply, invL);
+    if (pass == 1) {
+      TRNSIM_RETURN_IF_ERROR(
+          b.tensorScalar(t.state(kRstd), t.state(kRstd), AluOp::kMultiply, invL, AluOp::kAdd, eps));
+      return b.tensorScalar(t.state(kRstd), t.state(kRstd), AluOp::kPow, -0.5f);
+    }
+    if (t.outs.size() == 3) {
+      TRNSIM_RETURN_IF_ERROR(b.tensorCopy(t.out(1), t.state(kMean)));
+      TRNSIM_RETURN_IF_ERROR(b.tensorCopy(t.out(2), t.state(kRstd)));
+    }
+    return Status::ok();
+  };
+  return emitLongRowLoop(cx, "native_layer_norm", loop);
+}
+
 }  // namespace
 
 namespace detail {
@@ -327,8 +696,6 @@ Status lowerMinMaxWithIndices(LowerContext& cx, const Node& n) {
   const int d = *dimOf(cx.graph(), n);
   return emitTopK(cx, n, shapeOf(cx.graph(), n), d, 1, n.op == "max", &cx.out(n, 0), &cx.out(n, 1));
 }
-
-// ---- softmax / log_softmax over any dim ----
 
 Status lowerRowSoftmax(LowerContext& cx, const Node& n) {
   const Graph& g = cx.graph();
@@ -344,6 +711,7 @@ Status lowerRowSoftmax(LowerContext& cx, const Node& n) {
                   {DType::kFP32, 1},
                   {DType::kFP32, 1},
                   {DType::kFP32, 1}};
+  if (!rowLoopFits(cx.b(), loop)) return lowerLongRowSoftmax(cx, n, std::move(loop));
   const bool logSm = n.op == "_log_softmax";
   loop.body = [logSm](RowTile& t) -> Status {
     auto& b = t.b;
@@ -387,6 +755,8 @@ Status lowerRowLayerNorm(LowerContext& cx, const Node& n) {
                   {DType::kFP32, 1},
                   {DType::kFP32, 1}};
   const float eps = float(n.floatAttr("eps", 1e-5)), invL = float(1.0 / double(L));
+  if (!rowLoopFits(cx.b(), loop))
+    return lowerLongRowLayerNorm(cx, std::move(loop), hasW, hasB, eps, invL);
   loop.body = [=](RowTile& t) -> Status {
     auto& b = t.b;
     TRNSIM_ASSIGN_OR_RETURN(AccessPattern x, asF32(t, 0));
