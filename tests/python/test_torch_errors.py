@@ -104,3 +104,16 @@ def test_a_new_shape_recompiles_instead_of_going_dynamic():
         torch.testing.assert_close(f(x), torch.tanh(x) + 1, atol=1e-6, rtol=1e-6)
     s = tt.stats()
     assert s["compiles"] + s["cache_hits"] == 3 and s["recompiles"] == 2
+
+
+def test_fallback_moves_every_refused_node_to_the_host():
+    """Two nodes the compiler refuses for their attributes (topk with k > 8) in one graph:
+    both move to the host, one retry each."""
+    def f(x):
+        return torch.topk(x, 12, dim=-1).values.sum(-1) + torch.topk(x * 2, 10).values.sum(-1)
+
+    fast = torch.compile(f, backend="trnsim", options={"fallback": "cpu"})
+    x = torch.randn(4, 37)
+    torch.testing.assert_close(fast(x), f(x))
+    ops = [op for op, _ in tt.last_run().host_ops]
+    assert ops.count("topk") == 2, ops

@@ -8,6 +8,8 @@ FX GraphModule, op by op in eager PyTorch. ``last_run().summary_text()`` lists t
 
 from __future__ import annotations
 
+import copy
+
 import operator
 import time
 
@@ -92,7 +94,9 @@ def compile_split(gm: torch.fx.GraphModule, *, options, name, param_indices, dis
                   supported, denied=frozenset(), keep_dtype=frozenset()) -> SplitGraph:
     from ._compile import compile_graph
 
-    part = CapabilityBasedPartitioner(gm, _Support(supported, denied),
+    # fuse_partitions rewrites the graph it is given: partition a copy, so that a retry after
+    # another refused node (compile_graph) finds that node in the caller's graph again.
+    part = CapabilityBasedPartitioner(copy.deepcopy(gm), _Support(supported, denied),
                                       allows_single_node_partition=True)
     fused = part.fuse_partitions(part.propose_partitions())
     placeholders = [n for n in fused.graph.nodes if n.op == "placeholder"]
