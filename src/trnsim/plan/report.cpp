@@ -262,9 +262,10 @@ std::string summaryRows(const PlanReport& r) {
   for (const SystemPlan* p : plannedSystems(r)) {
     const StepEstimate& e = p->step;
     rows += fmt::format(
-        "<tr><td>{}</td><td>{}</td><td>{}</td><td>{:.3g}</td><td>{:.1f}%</td><td>{:.1f} / "
-        "{:.0f}</td>",
-        esc(p->system), p->chips, esc(parallelismText(e.parallelism)), e.stepTimeS, e.mfu * 100,
+        "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.3g}</td><td>{:.1f}%</td><td>{:.1f} "
+        "/ {:.0f}</td>",
+        esc(p->system), p->chips, esc(parallelismText(e.parallelism)),
+        esc(e.computeModel.empty() ? "-" : e.computeModel), e.stepTimeS, e.mfu * 100,
         e.memoryPerChipGib, e.memoryCapacityGib);
     if (p->run && p->run->timeToTrainDays > 0) {
       const RunEstimate& run = *p->run;
@@ -279,7 +280,7 @@ std::string summaryRows(const PlanReport& r) {
   }
   for (const SystemPlan& p : r.compare)
     if (!p.error.empty())
-      rows += fmt::format("<tr><td>{}</td><td>{}</td><td colspan=\"10\">{}</td></tr>\n",
+      rows += fmt::format("<tr><td>{}</td><td>{}</td><td colspan=\"11\">{}</td></tr>\n",
                           esc(p.system), p.chips, esc(p.error));
   return rows;
 }
@@ -452,6 +453,7 @@ std::string planToHtml(const PlanReport& r) {
 
   html +=
       "<h2>Plans</h2>\n<table><tr><th>system</th><th>chips</th><th>parallelism</th>"
+      "<th>compute model</th>"
       "<th>step s</th><th>MFU</th><th>GiB/chip</th><th>days</th><th>cost</th><th>MWh</th>"
       "<th>goodput</th><th>interruptions</th><th>checkpoint every s</th></tr>\n";
   html += summaryRows(r);
