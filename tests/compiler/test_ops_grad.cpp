@@ -464,6 +464,77 @@ TEST(Scatter, SliceAndSelectScatter) {
   EXPECT_EQ(readF32(*exe, "c"), x);
 }
 
+TEST(Scatter, OneHotAlongDimMatchesHostLoop) {
+  // An index as large as self in the other dims and few indices per line takes the one-hot
+  // path (no indirect DMA, whose simulated cost grows with the destination view): the last
+  // dim over two row tiles and three column chunks (repeated indices: the later one wins;
+  // src larger than index, cast from f32 to bf16), a middle dim, and a scalar value.
+  const std::string ir =
+      "graph g(%x: bf16[130, 4100] input, %i: i32[130, 3] input, %s: f32[131, 4] input,\n"
+      "        %y: f32[3, 7, 130] input, %j: i32[3, 2, 130] input) {\n"
+      "  %a: bf16[130, 4100] = scatter(%x, %i, %s) {dim=1}\n"
+      "  %b: f32[3, 7, 130] = scatter(%y, %j) {dim=1, value=-1.5}\n"
+      "  return %a, %b\n}\n";
+  const auto xf = randoms(130 * 4100, 1), s = randoms(131 * 4, 2), y = randoms(3 * 7 * 130, 3);
+  std::vector<uint16_t> x(xf.size());
+  for (size_t n = 0; n < x.size(); ++n) x[n] = numerics::floatToBf16Bits(xf[n]);
+  std::vector<int32_t> i(130 * 3), j(3 * 2 * 130);
+  for (size_t n = 0; n < i.size(); ++n) i[n] = int32_t((n * 977) % 4100);
+  for (size_t r = 0; r < 130; r += 3) i[r * 3 + 2] = i[r * 3];  // duplicates: the later wins
+  for (size_t n = 0; n < j.size(); ++n) j[n] = int32_t((n * 5 + n / 130) % 7);
+  auto exe = runIr(ir, {{"x", bytes(x)}, {"i", bytes(i)}, {"s", bytes(s)}, {"y", bytes(y)},
+                        {"j", bytes(j)}});
+  ASSERT_TRUE(exe);
+  std::vector<uint16_t> a = x;
+  for (size_t r = 0; r < 130; ++r)
+    for (size_t k = 0; k < 3; ++k)
+      a[r * 4100 + size_t(i[r * 3 + k])] = numerics::floatToBf16Bits(s[r * 4 + k]);
+  std::vector<float> b = y;
+  for (size_t o = 0; o < 3; ++o)
+    for (size_t k = 0; k < 2; ++k)
+      for (size_t e = 0; e < 130; ++e) b[(o * 7 + size_t(j[(o * 2 + k) * 130 + e])) * 130 + e] = -1.5f;
+  EXPECT_EQ(as<uint16_t>(*exe->read("a")), a);
+  EXPECT_EQ(readF32(*exe, "b"), b);
+  for (const auto& inst : exe->program().instructions)
+    EXPECT_FALSE(inst.has(isa::kFlagIndirectDst)) << "scatter took the indirect-DMA path";
+}
+
+TEST(OptimizerOps, ColumnOperandLoadedOncePerRowTile) {
+  // x * c with c a [rows, 1] column (a loss's per-row scale): the column is loaded as one
+  // element per partition per tile and broadcast in SBUF, not streamed at the tile's size.
+  const std::string ir =
+      "graph g(%x: f32[130, 5000] input, %c: f32[130, 1] input, %d: bf16[130, 1] input) {\n"
+      "  %a: f32[130, 5000] = mul(%x, %c)\n"
+      "  %b: f32[130, 5000] = fused(%x, %c, %d) {\n"
+      "    %t: f32[130, 5000] = sub(%x, %c) {alpha=1}\n"
+      "    %b: f32[130, 5000] = mul(%t, %d)\n"
+      "  }\n"
+      "  return %a, %b\n}\n";
+  const auto x = randoms(130 * 5000, 1), c = randoms(130, 2), df = randoms(130, 3);
+  std::vector<uint16_t> d(130);
+  for (size_t n = 0; n < d.size(); ++n) d[n] = numerics::floatToBf16Bits(df[n]);
+  auto exe = runIr(ir, {{"x", bytes(x)}, {"c", bytes(c)}, {"d", bytes(d)}});
+  ASSERT_TRUE(exe);
+  std::vector<float> a(x.size()), b(x.size());
+  for (size_t r = 0; r < 130; ++r)
+    for (size_t e = 0; e < 5000; ++e) {
+      a[r * 5000 + e] = x[r * 5000 + e] * c[r];
+      b[r * 5000 + e] = (x[r * 5000 + e] - c[r]) * numerics::bf16BitsToFloat(d[r]);
+    }
+  EXPECT_EQ(readF32(*exe, "a"), a);
+  EXPECT_EQ(readF32(*exe, "b"), b);
+  const isa::Program& prog = exe->program();
+  for (const auto& inst : prog.instructions) {
+    if (inst.opcode != isa::Opcode::kDmaCopy) continue;
+    const isa::AccessPattern* src = inst.operand(1);
+    ASSERT_NE(src, nullptr);
+    const std::string& name = prog.tensors[src->tensor].name;
+    if (name == "c" || name == "d") {
+      EXPECT_LE(src->numElements(), 128) << name;
+    }
+  }
+}
+
 // ---- copy, prims.fma ----
 
 TEST(OptimizerOps, CopyAndFma) {

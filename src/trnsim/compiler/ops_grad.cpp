@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cmath>
 #include <limits>
 
 #include "trnsim/compiler/lower.h"
@@ -195,6 +196,109 @@ Expected<isa::Tensor> flatElementOffsets(LowerContext& cx, uint32_t indexValue,
   return flat;
 }
 
+/// scatter along dim d with an index as large as self in every other dim and few (K) indices
+/// per line: self, index and the values seen as lines along d (lines on partitions, self's
+/// line in column chunks on the free axis); per chunk: self's chunk loaded, then for each k
+/// a one-hot mask (iota == index[:, k]) selects the value k (a per-partition column broadcast
+/// along the chunk) into the chunk, in index order (a later duplicate wins, as on PyTorch's
+/// CPU loop), and the chunk written to out. Cost: 2 K VectorE passes and one HBM round trip
+/// of self, instead of an indirect DMA per 128 indices whose destination view is all of out
+/// (the timing model charges an indirect DMA by its destination view's extent).
+/// scatter's `value` as self's dtype takes it: truncated toward zero for an integer self (as
+/// PyTorch converts the scalar).
+float scatterValue(const Node& n, DType dt) {
+  const double v = n.floatAttr("value");
+  return float(numerics::isFloat(dt) ? v : std::trunc(v));
+}
+
+bool oneHotScatterFits(const TensorType& x, const TensorType& it, int d) {
+  if (x.rank() == 0 || it.rank() != x.rank()) return false;
+  for (int k = 0; k < x.rank(); ++k)
+    if (k != d && it.shape[size_t(k)] != x.shape[size_t(k)]) return false;
+  const int64_t K = it.shape[size_t(d)], S = x.shape[size_t(d)];
+  return K >= 1 && K <= 8 && S <= (int64_t(1) << 24) && x.numElements() > 0;
+}
+
+Status lowerScatterOneHot(LowerContext& cx, const Node& n, int d) {
+  const Graph& g = cx.graph();
+  const TensorType& x = g.type(n.inputs[0]);
+  const TensorType& it = g.type(n.inputs[1]);
+  const std::vector<int64_t>& xs = x.shape;
+  const std::vector<int64_t>& is = it.shape;
+  const int64_t outer = product({xs.begin(), xs.begin() + d});
+  const int64_t inner = product({xs.begin() + d + 1, xs.end()});
+  const int64_t S = xs[size_t(d)], K = is[size_t(d)];
+  isa::KernelBuilder& b = cx.b();
+  const bool hasSrc = n.inputs.size() == 3;
+  // The values at index's positions, contiguous, in self's dtype (as the indirect path casts).
+  isa::Tensor vals = cx.scratch("scatter_vals", x.dtype, is);
+  if (hasSrc) {
+    const TensorType& st = g.type(n.inputs[2]);
+    TileLoop loop;
+    loop.shape = is;
+    std::vector<int64_t> sstr = contiguousStrides(st.shape.empty() ? is : st.shape);
+    loop.inputs = {LoopOperand{cx.in(n, 2), sstr, 0}};
+    loop.outputs = {LoopOperand::broadcast(vals, is, is)};
+    if (st.dtype != x.dtype)
+      loop.body = [](TileContext& tc) { return tc.b.tensorCopy(tc.output(0), tc.input(0)); };
+    TRNSIM_RETURN_IF_ERROR(emitTileLoop(b, loop));
+  }
+  TRNSIM_ASSIGN_OR_RETURN(isa::Tensor idx, detail::int32Index(cx, n.inputs[1]));
+  const bool linesInner = inner > 1 && (outer == 1 || inner >= outer);
+  const int64_t lines = linesInner ? inner : outer, loops = linesInner ? outer : inner;
+  const int64_t P = cx.chip().mem.sbufPartitions, CW = std::min<int64_t>(S, 2048);
+  isa::Tensor ti = sbufTile(b, "scat_idx", DType::kInt32, {P, K});
+  isa::Tensor tf = sbufTile(b, "scat_idxf", DType::kFP32, {P, K});
+  isa::Tensor ts = sbufTile(b, "scat_val", x.dtype, {P, K});
+  isa::Tensor io = sbufTile(b, "scat_iota", DType::kFP32, {P, CW});
+  isa::Tensor tm = sbufTile(b, "scat_mask", DType::kFP32, {P, CW});
+  isa::Tensor tx = sbufTile(b, "scat_self", x.dtype, {P, CW});
+  TRNSIM_RETURN_IF_ERROR(b.status());
+  if (!hasSrc) TRNSIM_RETURN_IF_ERROR(b.memset(ts.ap(), scatterValue(n, x.dtype)));
+  auto pat = [&](const isa::Tensor& t, int64_t len, int64_t j, int64_t l0, int64_t np, int64_t c0,
+                 int64_t w) {
+    isa::AccessPattern h;
+    h.tensor = t.id();
+    h.partitions = uint32_t(np);
+    if (linesInner) {
+      h.partitionStride = 1;
+      h.offset = j * len * inner + l0 + c0 * inner;
+    } else {
+      h.partitionStride = len * inner;
+      h.offset = l0 * len * inner + j + c0 * inner;
+    }
+    h.free[0] = {inner, w};
+    h.numFree = 1;
+    return h;
+  };
+  for (int64_t j = 0; j < loops; ++j)
+    for (int64_t l0 = 0; l0 < lines; l0 += P) {
+      const int64_t np = std::min(P, lines - l0);
+      const auto rows = Slice::range(0, np);
+      (void)b.dmaCopy(ti({rows}), pat(idx, K, j, l0, np, 0, K));
+      (void)b.tensorCopy(tf({rows}), ti({rows}));
+      if (hasSrc) (void)b.dmaCopy(ts({rows}), pat(vals, K, j, l0, np, 0, K));
+      for (int64_t c0 = 0; c0 < S; c0 += CW) {
+        const int64_t w = std::min(CW, S - c0);
+        const auto cols = Slice::range(0, w);
+        (void)b.iota(io({rows, cols}), {1}, float(c0), 0.0f);
+        (void)b.dmaCopy(tx({rows, cols}), pat(cx.in(n, 0), S, j, l0, np, c0, w));
+        for (int64_t k = 0; k < K; ++k) {
+          const auto kc = Slice::range(k, k + 1);
+          (void)b.tensorScalar(tm({rows, cols}), io({rows, cols}), AluOp::kIsEqual,
+                               tf({rows, kc}));
+          isa::AccessPattern v = ts({rows, kc});
+          v.free[0] = {0, w};  // value k broadcast along the chunk
+          v.numFree = 1;
+          (void)b.tensorCopyPredicated(tx({rows, cols}), v, tm({rows, cols}));
+        }
+        (void)b.dmaCopy(pat(cx.out(n), S, j, l0, np, c0, w), tx({rows, cols}));
+      }
+    }
+  for (const isa::Tensor* t : {&ti, &tf, &ts, &io, &tm, &tx}) b.release(*t);
+  return b.status();
+}
+
 /// out = self, then out.flat[offset[j]] = value j, one element per partition, 128 per indirect
 /// DMA, in index order (a later duplicate wins, as on PyTorch's CPU loop). The values are
 /// src's elements at index's positions (copied contiguous, cast to self's dtype), or the
@@ -203,10 +307,11 @@ Status lowerScatter(LowerContext& cx, const Node& n) {
   const Graph& g = cx.graph();
   const TensorType& x = g.type(n.inputs[0]);
   const TensorType& it = g.type(n.inputs[1]);
+  const int d = *normalizeDim(n.intAttr("dim"), std::max(1, x.rank()));
+  if (it.numElements() > 0 && oneHotScatterFits(x, it, d)) return lowerScatterOneHot(cx, n, d);
   TRNSIM_RETURN_IF_ERROR(cx.copyAll(cx.out(n), cx.in(n, 0)));
   const int64_t count = it.numElements();
   if (count == 0) return Status::ok();
-  const int d = *normalizeDim(n.intAttr("dim"), std::max(1, x.rank()));
   TRNSIM_ASSIGN_OR_RETURN(isa::Tensor flat, flatElementOffsets(cx, n.inputs[1], x.shape, d));
   isa::KernelBuilder& b = cx.b();
   const int64_t P = cx.chip().mem.sbufPartitions;
@@ -226,7 +331,7 @@ Status lowerScatter(LowerContext& cx, const Node& n) {
   } else {
     valueTile = sbufTile(b, "scatter_value", x.dtype, {P, 1});
     TRNSIM_RETURN_IF_ERROR(b.status());
-    TRNSIM_RETURN_IF_ERROR(b.memset(valueTile.ap(), float(n.floatAttr("value"))));
+    TRNSIM_RETURN_IF_ERROR(b.memset(valueTile.ap(), scatterValue(n, x.dtype)));
   }
   isa::Tensor idxTile = sbufTile(b, "scatter_at", DType::kInt32, {P, 1});
   TRNSIM_RETURN_IF_ERROR(b.status());

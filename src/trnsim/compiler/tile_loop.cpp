@@ -140,6 +140,19 @@ Status emitTileLoop(isa::KernelBuilder& b, const TileLoop& loop) {
   // Tiles: two sets, [P, freeFull] each.
   const int64_t tileFree = outerFree * innerChunk;
   std::array<TileContext, 2> sets{TileContext(b), TileContext(b)};
+  // An input constant along every free dim (a [rows, 1] column broadcast along the row) is
+  // loaded as one element per partition into a column tile, then broadcast in SBUF by one
+  // GpSimd copy: a DMA of one-element runs the size of the whole tile would cost a
+  // descriptor per element.
+  std::vector<bool> column(loop.inputs.size(), false);
+  std::array<std::vector<isa::Tensor>, 2> colTiles;
+  if (!copyOnly && tileFree > 1) {
+    for (size_t i = 0; i < loop.inputs.size(); ++i) {
+      bool c = true;
+      for (size_t d : freeDims) c = c && s.strides[i][d] == 0;
+      column[i] = c;
+    }
+  }
   if (!copyOnly) {
     for (int set = 0; set < 2; ++set) {
       TileContext& tc = sets[size_t(set)];
@@ -152,6 +165,11 @@ Status emitTileLoop(isa::KernelBuilder& b, const TileLoop& loop) {
       for (size_t i = 0; i < loop.inputs.size(); ++i) tc.inTiles.push_back(tile("in"));
       for (size_t i = 0; i < loop.outputs.size(); ++i) tc.outTiles.push_back(tile("out"));
       for (size_t i = 0; i < loop.scratchDtypes.size(); ++i) tc.scratchTiles.push_back(tile("tmp"));
+      for (size_t i = 0; i < loop.inputs.size(); ++i)
+        if (column[i])
+          colTiles[size_t(set)].push_back(
+              b.sbuf(fmt::format("tile{}_col", b.program().tensors.size()),
+                     loop.inputs[i].tensor.dtype(), {P, 1}));
     }
     TRNSIM_RETURN_IF_ERROR(b.status());
   }
@@ -195,8 +213,22 @@ Status emitTileLoop(isa::KernelBuilder& b, const TileLoop& loop) {
         TileContext& tc = sets[iter % 2];
         tc.partitions = np;
         tc.freeSize = outerFree * nc;
-        for (size_t i = 0; i < nIn; ++i)
-          (void)b.dmaCopy(tc.input(i), hbmAp(loop.inputs[i], i, baseOf(i), np, nc));
+        for (size_t i = 0, c = 0; i < nIn; ++i) {
+          if (!column[i]) {
+            (void)b.dmaCopy(tc.input(i), hbmAp(loop.inputs[i], i, baseOf(i), np, nc));
+            continue;
+          }
+          const isa::Tensor& col = colTiles[iter % 2][c++];
+          AccessPattern src = hbmAp(loop.inputs[i], i, baseOf(i), np, nc);
+          src.free[0] = isa::Dim{0, 1};
+          src.numFree = 1;
+          const Slice rows = Slice::range(0, np);
+          (void)b.dmaCopy(col({rows, Slice::range(0, 1)}), src);
+          AccessPattern wide = col({rows, Slice::range(0, 1)});
+          wide.free[0] = isa::Dim{0, tc.freeSize};
+          wide.numFree = 1;
+          (void)b.tensorCopy(tc.input(i), wide, arch::Engine::kGpSimd);
+        }
         TRNSIM_RETURN_IF_ERROR(loop.body(tc));
         for (size_t i = 0; i < loop.outputs.size(); ++i)
           (void)b.dmaCopy(hbmAp(loop.outputs[i], nIn + i, baseOf(nIn + i), np, nc), tc.output(i));
@@ -213,6 +245,8 @@ Status emitTileLoop(isa::KernelBuilder& b, const TileLoop& loop) {
   for (auto& tc : sets)
     for (auto* v : {&tc.inTiles, &tc.outTiles, &tc.scratchTiles})
       for (auto& t : *v) b.release(t);
+  for (auto& v : colTiles)
+    for (auto& t : v) b.release(t);
   return b.status();
 }
 
