@@ -148,18 +148,30 @@ Status fuseElementwise(Graph& g) {
     std::vector<size_t> members;  // node indices
     std::set<uint32_t> values;    // values the members produce
     std::vector<int64_t> shape;
+    size_t barrier = 0;  // non-pointwise nodes seen when the last member joined
   };
-  std::optional<Group> open;
-  auto close = [&]() {
-    if (!open) return;
+  // A node that does not read a group's values joins it (one pass instead of two) while the
+  // group is small and no other node came between (a later member would delay the whole
+  // group, keeping the values it reads live longer).
+  constexpr size_t kMaxSideMembers = 16;
+  size_t barriers = 0;
+  // Open groups, at most one per output shape, in the order they opened. A group's external
+  // inputs are always already in `out`: a node that joins a group first closes the other open
+  // groups it reads, and any other node closes the groups it reads. So pointwise chains of one
+  // shape fuse across the pointwise nodes of other shapes between them (an optimizer's 0-dim
+  // step-count arithmetic), and independent chains of one shape fuse into one pass.
+  std::vector<Group> open;
+  auto close = [&](size_t gi) {
+    Group grp = std::move(open[gi]);
+    open.erase(open.begin() + long(gi));
     Node f;
     f.op = "fused";
     std::set<uint32_t> seenIn;
-    std::set<size_t> memberSet(open->members.begin(), open->members.end());
-    for (size_t i : open->members) {
+    std::set<size_t> memberSet(grp.members.begin(), grp.members.end());
+    for (size_t i : grp.members) {
       Node& m = g.nodes[i];
       for (uint32_t v : m.inputs)
-        if (!open->values.count(v) && seenIn.insert(v).second) f.inputs.push_back(v);
+        if (!grp.values.count(v) && seenIn.insert(v).second) f.inputs.push_back(v);
       for (uint32_t v : m.outputs) {
         bool escapes = isOutput(g, v);
         for (size_t u : users[v]) escapes |= !memberSet.count(u);
@@ -169,29 +181,45 @@ Status fuseElementwise(Graph& g) {
       f.body.push_back(std::move(m));
     }
     out.push_back(std::move(f));
-    open.reset();
+  };
+  auto reads = [&](const Node& n, const Group& grp) {
+    for (uint32_t v : n.inputs)
+      if (grp.values.count(v)) return true;
+    return false;
   };
   for (size_t i = 0; i < g.nodes.size(); ++i) {
     Node& n = g.nodes[i];
-    bool readsOpen = false;
-    if (open)
-      for (uint32_t v : n.inputs) readsOpen |= open->values.count(v) > 0;
-    if (isPointwise(n)) {
-      const auto& shape = g.type(n.outputs[0]).shape;
-      if (open && readsOpen && open->shape == shape) {
-        open->members.push_back(i);
-        open->values.insert(n.outputs[0]);
+    const bool pw = isPointwise(n);
+    const std::vector<int64_t>* shape = pw ? &g.type(n.outputs[0]).shape : nullptr;
+    // Close the open groups this node reads, except the one it joins.
+    for (size_t gi = 0; gi < open.size();) {
+      if ((!pw || open[gi].shape != *shape) && reads(n, open[gi])) {
+        close(gi);
         continue;
       }
-      close();
-      open = Group{{i}, {n.outputs[0]}, shape};
+      ++gi;
+    }
+    if (!pw) {
+      ++barriers;
+      out.push_back(std::move(n));
       continue;
     }
-    // A node that reads the open group needs its values stored first.
-    if (readsOpen) close();
-    out.push_back(std::move(n));
+    auto it = std::find_if(open.begin(), open.end(),
+                           [&](const Group& grp) { return grp.shape == *shape; });
+    if (it != open.end() && !reads(n, *it) &&
+        (it->barrier != barriers || it->members.size() >= kMaxSideMembers)) {
+      close(size_t(it - open.begin()));
+      it = open.end();
+    }
+    if (it != open.end()) {
+      it->members.push_back(i);
+      it->values.insert(n.outputs[0]);
+      it->barrier = barriers;
+      continue;
+    }
+    open.push_back(Group{{i}, {n.outputs[0]}, *shape, barriers});
   }
-  close();
+  while (!open.empty()) close(0);
   // Nodes moved into a group sit where the group closes, after any independent nodes that came
   // between its members; those never read group values (they would have closed it).
   g.nodes = std::move(out);

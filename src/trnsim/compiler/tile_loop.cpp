@@ -109,7 +109,8 @@ Status emitTileLoop(isa::KernelBuilder& b, const TileLoop& loop) {
   int64_t maxFree = loop.maxFree;
   if (!copyOnly) {
     const uint64_t free = b.sbufFreeBytes();
-    const uint64_t slack = 64 * (tileDtypes.size() + 1) * 2;
+    // Slack: a minimum block per tile, per possible [P, 1] column tile of an input, and one.
+    const uint64_t slack = 64 * (tileDtypes.size() + loop.inputs.size() + 1) * 2;
     const int64_t fit = free > slack ? int64_t((free - slack) / (2 * bytesPerElem)) : 0;
     maxFree = std::min<int64_t>(maxFree, fit);
     if (maxFree < 1)
