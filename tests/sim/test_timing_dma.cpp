@@ -114,6 +114,26 @@ TEST(TimingDma, SmallRowsLoseEfficiency) {
   EXPECT_NEAR(instructionCostNs(chip, p, p.instructions[0]), 1300 + 16384 / 102.0, 1e-6);
 }
 
+TEST(TimingDma, IndirectScatterCostsTheRowsItWrites) {
+  // 128 rows of 64 bf16 (128 B each) scattered into a table of 4096 or 65536 rows: the same
+  // 16 KiB move, so the same cost as the SmallRowsLoseEfficiency copy whatever the table's
+  // size (the destination view spans the whole table; only the indexed rows are written).
+  const arch::ChipConfig chip = trn1Like();
+  for (int64_t tableRows : {4096, 65536}) {
+    isa::KernelBuilder b(chip, "scatter");
+    auto table = b.hbm("table", DType::kBF16, {tableRows, 64}, isa::TensorKind::kOutput);
+    auto rows = b.sbuf("rows", DType::kBF16, {128, 64});
+    auto idx = b.sbuf("idx", DType::kInt32, {128, 1});
+    isa::DmaOptions o;
+    o.indirectDst = true;
+    o.index = idx.ap();
+    ASSERT_TRUE(b.dmaCopy(table.ap(), rows.ap(), o).isOk()) << b.status().toString();
+    isa::Program p = finishOrFail(b);
+    EXPECT_NEAR(instructionCostNs(chip, p, p.instructions.back()), 1300 + 16384 / 102.0, 1e-6)
+        << tableRows << " table rows";
+  }
+}
+
 TEST(TimingDma, DmaOverlapsIndependentMatmul) {
   const arch::ChipConfig chip = trn1Like();
   isa::KernelBuilder b(chip, "overlap");

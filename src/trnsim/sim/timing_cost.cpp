@@ -164,7 +164,10 @@ DmaCost dmaCost(const arch::ChipConfig& chip, const isa::Program& program,
   const AccessPattern* dst = inst.operand(0);
   const AccessPattern* src = inst.operand(1);
   if (!dst || !src) return c;
-  uint64_t elems = uint64_t(std::max<int64_t>(0, dst->numElements()));
+  // An indirect-destination DMA's dst view is the whole table its rows land in; what moves is
+  // the source.
+  const AccessPattern* moved = inst.has(isa::kFlagIndirectDst) ? src : dst;
+  uint64_t elems = uint64_t(std::max<int64_t>(0, moved->numElements()));
   uint64_t srcBytes = elems * elemBytes(program, *src);
   uint64_t dstBytes = elems * elemBytes(program, *dst);
   c.movedBytes = std::max(srcBytes, dstBytes);
