@@ -41,15 +41,16 @@ def supported_ops() -> frozenset:
 _KEEP_WHEN_SUPPORTED = ("_scaled_dot_product_flash_attention_for_cpu",)
 
 
-#: Ops outside Core ATen's decompositions that PyTorch's full table decomposes: kept ATen
-#: ops in Core ATen, but trnsim takes their decomposition (gradient clipping's norms).
+#: Ops Core ATen keeps whole but PyTorch's full decomposition table decomposes; trnsim takes
+#: their decomposition (gradient clipping's norms).
 _ALSO_DECOMPOSED = (torch.ops.aten.linalg_vector_norm,)
 
 
 def decomposition_table() -> dict:
-    """``torch._decomp.core_aten_decompositions()`` plus those of _ALSO_DECOMPOSED, without the decompositions of the ops in
-    _KEEP_WHEN_SUPPORTED that the op table has (scaled_dot_product_attention then reaches the
-    compiler as one node instead of bmm/_softmax/bmm with mask arithmetic)."""
+    """``torch._decomp.core_aten_decompositions()`` plus those of _ALSO_DECOMPOSED, without the
+    decompositions of the ops in _KEEP_WHEN_SUPPORTED that the op table has
+    (scaled_dot_product_attention then reaches the compiler as one node instead of
+    bmm/_softmax/bmm with mask arithmetic)."""
     from torch._decomp import core_aten_decompositions
 
     table = core_aten_decompositions()

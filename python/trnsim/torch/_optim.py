@@ -1,12 +1,14 @@
 """The optimizer step on the simulated chip: ``trnsim.torch.compile_optimizer(opt)``.
 
 ``torch.compile`` of a function that calls ``opt.step()`` is how PyTorch compiles optimizers:
-Dynamo traces the step (the ``foreach`` implementation: one pass over every parameter),
+Dynamo traces the step (PyTorch's for-loop or foreach implementation, as the optimizer was
+constructed),
 AOTAutograd functionalizes it, so the graph returns the new parameters and optimizer state,
 and its runtime copies them back into the tensors the optimizer owns. The graph reaches the
 trnsim backend with ``phase="optimizer"``; its elementwise chains fuse into passes over the
 parameters in simulated HBM, and the run joins the training step's record (``last_run()``).
-Gradient clipping (``max_grad_norm``) runs inside the same compiled function.
+Gradient clipping (``max_grad_norm``) runs inside the same compiled function. AdamW, Adam
+and SGD are tested against eager PyTorch (tests/python/test_torch_train.py).
 """
 
 from __future__ import annotations
@@ -19,11 +21,6 @@ import torch
 from . import _record
 from ._errors import OptionsError
 from ._options import Options
-
-#: Optimizers whose compiled steps are tested against eager PyTorch (tests/python/
-#: test_torch_train.py); others compile too when their ops are supported.
-TESTED = (torch.optim.AdamW, torch.optim.Adam, torch.optim.SGD)
-
 
 def _check(opt, max_grad_norm) -> None:
     if not isinstance(opt, torch.optim.Optimizer):

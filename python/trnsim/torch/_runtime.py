@@ -11,6 +11,7 @@ every call. Outputs come back as tensors of the FX node's dtype, shape, strides 
 
 from __future__ import annotations
 
+import math
 import weakref
 
 import torch
@@ -160,10 +161,7 @@ class CompiledGraph:
 
 
 def _ir_bytes(ir: str, shape) -> int:
-    n = 1
-    for d in shape:
-        n *= int(d)
-    return n * NUMPY_DTYPE[ir].itemsize
+    return math.prod(int(d) for d in shape) * NUMPY_DTYPE[ir].itemsize
 
 
 class HostGraph:
