@@ -122,16 +122,22 @@ def bench_llama_layer():
             "planner_compute_model": model_name}
 
 
-def main():
-    which = sys.argv[1:] or ["gpt2_compile", "gpt2_functional", "llama_layer"]
+def run_benches(which, namespace, out_file):
+    """Runs namespace["bench_<name>"] for each name, printing and writing the results as JSON
+    to bench/results/<out_file> (shared with bench_torch_train.py)."""
     out = {"machine": f"{platform.machine()}, {os.cpu_count()} cores", "torch": torch.__version__}
     for name in which:
         print(f"== {name}", flush=True)
-        out[name] = globals()[f"bench_{name}"]()
+        out[name] = namespace[f"bench_{name}"]()
         print(json.dumps(out[name], indent=1), flush=True)
     os.makedirs(RESULTS, exist_ok=True)
-    with open(os.path.join(RESULTS, "bench_torch.json"), "w") as f:
+    with open(os.path.join(RESULTS, out_file), "w") as f:
         json.dump(out, f, indent=1)
+
+
+def main():
+    run_benches(sys.argv[1:] or ["gpt2_compile", "gpt2_functional", "llama_layer"], globals(),
+                "bench_torch.json")
 
 
 if __name__ == "__main__":

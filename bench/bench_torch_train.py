@@ -16,8 +16,6 @@ Models have random weights (nothing is downloaded).
 """
 
 import json
-import os
-import platform
 import sys
 import time
 
@@ -25,8 +23,7 @@ import torch
 import torch.nn.functional as F
 
 import trnsim.torch
-
-RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
+from bench_torch import run_benches
 
 
 def _phases(run) -> dict:
@@ -111,15 +108,7 @@ def bench_llama_layer():
 
 
 def main():
-    which = sys.argv[1:] or ["gpt2_step", "llama_layer"]
-    out = {"machine": f"{platform.machine()}, {os.cpu_count()} cores", "torch": torch.__version__}
-    for name in which:
-        print(f"== {name}", flush=True)
-        out[name] = globals()[f"bench_{name}"]()
-        print(json.dumps(out[name], indent=1), flush=True)
-    os.makedirs(RESULTS, exist_ok=True)
-    with open(os.path.join(RESULTS, "bench_torch_train.json"), "w") as f:
-        json.dump(out, f, indent=1)
+    run_benches(sys.argv[1:] or ["gpt2_step", "llama_layer"], globals(), "bench_torch_train.json")
 
 
 if __name__ == "__main__":

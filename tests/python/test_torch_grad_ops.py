@@ -9,63 +9,18 @@ compiler got) and compares with PyTorch CPU in fp32: max |out - ref| / max |ref|
 bf16 attention backward on trn2 goes through the library's flash kernel; its bound is stated
 there. Shapes are odd on purpose (not multiples of 128).
 """
-import os
-
 import pytest
 
 torch = pytest.importorskip("torch")
 F = torch.nn.functional
 
-import trnsim.torch as tt  # noqa: E402
+from torch_checks import assert_ran, compiled, err  # noqa: E402
 
 TOL = 1e-4
 BF16_ULP = 2.0 ** -7
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _cache_dir(tmp_path_factory):
-    old = os.environ.get("TRNSIM_CACHE_DIR")
-    os.environ["TRNSIM_CACHE_DIR"] = str(tmp_path_factory.mktemp("trnsim_cache"))
-    yield
-    if old is None:
-        os.environ.pop("TRNSIM_CACHE_DIR", None)
-    else:
-        os.environ["TRNSIM_CACHE_DIR"] = old
-
-
-@pytest.fixture
-def ir_texts(monkeypatch):
-    """The IR text of every graph trnsim.torch compiles during the test."""
-    from trnsim.torch import _compile
-
-    texts = []
-    real = _compile.serialize
-
-    def spy(*args, **kwargs):
-        sg = real(*args, **kwargs)
-        texts.append(sg.text)
-        return sg
-
-    monkeypatch.setattr(_compile, "serialize", spy)
-    torch._dynamo.reset()
-    yield texts
-    torch._dynamo.reset()
-
-
-def compiled(fn, **options):
-    return torch.compile(fn, backend="trnsim", dynamic=False, options=options or None)
-
-
-def err(out, ref) -> float:
-    """max |out - ref| / max |ref|."""
-    out, ref = out.double(), ref.double()
-    return ((out - ref).abs().max() / ref.abs().max().clamp_min(1e-30)).item()
-
-
-def assert_ran(texts, op):
-    assert any(f"= {op}(" in t for t in texts), f"no graph with {op} ran on trnsim"
-    run = tt.last_run()
-    assert run is not None and run.runs and run.simulated_ns > 0
+pytestmark = pytest.mark.usefixtures("module_cache_dir")
 
 
 def grads_of(fn, inputs, cotangent_seed=0, dtype=None):

@@ -3,62 +3,16 @@ rows longer than SBUF holds, which the compiler streams in chunks along the row 
 softmax): through ``torch.compile(fn, backend="trnsim")`` against PyTorch on the CPU, forward
 and backward, fp32. Bounds: max |out - ref| / max |ref| <= 1e-5 (1e-4 for gradients).
 """
-import os
-
 import pytest
 
 torch = pytest.importorskip("torch")
 F = torch.nn.functional
 
-import trnsim.torch as tt  # noqa: E402
+from torch_checks import assert_ran, compiled, err  # noqa: E402
 
 V = 50257  # GPT-2's vocabulary
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _cache_dir(tmp_path_factory):
-    old = os.environ.get("TRNSIM_CACHE_DIR")
-    os.environ["TRNSIM_CACHE_DIR"] = str(tmp_path_factory.mktemp("trnsim_cache"))
-    yield
-    if old is None:
-        os.environ.pop("TRNSIM_CACHE_DIR", None)
-    else:
-        os.environ["TRNSIM_CACHE_DIR"] = old
-
-
-@pytest.fixture
-def ir_texts(monkeypatch):
-    """The IR text of every graph trnsim.torch compiles during the test."""
-    from trnsim.torch import _compile
-
-    texts = []
-    real = _compile.serialize
-
-    def spy(*args, **kwargs):
-        sg = real(*args, **kwargs)
-        texts.append(sg.text)
-        return sg
-
-    monkeypatch.setattr(_compile, "serialize", spy)
-    torch._dynamo.reset()
-    yield texts
-    torch._dynamo.reset()
-
-
-def compiled(fn):
-    return torch.compile(fn, backend="trnsim", dynamic=False)
-
-
-def err(out, ref) -> float:
-    """max |out - ref| / max |ref|."""
-    out, ref = out.double(), ref.double()
-    return ((out - ref).abs().max() / ref.abs().max().clamp_min(1e-30)).item()
-
-
-def assert_ran(texts, op):
-    assert any(f"= {op}(" in t for t in texts), f"no graph with {op} ran on trnsim"
-    run = tt.last_run()
-    assert run is not None and run.runs and run.simulated_ns > 0
+pytestmark = pytest.mark.usefixtures("module_cache_dir")
 
 
 def logits(seed=0, requires_grad=False):

@@ -18,7 +18,6 @@ Error measure: max |out - ref| / max |ref| (relative to the output's scale). Tol
 A case whose graph has an op the op table lacks (UnsupportedOpError), or a form of an op the
 compiler reports as kUnsupported ("not supported yet"), is an xfail naming it.
 """
-import os
 import zlib
 
 import pytest
@@ -33,15 +32,7 @@ BF16_ULP = 2.0 ** -7
 NOT_YET = "not supported yet"  # errorCodeName(kUnsupported)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _cache_dir(tmp_path_factory):
-    old = os.environ.get("TRNSIM_CACHE_DIR")
-    os.environ["TRNSIM_CACHE_DIR"] = str(tmp_path_factory.mktemp("trnsim_cache"))
-    yield
-    if old is None:
-        os.environ.pop("TRNSIM_CACHE_DIR", None)
-    else:
-        os.environ["TRNSIM_CACHE_DIR"] = old
+pytestmark = pytest.mark.usefixtures("module_cache_dir")
 
 
 class _Fn(nn.Module):
