@@ -341,6 +341,77 @@ std::vector<uint16_t> toBf16(std::vector<float>& v) {
   return out;
 }
 
+// A backward graph's weight gradient dW = dy^T x (x [T, in], dy [T, out], T tokens) and a
+// bmm of a transposed batch, bf16, odd sizes: the layout pass folds the permutes into
+// transpose_a, nothing is transposed (no dma_transpose, no TensorE transpose: dy and q as
+// stored are the lhsT TensorE wants), and the values match a double host loop.
+TEST(CompiledGraph, WeightGradientReadsTheTransposedOperandAsStored) {
+  const int T = 300, In = 200, Out = 130, B = 2, S = 129, D = 40;
+  const std::string ir = fmt::format(
+      "graph g(%x: bf16[{0}, {1}] input, %dy: bf16[{0}, {2}] input, %q: bf16[{3}, {4}, {5}] "
+      "input, %k: bf16[{3}, {4}, {5}] input) {{\n"
+      "  %dyt: bf16[{2}, {0}] = permute(%dy) {{dims=[1, 0]}}\n"
+      "  %dw: bf16[{2}, {1}] = mm(%dyt, %x)\n"
+      "  %qt: bf16[{3}, {5}, {4}] = permute(%q) {{dims=[0, 2, 1]}}\n"
+      "  %s: bf16[{3}, {5}, {5}] = bmm(%qt, %k)\n"
+      "  return %dw, %s\n}}\n",
+      T, In, Out, B, S, D);
+  runtime::Session session;
+  auto exe = session.compile(ir, chipNamed("trn2"));
+  ASSERT_TRUE(exe.hasValue()) << exe.status().toString();
+  int folded = 0;
+  for (const Node& n : (*exe)->graph().nodes) {
+    EXPECT_NE(n.op, "permute");
+    folded += n.intAttr("transpose_a", 0) != 0;
+  }
+  EXPECT_EQ(folded, 2);
+  for (const auto& inst : (*exe)->program().instructions) {
+    EXPECT_NE(inst.opcode, isa::Opcode::kDmaTranspose);
+    EXPECT_NE(inst.opcode, isa::Opcode::kNcTranspose);
+  }
+  auto x = randoms(size_t(T * In), 21), dy = randoms(size_t(T * Out), 22),
+       q = randoms(size_t(B * S * D), 23), k = randoms(size_t(B * S * D), 24);
+  const auto xb = toBf16(x), dyb = toBf16(dy), qb = toBf16(q), kb = toBf16(k);
+  ASSERT_TRUE((*exe)->upload("x", bytesOf(xb)).isOk());
+  ASSERT_TRUE((*exe)->upload("dy", bytesOf(dyb)).isOk());
+  ASSERT_TRUE((*exe)->upload("q", bytesOf(qb)).isOk());
+  ASSERT_TRUE((*exe)->upload("k", bytesOf(kb)).isOk());
+  auto rec = (*exe)->run(false);
+  ASSERT_TRUE(rec.hasValue()) << rec.status().toString();
+  EXPECT_DOUBLE_EQ(rec->modelFlops, 2.0 * Out * In * T + 2.0 * B * D * D * S);
+  // |err| <= one bf16 rounding of the result plus fp32 accumulation over the contraction.
+  auto check = [](const std::vector<std::byte>& bytes, int G, int M, int N, int K, auto&& aAt,
+                  auto&& bAt, const char* what) {
+    std::vector<uint16_t> got(bytes.size() / 2);
+    std::memcpy(got.data(), bytes.data(), bytes.size());
+    ASSERT_EQ(got.size(), size_t(G * M * N)) << what;
+    int bad = 0;
+    for (int g = 0; g < G; ++g)
+      for (int i = 0; i < M; ++i)
+        for (int j = 0; j < N; ++j) {
+          double ref = 0, absSum = 0;
+          for (int t = 0; t < K; ++t) {
+            const double p = double(aAt(g, i, t)) * bAt(g, t, j);
+            ref += p;
+            absSum += std::abs(p);
+          }
+          const double v = numerics::bf16BitsToFloat(got[size_t((g * M + i) * N + j)]);
+          if (std::abs(v - ref) > std::ldexp(1.0, -8) * std::abs(ref) + 1e-5 * absSum && bad++ < 5)
+            ADD_FAILURE() << what << "[" << g << ", " << i << ", " << j << "] = " << v
+                          << ", expected " << ref;
+        }
+  };
+  // dW[o, i] = sum_t dy[t, o] x[t, i]; s[b, d, e] = sum_s q[b, s, d] k[b, s, e].
+  check(
+      *(*exe)->read("dw"), 1, Out, In, T,
+      [&](int, int o, int t) { return dy[size_t(t * Out + o)]; },
+      [&](int, int t, int i) { return x[size_t(t * In + i)]; }, "dw");
+  check(
+      *(*exe)->read("s"), B, D, D, S,
+      [&](int b, int d, int s) { return q[size_t((b * S + s) * D + d)]; },
+      [&](int b, int s, int e) { return k[size_t((b * S + s) * D + e)]; }, "s");
+}
+
 // bf16, S a multiple of 128, GQA: the library's flash attention (one emitAttention per batch).
 TEST(CompiledGraph, AttentionTakesTheFlashKernelForBf16) {
   const int B = 2, H = 4, Hkv = 2, S = 128, D = 32;

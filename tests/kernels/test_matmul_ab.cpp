@@ -50,6 +50,7 @@ struct Case {
   int64_t batch = 1;  ///< 1 = 2-D operands
   int64_t m = 1, k = 1, n = 1;
   bool batchedB = false;
+  bool transposeA = false;  ///< a is [K, M] (A^T as stored)
   bool transposeB = false;
   DType in = DType::kBF16, out = DType::kFP32;
   kernels::MatmulTiling tiling = {};
@@ -61,28 +62,30 @@ Expected<isa::Program> buildProgram(const arch::ChipConfig& cfg, const Case& c,
                                     const std::vector<int64_t>& aShape,
                                     const std::vector<int64_t>& bShape) {
   if (c.sbufFreeBytes == 0)
-    return kernels::matmulABProgram(cfg, aShape, bShape, c.in, c.out, {.transposeB = c.transposeB},
+    return kernels::matmulABProgram(cfg, aShape, bShape, c.in, c.out,
+                                    {.transposeA = c.transposeA, .transposeB = c.transposeB},
                                     c.tiling);
   isa::KernelBuilder b(cfg, "matmul_ab_small_sbuf");
   const int64_t taken = int64_t(cfg.mem.sbufBytesPerPartition - c.sbufFreeBytes) / 4;
   (void)b.sbuf("taken", DType::kFP32, {128, taken});
   std::vector<int64_t> outShape = aShape;
+  outShape[outShape.size() - 2] = c.m;
   outShape.back() = c.n;
   auto a = b.hbm("a", c.in, aShape, isa::TensorKind::kInput);
   auto bm = b.hbm("b", c.in, bShape, isa::TensorKind::kInput);
   auto out = b.hbm("out", c.out, outShape, isa::TensorKind::kOutput);
   EXPECT_EQ(b.sbufFreeBytes(), c.sbufFreeBytes);
-  TRNSIM_RETURN_IF_ERROR(
-      kernels::emitMatmulAB(b, a, bm, out, {.transposeB = c.transposeB}, c.tiling));
+  TRNSIM_RETURN_IF_ERROR(kernels::emitMatmulAB(
+      b, a, bm, out, {.transposeA = c.transposeA, .transposeB = c.transposeB}, c.tiling));
   return b.finish();
 }
 
 std::string describe(const Case& c) {
-  return fmt::format("{} batch {}{} {}x{}x{} {}{} -> {} tiling {}/{}/{} transpose {}", c.chip,
+  return fmt::format("{} batch {}{} {}x{}x{} {}{}{} -> {} tiling {}/{}/{} transpose {}", c.chip,
                      c.batch, c.batchedB ? " (b batched)" : "", c.m, c.k, c.n,
-                     numerics::dtypeName(c.in), c.transposeB ? " b^T" : "",
-                     numerics::dtypeName(c.out), c.tiling.tilesInBlockM, c.tiling.tilesInBlockN,
-                     c.tiling.tilesInBlockK, int(c.tiling.transpose));
+                     numerics::dtypeName(c.in), c.transposeA ? " a^T" : "",
+                     c.transposeB ? " b^T" : "", numerics::dtypeName(c.out), c.tiling.tilesInBlockM,
+                     c.tiling.tilesInBlockN, c.tiling.tilesInBlockK, int(c.tiling.transpose));
 }
 
 struct Errors {
@@ -99,8 +102,10 @@ struct Errors {
 Errors runCase(const Case& c) {
   SCOPED_TRACE(describe(c));
   const auto cfg = ktest::chip(c.chip);
-  std::vector<int64_t> aShape{c.m, c.k},
-      bShape = c.transposeB ? std::vector<int64_t>{c.n, c.k} : std::vector<int64_t>{c.k, c.n};
+  std::vector<int64_t> aShape = c.transposeA ? std::vector<int64_t>{c.k, c.m}
+                                             : std::vector<int64_t>{c.m, c.k},
+                       bShape = c.transposeB ? std::vector<int64_t>{c.n, c.k}
+                                             : std::vector<int64_t>{c.k, c.n};
   if (c.batch > 1) {
     aShape.insert(aShape.begin(), c.batch);
     if (c.batchedB) bShape.insert(bShape.begin(), c.batch);
@@ -119,8 +124,12 @@ Errors runCase(const Case& c) {
   Errors e;
   int reported = 0;
   std::vector<double> bt(size_t(c.n * c.k));  // B^T of the batch: row j = column j of B
+  std::vector<float> ag(size_t(c.m * c.k));   // A of the batch, [M, K]
   for (int64_t g = 0; g < c.batch; ++g) {
-    const float* ag = a.data() + g * c.m * c.k;
+    const float* ab = a.data() + g * c.m * c.k;
+    for (int64_t i = 0; i < c.m; ++i)
+      for (int64_t k = 0; k < c.k; ++k)
+        ag[size_t(i * c.k + k)] = c.transposeA ? ab[k * c.m + i] : ab[i * c.k + k];
     const float* bg = bv.data() + (c.batchedB ? g : 0) * c.k * c.n;
     for (int64_t j = 0; j < c.n; ++j)
       for (int64_t k = 0; k < c.k; ++k)
@@ -128,7 +137,7 @@ Errors runCase(const Case& c) {
     for (int64_t i = 0; i < c.m; ++i) {
       for (int64_t j = 0; j < c.n; ++j) {
         double ref = 0, absSum = 0;
-        const float* ai = ag + i * c.k;
+        const float* ai = ag.data() + i * c.k;
         const double* bj = bt.data() + j * c.k;
         for (int64_t k = 0; k < c.k; ++k) {
           const double p = double(ai[k]) * bj[k];
@@ -307,6 +316,94 @@ TEST(MatmulABKernel, Fp16AndFp8Inputs) {
   runCase({.chip = "trn1", .m = 5, .k = 129, .n = 513, .in = DType::kFP8E5M2});
 }
 
+// a [..., K, M] (a weight gradient's X^T) is loaded as stored: every shape class of the cases
+// above (odd sizes, batches with shared and batched B, b^T too, several K blocks, little SBUF),
+// against the host loop on A = a^T.
+TEST(MatmulABKernel, TransposedA) {
+  const kernels::MatmulTiling one{.tilesInBlockM = 1, .tilesInBlockN = 1, .tilesInBlockK = 1};
+  for (const char* chip : {"trn2", "trn1"}) {
+    for (int64_t v : kSizes) {
+      runCase({.chip = chip, .m = v, .k = 129, .n = 300, .transposeA = true});
+      runCase({.chip = chip, .m = 129, .k = v, .n = 127, .transposeA = true});
+      runCase({.chip = chip, .m = 127, .k = 300, .n = v, .transposeA = true});
+    }
+    for (int64_t v : {int64_t(1), int64_t(129), int64_t(513)})
+      runCase({.chip = chip, .m = v, .k = 300, .n = 129, .transposeA = true, .in = DType::kFP32});
+    for (bool batchedB : {false, true}) {
+      runCase({.chip = chip,
+               .batch = 3,
+               .m = 129,
+               .k = 300,
+               .n = 127,
+               .batchedB = batchedB,
+               .transposeA = true});
+      runCase({.chip = chip,
+               .batch = 3,
+               .m = 5,
+               .k = 513,
+               .n = 129,
+               .batchedB = batchedB,
+               .transposeA = true,
+               .transposeB = true,
+               .in = DType::kFP32});
+    }
+    runCase({.chip = chip, .m = 300, .k = 129, .n = 513, .transposeA = true, .transposeB = true});
+    runCase({.chip = chip,
+             .m = 300,
+             .k = 300,
+             .n = 1100,
+             .transposeA = true,
+             .out = DType::kBF16,
+             .tiling = one});
+    // A shared B over batches of A^T with several N and K blocks: B reloaded per batch.
+    runCase({.chip = chip,
+             .batch = 2,
+             .m = 129,
+             .k = 513,
+             .n = 600,
+             .transposeA = true,
+             .transposeB = true,
+             .tiling = one});
+    runCase({.chip = chip,
+             .m = 200,
+             .k = 1100,
+             .n = 520,
+             .transposeA = true,
+             .in = DType::kFP32,
+             .sbufFreeBytes = 24 * 1024});
+  }
+  runCase({.m = 129, .k = 300, .n = 127, .transposeA = true, .in = DType::kFP8E4M3});
+}
+
+// With a^T and b as stored nothing is transposed: no dma_transpose, no TensorE transpose, just
+// loads and matmuls (the TensorE-transposed A of the default layout needs both elsewhere).
+TEST(MatmulABKernel, TransposedAIsNotTransposedOnChip) {
+  for (const char* chip : {"trn2", "trn1"}) {
+    const auto cfg = ktest::chip(chip);
+    for (bool transposeA : {true, false}) {
+      auto prog = kernels::matmulABProgram(
+          cfg, transposeA ? std::vector<int64_t>{300, 200} : std::vector<int64_t>{200, 300},
+          {300, 520}, DType::kBF16, DType::kBF16, {.transposeA = transposeA});
+      ASSERT_TRUE(prog.hasValue()) << prog.status().toString();
+      const auto transposes =
+          std::count_if(prog->instructions.begin(), prog->instructions.end(), [](const auto& i) {
+            return i.opcode == isa::Opcode::kDmaTranspose || i.opcode == isa::Opcode::kNcTranspose;
+          });
+      if (transposeA)
+        EXPECT_EQ(transposes, 0) << chip;
+      else
+        EXPECT_GT(transposes, 0) << chip;
+    }
+  }
+  // The shapes are read in the transposed layout: a [K, M] with K = 32 against b [32, 16].
+  auto prog = kernels::matmulABProgram(ktest::chip("trn2"), {32, 64}, {31, 16}, DType::kBF16,
+                                       DType::kBF16, {.transposeA = true});
+  ASSERT_FALSE(prog.hasValue());
+  EXPECT_EQ(prog.status().code(), ErrorCode::kInvalidArgument);
+  EXPECT_NE(prog.status().message().find("[..., K, M]"), std::string::npos)
+      << prog.status().toString();
+}
+
 // fp32 operands are not rounded by the simulated TensorE (sim/functional_matmul.cpp): fp32
 // products, fp32 sums in increasing k (in 4x the bf16 time). At K = 256 the error against
 // double precision is that of fp32 accumulation, where a bf16 (tf32) rounding of the operands
@@ -419,13 +516,15 @@ TEST(MatmulABKernelTiming, Trn2Bf16Square1024) {
 }
 
 // Larger shapes for docs/kernels.md: square 4096^3 and a linear layer (x [2048, 4096] @ W^T with
-// W [11264, 4096]) on trn2, and trn1 (TensorE transposes only) at 4096 x 8192 x 8192.
+// W [11264, 4096]) on trn2, and trn1 (TensorE transposes only) at 4096 x 8192 x 8192; both with
+// a given as A^T (transposeA: nothing to transpose).
 TEST(MatmulABKernelTiming, LargerShapes) {
   struct Shape {
     const char* chip;
     int64_t m, k, n;
     bool transposeB;
     Transpose transpose;
+    bool transposeA = false;
   };
   const Shape shapes[] = {
       {"trn2", 4096, 4096, 4096, false, Transpose::kAuto},
@@ -434,20 +533,27 @@ TEST(MatmulABKernelTiming, LargerShapes) {
       {"trn2", 2048, 4096, 11264, true, Transpose::kTensorEngine},
       {"trn1", 4096, 8192, 8192, false, Transpose::kAuto},
       {"trn1", 4096, 8192, 8192, true, Transpose::kAuto},
+      {"trn2", 4096, 4096, 4096, false, Transpose::kAuto, true},
+      {"trn1", 4096, 8192, 8192, false, Transpose::kAuto, true},
   };
   for (const Shape& s : shapes) {
     const auto cfg = ktest::chip(s.chip);
     const Timed t = timeProgram(
         cfg,
         kernels::matmulABProgram(
-            cfg, {s.m, s.k},
+            cfg, s.transposeA ? std::vector<int64_t>{s.k, s.m} : std::vector<int64_t>{s.m, s.k},
             s.transposeB ? std::vector<int64_t>{s.n, s.k} : std::vector<int64_t>{s.k, s.n},
-            DType::kBF16, DType::kBF16, {.transposeB = s.transposeB}, {.transpose = s.transpose}),
+            DType::kBF16, DType::kBF16, {.transposeA = s.transposeA, .transposeB = s.transposeB},
+            {.transpose = s.transpose}),
         2.0 * double(s.m) * double(s.k) * double(s.n));
     const bool viaDma = s.transpose == Transpose::kAuto && cfg.dma.supportsTranspose();
-    std::printf("%s %ldx%ldx%ld bf16%s, %s: %.1f us, %.1f%% of TensorE peak\n", s.chip, long(s.m),
-                long(s.k), long(s.n), s.transposeB ? " (b transposed)" : "",
-                viaDma ? "dma_transpose" : "TensorE transposes", t.us, 100 * t.utilization);
+    std::printf("%s %ldx%ldx%ld bf16%s%s, %s: %.1f us, %.1f%% of TensorE peak\n", s.chip, long(s.m),
+                long(s.k), long(s.n), s.transposeA ? " (a transposed)" : "",
+                s.transposeB ? " (b transposed)" : "",
+                s.transposeA ? "no transposes"
+                : viaDma     ? "dma_transpose"
+                             : "TensorE transposes",
+                t.us, 100 * t.utilization);
     EXPECT_GE(t.utilization, s.transposeB && !viaDma ? 0.80 : 0.88) << s.chip << " " << s.m;
   }
 }

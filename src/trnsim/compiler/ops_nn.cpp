@@ -21,7 +21,8 @@ using detail::in;
 using Types = std::vector<TensorType>;
 
 /// mm / bmm: a [.., M, K] @ b [.., K, N] (b [.., N, K] with transpose_b=1, as the layout pass
-/// leaves a linear layer's weight).
+/// leaves a linear layer's weight; a [.., K, M] with transpose_a=1, as it leaves a weight
+/// gradient's X^T).
 Expected<Types> inferMatmul(const Graph& g, const Node& n) {
   const size_t first = n.op == "addmm" ? 1 : 0;
   const TensorType& a = in(g, n, first);
@@ -30,12 +31,13 @@ Expected<Types> inferMatmul(const Graph& g, const Node& n) {
   if (a.rank() != rank || b.rank() != rank)
     return badArg(n, fmt::format("operands must be {}-D, got {} and {}", rank, shapeString(a.shape),
                                  shapeString(b.shape)));
-  const bool tb = n.intAttr("transpose_b", 0) != 0;
-  const int64_t M = a.shape[size_t(rank - 2)], K = a.shape[size_t(rank - 1)];
+  const bool ta = n.intAttr("transpose_a", 0) != 0, tb = n.intAttr("transpose_b", 0) != 0;
+  const int64_t M = a.shape[size_t(rank - (ta ? 1 : 2))], K = a.shape[size_t(rank - (ta ? 2 : 1))];
   const int64_t Kb = b.shape[size_t(rank - (tb ? 1 : 2))], N = b.shape[size_t(rank - (tb ? 2 : 1))];
   if (K != Kb)
-    return badArg(n, fmt::format("contraction sizes differ: {} @ {}{}", shapeString(a.shape),
-                                 shapeString(b.shape), tb ? " (b transposed)" : ""));
+    return badArg(
+        n, fmt::format("contraction sizes differ: {}{} @ {}{}", shapeString(a.shape),
+                       ta ? " (transposed)" : "", shapeString(b.shape), tb ? " (transposed)" : ""));
   if (rank == 3 && a.shape[0] != b.shape[0])
     return badArg(n, fmt::format("batch sizes differ: {} vs {}", a.shape[0], b.shape[0]));
   if (a.dtype != b.dtype)
@@ -54,6 +56,7 @@ Expected<Types> inferMatmul(const Graph& g, const Node& n) {
 
 Status lowerMatmul(LowerContext& cx, const Node& n) {
   kernels::MatmulLayout layout;
+  layout.transposeA = n.intAttr("transpose_a", 0) != 0;
   layout.transposeB = n.intAttr("transpose_b", 0) != 0;
   if (n.op != "addmm")
     return kernels::emitMatmulAB(cx.b(), cx.in(n, 0), cx.in(n, 1), cx.out(n), layout);

@@ -124,19 +124,25 @@ Status layout(Graph& g) {
   std::map<uint32_t, size_t> producer;
   for (size_t i = 0; i < g.nodes.size(); ++i)
     for (uint32_t v : g.nodes[i].outputs) producer[v] = i;
+  const std::vector<int64_t> swap2 = {1, 0}, swap3 = {0, 2, 1};
   for (Node& n : g.nodes) {
-    if ((n.op != "mm" && n.op != "bmm" && n.op != "addmm") || n.intAttr("transpose_b", 0)) continue;
-    const size_t bi = n.op == "addmm" ? 2 : 1;
-    const uint32_t bv = n.inputs[bi];
-    auto it = producer.find(bv);
-    if (it == producer.end()) continue;
-    const Node& p = g.nodes[it->second];
-    const std::vector<int64_t> swap2 = {1, 0}, swap3 = {0, 2, 1};
-    const bool isT = p.op == "permute" && p.inputs.size() == 1 &&
-                     p.intsAttr("dims") == (n.op == "bmm" ? swap3 : swap2);
-    if (!isT) continue;
-    n.inputs[bi] = p.inputs[0];
-    n.attrs["transpose_b"] = int64_t(1);
+    if (n.op != "mm" && n.op != "bmm" && n.op != "addmm") continue;
+    // b = W^T (a linear layer's weight): TensorE needs B's K rows on partitions, which the
+    // kernel gets by an on-chip transpose instead of an HBM copy of W^T. a = X^T (a weight
+    // gradient's X [tokens, features]): X as stored is the lhsT TensorE wants, no transpose.
+    const size_t first = n.op == "addmm" ? 1 : 0;
+    for (auto [idx, attr] :
+         {std::pair{first, "transpose_a"}, std::pair{first + 1, "transpose_b"}}) {
+      if (n.intAttr(attr, 0)) continue;
+      auto it = producer.find(n.inputs[idx]);
+      if (it == producer.end()) continue;
+      const Node& p = g.nodes[it->second];
+      const bool isT = p.op == "permute" && p.inputs.size() == 1 &&
+                       p.intsAttr("dims") == (n.op == "bmm" ? swap3 : swap2);
+      if (!isT) continue;
+      n.inputs[idx] = p.inputs[0];
+      n.attrs[attr] = int64_t(1);
+    }
   }
   return deadCodeElimination(g);
 }
@@ -250,7 +256,7 @@ const std::vector<PassInfo>& allPasses() {
       {"infer_shapes", "check every node's op, inputs and result types", inferShapes},
       {"simplify", "remove identities (x*1, x+0, same-size expand, clone, same-dtype casts)",
        simplify},
-      {"layout", "matmuls read transposed weights as stored (transpose_b)", layout},
+      {"layout", "matmuls read transposed operands as stored (transpose_a, transpose_b)", layout},
       {"fuse_elementwise", "group same-shape pointwise chains into fused tile loops",
        fuseElementwise},
       {"dce", "remove nodes whose results nobody reads", deadCodeElimination},

@@ -17,7 +17,8 @@ struct MatmulTiling {
   int tilesInBlockM = 0;
   int tilesInBlockN = 0;
   int tilesInBlockK = 0;
-  /// emitMatmulAB only: how A (and B with transposeB) get K onto the partitions. kAuto: DMA
+  /// emitMatmulAB only: how A (unless transposeA) and B (with transposeB) get K onto the
+  /// partitions. kAuto: DMA
   /// transpose where the chip has it and the dtype allows it (2 or 4 bytes), else TensorE.
   enum class Transpose : uint8_t { kAuto, kTensorEngine, kDma };
   Transpose transpose = Transpose::kAuto;
@@ -25,6 +26,9 @@ struct MatmulTiling {
 
 /// Operand layouts of emitMatmulAB.
 struct MatmulLayout {
+  /// a is [..., K, M] (a weight gradient's X^T for X [tokens, features]), not [..., M, K]: it
+  /// is already the lhsT TensorE wants, so it is loaded as stored, no transpose.
+  bool transposeA = false;
   bool transposeB = false;  ///< b is [..., N, K] (a linear layer's weight), not [..., K, N]
 };
 
@@ -35,12 +39,13 @@ struct MatmulLayout {
 Status emitMatmul(isa::KernelBuilder& b, const isa::Tensor& lhsT, const isa::Tensor& rhs,
                   const isa::Tensor& out, MatmulTiling tiling = {});
 
-/// out[..., M, N] = a[..., M, K] @ b[..., K, N] (or b[..., N, K]^T with transposeB), any M, K,
-/// N >= 1, HBM tensors, batch dims of a and out equal, b either with the same batch dims or
-/// none (shared, like a weight). Dtypes: a and b both fp32, bf16, fp16, fp8 e4m3 or e5m2; out
-/// any float dtype; accumulation in fp32 PSUM (fp32 SBUF across K blocks), one rounding to out's
-/// dtype. A^T (and B^T) is produced on chip, block by block: dma_transpose on chips that have
-/// it, else 128-row tiles transposed on TensorE through PSUM (MatmulTiling::transpose). Partial
+/// out[..., M, N] = a[..., M, K] @ b[..., K, N] (a[..., K, M]^T with transposeA, b[..., N, K]^T
+/// with transposeB), any M, K, N >= 1, HBM tensors, batch dims of a and out equal, b either with
+/// the same batch dims or none (shared, like a weight). Dtypes: a and b both fp32, bf16, fp16,
+/// fp8 e4m3 or e5m2; out any float dtype; accumulation in fp32 PSUM (fp32 SBUF across K blocks),
+/// one rounding to out's dtype. A^T (unless transposeA) and B^T (with transposeB) are produced
+/// on chip, block by block: dma_transpose on chips that have it, else 128-row tiles transposed
+/// on TensorE through PSUM (MatmulTiling::transpose). Partial
 /// tiles at the edges; blocks chosen to fit the free SBUF (b.sbufFreeBytes()), K blocks
 /// accumulated in fp32; takes every PSUM bank when all are free (needs 2). out must not overlap
 /// a or b. docs/kernels.md has the algorithm and its measured utilization.

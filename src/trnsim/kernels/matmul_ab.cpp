@@ -22,7 +22,7 @@ using Transpose = MatmulTiling::Transpose;
 
 /// How an operand gets K onto the partitions of its [P, bk, W] SBUF buffers.
 enum class Load : uint8_t {
-  kDma,           ///< already [K, W] in HBM (B): a plain DMA per K tile
+  kDma,           ///< already [K, W] in HBM (B, A with transposeA): a plain DMA per K tile
   kDmaTranspose,  ///< [W, K] in HBM: one dma_transpose per K tile
   kPeTranspose,   ///< [W, K] in HBM: 128-row tiles staged in SBUF, nc_transpose'd via PSUM
 };
@@ -37,8 +37,10 @@ struct Matrix {
 };
 
 struct AbProblem {
-  int64_t G = 1, M = 0, K = 0, N = 0;  ///< after folding the batch into M when b is shared
-  bool bBatched = false;               ///< b has the batch dims (one B per batch)
+  /// After folding the batch into M when b is shared (unless a is transposed: A^T's batches
+  /// are not rows of one matrix; then G > 1 with a shared B).
+  int64_t G = 1, M = 0, K = 0, N = 0;
+  bool bBatched = false;  ///< b has the batch dims (one B per batch)
   Load loadA = Load::kPeTranspose, loadB = Load::kDma;
   DType in = DType::kBF16, out = DType::kBF16;
 };
@@ -110,7 +112,9 @@ double abCostNs(const arch::ChipConfig& chip, const AbProblem& s, const AbGeomet
   // A^T again per N block when K is blocked; B again per M block unless one block covers it.
   const double aTimes = kBlocks == 1 ? 1 : double(nBlocks);
   const double bTimes = kBlocks == 1 && nBlocks == 1 ? 1 : double(mBlocks);
-  const double gB = s.bBatched ? double(s.G) : 1.0;
+  // A shared B with a batched A^T: B again per batch too unless one block covers it.
+  const bool bPerBatch = s.bBatched || !(kBlocks == 1 && nBlocks == 1);
+  const double gB = bPerBatch ? double(s.G) : 1.0;
   const double aTransposes = double(s.G * g.mTiles * g.kTiles) * aTimes;
   const double bTransposes = gB * double(ceilDiv(s.N, g.P) * g.kTiles) * bTimes;
   double trCycles = 0, trCopies = 0;
@@ -128,7 +132,7 @@ double abCostNs(const arch::ChipConfig& chip, const AbProblem& s, const AbGeomet
     if (l == Load::kDmaTranspose) return rate * chip.dma.transposeEfficiency;
     return rate * dmaRunEfficiency(chip, runBytes);
   };
-  const double aRate = loadRate(s.loadA, double(BK * in));
+  const double aRate = loadRate(s.loadA, double((s.loadA == Load::kDma ? BM : BK) * in));
   const double bRate = loadRate(s.loadB, double((s.loadB == Load::kDma ? BN : BK) * in));
   const double oRate = loadRate(Load::kDma, double(BN * out));
   const double aBytes = double(s.G * s.M * s.K * in) * aTimes;
@@ -485,10 +489,11 @@ Status emitMatmulAB(isa::KernelBuilder& b, const isa::Tensor& a, const isa::Tens
   const arch::ChipConfig& chip = b.chip();
   const auto &as = a.shape(), &bs = bm.shape(), &os = out.shape();
   auto bad = [&](ErrorCode code, const std::string& why) {
-    return Status(code, fmt::format("matmul: a '{}' {}, b '{}' {}{}, out '{}' {}: {}",
-                                    a.decl().name, shapeText(as), bm.decl().name, shapeText(bs),
-                                    layout.transposeB ? " (transposed)" : "", out.decl().name,
-                                    shapeText(os), why));
+    return Status(
+        code, fmt::format("matmul: a '{}' {}{}, b '{}' {}{}, out '{}' {}: {}", a.decl().name,
+                          shapeText(as), layout.transposeA ? " (transposed)" : "", bm.decl().name,
+                          shapeText(bs), layout.transposeB ? " (transposed)" : "", out.decl().name,
+                          shapeText(os), why));
   };
   for (const isa::Tensor* t : {&a, &bm, &out})
     if (t->decl().space != isa::MemSpace::kHbm)
@@ -497,10 +502,11 @@ Status emitMatmulAB(isa::KernelBuilder& b, const isa::Tensor& a, const isa::Tens
                              isa::memSpaceName(t->decl().space)));
   if (as.size() < 2 || bs.size() < 2 || os.size() != as.size())
     return bad(ErrorCode::kInvalidArgument,
-               "expected a [..., M, K], out [..., M, N] with the same batch dims, b [K, N] or "
-               "[..., K, N]");
+               "expected a [..., M, K] ([..., K, M] transposed), out [..., M, N] with the same "
+               "batch dims, b [K, N] or [..., K, N]");
   const size_t batchDims = as.size() - 2;
-  const int64_t M = as[batchDims], K = as[batchDims + 1];
+  const int64_t M = as[batchDims + (layout.transposeA ? 1 : 0)];
+  const int64_t K = as[batchDims + (layout.transposeA ? 0 : 1)];
   const int64_t N = layout.transposeB ? bs[bs.size() - 2] : bs.back();
   const int64_t bK = layout.transposeB ? bs.back() : bs[bs.size() - 2];
   const bool bBatched = bs.size() > 2;
@@ -513,8 +519,9 @@ Status emitMatmulAB(isa::KernelBuilder& b, const isa::Tensor& a, const isa::Tens
   }
   if (!ok)
     return bad(ErrorCode::kInvalidArgument,
-               fmt::format("shapes do not agree; expected a [..., M, K], b {} (shared) or with "
+               fmt::format("shapes do not agree; expected a {}, b {} (shared) or with "
                            "a's batch dims, out [..., M, N]",
+                           layout.transposeA ? "[..., K, M]" : "[..., M, K]",
                            layout.transposeB ? "[N, K]" : "[K, N]"));
   if (a.dtype() != bm.dtype() || !matmulInputDtype(a.dtype()))
     return bad(ErrorCode::kUnsupported,
@@ -535,7 +542,7 @@ Status emitMatmulAB(isa::KernelBuilder& b, const isa::Tensor& a, const isa::Tens
   s.K = K;
   s.N = N;
   s.bBatched = bBatched && G > 1;
-  if (!s.bBatched) {  // a shared B: the batch is just more rows of A and out
+  if (!s.bBatched && !layout.transposeA) {  // a shared B: the batch is just more rows of A, out
     s.M = G * M;
     s.G = 1;
   }
@@ -554,9 +561,10 @@ Status emitMatmulAB(isa::KernelBuilder& b, const isa::Tensor& a, const isa::Tens
   } else if (tiling.transpose == Transpose::kAuto && dmaCanTranspose) {
     transposed = Load::kDmaTranspose;
   }
-  s.loadA = transposed;
+  // a [K, M] is already A^T, K rows on the partitions: loaded as stored, like B.
+  s.loadA = layout.transposeA ? Load::kDma : transposed;
   s.loadB = layout.transposeB ? transposed : Load::kDma;
-  const Matrix ma{a, s.M, K};
+  const Matrix ma = layout.transposeA ? Matrix{a, K, M} : Matrix{a, s.M, K};
   const Matrix mb{bm, layout.transposeB ? N : K, layout.transposeB ? K : N};
   const Matrix mo{out, s.M, N};
   return AbEmitter(b, s, ma, mb, mo).run(tiling);
@@ -568,6 +576,7 @@ Expected<isa::Program> matmulABProgram(const arch::ChipConfig& chip, std::vector
   if (aShape.size() < 2 || bShape.size() < 2)
     return Status(ErrorCode::kInvalidArgument, "matmul: a and b need at least 2 dims");
   std::vector<int64_t> outShape = aShape;
+  if (layout.transposeA) outShape[outShape.size() - 2] = aShape.back();
   outShape.back() = layout.transposeB ? bShape[bShape.size() - 2] : bShape.back();
   isa::KernelBuilder b(
       chip, fmt::format("matmul_ab_{}x{}", fmt::join(aShape, "x"), fmt::join(bShape, "x")));

@@ -28,7 +28,7 @@ namespace trnsim::plan {
 namespace {
 
 /// Bump when what a cached figure means changes (graph conventions, timing model).
-constexpr int kCacheFormat = 1;
+constexpr int kCacheFormat = 2;
 
 bool isOff(std::string_view v) {
   return v.empty() || v == "0" || v == "off" || v == "none" || v == "false" || v == "OFF";

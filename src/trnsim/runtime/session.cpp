@@ -23,7 +23,7 @@ double matmulFlopsOf(const compiler::Graph& g) {
     const size_t a = n.op == "addmm" ? 1 : 0;
     const auto& as = g.type(n.inputs[a]).shape;
     const auto& os = g.type(n.outputs[0]).shape;
-    const double k = double(as.back());
+    const double k = double(n.intAttr("transpose_a", 0) ? as[as.size() - 2] : as.back());
     flops += 2.0 * k * double(compiler::product(os));
   }
   return flops;
