@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <set>
 #include <tuple>
 
 #include "trnsim/plan/run.h"
@@ -95,12 +96,14 @@ Brute bruteForce(const Workload& w, uint64_t ranks, double capacity, bool fp8) {
         uint32_t dp = uint32_t(ranks / (uint64_t(tp) * cp * pp));
         if (m.heads % tp || (m.kvHeads % tp && tp % m.kvHeads)) continue;
         if (cp > 1 && w.seq % (2 * cp)) continue;
-        if (m.layers % pp || w.globalBatch % dp) continue;
+        // Stages need not divide the layers evenly; each needs at least one layer.
+        if (pp > m.layers || w.globalBatch % dp) continue;
+        const uint32_t busiest = (m.layers + pp - 1) / pp;
         for (uint32_t mb = 1; mb <= 8; ++mb) {
           if ((w.globalBatch / dp) % mb) continue;
           uint64_t micro = w.globalBatch / dp / mb;
           for (uint32_t vpp = 1; vpp <= (pp > 1 ? 8u : 1u); ++vpp) {
-            if ((m.layers / pp) % vpp) continue;
+            if (busiest % vpp || pp * vpp > m.layers) continue;
             if (vpp > 1 && micro % pp) continue;
             for (int rc = 0; rc < 3; ++rc)
               for (uint32_t zero = 0; zero <= (dp > 1 ? 3u : 0u); ++zero)
@@ -131,28 +134,32 @@ auto key(const Parallelism& p) {
 }
 
 TEST(SearchTest, FindsTheBruteForceOptimum) {
-  for (double capacity : {1e9, 80.0, 30.0}) {
-    Workload w = toyWorkload();
-    SearchSpace space = space64();
-    StepFunction f = [capacity](const Workload& wl,
-                                const Parallelism& p) -> Expected<StepEstimate> {
-      return toyStep(wl, p, capacity);
-    };
-    SearchOptions o;
-    o.threads = 2;
-    auto r = searchWith(f, w, space, o);
-    ASSERT_TRUE(r) << r.status().toString();
-    Brute b = bruteForce(w, 64, capacity, true);
-    EXPECT_EQ(r->candidates, b.candidates) << capacity;
-    EXPECT_EQ(r->evaluated, b.candidates);
-    EXPECT_EQ(r->fitting, b.fitting) << capacity;
-    EXPECT_DOUBLE_EQ(r->best.stepTimeS, b.bestTime) << capacity;
-    EXPECT_TRUE(r->best.fits);
-    ASSERT_EQ(r->top.size(), 5u);
-    for (size_t i = 1; i < r->top.size(); ++i)
-      EXPECT_LE(r->top[i - 1].stepTimeS, r->top[i].stepTimeS);
-    if (capacity < 1e6) {
-      EXPECT_LT(r->fitting, r->candidates) << "the capacity should rule some out";
+  // 8 layers split evenly over every pp; 6 and 7 layers leave uneven stages (pp 4, 8).
+  for (uint32_t layers : {8u, 6u, 7u}) {
+    for (double capacity : {1e9, 80.0, 30.0}) {
+      Workload w = toyWorkload();
+      w.model.layers = layers;
+      SearchSpace space = space64();
+      StepFunction f = [capacity](const Workload& wl,
+                                  const Parallelism& p) -> Expected<StepEstimate> {
+        return toyStep(wl, p, capacity);
+      };
+      SearchOptions o;
+      o.threads = 2;
+      auto r = searchWith(f, w, space, o);
+      ASSERT_TRUE(r) << r.status().toString();
+      Brute b = bruteForce(w, 64, capacity, true);
+      EXPECT_EQ(r->candidates, b.candidates) << capacity;
+      EXPECT_EQ(r->evaluated, b.candidates);
+      EXPECT_EQ(r->fitting, b.fitting) << capacity;
+      EXPECT_DOUBLE_EQ(r->best.stepTimeS, b.bestTime) << capacity;
+      EXPECT_TRUE(r->best.fits);
+      ASSERT_EQ(r->top.size(), 5u);
+      for (size_t i = 1; i < r->top.size(); ++i)
+        EXPECT_LE(r->top[i - 1].stepTimeS, r->top[i].stepTimeS);
+      if (capacity < 1e6) {
+        EXPECT_LT(r->fitting, r->candidates) << "the capacity should rule some out";
+      }
     }
   }
 }
@@ -214,7 +221,7 @@ TEST(SearchTest, BadFixedDegreesNameTheOption) {
   cases[0] = {"--tp", {}};
   cases[0].o.fixTp = true, cases[0].o.fixed.tp = 3;
   cases[1] = {"--pp", {}};
-  cases[1].o.fixPp = true, cases[1].o.fixed.pp = 16;  // divides 64 ranks, not 8 layers
+  cases[1].o.fixPp = true, cases[1].o.fixed.pp = 16;  // divides 64 ranks; more than 8 layers
   cases[2] = {"--dp", {}};
   cases[2].o.fixDp = true, cases[2].o.fixed.dp = 5;
   cases[3] = {"--ep", {}};
@@ -228,6 +235,84 @@ TEST(SearchTest, BadFixedDegreesNameTheOption) {
     ASSERT_FALSE(r) << c.option;
     EXPECT_EQ(r.status().where(), c.option) << r.status().toString();
   }
+}
+
+TEST(SearchTest, FixedUnevenPipelineStagesAreSearchedLikeAPlan) {
+  // 126 layers (Llama 3 405B) over pp 16: stages of 7 and 8 layers. A fixed plan accepts it,
+  // so --tp 8 --pp 16 --search must too (issue 11 item 6).
+  Workload w = toyWorkload();
+  w.model.layers = 126;
+  w.model.heads = 128, w.model.kvHeads = 8, w.model.hidden = 16384;
+  SearchSpace space = space64();
+  space.chips = 256;
+  StepFunction f = [](const Workload& wl, const Parallelism& p) -> Expected<StepEstimate> {
+    return toyStep(wl, p, 1e9);
+  };
+  SearchOptions o;
+  o.fixTp = true, o.fixed.tp = 8;
+  o.fixPp = true, o.fixed.pp = 16;
+  auto r = searchWith(f, w, space, o);
+  ASSERT_TRUE(r) << r.status().toString();
+  std::set<uint32_t> vpps;
+  auto cands = searchCandidates(w, space, o);
+  ASSERT_TRUE(cands);
+  for (const Parallelism& p : *cands) {
+    EXPECT_EQ(p.tp, 8u);
+    EXPECT_EQ(p.pp, 16u);
+    vpps.insert(p.vpp);
+  }
+  // The busiest stage has 8 layers: vpp 1, 2, 4 (8 would need 16 * 8 = 128 > 126 layers).
+  EXPECT_EQ(vpps, (std::set<uint32_t>{1, 2, 4}));
+  // A fixed vpp the plan accepts (16 * 7 = 112 <= 126) is kept; one it refuses names --vpp.
+  o.fixVpp = true, o.fixed.vpp = 7;
+  auto seven = searchWith(f, w, space, o);
+  ASSERT_TRUE(seven) << seven.status().toString();
+  EXPECT_EQ(seven->best.parallelism.vpp, 7u);
+  o.fixed.vpp = 8;
+  auto eight = searchWith(f, w, space, o);
+  ASSERT_FALSE(eight);
+  EXPECT_EQ(eight.status().where(), "--vpp") << eight.status().toString();
+  // More stages than layers is refused by both, naming --pp.
+  o.fixVpp = false;
+  o.fixed.pp = 128;
+  auto tooMany = searchWith(f, w, space, o);
+  ASSERT_FALSE(tooMany);
+  EXPECT_EQ(tooMany.status().where(), "--pp") << tooMany.status().toString();
+}
+
+TEST(SearchTest, UnevenStagesAgreeWithTheFixedPlanOnARealPlanner) {
+  auto system = arch::loadSystem("dgx-h100");
+  ASSERT_TRUE(system) << system.status().toString();
+  auto model = loadModel("llama3-405b");
+  ASSERT_TRUE(model) << model.status().toString();
+  ASSERT_EQ(model->layers % 16, 14u) << "the test wants layers that pp 16 does not divide";
+  Workload w;
+  w.model = *model;
+  w.globalBatch = 256;
+  w.seq = 4096;
+  auto planner = Planner::create(*system, 1024);
+  ASSERT_TRUE(planner) << planner.status().toString();
+  Parallelism p;
+  p.tp = 8, p.pp = 16, p.dp = 8, p.microbatch = 1;
+  p.recompute = Recompute::kFull;
+  p.zero = 1;
+  auto fixed = planner->estimate(w, p);
+  ASSERT_TRUE(fixed) << fixed.status().toString();
+  ASSERT_TRUE(fixed->fits);
+  SearchOptions o;
+  o.threads = 2;
+  o.fixTp = true, o.fixed.tp = 8;
+  o.fixPp = true, o.fixed.pp = 16;
+  o.fixDp = true, o.fixed.dp = 8;
+  o.fixMicrobatch = true, o.fixed.microbatch = 1;
+  o.fixRecompute = true, o.fixed.recompute = Recompute::kFull;
+  o.fixZero = true, o.fixed.zero = 1;
+  o.fixPrecision = true;
+  o.fixVpp = true;  // vpp 1: the search then holds exactly the fixed plan
+  auto r = search(*planner, w, o);
+  ASSERT_TRUE(r) << r.status().toString();
+  EXPECT_EQ(r->candidates, 1u);
+  EXPECT_DOUBLE_EQ(r->best.stepTimeS, fixed->stepTimeS);
 }
 
 TEST(SearchTest, NothingFitsIsAnErrorThatSaysWhatToChange) {

@@ -20,6 +20,27 @@ Status degreeError(std::string_view degree, std::string message) {
 
 }  // namespace
 
+Status checkPipelineStages(const ModelConfig& m, uint32_t pp, uint32_t vpp) {
+  if (pp == 0) return degreeError("pp", "must be at least 1");
+  if (vpp == 0) return degreeError("vpp", "must be at least 1");
+  // Layers need not divide evenly (Megatron-LM's uneven first/last stages): the busiest stage
+  // gets ceil(layers / pp).
+  if (pp > m.layers) {
+    return degreeError("pp", fmt::format("pp ({}) is larger than the model's layers ({}); every "
+                                         "pipeline stage needs at least one layer",
+                                         pp, m.layers));
+  }
+  if (vpp > 1) {
+    if (pp == 1) return degreeError("vpp", "an interleaved schedule (vpp > 1) needs pp > 1");
+    if (uint64_t{pp} * vpp > m.layers) {
+      return degreeError("vpp", fmt::format("pp * vpp ({} * {}) is larger than the model's layers "
+                                            "({}); every model chunk needs at least one layer",
+                                            pp, vpp, m.layers));
+    }
+  }
+  return Status::ok();
+}
+
 Status validateParallelism(const Workload& w, const Parallelism& p, uint64_t ranks) {
   const ModelConfig& m = w.model;
   if (m.layers == 0 || m.hidden == 0 || m.heads == 0 || m.ffnHidden == 0 || m.vocab == 0 ||
@@ -59,21 +80,7 @@ Status validateParallelism(const Workload& w, const Parallelism& p, uint64_t ran
   if (m.ffnHidden % p.tp != 0) {
     return degreeError("tp", fmt::format("tp ({}) must divide ffn_hidden ({})", p.tp, m.ffnHidden));
   }
-  // Layers need not divide evenly (Megatron-LM's uneven first/last stages): the busiest stage
-  // gets ceil(layers / pp).
-  if (p.pp > m.layers) {
-    return degreeError("pp", fmt::format("pp ({}) is larger than the model's layers ({}); every "
-                                         "pipeline stage needs at least one layer",
-                                         p.pp, m.layers));
-  }
-  if (p.vpp > 1) {
-    if (p.pp == 1) return degreeError("vpp", "an interleaved schedule (vpp > 1) needs pp > 1");
-    if (uint64_t{p.pp} * p.vpp > m.layers) {
-      return degreeError("vpp", fmt::format("pp * vpp ({} * {}) is larger than the model's layers "
-                                            "({}); every model chunk needs at least one layer",
-                                            p.pp, p.vpp, m.layers));
-    }
-  }
+  if (Status stages = checkPipelineStages(m, p.pp, p.vpp); !stages) return stages;
   if (w.globalBatch % p.dp != 0) {
     return degreeError("dp", fmt::format("dp ({}) must divide the global batch ({} sequences)", p.dp,
                                          w.globalBatch));

@@ -59,6 +59,11 @@ struct RankShape {
   double expertParamsPerRank = 0;    ///< parameters replicated over dp*cp/ep (worst stage)
 };
 
+/// The pipeline-stage rule, shared by a fixed plan and the search: layers need not divide
+/// evenly over pp (Megatron-LM's uneven stages; the busiest stage gets ceil(layers / pp)), but
+/// every stage, and every interleaved chunk (pp * vpp), needs at least one layer. Errors are
+/// at "parallelism.pp" or "parallelism.vpp".
+Status checkPipelineStages(const ModelConfig& m, uint32_t pp, uint32_t vpp);
 /// Checks the degrees against the workload and the rank count; errors name the degree.
 Status validateParallelism(const Workload& w, const Parallelism& p, uint64_t ranks);
 /// The per-rank shape of a validated configuration.

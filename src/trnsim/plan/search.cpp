@@ -11,6 +11,7 @@
 #include <thread>
 #include <vector>
 
+#include "trnsim/plan/plan_internal.h"
 #include "trnsim/plan/run.h"
 
 namespace trnsim::plan {
@@ -126,9 +127,9 @@ Expected<std::vector<Parallelism>> searchCandidates(const Workload& w, const Sea
     return fixedError("--cp", f.cp, "does not divide " + rankText);
   if (o.fixPp) {
     if (f.pp == 0 || ranks % f.pp) return fixedError("--pp", f.pp, "does not divide " + rankText);
-    if (m.layers % f.pp)
-      return fixedError("--pp", f.pp,
-                        fmt::format("does not divide the model's {} layers", m.layers));
+    // The fixed plan's stage rule (uneven stages allowed), so --search accepts what a plan does.
+    if (Status stages = detail::checkPipelineStages(m, f.pp, 1); !stages)
+      return Status(ErrorCode::kInvalidArgument, stages.message(), "--pp");
   }
   if (o.fixDp && (f.dp == 0 || ranks % f.dp))
     return fixedError("--dp", f.dp, "does not divide " + rankText);
@@ -142,6 +143,10 @@ Expected<std::vector<Parallelism>> searchCandidates(const Workload& w, const Sea
     return fixedError("--ep", f.ep,
                       fmt::format("does not divide the model's {} experts", m.experts));
   if (o.fixVpp && f.vpp == 0) return fixedError("--vpp", f.vpp, "must be at least 1");
+  if (o.fixVpp && o.fixPp) {
+    if (Status stages = detail::checkPipelineStages(m, f.pp, f.vpp); !stages)
+      return Status(ErrorCode::kInvalidArgument, stages.message(), "--vpp");
+  }
   if (o.fixMicrobatch && (f.microbatch == 0 || w.globalBatch % f.microbatch))
     return fixedError(
         "--microbatch", f.microbatch,
@@ -166,13 +171,18 @@ Expected<std::vector<Parallelism>> searchCandidates(const Workload& w, const Sea
       if (cp > 1 && w.seq % (2 * cp)) continue;  // causal load balancing: 2 chunks per rank
       for (uint64_t pp : divisorsOf(ranks / (tp * cp), m.layers)) {
         if (o.fixPp && pp != f.pp) continue;
-        if (m.layers % pp) continue;
+        if (!detail::checkPipelineStages(m, static_cast<uint32_t>(pp), 1)) continue;
         uint64_t dp = ranks / (tp * cp * pp);
         if (o.fixDp && dp != f.dp) continue;
         if (w.globalBatch % dp) continue;
         uint64_t perReplica = w.globalBatch / dp;
+        // Searched chunk counts split the busiest stage (ceil(layers / pp)) evenly; a fixed
+        // --vpp is kept as given. Either way the stage rule below decides, as for a plan.
         std::vector<uint64_t> vpps = {1};
-        if (pp > 1) vpps = divisorsOf(m.layers / pp, o.fixVpp ? f.vpp : kMaxVpp);
+        if (o.fixVpp)
+          vpps = {f.vpp};
+        else if (pp > 1)
+          vpps = divisorsOf((m.layers + pp - 1) / pp, kMaxVpp);
         std::vector<uint64_t> eps = {1};
         if (m.experts > 1) eps = divisorsOf(m.experts, m.experts);
         std::vector<uint32_t> zeros = {0, 1, 2, 3};
@@ -183,7 +193,9 @@ Expected<std::vector<Parallelism>> searchCandidates(const Workload& w, const Sea
           if (o.fixMicrobatch && mb != f.microbatch) continue;
           uint64_t micro = perReplica / mb;
           for (uint64_t vpp : vpps) {
-            if (o.fixVpp && vpp != f.vpp) continue;
+            if (!detail::checkPipelineStages(m, static_cast<uint32_t>(pp),
+                                             static_cast<uint32_t>(vpp)))
+              continue;
             if (vpp > 1 && micro % pp) continue;  // Megatron's rule for interleaving
             for (uint64_t ep : eps) {
               if (o.fixEp && ep != f.ep) continue;
