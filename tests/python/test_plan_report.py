@@ -181,3 +181,23 @@ def test_bad_options_give_one_line_naming_them(args, option):
     assert len(lines) == 1, proc.stderr
     assert lines[0].startswith("trnsim: error:")
     assert option in lines[0], lines[0]
+
+
+@pytest.mark.parametrize("path,words", [
+    ("/nonexistent/dir/r.html", "does not exist"),
+    (".", "is a folder"),
+])
+def test_an_unwritable_report_fails_before_the_search(path, words):
+    # No degree given: without the early check the search would run (seconds) before the
+    # write failed; the check makes it one line at once.
+    import time
+    started = time.monotonic()
+    proc = run_cli(*PLAN_ARGS, "--report", path, check=False)
+    elapsed = time.monotonic() - started
+    assert proc.returncode != 0
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("trnsim: error: --report:"), lines[0]
+    assert words in lines[0], lines[0]
+    assert proc.stdout == "", "nothing is planned or printed"
+    assert elapsed < 5, f"took {elapsed:.1f} s: did it search first?"

@@ -26,6 +26,7 @@
 #include "trnsim/plan/model_config.h"
 #include "trnsim/plan/plan_json.h"
 #include "trnsim/plan/report.h"
+#include "trnsim/plan/request.h"
 #include "trnsim/plan/run.h"
 
 namespace trnsim::cli {
@@ -110,6 +111,11 @@ Expected<plan::SystemPlan> planSystem(const PlanArgs& a, const arch::SystemConfi
 }
 
 int runPlan(PlanArgs& a) {
+  // A report that cannot be written fails now, not after a search of minutes.
+  if (a.given("--report")) {
+    if (Status writable = plan::checkReportPath(a.reportPath); !writable)
+      return printError(writable);
+  }
   auto model = plan::loadModel(a.model);
   if (!model) return printError(model.status().withContext("--model"));
   auto system = arch::loadSystem(a.system);
