@@ -201,3 +201,29 @@ def test_an_unwritable_report_fails_before_the_search(path, words):
     assert words in lines[0], lines[0]
     assert proc.stdout == "", "nothing is planned or printed"
     assert elapsed < 5, f"took {elapsed:.1f} s: did it search first?"
+
+
+def test_a_hugging_face_config_plans_as_the_catalog_model():
+    # tests/data/hf/llama3-8b.config.json is Meta-Llama-3-8B's config.json: the same plan as
+    # the built-in llama3-8b (from the paper), to the bit.
+    args = ["--system", "dgx-h100", "--chips", "64", "--global-batch", "128", "--seq", "4096",
+            "--tp", "8", "--json"]
+    hf = json.loads(run_cli("plan", "--model",
+                            str(ROOT / "tests" / "data" / "hf" / "llama3-8b.config.json"),
+                            *args).stdout)
+    builtin = json.loads(run_cli("plan", "--model", "llama3-8b", *args).stdout)
+    for key in ("step_time_s", "memory_per_chip_gib", "model_tflops_per_chip", "breakdown"):
+        assert hf[key] == builtin[key], key
+    assert hf["model"] == "llama3-8b"
+
+
+def test_a_bad_hugging_face_config_is_one_line_naming_the_key(tmp_path):
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"model_type": "gemma", "hidden_size": 2048}))
+    proc = run_cli("plan", "--model", str(config), "--system", "dgx-h100", "--chips", "8",
+                   "--global-batch", "8", "--seq", "1024", check=False)
+    assert proc.returncode != 0
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("trnsim: error: --model:"), lines[0]
+    assert str(config) in lines[0] and "'model_type'" in lines[0] and "gemma" in lines[0]

@@ -10,9 +10,11 @@
 #include <exception>
 #include <filesystem>
 #include <limits>
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "trnsim/arch/json_util.h"
+#include "trnsim/plan/hf_config.h"
 #include "trnsim/plan/plan_internal.h"
 
 namespace trnsim::plan {
@@ -88,6 +90,30 @@ class ModelParser {
     if (!root.is_object()) {
       return Status(ErrorCode::kConfig, "expected a JSON object with the model's shape", origin_);
     }
+    if (detail::isHuggingFaceConfig(root)) {
+      // A Hugging Face config.json: translated to the keys below and checked like any model
+      // file; a failed check names the Hugging Face key the value came from.
+      json translated;
+      std::map<std::string, std::string> sourceKey;
+      TRNSIM_RETURN_IF_ERROR(
+          detail::translateHuggingFaceConfig(root, origin_, translated, sourceKey));
+      Expected<ModelConfig> m = fromJson(translated);
+      if (m) return m;
+      const Status& s = m.status();
+      for (const auto& [key, hfKey] : sourceKey) {
+        if (s.where() == fmt::format("{}: key '{}'", origin_, key))
+          return Status(s.code(), fmt::format("{} (read from '{}' as the planner's '{}')",
+                                              s.message(), hfKey, key),
+                        fmt::format("{}: key '{}'", origin_, hfKey));
+      }
+      return s;
+    }
+    return fromJson(root);
+  }
+
+ private:
+  /// A trnsim model object (configs/models/*.json) -> a checked ModelConfig.
+  Expected<ModelConfig> fromJson(const json& root) const {
     std::vector<std::string> known;
     for (const Key& k : kKeys) known.emplace_back(k.name);
     for (auto it = root.begin(); it != root.end(); ++it) {
@@ -156,7 +182,6 @@ class ModelParser {
     return m;
   }
 
- private:
   static std::string shown(const json& j) {
     std::string s = j.dump(-1, ' ', true, json::error_handler_t::replace);
     if (s.size() > 60) s = s.substr(0, 57) + "...";

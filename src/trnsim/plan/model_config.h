@@ -38,8 +38,9 @@ struct ModelConfig {
 };
 
 /// A model by name (configs/models/*.json, built in) or a path to a JSON file with `layers`,
-/// `hidden`, `ffn_hidden`, `heads`, `kv_heads`, `vocab`, `activation`, `experts`, `top_k`.
-/// Errors name the file and the key.
+/// `hidden`, `ffn_hidden`, `heads`, `kv_heads`, `vocab`, `activation`, `experts`, `top_k`, or
+/// a Hugging Face config.json (has `model_type` or `architectures`; hf_config.h maps Llama,
+/// Mistral, Qwen2, Mixtral, GPT-2 and DeepSeek V2/V3). Errors name the file and the key.
 Expected<ModelConfig> loadModel(const std::string& nameOrPath);
 Expected<ModelConfig> parseModelConfig(std::string_view jsonText, const std::string& origin);
 std::vector<std::string> builtinModelNames();
