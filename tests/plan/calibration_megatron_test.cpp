@@ -79,9 +79,7 @@ TEST(CalibrationMegatron2021, HardwareTflopsWithinTenPercentOnEveryRow) {
     Expected<ModelConfig> model = loadModel(name);
     ASSERT_TRUE(model.hasValue()) << model.status().toString();
 
-    RooflineOptions options;
-    options.flashAttention = false;
-    Expected<std::unique_ptr<ComputeModel>> compute = makeRooflineComputeModel(*system, options);
+    Expected<std::unique_ptr<ComputeModel>> compute = makeRooflineComputeModel(*system);
     ASSERT_TRUE(compute.hasValue()) << compute.status().toString();
     PlanTuning tuning;  // no fixed per-step overhead
     Expected<Planner> planner = Planner::create(*system, r.gpus, std::move(*compute), tuning);
@@ -97,6 +95,8 @@ TEST(CalibrationMegatron2021, HardwareTflopsWithinTenPercentOnEveryRow) {
     p.zero = 0;
     p.recompute = Recompute::kFull;
     p.precision = Precision::kBf16;
+    p.attention = AttentionImpl::kMaterialized;
+    p.dropout = 0.1;  // Megatron-LM's hidden and attention dropout
     Workload w{*model, r.globalBatch, 2048};
     Expected<StepEstimate> e = planner->estimate(w, p);
     ASSERT_TRUE(e.hasValue()) << name << ": " << e.status().toString();

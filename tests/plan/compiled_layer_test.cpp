@@ -509,7 +509,8 @@ namespace trnsim::plan {
 namespace {
 
 // Writes the graphs of one layer (Llama-3-405B at tp 16, cp 2, one sequence of 8192 tokens, or
-// $TRNSIM_DUMP_LAYER_MODEL, _TP, _CP) as IR text into $TRNSIM_DUMP_LAYER_IR, for reading or for
+// $TRNSIM_DUMP_LAYER_MODEL, _TP, _CP, _SEQ,
+// _ATTENTION=materialized, _DROPOUT) as IR text into $TRNSIM_DUMP_LAYER_IR, for reading or for
 // `trnsim._trnsim.compiler.compile` (skipped unless the variable is set).
 TEST(CompiledComputeModelSlow, DumpLayerIr) {
   const char* dir = std::getenv("TRNSIM_DUMP_LAYER_IR");
@@ -519,6 +520,10 @@ TEST(CompiledComputeModelSlow, DumpLayerIr) {
   LayerGraphShape s{.tp = 16, .cp = 2, .batch = 1, .seq = 8192};
   if (const char* tp = std::getenv("TRNSIM_DUMP_LAYER_TP")) s.tp = std::stoull(tp);
   if (const char* cp = std::getenv("TRNSIM_DUMP_LAYER_CP")) s.cp = std::stoull(cp);
+  if (const char* seq = std::getenv("TRNSIM_DUMP_LAYER_SEQ")) s.seq = std::stoull(seq);
+  if (const char* a = std::getenv("TRNSIM_DUMP_LAYER_ATTENTION"))
+    s.materializedAttention = std::string(a) == "materialized";
+  if (const char* p = std::getenv("TRNSIM_DUMP_LAYER_DROPOUT")) s.dropout = std::stod(p);
   s.sequenceParallel = s.tp > 1;
   auto g = buildLayerGraphs(m, s);
   ASSERT_TRUE(g);

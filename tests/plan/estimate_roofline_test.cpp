@@ -23,9 +23,7 @@ const char* kParams = R"({
   "tile_m": {"value": 128, "source": "test"}, "tile_n": {"value": 128, "source": "test"},
   "tile_k": {"value": 32, "source": "test"},
   "memory_efficiency": {"value": 0.5, "source": "test"},
-  "kernel_overhead_s": {"value": 0.00001, "source": "test"},
-  "unfused_score_bytes_fwd": {"value": 9, "source": "test"},
-  "unfused_score_bytes_bwd": {"value": 11, "source": "test"}})";
+  "kernel_overhead_s": {"value": 0.00001, "source": "test"}})";
 
 class Roofline : public ::testing::Test {
  protected:
@@ -81,16 +79,22 @@ TEST_F(Roofline, FlashAttentionSkipsTheCausalHalfAndMaterializedScoresCostBandwi
   EXPECT_NEAR(c / f, 0.5, 0.02);
   EXPECT_NEAR(model_->attentionBackwardSeconds(full, Precision::kBf16) / f, 2.5, 0.05);
 
-  RooflineOptions unfused;
-  unfused.paramsJson = kParams;
-  unfused.flashAttention = false;
-  auto u = makeRooflineComputeModel(system_, unfused);
-  ASSERT_TRUE(u.hasValue());
+  // Materialized: the whole square through two matmuls, 9 bytes per score through HBM (scale,
+  // mask, softmax: read and write 2 + 2; dropout: read and write 2 + 2 and a 1-byte mask); the
+  // backward twice the matmuls and 11 bytes per score; 4 and 6 without dropout.
+  AttentionShape materialized = causal;
+  materialized.flash = false;
+  materialized.dropout = true;
   const double scores = 32.0 * 8192 * 8192;
-  const double matmuls = (*u)->matmulSeconds({8192, 8192, 128, 32}, Precision::kBf16) +
-                         (*u)->matmulSeconds({8192, 128, 8192, 32}, Precision::kBf16);
-  EXPECT_NEAR((*u)->attentionForwardSeconds(causal, Precision::kBf16),
+  const double matmuls = model_->matmulSeconds({8192, 8192, 128, 32}, Precision::kBf16) +
+                         model_->matmulSeconds({8192, 128, 8192, 32}, Precision::kBf16);
+  EXPECT_NEAR(model_->attentionForwardSeconds(materialized, Precision::kBf16),
               matmuls + scores * 9 / bw + ovh, 1e-9);
+  EXPECT_NEAR(model_->attentionBackwardSeconds(materialized, Precision::kBf16),
+              2 * matmuls + scores * 11 / bw + ovh, 1e-9);
+  materialized.dropout = false;
+  EXPECT_NEAR(model_->attentionForwardSeconds(materialized, Precision::kBf16),
+              matmuls + scores * 4 / bw + ovh, 1e-9);
 }
 
 TEST_F(Roofline, BadParamsAreConfigErrors) {

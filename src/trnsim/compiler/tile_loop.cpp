@@ -45,9 +45,13 @@ Space coalesce(const TileLoop& loop) {
     s.size = {1};
     for (auto& st : s.strides) st = {0};
   }
-  if (s.size.size() == 1) {
-    // One run: fold it into rows of `cols` so it spreads over the partitions.
-    const int64_t L = s.size[0];
+  // Fold the innermost run into rows of `cols` so it spreads over the partitions: when it is
+  // the only dim, or when no outer dim fills them (a [8, S, S] score tensor masked by an
+  // [S, S] mask coalesces to [8, S * S]: 8 partitions unless the run is split).
+  int64_t outerMax = 0;
+  for (size_t d = 0; d + 1 < s.size.size(); ++d) outerMax = std::max(outerMax, s.size[d]);
+  if (s.size.size() == 1 || (outerMax < 128 && s.size.back() >= 256 * 128)) {
+    const int64_t L = s.size.back();
     const int64_t target = std::max<int64_t>(1, (L + 127) / 128);
     int64_t cols = 1;
     for (int64_t c = std::min(target, L); c >= 1; --c) {
@@ -56,8 +60,13 @@ Space coalesce(const TileLoop& loop) {
         break;
       }
     }
-    s.size = {L / cols, cols};
-    for (auto& st : s.strides) st = {st[0] * cols, st[0]};
+    s.size.back() = L / cols;
+    s.size.push_back(cols);
+    for (auto& st : s.strides) {
+      const int64_t inner = st.back();
+      st.back() = inner * cols;
+      st.push_back(inner);
+    }
   }
   return s;
 }

@@ -24,6 +24,10 @@ struct MatmulShape {
 struct AttentionShape {
   uint64_t batch = 1, heads = 1, kvHeads = 1, seqQ = 0, seqKv = 0, headDim = 0;
   bool causal = true;
+  /// false: materialized (two batched matmuls over the whole square, the scores through HBM
+  /// for scale, mask, softmax and dropout); plan/estimate.h AttentionImpl.
+  bool flash = true;
+  bool dropout = false;  ///< materialized: the probabilities go through dropout
 };
 
 class ComputeModel {
@@ -40,6 +44,12 @@ class ComputeModel {
   virtual double peakFlopsPerChip(Precision p) const = 0;
 };
 
+/// Materialized attention (AttentionShape::flash false) composed from a model's own matmuls
+/// and memory-bound passes: the score and context matmuls over the whole square (twice each in
+/// the backward), and the scores' passes through HBM for scale, mask, softmax and dropout.
+double materializedAttentionSeconds(const ComputeModel& c, const AttentionShape& s, Precision p,
+                                    bool backward);
+
 /// The compute model for a system: simulated when accel.simChip names a trnsim chip,
 /// a roofline otherwise.
 Expected<std::unique_ptr<ComputeModel>> makeComputeModel(const arch::SystemConfig& system);
@@ -47,10 +57,6 @@ Expected<std::unique_ptr<ComputeModel>> makeComputeModel(const arch::SystemConfi
 Expected<std::unique_ptr<ComputeModel>> makeRooflineComputeModel(const arch::SystemConfig& system);
 /// What the roofline assumes of the software stack rather than the chip.
 struct RooflineOptions {
-  /// true: attention is one fused flash-attention kernel (causal work halved, scores never in
-  /// HBM); false: two batched matmuls with the scores materialized in HBM for softmax and
-  /// dropout, as in Megatron-LM 2021 (the calibration set).
-  bool flashAttention = true;
   /// JSON text replacing the built-in configs/plan/roofline.json (what-if studies, fitting);
   /// empty = the built-in constants.
   std::string paramsJson;

@@ -69,7 +69,6 @@ struct RooflineParams {
   double tileM = 128, tileN = 128, tileK = 32;
   double memoryEfficiency = 0.8;
   double kernelOverheadS = 0;
-  double unfusedScoreBytesFwd = 0, unfusedScoreBytesBwd = 0;
 };
 
 Expected<RooflineParams> loadRooflineParams(const std::string& override) {
@@ -91,9 +90,7 @@ Expected<RooflineParams> loadRooflineParams(const std::string& override) {
                         {"tile_n", &p.tileN},
                         {"tile_k", &p.tileK},
                         {"memory_efficiency", &p.memoryEfficiency},
-                        {"kernel_overhead_s", &p.kernelOverheadS},
-                        {"unfused_score_bytes_fwd", &p.unfusedScoreBytesFwd},
-                        {"unfused_score_bytes_bwd", &p.unfusedScoreBytesBwd}};
+                        {"kernel_overhead_s", &p.kernelOverheadS}};
   for (const Item& item : items) {
     TRNSIM_ASSIGN_OR_RETURN(*item.out, detail::tuningValue(values, item.key, origin));
   }
@@ -128,31 +125,24 @@ class RooflineComputeModel final : public ComputeModel {
   }
 
   double attentionForwardSeconds(const AttentionShape& s, Precision p) const override {
+    if (!s.flash) return materializedAttentionSeconds(*this, s, p, false);
     const uint64_t bh = s.batch * s.heads;
     MatmulShape scores{s.seqQ, s.seqKv, s.headDim, bh};
     MatmulShape context{s.seqQ, s.headDim, s.seqKv, bh};
-    if (options_.flashAttention) {
-      // One fused kernel: the scores never reach HBM; causal masking skips the upper half.
-      return (matmulCompute(scores, p) + matmulCompute(context, p)) * causalFraction(s) +
-             qkvoBytes(s) / bytesPerS_ + params_.kernelOverheadS;
-    }
-    return matmulSeconds(scores, p) + matmulSeconds(context, p) +
-           memoryBoundSeconds(scoreElems(s) * params_.unfusedScoreBytesFwd);
+    // One fused kernel: the scores never reach HBM; causal masking skips the upper half.
+    return (matmulCompute(scores, p) + matmulCompute(context, p)) * causalFraction(s) +
+           qkvoBytes(s) / bytesPerS_ + params_.kernelOverheadS;
   }
 
   double attentionBackwardSeconds(const AttentionShape& s, Precision p) const override {
+    if (!s.flash) return materializedAttentionSeconds(*this, s, p, true);
     const uint64_t bh = s.batch * s.heads;
     MatmulShape scores{s.seqQ, s.seqKv, s.headDim, bh};
     MatmulShape context{s.seqQ, s.headDim, s.seqKv, bh};
-    if (options_.flashAttention) {
-      // Flash-attention backward: 5 matmuls (QK^T recomputed, dV, dP, dQ, dK) against the
-      // forward's 2.
-      return 2.5 * (matmulCompute(scores, p) + matmulCompute(context, p)) * causalFraction(s) +
-             2 * qkvoBytes(s) / bytesPerS_ + params_.kernelOverheadS;
-    }
-    // dP = dO V^T and dV = P^T dO (shape of context), dQ = dS K and dK = dS^T Q (shape of scores).
-    return 2 * (matmulSeconds(scores, p) + matmulSeconds(context, p)) +
-           memoryBoundSeconds(scoreElems(s) * params_.unfusedScoreBytesBwd);
+    // Flash-attention backward: 5 matmuls (QK^T recomputed, dV, dP, dQ, dK) against the
+    // forward's 2.
+    return 2.5 * (matmulCompute(scores, p) + matmulCompute(context, p)) * causalFraction(s) +
+           2 * qkvoBytes(s) / bytesPerS_ + params_.kernelOverheadS;
   }
 
   double memoryBoundSeconds(double bytes) const override {
@@ -184,10 +174,6 @@ class RooflineComputeModel final : public ComputeModel {
     // plus the diagonal tiles.
     const double q = static_cast<double>(s.seqQ), kv = static_cast<double>(s.seqKv);
     return std::min(1.0, 0.5 + 0.5 * 128.0 / std::max(q, 128.0) * (q / kv));
-  }
-  static double scoreElems(const AttentionShape& s) {
-    return static_cast<double>(s.batch) * s.heads * static_cast<double>(s.seqQ) *
-           static_cast<double>(s.seqKv);
   }
   static double qkvoBytes(const AttentionShape& s) {
     const double q = static_cast<double>(s.batch) * s.seqQ * s.heads * s.headDim;

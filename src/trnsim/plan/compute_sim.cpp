@@ -341,12 +341,14 @@ double SimulatedComputeModel::attentionSeconds(const AttentionShape& s, bool bac
   return backward ? 2.5 * fwd : fwd;
 }
 
-double SimulatedComputeModel::attentionForwardSeconds(const AttentionShape& s, Precision) const {
+double SimulatedComputeModel::attentionForwardSeconds(const AttentionShape& s, Precision p) const {
+  if (!s.flash) return materializedAttentionSeconds(*this, s, p, false);
   // The flash-attention kernels are bf16; fp8 training keeps attention in bf16 too.
   return attentionSeconds(s, false);
 }
 
-double SimulatedComputeModel::attentionBackwardSeconds(const AttentionShape& s, Precision) const {
+double SimulatedComputeModel::attentionBackwardSeconds(const AttentionShape& s, Precision p) const {
+  if (!s.flash) return materializedAttentionSeconds(*this, s, p, true);
   return attentionSeconds(s, true);
 }
 

@@ -148,6 +148,14 @@ Expected<StepEstimate> Planner::Impl::estimate(const Workload& w, const Parallel
                                                bool useCompiledIn) const {
   const uint64_t ranks = chips * std::max<uint32_t>(1, system.accel.ranksPerChip);
   TRNSIM_RETURN_IF_ERROR(detail::validateParallelism(w, p, ranks));
+  if (!(p.dropout >= 0 && p.dropout < 1))
+    return Status(ErrorCode::kInvalidArgument,
+                  fmt::format("{} is not a probability in [0, 1)", p.dropout), "--dropout");
+  if (p.attention == AttentionImpl::kMaterialized && p.cp > 1)
+    return Status(ErrorCode::kInvalidArgument,
+                  "materialized attention with context parallelism (cp > 1) is not modelled; "
+                  "use --attention flash or cp 1",
+                  "--attention");
   if (p.precision == Precision::kFp8 && !(system.accel.peakTflopsFp8 > 0)) {
     return Status(ErrorCode::kInvalidArgument,
                   fmt::format("{} has no fp8 matmul rate (accel.peak_tflops_fp8 is 0 in {}); use "
@@ -172,6 +180,8 @@ Expected<StepEstimate> Planner::Impl::estimate(const Workload& w, const Parallel
   graphShape.batch = p.microbatch;
   graphShape.seq = w.seq;
   graphShape.sequenceParallel = p.sequenceParallel;
+  graphShape.materializedAttention = p.attention == AttentionImpl::kMaterialized;
+  graphShape.dropout = p.dropout;
 
   const uint64_t T = r.tokensPerMicrobatch;  // tokens of one micro-batch on this rank
   const uint64_t h = m.hidden, hd = m.headDim();
@@ -185,7 +195,8 @@ Expected<StepEstimate> Planner::Impl::estimate(const Workload& w, const Parallel
   const double normTokens = p.sequenceParallel ? static_cast<double>(T) / tp : static_cast<double>(T);
   const double hiddenBytes = static_cast<double>(T) * h * actBytes;  // one [T, h] activation
 
-  AttentionShape attn{p.microbatch, headsRank, kvRank, w.seq / p.cp, w.seq, hd, true};
+  AttentionShape attn{p.microbatch, headsRank, kvRank, w.seq / p.cp, w.seq, hd, true,
+                      p.attention == AttentionImpl::kFlash, p.dropout > 0};
 
   auto mlpTimes = [&](uint64_t tokens, uint64_t ffn, uint64_t batch, double& fwd, double& bwd) {
     MatmulShape up{tokens, (swiglu ? 2 : 1) * ffn / tp, h, batch};
@@ -409,6 +420,7 @@ Expected<StepEstimate> Planner::Impl::estimate(const Workload& w, const Parallel
   if (useCompiled && moeLayers)
     computeNote = "MoE experts and router on the kernel model; the dense part compiled";
   e.computeNote = computeNote;
+  e.confidence = confidenceOf(system, e.computeModel);
   StepBreakdown& b = e.breakdown;
   b.compute = mb * (fwd + bwd);
   b.recompute = mb * recompute;

@@ -11,12 +11,19 @@
 #include "trnsim/arch/system_config.h"
 #include "trnsim/plan/compute_compiled.h"
 #include "trnsim/plan/compute_model.h"
+#include "trnsim/plan/confidence.h"
 #include "trnsim/plan/model_config.h"
 #include "trnsim/support/status.h"
 
 namespace trnsim::plan {
 
 enum class Recompute : uint8_t { kNone, kSelective, kFull };
+
+/// How the attention core runs: one fused flash kernel (scores stay on chip, the causal half is
+/// skipped), or materialized (scores [S, S] written to HBM, then scale, mask, softmax, dropout
+/// and the context matmul as separate passes, the whole square computed): Megatron-LM 2021 and
+/// NeMo Megatron on Trn1 (neuronx-nemo-megatron's GPT recipes).
+enum class AttentionImpl : uint8_t { kFlash, kMaterialized };
 
 /// Degrees count ranks (on Trainium a rank is a logical NeuronCore), so
 /// tp * pp * dp * cp == chips * ranksPerChip. ep divides dp * cp (experts are spread over the
@@ -30,6 +37,9 @@ struct Parallelism {
   uint32_t zero = 1;
   Recompute recompute = Recompute::kSelective;
   Precision precision = Precision::kBf16;
+  /// The recipe's software choices (the search keeps them as given).
+  AttentionImpl attention = AttentionImpl::kFlash;
+  double dropout = 0;  ///< hidden and attention dropout probability (GPT-3-era recipes: 0.1)
 };
 
 struct Workload {
@@ -77,6 +87,8 @@ struct StepEstimate {
   std::string computeModel;
   /// What the compute model did not cover (MoE experts, fp8 matmuls on the kernel model).
   std::string computeNote;
+  /// The published runs behind this compute model on this system, and what is assumed.
+  Confidence confidence;
 };
 
 /// Tunable constants of the execution model that are not hardware facts (calibrated only

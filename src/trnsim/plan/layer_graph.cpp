@@ -201,31 +201,169 @@ std::string sdpaAttrs(int64_t headDim, bool causal) {
                      floatAttr(1.0 / std::sqrt(double(headDim))));
 }
 
-/// The attention op alone: forward (out, logsumexp) or backward (grad q, k, v).
-std::string attentionGraph(const LayerDims& d, int64_t batch, bool causal, bool backward,
-                           const std::string& name) {
+/// The attention core's saved values: what its backward reads besides the incoming gradient.
+struct AttentionSaved {
+  std::string q, k, v;       ///< flash: [B, H(k), S, D]; materialized: [B Hk, g S, D] / [B Hk, S, D]
+  std::string out, lse;      ///< flash only: the output and its logsumexp
+  std::string probs, mask;   ///< materialized only: softmax output, dropout mask ("" if none)
+};
+
+/// The attention core forward on q [B, H, S, D], k and v [B, Hk, S, D]; returns the output
+/// [B, H, S, D] and fills `saved`. Flash: the fused op. Materialized, as eager PyTorch writes
+/// it: the g = H / Hk query heads sharing a KV head are stacked into one bmm of [g S, D] queries
+/// against [S, D] keys (contiguous, since query heads are grouped by KV head), so the scores are
+/// [B Hk, g S, S]; the causal mask (a [g S, S] u8 input) is applied by masked_fill.
+std::string attentionForwardCore(IrWriter& w, const LayerDims& d, int64_t B, bool causal,
+                                 bool materialized, double dropout, const std::string& q,
+                                 const std::string& k, const std::string& v, AttentionSaved& saved) {
+  const int64_t H = d.heads, Hk = d.kvHeads, S = d.seqRank, D = d.headDim, g = H / Hk;
+  const std::string qt = ty("bf16", {B, H, S, D});
+  if (!materialized) {
+    w.multi(fmt::format("%attn: {}, %lse: {}", qt, ty("f32", {B, H, S})),
+            "_scaled_dot_product_flash_attention_for_cpu", {q, k, v}, sdpaAttrs(D, causal));
+    saved = AttentionSaved{q, k, v, "%attn", "%lse", "", ""};
+    return "%attn";
+  }
+  const std::string q3t = ty("bf16", {B * Hk, g * S, D}), k3t = ty("bf16", {B * Hk, S, D});
+  const std::string st = ty("bf16", {B * Hk, g * S, S});
+  saved.q = w.node("q3", q3t, "view", {q}, fmt::format("size=[{}, {}, {}]", B * Hk, g * S, D));
+  saved.k = w.node("k3", k3t, "view", {k}, fmt::format("size=[{}, {}, {}]", B * Hk, S, D));
+  saved.v = w.node("v3", k3t, "view", {v}, fmt::format("size=[{}, {}, {}]", B * Hk, S, D));
+  std::string kT = w.node("k3_t", ty("bf16", {B * Hk, D, S}), "permute", {saved.k}, "dims=[0, 2, 1]");
+  std::string sc = w.node("scores", st, "bmm", {saved.q, kT});
+  std::string scaled = w.node("scores_scaled", st, "mul", {sc},
+                              "other=" + floatAttr(1.0 / std::sqrt(double(D))));
+  std::string logits = scaled;
+  if (causal) {
+    std::string mask = w.input("causal_mask", ty("u8", {g * S, S}));
+    logits = w.node("scores_masked", st, "masked_fill", {scaled, mask}, "value=-10000.0");
+  }
+  saved.probs = w.node("probs", st, "_softmax", {logits}, "dim=-1, half_to_float=0");
+  std::string p = saved.probs;
+  if (dropout > 0) {
+    w.multi(fmt::format("%probs_dropped: {}, %probs_mask: {}", st, ty("u8", {B * Hk, g * S, S})),
+            "native_dropout", {saved.probs}, fmt::format("p={}, train=1", floatAttr(dropout)));
+    p = "%probs_dropped";
+    saved.mask = "%probs_mask";
+  }
+  std::string ctx = w.node("context", q3t, "bmm", {p, saved.v});
+  return w.node("attn", qt, "view", {ctx}, fmt::format("size=[{}, {}, {}, {}]", B, H, S, D));
+}
+
+/// Its backward from dout [B, H, S, D]: dq [B, H, S, D], dk and dv [B, Hk, S, D]. Materialized:
+/// dropout's backward (mask x 1/(1-p)) and softmax's (P (dP - rowsum(dP P))) as pointwise ops,
+/// as AOTAutograd decomposes them, and four bmms.
+void attentionBackwardCore(IrWriter& w, const LayerDims& d, int64_t B, bool causal,
+                           bool materialized, double dropout, const std::string& dout,
+                           const AttentionSaved& sv, std::string& dq, std::string& dk,
+                           std::string& dv) {
+  const int64_t H = d.heads, Hk = d.kvHeads, S = d.seqRank, D = d.headDim, g = H / Hk;
+  const std::string qt = ty("bf16", {B, H, S, D}), kt = ty("bf16", {B, Hk, S, D});
+  if (!materialized) {
+    w.multi(fmt::format("%dq: {}, %dk: {}, %dv: {}", qt, kt, kt),
+            "_scaled_dot_product_flash_attention_for_cpu_backward",
+            {dout, sv.q, sv.k, sv.v, sv.out, sv.lse}, sdpaAttrs(D, causal));
+    dq = "%dq", dk = "%dk", dv = "%dv";
+    return;
+  }
+  const std::string q3t = ty("bf16", {B * Hk, g * S, D}), k3t = ty("bf16", {B * Hk, S, D});
+  const std::string st = ty("bf16", {B * Hk, g * S, S}), col = ty("bf16", {B * Hk, g * S, 1});
+  std::string dctx =
+      w.node("d_context", q3t, "view", {dout}, fmt::format("size=[{}, {}, {}]", B * Hk, g * S, D));
+  std::string p = sv.probs;
+  std::string vT = w.node("v3_t", ty("bf16", {B * Hk, D, S}), "permute", {sv.v}, "dims=[0, 2, 1]");
+  std::string dp = w.node("d_probs_dropped", st, "bmm", {dctx, vT});
+  if (!sv.mask.empty()) {
+    std::string mk = w.node("probs_mask_b", st, "_to_copy", {sv.mask}, "dtype=\"bf16\"");
+    std::string dm = w.node("d_probs_masked", st, "mul", {dp, mk});
+    dp = w.node("d_probs", st, "mul", {dm}, "other=" + floatAttr(1.0 / (1.0 - dropout)));
+    std::string pm = w.node("probs_dropped_b", st, "mul", {sv.probs, mk});
+    p = w.node("probs_dropped_r", st, "mul", {pm}, "other=" + floatAttr(1.0 / (1.0 - dropout)));
+  }
+  std::string pT = w.node("probs_t", ty("bf16", {B * Hk, S, g * S}), "permute", {p}, "dims=[0, 2, 1]");
+  std::string dv3 = w.node("dv3", k3t, "bmm", {pT, dctx});
+  std::string pdp = w.node("probs_dprobs", st, "mul", {dp, sv.probs});
+  std::string rs = w.node("probs_dprobs_sum", col, "sum", {pdp}, "dim=[-1], keepdim=1");
+  std::string dd = w.node("d_scores_c", st, "sub", {dp, rs});
+  std::string ds = w.node("d_scores", st, "mul", {sv.probs, dd});
+  std::string dsc = w.node("d_scores_scaled", st, "mul", {ds},
+                           "other=" + floatAttr(1.0 / std::sqrt(double(D))));
+  std::string dq3 = w.node("dq3", q3t, "bmm", {dsc, sv.k});
+  std::string dsT = w.node("d_scores_t", ty("bf16", {B * Hk, S, g * S}), "permute", {dsc}, "dims=[0, 2, 1]");
+  std::string dk3 = w.node("dk3", k3t, "bmm", {dsT, sv.q});
+  dq = w.node("dq", qt, "view", {dq3}, fmt::format("size=[{}, {}, {}, {}]", B, H, S, D));
+  dk = w.node("dk", kt, "view", {dk3}, fmt::format("size=[{}, {}, {}, {}]", B, Hk, S, D));
+  dv = w.node("dv", kt, "view", {dv3}, fmt::format("size=[{}, {}, {}, {}]", B, Hk, S, D));
+}
+
+/// The saved values as backward-graph inputs (the forward's outputs of the same names).
+AttentionSaved attentionSavedInputs(IrWriter& w, const LayerDims& d, int64_t B, bool materialized,
+                                    double dropout) {
+  const int64_t H = d.heads, Hk = d.kvHeads, S = d.seqRank, D = d.headDim, g = H / Hk;
+  AttentionSaved sv;
+  if (!materialized) {
+    const std::string qt = ty("bf16", {B, H, S, D}), kt = ty("bf16", {B, Hk, S, D});
+    sv.q = w.input("q", qt), sv.k = w.input("k", kt), sv.v = w.input("v", kt);
+    sv.out = w.input("attn", qt), sv.lse = w.input("lse", ty("f32", {B, H, S}));
+    return sv;
+  }
+  const std::string k3t = ty("bf16", {B * Hk, S, D});
+  sv.q = w.input("q3", ty("bf16", {B * Hk, g * S, D}));
+  sv.k = w.input("k3", k3t), sv.v = w.input("v3", k3t);
+  sv.probs = w.input("probs", ty("bf16", {B * Hk, g * S, S}));
+  if (dropout > 0) sv.mask = w.input("probs_mask", ty("u8", {B * Hk, g * S, S}));
+  return sv;
+}
+
+void outputSaved(IrWriter& w, const AttentionSaved& sv) {
+  for (const std::string* v : {&sv.q, &sv.k, &sv.v, &sv.out, &sv.lse, &sv.probs, &sv.mask})
+    if (!v->empty()) w.output(*v);
+}
+
+/// The attention core alone: forward (its output and saved values) or backward (grad q, k, v).
+std::string attentionGraph(const LayerDims& d, int64_t batch, bool causal, bool materialized,
+                           double dropout, bool backward, const std::string& name) {
   IrWriter w(name);
   const std::string qt = ty("bf16", {batch, d.heads, d.seqRank, d.headDim});
   const std::string kt = ty("bf16", {batch, d.kvHeads, d.seqRank, d.headDim});
-  const std::string lt = ty("f32", {batch, d.heads, d.seqRank});
   if (!backward) {
     std::string q = w.input("q", qt), k = w.input("k", kt), v = w.input("v", kt);
-    w.multi(fmt::format("%o: {}, %lse: {}", qt, lt), "_scaled_dot_product_flash_attention_for_cpu",
-            {q, k, v}, sdpaAttrs(d.headDim, causal));
-    w.output("%o");
-    w.output("%lse");
+    AttentionSaved sv;
+    w.output(attentionForwardCore(w, d, batch, causal, materialized, dropout, q, k, v, sv));
+    if (materialized) outputSaved(w, sv);
+    else w.output(sv.lse);
     return w.text();
   }
   std::string dout = w.input("grad_out", qt);
-  std::string q = w.input("q", qt), k = w.input("k", kt), v = w.input("v", kt);
-  std::string o = w.input("out", qt), lse = w.input("lse", lt);
-  w.multi(fmt::format("%dq: {}, %dk: {}, %dv: {}", qt, kt, kt),
-          "_scaled_dot_product_flash_attention_for_cpu_backward", {dout, q, k, v, o, lse},
-          sdpaAttrs(d.headDim, causal));
-  w.output("%dq");
-  w.output("%dk");
-  w.output("%dv");
+  AttentionSaved sv = attentionSavedInputs(w, d, batch, materialized, dropout);
+  std::string dq, dk, dv;
+  attentionBackwardCore(w, d, batch, causal, materialized, dropout, dout, sv, dq, dk, dv);
+  w.output(dq);
+  w.output(dk);
+  w.output(dv);
   return w.text();
+}
+
+/// Hidden dropout (train mode) on [rows, h]; returns x unchanged when p is 0. The mask is an
+/// output (saved for the backward).
+std::string hiddenDropout(IrWriter& w, const std::string& n, const std::string& x, int64_t rows,
+                          int64_t h, double p) {
+  if (!(p > 0)) return x;
+  w.multi(fmt::format("%{0}: {1}, %{0}_mask: {2}", n, ty("bf16", {rows, h}), ty("u8", {rows, h})),
+          "native_dropout", {x}, fmt::format("p={}, train=1", floatAttr(p)));
+  w.output("%" + n + "_mask");
+  return "%" + n;
+}
+
+/// Its backward: dy x mask x 1/(1-p) (dy itself when p is 0), reading the saved mask.
+std::string hiddenDropoutBackward(IrWriter& w, const std::string& n, const std::string& dy,
+                                  int64_t rows, int64_t h, double p) {
+  if (!(p > 0)) return dy;
+  const std::string t = ty("bf16", {rows, h});
+  std::string mask = w.input(n + "_mask", ty("u8", {rows, h}));
+  std::string mk = w.node(n + "_mask_b", t, "_to_copy", {mask}, "dtype=\"bf16\"");
+  std::string dm = w.node("d_" + n + "_masked", t, "mul", {dy, mk});
+  return w.node("d_" + n, t, "mul", {dm}, "other=" + floatAttr(1.0 / (1.0 - p)));
 }
 
 }  // namespace
@@ -241,6 +379,11 @@ Expected<LayerDims> layerDims(const ModelConfig& m, const LayerGraphShape& s) {
     return bad("tp, cp, batch and seq must be at least 1");
   if (m.heads % s.tp) return bad(fmt::format("tp {} does not divide {} heads", s.tp, m.heads));
   if (s.seq % s.cp) return bad(fmt::format("cp {} does not divide seq {}", s.cp, s.seq));
+  if (s.materializedAttention && s.cp > 1)
+    return bad("materialized attention with context parallelism is not modelled: use flash "
+               "attention with cp > 1");
+  if (!(s.dropout >= 0 && s.dropout < 1))
+    return bad(fmt::format("dropout {} must be in [0, 1)", s.dropout));
   LayerDims d;
   d.hidden = m.hidden;
   d.headDim = m.headDim();
@@ -271,8 +414,9 @@ Expected<LayerGraphs> buildLayerGraphs(const ModelConfig& m, const LayerGraphSha
   const bool acc = s.fp32GradAccumulation;
   const std::string act = ty("bf16", {Tn, h}), full = ty("bf16", {T, h});
   const std::string qt = ty("bf16", {B, H, Sr, D}), kt = ty("bf16", {B, Hk, Sr, D});
-  const std::string lt = ty("f32", {B, H, Sr}), col = ty("f32", {Tn, 1});
-  const std::string attrs = sdpaAttrs(D, true);
+  const std::string col = ty("f32", {Tn, 1});
+  const bool mat = s.materializedAttention;
+  const double drop = s.dropout;
   LayerGraphs out;
 
   // ---- forward ----
@@ -314,12 +458,11 @@ Expected<LayerGraphs> buildLayerGraphs(const ModelConfig& m, const LayerGraphSha
       q = rope(w, "rope_q_", q, cos, sin, B, H, Sr, D);
       k = rope(w, "rope_k_", k, cos, sin, B, Hk, Sr, D);
     }
-    w.multi(fmt::format("%attn: {}, %lse: {}", qt, lt),
-            "_scaled_dot_product_flash_attention_for_cpu", {q, k, v}, attrs);
-    for (const std::string& saved : {q, k, v, std::string("%attn"), std::string("%lse")})
-      w.output(saved);
-    std::string ot = w.node("attn_t", ty("bf16", {B, Sr, H, D}), "permute", {"%attn"},
-                            "dims=[0, 2, 1, 3]");
+    AttentionSaved saved;
+    std::string attn = attentionForwardCore(w, d, B, true, mat, drop, q, k, v, saved);
+    outputSaved(w, saved);
+    std::string ot =
+        w.node("attn_t", ty("bf16", {B, Sr, H, D}), "permute", {attn}, "dims=[0, 2, 1, 3]");
     std::string o2 =
         w.node("attn_flat", ty("bf16", {T, H * D}), "view", {ot}, fmt::format("size=[{}, {}]", T, H * D));
     w.output(o2);
@@ -329,6 +472,7 @@ Expected<LayerGraphs> buildLayerGraphs(const ModelConfig& m, const LayerGraphSha
       w.output(proj);  // reduce-scattered (SP) or all-reduced
       attnOut = w.input("o_proj_reduced", act);
     }
+    attnOut = hiddenDropout(w, "attn_dropout", attnOut, Tn, h, drop);
     std::string h1 = w.node("h1", act, "add", {x, attnOut});
     std::string ln2 = w.param("ln2_weight", ty("bf16", {h}));
     std::string ln2b = d.swiglu ? "" : w.param("ln2_bias", ty("bf16", {h}));
@@ -371,6 +515,7 @@ Expected<LayerGraphs> buildLayerGraphs(const ModelConfig& m, const LayerGraphSha
         mlpRed = w.input("mlp_reduced", act);
       }
     }
+    mlpRed = hiddenDropout(w, "mlp_dropout", mlpRed, Tn, h, drop);
     w.output(w.node("y", act, "add", {h1, mlpRed}));
     out.forward = w.text();
   }
@@ -383,8 +528,7 @@ Expected<LayerGraphs> buildLayerGraphs(const ModelConfig& m, const LayerGraphSha
     std::string rstd1 = w.input("norm1_rstd", d.swiglu ? col : ty("bf16", {Tn, 1}));
     std::string mean1 = d.swiglu ? "" : w.input("norm1_mean", ty("bf16", {Tn, 1}));
     std::string a1 = w.input(split ? "norm1_gathered" : "norm1_out", full);
-    std::string q = w.input("q", qt), k = w.input("k", kt), v = w.input("v", kt);
-    std::string o = w.input("attn", qt), lse = w.input("lse", lt);
+    AttentionSaved saved = attentionSavedInputs(w, d, B, mat, drop);
     std::string o2 = w.input("attn_flat", ty("bf16", {T, H * D}));
     std::string ln1 = w.param("ln1_weight", ty("bf16", {h}));
     std::string wq = w.param("wq", ty("bf16", {H * D, h}));
@@ -405,7 +549,11 @@ Expected<LayerGraphs> buildLayerGraphs(const ModelConfig& m, const LayerGraphSha
       dn2 = w.input("d_norm2_moe", act);  // from the experts' backward
     } else {
       std::string a2 = w.input(split ? "norm2_gathered" : "norm2_out", full);
-      std::string dyg = split ? w.input("grad_y_gathered", full) : dy;
+      // With tp > 1 the MLP's input gradient is all-gathered (SP) from what dropout's backward
+      // gives on this rank's rows.
+      std::string dmlp = hiddenDropoutBackward(w, "mlp_dropout", dy, Tn, h, drop);
+      if (split && dmlp != dy) w.output(dmlp);
+      std::string dyg = split ? w.input("grad_y_gathered", full) : dmlp;
       std::string da2;
       if (d.swiglu) {
         std::string g = w.input("gate_proj", ty("bf16", {T, F}));
@@ -467,14 +615,15 @@ Expected<LayerGraphs> buildLayerGraphs(const ModelConfig& m, const LayerGraphSha
     if (!db2.empty()) w.output(db2);
     // The gradient reaching h1 (the attention block's output): the residual plus norm2's.
     std::string dh1 = w.node("grad_h1", act, "add", {dy, dxn2});
-    std::string dh1g = split ? w.input("grad_h1_gathered", full) : dh1;
+    std::string dattn = hiddenDropoutBackward(w, "attn_dropout", dh1, Tn, h, drop);
+    if (split && dattn != dh1) w.output(dattn);
+    std::string dh1g = split ? w.input("grad_h1_gathered", full) : dattn;
     std::string do2 = linearBackward(w, "o_proj", dh1g, o2, wo, T, H * D, h, true, acc);
     std::string dov = w.node("d_attn_view", ty("bf16", {B, Sr, H, D}), "view", {do2},
                              fmt::format("size=[{}, {}, {}, {}]", B, Sr, H, D));
     std::string dout = w.node("d_attn", qt, "permute", {dov}, "dims=[0, 2, 1, 3]");
-    w.multi(fmt::format("%dq: {}, %dk: {}, %dv: {}", qt, kt, kt),
-            "_scaled_dot_product_flash_attention_for_cpu_backward", {dout, q, k, v, o, lse}, attrs);
-    std::string dq = "%dq", dk = "%dk", dv = "%dv";
+    std::string dq, dk, dv;
+    attentionBackwardCore(w, d, B, true, mat, drop, dout, saved, dq, dk, dv);
     if (d.swiglu) {
       dq = ropeBackward(w, "rope_q_bwd_", dq, cos, sin, B, H, Sr, D);
       dk = ropeBackward(w, "rope_k_bwd_", dk, cos, sin, B, Hk, Sr, D);
@@ -506,11 +655,11 @@ Expected<LayerGraphs> buildLayerGraphs(const ModelConfig& m, const LayerGraphSha
     out.backward = w.text();
   }
 
-  out.attentionForward = attentionGraph(d, B, true, false, "attention_forward");
-  out.attentionBackward = attentionGraph(d, B, true, true, "attention_backward");
+  out.attentionForward = attentionGraph(d, B, true, mat, drop, false, "attention_forward");
+  out.attentionBackward = attentionGraph(d, B, true, mat, drop, true, "attention_backward");
   if (s.cp > 1) {
-    out.ringForward = attentionGraph(d, B, false, false, "ring_attention_forward");
-    out.ringBackward = attentionGraph(d, B, false, true, "ring_attention_backward");
+    out.ringForward = attentionGraph(d, B, false, false, 0, false, "ring_attention_forward");
+    out.ringBackward = attentionGraph(d, B, false, false, 0, true, "ring_attention_backward");
   }
   return out;
 }

@@ -33,6 +33,14 @@ struct LayerGraphShape {
   /// Accumulate weight gradients into fp32 main_grad buffers (Megatron's
   /// gradient_accumulation_fusion: one fp32 read and write per weight per micro-batch).
   bool fp32GradAccumulation = true;
+  /// The attention core as a fused flash kernel (false), or materialized: scores [S, S] per head
+  /// written to HBM, scaled, masked, softmaxed (and dropped out) by separate passes, then the
+  /// context matmul (Megatron-LM 2021; NeMo Megatron on Trn1 without a flash kernel). The
+  /// materialized form computes the whole S x S, masked half included. Needs cp == 1.
+  bool materializedAttention = false;
+  /// Dropout probability of the hidden states (after the attention and MLP blocks, before the
+  /// residual adds) and, with materialized attention, of the attention probabilities.
+  double dropout = 0;
 };
 
 /// Sizes one rank's graphs use, derived from the model and the shape.
@@ -53,7 +61,9 @@ Expected<LayerDims> layerDims(const ModelConfig& m, const LayerGraphShape& s);
 struct LayerGraphs {
   std::string forward;            ///< norms, QKV, RoPE, attention, projections, MLP, residuals
   std::string backward;           ///< gradients of all of that (reads the forward's saved values)
-  std::string attentionForward;   ///< the attention op alone (selective recomputation)
+  /// The attention core alone (what selective recomputation runs again): the flash op, or the
+  /// materialized scores, mask, softmax, dropout and context.
+  std::string attentionForward;
   std::string attentionBackward;  ///< its backward alone
   /// cp > 1: one non-causal attention of the rank's queries against another rank's keys (and
   /// its backward); a ring step of load-balanced context parallelism costs half of one.

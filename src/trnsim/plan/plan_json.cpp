@@ -2,6 +2,8 @@
 
 #include "trnsim/plan/plan_json.h"
 
+#include <fmt/format.h>
+
 #include <cmath>
 #include <nlohmann/json.hpp>
 
@@ -27,7 +29,9 @@ json parallelismJson(const Parallelism& p) {
               {"zero", p.zero},
               {"recompute", recomputeName(p.recompute)},
               {"sequence_parallel", p.sequenceParallel},
-              {"precision", precisionName(p.precision)}};
+              {"precision", precisionName(p.precision)},
+              {"attention", attentionName(p.attention)},
+              {"dropout", p.dropout}};
 }
 
 json breakdownJson(const StepBreakdown& b) {
@@ -58,6 +62,11 @@ void putStep(json& j, const StepEstimate& e) {
   j["parallelism"] = parallelismJson(e.parallelism);
   if (!e.computeModel.empty()) j["compute_model"] = e.computeModel;
   if (!e.computeNote.empty()) j["compute_note"] = e.computeNote;
+  j["validation"] = json{{"basis", e.confidence.basis},
+                         {"direct", e.confidence.direct},
+                         {"error_band", e.confidence.errorBand > 0 ? num(e.confidence.errorBand)
+                                                                   : json(nullptr)},
+                         {"assumptions", e.confidence.assumptions}};
 }
 
 void putRun(json& j, const RunEstimate& r) {
@@ -132,12 +141,26 @@ std::string_view recomputeName(Recompute r) {
 
 std::string_view precisionName(Precision p) { return p == Precision::kFp8 ? "fp8" : "bf16"; }
 
+std::string_view attentionName(AttentionImpl a) {
+  return a == AttentionImpl::kMaterialized ? "materialized" : "flash";
+}
+
+Expected<AttentionImpl> parseAttention(std::string_view name) {
+  if (name == "flash") return AttentionImpl::kFlash;
+  if (name == "materialized") return AttentionImpl::kMaterialized;
+  return Status(ErrorCode::kInvalidArgument,
+                fmt::format("'{}': use 'flash' (fused kernel) or 'materialized' (scores in HBM)",
+                            name),
+                "--attention");
+}
+
 std::string planToJson(const PlanReport& report, int indent) {
   json j = systemJson(report.primary, report.objective);
   const Workload& w = report.workload;
   j["model"] = w.model.name;
   j["global_batch"] = w.globalBatch;
   j["seq"] = w.seq;
+  if (std::string c = planConclusion(report); !c.empty()) j["conclusion"] = c;
   if (!report.compare.empty()) {
     json c = json::array();
     for (const SystemPlan& p : report.compare) c.push_back(systemJson(p, report.objective));

@@ -14,6 +14,9 @@ namespace trnsim::plan {
 
 std::string_view recomputeName(Recompute r);  ///< "none", "selective", "full"
 std::string_view precisionName(Precision p);  ///< "bf16", "fp8"
+std::string_view attentionName(AttentionImpl a);  ///< "flash", "materialized"
+/// "flash" or "materialized"; errors name `--attention`.
+Expected<AttentionImpl> parseAttention(std::string_view name);
 
 /// The report as a JSON document (`indent` spaces; -1 = one line).
 std::string planToJson(const PlanReport& report, int indent = 2);

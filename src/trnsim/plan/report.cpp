@@ -4,6 +4,7 @@
 #include "trnsim/plan/report.h"
 
 #include <fmt/core.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
 #include <cmath>
@@ -54,6 +55,8 @@ std::string parallelismText(const Parallelism& p) {
   s += fmt::format(" mb{} zero{} {} {}", p.microbatch, p.zero, recomputeName(p.recompute),
                    precisionName(p.precision));
   if (p.sequenceParallel && p.tp > 1) s += " sp";
+  if (p.attention == AttentionImpl::kMaterialized) s += " materialized-attention";
+  if (p.dropout > 0) s += fmt::format(" dropout{:g}", p.dropout);
   return s;
 }
 
@@ -96,6 +99,15 @@ std::vector<const SystemPlan*> plannedSystems(const PlanReport& r) {
 
 std::string label(const SystemPlan& p) { return fmt::format("{} x{}", p.system, p.chips); }
 
+/// One colour per system across every plot: its place among the planned systems (the primary
+/// first), else after them.
+const char* systemColor(const PlanReport& r, std::string_view system) {
+  const std::vector<const SystemPlan*> planned = plannedSystems(r);
+  size_t i = 0;
+  while (i < planned.size() && planned[i]->system != system) ++i;
+  return kSystemColors[i % std::size(kSystemColors)];
+}
+
 /// Horizontal stacked bars: one per system, seconds per part of the step.
 std::string breakdownSvg(const PlanReport& r) {
   auto systems = plannedSystems(r);
@@ -111,8 +123,10 @@ std::string breakdownSvg(const PlanReport& r) {
   double scale = width / maxS;
   int y = top;
   for (const SystemPlan* p : systems) {
-    svg += fmt::format("<text x=\"{}\" y=\"{}\" text-anchor=\"end\" class=\"lbl\">{}</text>\n",
-                       left - 10, y + barH / 2 + 5, esc(label(*p)));
+    svg += fmt::format(
+        "<rect x=\"{}\" y=\"{}\" width=\"10\" height=\"{}\" fill=\"{}\"/>"
+        "<text x=\"{}\" y=\"{}\" text-anchor=\"end\" class=\"lbl\">{}</text>\n",
+        left - 14, y, barH, systemColor(r, p->system), left - 20, y + barH / 2 + 5, esc(label(*p)));
     double x = left, sum = 0;
     for (const Part& part : kParts) {
       double v = p->step.breakdown.*part.field;
@@ -155,7 +169,8 @@ std::string breakdownSvg(const PlanReport& r) {
 
 /// One small vertical bar chart: a value per system.
 std::string barsSvg(const std::string& title, const std::vector<std::string>& labels,
-                    const std::vector<double>& values, const std::string& unit) {
+                    const std::vector<double>& values, const std::vector<const char*>& colors,
+                    const std::string& unit) {
   const int w = 420, h = 300, left = 60, bottom = 70, top = 40;
   double maxV = 0;
   for (double v : values) maxV = std::max(maxV, v);
@@ -183,7 +198,7 @@ std::string barsSvg(const std::string& title, const std::vector<std::string>& la
         "<text x=\"{:.1f}\" y=\"{:.1f}\" text-anchor=\"middle\" class=\"val\">{}{}</text>\n"
         "<text x=\"{:.1f}\" y=\"{}\" text-anchor=\"middle\" class=\"lbl\">{}</text>\n"
         "<text x=\"{:.1f}\" y=\"{}\" text-anchor=\"middle\" class=\"val\">{}</text>\n",
-        x, h - bottom - bh, barW, bh, kSystemColors[i % std::size(kSystemColors)], x + barW / 2,
+        x, h - bottom - bh, barW, bh, colors[i], x + barW / 2,
         h - bottom - bh - 6, v > 0 ? si(v) : "n/a", v > 0 ? unit : "", x + barW / 2,
         h - bottom + 18, esc(first), x + barW / 2, h - bottom + 34, esc(second));
   }
@@ -234,7 +249,7 @@ std::string goodputSvg(const PlanReport& r) {
       (left + w - right) / 2, h - 15, (top + h - bottom) / 2, (top + h - bottom) / 2);
   for (size_t i = 0; i < r.goodput.size(); ++i) {
     const GoodputCurve& c = r.goodput[i];
-    const char* color = kSystemColors[i % std::size(kSystemColors)];
+    const char* color = systemColor(r, c.system);
     std::string pts;
     for (auto [chips, g] : c.points)
       pts += fmt::format("{:.1f},{:.1f} ", X(double(chips)), Y(std::max(g, yLo)));
@@ -252,6 +267,22 @@ std::string goodputSvg(const PlanReport& r) {
         "class=\"leg\">{}</text>\n",
         w - right + 15, top + 10 + int(i) * 24, color, w - right + 34, top + 22 + int(i) * 24,
         esc(c.system));
+  }
+  // The planned chip count of each system: a dashed line in its colour and a ring on its curve.
+  for (const SystemPlan* p : plannedSystems(r)) {
+    if (p->chips < minC || p->chips > maxC) continue;
+    const char* color = systemColor(r, p->system);
+    const double x = X(double(p->chips));
+    svg += fmt::format(
+        "<line x1=\"{0:.1f}\" y1=\"{1}\" x2=\"{0:.1f}\" y2=\"{2}\" stroke=\"{3}\" "
+        "stroke-dasharray=\"3 3\"/><text x=\"{0:.1f}\" y=\"{4}\" text-anchor=\"middle\" "
+        "class=\"val\" fill=\"{3}\">planned {5}</text>\n",
+        x, top, h - bottom, color, top - 6, p->chips);
+    if (p->run)
+      svg += fmt::format(
+          "<circle cx=\"{:.1f}\" cy=\"{:.1f}\" r=\"8\" fill=\"none\" stroke=\"{}\" "
+          "stroke-width=\"2\"><title>planned: {} chips, goodput {:.1f}%</title></circle>\n",
+          x, Y(std::max(p->run->goodput, yLo)), color, p->chips, p->run->goodput * 100);
   }
   svg += "</svg>\n";
   return svg;
@@ -347,6 +378,52 @@ std::string_view computeModelText(std::string_view name) {
 }
 }  // namespace
 
+std::string planConclusion(const PlanReport& r) {
+  const std::vector<const SystemPlan*> planned = plannedSystems(r);
+  if (planned.size() < 2) return "";
+  const SystemPlan& a = r.primary;
+  auto days = [](const SystemPlan& p) {
+    return p.run && p.run->timeToTrainDays > 0 ? p.run->timeToTrainDays : 0.0;
+  };
+  auto cost = [&](const SystemPlan& p) { return days(p) > 0 && p.run->priced ? p.run->costUsd : 0.0; };
+  auto band = [](const SystemPlan& p) {
+    const Confidence& c = p.step.confidence;
+    if (!(c.errorBand > 0)) return fmt::format("none ({} is not validated)", p.system);
+    return fmt::format("{:.0f}% ({}{})", 100 * c.errorBand, p.system,
+                       c.direct ? "" : p.step.computeModel == "compiled" ? ", extrapolated from Trn1"
+                                                                         : ", extrapolated from A100");
+  };
+  std::string out;
+  for (size_t i = 1; i < planned.size(); ++i) {
+    const SystemPlan& b = *planned[i];
+    const bool byDays = days(a) > 0 && days(b) > 0;
+    // Time to train with failures and checkpoints when known, else the step (the same work).
+    const double ta = byDays ? days(a) : a.step.stepTimeS, tb = byDays ? days(b) : b.step.stepTimeS;
+    if (!(ta > 0) || !(tb > 0)) continue;
+    const bool aFaster = ta <= tb;
+    const SystemPlan& fast = aFaster ? a : b;
+    const SystemPlan& slow = aFaster ? b : a;
+    const double speed = aFaster ? tb / ta : ta / tb;
+    // The two models' bands added: the ratio could be off by about that much.
+    const double eFast = fast.step.confidence.errorBand, eSlow = slow.step.confidence.errorBand;
+    const bool known = eFast > 0 && eSlow > 0;
+    std::string s = fmt::format("On {}, {} x {} is {:.2f} times {}", r.workload.model.name,
+                                fast.system, fast.chips, speed, byDays ? "faster to train" : "faster per step");
+    const double ca = cost(a), cb = cost(b);
+    if (ca > 0 && cb > 0) {
+      const double cheaper = (aFaster ? cb / ca : ca / cb);
+      s += cheaper >= 1 ? fmt::format(" and {:.2f} times cheaper", cheaper)
+                        : fmt::format(" but {:.2f} times dearer", 1 / cheaper);
+    }
+    s += fmt::format(" than {} x {}", slow.system, slow.chips);
+    s += fmt::format(", within the validated error of {} and {}", band(fast), band(slow));
+    if (known && speed - 1 < eFast + eSlow)
+      s += ": the difference is within the two models' combined error";
+    out += (out.empty() ? "" : " ") + s + ".";
+  }
+  return out;
+}
+
 std::string planToText(const PlanReport& r) {
   std::string out;
   const Workload& w = r.workload;
@@ -357,6 +434,10 @@ std::string planToText(const PlanReport& r) {
     if (!e.computeModel.empty())
       out += fmt::format("  compute model         {}{}\n", computeModelText(e.computeModel),
                          e.computeNote.empty() ? "" : "; " + e.computeNote);
+    if (!e.confidence.basis.empty())
+      out += fmt::format("  validation            {}\n", e.confidence.basis);
+    if (!e.confidence.assumptions.empty())
+      out += fmt::format("  assumptions           {}\n", fmt::join(e.confidence.assumptions, "; "));
     out += fmt::format("  step time             {:.4g} s   ({} sequences x {} tokens)\n",
                        e.stepTimeS, w.globalBatch, w.seq);
     out += fmt::format("  tokens/s              {}\n", si(e.tokensPerS));
@@ -416,6 +497,7 @@ std::string planToText(const PlanReport& r) {
     }
   };
   one(r.primary);
+  if (std::string c = planConclusion(r); !c.empty()) out = c + "\n\n" + out;
   for (const SystemPlan& p : r.compare) {
     out += "\n";
     if (!p.error.empty()) {
@@ -445,6 +527,8 @@ std::string planToHtml(const PlanReport& r) {
       "</style></head><body>\n";
   html += fmt::format("<h1>trnsim plan: {} on {} chips of {}</h1>\n", esc(w.model.name),
                       r.primary.chips, esc(r.primary.system));
+  if (std::string c = planConclusion(r); !c.empty())
+    html += fmt::format("<p><b>{}</b></p>\n", esc(c));
   html += fmt::format(
       "<p>{} sequences of {} tokens per step{}; parallelism {}by {}.</p>\n", w.globalBatch, w.seq,
       r.tokens > 0 ? fmt::format(", {} tokens in all", si(r.tokens)) : std::string(),
@@ -458,6 +542,13 @@ std::string planToHtml(const PlanReport& r) {
       "<th>goodput</th><th>interruptions</th><th>checkpoint every s</th></tr>\n";
   html += summaryRows(r);
   html += "</table>\n";
+  html += "<h2>How sure</h2>\n<table><tr><th>system</th><th>validation</th><th>assumptions"
+          "</th></tr>\n";
+  for (const SystemPlan* p : plannedSystems(r))
+    html += fmt::format("<tr><td>{}</td><td>{}</td><td>{}</td></tr>\n", esc(p->system),
+                        esc(p->step.confidence.basis),
+                        esc(fmt::format("{}", fmt::join(p->step.confidence.assumptions, "; "))));
+  html += "</table>\n";
 
   html += "<h2>Step time breakdown</h2>\n";
   html +=
@@ -469,17 +560,19 @@ std::string planToHtml(const PlanReport& r) {
   if (r.tokens > 0) {
     std::vector<std::string> labels;
     std::vector<double> days, cost, energy;
+    std::vector<const char*> colors;
     for (const SystemPlan* p : plannedSystems(r)) {
       labels.push_back(label(*p));
+      colors.push_back(systemColor(r, p->system));
       bool ok = p->run && p->run->timeToTrainDays > 0;
       days.push_back(ok ? p->run->timeToTrainDays : 0);
       cost.push_back(ok && p->run->priced ? p->run->costUsd : 0);
       energy.push_back(ok ? p->run->energyMwh : 0);
     }
     html += "<div class=\"row\">\n";
-    html += barsSvg("Time to train (days)", labels, days, " d");
-    html += barsSvg("Cost (USD)", labels, cost, "");
-    html += barsSvg("Energy (MWh)", labels, energy, "");
+    html += barsSvg("Time to train (days)", labels, days, colors, " d");
+    html += barsSvg("Cost (USD)", labels, cost, colors, "");
+    html += barsSvg("Energy (MWh)", labels, energy, colors, "");
     html += "</div>\n";
   } else {
     html += "<p class=\"note\">Run with --tokens to see time, cost and energy.</p>\n";

@@ -57,6 +57,11 @@ std::vector<uint64_t> goodputChipCounts(const arch::SystemConfig& system, uint64
 uint64_t comparableChips(const arch::SystemConfig& base, uint64_t chips,
                          const arch::SystemConfig& other);
 
+/// One sentence comparing the primary system with each planned comparison system on time (to
+/// train, else per step) and cost, within the validated error bands of their compute models;
+/// "" without comparisons.
+std::string planConclusion(const PlanReport& report);
+
 /// The terminal table.
 std::string planToText(const PlanReport& report);
 /// One self-contained HTML page (inline SVG, no scripts or URLs): the step-time breakdown per

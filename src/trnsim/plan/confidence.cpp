@@ -1,0 +1,78 @@
+// Validation-backed confidence of a plan (docs/validation.md).
+
+#include "trnsim/plan/confidence.h"
+
+#include <fmt/format.h>
+
+#include <nlohmann/json.hpp>
+
+#include "trnsim/plan/plan_internal.h"
+
+namespace trnsim::plan {
+
+namespace {
+
+struct Table {
+  std::string source;
+  size_t rows = 0;
+  double worst = 0;
+};
+
+/// configs/plan/validation.json's entry for a table ("megatron", "trn1"); empty when missing.
+Table table(std::string_view name) {
+  Table t;
+  Expected<std::string_view> text = detail::builtinPlanFile("validation");
+  if (!text) return t;
+  const nlohmann::json j = nlohmann::json::parse(*text, nullptr, false);
+  if (j.is_discarded() || !j.contains(name)) return t;
+  const nlohmann::json& e = j[std::string(name)];
+  t.source = e.value("source", "");
+  t.rows = e.value("rows", size_t{0});
+  t.worst = e.value("worst_abs_error", 0.0);
+  return t;
+}
+
+}  // namespace
+
+Confidence confidenceOf(const arch::SystemConfig& system, std::string_view computeModel) {
+  Confidence c;
+  const arch::AcceleratorConfig& a = system.accel;
+  if (computeModel == "kernels") {
+    c.basis =
+        "not validated: the kernel composition charges matmuls, attention and a bandwidth "
+        "guess for the rest, and predicted 1.5-1.8x the published Trn1 throughput; use "
+        "--compute-model compiled";
+    c.assumptions = {"non-matmul work as memory-bound passes at full HBM bandwidth"};
+    return c;
+  }
+  const bool trainium = computeModel == "compiled";
+  const Table t = table(trainium ? "trn1" : "megatron");
+  c.errorBand = t.worst;
+  c.direct = trainium ? a.simChip == "trn1" : a.name.find("A100") != std::string::npos;
+  const std::string validated =
+      t.rows ? fmt::format("{} ({} runs, worst |error| {:.1f}%)", t.source, t.rows, 100 * t.worst)
+             : std::string("the validation set (configs/plan/validation.json missing)");
+  if (c.direct) {
+    c.basis = "validated against " + validated;
+  } else if (trainium) {
+    c.basis = fmt::format(
+        "extrapolated: the terms validated on Trn1 against {}, with {}'s own engine rates, HBM, "
+        "fabric and rank layout; no published {} run is in the validation set",
+        validated, a.simChip, a.name);
+    c.assumptions = {
+        fmt::format("{} engine rates, clocks and TensorE throttling from public specs", a.simChip),
+        fmt::format("{} ranks per chip (logical NeuronCores)", a.ranksPerChip),
+        "scale-up and EFA link rates derived from per-chip or per-instance figures"};
+  } else {
+    c.basis = fmt::format(
+        "extrapolated: the roofline's efficiency constants fitted to {} applied to {}'s peak and "
+        "bandwidth; no published {} run is in the validation set",
+        validated, a.name, a.name);
+    c.assumptions = {"the A100's achieved fraction of peak carries over to this chip",
+                     "Megatron-LM's schedule and kernels (flash attention unless --attention "
+                     "materialized)"};
+  }
+  return c;
+}
+
+}  // namespace trnsim::plan
