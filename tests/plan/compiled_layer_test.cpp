@@ -275,6 +275,13 @@ TEST(CompiledComputeModel, KeyCoversTheChipAndTheText) {
   for (const auto& e : std::filesystem::directory_iterator(dir)) files += e.is_regular_file();
   EXPECT_EQ(files, 3u);
   std::filesystem::remove_all(dir);
+  // The key's version names the code that times the graphs (a fingerprint of the compiler,
+  // kernels, simulator and chip configs), so a figure from older code is never reused.
+  const std::string v(compiledCacheVersion());
+  const size_t at = v.find("/ code ");
+  ASSERT_NE(at, std::string::npos) << v;
+  EXPECT_EQ(v.substr(at + 7).find_first_not_of("0123456789abcdef"), std::string::npos) << v;
+  EXPECT_EQ(v.size() - at - 7, 16u) << v;
 }
 
 // The planner's kernel composition is untouched by compiled layers: `--compute-model kernels`

@@ -25,9 +25,14 @@
 
 namespace trnsim::plan {
 
+namespace detail {
+std::string_view timingCodeFingerprint();  // generated: cmake/SourceFingerprint.cmake
+}  // namespace detail
+
 namespace {
 
-/// Bump when what a cached figure means changes (graph conventions, timing model).
+/// Bump when what a cached figure means changes without the timing code changing (the key also
+/// holds a fingerprint of that code: src/trnsim/plan/CMakeLists.txt).
 constexpr int kCacheFormat = 2;
 
 bool isOff(std::string_view v) {
@@ -71,8 +76,9 @@ Expected<ComputeModelKind> parseComputeModelKind(std::string_view name) {
 }
 
 std::string_view compiledCacheVersion() {
-  static const std::string v = fmt::format("trnsim {} / compiled-layer cache {}", TRNSIM_VERSION,
-                                           kCacheFormat);
+  static const std::string v =
+      fmt::format("trnsim {} / compiled-layer cache {} / code {}", TRNSIM_VERSION, kCacheFormat,
+                  detail::timingCodeFingerprint().substr(0, 16));
   return v;
 }
 
