@@ -16,6 +16,7 @@
 #include "trnsim/plan/model_config.h"
 #include "trnsim/plan/plan_json.h"
 #include "trnsim/plan/report.h"
+#include "trnsim/plan/request.h"
 #include "trnsim/plan/run.h"
 
 namespace py = pybind11;
@@ -34,6 +35,9 @@ namespace {
       throw std::runtime_error(s.toString());
   }
 }
+void check(const Status& s) {
+  if (!s.isOk()) raise(s);
+}
 template <class T>
 T unwrap(Expected<T> e) {
   if (!e.hasValue()) raise(e.status());
@@ -45,6 +49,17 @@ plan::Recompute recomputeOf(const std::string& s) {
   if (s == "selective") return plan::Recompute::kSelective;
   if (s == "full") return plan::Recompute::kFull;
   throw py::value_error("recompute must be 'none', 'selective' or 'full', not '" + s + "'");
+}
+/// tokens= as `trnsim plan --tokens` reads it (plan::parseTokenCount): a string, or a number.
+double tokensOf(const py::object& tokens) {
+  if (py::isinstance<py::str>(tokens))
+    return unwrap(plan::parseTokenCount(tokens.cast<std::string>()));
+  if (py::isinstance<py::bool_>(tokens) ||
+      !(py::isinstance<py::int_>(tokens) || py::isinstance<py::float_>(tokens)))
+    throw py::type_error("tokens must be a number or a string such as \"15T\", \"300B\", "
+                         "\"2.5e12\", not " + std::string(py::str(py::type::of(tokens))));
+  // Through the CLI's parser so a number is checked exactly as the text would be.
+  return unwrap(plan::parseTokenCount(std::string(py::str(py::float_(tokens)))));
 }
 plan::Precision precisionOf(const std::string& s) {
   if (s == "bf16") return plan::Precision::kBf16;
@@ -59,113 +74,71 @@ void bindPlan(py::module_& m) {
   sub.def("builtin_models", &plan::builtinModelNames,
           "Names of the models built into trnsim (configs/models/*.json).");
   sub.def(
+      "parse_tokens",
+      [](const py::object& tokens) { return tokensOf(tokens); }, py::arg("tokens"),
+      "A token count as `trnsim plan --tokens` reads it: \"15T\", \"300B\", \"2.5e12\", \"40M\" "
+      "or a number.");
+  sub.def(
       "estimate",
       [](const std::string& modelName, const std::string& systemName, uint64_t chips,
          uint64_t globalBatch, uint32_t seq, std::optional<uint32_t> tp, std::optional<uint32_t> pp,
          std::optional<uint32_t> dp, std::optional<uint32_t> cp, std::optional<uint32_t> ep,
          std::optional<uint32_t> vpp, std::optional<uint32_t> microbatch, bool sequenceParallel,
          std::optional<uint32_t> zero, std::optional<std::string> recompute,
-         std::optional<std::string> precision, std::optional<double> tokens,
-         const std::string& compute, bool doSearch, const std::string& objective,
-         uint32_t threads, const std::string& computeModel) {
-        const arch::SystemConfig system = unwrap(arch::loadSystem(systemName));
-        plan::Workload w;
-        w.model = unwrap(plan::loadModel(modelName));
-        w.globalBatch = globalBatch;
-        w.seq = seq;
-        plan::Parallelism p;
-        p.tp = tp.value_or(1);
-        p.pp = pp.value_or(1);
-        p.cp = cp.value_or(1);
-        p.ep = ep.value_or(1);
-        p.vpp = vpp.value_or(1);
-        p.microbatch = microbatch.value_or(1);
-        p.sequenceParallel = sequenceParallel;
-        p.zero = zero.value_or(1);
-        if (recompute) p.recompute = recomputeOf(*recompute);
-        if (precision) p.precision = precisionOf(*precision);
-        const uint64_t ranks = chips * system.accel.ranksPerChip;
-        if (dp.value_or(0) != 0) {
-          p.dp = *dp;
-        } else if (!doSearch) {  // the ranks left by tp * pp * cp
-          const uint64_t other = uint64_t(p.tp) * p.pp * p.cp;
-          if (other == 0 || ranks % other != 0)
-            throw py::value_error("tp * pp * cp = " + std::to_string(other) +
-                                  " does not divide the " + std::to_string(ranks) + " ranks of " +
-                                  std::to_string(chips) + " chips; pass dp= or change the degrees");
-          p.dp = uint32_t(ranks / other);
+         std::optional<std::string> precision, const py::object& tokens,
+         const std::string& compute, std::optional<bool> doSearch, const std::string& objective,
+         uint32_t threads, const std::string& computeModel, const py::object& compare,
+         std::optional<std::string> reportPath) {
+        // The same request as `trnsim plan` (plan::planRequest): the degrees given are kept,
+        // and with none given (and search not False) the parallelism is searched.
+        if (reportPath) check(plan::checkReportPath(*reportPath));
+        plan::PlanRequest r;
+        r.system = unwrap(arch::loadSystem(systemName));
+        r.workload.model = unwrap(plan::loadModel(modelName));
+        r.workload.globalBatch = globalBatch;
+        r.workload.seq = seq;
+        r.chips = chips;
+        r.tp = tp, r.pp = pp, r.cp = cp, r.ep = ep, r.vpp = vpp, r.microbatch = microbatch;
+        if (dp.value_or(0) != 0) r.dp = dp;  // dp=0: the ranks left, as no dp
+        r.recipe.sequenceParallel = sequenceParallel;
+        r.zero = zero;
+        if (recompute) r.recompute = recomputeOf(*recompute);
+        if (precision) r.recipe.precision = precisionOf(*precision);
+        r.search = doSearch;
+        r.objective = unwrap(plan::parseObjective(objective));
+        r.threads = threads;
+        if (!tokens.is_none()) r.tokens = tokensOf(tokens);
+        if (py::isinstance<py::str>(compare)) {
+          r.compare = {compare.cast<std::string>()};
+        } else if (!compare.is_none()) {
+          r.compare = compare.cast<std::vector<std::string>>();
         }
-        plan::Objective obj = plan::Objective::kTime;
-        if (objective == "cost")
-          obj = plan::Objective::kCost;
-        else if (objective == "energy")
-          obj = plan::Objective::kEnergy;
-        else if (objective != "time")
-          throw py::value_error("objective must be 'time', 'cost' or 'energy', not '" + objective +
-                                "'");
-        std::unique_ptr<plan::ComputeModel> cm;
+        r.goodputCurves = reportPath.has_value();
         if (compute == "roofline") {
-          cm = unwrap(plan::makeRooflineComputeModel(system));
+          r.computeModel = [](const arch::SystemConfig& s) {
+            return plan::makeRooflineComputeModel(s);
+          };
         } else if (compute == "simulated") {
-          cm = unwrap(plan::makeSimulatedComputeModel(system));
+          r.computeModel = [](const arch::SystemConfig& s) {
+            return plan::makeSimulatedComputeModel(s);
+          };
         } else if (compute != "auto") {
           throw py::value_error("compute must be 'auto', 'roofline' or 'simulated', not '" +
                                 compute + "'");
         }
-        plan::PlannerOptions plannerOptions;
         if (computeModel == "kernels")
-          plannerOptions.computeModel = plan::ComputeModelKind::kKernels;
+          r.plannerOptions.computeModel = plan::ComputeModelKind::kKernels;
         else if (computeModel != "compiled")
           throw py::value_error("compute_model must be 'compiled' or 'kernels', not '" +
                                 computeModel + "'");
-        plan::PlanReport report;
-        report.workload = w;
-        report.tokens = tokens.value_or(0);
-        report.objective = obj;
-        plan::SystemPlan& sp = report.primary;
-        sp.system = system.name;
-        sp.accelerator = system.accel.name;
-        sp.chips = chips;
-        sp.ranks = ranks;
-        Status failed;
+        std::optional<Expected<plan::PlanReport>> report;
         {
           py::gil_scoped_release release;  // a simulated compute model times kernels
-          failed = [&]() -> Status {
-            TRNSIM_ASSIGN_OR_RETURN(
-                plan::Planner planner,
-                cm ? plan::Planner::create(system, chips, std::move(cm), plan::PlanTuning{})
-                   : plan::Planner::create(system, chips, plannerOptions));
-            if (doSearch) {
-              plan::SearchOptions so;
-              so.objective = obj;
-              so.fixed = p;
-              so.fixTp = tp.has_value();
-              so.fixPp = pp.has_value();
-              so.fixDp = dp.value_or(0) != 0;
-              so.fixCp = cp.has_value();
-              so.fixEp = ep.has_value();
-              so.fixVpp = vpp.has_value();
-              so.fixMicrobatch = microbatch.has_value();
-              so.fixRecompute = recompute.has_value();
-              so.fixZero = zero.has_value();
-              so.fixPrecision = true;  // bf16 unless given, as the CLI
-              so.threads = threads;
-              TRNSIM_ASSIGN_OR_RETURN(plan::SearchResult sr, plan::search(planner, w, so));
-              sp.step = sr.best;
-              sp.search = std::move(sr);
-            } else {
-              TRNSIM_ASSIGN_OR_RETURN(sp.step, planner.estimate(w, p));
-            }
-            if (tokens) {
-              TRNSIM_ASSIGN_OR_RETURN(plan::RunEstimate run,
-                                      plan::estimateRun(planner, sp.step, *tokens));
-              sp.run = std::move(run);
-            }
-            return Status();
-          }();
+          report.emplace(plan::planRequest(r));
         }
-        if (!failed.isOk()) raise(failed);
-        return py::module_::import("json").attr("loads")(plan::planToJson(report, -1));
+        plan::PlanReport done = unwrap(std::move(*report));
+        if (reportPath) check(plan::writeReport(*reportPath, done));
+        return py::module_::import("json").attr("loads")(plan::planToJson(done, -1));
       },
       py::arg("model"), py::arg("system"), py::arg("chips"), py::arg("global_batch"),
       py::arg("seq"), py::kw_only(), py::arg("tp") = py::none(), py::arg("pp") = py::none(),
@@ -173,17 +146,23 @@ void bindPlan(py::module_& m) {
       py::arg("vpp") = py::none(), py::arg("microbatch") = py::none(),
       py::arg("sequence_parallel") = true, py::arg("zero") = py::none(),
       py::arg("recompute") = py::none(), py::arg("precision") = py::none(),
-      py::arg("tokens") = py::none(), py::arg("compute") = "auto", py::arg("search") = false,
+      py::arg("tokens") = py::none(), py::arg("compute") = "auto", py::arg("search") = py::none(),
       py::arg("objective") = "time", py::arg("threads") = 0, py::arg("compute_model") = "compiled",
+      py::arg("compare") = py::none(), py::arg("report") = py::none(),
       "The plan of `model` on `chips` chips of `system`, as the dict `trnsim plan --json` "
-      "prints (docs/plan.md): step_time_s, tokens_per_s, model/hardware_tflops_per_chip, mfu, "
-      "hfu, memory_per_chip_gib, fits, breakdown{...}, memory_gib{...}, parallelism{...} and, "
-      "with tokens=, steps, time_to_train_days, cost_usd, energy_mwh, goodput, ... Degrees not "
-      "given are 1 (dp: the ranks left by tp*pp*cp); with search=True they are searched "
-      "(objective time, cost or energy) and the given ones fixed. compute: auto (simulated for "
-      "Trainium systems, roofline otherwise), roofline or simulated (the kernel composition "
-      "with a fresh model). compute_model (with compute='auto'): on Trainium systems, "
-      "'compiled' times each layer's compiled graphs (the default, as `trnsim plan`), "
+      "prints (docs/plan.md), planned exactly as `trnsim plan` plans: step_time_s, "
+      "tokens_per_s, model/hardware_tflops_per_chip, mfu, hfu, memory_per_chip_gib, fits, "
+      "breakdown{...}, memory_gib{...}, parallelism{...} and, with tokens= (\"15T\", \"300B\", "
+      "\"2.5e12\" or a number), steps, time_to_train_days, cost_usd, energy_mwh, goodput, ... "
+      "model: a catalog name, a trnsim model JSON or a Hugging Face config.json. With no "
+      "degree given the parallelism is searched (objective time, cost or energy), as the CLI; "
+      "with some given, search=True searches the others (kept fixed), otherwise they are 1 "
+      "(dp: the ranks left by tp*pp*cp); search=False never searches. compare=[\"dgx-h100\", "
+      "\"tpu-v5p:1024\"] plans the same run on other systems (the result's \"compare\"); "
+      "report=\"plan.html\" writes the HTML report (its path is checked first). compute: auto "
+      "(simulated for Trainium systems, roofline otherwise), roofline or simulated (the kernel "
+      "composition with a fresh model). compute_model (with compute='auto'): on Trainium "
+      "systems, 'compiled' times each layer's compiled graphs (the default, as `trnsim plan`), "
       "'kernels' composes per-kernel times; the result's compute_model key says which.");
 
   py::class_<plan::ComputeModel>(sub, "ComputeModel",

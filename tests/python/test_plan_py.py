@@ -192,3 +192,79 @@ def test_cli_compute_model_rejects_other_names():
                   "--global-batch", "64", "--seq", "4096", "--compute-model", "abacus")
     assert p.returncode != 0
     assert "--compute-model" in p.stderr
+
+
+# --- the CLI's argument forms (issue 11 item 6) -------------------------------------------
+
+_SMALL = dict(model="llama3-8b", system="dgx-h100", chips=64, global_batch=64, seq=4096,
+              compute="roofline", threads=2)
+
+
+@pytest.mark.parametrize("text,value", [("15T", 15e12), ("300B", 300e9), ("2.5e12", 2.5e12),
+                                        ("40M", 40e6), (1e12, 1e12), (7 * 10**11, 7e11)])
+def test_tokens_take_the_cli_forms(text, value):
+    assert plan.parse_tokens(text) == value
+    d = plan.estimate(**_SMALL, tp=8, tokens=text)
+    assert d["steps"] == math.ceil(value / (64 * 4096))
+
+
+@pytest.mark.parametrize("tokens,error", [("lots", ValueError), ("-3T", ValueError),
+                                          (0, ValueError), ([1], TypeError)])
+def test_bad_tokens_say_what_to_write(tokens, error):
+    with pytest.raises(error, match="15T"):
+        plan.estimate(**_SMALL, tp=8, tokens=tokens)
+
+
+def test_no_degree_searches_like_the_cli():
+    searched = plan.estimate(**_SMALL)
+    assert searched["search"]["evaluated"] > 1
+    fixed = plan.estimate(**_SMALL, tp=8)
+    assert "search" not in fixed
+    assert fixed["parallelism"]["dp"] == 8  # the ranks left
+    never = plan.estimate(**_SMALL, search=False)
+    assert "search" not in never
+    assert (never["parallelism"]["tp"], never["parallelism"]["dp"]) == (1, 64)
+    assert searched["step_time_s"] <= fixed["step_time_s"] * (1 + 1e-9)  # tp 8 was a candidate
+
+
+def test_compare_and_report_like_the_cli(tmp_path):
+    report = tmp_path / "plan.html"
+    d = plan.estimate(**_SMALL, tp=8, tokens="1T", compare=["dgx-a100-80gb:64"],
+                      report=str(report))
+    assert [c["system"] for c in d["compare"]] == ["dgx-a100-80gb"]
+    assert d["compare"][0]["chips"] == 64
+    assert d["compare"][0]["step_time_s"] > d["step_time_s"]  # an A100 is slower than an H100
+    assert {g["system"] for g in d["goodput_vs_chips"]} == {"dgx-h100", "dgx-a100-80gb"}
+    html = report.read_text()
+    assert html.startswith("<!DOCTYPE html>") and "dgx-a100-80gb" in html
+    # A comma-separated string, as --compare takes it.
+    two = plan.estimate(**_SMALL, tp=8, compare="dgx-a100-80gb:64,dgx-h200:64")
+    assert [c["system"] for c in two["compare"]] == ["dgx-a100-80gb", "dgx-h200"]
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    (dict(compare=["no-such-system"]), "no-such-system"),
+    (dict(compare=["dgx-h100:lots"]), "SYSTEM:CHIPS"),
+    (dict(report="/nonexistent/dir/r.html"), "does not exist"),
+])
+def test_compare_and_report_errors_name_the_input(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        plan.estimate(**_SMALL, tp=8, **kwargs)
+
+
+def test_searched_compare_same_numbers_as_the_cli():
+    exe = os.path.join(os.path.dirname(sys.executable), "trnsim")
+    if not os.path.exists(exe):
+        pytest.skip("the trnsim CLI is not installed next to this interpreter")
+    args = ["--model", "llama3-8b", "--system", "dgx-h100", "--chips", "64", "--global-batch",
+            "64", "--seq", "4096", "--tokens", "15T", "--compare", "dgx-a100-80gb",
+            "--threads", "2", "--json"]
+    p = subprocess.run([exe, "plan"] + args, capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0, p.stderr
+    cli = json.loads(p.stdout)
+    py = plan.estimate("llama3-8b", "dgx-h100", 64, 64, 4096, tokens="15T",
+                       compare=["dgx-a100-80gb"], threads=2)
+    for k in ("step_time_s", "parallelism", "steps", "time_to_train_days", "cost_usd"):
+        assert py[k] == cli[k], k
+    assert py["compare"][0]["step_time_s"] == cli["compare"][0]["step_time_s"]
+    assert py["compare"][0]["chips"] == cli["compare"][0]["chips"]

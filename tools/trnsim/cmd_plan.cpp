@@ -15,13 +15,14 @@
 #include <fmt/core.h>
 
 #include <CLI/CLI.hpp>
-#include <fstream>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "commands.h"
 #include "trnsim/arch/system_config.h"
+#include "trnsim/plan/compute_compiled.h"
 #include "trnsim/plan/estimate.h"
 #include "trnsim/plan/model_config.h"
 #include "trnsim/plan/plan_json.h"
@@ -32,8 +33,6 @@
 namespace trnsim::cli {
 
 namespace {
-
-using plan::Parallelism;
 
 struct PlanArgs {
   std::string model, system;
@@ -61,55 +60,6 @@ plan::Recompute parseRecompute(const std::string& s) {
                        : plan::Recompute::kSelective;
 }
 
-/// Plans one system: searched (fixed degrees kept) or estimated as given.
-Expected<plan::SystemPlan> planSystem(const PlanArgs& a, const arch::SystemConfig& system,
-                                      uint64_t chips, const plan::Workload& w, bool searchIt,
-                                      const plan::SearchOptions& options, double tokens,
-                                      const plan::ReliabilityModel& reliability) {
-  plan::SystemPlan out;
-  out.system = system.name;
-  out.accelerator = system.accel.name;
-  out.chips = chips;
-  out.ranks = chips * std::max<uint32_t>(system.accel.ranksPerChip, 1);
-  plan::PlannerOptions plannerOptions;
-  TRNSIM_ASSIGN_OR_RETURN(plannerOptions.computeModel, plan::parseComputeModelKind(a.computeModel));
-  TRNSIM_ASSIGN_OR_RETURN(plan::Planner planner,
-                          plan::Planner::create(system, chips, plannerOptions));
-  if (searchIt) {
-    TRNSIM_ASSIGN_OR_RETURN(plan::SearchResult result, plan::search(planner, w, options));
-    out.step = result.best;
-    out.search = std::move(result);
-  } else {
-    Parallelism p = options.fixed;
-    uint64_t used = uint64_t(p.tp) * p.pp * p.cp;
-    if (!a.given("--dp")) {
-      if (out.ranks % used)
-        return Status(ErrorCode::kInvalidArgument,
-                      fmt::format("tp * pp * cp = {} does not divide the {} ranks ({} chips x {} "
-                                  "ranks per chip)",
-                                  used, out.ranks, chips, out.ranks / chips),
-                      a.given("--tp")   ? "--tp"
-                      : a.given("--pp") ? "--pp"
-                                        : "--cp");
-      p.dp = static_cast<uint32_t>(out.ranks / used);
-    } else if (used * p.dp != out.ranks) {
-      return Status(ErrorCode::kInvalidArgument,
-                    fmt::format("tp * pp * dp * cp = {} but the system has {} ranks ({} chips x "
-                                "{} ranks per chip)",
-                                used * p.dp, out.ranks, chips, out.ranks / chips),
-                    "--dp");
-    }
-    TRNSIM_ASSIGN_OR_RETURN(plan::StepEstimate step, planner.estimate(w, p));
-    out.step = std::move(step);
-  }
-  if (tokens > 0) {
-    TRNSIM_ASSIGN_OR_RETURN(plan::RunEstimate run,
-                            plan::estimateRun(planner, w, out.step, tokens, reliability));
-    out.run = std::move(run);
-  }
-  return out;
-}
-
 int runPlan(PlanArgs& a) {
   // A report that cannot be written fails now, not after a search of minutes.
   if (a.given("--report")) {
@@ -122,139 +72,56 @@ int runPlan(PlanArgs& a) {
   if (!system) return printError(system.status().withContext("--system"));
   auto objective = plan::parseObjective(a.objective);
   if (!objective) return printError(objective.status());
-  double tokens = 0;
+  auto computeModel = plan::parseComputeModelKind(a.computeModel);
+  if (!computeModel) return printError(computeModel.status());
+
+  // The planning itself (search or not, comparisons, goodput curves) is plan::planRequest,
+  // shared with trnsim.plan.estimate.
+  plan::PlanRequest r;
+  r.workload.model = std::move(model).value();
+  r.workload.globalBatch = a.globalBatch;
+  r.workload.seq = a.seq;
+  r.system = std::move(system).value();
+  r.chips = a.chips;
+  auto given = [&](const char* name, uint32_t value) {
+    return a.given(name) ? std::optional<uint32_t>(value) : std::nullopt;
+  };
+  r.tp = given("--tp", a.tp);
+  r.pp = given("--pp", a.pp);
+  r.dp = given("--dp", a.dp);
+  r.cp = given("--cp", a.cp);
+  r.ep = given("--ep", a.ep);
+  r.vpp = given("--vpp", a.vpp);
+  r.microbatch = given("--microbatch", a.microbatch);
+  r.zero = given("--zero", a.zero);
+  if (a.given("--recompute")) r.recompute = parseRecompute(a.recompute);
+  r.recipe.precision = a.precision == "fp8" ? plan::Precision::kFp8 : plan::Precision::kBf16;
+  r.recipe.sequenceParallel = a.sequenceParallel;
+  if (a.search) r.search = true;  // else: searched when no degree is given
+  r.objective = *objective;
+  r.threads = a.threads;
   if (!a.tokens.empty()) {
     auto t = plan::parseTokenCount(a.tokens);
     if (!t) return printError(t.status());
-    tokens = *t;
+    r.tokens = *t;
   }
+  r.compare = a.compare;
+  r.goodputCurves = !a.reportPath.empty();
+  r.reliability.stragglerSigma = a.stragglerSigma;
+  r.reliability.chipMtbfHours = a.chipMtbfHours;
+  r.reliability.restartSeconds = a.restartSeconds;
+  r.plannerOptions.computeModel = *computeModel;
 
-  plan::Workload w;
-  w.model = std::move(model).value();
-  w.globalBatch = a.globalBatch;
-  w.seq = a.seq;
-
-  plan::SearchOptions options;
-  options.objective = *objective;
-  options.threads = a.threads;
-  Parallelism& f = options.fixed;
-  f.tp = a.given("--tp") ? a.tp : 1;
-  f.pp = a.given("--pp") ? a.pp : 1;
-  f.cp = a.given("--cp") ? a.cp : 1;
-  f.dp = a.given("--dp") ? a.dp : 1;
-  f.ep = a.given("--ep") ? a.ep : 1;
-  f.vpp = a.given("--vpp") ? a.vpp : 1;
-  f.microbatch = a.given("--microbatch") ? a.microbatch : 1;
-  f.zero = a.zero;
-  f.recompute = parseRecompute(a.recompute);
-  f.precision = a.precision == "fp8" ? plan::Precision::kFp8 : plan::Precision::kBf16;
-  f.sequenceParallel = a.sequenceParallel;
-  options.fixTp = a.given("--tp");
-  options.fixPp = a.given("--pp");
-  options.fixCp = a.given("--cp");
-  options.fixDp = a.given("--dp");
-  options.fixEp = a.given("--ep");
-  options.fixVpp = a.given("--vpp");
-  options.fixMicrobatch = a.given("--microbatch");
-  options.fixZero = a.given("--zero");
-  options.fixRecompute = a.given("--recompute");
-  // The precision is the user's choice (bf16 unless --precision fp8): the search never trades
-  // numerics for speed on its own, so systems compare at the same precision.
-  options.fixPrecision = true;
-  // Precision, recomputation and ZeRO are recipe choices, not degrees: alone they do not turn
-  // the search off.
-  bool anyDegree = options.fixTp || options.fixPp || options.fixCp || options.fixDp ||
-                   options.fixEp || options.fixVpp || options.fixMicrobatch;
-  bool searchIt = a.search || !anyDegree;
-
-  plan::ReliabilityModel reliability;
-  reliability.stragglerSigma = a.stragglerSigma;
-  reliability.chipMtbfHours = a.chipMtbfHours;
-  reliability.restartSeconds = a.restartSeconds;
-
-  plan::PlanReport report;
-  report.workload = w;
-  report.tokens = tokens;
-  report.objective = *objective;
-  auto primary = planSystem(a, *system, a.chips, w, searchIt, options, tokens, reliability);
-  if (!primary) return printError(primary.status());
-  report.primary = std::move(primary).value();
-
-  std::vector<arch::SystemConfig> systems = {*system};
-  for (const std::string& item : a.compare) {
-    std::string name = item;
-    uint64_t chips = 0;
-    if (auto colon = item.rfind(':'); colon != std::string::npos) {
-      name = item.substr(0, colon);
-      std::string count = item.substr(colon + 1);
-      try {
-        size_t used = 0;
-        chips = std::stoull(count, &used);
-        if (used != count.size() || chips == 0) throw std::invalid_argument(count);
-      } catch (const std::exception&) {
-        return printError(
-            fmt::format("--compare {}: '{}' is not a chip count; write "
-                        "SYSTEM or SYSTEM:CHIPS, e.g. dgx-h100:2048",
-                        item, count));
-      }
-    }
-    auto other = arch::loadSystem(name);
-    if (!other) return printError(other.status().withContext("--compare"));
-    if (chips == 0) chips = plan::comparableChips(*system, a.chips, *other);
-    plan::SearchOptions otherOptions;
-    otherOptions.objective = *objective;
-    otherOptions.threads = a.threads;
-    // The recipe (precision, recomputation, ZeRO, sequence parallelism) carries over; the
-    // degrees are searched for the other system's rank count.
-    otherOptions.fixed.sequenceParallel = a.sequenceParallel;
-    otherOptions.fixed.precision = f.precision;
-    otherOptions.fixed.recompute = f.recompute;
-    otherOptions.fixed.zero = f.zero;
-    otherOptions.fixPrecision = options.fixPrecision;
-    otherOptions.fixRecompute = options.fixRecompute;
-    otherOptions.fixZero = options.fixZero;
-    auto p = planSystem(a, *other, chips, w, true, otherOptions, tokens, reliability);
-    if (p) {
-      report.compare.push_back(std::move(p).value());
-    } else {
-      plan::SystemPlan failed;
-      failed.system = other->name;
-      failed.accelerator = other->accel.name;
-      failed.chips = chips;
-      failed.error = p.status().toString();
-      report.compare.push_back(std::move(failed));
-    }
-    systems.push_back(std::move(other).value());
-  }
-
-  if (!a.reportPath.empty() || !a.compare.empty()) {
-    double bytes = plan::defaultCheckpointBytes(w.model);
-    std::vector<const plan::SystemPlan*> plans = {&report.primary};
-    for (const plan::SystemPlan& p : report.compare) plans.push_back(&p);
-    for (size_t i = 0; i < systems.size(); ++i) {
-      bool seen = false;  // one curve per system (a system compared at two sizes)
-      for (const plan::GoodputCurve& c : report.goodput) seen |= c.system == systems[i].name;
-      if (seen) continue;
-      const plan::StepEstimate& e = plans[i]->step;
-      double fraction =
-          e.stepTimeS > 0 ? (e.breakdown.compute + e.breakdown.recompute) / e.stepTimeS : 1.0;
-      auto curve =
-          plan::goodputCurve(systems[i], plan::goodputChipCounts(systems[i], plans[i]->chips),
-                             bytes, fraction, reliability);
-      if (curve) report.goodput.push_back(std::move(curve).value());
-    }
-  }
-
+  auto report = plan::planRequest(r);
+  if (!report) return printError(report.status());
   if (a.json) {
-    fmt::print("{}\n", plan::planToJson(report));
+    fmt::print("{}\n", plan::planToJson(*report));
   } else {
-    fmt::print("{}", plan::planToText(report));
+    fmt::print("{}", plan::planToText(*report));
   }
   if (!a.reportPath.empty()) {
-    std::ofstream out(a.reportPath, std::ios::binary);
-    out << plan::planToHtml(report);
-    out.close();
-    if (!out) return printError(fmt::format("--report {}: cannot write the file", a.reportPath));
+    if (Status written = plan::writeReport(a.reportPath, *report); !written)
+      return printError(written);
     if (!a.json) fmt::print("report written to {}\n", a.reportPath);
   }
   return 0;

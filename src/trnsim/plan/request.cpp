@@ -1,14 +1,210 @@
-// A plan request's checks before any work: see request.h.
+// A plan request (request.h): which degrees are searched, the primary system and the
+// comparisons, the goodput curves and the report file. Moved from the CLI so that
+// trnsim.plan.estimate plans exactly as `trnsim plan` does.
 
 #include "trnsim/plan/request.h"
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <system_error>
 
 namespace trnsim::plan {
+
+namespace {
+
+bool anyDegree(const PlanRequest& r) {
+  return r.tp || r.pp || r.dp || r.cp || r.ep || r.vpp || r.microbatch;
+}
+
+/// The degrees as given (the others 1) and the search's view of them.
+SearchOptions searchOptions(const PlanRequest& r) {
+  SearchOptions o;
+  o.objective = r.objective;
+  o.threads = r.threads;
+  Parallelism& f = o.fixed;
+  f = r.recipe;
+  f.tp = r.tp.value_or(1);
+  f.pp = r.pp.value_or(1);
+  f.cp = r.cp.value_or(1);
+  f.dp = r.dp.value_or(1);
+  f.ep = r.ep.value_or(1);
+  f.vpp = r.vpp.value_or(1);
+  f.microbatch = r.microbatch.value_or(1);
+  f.zero = r.zero.value_or(1);
+  f.recompute = r.recompute.value_or(Recompute::kSelective);
+  o.fixTp = r.tp.has_value();
+  o.fixPp = r.pp.has_value();
+  o.fixCp = r.cp.has_value();
+  o.fixDp = r.dp.has_value();
+  o.fixEp = r.ep.has_value();
+  o.fixVpp = r.vpp.has_value();
+  o.fixMicrobatch = r.microbatch.has_value();
+  o.fixZero = r.zero.has_value();
+  o.fixRecompute = r.recompute.has_value();
+  // The precision is the user's choice (bf16 unless fp8 is asked for): the search never trades
+  // numerics for speed on its own, so systems compare at the same precision.
+  o.fixPrecision = true;
+  return o;
+}
+
+Expected<Planner> makePlanner(const PlanRequest& r, const arch::SystemConfig& system,
+                              uint64_t chips) {
+  if (r.computeModel) {
+    TRNSIM_ASSIGN_OR_RETURN(std::unique_ptr<ComputeModel> cm, r.computeModel(system));
+    return Planner::create(system, chips, std::move(cm), PlanTuning{});
+  }
+  return Planner::create(system, chips, r.plannerOptions);
+}
+
+/// Plans one system: searched (fixed degrees kept) or estimated as given.
+Expected<SystemPlan> planSystem(const PlanRequest& r, const arch::SystemConfig& system,
+                                uint64_t chips, bool searchIt, const SearchOptions& options) {
+  SystemPlan out;
+  out.system = system.name;
+  out.accelerator = system.accel.name;
+  out.chips = chips;
+  out.ranks = chips * std::max<uint32_t>(system.accel.ranksPerChip, 1);
+  TRNSIM_ASSIGN_OR_RETURN(Planner planner, makePlanner(r, system, chips));
+  if (searchIt) {
+    TRNSIM_ASSIGN_OR_RETURN(SearchResult result, search(planner, r.workload, options));
+    out.step = result.best;
+    out.search = std::move(result);
+  } else {
+    Parallelism p = options.fixed;
+    uint64_t used = uint64_t(p.tp) * p.pp * p.cp;
+    if (!options.fixDp) {
+      if (out.ranks % used)
+        return Status(ErrorCode::kInvalidArgument,
+                      fmt::format("tp * pp * cp = {} does not divide the {} ranks ({} chips x {} "
+                                  "ranks per chip)",
+                                  used, out.ranks, chips, out.ranks / chips),
+                      options.fixTp   ? "--tp"
+                      : options.fixPp ? "--pp"
+                                      : "--cp");
+      p.dp = static_cast<uint32_t>(out.ranks / used);
+    } else if (used * p.dp != out.ranks) {
+      return Status(ErrorCode::kInvalidArgument,
+                    fmt::format("tp * pp * dp * cp = {} but the system has {} ranks ({} chips x "
+                                "{} ranks per chip)",
+                                used * p.dp, out.ranks, chips, out.ranks / chips),
+                    "--dp");
+    }
+    TRNSIM_ASSIGN_OR_RETURN(StepEstimate step, planner.estimate(r.workload, p));
+    out.step = std::move(step);
+  }
+  if (r.tokens > 0) {
+    TRNSIM_ASSIGN_OR_RETURN(RunEstimate run, estimateRun(planner, r.workload, out.step, r.tokens,
+                                                         r.reliability));
+    out.run = std::move(run);
+  }
+  return out;
+}
+
+}  // namespace
+
+bool searches(const PlanRequest& request) {
+  return request.search.value_or(!anyDegree(request));
+}
+
+Expected<std::vector<CompareTarget>> parseCompareTargets(const std::vector<std::string>& items) {
+  std::vector<CompareTarget> out;
+  for (const std::string& list : items) {
+    size_t start = 0;
+    while (start <= list.size()) {
+      size_t comma = list.find(',', start);
+      if (comma == std::string::npos) comma = list.size();
+      std::string item = list.substr(start, comma - start);
+      start = comma + 1;
+      if (item.empty()) continue;
+      CompareTarget t;
+      t.system = item;
+      if (auto colon = item.rfind(':'); colon != std::string::npos) {
+        t.system = item.substr(0, colon);
+        std::string count = item.substr(colon + 1);
+        bool digits = !count.empty() && count.size() <= 12 &&
+                      std::all_of(count.begin(), count.end(),
+                                  [](char c) { return c >= '0' && c <= '9'; });
+        if (digits) t.chips = std::stoull(count);
+        if (!digits || t.chips == 0 || t.system.empty())
+          return Status(ErrorCode::kInvalidArgument,
+                        fmt::format("{}: '{}' is not a chip count; write SYSTEM or "
+                                    "SYSTEM:CHIPS, e.g. dgx-h100:2048",
+                                    item, count),
+                        "--compare");
+      }
+      out.push_back(std::move(t));
+    }
+  }
+  return out;
+}
+
+Expected<PlanReport> planRequest(const PlanRequest& r) {
+  TRNSIM_ASSIGN_OR_RETURN(std::vector<CompareTarget> targets, parseCompareTargets(r.compare));
+  const SearchOptions options = searchOptions(r);
+
+  // Every system is loaded before any planning: a misspelt name fails at once.
+  std::vector<arch::SystemConfig> systems = {r.system};
+  for (const CompareTarget& t : targets) {
+    auto other = arch::loadSystem(t.system);
+    if (!other) return other.status().withContext("--compare");
+    systems.push_back(std::move(other).value());
+  }
+
+  PlanReport report;
+  report.workload = r.workload;
+  report.tokens = r.tokens;
+  report.objective = r.objective;
+  TRNSIM_ASSIGN_OR_RETURN(report.primary, planSystem(r, r.system, r.chips, searches(r), options));
+
+  for (size_t i = 0; i < targets.size(); ++i) {
+    const arch::SystemConfig* other = &systems[i + 1];
+    uint64_t chips =
+        targets[i].chips ? targets[i].chips : comparableChips(r.system, r.chips, *other);
+    SearchOptions otherOptions;
+    otherOptions.objective = r.objective;
+    otherOptions.threads = r.threads;
+    // The recipe (precision, recomputation, ZeRO, sequence parallelism, every field that is
+    // not a degree) carries over; the degrees are searched for the other system's rank count.
+    otherOptions.fixed = options.fixed;
+    Parallelism& g = otherOptions.fixed;
+    g.tp = g.pp = g.dp = g.cp = g.ep = g.vpp = g.microbatch = 1;
+    otherOptions.fixPrecision = options.fixPrecision;
+    otherOptions.fixRecompute = options.fixRecompute;
+    otherOptions.fixZero = options.fixZero;
+    auto p = planSystem(r, *other, chips, true, otherOptions);
+    if (p) {
+      report.compare.push_back(std::move(p).value());
+    } else {
+      SystemPlan failed;
+      failed.system = other->name;
+      failed.accelerator = other->accel.name;
+      failed.chips = chips;
+      failed.error = p.status().toString();
+      report.compare.push_back(std::move(failed));
+    }
+  }
+
+  if (r.goodputCurves || !targets.empty()) {
+    double bytes = defaultCheckpointBytes(r.workload.model);
+    std::vector<const SystemPlan*> plans = {&report.primary};
+    for (const SystemPlan& p : report.compare) plans.push_back(&p);
+    for (size_t i = 0; i < systems.size(); ++i) {
+      bool seen = false;  // one curve per system (a system compared at two sizes)
+      for (const GoodputCurve& c : report.goodput) seen |= c.system == systems[i].name;
+      if (seen) continue;
+      const StepEstimate& e = plans[i]->step;
+      double fraction =
+          e.stepTimeS > 0 ? (e.breakdown.compute + e.breakdown.recompute) / e.stepTimeS : 1.0;
+      auto curve = goodputCurve(systems[i], goodputChipCounts(systems[i], plans[i]->chips), bytes,
+                                fraction, r.reliability);
+      if (curve) report.goodput.push_back(std::move(curve).value());
+    }
+  }
+  return report;
+}
 
 Status checkReportPath(const std::string& path) {
   namespace fs = std::filesystem;
@@ -35,6 +231,16 @@ Status checkReportPath(const std::string& path) {
                                path));
   }
   if (!existed) fs::remove(file, ec);
+  return Status::ok();
+}
+
+Status writeReport(const std::string& path, const PlanReport& report) {
+  std::ofstream out(path, std::ios::binary);
+  out << planToHtml(report);
+  out.close();
+  if (!out)
+    return Status(ErrorCode::kIo, fmt::format("cannot write {}; choose a path you can write", path),
+                  "--report");
   return Status::ok();
 }
 

@@ -1,16 +1,79 @@
 #pragma once
 // One `trnsim plan` request as the CLI (tools/trnsim/cmd_plan.cpp) and Python
-// (trnsim.plan.estimate) make it: the checks done before any work is started.
+// (trnsim.plan.estimate) make it: the degrees given and not given, whether to search, the
+// systems to compare, the report file. Both front ends build a PlanRequest and call
+// planRequest(), so they plan the same way.
 
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
+#include <vector>
 
+#include "trnsim/arch/system_config.h"
+#include "trnsim/plan/compute_model.h"
+#include "trnsim/plan/report.h"
+#include "trnsim/plan/run.h"
 #include "trnsim/support/status.h"
 
 namespace trnsim::plan {
+
+/// Makes the compute model of a system (overrides the planner's own choice).
+using ComputeModelFactory =
+    std::function<Expected<std::unique_ptr<ComputeModel>>(const arch::SystemConfig&)>;
+
+struct PlanRequest {
+  Workload workload;
+  arch::SystemConfig system;
+  uint64_t chips = 0;
+  /// Degrees: nullopt = not given (searched, or 1 and dp = the ranks left without a search).
+  std::optional<uint32_t> tp, pp, dp, cp, ep, vpp, microbatch;
+  /// Recipe: nullopt = not given (searched; ZeRO 1 and selective recomputation otherwise).
+  std::optional<uint32_t> zero;
+  std::optional<Recompute> recompute;
+  /// The rest of the recipe, kept for every system planned (the search never changes it):
+  /// precision (bf16 unless fp8 is asked for), sequence parallelism and every other field that
+  /// is not a degree. Its degrees, zero and recompute are ignored (the fields above).
+  Parallelism recipe;
+  /// nullopt: search when no degree is given (the CLI's default); true: search the degrees
+  /// not given, keeping those given; false: plan the given degrees.
+  std::optional<bool> search;
+  Objective objective = Objective::kTime;
+  uint32_t threads = 0;  ///< search threads; 0 = every core
+  double tokens = 0;     ///< > 0: the whole run (days, cost, energy, goodput)
+  /// Other systems to plan the same run on: "SYSTEM" or "SYSTEM:CHIPS" (items may hold
+  /// several, comma-separated). Their degrees are searched; the recipe carries over.
+  std::vector<std::string> compare;
+  bool goodputCurves = false;  ///< goodput against scale per system (always with compare)
+  ReliabilityModel reliability;
+  PlannerOptions plannerOptions;
+  ComputeModelFactory computeModel;  ///< null: the planner's default for each system
+};
+
+/// Whether the request searches (given `search`, or no degree given).
+bool searches(const PlanRequest& request);
+
+/// The plan of a request: the primary system, the comparisons (a comparison that fails is
+/// reported in its SystemPlan's error, not returned) and the goodput curves. Errors name the
+/// option at fault ("--tp", "--compare", ...).
+Expected<PlanReport> planRequest(const PlanRequest& request);
+
+/// One comparison target.
+struct CompareTarget {
+  std::string system;
+  uint64_t chips = 0;  ///< 0 = comparableChips()
+};
+/// "dgx-h100" or "dgx-h100:2048"; items may hold several, comma-separated. Errors are at
+/// "--compare" and show the form to write.
+Expected<std::vector<CompareTarget>> parseCompareTargets(const std::vector<std::string>& items);
 
 /// Whether the HTML report can be written to `path` (its folder exists, the file can be
 /// created or overwritten), checked before a search that may take minutes. Leaves no file
 /// behind. Errors are at "--report" and say what to do.
 Status checkReportPath(const std::string& path);
+/// Writes planToHtml(report) to `path`; errors at "--report".
+Status writeReport(const std::string& path, const PlanReport& report);
 
 }  // namespace trnsim::plan
