@@ -88,7 +88,7 @@ void bindPlan(py::module_& m) {
          std::optional<std::string> precision, const py::object& tokens,
          const std::string& compute, std::optional<bool> doSearch, const std::string& objective,
          uint32_t threads, const std::string& computeModel, const py::object& compare,
-         std::optional<std::string> reportPath) {
+         std::optional<std::string> reportPath, const std::string& attention, double dropout) {
         // The same request as `trnsim plan` (plan::planRequest): the degrees given are kept,
         // and with none given (and search not False) the parallelism is searched.
         if (reportPath) check(plan::checkReportPath(*reportPath));
@@ -104,6 +104,8 @@ void bindPlan(py::module_& m) {
         r.zero = zero;
         if (recompute) r.recompute = recomputeOf(*recompute);
         if (precision) r.recipe.precision = precisionOf(*precision);
+        r.recipe.attention = unwrap(plan::parseAttention(attention));
+        r.recipe.dropout = dropout;
         r.search = doSearch;
         r.objective = unwrap(plan::parseObjective(objective));
         r.threads = threads;
@@ -149,6 +151,7 @@ void bindPlan(py::module_& m) {
       py::arg("tokens") = py::none(), py::arg("compute") = "auto", py::arg("search") = py::none(),
       py::arg("objective") = "time", py::arg("threads") = 0, py::arg("compute_model") = "compiled",
       py::arg("compare") = py::none(), py::arg("report") = py::none(),
+      py::arg("attention") = "flash", py::arg("dropout") = 0.0,
       "The plan of `model` on `chips` chips of `system`, as the dict `trnsim plan --json` "
       "prints (docs/plan.md), planned exactly as `trnsim plan` plans: step_time_s, "
       "tokens_per_s, model/hardware_tflops_per_chip, mfu, hfu, memory_per_chip_gib, fits, "
@@ -156,6 +159,8 @@ void bindPlan(py::module_& m) {
       "\"2.5e12\" or a number), steps, time_to_train_days, cost_usd, energy_mwh, goodput, ... "
       "model: a catalog name, a trnsim model JSON or a Hugging Face config.json. With no "
       "degree given the parallelism is searched (objective time, cost or energy), as the CLI; "
+      "attention='flash' or 'materialized' and dropout=p are the recipe's (as --attention, "
+      "--dropout); "
       "with some given, search=True searches the others (kept fixed), otherwise they are 1 "
       "(dp: the ranks left by tp*pp*cp); search=False never searches. compare=[\"dgx-h100\", "
       "\"tpu-v5p:1024\"] plans the same run on other systems (the result's \"compare\"); "

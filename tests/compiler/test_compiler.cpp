@@ -413,6 +413,42 @@ TEST(CompiledGraph, WeightGradientReadsTheTransposedOperandAsStored) {
 }
 
 // bf16, S a multiple of 128, GQA: the library's flash attention (one emitAttention per batch).
+// Masked scores [B, S, S] with an [S, S] mask coalesce to [B, S * S] (the mask does not step
+// over B): the tile loop splits the run so the tiles span all 128 partitions, not B of them,
+// and the values are those of a host loop.
+TEST(CompiledGraph, PointwiseOverFewLongRunsUsesEveryPartition) {
+  const int B = 3, S = 256;
+  const std::string ir = fmt::format(
+      "graph g(%x: f32[{0}, {1}, {1}] input, %m: u8[{1}, {1}] input) {{\n"
+      "  %s: f32[{0}, {1}, {1}] = mul(%x) {{other=0.5}}\n"
+      "  %y: f32[{0}, {1}, {1}] = masked_fill(%s, %m) {{value=-100.0}}\n"
+      "  return %y\n}}\n",
+      B, S);
+  runtime::Session session;
+  auto exe = session.compile(ir, chipNamed("trn1"));
+  ASSERT_TRUE(exe.hasValue()) << exe.status().toString();
+  int vectorOps = 0;
+  for (const auto& inst : (*exe)->program().instructions) {
+    if (inst.engine != isa::Engine::kVector) continue;
+    ++vectorOps;
+    for (const auto& op : inst.operands)
+      EXPECT_EQ(op.ap.partitions, 128u) << isa::opInfo(inst.opcode).name;
+  }
+  EXPECT_GT(vectorOps, 0);
+  auto x = randoms(size_t(B) * S * S, 31);
+  std::vector<uint8_t> m(size_t(S) * S);
+  for (size_t i = 0; i < m.size(); ++i) m[i] = (i * 7919) % 3 == 0;
+  ASSERT_TRUE((*exe)->upload("x", bytesOf(x)).isOk());
+  ASSERT_TRUE((*exe)->upload("m", bytesOf(m)).isOk());
+  ASSERT_TRUE((*exe)->run(false).hasValue());
+  const std::vector<float> y = floatsOf(*(*exe)->read("y"));
+  ASSERT_EQ(y.size(), x.size());
+  int bad = 0;
+  for (size_t i = 0; i < y.size(); ++i)
+    bad += y[i] != (m[i % m.size()] ? -100.0f : x[i] * 0.5f);
+  EXPECT_EQ(bad, 0);
+}
+
 TEST(CompiledGraph, AttentionTakesTheFlashKernelForBf16) {
   const int B = 2, H = 4, Hkv = 2, S = 128, D = 32;
   const std::string ir = fmt::format(

@@ -110,7 +110,31 @@ def test_same_numbers_as_the_cli():
         assert py[k] == cli[k], k
 
 
+def test_recipe_attention_and_dropout_like_the_cli():
+    """--attention materialized --dropout 0.1 (the published GPT-3 recipes) from Python give the
+    CLI's numbers, and cost more than flash attention without dropout."""
+    exe = os.path.join(os.path.dirname(sys.executable), "trnsim")
+    if not os.path.exists(exe):
+        pytest.skip("the trnsim CLI is not installed next to this interpreter")
+    args = ["--model", "megatron-7.5b", "--system", "dgx-a100-80gb", "--chips", "128",
+            "--global-batch", "512", "--seq", "2048", "--tp", "4", "--pp", "1", "--attention",
+            "materialized", "--dropout", "0.1", "--json"]
+    p = subprocess.run([exe, "plan"] + args, capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    cli = json.loads(p.stdout)
+    py = plan.estimate("megatron-7.5b", "dgx-a100-80gb", 128, 512, 2048, tp=4, pp=1,
+                       attention="materialized", dropout=0.1)
+    assert py["step_time_s"] == cli["step_time_s"]
+    assert py["parallelism"]["attention"] == "materialized"
+    assert py["parallelism"]["dropout"] == 0.1
+    flash = plan.estimate("megatron-7.5b", "dgx-a100-80gb", 128, 512, 2048, tp=4, pp=1)
+    assert flash["step_time_s"] < py["step_time_s"]
+    assert "validation" in py and py["validation"]["direct"] is True
+
+
 @pytest.mark.parametrize("kwargs,match", [
+    (dict(attention="paged"), "attention"),
+    (dict(dropout=1.5), "dropout"),
     (dict(model="no-such-model"), "no-such-model"),
     (dict(system="no-such-system"), "no-such-system"),
     (dict(tp=3), "tp"),

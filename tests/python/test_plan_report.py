@@ -108,6 +108,24 @@ def test_report_renders_in_headless_chromium(tmp_path):
     assert not re.search(r"(https?:|ftp:|file:|src\s*=|href\s*=|@import|url\(|<script|<link)",
                          html, re.I), "the report must not reference anything outside itself"
     assert html.count("<svg") == 5
+    # It opens with the comparison in one sentence, within the validation's error, and says
+    # how sure each system's figures are.
+    body = html[html.index("<body>"):]
+    first = re.search(r"<p><b>(.*?)</b></p>", body).group(1)
+    assert body.index(first) < body.index("<h2>")
+    assert re.search(r"times faster .* than .*within the validated error of", first), first
+    assert "<h2>How sure</h2>" in html and "not validated" in html  # --compute-model kernels
+    # One colour per system in every plot (the first system's #4C78A8, the second's #F58518 in
+    # the bars, the goodput curves and the breakdown's swatches), and the planned chip counts
+    # marked on the goodput plot.
+    goodput = html[html.index('aria-label="goodput'):]
+    goodput = goodput[:goodput.index("</svg>")]
+    assert 'stroke="#4C78A8"' in goodput and 'stroke="#F58518"' in goodput
+    assert goodput.count("planned ") == 2
+    breakdown = html[html.index('aria-label="step time breakdown"'):]
+    breakdown = breakdown[:breakdown.index("</svg>")]
+    assert 'width="10" height="34" fill="#4C78A8"' in breakdown
+    assert 'width="10" height="34" fill="#F58518"' in breakdown
 
     png = tmp_path / "plan.png"
     proc = subprocess.run(

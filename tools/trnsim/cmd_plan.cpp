@@ -40,7 +40,8 @@ struct PlanArgs {
   uint32_t seq = 0;
   uint32_t tp = 0, pp = 0, vpp = 0, dp = 0, cp = 0, ep = 0, microbatch = 0, zero = 1;
   std::string recompute = "selective", precision = "bf16", objective = "time";
-  std::string computeModel = "compiled";
+  std::string computeModel = "compiled", attention = "flash";
+  double dropout = 0;
   bool sequenceParallel = true;
   bool search = false;
   std::string tokens;
@@ -97,6 +98,10 @@ int runPlan(PlanArgs& a) {
   if (a.given("--recompute")) r.recompute = parseRecompute(a.recompute);
   r.recipe.precision = a.precision == "fp8" ? plan::Precision::kFp8 : plan::Precision::kBf16;
   r.recipe.sequenceParallel = a.sequenceParallel;
+  auto attention = plan::parseAttention(a.attention);
+  if (!attention) return printError(attention.status());
+  r.recipe.attention = *attention;
+  r.recipe.dropout = a.dropout;
   if (a.search) r.search = true;  // else: searched when no degree is given
   r.objective = *objective;
   r.threads = a.threads;
@@ -164,6 +169,15 @@ CommandAction addPlanCommand(CLI::App& app) {
                 "Sequence parallelism with tensor parallelism (default on)");
   cmd->add_option("--precision", a->precision, "Matmul precision (default bf16; the search keeps it)")
       ->check(CLI::IsMember({"bf16", "fp8"}));
+  cmd->add_option("--attention", a->attention,
+                  "Attention core: one fused flash kernel, or materialized scores in HBM "
+                  "(Megatron-LM 2021, NeMo on Trn1)")
+      ->check(CLI::IsMember({"flash", "materialized"}))
+      ->capture_default_str();
+  cmd->add_option("--dropout", a->dropout,
+                  "Hidden and attention dropout probability (GPT-3-era recipes: 0.1)")
+      ->check(CLI::Range(0.0, 0.99))
+      ->capture_default_str();
   cmd->add_option("--compute-model", a->computeModel,
                   "Trainium compute: compiled layer graphs timed by the simulator, or the "
                   "per-kernel composition (GPUs and TPUs: the roofline either way)")

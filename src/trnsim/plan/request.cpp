@@ -142,6 +142,10 @@ Expected<std::vector<CompareTarget>> parseCompareTargets(const std::vector<std::
 }
 
 Expected<PlanReport> planRequest(const PlanRequest& r) {
+  // The recipe is checked once here, not by each of the search's candidates.
+  if (!(r.recipe.dropout >= 0 && r.recipe.dropout < 1))
+    return Status(ErrorCode::kInvalidArgument,
+                  fmt::format("{} is not a probability in [0, 1)", r.recipe.dropout), "--dropout");
   TRNSIM_ASSIGN_OR_RETURN(std::vector<CompareTarget> targets, parseCompareTargets(r.compare));
   const SearchOptions options = searchOptions(r);
 
