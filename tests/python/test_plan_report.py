@@ -155,10 +155,13 @@ def test_json_has_the_documented_keys():
     for key in ("step_time_s", "tokens_per_s", "model_tflops_per_chip",
                 "hardware_tflops_per_chip", "mfu", "hfu", "memory_per_chip_gib", "fits",
                 "breakdown", "parallelism", "time_to_train_days", "cost_usd", "energy_mwh",
-                "goodput", "checkpoint_interval_s", "expected_interruptions", "search"):
+                "goodput", "checkpoint_interval_s", "expected_interruptions", "search",
+                "validation"):
         assert key in out, key
+    for key in ("basis", "direct", "error_band", "assumptions"):
+        assert key in out["validation"], key
     p = out["parallelism"]
-    for key in ("tp", "pp", "dp", "cp", "ep", "vpp", "microbatch"):
+    for key in ("tp", "pp", "dp", "cp", "ep", "vpp", "microbatch", "attention", "dropout"):
         assert key in p, key
     # trn2.48xlarge: 16 chips x 4 logical cores = 64 ranks.
     assert p["tp"] * p["pp"] * p["dp"] * p["cp"] == 16 * 4

@@ -50,14 +50,14 @@ Confidence confidenceOf(const arch::SystemConfig& system, std::string_view compu
   c.errorBand = t.worst;
   c.direct = trainium ? a.simChip == "trn1" : a.name.find("A100") != std::string::npos;
   const std::string validated =
-      t.rows ? fmt::format("{} ({} runs, worst |error| {:.1f}%)", t.source, t.rows, 100 * t.worst)
+      t.rows ? fmt::format("{}: {} runs, worst |error| {:.1f}%", t.source, t.rows, 100 * t.worst)
              : std::string("the validation set (configs/plan/validation.json missing)");
   if (c.direct) {
     c.basis = "validated against " + validated;
   } else if (trainium) {
     c.basis = fmt::format(
-        "extrapolated: the terms validated on Trn1 against {}, with {}'s own engine rates, HBM, "
-        "fabric and rank layout; no published {} run is in the validation set",
+        "extrapolated from Trn1 (validated against {}) with {}'s own engine rates, HBM, fabric "
+        "and rank layout; no published {} run is in the validation set",
         validated, a.simChip, a.name);
     c.assumptions = {
         fmt::format("{} engine rates, clocks and TensorE throttling from public specs", a.simChip),
@@ -65,7 +65,7 @@ Confidence confidenceOf(const arch::SystemConfig& system, std::string_view compu
         "scale-up and EFA link rates derived from per-chip or per-instance figures"};
   } else {
     c.basis = fmt::format(
-        "extrapolated: the roofline's efficiency constants fitted to {} applied to {}'s peak and "
+        "extrapolated from A100 (the roofline's constants fitted to {}) to {}'s peak and "
         "bandwidth; no published {} run is in the validation set",
         validated, a.name, a.name);
     c.assumptions = {"the A100's achieved fraction of peak carries over to this chip",

@@ -99,12 +99,14 @@ std::vector<const SystemPlan*> plannedSystems(const PlanReport& r) {
 
 std::string label(const SystemPlan& p) { return fmt::format("{} x{}", p.system, p.chips); }
 
-/// One colour per system across every plot: its place among the planned systems (the primary
-/// first), else after them.
-const char* systemColor(const PlanReport& r, std::string_view system) {
+/// One colour per planned system across every plot: its place among the planned systems (the
+/// primary first). `chips` 0 matches any plan of the system (a goodput curve is per system).
+const char* systemColor(const PlanReport& r, std::string_view system, uint64_t chips = 0) {
   const std::vector<const SystemPlan*> planned = plannedSystems(r);
   size_t i = 0;
-  while (i < planned.size() && planned[i]->system != system) ++i;
+  while (i < planned.size() &&
+         (planned[i]->system != system || (chips && planned[i]->chips != chips)))
+    ++i;
   return kSystemColors[i % std::size(kSystemColors)];
 }
 
@@ -126,7 +128,8 @@ std::string breakdownSvg(const PlanReport& r) {
     svg += fmt::format(
         "<rect x=\"{}\" y=\"{}\" width=\"10\" height=\"{}\" fill=\"{}\"/>"
         "<text x=\"{}\" y=\"{}\" text-anchor=\"end\" class=\"lbl\">{}</text>\n",
-        left - 14, y, barH, systemColor(r, p->system), left - 20, y + barH / 2 + 5, esc(label(*p)));
+        left - 14, y, barH, systemColor(r, p->system, p->chips), left - 20, y + barH / 2 + 5,
+        esc(label(*p)));
     double x = left, sum = 0;
     for (const Part& part : kParts) {
       double v = p->step.breakdown.*part.field;
@@ -268,16 +271,19 @@ std::string goodputSvg(const PlanReport& r) {
         w - right + 15, top + 10 + int(i) * 24, color, w - right + 34, top + 22 + int(i) * 24,
         esc(c.system));
   }
-  // The planned chip count of each system: a dashed line in its colour and a ring on its curve.
-  for (const SystemPlan* p : plannedSystems(r)) {
+  // The planned chip count of each system: a dashed line in its colour, a label (one row per
+  // plan, so plans at the same count stay readable) and a ring on its curve.
+  const std::vector<const SystemPlan*> planned = plannedSystems(r);
+  for (size_t i = 0; i < planned.size(); ++i) {
+    const SystemPlan* p = planned[i];
     if (p->chips < minC || p->chips > maxC) continue;
     const char* color = systemColor(r, p->system);
     const double x = X(double(p->chips));
     svg += fmt::format(
         "<line x1=\"{0:.1f}\" y1=\"{1}\" x2=\"{0:.1f}\" y2=\"{2}\" stroke=\"{3}\" "
-        "stroke-dasharray=\"3 3\"/><text x=\"{0:.1f}\" y=\"{4}\" text-anchor=\"middle\" "
-        "class=\"val\" fill=\"{3}\">planned {5}</text>\n",
-        x, top, h - bottom, color, top - 6, p->chips);
+        "stroke-dasharray=\"3 3\"/><text x=\"{4:.1f}\" y=\"{5}\" text-anchor=\"end\" "
+        "class=\"val\" style=\"fill:{3}\">planned {6} x{7}</text>\n",
+        x, top, h - bottom, color, x - 4, h - bottom - 10 - 16 * int(i), p->system, p->chips);
     if (p->run)
       svg += fmt::format(
           "<circle cx=\"{:.1f}\" cy=\"{:.1f}\" r=\"8\" fill=\"none\" stroke=\"{}\" "
@@ -563,7 +569,7 @@ std::string planToHtml(const PlanReport& r) {
     std::vector<const char*> colors;
     for (const SystemPlan* p : plannedSystems(r)) {
       labels.push_back(label(*p));
-      colors.push_back(systemColor(r, p->system));
+      colors.push_back(systemColor(r, p->system, p->chips));
       bool ok = p->run && p->run->timeToTrainDays > 0;
       days.push_back(ok ? p->run->timeToTrainDays : 0);
       cost.push_back(ok && p->run->priced ? p->run->costUsd : 0);
