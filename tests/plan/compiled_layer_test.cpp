@@ -90,10 +90,18 @@ TEST(CompiledLayerGraphs, PassTheCompilerChecks) {
       {tinyLlama(), {.tp = 2, .cp = 2, .batch = 1, .seq = 512, .sequenceParallel = false}});
   cases.push_back({tinyGpt(), {.tp = 2, .cp = 1, .batch = 1, .seq = 256}});
   cases.push_back({tinyLlama(), {.tp = 1, .cp = 1, .batch = 1, .seq = 256, .mlp = false}});
+  // The published GPT-3-era recipe: materialized attention (GQA groups stacked) and dropout.
+  cases.push_back({tinyLlama(),
+                   {.tp = 1, .cp = 1, .batch = 2, .seq = 256, .materializedAttention = true,
+                    .dropout = 0.1}});
+  cases.push_back({tinyGpt(),
+                   {.tp = 2, .cp = 1, .batch = 1, .seq = 256, .materializedAttention = true,
+                    .dropout = 0.1}});
   const bool bwd = haveAttentionBackward();
   for (const Case& c : cases) {
-    SCOPED_TRACE(fmt::format("{} tp {} cp {} batch {} mlp {}", c.model.name, c.shape.tp,
-                             c.shape.cp, c.shape.batch, c.shape.mlp));
+    SCOPED_TRACE(fmt::format("{} tp {} cp {} batch {} mlp {} materialized {} dropout {}",
+                             c.model.name, c.shape.tp, c.shape.cp, c.shape.batch, c.shape.mlp,
+                             c.shape.materializedAttention, c.shape.dropout));
     auto g = buildLayerGraphs(c.model, c.shape);
     ASSERT_TRUE(g) << g.status().toString();
     std::vector<const std::string*> texts = {&g->forward, &g->attentionForward};
@@ -159,6 +167,32 @@ TEST(CompiledLayerGraphs, FlopsEqualTheModelsAnalyticFlops) {
       EXPECT_DOUBLE_EQ(graphFlops(g->backward), 2 * (want - attention)) << "tp " << tp;
     }
   }
+}
+
+// Materialized attention computes the whole square (twice the causal half) forward, and its four
+// backward bmms twice that; the dense matmuls are unchanged. Context parallelism and a dropout
+// outside [0, 1) are refused with the reason.
+TEST(CompiledLayerGraphs, MaterializedAttentionComputesTheWholeSquare) {
+  const ModelConfig m = tinyLlama();
+  LayerGraphShape s{.tp = 1, .cp = 1, .batch = 1, .seq = 256, .materializedAttention = true,
+                    .dropout = 0.1};
+  auto g = buildLayerGraphs(m, s);
+  ASSERT_TRUE(g) << g.status().toString();
+  const double square = 4.0 * m.heads * 256.0 * 256.0 * 64;  // scores + context, all pairs
+  const double dense = analyticForwardFlops(m, s) - square / 2;
+  EXPECT_DOUBLE_EQ(graphFlops(g->forward), dense + square);
+  EXPECT_DOUBLE_EQ(graphFlops(g->backward), 2 * dense + 2 * square);
+  EXPECT_DOUBLE_EQ(graphFlops(g->attentionForward), square);
+  EXPECT_NE(g->forward.find("native_dropout"), std::string::npos);
+  EXPECT_EQ(g->forward.find("flash_attention"), std::string::npos);
+  LayerGraphShape cp = s;
+  cp.cp = 2;
+  auto refused = buildLayerGraphs(m, cp);
+  ASSERT_FALSE(refused);
+  EXPECT_NE(refused.status().toString().find("context parallelism"), std::string::npos);
+  LayerGraphShape p = s;
+  p.dropout = 1;
+  ASSERT_FALSE(buildLayerGraphs(m, p));
 }
 
 /// y = x W^T alone, as a graph: the matmul kernel's own time.
