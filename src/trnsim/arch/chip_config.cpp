@@ -9,11 +9,11 @@
 
 #include "trnsim/arch/chip_schema.h"
 #include "trnsim/arch/json_util.h"
+#include "trnsim/support/json_load.h"
 
 namespace trnsim::arch {
 namespace {
 
-/// Chip configs are a few KiB; anything far larger is the wrong file.
 bool endsWith(std::string_view s, std::string_view suffix) {
   return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
 }
@@ -58,7 +58,7 @@ const StreamEngineConfig& ChipConfig::stream(Engine e) const {
 
 Expected<ChipConfig> loadChipConfigFile(const std::string& path) {
   try {
-    TRNSIM_ASSIGN_OR_RETURN(std::string text, detail::readConfigFile(path));
+    TRNSIM_ASSIGN_OR_RETURN(std::string text, support::readJsonFile(path));
     return parseChipConfig(text, path);
   } catch (const std::exception& e) {
     return Status(ErrorCode::kIo, std::string("cannot read: ") + e.what(), path);

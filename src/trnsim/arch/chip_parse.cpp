@@ -16,6 +16,7 @@
 #include "trnsim/arch/chip_config.h"
 #include "trnsim/arch/chip_schema.h"
 #include "trnsim/arch/json_util.h"
+#include "trnsim/support/json_load.h"
 
 namespace trnsim::arch {
 namespace {
@@ -65,8 +66,7 @@ class Parser {
   Parser(std::string_view text, const std::string& origin) : text_(text), origin_(origin) {}
 
   Expected<ChipConfig> run() {
-    json root;
-    TRNSIM_RETURN_IF_ERROR(detail::parseStrictJson(text_, origin_, root));
+    TRNSIM_ASSIGN_OR_RETURN(json root, support::parseJsonText(text_, origin_));
     if (!root.is_object()) {
       return Status(ErrorCode::kConfig,
                     "expected a JSON object at the top level, got " + shown(root), origin_);

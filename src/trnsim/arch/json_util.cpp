@@ -4,12 +4,7 @@
 
 #include <algorithm>
 #include <cctype>
-#include <cerrno>
 #include <cmath>
-#include <cstring>
-#include <filesystem>
-#include <fstream>
-#include <set>
 
 namespace trnsim::arch::detail {
 namespace {
@@ -17,18 +12,6 @@ namespace {
 using nlohmann::json;
 
 constexpr size_t kMaxShownChars = 60;
-/// Configs are a few KiB; anything far larger is the wrong file.
-constexpr std::streamsize kMaxConfigBytes = 16 << 20;
-
-/// nlohmann messages start with "[json.exception.parse_error.101] "; users need the rest
-/// ("parse error at line 3, column 7: ...").
-std::string stripExceptionPrefix(std::string_view what) {
-  if (!what.empty() && what.front() == '[') {
-    size_t close = what.find("] ");
-    if (close != std::string_view::npos) what.remove_prefix(close + 2);
-  }
-  return std::string(what);
-}
 
 }  // namespace
 
@@ -59,64 +42,6 @@ std::string joinPath(std::string_view prefix, std::string_view key) {
 
 Status keyError(const std::string& origin, std::string_view path, std::string message) {
   return Status(ErrorCode::kConfig, std::move(message), fmt::format("{}: key '{}'", origin, path));
-}
-
-Status parseStrictJson(std::string_view text, const std::string& origin, json& out) {
-  // Duplicate keys are almost always a copy-paste slip; nlohmann keeps the last silently, so
-  // track the keys of every open object. Array elements are named by their index.
-  struct Frame {
-    bool isArray = false;
-    size_t index = 0;  // arrays: elements started so far
-    std::set<std::string> seen;
-    std::string lastKey;
-  };
-  std::vector<Frame> stack;
-  std::string duplicate;
-  auto noteValueStart = [&] {
-    if (!stack.empty() && stack.back().isArray) ++stack.back().index;
-  };
-  auto callback = [&](int /*depth*/, json::parse_event_t event, json& parsed) -> bool {
-    switch (event) {
-      case json::parse_event_t::object_start:
-        noteValueStart();
-        stack.emplace_back();
-        break;
-      case json::parse_event_t::array_start:
-        noteValueStart();
-        stack.emplace_back();
-        stack.back().isArray = true;
-        break;
-      case json::parse_event_t::object_end:
-      case json::parse_event_t::array_end:
-        if (!stack.empty()) stack.pop_back();
-        break;
-      case json::parse_event_t::key: {
-        if (stack.empty() || !parsed.is_string()) break;
-        const std::string& key = parsed.get_ref<const std::string&>();
-        stack.back().lastKey = key;
-        if (!stack.back().seen.insert(key).second && duplicate.empty()) {
-          for (const Frame& f : stack) {
-            duplicate = joinPath(duplicate, f.isArray ? std::to_string(f.index - 1) : f.lastKey);
-          }
-        }
-        break;
-      }
-      case json::parse_event_t::value:
-        noteValueStart();
-        break;
-    }
-    return true;
-  };
-  try {
-    out = json::parse(text.begin(), text.end(), callback, /*allow_exceptions=*/true,
-                      /*ignore_comments=*/false);
-  } catch (const json::exception& e) {
-    return Status(ErrorCode::kParse, "invalid JSON: " + stripExceptionPrefix(e.what()), origin);
-  }
-  if (!duplicate.empty()) {
-    return keyError(origin, duplicate, "appears twice in the same object; keep one");
-  }
-  return Status::ok();
 }
 
 Status checkSchemaVersion(const json& root, int version, const std::string& origin) {
@@ -216,33 +141,6 @@ Status readValueObject(const json& node, const FieldSpec& spec, const FieldRef& 
   }
   source = src->get<std::string>();
   return Status::ok();
-}
-
-Expected<std::string> readConfigFile(const std::string& path) {
-  try {
-    std::error_code ec;
-    if (std::filesystem::is_directory(path, ec)) {
-      return Status(ErrorCode::kIo, "cannot read: is a directory", path);
-    }
-    errno = 0;
-    std::ifstream in(path, std::ios::binary);
-    if (!in) {
-      return Status(
-          ErrorCode::kIo,
-          std::string("cannot open: ") + (errno != 0 ? std::strerror(errno) : "unknown error"),
-          path);
-    }
-    std::string text(static_cast<size_t>(kMaxConfigBytes) + 1, '\0');
-    in.read(text.data(), kMaxConfigBytes + 1);
-    if (in.bad()) return Status(ErrorCode::kIo, "read failed", path);
-    text.resize(static_cast<size_t>(in.gcount()));
-    if (text.size() > static_cast<size_t>(kMaxConfigBytes)) {
-      return Status(ErrorCode::kConfig, "file is larger than 16 MiB; not a config file", path);
-    }
-    return text;
-  } catch (const std::exception& e) {
-    return Status(ErrorCode::kIo, std::string("cannot read: ") + e.what(), path);
-  }
 }
 
 }  // namespace trnsim::arch::detail

@@ -1,7 +1,7 @@
 #pragma once
 // Internal helpers shared by the arch layer's JSON config parsers (chips, systems, prices):
-// strict parsing (duplicate keys rejected), "did you mean" hints, and the reading of one
-// {"value": ..., "source": ...} number. Not part of the public API; included by the config
+// "did you mean" hints and the reading of one {"value": ..., "source": ...} number. Parsing and
+// reading the files is support/json_load.h's. Not part of the public API; included by the config
 // loaders (src/trnsim/arch/*.cpp, the plan layer's model catalog) and their tests.
 
 #include <nlohmann/json.hpp>
@@ -26,10 +26,6 @@ std::string joinPath(std::string_view prefix, std::string_view key);
 /// A kConfig Status whose place is "<origin>: key '<path>'".
 Status keyError(const std::string& origin, std::string_view path, std::string message);
 
-/// Parses `text` into `out`; invalid JSON is a kParse error naming `origin`, a key that appears
-/// twice in one object a kConfig error naming the dotted key.
-Status parseStrictJson(std::string_view text, const std::string& origin, nlohmann::json& out);
-
 /// Checks root["schema_version"] == version.
 Status checkSchemaVersion(const nlohmann::json& root, int version, const std::string& origin);
 
@@ -47,8 +43,5 @@ bool blank(const std::string& s);
 /// stores the value through `ref` and the source in `source`.
 Status readValueObject(const nlohmann::json& node, const FieldSpec& spec, const FieldRef& ref,
                        const std::string& origin, std::string& source);
-
-/// Reads a config file of at most 16 MiB; errors name the path.
-Expected<std::string> readConfigFile(const std::string& path);
 
 }  // namespace trnsim::arch::detail

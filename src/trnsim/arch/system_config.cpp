@@ -11,6 +11,7 @@
 
 #include "trnsim/arch/json_util.h"
 #include "trnsim/arch/system_files.h"
+#include "trnsim/support/json_load.h"
 
 namespace trnsim::arch {
 namespace {
@@ -63,7 +64,7 @@ Expected<SystemConfig> loadSystem(const std::string& nameOrPath) {
     }
   }
   if (endsWith(nameOrPath, ".json")) {
-    TRNSIM_ASSIGN_OR_RETURN(std::string text, detail::readConfigFile(nameOrPath));
+    TRNSIM_ASSIGN_OR_RETURN(std::string text, support::readJsonFile(nameOrPath));
     return parseSystemConfig(text, nameOrPath);
   }
   std::vector<std::string> names = builtinSystemNames();

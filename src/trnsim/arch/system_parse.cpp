@@ -19,6 +19,7 @@
 #include "trnsim/arch/chip_schema.h"
 #include "trnsim/arch/json_util.h"
 #include "trnsim/arch/system_config.h"
+#include "trnsim/support/json_load.h"
 
 namespace trnsim::arch {
 namespace {
@@ -139,8 +140,7 @@ class SystemParser {
       : text_(jsonText), origin_(origin) {}
 
   Expected<SystemConfig> run() {
-    json root;
-    TRNSIM_RETURN_IF_ERROR(detail::parseStrictJson(text_, origin_, root));
+    TRNSIM_ASSIGN_OR_RETURN(json root, support::parseJsonText(text_, origin_));
     if (!root.is_object()) {
       return Status(ErrorCode::kConfig,
                     "expected a JSON object at the top level, got " + shown(root), origin_);

@@ -14,6 +14,7 @@
 #include "trnsim/arch/json_util.h"
 #include "trnsim/arch/system_config.h"
 #include "trnsim/arch/system_files.h"
+#include "trnsim/support/json_load.h"
 
 namespace trnsim::arch {
 namespace {
@@ -21,8 +22,7 @@ namespace {
 using nlohmann::json;
 
 Expected<PriceCatalog> parsePrices(std::string_view text, const std::string& origin) {
-  json root;
-  TRNSIM_RETURN_IF_ERROR(detail::parseStrictJson(text, origin, root));
+  TRNSIM_ASSIGN_OR_RETURN(json root, support::parseJsonText(text, origin));
   if (!root.is_object()) {
     return Status(ErrorCode::kConfig,
                   "expected a JSON object at the top level, got " + detail::shown(root), origin);
@@ -105,7 +105,7 @@ Expected<PriceCatalog> loadPrices(const std::string& nameOrPath) {
     }
   }
   if (endsWith(nameOrPath, ".json")) {
-    TRNSIM_ASSIGN_OR_RETURN(std::string text, detail::readConfigFile(nameOrPath));
+    TRNSIM_ASSIGN_OR_RETURN(std::string text, support::readJsonFile(nameOrPath));
     return parsePriceCatalog(text, nameOrPath);
   }
   std::string list;

@@ -18,6 +18,7 @@
 #include "trnsim/compiler/passes.h"
 #include "trnsim/plan/compute_sim.h"
 #include "trnsim/runtime/session.h"
+#include "trnsim/support/json_load.h"
 
 #ifndef TRNSIM_VERSION
 #define TRNSIM_VERSION "dev"
@@ -91,7 +92,7 @@ Expected<std::shared_ptr<CompiledComputeModel>> CompiledComputeModel::create(
   std::shared_ptr<CompiledComputeModel> m(new CompiledComputeModel());
   m->coreChip_ = sim->coreChip();
   m->coresPerRank_ = std::max<uint32_t>(1, sim->physicalCoresPerRank());
-  m->cacheDir_ = options.cacheDir.empty() ? defaultCacheDir()
+  m->cacheDir_ = options.cacheDir.empty()  ? defaultCacheDir()
                  : isOff(options.cacheDir) ? std::string()
                                            : options.cacheDir;
   const arch::ChipConfig& c = m->coreChip_;
@@ -115,8 +116,9 @@ Expected<double> CompiledComputeModel::graphSeconds(const std::string& irText) c
       return it->second;
     }
   }
-  const std::filesystem::path file =
-      cacheDir_.empty() ? std::filesystem::path() : std::filesystem::path(cacheDir_) / (key + ".json");
+  const std::filesystem::path file = cacheDir_.empty()
+                                         ? std::filesystem::path()
+                                         : std::filesystem::path(cacheDir_) / (key + ".json");
   if (!cacheDir_.empty()) {
     std::error_code ec;
     if (std::filesystem::exists(file, ec)) {
@@ -124,7 +126,9 @@ Expected<double> CompiledComputeModel::graphSeconds(const std::string& irText) c
       std::stringstream text;
       text << in.rdbuf();
       try {
-        const nlohmann::json j = nlohmann::json::parse(text.str());
+        Expected<nlohmann::json> parsed = support::parseJsonText(text.str(), file.string());
+        if (!parsed) throw std::runtime_error(parsed.status().message());
+        const nlohmann::json& j = *parsed;
         if (j.at("key").get<std::string>() != key) throw std::runtime_error("the key differs");
         const double s = j.at("seconds").get<double>();
         if (!(s >= 0)) throw std::runtime_error("seconds is not a time");

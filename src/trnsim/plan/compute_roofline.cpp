@@ -11,6 +11,7 @@
 
 #include "trnsim/plan/compute_model.h"
 #include "trnsim/plan/plan_internal.h"
+#include "trnsim/support/json_load.h"
 
 namespace trnsim::plan {
 namespace detail {
@@ -25,9 +26,8 @@ Expected<std::string_view> builtinPlanFile(std::string_view stem) {
 
 Expected<std::map<std::string, double>> parseTuningFile(std::string_view text,
                                                         const std::string& origin) {
-  nlohmann::json root =
-      nlohmann::json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
-  if (root.is_discarded() || !root.is_object()) {
+  TRNSIM_ASSIGN_OR_RETURN(nlohmann::json root, support::parseJsonText(text, origin));
+  if (!root.is_object()) {
     return Status(ErrorCode::kParse, "not a JSON object", origin);
   }
   std::map<std::string, double> values;
@@ -44,8 +44,8 @@ Expected<std::map<std::string, double>> parseTuningFile(std::string_view text,
     if (!v["source"].is_string() || v["source"].get<std::string>().empty()) {
       return Status(ErrorCode::kConfig, "expected a non-empty \"source\" string", where);
     }
-    values[it.key()] = v["value"].is_boolean() ? (v["value"].get<bool>() ? 1.0 : 0.0)
-                                               : v["value"].get<double>();
+    values[it.key()] =
+        v["value"].is_boolean() ? (v["value"].get<bool>() ? 1.0 : 0.0) : v["value"].get<double>();
   }
   return values;
 }

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "trnsim/plan/plan_internal.h"
+#include "trnsim/support/json_load.h"
 
 namespace trnsim::plan {
 
@@ -19,17 +20,25 @@ struct Table {
 };
 
 /// configs/plan/validation.json's entry for a table ("megatron", "trn1"); empty when missing.
-Table table(std::string_view name) {
+Table readTable(std::string_view name) {
   Table t;
   Expected<std::string_view> text = detail::builtinPlanFile("validation");
   if (!text) return t;
-  const nlohmann::json j = nlohmann::json::parse(*text, nullptr, false);
-  if (j.is_discarded() || !j.contains(name)) return t;
-  const nlohmann::json& e = j[std::string(name)];
+  Expected<nlohmann::json> parsed = support::parseJsonText(*text, "configs/plan/validation.json");
+  if (!parsed || !parsed->contains(name)) return t;
+  const nlohmann::json& e = (*parsed)[std::string(name)];
   t.source = e.value("source", "");
   t.rows = e.value("rows", size_t{0});
   t.worst = e.value("worst_abs_error", 0.0);
   return t;
+}
+
+/// The built-in file never changes while the process runs: each table is read once (a search
+/// asks for it on every candidate).
+const Table& table(bool trainium) {
+  static const Table trn1 = readTable("trn1");
+  static const Table megatron = readTable("megatron");
+  return trainium ? trn1 : megatron;
 }
 
 }  // namespace
@@ -46,7 +55,7 @@ Confidence confidenceOf(const arch::SystemConfig& system, std::string_view compu
     return c;
   }
   const bool trainium = computeModel == "compiled";
-  const Table t = table(trainium ? "trn1" : "megatron");
+  const Table& t = table(trainium);
   c.errorBand = t.worst;
   c.direct = trainium ? a.simChip == "trn1" : a.name.find("A100") != std::string::npos;
   const std::string validated =

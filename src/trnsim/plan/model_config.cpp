@@ -16,6 +16,7 @@
 #include "trnsim/arch/json_util.h"
 #include "trnsim/plan/hf_config.h"
 #include "trnsim/plan/plan_internal.h"
+#include "trnsim/support/json_load.h"
 
 namespace trnsim::plan {
 namespace detail {
@@ -62,11 +63,21 @@ struct Key {
   bool required;
 };
 constexpr Key kKeys[] = {
-    {"name", false},          {"description", false},    {"source", false},
-    {"layers", true},         {"hidden", true},          {"ffn_hidden", true},
-    {"heads", true},          {"kv_heads", false},       {"vocab", true},
-    {"activation", true},     {"experts", false},        {"top_k", false},
-    {"shared_experts", false}, {"dense_layers", false},  {"dense_ffn_hidden", false},
+    {"name", false},
+    {"description", false},
+    {"source", false},
+    {"layers", true},
+    {"hidden", true},
+    {"ffn_hidden", true},
+    {"heads", true},
+    {"kv_heads", false},
+    {"vocab", true},
+    {"activation", true},
+    {"experts", false},
+    {"top_k", false},
+    {"shared_experts", false},
+    {"dense_layers", false},
+    {"dense_ffn_hidden", false},
     {"tied_embeddings", false},
 };
 
@@ -75,18 +86,7 @@ class ModelParser {
   ModelParser(std::string_view text, const std::string& origin) : text_(text), origin_(origin) {}
 
   Expected<ModelConfig> run() {
-    json root = json::parse(text_.begin(), text_.end(), nullptr, /*allow_exceptions=*/false);
-    if (root.is_discarded()) {
-      // Re-parse with exceptions only to get the position of the error.
-      std::string detailMsg = "not valid JSON";
-      try {
-        json ignored = json::parse(text_.begin(), text_.end());
-        (void)ignored;
-      } catch (const std::exception& e) {
-        detailMsg = std::string("not valid JSON: ") + e.what();
-      }
-      return Status(ErrorCode::kParse, detailMsg, origin_);
-    }
+    TRNSIM_ASSIGN_OR_RETURN(json root, support::parseJsonText(text_, origin_));
     if (!root.is_object()) {
       return Status(ErrorCode::kConfig, "expected a JSON object with the model's shape", origin_);
     }
@@ -102,9 +102,10 @@ class ModelParser {
       const Status& s = m.status();
       for (const auto& [key, hfKey] : sourceKey) {
         if (s.where() == fmt::format("{}: key '{}'", origin_, key))
-          return Status(s.code(), fmt::format("{} (read from '{}' as the planner's '{}')",
-                                              s.message(), hfKey, key),
-                        fmt::format("{}: key '{}'", origin_, hfKey));
+          return Status(
+              s.code(),
+              fmt::format("{} (read from '{}' as the planner's '{}')", s.message(), hfKey, key),
+              fmt::format("{}: key '{}'", origin_, hfKey));
       }
       return s;
     }
@@ -147,7 +148,8 @@ class ModelParser {
     TRNSIM_ASSIGN_OR_RETURN(m.denseFfnHidden, count(root, "dense_ffn_hidden", 0, 0));
     if (root.contains("tied_embeddings")) {
       if (!root["tied_embeddings"].is_boolean()) {
-        return error("tied_embeddings", "expected true or false, got " + shown(root["tied_embeddings"]));
+        return error("tied_embeddings",
+                     "expected true or false, got " + shown(root["tied_embeddings"]));
       }
       m.tiedEmbeddings = root["tied_embeddings"].get<bool>();
     }
@@ -167,8 +169,8 @@ class ModelParser {
                                            m.heads, m.kvHeads));
     }
     if (m.topK > m.experts) {
-      return error("top_k", fmt::format("top_k ({}) is larger than experts ({})", m.topK,
-                                        m.experts));
+      return error("top_k",
+                   fmt::format("top_k ({}) is larger than experts ({})", m.topK, m.experts));
     }
     if (m.experts == 1 && (m.sharedExperts || m.denseLayers || m.denseFfnHidden)) {
       return error(m.sharedExperts ? "shared_experts"
@@ -225,7 +227,8 @@ class ModelParser {
         d > static_cast<double>(std::numeric_limits<uint32_t>::max())) {
       return error(key, "expected a whole number, got " + shown(v));
     }
-    if (d < minimum) return error(key, fmt::format("must be at least {}, got {}", minimum, shown(v)));
+    if (d < minimum)
+      return error(key, fmt::format("must be at least {}, got {}", minimum, shown(v)));
     return static_cast<uint32_t>(d);
   }
 
@@ -278,7 +281,7 @@ Expected<ModelConfig> loadModel(const std::string& nameOrPath) {
   }
   if (nameOrPath.size() >= 5 && nameOrPath.substr(nameOrPath.size() - 5) == ".json") {
     try {
-      TRNSIM_ASSIGN_OR_RETURN(std::string text, arch::detail::readConfigFile(nameOrPath));
+      TRNSIM_ASSIGN_OR_RETURN(std::string text, support::readJsonFile(nameOrPath));
       return parseModelConfig(text, nameOrPath);
     } catch (const std::exception& e) {
       return Status(ErrorCode::kIo, std::string("cannot read: ") + e.what(), nameOrPath);
