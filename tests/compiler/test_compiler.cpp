@@ -513,6 +513,43 @@ TEST(CompiledGraph, AttentionWithMasksMatchesHost) {
   for (size_t i = 0; i < want.size(); ++i) EXPECT_NEAR(o[i], want[i], 1e-4) << i;
 }
 
+// GPT-2's eager attention (the fuse_attention golden file's input: the mask built by
+// transformers' masking_utils) through the default pipeline becomes one attention node and
+// computes causal attention, against the host loops.
+TEST(CompiledGraph, EagerAttentionPatternRunsAsOneCausalAttentionNode) {
+  const int B = 2, H = 2, S = 5, D = 4;
+  const std::string file =
+      readFile(fs::path(TRNSIM_SOURCE_DIR) / "tests/compiler/golden/fuse_attention.ir");
+  const std::string ir = file.substr(0, file.find("// CHECK:"));
+  auto compiled = compileGraph(ir, chipNamed("trn2"));
+  ASSERT_TRUE(compiled.hasValue()) << compiled.status().toString();
+  int attention = 0, bmms = 0;
+  for (const Node& n : compiled->graph.nodes) {
+    attention += n.op == "_scaled_dot_product_flash_attention_for_cpu";
+    bmms += n.op == "bmm";
+  }
+  EXPECT_EQ(attention, 1);
+  EXPECT_EQ(bmms, 0);
+  runtime::Session session;
+  auto exe = session.compile(ir, chipNamed("trn2"));
+  ASSERT_TRUE(exe.hasValue()) << exe.status().toString();
+  const auto q = randoms(size_t(B * H * S * D), 11), k = randoms(size_t(B * H * S * D), 12),
+             v = randoms(size_t(B * H * S * D), 13);
+  ASSERT_TRUE((*exe)->upload("q", bytesOf(q)).isOk());
+  ASSERT_TRUE((*exe)->upload("k", bytesOf(k)).isOk());
+  ASSERT_TRUE((*exe)->upload("v", bytesOf(v)).isOk());
+  auto rec = (*exe)->run(false);
+  ASSERT_TRUE(rec.hasValue()) << rec.status().toString();
+  const auto o = floatsOf(*(*exe)->read("permute_4"));  // [B, S, H, D]
+  const auto want = hostAttention(q, k, v, B, H, H, S, D, true, nullptr);  // [B, H, S, D]
+  for (int b = 0; b < B; ++b)
+    for (int h = 0; h < H; ++h)
+      for (int s = 0; s < S; ++s)
+        for (int d = 0; d < D; ++d)
+          EXPECT_NEAR(o[size_t(((b * S + s) * H + h) * D + d)],
+                      want[size_t(((b * H + h) * S + s) * D + d)], 1e-4);
+}
+
 }  // namespace
 }  // namespace trnsim::compiler
 

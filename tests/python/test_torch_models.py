@@ -98,6 +98,22 @@ def test_llama_fp32():
     _fp32("llama")
 
 
+@pytest.mark.parametrize("name,fused", [("gpt2", 2), ("llama", 2), ("mistral", 0)])
+def test_eager_attention_is_one_attention_node(name, fused, capsys):
+    """attn_implementation="eager" (bmm, scale, the causal mask masking_utils builds, softmax,
+    bmm) becomes one attention node per layer after fuse_attention where the mask evaluates to
+    the causal one; Mistral's sliding window (8 < sequence 11) is not causal and stays as
+    written. Values against PyTorch CPU either way."""
+    model, ids = M.build(name, attn_implementation="eager"), M.input_ids()
+    want = M.logits(model, ids)
+    got, _ = _compiled_logits(model, ids, print_after=["fuse_attention"])
+    ir = capsys.readouterr().out
+    assert ir.count("= _scaled_dot_product_flash_attention_for_cpu(") == fused
+    assert ir.count("= bmm(") == 2 * (2 - fused)
+    err, scale, _, _ = _report(f"{name} eager attention", got, want)
+    assert err <= 1e-3 * scale
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["gpt2", "mistral", "qwen2", "mixtral"])
 def test_model_fp32(name):

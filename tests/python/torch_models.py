@@ -32,13 +32,15 @@ def config(name: str):
     raise ValueError(f"unknown model {name!r}; known: {MODELS}")
 
 
-def build(name: str, seed: int = 0, dtype=torch.float32):
+def build(name: str, seed: int = 0, dtype=torch.float32, **kwargs):
     """The model in eval mode with random weights (seeded); Mixtral uses the batched_mm experts
-    implementation (static shapes; the default grouped_mm one calls a custom op)."""
+    implementation (static shapes; the default grouped_mm one calls a custom op). `kwargs` go to
+    from_config (attn_implementation="eager")."""
     from transformers import AutoModelForCausalLM
 
     torch.manual_seed(seed)
-    kwargs = {"experts_implementation": "batched_mm"} if name == "mixtral" else {}
+    if name == "mixtral":
+        kwargs.setdefault("experts_implementation", "batched_mm")
     model = AutoModelForCausalLM.from_config(config(name), **kwargs)
     return model.to(dtype).eval()
 

@@ -256,6 +256,9 @@ const std::vector<PassInfo>& allPasses() {
       {"infer_shapes", "check every node's op, inputs and result types", inferShapes},
       {"simplify", "remove identities (x*1, x+0, same-size expand, clone, same-dtype casts)",
        simplify},
+      {"fuse_attention",
+       "eager attention (bmm, scale, causal mask, softmax, bmm) to one flash-attention node",
+       fuseAttention},
       {"layout", "matmuls read transposed operands as stored (transpose_a, transpose_b)", layout},
       {"fuse_elementwise", "group same-shape pointwise chains into fused tile loops",
        fuseElementwise},
@@ -265,7 +268,8 @@ const std::vector<PassInfo>& allPasses() {
 }
 
 std::vector<std::string> defaultPipeline() {
-  return {"infer_shapes", "simplify", "layout", "fuse_elementwise", "dce", "infer_shapes"};
+  return {"infer_shapes",     "simplify", "fuse_attention", "layout",
+          "fuse_elementwise", "dce",      "infer_shapes"};
 }
 
 Status runPipeline(Graph& g, const PipelineOptions& opts) {

@@ -25,7 +25,8 @@ struct PassInfo {
 
 /// Every registered pass, in the default pipeline's order first.
 const std::vector<PassInfo>& allPasses();
-/// The default pipeline: infer_shapes, simplify, layout, fuse_elementwise, dce, infer_shapes.
+/// The default pipeline: infer_shapes, simplify, fuse_attention, layout, fuse_elementwise, dce,
+/// infer_shapes.
 std::vector<std::string> defaultPipeline();
 
 /// Checks every node against the op table: known op, input count, and the declared output
@@ -36,6 +37,10 @@ Status inferShapes(Graph& g);
 Status simplify(Graph& g);
 /// Picks operand layouts: a matmul reading a transposed weight reads the weight as stored.
 Status layout(Graph& g);
+/// Rewrites the eager attention pattern (bmm, scale, constant causal mask, softmax, bmm) to
+/// one _scaled_dot_product_flash_attention_for_cpu node where that is the same computation
+/// (fuse_attention.cpp).
+Status fuseAttention(Graph& g);
 /// Groups chains of pointwise ops of one shape into 'fused' nodes (one tile loop each).
 Status fuseElementwise(Graph& g);
 /// Removes nodes whose results nobody reads.
