@@ -23,15 +23,19 @@ from __future__ import annotations
 
 import functools as _functools
 
-from . import collectives, errors, isa, language  # noqa: F401
+from . import collectives, compiler, errors, isa, language  # noqa: F401
 from . import typing  # noqa: F401
-from ._core import MultichipRunInfo, RunInfo, launch as _launch
+from ._core import MultichipRunInfo, NkiTensor, RunInfo, launch as _launch
 from ._core import launch_multichip as _launch_multichip
 from .compat import install_import_aliases  # noqa: F401
 from .errors import (CapacityError, NkiError, NotSupportedError,  # noqa: F401
                      OutOfBoundsError, UninitializedReadError, VerifyError)
 
 tile_size = language.tile_size
+
+#: ``nki.tensor``: the class of every tensor and tile inside a kernel; also an annotation
+#: (``def kernel(a: nki.tensor)``, ``nki.tensor[shape, dtype]``).
+tensor = NkiTensor
 
 _last_run: RunInfo | None = None
 
@@ -208,6 +212,7 @@ profile = benchmark
 
 
 __all__ = ["jit", "trace", "baremetal", "simulate", "simulate_kernel", "simulate_multichip",
-           "benchmark", "profile", "language", "isa", "collectives", "typing", "tile_size",
+           "benchmark", "profile", "language", "isa", "collectives", "compiler", "typing", "tile_size",
+           "tensor",
            "install_import_aliases", "last_run", "Kernel", "MultichipRunInfo", "NkiError", "VerifyError", "CapacityError", "OutOfBoundsError",
            "UninitializedReadError", "NotSupportedError"]

@@ -385,21 +385,135 @@ class IndexExpr:
 
 
 class IndexMask:
-    """A predicate on index expressions (mask= of nki.language calls); not supported yet."""
+    """A predicate on index expressions: the ``mask=`` of nki.language / nki.isa calls.
+
+    ``i_p < n``, ``t * 128 + i_p < n``, ``(i_p < n) & (i_f >= 16)``: each comparison puts a
+    bound on one axis of the index grid, and together they select a box (a range per axis).
+    An instruction under the mask reads and writes only that box of each operand whose shape
+    spans the grid; the rest of the destination keeps its old values.
+    """
+
+    __slots__ = ("terms",)
 
     def __init__(self, expr, op, other):
-        self.expr, self.op, self.other = expr, op, other
+        self.terms = [(expr, op, other)]
 
     def __and__(self, o):
-        return self
+        if not isinstance(o, IndexMask):
+            return NotImplemented
+        m = IndexMask.__new__(IndexMask)
+        m.terms = self.terms + o.terms
+        return m
 
     __rand__ = __and__
+
+    def __or__(self, o):
+        raise _err.NotSupportedError(
+            "mask= with '|': trnsim.nki takes masks that select a box of the index grid "
+            "(comparisons joined with '&')")
+
+    __ror__ = __or__
+
+    def __bool__(self):
+        raise _err.NkiTypeError(
+            "an index predicate has no truth value at trace time; pass it as mask=")
+
+
+_CMP = {"lt": lambda a, b: a < b, "le": lambda a, b: a <= b, "gt": lambda a, b: a > b,
+        "ge": lambda a, b: a >= b}
+
+
+def mask_box(mask):
+    """{grid axis: (lo, hi, count)} of the positions an affine mask selects."""
+    if mask is True:
+        return None
+    if not isinstance(mask, IndexMask):
+        raise fail(_err.NkiTypeError,
+                   f"mask= takes a predicate on index expressions (e.g. i_p < n), not "
+                   f"{type(mask).__name__}")
+    box = {}
+    for expr, op, other in mask.terms:
+        if isinstance(other, IndexExpr):
+            expr = expr - other
+            other = 0
+        try:
+            bound = int(other)
+        except TypeError:
+            raise fail(_err.NkiTypeError,
+                       f"mask= compares an index expression with {other!r}; use an int") from None
+        axes = [p for p, c in expr.terms.items() if c != 0]
+        if len(axes) != 1:
+            raise fail(_err.NotSupportedError,
+                       "mask= predicates must bound one axis of the index grid each (e.g. "
+                       "i_p < n, t * 128 + i_p < n); a predicate over "
+                       f"{len(axes)} axes is not supported yet (use nisa.affine_select)")
+        ax = axes[0]
+        coef, count = expr.terms[ax], expr.counts.get(ax, 1)
+        cmp = _CMP[op]
+        ok = [x for x in range(count) if cmp(expr.const + coef * x, bound)]
+        lo, hi, _ = box.get(ax, (0, count, count))
+        if ok:
+            if ok[-1] - ok[0] + 1 != len(ok):  # cannot happen for one affine bound
+                raise fail(_err.NotSupportedError, "mask= selects a non-contiguous range")
+            lo, hi = max(lo, ok[0]), min(hi, ok[-1] + 1)
+        else:
+            lo, hi = 0, 0
+        box[ax] = (lo, max(lo, hi), count)
+    return box
+
+
+_MASK = None  # the box of the mask of the instruction being emitted (None: no mask)
+
+
+def mask_view(t, box=None):
+    """The part of operand ``t`` the current mask selects (``t`` itself when no axis of its
+    shape spans a masked grid axis)."""
+    box = _MASK if box is None else box
+    if box is None or not isinstance(t, NkiTensor):
+        return t
+    key = None
+    shape = t.shape
+    for ax, (lo, hi, count) in box.items():
+        if ax < len(shape) and shape[ax] == count and (lo, hi) != (0, count):
+            if key is None:
+                key = [slice(None)] * len(shape)
+            key[ax] = slice(lo, hi)
+    if key is None:
+        return t
+    return t[tuple(key)]
+
+
+def masked(fn):
+    """Gives ``fn`` NKI's ``mask=`` keyword: while it runs, every operand pattern is cut to
+    the box the mask selects (language._ap / isa._ap apply mask_view)."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        global _MASK
+        if not kwargs or kwargs.get("mask") is None:
+            kwargs.pop("mask", None)
+            return fn(*args, **kwargs)
+        m = kwargs.pop("mask")
+        here()
+        box = mask_box(m)
+        if box is not None and any(hi <= lo for lo, hi, _ in box.values()):
+            raise fail(_err.NotSupportedError,
+                       "mask= selects no element: the instruction would do nothing")
+        prev = _MASK
+        _MASK = box
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            _MASK = prev
+    wrapper._masked = True
+    return wrapper
 
 
 def check_mask(mask):
     if mask is not None:
         raise _err.NotSupportedError(
-            "mask= is not supported yet by trnsim.nki; slice the tiles to the valid range instead")
+            "mask= given positionally; pass it as a keyword (mask=...)")
 
 
 def arange(*args):
@@ -694,7 +808,40 @@ class NkiTensor:
         return NkiTensor(self._rec, shape, self.dtype, self._off, _row_strides(shape), 0)
 
     def view(self, dtype):
-        raise _err.not_supported("tensor.view(dtype) (bitcast)")
+        raise fail(_err.NotSupportedError,
+                   "tensor.view(dtype) reinterprets the bits of a tensor as another dtype; "
+                   "trnsim.nki does not support bit casts yet (use astype / nl.static_cast "
+                   "to convert values)")
+
+    def broadcast_to(self, shape):
+        """A view of this tensor with ``shape`` by numpy broadcasting (stride 0 on the
+        broadcast axes; no copy). An on-chip tile broadcast along its partition axis is
+        copied through HBM first: engines cannot read one partition into many."""
+        from . import language as nl
+        return nl._broadcast_view(self, shape)
+
+    def expand_dims(self, axis):
+        from . import language as nl
+        return nl.expand_dims(self, axis)
+
+    def astype(self, dtype):
+        """A copy of the tile converted to ``dtype`` (a new SBUF tile)."""
+        from . import language as nl
+        return nl.static_cast(self, dtype)
+
+    def assert_shape(self, shape):
+        here()
+        if tuple(int(s) for s in shape) != tuple(self.shape):
+            raise fail(_err.NkiValueError,
+                       f"assert_shape: the tensor has shape {list(self.shape)}, not {list(shape)}")
+        return self
+
+    @property
+    def itemsize(self):
+        return _DTYPE_SIZE[self._rec.core]
+
+    def __class_getitem__(cls, item):  # nki.tensor[shape, dtype] in annotations
+        return cls
 
     # -- operators (nki.language arithmetic) ----------------------------------------------------
     def _bin(self, other, op, rev=False):
@@ -817,8 +964,8 @@ def new_hbm(shape, core: str, user_dtype=None, name=None, kind="output") -> NkiT
     sh = c.shared
     idx = c.hbm_index
     c.hbm_index += 1
-    if sh.hbm_recs is not None and idx < len(sh.hbm_recs):
-        rec = sh.hbm_recs[idx]
+    if idx < len(c.hbm_recs_local):  # a later grid point of this program: the same tensor
+        rec = c.hbm_recs_local[idx]
         return NkiTensor(rec, rec.shape, user_dtype or core)
     if idx < len(sh.hbm):
         nm = sh.hbm[idx][0]
@@ -855,6 +1002,84 @@ def target_chip(explicit=None) -> str:
     t = explicit or os.environ.get("NEURON_PLATFORM_TARGET_OVERRIDE") or "trn2"
     t = str(t).lower()
     return {"gen2": "trn1", "gen3": "trn2", "gen4": "trn3", "trn1n": "trn1", "inf2": "trn1"}.get(t, t)
+
+
+# ---- launch grids: nl.nc / nl.spmd_dim ---------------------------------------------------------
+
+
+class NcDim(int):
+    """``nl.nc(n)``: a launch-grid axis of n programs, one per physical NeuronCore."""
+
+    def __new__(cls, n):
+        n = int(n)
+        if n < 1:
+            raise _err.NkiValueError(f"nl.nc({n}): a NeuronCore dimension needs at least 1 core")
+        return super().__new__(cls, n)
+
+    def __repr__(self):
+        return f"nl.nc({int(self)})"
+
+
+class SpmdDim(int):
+    """``nl.spmd_dim(a, b, ...)``: one launch-grid axis of a*b*... programs whose index is
+    split into sub-dimensions (the first the most significant); a sub-dimension given as
+    ``nl.nc(k)`` spreads the programs over k NeuronCores by its digit."""
+
+    def __new__(cls, *dims):
+        if not dims:
+            raise _err.NkiValueError("nl.spmd_dim() needs at least one sub-dimension")
+        size = 1
+        for d in dims:
+            if int(d) < 1:
+                raise _err.NkiValueError(f"nl.spmd_dim{tuple(dims)}: sizes must be >= 1")
+            size *= int(d)
+        o = super().__new__(cls, size)
+        o.dims = tuple(dims)
+        return o
+
+    def __repr__(self):
+        return f"nl.spmd_dim({', '.join(repr(d) for d in self.dims)})"
+
+
+def resolve_grid(grid, kname="kernel"):
+    """(sizes, core_of) of a launch grid. core_of(pid) is the NeuronCore of a grid point when
+    the grid has nl.nc / nl.spmd_dim(nl.nc(...)) axes (core_of(None) = the number of cores),
+    else None."""
+    if not isinstance(grid, (tuple, list)):
+        grid = (grid,)
+    sizes = []
+    digits = []  # (axis, divisor, radix) of each NeuronCore sub-dimension, axis order
+    for ax, g in enumerate(grid):
+        if isinstance(g, SpmdDim):
+            below = int(g)
+            for d in g.dims:
+                below //= int(d)
+                if isinstance(d, NcDim):
+                    digits.append((ax, below, int(d)))
+        elif isinstance(g, NcDim):
+            digits.append((ax, 1, int(g)))
+        try:
+            n = int(g)
+        except TypeError:
+            raise _err.NkiTypeError(f"{kname}[...]: a launch grid takes ints, nl.nc(n) or "
+                                    f"nl.spmd_dim(...), not {g!r}") from None
+        if n < 1:
+            raise _err.NkiValueError(f"{kname}[...]: grid sizes must be >= 1, not {n}")
+        sizes.append(n)
+    if not digits:
+        return tuple(sizes), None
+    total = 1
+    for _, _, r in digits:
+        total *= r
+
+    def core_of(pid):
+        if pid is None:
+            return total
+        core = 0
+        for ax, div, radix in digits:
+            core = core * radix + (pid[ax] // div) % radix
+        return core
+    return tuple(sizes), core_of
 
 
 # ---- launch --------------------------------------------------------------------------------
@@ -929,7 +1154,7 @@ def _host_inputs(fn, args):
 
 
 def _trace(fn, args, kwargs, grid, pids, per_core, chip, kname, host_inputs, rank=0,
-           num_ranks=1):
+           num_ranks=1, groups=None):
     """Runs the kernel function once per grid point, emitting instructions; returns the
     contexts (one per program, each with its finished .program) and the kernel's return value
     (its tensors refer to the first program)."""
@@ -938,9 +1163,10 @@ def _trace(fn, args, kwargs, grid, pids, per_core, chip, kname, host_inputs, ran
     ctxs = []
     outs = None
     try:
-        groups = [[p] for p in pids] if per_core else [pids]
+        if groups is None:
+            groups = [[p] for p in pids] if per_core else [pids]
         for core_i, group in enumerate(groups):
-            c = _Ctx(chip, kname if not per_core else f"{kname}[{core_i}]", shared)
+            c = _Ctx(chip, kname if len(groups) == 1 else f"{kname}[{core_i}]", shared)
             c.grid = grid or (1,)
             c.rank = rank
             c.num_ranks = num_ranks
@@ -967,8 +1193,6 @@ def _trace(fn, args, kwargs, grid, pids, per_core, chip, kname, host_inputs, ran
                 o = fn(*kargs, **kwargs)
                 if outs is None:
                     outs = o
-                if k_i == 0 and not per_core:
-                    shared.hbm_recs = list(c.hbm_recs_local)
             here_loc = c.last_loc
             try:
                 prog = c.b.finish()
@@ -1036,16 +1260,27 @@ def launch(fn, args, kwargs, grid=(), chip=None, trace=None, report=None, name=N
         return fn(*args, **kwargs), None
     chip = target_chip(chip)
     info = chip_info(chip)
-    grid = tuple(int(g) for g in (grid if isinstance(grid, (tuple, list)) else (grid,)))
+    kname = name or getattr(fn, "__name__", "kernel")
+    grid, core_of = resolve_grid(grid, kname)
     npoints = int(np.prod(grid)) if grid else 1
     pids = list(np.ndindex(*grid)) if grid else [()]
     cores = info["cores"]
+    groups = None
+    if core_of is not None:  # nl.nc / nl.spmd_dim: the grid names the NeuronCores
+        ncores = core_of(None)
+        if ncores > cores:
+            raise _err.NkiValueError(
+                f"{kname}: the launch grid asks for {ncores} NeuronCores (nl.nc / nl.spmd_dim) "
+                f"but a {chip} chip has {cores}")
+        groups = [[] for _ in range(ncores)]
+        for p in pids:
+            groups[core_of(p)].append(p)
     per_core = bool(multicore and len(grid) == 1 and 1 < npoints <= cores)
-    kname = name or getattr(fn, "__name__", "kernel")
 
     host_inputs = _host_inputs(fn, args)
     t0 = time.perf_counter()
-    ctxs, outs = _trace(fn, args, kwargs, grid, pids, per_core, chip, kname, host_inputs)
+    ctxs, outs = _trace(fn, args, kwargs, grid, pids, per_core, chip, kname, host_inputs,
+                        groups=groups)
     trace_s = time.perf_counter() - t0
 
     # Run.
@@ -1206,9 +1441,9 @@ def launch_multichip(fn, rank_args, kwargs, grid=(), chip=None, trace=None, repo
     if n < 1:
         raise _err.NkiValueError("a multi-chip run needs at least one rank (num_ranks >= 1)")
     chip = target_chip(chip)
-    grid = tuple(int(g) for g in (grid if isinstance(grid, (tuple, list)) else (grid,)))
-    pids = list(np.ndindex(*grid)) if grid else [()]
     kname = name or getattr(fn, "__name__", "kernel")
+    grid, _ = resolve_grid(grid, kname)
+    pids = list(np.ndindex(*grid)) if grid else [()]
 
     t0 = time.perf_counter()
     per_rank = []  # (ctxs, outs, host_inputs) per rank; None = reuse rank 0's program

@@ -128,14 +128,18 @@ def _eng(e, default: int) -> int:
 
 
 def _ap(x):
-    return x._pattern() if x is not None else None
+    if x is None:
+        return None
+    if _core._MASK is not None:
+        x = _core.mask_view(x)
+    return x._pattern()
 
 
 def _scalar(s):
     if s is None:
         return None
     if isinstance(s, NkiTensor):
-        return s._pattern()
+        return _ap(s)
     return float(s)
 
 
@@ -683,6 +687,19 @@ def core_barrier(data, cores, engine=None, name=None):
     b.core_barrier([ranks], _ap(data) if _is_tile(data) else None)
     c.collectives += 1
     c.collective_kinds.add("core_barrier")
+
+
+# ---- mask= on every instruction -------------------------------------------------------------
+def _wrap_all(ns):
+    import inspect
+    for name, f in list(ns.items()):
+        if (name.startswith("_") or not inspect.isfunction(f) or f.__module__ != __name__
+                or name in ("get_nc_version",) or getattr(f, "_masked", False)):
+            continue
+        ns[name] = _core.masked(f)
+
+
+_wrap_all(globals())
 
 
 # ---- names of the public API that do not work yet -----------------------------------------

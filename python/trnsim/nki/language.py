@@ -141,6 +141,8 @@ def _tile_of_shape(shape, core, space=_SBUF, user=None):
 
 
 def _ap(x):
+    if _core._MASK is not None:
+        x = _core.mask_view(x)
     return x._pattern()
 
 
@@ -158,7 +160,10 @@ def ndarray(shape, dtype, buffer=None, name="", **kwargs):
         shape = (shape,)
     core = _core.dtname(dtype)
     if not isinstance(buffer, _Buffer):
-        raise _core.fail(_err.NkiValueError, f"unknown buffer {buffer!r}")
+        if hasattr(buffer, "auto_alloc"):  # ncc.sbuf / ncc.psum
+            buffer = buffer.auto_alloc()
+        else:
+            raise _core.fail(_err.NkiValueError, f"unknown buffer {buffer!r}")
     if buffer.space == _HBM:
         return _core.new_hbm(shape, core, dtype, name or None, buffer.kind)
     shape = tuple(shape)
@@ -167,6 +172,9 @@ def ndarray(shape, dtype, buffer=None, name="", **kwargs):
         if isinstance(s, par_dim):
             pd = i
             break
+    check = getattr(buffer, "check", None)
+    if check is not None:  # ncc.sbuf.alloc / mod_alloc and the PSUM ones
+        check(shape, pd, core)
     if pd > 0:  # leading block axes: stored [P, blocks..., free...], seen as given
         phys = (shape[pd],) + shape[:pd] + shape[pd + 1:]
         t = _core.new_tile(phys, core, buffer.space, dtype, name or None)
@@ -228,8 +236,9 @@ def ds(start, size):
     return slice(start, start + size)
 
 
-def broadcast_to(x, shape):
-    shape = tuple(shape)
+def _free_broadcast(x, shape):
+    """A stride-0 view of x with `shape` (same rank; size-1 axes repeat)."""
+    shape = tuple(int(s) for s in shape)
     if len(shape) != len(x.shape):
         raise _core.fail(_err.NkiValueError, "broadcast_to needs the same rank")
     st = tuple(0 if (a == 1 and b != 1) else s for a, b, s in zip(x.shape, shape, x._st))
@@ -239,8 +248,92 @@ def broadcast_to(x, shape):
     return NkiTensor(x._rec, shape, x.dtype, x._off, st, x._pd)
 
 
-def expand_dims(x, axis):
-    return x[(slice(None),) * axis + (None,)]
+def _broadcast_view(x, shape):
+    """x broadcast to `shape` by numpy's rules. HBM tensors and free axes: a stride-0 view.
+    An on-chip tile repeated along its partition axis is copied: its row goes to an HBM
+    scratch tensor and comes back with partition stride 0 (two DMAs), since engines cannot
+    read one partition into many."""
+    _here()
+    x = _core.as_tile(x, "broadcast_to source")
+    shape = tuple(int(s) for s in shape)
+    if shape == tuple(x.shape):
+        return x
+    if len(shape) < len(x.shape):
+        raise _core.fail(_err.NkiValueError,
+                         f"cannot broadcast {list(x.shape)} to the lower-rank {list(shape)}")
+    if len(shape) > len(x.shape):
+        if x._rec.space == _HBM:
+            x = x.reshape((1,) * (len(shape) - len(x.shape)) + tuple(x.shape))
+        else:  # keep the partition axis first: new axes go after it
+            x = x[(slice(None),) + (None,) * (len(shape) - len(x.shape))]
+    try:
+        _np.broadcast_shapes(tuple(x.shape), shape)
+    except ValueError:
+        raise _core.fail(_err.NkiValueError,
+                         f"cannot broadcast {list(x.shape)} to {list(shape)}") from None
+    if x._rec.space != _HBM and x.shape[0] == 1 and shape[0] != 1:
+        x = _partition_broadcast(x, shape[0])
+    return _free_broadcast(x, shape)
+
+
+def _partition_broadcast(x, n):
+    """A new SBUF tile [n, ...] holding x's single partition in every partition."""
+    b = _here()
+    c = _core.ctx()
+    core = x._rec.core
+    free = tuple(x.shape[1:])
+    c.n += 1
+    nm = c.unique(f"bcast#{c.n}")
+    tid = b.declare(_HBM, nm, core, [1] + [int(v) for v in free] if free else [1, 1], "internal")
+    fshape = (1,) + (free if free else (1,))
+    rec = _core._Rec(c, tid, _HBM, core, fshape, None, nm)
+    row = NkiTensor(rec, (1,) + free, x.dtype)
+    b.dma_copy(row._pattern(), x._pattern(), -1, None, 0, False)
+    out = _core.new_tile((n,) + free, core, _SBUF, x.dtype)
+    st = (0,) + _core._row_strides(free) if free else (0,)
+    src = NkiTensor(rec, (n,) + free, x.dtype, 0, st, 0)
+    b.dma_copy(out._pattern(), src._pattern(), -1, None, 0, False)
+    return out
+
+
+def broadcast_to(src, shape=None, **kw):
+    """``src`` broadcast to ``shape`` by numpy's rules (``shape`` is keyword-only in NKI;
+    positional also works). A size-1 partition axis is repeated into a new SBUF tile; free
+    axes become stride-0 views; ``src`` itself when the shape already matches."""
+    if shape is None:
+        raise _core.fail(_err.NkiTypeError, "nl.broadcast_to(src, shape=...) needs a shape")
+    return _broadcast_view(src, shape)
+
+
+def expand_dims(data, axis):
+    """A view of ``data`` with a size-1 axis inserted at ``axis`` (an int or a list)."""
+    axes = [axis] if isinstance(axis, (int, _np.integer)) else list(axis)
+    x = data
+    for a in sorted(int(a) + (x.ndim + 1 if int(a) < 0 else 0) for a in axes):
+        if a <= 0 and x._rec.space != _HBM:
+            raise _core.fail(_err.NkiValueError,
+                             "expand_dims: axis 0 is the partition axis; new axes go after it")
+        x = x[(slice(None),) * a + (None,)]
+    return x
+
+
+def static_cast(input_data, dtype):
+    """``input_data`` converted to ``dtype``: a Python/numpy scalar gives a numpy scalar
+    (ints truncate toward zero, as C's static_cast); a tile gives a new SBUF tile (one copy
+    that converts, rounding to nearest even)."""
+    core = _core.dtname(dtype)
+    if isinstance(input_data, NkiTensor):
+        if input_data._rec.space == _HBM:
+            return load(input_data, dtype=dtype)
+        return copy(input_data, dtype=dtype)
+    nd = _core.numpy_dtype(core, dtype if not isinstance(dtype, NamedDType) else None)
+    if dtype is bool or dtype is _np.bool_:
+        return _np.bool_(input_data)
+    if isinstance(input_data, _np.ndarray):
+        return input_data.astype(nd)
+    if not _core.is_float(core) and isinstance(input_data, float):
+        return nd.type(int(input_data))
+    return nd.type(input_data)
 
 
 # ---- data movement -------------------------------------------------------------------------
@@ -366,8 +459,8 @@ def _binary(a, b_, op, rev=False, dst=None, dtype=None):
         raise _core.fail(_err.VerifyError,
                          f"tile shapes {list(a.shape)} and {list(b_.shape)} differ in the "
                          "partition axis; engines cannot broadcast across partitions")
-    va = broadcast_to(a if a.ndim == len(shape) else a.reshape((1,) * (len(shape) - a.ndim) + a.shape), shape)
-    vb = broadcast_to(b_ if b_.ndim == len(shape) else b_.reshape((1,) * (len(shape) - b_.ndim) + b_.shape), shape)
+    va = _free_broadcast(a if a.ndim == len(shape) else a.reshape((1,) * (len(shape) - a.ndim) + a.shape), shape)
+    vb = _free_broadcast(b_ if b_.ndim == len(shape) else b_.reshape((1,) * (len(shape) - b_.ndim) + b_.shape), shape)
     out = dst if dst is not None else _core.new_tile(shape, core, _SBUF, dtype)
     x1, x2 = (vb, va) if rev else (va, vb)
     bld.tensor_tensor(_ap(out), _ap(x1), _ap(x2), alu, 1)
@@ -739,13 +832,63 @@ def program_ndim():
     return len(_core.ctx().grid)
 
 
-def spmd_dim(*a, **k):
-    raise _err.not_supported("nl.spmd_dim")
+spmd_dim = _core.SpmdDim  # kernel[nl.spmd_dim(nl.nc(2), 2), 2]: grid axes split over cores
+nc = _core.NcDim  # kernel[nl.nc(2), 2]: this grid axis spreads its programs over 2 cores
 
 
-def nc(n):
-    """kernel[nl.nc(2)]: n programs, one per NeuronCore."""
-    return int(n)
+_TARGETS: dict = {}
+
+
+def _assign_target():
+    """The value now bound to the name that the calling statement assigns the result to
+    (``b = nl.loop_reduce(...)`` gives b's value before the assignment), or None."""
+    import dis
+    import sys
+    f = sys._getframe(1)
+    pkg = _core._PKG
+    while f is not None and f.f_code.co_filename.startswith(pkg):
+        f = f.f_back
+    if f is None:
+        return None
+    code = f.f_code
+    instrs = _TARGETS.get(code)
+    if instrs is None:
+        instrs = _TARGETS[code] = [(i.offset, i.opname, i.argval) for i in dis.get_instructions(code)]
+    lasti = f.f_lasti
+    for off, opname, name in instrs:
+        if off <= lasti:
+            continue
+        if opname in ("STORE_FAST", "STORE_DEREF"):
+            return f.f_locals.get(name)
+        if opname == "STORE_NAME":
+            return f.f_locals.get(name, f.f_globals.get(name))
+        if opname == "STORE_GLOBAL":
+            return f.f_globals.get(name)
+        return None
+    return None
+
+
+def loop_reduce(x, op, loop_indices, *, dtype=None, mask=None, **kw):
+    """``b = nl.loop_reduce(a, op, loop_indices=[k])`` is ``b = op(b, a)`` computed in place
+    in ``b``'s tile (NKI: "the destination tile is also an input to op"); ``b`` is the name
+    the statement assigns to. When that name holds no tile yet, the result is a copy of
+    ``a`` (op applied to op's identity)."""
+    b = _here()
+    from . import isa as _isa
+    x = _core.as_tile(x, "nl.loop_reduce x")
+    alu = _isa._alu(op)
+    target = _assign_target()
+    if isinstance(target, NkiTensor) and target._rec.space != _HBM:
+        if tuple(target.shape) != tuple(x.shape):
+            raise _core.fail(_err.NkiValueError,
+                             f"nl.loop_reduce: the destination has shape {list(target.shape)} "
+                             f"but x has {list(x.shape)}")
+        b.tensor_tensor(_ap(target), _ap(target), _ap(x), alu, 1)
+        return target
+    core = _dt(dtype, x._rec.core)
+    out = _tile_like(x, core, _SBUF, dtype)
+    b.tensor_copy(_ap(out), _ap(x), 1)
+    return out
 
 
 def device_print(prefix, x, **kw):
@@ -764,15 +907,28 @@ def device_print(prefix, x, **kw):
     c.prints.append((str(prefix), nm, x._rec.core))
 
 
+# ---- mask= on every call that takes it ----------------------------------------------------
+def _wrap_masked(ns, module):
+    import inspect
+    for name, f in list(ns.items()):
+        if name.startswith("_") or not inspect.isfunction(f) or f.__module__ != module:
+            continue
+        if "mask" in inspect.signature(f).parameters and not getattr(f, "_masked", False):
+            ns[name] = _core.masked(f)
+
+
+_wrap_masked(globals(), __name__)
+
+
 # ---- names of the public API that do not work yet -----------------------------------------
 _NOT_YET = [
-    "gather_flattened", "loop_reduce", "all_reduce", "shared_constant", "atomic_rmw",
+    "gather_flattened", "all_reduce", "shared_constant", "atomic_rmw",
     "ceil", "floor", "trunc", "exp2", "log2", "expm1", "log1p", "rms_norm", "layer_norm",
     "erf_dx", "softplus_dx", "mish_dx", "logsumexp", "argmax", "argmin", "fori_loop",
     "while_loop", "sort", "cumsum", "isnan", "isinf", "isfinite", "clip", "transpose2d",
     "invert_permutation", "tile_position", "float8_e8m0fnu", "float8_e3m4", "float4_e2m1fn_x4",
     "float8_e4m3fn_x4", "float8_e5m2_x4", "gelu_apprx_sigmoid", "gelu_apprx_sigmoid_dx",
-    "erf_dx", "sinh", "cosh", "tan", "arcsin", "arccos", "matmul_mx", "static_cast",
+    "erf_dx", "sinh", "cosh", "tan", "arcsin", "arccos", "matmul_mx",
     "num_programs_per_core", "hbm_view", "psum_view", "sbuf_view", "virtual_register",
 ]
 

@@ -1,0 +1,308 @@
+"""Names public NKI kernels use (issue 12): nl.static_cast, broadcast_to, nl.loop_reduce,
+nl.spmd_dim / nl.nc launch grids, mask= predicates, nki.compiler, nki.tensor annotations.
+Values against numpy; errors name the kernel's file:line."""
+import inspect
+
+import ml_dtypes
+import numpy as np
+import pytest
+
+from trnsim import nki
+from trnsim.nki import _core
+from trnsim.nki import compiler as ncc
+from trnsim.nki import isa as nisa
+from trnsim.nki import language as nl
+
+HERE = __file__
+RNG = np.random.default_rng(12)
+
+
+def rand(*shape):
+    return RNG.standard_normal(shape).astype(np.float32)
+
+
+def line_of(fn, text):
+    src, start = inspect.getsourcelines(fn)
+    for i, l in enumerate(src):
+        if text in l:
+            return start + i
+    raise AssertionError(text)
+
+
+def expect(exc, kernel, marker, *args):
+    with pytest.raises(exc) as ei:
+        kernel(*args)
+    line = line_of(kernel.fn if hasattr(kernel, "fn") else kernel, marker)
+    assert f"{HERE}:{line}" in str(ei.value), str(ei.value)
+    return ei.value
+
+
+# ---- nl.static_cast, tensor.astype ----------------------------------------------------------
+
+@nki.jit
+def cast_kernel(a):
+    out = nl.ndarray(a.shape, nl.bfloat16, buffer=nl.shared_hbm)
+    s = nl.static_cast(2.7, nl.int32)          # scalars: C's static_cast (truncates)
+    assert s == 2 and isinstance(s, np.int32)
+    assert nl.static_cast(-1.5, np.int32) == -1
+    assert nl.static_cast(3, nl.float32) == np.float32(3.0)
+    x = nl.load(a)
+    y = nl.static_cast(x, nl.bfloat16)          # tiles: a converting copy
+    z = x.astype(nl.bfloat16)
+    nl.store(out, nl.add(y, z, dtype=nl.bfloat16))
+    return out
+
+
+def test_static_cast_and_astype():
+    a = rand(128, 64)
+    bf = a.astype(ml_dtypes.bfloat16)
+    r = cast_kernel(a)
+    assert r.dtype == ml_dtypes.bfloat16
+    np.testing.assert_array_equal(r, (bf.astype(np.float32) * 2).astype(ml_dtypes.bfloat16))
+
+
+# ---- broadcast_to ----------------------------------------------------------------------------
+
+@nki.jit
+def bcast_kernel(a, v):
+    out = nl.ndarray((128, 64), nl.float32, buffer=nl.shared_hbm)
+    row = nl.load(v)                                # [1, 64] on one partition
+    full = row.broadcast_to((128, 64))              # repeated on 128 partitions
+    col = nl.load(a[:, 0:1])                        # [128, 1]
+    wide = nl.broadcast_to(col, shape=(128, 64))    # repeated along the free axis (a view)
+    h = nl.load(v.broadcast_to((128, 64)))          # HBM view with stride 0
+    same = nl.broadcast_to(full, shape=(128, 64))
+    assert same is full
+    nl.store(out, full + wide + h)
+    return out
+
+
+def test_broadcast_to():
+    a, v = rand(128, 64), rand(1, 64)
+    np.testing.assert_array_equal(bcast_kernel(a, v), (v + a[:, :1]) + v)
+
+
+@nki.jit
+def bad_broadcast(a):
+    x = nl.load(a)
+    return nl.broadcast_to(x, shape=(128, 32))  # MARK
+
+
+def test_broadcast_to_bad_shape_names_line():
+    expect(nki.NkiError, bad_broadcast, "# MARK", rand(128, 64))
+
+
+# ---- nl.loop_reduce ----------------------------------------------------------------------------
+
+@nki.jit
+def loop_reduce_kernel(a):
+    out = nl.ndarray((128, 64), nl.float32, buffer=nl.shared_hbm)
+    acc = nl.zeros((128, 64), dtype=nl.float32)
+    for k in nl.affine_range(a.shape[0] // 128):
+        x = nl.load(a[k * 128:(k + 1) * 128, :])
+        acc = nl.loop_reduce(x, op=np.add, loop_indices=[k], dtype=nl.float32)
+    m = None
+    for k in nl.affine_range(a.shape[0] // 128):
+        x = nl.load(a[k * 128:(k + 1) * 128, :])
+        m = nl.loop_reduce(x, op=nl.maximum, loop_indices=[k])
+    nl.store(out, acc + m)
+    return out
+
+
+def test_loop_reduce():
+    a = rand(512, 64)
+    t = a.reshape(4, 128, 64)
+    np.testing.assert_allclose(loop_reduce_kernel(a), t.sum(0) + t.max(0), rtol=1e-5, atol=1e-5)
+
+
+# ---- nl.spmd_dim / nl.nc: programs per NeuronCore, one shared HBM ------------------------------
+
+SEEN = []
+
+
+@nki.jit
+def spmd_kernel(a):
+    b = nl.ndarray(a.shape, dtype=a.dtype, buffer=nl.shared_hbm)
+    i, j = nl.program_id(0), nl.program_id(1)
+    SEEN.append((i, j, id(_core.ctx())))
+    assert nl.num_programs(0) == a.shape[0] and nl.program_ndim() == 2
+    t = nl.load(a[i, j])
+    nl.store(b[i, j], t * float(10 * i + j + 1))
+    return b
+
+
+def _cores():
+    """Grid points per program (one program per NeuronCore), in program order."""
+    order = []
+    for i, j, c in SEEN:
+        if c not in order:
+            order.append(c)
+    return [[(i, j) for i, j, c in SEEN if c == o] for o in order]
+
+
+@pytest.mark.parametrize("grid,cores", [
+    ((4, 2), [[(i, j) for i in range(4) for j in range(2)]]),
+    ((nl.spmd_dim(nl.nc(2), 2), 2), [[(0, 0), (0, 1), (1, 0), (1, 1)],
+                                     [(2, 0), (2, 1), (3, 0), (3, 1)]]),
+    ((nl.spmd_dim(2, nl.nc(2)), 2), [[(0, 0), (0, 1), (2, 0), (2, 1)],
+                                     [(1, 0), (1, 1), (3, 0), (3, 1)]]),
+    ((nl.nc(4), 2), [[(i, 0), (i, 1)] for i in range(4)]),
+])
+def test_spmd_dim_grids(grid, cores):
+    a = rand(4, 2, 128, 32)
+    scale = (10 * np.arange(4)[:, None] + np.arange(2)[None, :] + 1).astype(np.float32)
+    SEEN.clear()
+    b = spmd_kernel[grid](a)
+    np.testing.assert_array_equal(b, a * scale[:, :, None, None])
+    assert _cores() == cores
+    assert len(nki.last_run().programs) == len(cores)
+
+
+def test_nc_grid_beyond_chip_is_an_error():
+    with pytest.raises(nki.errors.NkiValueError, match="asks for 4 NeuronCores"):
+        spmd_kernel[nl.nc(4), 2](rand(4, 2, 128, 32), platform_target="trn1")
+
+
+# ---- mask= ------------------------------------------------------------------------------------
+
+@nki.jit
+def mask_kernel(a):
+    n, m = a.shape
+    out = nl.ndarray(a.shape, a.dtype, buffer=nl.shared_hbm)
+    i_p = nl.arange(128)[:, None]
+    i_f = nl.arange(m)[None, :]
+    for t in nl.affine_range((n + 127) // 128):
+        rows = t * 128 + i_p < n
+        x = nl.load(a[t * 128 + i_p, i_f], mask=rows)
+        y = nl.exp(x, mask=rows)
+        z = nl.multiply(y, 2.0, mask=rows)
+        s = nl.sum(z, axis=1, keepdims=True, mask=rows)
+        w = nisa.tensor_scalar(z, np.add, s, mask=rows)
+        nl.store(out[t * 128 + i_p, i_f], value=w, mask=rows)
+    return out
+
+
+def test_mask_partial_last_tile():
+    a = rand(300, 64)
+    e = 2 * np.exp(a)
+    np.testing.assert_allclose(mask_kernel(a), e + e.sum(1, keepdims=True), rtol=1e-5)
+
+
+@nki.jit
+def mask_box_kernel(a):
+    out = nl.ndarray(a.shape, a.dtype, buffer=nl.shared_hbm)
+    i_p, i_f = nl.mgrid[0:128, 0:64]
+    x = nl.load(a)
+    nl.store(out, value=nl.zeros((128, 64), dtype=nl.float32))
+    nl.store(out[i_p, i_f], value=x, mask=(i_p >= 8) & (i_p < 100) & (i_f < 48))
+    return out
+
+
+def test_mask_box_on_two_axes():
+    a = rand(128, 64)
+    ref = np.zeros_like(a)
+    ref[8:100, :48] = a[8:100, :48]
+    np.testing.assert_array_equal(mask_box_kernel(a), ref)
+
+
+@nki.jit
+def mask_two_axes_in_one(a):
+    i_p, i_f = nl.mgrid[0:128, 0:64]
+    x = nl.load(a[i_p, i_f], mask=(i_p + i_f < 64))  # MARK
+    return x
+
+
+def test_mask_over_two_axes_names_line():
+    e = expect(nki.NotSupportedError, mask_two_axes_in_one, "# MARK", rand(128, 64))
+    assert "affine_select" in str(e)
+
+
+# ---- nki.compiler ------------------------------------------------------------------------------
+
+@ncc.enable_stack_allocator
+@ncc.skip_middle_end_transformations
+@nki.jit
+def direct_alloc(a):
+    out = nl.ndarray(a.shape, a.dtype, buffer=nl.shared_hbm)
+    buf = nl.ndarray((4, nl.par_dim(128), 512), dtype=nl.float32,
+                     buffer=ncc.sbuf.mod_alloc(base_addr=0, num_free_tiles=(2,)))
+    ps = nl.ndarray((2, nl.par_dim(128), 512), dtype=nl.float32,
+                    buffer=ncc.psum.mod_alloc(base_bank=0, num_bank_tiles=(2,)))
+    fixed = nl.ndarray((nl.par_dim(128), 512), dtype=nl.float32,
+                       buffer=ncc.sbuf.alloc(lambda idx, p, f: (0, 16384)))
+    for i in nl.affine_range(4):
+        buf[i] = nl.load(a[:, i * 512:(i + 1) * 512])
+        ps[i % 2] = nl.copy(buf[i])
+        fixed[...] = nl.exp(ps[i % 2])
+        nl.store(out[:, i * 512:(i + 1) * 512], value=fixed)
+    return out
+
+
+def test_compiler_decorators_and_direct_allocation():
+    a = rand(128, 2048)
+    np.testing.assert_allclose(direct_alloc(a), np.exp(a), rtol=1e-6)
+    assert ncc.sbuf.auto_alloc() is nl.sbuf and ncc.psum.auto_alloc() is nl.psum
+    assert ncc.force_auto_alloc(direct_alloc) is direct_alloc
+
+
+@nki.jit
+def sbuf_past_capacity(a):
+    top = nl.tile_size.total_available_sbuf_size
+    buf = ncc.sbuf.mod_alloc(base_addr=top - 2048, num_free_tiles=(2,))
+    t = nl.ndarray((2, nl.par_dim(128), 512), dtype=nl.float32, buffer=buf)  # MARK
+    return t
+
+
+@nki.jit
+def psum_bad_bank(a):
+    buf = ncc.psum.mod_alloc(base_bank=6, num_bank_tiles=(4,))
+    t = nl.ndarray((4, nl.par_dim(128), 512), dtype=nl.float32, buffer=buf)  # MARK
+    return t
+
+
+@nki.jit
+def sbuf_bad_start(a):
+    buf = ncc.sbuf.alloc(lambda idx, p, f: (32, 0))
+    t = nl.ndarray((nl.par_dim(128), 64), dtype=nl.float32, buffer=buf)  # MARK
+    return t
+
+
+def test_direct_allocation_errors_name_line():
+    e = expect(nki.CapacityError, sbuf_past_capacity, "# MARK", rand(1, 1))
+    assert "(1,)" in str(e) and "SBUF partition" in str(e)
+    e = expect(nki.CapacityError, psum_bad_bank, "# MARK", rand(1, 1))
+    assert "bank 8" in str(e)
+    expect(nki.VerifyError, sbuf_bad_start, "# MARK", rand(1, 1))
+
+
+def test_implicit_capacity_error_for_placed_tensor():
+    @nki.jit
+    def too_big(a):
+        buf = ncc.sbuf.mod_alloc(base_addr=0, num_free_tiles=(2,))
+        t = nl.ndarray((64, nl.par_dim(128), 1024), dtype=nl.float32, buffer=buf)  # MARK
+        return t
+    expect(nki.CapacityError, too_big, "# MARK", rand(1, 1))
+
+
+# ---- nki.tensor as an annotation -----------------------------------------------------------------
+
+@nki.jit
+def annotated(a: nki.tensor, b: nki.tensor[(128, 64), nl.float32]) -> nki.tensor:
+    assert isinstance(a, nki.tensor)
+    out = nl.ndarray(a.shape, a.dtype, buffer=nl.shared_hbm)
+    x = nl.load(a).assert_shape((128, 64))
+    assert x.itemsize == 4 and x.ndim == 2
+    nl.store(out, x + nl.load(b))
+    return out
+
+
+def test_tensor_annotation_and_methods():
+    a, b = rand(128, 64), rand(128, 64)
+    np.testing.assert_array_equal(annotated(a, b), a + b)
+
+
+def test_compat_aliases_resolve_compiler():
+    nki.install_import_aliases()
+    import neuronxcc.nki.compiler as c1  # noqa: E402
+    import nki.compiler as c2  # noqa: E402
+    assert c1 is ncc and c2 is ncc
