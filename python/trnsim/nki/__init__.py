@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import functools as _functools
 
-from . import collectives, compiler, errors, isa, language  # noqa: F401
+from . import api, collectives, compiler, errors, isa, language  # noqa: F401
 from . import typing  # noqa: F401
 from ._core import MultichipRunInfo, NkiTensor, RunInfo, launch as _launch
 from ._core import launch_multichip as _launch_multichip
@@ -209,6 +209,14 @@ def benchmark(kernel=None, warmup=5, iters=10, save_neff_name=None, save_trace_n
 
 
 profile = benchmark
+
+
+def __getattr__(name):
+    from . import api  # the names that do not work, and why
+    reason = api.unsupported("nki").get(name)
+    if reason is not None:
+        return api.not_supported_stub("nki", name, reason)
+    raise AttributeError(f"module 'nki' has no attribute '{name}'")
 
 
 __all__ = ["jit", "trace", "baremetal", "simulate", "simulate_kernel", "simulate_multichip",

@@ -175,7 +175,7 @@ class _Shared:
 
     def __init__(self):
         self.hbm = []          # (name, dtype, shape) of kernel-created HBM tensors, in order
-        self.hbm_recs = None   # sequential grids: the recs of the first program, reused
+        self.nconst = 0        # nl.shared_constant tensors made so far (unique names)
 
 
 class _Ctx:
@@ -195,6 +195,7 @@ class _Ctx:
         self.names: set = set()
         self.hbm_recs_local: list = []
         self.inputs: list = []
+        self.constants: list = []  # (name, array) of nl.shared_constant tensors
         self.program = None
         # Multi-chip runs (nki.collectives): this program's rank and the run's rank count.
         self.rank = 0
@@ -808,10 +809,10 @@ class NkiTensor:
         return NkiTensor(self._rec, shape, self.dtype, self._off, _row_strides(shape), 0)
 
     def view(self, dtype):
-        raise fail(_err.NotSupportedError,
-                   "tensor.view(dtype) reinterprets the bits of a tensor as another dtype; "
-                   "trnsim.nki does not support bit casts yet (use astype / nl.static_cast "
-                   "to convert values)")
+        from . import api
+        here()
+        raise fail(_err.NotSupportedError, "nki.tensor.view is not supported by trnsim: "
+                   + api.unsupported("nki.tensor")["view"])
 
     def broadcast_to(self, shape):
         """A view of this tensor with ``shape`` by numpy broadcasting (stride 0 on the
@@ -976,6 +977,20 @@ def new_hbm(shape, core: str, user_dtype=None, name=None, kind="output") -> NkiT
     tid = c.b.declare(HBM, nm, core, list(shape), kind)
     rec = _Rec(c, tid, HBM, core, shape, None, nm)
     c.hbm_recs_local.append(rec)
+    return NkiTensor(rec, shape, user_dtype if user_dtype is not None else core)
+
+
+def new_constant(arr, core: str, user_dtype=None) -> NkiTensor:
+    """An HBM tensor that the launch fills with ``arr`` before the programs run."""
+    c = _CTX
+    sh = c.shared
+    nm = f"const#{sh.nconst}"
+    sh.nconst += 1
+    c.names.add(nm)
+    shape = tuple(int(v) for v in arr.shape) or (1,)
+    tid = c.b.declare(HBM, nm, core, list(shape), "input")
+    rec = _Rec(c, tid, HBM, core, shape, None, nm)
+    c.constants.append((nm, arr.reshape(shape)))
     return NkiTensor(rec, shape, user_dtype if user_dtype is not None else core)
 
 
@@ -1290,6 +1305,9 @@ def launch(fn, args, kwargs, grid=(), chip=None, trace=None, report=None, name=N
         rec = _cnki.load(chip_obj, progs)
         for nm, arr, core, user, orig in host_inputs:
             chip_obj.write(nm, arr, 0)
+        for c in ctxs:
+            for nm, arr in c.constants:
+                chip_obj.write(nm, arr, 0)
         _cnki.execute(chip_obj, rec, values=True, timing=True,
                       events=bool(trace or os.environ.get("TRNSIM_TRACE")))
     except _cnki.CoreError as e:
@@ -1478,6 +1496,9 @@ def launch_multichip(fn, rank_args, kwargs, grid=(), chip=None, trace=None, repo
                 continue
             for nm, arr, core, user, orig in hin:
                 cluster.write(r, nm, arr)
+            for c in (ctxs if ctxs is not None else per_rank[0][0]):
+                for nm, arr in c.constants:
+                    cluster.write(r, nm, arr)
         result = cluster.run(values=not timing_only, seed=int(seed),
                              events=bool(trace or os.environ.get("TRNSIM_TRACE")))
     except _cnki.CoreError as e:

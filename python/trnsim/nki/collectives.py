@@ -459,9 +459,8 @@ def num_ranks() -> int:
 
 
 def __getattr__(name):
-    if name in ("all_to_all_v", "all_gather_v"):
-        def _unsupported(*a, **k):
-            raise _err.not_supported(f"nki.collectives.{name}")
-        _unsupported.__name__ = name
-        return _unsupported
+    from . import api  # the names that do not work, and why
+    reason = api.unsupported("nki.collectives").get(name)
+    if reason is not None:
+        return api.not_supported_stub("nki.collectives", name, reason)
     raise AttributeError(f"module 'nki.collectives' has no attribute '{name}'")

@@ -35,6 +35,10 @@ class engine(_enum.IntEnum):  # noqa: N801 (NKI's name)
     sync = 6
 
 
+# The older API's engine names.
+tensor_engine, vector_engine, scalar_engine = engine.tensor, engine.vector, engine.scalar
+gpsimd_engine, unknown_engine = engine.gpsimd, engine.unknown
+
 # nisa.engine value -> arch::Engine number of the core
 _ENGINE_CORE = {0: None, 1: 0, 2: 2, 3: 3, 4: 5, 5: 1, 6: 4}
 
@@ -227,10 +231,6 @@ def nc_transpose(*args, **kw):
     return dst
 
 
-def nc_matmul_mx(*a, **k):
-    raise _err.not_supported("nki.isa.nc_matmul_mx (MXFP8/MXFP4)")
-
-
 # ---- Scalar Engine -------------------------------------------------------------------------
 
 
@@ -260,10 +260,6 @@ def activation_reduce(*args, **kw):
              else ["op", "data", "reduce_op", "reduce_res", "bias", "scale", "dtype"])
     a = _split(args, kw, names)
     return activation(**a)
-
-
-def activate2(*a, **k):
-    raise _err.not_supported("nki.isa.activate2")
 
 
 # ---- Vector / GpSimd engines -----------------------------------------------------------------
@@ -329,10 +325,6 @@ def tensor_scalar_reduce(*args, **kw):
     return dst
 
 
-def tensor_scalar_cumulative(*a, **k):
-    raise _err.not_supported("nki.isa.tensor_scalar_cumulative")
-
-
 def tensor_reduce(*args, **kw):
     """Reduces the free axes `axis` of data with op (Vector Engine)."""
     new_style = "dst" in kw or (len(args) >= 1 and _is_tile(args[0]))
@@ -379,14 +371,6 @@ def tensor_copy_predicated(*args, **kw):
     b.tensor_copy_predicated(_ap(a["dst"]), _ap(a["src"]), _ap(a["predicate"]),
                              bool(a.get("reverse_pred", False)), _eng(a.get("engine"), 1))
     return a["dst"]
-
-
-def tensor_copy_dynamic_src(*a, **k):
-    raise _err.not_supported("nki.isa.tensor_copy_dynamic_src")
-
-
-def tensor_copy_dynamic_dst(*a, **k):
-    raise _err.not_supported("nki.isa.tensor_copy_dynamic_dst")
 
 
 def tensor_tensor_scan(*args, **kw):
@@ -702,20 +686,12 @@ def _wrap_all(ns):
 _wrap_all(globals())
 
 
-# ---- names of the public API that do not work yet -----------------------------------------
-_NOT_YET = [
-    "exponential", "quantize_mx", "nc_stream_shuffle", "sequence_bounds", "nonzero_with_count",
-    "topk", "nc_n_gather", "dma_compute", "register_alloc",
-    "register_move", "register_load", "register_store", "builtin_custom_op",
-]
-
-
+# ---- names of the public API that do not work: nki/api.py says which and why -------------
 def __getattr__(name):
-    if name in _NOT_YET:
-        def _unsupported(*a, **k):
-            raise _err.not_supported(f"nki.isa.{name}")
-        _unsupported.__name__ = name
-        return _unsupported
+    from . import api
+    reason = api.unsupported("nki.isa").get(name)
+    if reason is not None:
+        return api.not_supported_stub("nki.isa", name, reason)
     raise AttributeError(f"module 'nki.isa' has no attribute '{name}'")
 
 

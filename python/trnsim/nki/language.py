@@ -907,6 +907,212 @@ def device_print(prefix, x, **kw):
     c.prints.append((str(prefix), nm, x._rec.core))
 
 
+# ---- composite math (several instructions each) ---------------------------------------------
+_LN2 = 0.6931471805599453
+
+
+def _float_core(x, dtype):
+    return _dt(dtype, x._rec.core if _core.is_float(x._rec.core) else "float32")
+
+
+def exp2(x, *, dtype=None, mask=None, **kw):
+    """2 ** x: exp(x * ln 2) on the Scalar Engine (one activation)."""
+    return _act(x, "exp", dtype, scale=_LN2)
+
+
+def expm1(x, *, dtype=None, mask=None, **kw):
+    """e ** x - 1 (exp, then subtract: no extra precision near 0)."""
+    return _binary(_act(x, "exp", "float32"), 1.0, "subtract", False, None, _float_core(x, dtype))
+
+
+def log2(x, *, dtype=None, mask=None, **kw):
+    return _binary(_act(x, "log", "float32"), 1.0 / _LN2, "multiply", False, None,
+                   _float_core(x, dtype))
+
+
+def log1p(x, *, dtype=None, mask=None, **kw):
+    """log(1 + x) (add, then log: no extra precision near 0)."""
+    return _act(_binary(x, 1.0, "add", False, None, "float32"), "log", _float_core(x, dtype))
+
+
+def tan(x, *, dtype=None, mask=None, **kw):
+    return _binary(_act(x, "sin", "float32"), _act(x, "cos", "float32"), "divide", False, None,
+                   _float_core(x, dtype))
+
+
+def _exp_pair(x):
+    return _act(x, "exp", "float32"), _act(x, "exp", "float32", scale=-1.0)
+
+
+def sinh(x, *, dtype=None, mask=None, **kw):
+    a, b = _exp_pair(x)
+    return _binary(_binary(a, b, "subtract"), 0.5, "multiply", False, None, _float_core(x, dtype))
+
+
+def cosh(x, *, dtype=None, mask=None, **kw):
+    a, b = _exp_pair(x)
+    return _binary(_binary(a, b, "add"), 0.5, "multiply", False, None, _float_core(x, dtype))
+
+
+def erf_dx(x, *, dtype=None, mask=None, **kw):
+    """d erf / dx = 2 / sqrt(pi) * exp(-x * x)."""
+    e = _act(_act(x, "square", "float32"), "exp", "float32", scale=-1.0)
+    return _binary(e, 1.1283791670955126, "multiply", False, None, _float_core(x, dtype))
+
+
+def softplus_dx(x, *, dtype=None, mask=None, **kw):
+    """d softplus / dx = sigmoid(x)."""
+    return _act(x, "sigmoid", dtype)
+
+
+def gelu_apprx_sigmoid(x, *, dtype=None, mask=None, **kw):
+    """x * sigmoid(1.702 x)."""
+    return _binary(x, _act(x, "sigmoid", "float32", scale=1.702), "multiply", False, None,
+                   _float_core(x, dtype))
+
+
+def clip(x, a_min, a_max, *, dtype=None, mask=None, **kw):
+    """min(max(x, a_min), a_max) (one tensor_scalar with two ops)."""
+    b = _here()
+    x = _core.as_tile(x)
+    out = _tile_like(x, _dt(dtype, x._rec.core), _SBUF, dtype)
+    b.tensor_scalar(_ap(out), _ap(x), _ALU["max"], float(a_min), _ALU["min"], float(a_max),
+                    False, False, 1)
+    return out
+
+
+def isnan(x, *, dtype=None, mask=None, **kw):
+    return _binary(x, x, "not_equal", False, None, _dt(dtype, "uint8"))
+
+
+def isinf(x, *, dtype=None, mask=None, **kw):
+    return _binary(_act(x, "abs", "float32"), float("inf"), "is_equal", False, None,
+                   _dt(dtype, "uint8"))
+
+
+def isfinite(x, *, dtype=None, mask=None, **kw):
+    return _binary(_act(x, "abs", "float32"), float("inf"), "is_lt", False, None,
+                   _dt(dtype, "uint8"))
+
+
+def _floor32(x):
+    """floor(x) in fp32: x - mod(x, 1) (numpy's mod: the sign of the divisor)."""
+    return _binary(x, _binary(x, 1.0, "mod", False, None, "float32"), "subtract", False, None,
+                   "float32")
+
+
+def floor(x, *, dtype=None, mask=None, **kw):
+    return copy(_floor32(x), dtype=_float_core(x, dtype))
+
+
+def ceil(x, *, dtype=None, mask=None, **kw):
+    neg = _floor32(_binary(x, -1.0, "multiply", False, None, "float32"))
+    return _binary(neg, -1.0, "multiply", False, None, _float_core(x, dtype))
+
+
+def trunc(x, *, dtype=None, mask=None, **kw):
+    """sign(x) * floor(|x|)."""
+    f = _floor32(_act(x, "abs", "float32"))
+    return _binary(f, _act(x, "sign", "float32"), "multiply", False, None, _float_core(x, dtype))
+
+
+def rms_norm(x, w, axis, n, epsilon=1e-06, *, dtype=None, compute_dtype=None, mask=None, **kw):
+    """x / sqrt(sum(x * x, axis) / n + epsilon) * w (w of one partition is repeated on all)."""
+    b = _here()
+    x = _core.as_tile(x)
+    w = _core.as_tile(w, "nl.rms_norm w")
+    core = _float_core(x, dtype if dtype is not None else compute_dtype)
+    ss = _reduce(_act(x, "square", "float32"), "add", axis, "float32", True)
+    eps = _core.new_tile((x.shape[0], 1), "float32")
+    b.memset(_ap(eps), float(epsilon), 1)
+    r = _core.new_tile((x.shape[0], 1), "float32")
+    b.activation(_ap(r), _ACT["rsqrt"], _ap(ss), _ap(eps), 1.0 / float(n), 0, None)
+    y = _binary(x, r, "multiply", False, None, "float32")
+    if w.shape[0] == 1 and x.shape[0] != 1:
+        w = _broadcast_view(w, tuple(x.shape))
+    return _binary(y, w, "multiply", False, None, core)
+
+
+def logsumexp(x, axis=-1, *, dtype=None, keepdims=False, mask=None, **kw):
+    """log(sum(exp(x), axis)) computed as max + log(sum(exp(x - max)))."""
+    b = _here()
+    x = _core.as_tile(x)
+    m = _reduce(x, "max", axis, "float32", True)
+    negm = _binary(m, -1.0, "multiply", False, None, "float32")
+    e = _tile_like(x, "float32")
+    s = _core.new_tile((x.shape[0], 1), "float32")
+    b.activation(_ap(e), _ACT["exp"], _ap(x), _ap(negm), 1.0, _ALU["add"], _ap(s))
+    return _binary(_act(s, "log", "float32"), m, "add", False, None, _float_core(x, dtype))
+
+
+def _argbest(x, negate):
+    b = _here()
+    x = _core.as_tile(x)
+    if negate:
+        x = _binary(x, -1.0, "multiply", False, None, "float32")
+    P = _ap(x)[3]
+    top = _core.new_tile((P, 8), x._rec.core)
+    b.max8(_ap(top), _ap(x))
+    idx = _core.new_tile((P, 8), "uint32", _SBUF, uint32)
+    b.nc_find_index8(_ap(idx), _ap(x), _ap(top))
+    return idx[:, 0:1]
+
+
+def argmax(x, axis=-1, *, dtype=None, keepdims=True, mask=None, **kw):
+    """Index (uint32, [P, 1]) of the first largest element of each partition's free axis
+    (max8, then nc_find_index8)."""
+    return _argbest(x, False)
+
+
+def argmin(x, axis=-1, *, dtype=None, keepdims=True, mask=None, **kw):
+    """Index (uint32, [P, 1]) of the first smallest element of each partition's free axis."""
+    return _argbest(x, True)
+
+
+def cumsum(x, axis=-1, *, dtype=None, mask=None, **kw):
+    """Running sum along the free axis (one tensor_tensor_scan: r = 1 * r + x)."""
+    b = _here()
+    x = _core.as_tile(x)
+    ones_t = _tile_like(x, "float32")
+    b.memset(_ap(ones_t), 1.0, 1)
+    out = _tile_like(x, _float_core(x, dtype), _SBUF, dtype)
+    b.tensor_tensor_scan(_ap(out), _ap(ones_t), _ap(x), 0.0, _ALU["multiply"], _ALU["add"])
+    return out
+
+
+def transpose2d(x, *, dtype=None, mask=None, **kw):
+    """[P, F] -> [F, P] (the Tensor Engine transpose, copied back to SBUF)."""
+    t = transpose(x)
+    return copy(t, dtype=dtype if dtype is not None else x.dtype)
+
+
+def fori_loop(lower, upper, body_fun, init_val):
+    """val = body_fun(i, val) for i in range(lower, upper) (unrolled by running it)."""
+    val = init_val
+    for i in range(int(lower), int(upper)):
+        val = body_fun(i, val)
+    return val
+
+
+def shared_constant(constant, dtype=None, **kw):
+    """An HBM tensor holding ``constant`` (a numpy array), written before the kernel runs."""
+    _here()
+    arr = _np.asarray(constant)
+    if dtype is not None:
+        core = _core.dtname(dtype)
+        arr = arr.astype(_core.numpy_dtype(core, dtype)) if core not in ("bfloat16",) else arr
+    elif arr.dtype == _np.float64:
+        arr = arr.astype(_np.float32)
+    elif arr.dtype == _np.int64:
+        arr = arr.astype(_np.int32)
+    elif arr.dtype == _np.bool_:
+        arr = arr.astype(_np.uint8)
+    core = _core.dtname(dtype if dtype is not None else arr.dtype)
+    if core in ("bfloat16", "float8_e4m3", "float8_e5m2"):
+        arr = arr.astype(_np.float32)
+    return _core.new_constant(arr, core, dtype if dtype is not None else arr.dtype)
+
+
 # ---- mask= on every call that takes it ----------------------------------------------------
 def _wrap_masked(ns, module):
     import inspect
@@ -920,23 +1126,10 @@ def _wrap_masked(ns, module):
 _wrap_masked(globals(), __name__)
 
 
-# ---- names of the public API that do not work yet -----------------------------------------
-_NOT_YET = [
-    "gather_flattened", "all_reduce", "shared_constant", "atomic_rmw",
-    "ceil", "floor", "trunc", "exp2", "log2", "expm1", "log1p", "rms_norm", "layer_norm",
-    "erf_dx", "softplus_dx", "mish_dx", "logsumexp", "argmax", "argmin", "fori_loop",
-    "while_loop", "sort", "cumsum", "isnan", "isinf", "isfinite", "clip", "transpose2d",
-    "invert_permutation", "tile_position", "float8_e8m0fnu", "float8_e3m4", "float4_e2m1fn_x4",
-    "float8_e4m3fn_x4", "float8_e5m2_x4", "gelu_apprx_sigmoid", "gelu_apprx_sigmoid_dx",
-    "erf_dx", "sinh", "cosh", "tan", "arcsin", "arccos", "matmul_mx",
-    "num_programs_per_core", "hbm_view", "psum_view", "sbuf_view", "virtual_register",
-]
-
-
+# ---- names of the public API that do not work: nki/api.py says which and why -------------
 def __getattr__(name):
-    if name in _NOT_YET:
-        def _unsupported(*a, **k):
-            raise _err.not_supported(f"nki.language.{name}")
-        _unsupported.__name__ = name
-        return _unsupported
+    from . import api
+    reason = api.unsupported("nki.language").get(name)
+    if reason is not None:
+        return api.not_supported_stub("nki.language", name, reason)
     raise AttributeError(f"module 'nki.language' has no attribute '{name}'")

@@ -1,0 +1,183 @@
+"""The one list of NKI's public API names and what trnsim does with each.
+
+Every public name of ``nki`` (the launch decorators and ``nki.tensor``), ``nki.language``,
+``nki.isa``, ``nki.compiler``, ``nki.tensor``'s methods, ``nki.typing`` and
+``nki.collectives`` of both API generations (``neuronxcc.nki`` and the newer ``nki``), as the
+public NKI API reference lists them, with its status:
+
+- ``yes``: works with the documented semantics (the note says how trnsim does it where that
+  matters);
+- ``no``: the name exists and raises ``NotSupportedError`` at the kernel's line, saying why
+  (the note is that reason).
+
+The modules take their not-supported names from here (``unsupported(module)``), and
+docs/nki.md's coverage table is generated from this list by ``tools/nki_api_table.py``
+(``tests/python/test_nki_api.py`` checks both), so there is no second list to drift.
+"""
+
+from __future__ import annotations
+
+YES, NO = "yes", "no"
+
+_MX = "microscaled (MX) fp8/fp4 formats: the simulator's numerics have no MX block scales yet"
+_DYN = ("indices read from device memory at run time: trnsim traces a kernel into a fixed "
+        "instruction stream and has no data-dependent addressing in its ISA yet")
+_REG = ("engine registers and data-dependent control flow: trnsim unrolls kernels at trace "
+        "time, so there is no run-time register file to read or write")
+
+#: (module, name, status, note)
+API: list[tuple[str, str, str, str]] = []
+
+
+def _add(module, names, status=YES, note=""):
+    for n in names.split():
+        API.append((module, n, status, note))
+
+
+# ---- nki: launch decorators and types ----------------------------------------------------------
+_add("nki", "jit baremetal benchmark profile simulate_kernel simulate trace")
+_add("nki", "tensor", note="the class of kernel tensors and tiles; an annotation")
+_add("nki", "FrameworkKernel", NO,
+     "builds an XLA custom-call (HLO backend_config) for a framework; trnsim runs kernels "
+     "directly and has no XLA integration")
+
+# ---- nki.tensor (methods and properties of tensors and tiles) ----------------------------------
+_add("nki.tensor", "shape dtype ndim itemsize reshape broadcast_to expand_dims astype "
+                   "assert_shape ap")
+_add("nki.tensor", "view", NO,
+     "a bit cast (reinterpreting bytes as another dtype) is not modelled by the tracer's "
+     "typed tensors yet; use astype / nl.static_cast to convert values")
+
+# ---- nki.typing ----------------------------------------------------------------------------------
+_add("nki.typing", "tensor mutable_tensor scalar tile", note="annotation only")
+
+# ---- nki.language ----------------------------------------------------------------------------------
+_L = "nki.language"
+_add(_L, "load store load_transpose2d copy")
+_add(_L, "atomic_rmw", NO, "needs indirect (data-dependent) HBM addressing: " + _DYN)
+_add(_L, "ndarray zeros zeros_like ones ones_like full full_like empty_like rand random_seed "
+         "shared_identity_matrix shared_constant")
+_add(_L, "add subtract multiply divide power maximum minimum fmod mod max min mean var sum "
+         "prod all any abs negative sign trunc floor ceil exp exp2 expm1 log log2 log1p cos sin "
+         "tan tanh sinh cosh arctan sqrt rsqrt reciprocal sigmoid relu gelu gelu_dx "
+         "gelu_apprx_tanh gelu_apprx_sigmoid silu silu_dx erf erf_dx softplus softplus_dx mish "
+         "square softmax rms_norm logsumexp clip isnan isinf isfinite dropout matmul transpose "
+         "argmax argmin cumsum")
+_add(_L, "arcsin arccos", NO,
+     "no Scalar Engine activation table for them in the simulator yet")
+_add(_L, "gelu_apprx_sigmoid_dx mish_dx", NO,
+     "no Scalar Engine activation table for this derivative in the simulator yet")
+_add(_L, "layer_norm", NO, "not implemented by trnsim.nki yet (write it with nl.mean / nl.var "
+     "or nisa.bn_stats / bn_aggr)")
+_add(_L, "bitwise_and bitwise_or bitwise_xor invert bitwise_not left_shift right_shift")
+_add(_L, "equal not_equal greater greater_equal less less_equal logical_and logical_or "
+         "logical_xor logical_not")
+_add(_L, "ds arange mgrid ogrid expand_dims broadcast_to static_cast transpose2d")
+_add(_L, "where")
+_add(_L, "gather_flattened", NO, "gathers along the free axis by indices in a tile: " + _DYN)
+_add(_L, "sort invert_permutation", NO,
+     "data-dependent permutations need run-time indexing: " + _DYN)
+_add(_L, "all_reduce", NO,
+     "reduces across the SPMD programs of a launch grid, which trnsim runs as separate "
+     "programs without a cross-program reduction yet; use nki.collectives across ranks")
+_add(_L, "static_range affine_range sequential_range dynamic_range fori_loop")
+_add(_L, "while_loop", NO, "its condition is a tile value known only at run time: " + _REG)
+_add(_L, "par_dim psum sbuf hbm private_hbm shared_hbm")
+_add(_L, "hbm_view psum_view sbuf_view", NO,
+     "newer NKI memory-view objects are not implemented by trnsim.nki yet")
+_add(_L, "virtual_register", NO, _REG)
+_add(_L, "program_id num_programs program_ndim spmd_dim nc device_print loop_reduce tile_size")
+_add(_L, "num_programs_per_core", NO,
+     "newer NKI name not implemented by trnsim.nki yet (use nl.num_programs with an nl.nc "
+     "grid axis)")
+_add(_L, "tfloat32 bfloat16 float8_e4m3 float8_e4m3fn float8_e5m2 float32 float16 int32 "
+         "uint32 int16 uint16 int8 uint8 bool_")
+_add(_L, "float8_e8m0fnu float8_e3m4 float4_e2m1fn_x4 float8_e4m3fn_x4 float8_e5m2_x4", NO, _MX)
+_add(_L, "matmul_mx", NO, _MX)
+
+# ---- nki.isa ---------------------------------------------------------------------------------------
+_I = "nki.isa"
+_add(_I, "nc_matmul nc_transpose activation activation_reduce tensor_reduce "
+         "tensor_partition_reduce tensor_tensor tensor_tensor_scan scalar_tensor_tensor "
+         "tensor_scalar tensor_scalar_reduce tensor_copy tensor_copy_predicated reciprocal iota "
+         "dropout affine_select range_select select_reduce memset bn_stats bn_aggr local_gather "
+         "dma_copy dma_transpose max8 nc_find_index8 nc_match_replace8 rng rand2 set_rng_seed "
+         "rand_set_state rand_get_state sendrecv core_barrier")
+_add(_I, "engine reduce_cmd dge_mode oob_mode matmul_perf_mode dma_engine nc_version "
+         "get_nc_version")
+_add(_I, "tensor_engine vector_engine scalar_engine gpsimd_engine unknown_engine",
+     note="older engine names (nisa.engine members)")
+_add(_I, "nc_matmul_mx quantize_mx", NO, _MX)
+_add(_I, "tensor_copy_dynamic_src tensor_copy_dynamic_dst nc_n_gather dma_compute", NO, _DYN)
+_add(_I, "register_alloc register_move register_load register_store", NO, _REG)
+_add(_I, "sequence_bounds nonzero_with_count topk nc_stream_shuffle", NO,
+     "not implemented by the simulator's ISA yet")
+_add(_I, "activate2 tensor_scalar_cumulative exponential", NO,
+     "newer instruction not implemented by the simulator's ISA yet")
+_add(_I, "builtin_custom_op", NO,
+     "runs a vendor-supplied binary on the GpSimd cores, which trnsim cannot execute")
+
+# ---- nki.compiler ------------------------------------------------------------------------------
+_C = "nki.compiler"
+_add(_C, "skip_middle_end_transformations enable_stack_allocator force_auto_alloc",
+     note="accepted; no effect (the kernel runs as written)")
+_add(_C, "sbuf.alloc sbuf.mod_alloc sbuf.auto_alloc psum.alloc psum.mod_alloc psum.auto_alloc",
+     note="placements checked against capacity; trnsim allocates")
+_add(_C, "sbuf psum")
+
+# ---- nki.collectives -----------------------------------------------------------------------------
+_K = "nki.collectives"
+_add(_K, "all_reduce all_gather reduce_scatter all_to_all collective_permute "
+         "collective_permute_implicit collective_permute_implicit_reduce "
+         "collective_permute_implicit_current_processing_rank_id rank_id ReplicaGroup "
+         "rg_partition_op")
+_add(_K, "all_to_all_v all_gather_v", NO,
+     "variable-size collectives need run-time sizes: " + _DYN)
+
+
+def unsupported(module: str) -> dict:
+    """{name: reason} of the names of ``module`` that raise NotSupportedError."""
+    return {n: note for m, n, s, note in API if m == module and s == NO}
+
+
+def coverage() -> tuple[int, int]:
+    """(names that work, all names)."""
+    return sum(1 for e in API if e[2] == YES), len(API)
+
+
+def coverage_line() -> str:
+    n, m = coverage()
+    return f"**Coverage: {n} of {m} names ({100.0 * n / m:.1f}%)** of NKI's public API work."
+
+
+def table_markdown() -> str:
+    """docs/nki.md's generated section: the coverage line and one table per module."""
+    out = [coverage_line(), ""]
+    modules = []
+    for m, *_ in API:
+        if m not in modules:
+            modules.append(m)
+    for m in modules:
+        rows = [e for e in API if e[0] == m]
+        n = sum(1 for e in rows if e[2] == YES)
+        out += [f"### `{m}`: {n} of {len(rows)}", "", "| name | works | note |", "|---|---|---|"]
+        for _, name, status, note in rows:
+            out.append(f"| `{name}` | {status} | {note.replace('|', '/')} |")
+        out.append("")
+    return "\n".join(out)
+
+
+def not_supported_stub(module: str, name: str, reason: str):
+    """A callable for an unsupported name: raises NotSupportedError at the kernel line."""
+    def _unsupported(*a, **k):
+        from . import _core
+        from . import errors as _err
+        if _core._CTX is not None:
+            _core.here()
+            raise _core.fail(_err.NotSupportedError, f"{module}.{name} is not supported by "
+                             f"trnsim: {reason}")
+        raise _err.NotSupportedError(f"{module}.{name} is not supported by trnsim: {reason}")
+    _unsupported.__name__ = name
+    _unsupported.__qualname__ = name
+    _unsupported._not_supported = reason
+    return _unsupported
