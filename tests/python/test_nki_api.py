@@ -112,6 +112,12 @@ FUNCS = {
     "rms_norm": (lambda x: nl.rms_norm(x, x[0:1, :], axis=1, n=x.shape[1]),
                  lambda a: a / np.sqrt((a * a).mean(1, keepdims=True) + 1e-6) * a[0:1], 1e-5),
     "transpose2d": (lambda x: nl.transpose2d(x[:, 0:64]), lambda a: a[:, :64].T, 0),
+    "arcsin": (lambda x: nl.arcsin(nl.tanh(x)), lambda a: np.arcsin(np.tanh(a)), 1e-5),
+    "arccos": (lambda x: nl.arccos(nl.tanh(x)), lambda a: np.arccos(np.tanh(a)), 1e-5),
+    "gelu_apprx_sigmoid_dx": (lambda x: nl.gelu_apprx_sigmoid_dx(x), lambda a: (
+        lambda s: s + 1.702 * a * s * (1 - s))(1 / (1 + np.exp(-1.702 * a))), 1e-5),
+    "mish_dx": (lambda x: nl.mish_dx(x), lambda a: (lambda t: t + a * (1 - t * t) / (
+        1 + np.exp(-a)))(np.tanh(np.log1p(np.exp(a)))), 1e-5),
 }
 
 
@@ -154,3 +160,41 @@ def test_argmax_argmin_fori_loop_shared_constant():
     np.testing.assert_array_equal(idx[:, 1], a.argmin(1))
     c = np.arange(96, dtype=np.float32)
     np.testing.assert_array_equal(vals, ((a + c) + c) + c)
+
+
+def test_isa_exponential_and_tensor_scalar_cumulative():
+    nisa = nki.isa
+
+    @nki.jit
+    def k(a):
+        x = nl.load(a)
+        m = nl.max(x, axis=1, keepdims=True)
+        e = nl.ndarray(x.shape, nl.float32)
+        s = nl.ndarray((128, 1), nl.float32)
+        nisa.exponential(dst=e, src=x, max_value=m, reduce_res=s,
+                         reduce_cmd=nisa.reduce_cmd.reset_reduce)
+        e2 = nl.ndarray(x.shape, nl.float32)
+        nisa.exponential(e2, x, max_value=1.5)
+        c1 = nl.ndarray((128, 48), nl.float32)
+        nisa.tensor_scalar_cumulative(c1, x[:, 0:48], op0=np.multiply, op1=np.add, imm0=2.0,
+                                      reduce_cmd=nisa.reduce_cmd.reset_reduce)
+        c2 = nl.ndarray((128, 48), nl.float32)
+        nisa.tensor_scalar_cumulative(c2, x[:, 48:96], op0=np.multiply, op1=np.add, imm0=2.0,
+                                      reduce_cmd=nisa.reduce_cmd.reduce)
+        c3 = nl.ndarray((128, 96), nl.float32)
+        nisa.tensor_scalar_cumulative(c3, x, op0=np.add, op1=np.maximum, imm0=0.0, imm1=0.5,
+                                      reduce_cmd=nisa.reduce_cmd.load_reduce)
+        outs = [nl.ndarray(t.shape, nl.float32, buffer=nl.shared_hbm) for t in (e, s, e2, c1, c2, c3)]
+        for o, t in zip(outs, (e, s, e2, c1, c2, c3)):
+            nl.store(o, t)
+        return outs
+    a = RNG.standard_normal((128, 96)).astype(np.float32)
+    e, s, e2, c1, c2, c3 = k(a)
+    ref = np.exp(a - a.max(1, keepdims=True))
+    np.testing.assert_allclose(e, ref, rtol=1e-5)
+    np.testing.assert_allclose(s[:, 0], ref.sum(1), rtol=1e-5)
+    np.testing.assert_allclose(e2, np.exp(a - 1.5), rtol=1e-5)
+    cs = np.cumsum(2 * a, axis=1)
+    np.testing.assert_allclose(c1, cs[:, :48], rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(c2, cs[:, 48:], rtol=1e-4, atol=1e-4)
+    np.testing.assert_array_equal(c3, np.maximum.accumulate(np.maximum(a, 0.5), axis=1))

@@ -63,10 +63,8 @@ _add(_L, "add subtract multiply divide power maximum minimum fmod mod max min me
          "gelu_apprx_tanh gelu_apprx_sigmoid silu silu_dx erf erf_dx softplus softplus_dx mish "
          "square softmax rms_norm logsumexp clip isnan isinf isfinite dropout matmul transpose "
          "argmax argmin cumsum")
-_add(_L, "arcsin arccos", NO,
-     "no Scalar Engine activation table for them in the simulator yet")
-_add(_L, "gelu_apprx_sigmoid_dx mish_dx", NO,
-     "no Scalar Engine activation table for this derivative in the simulator yet")
+_add(_L, "arcsin arccos gelu_apprx_sigmoid_dx mish_dx",
+     note="composed of several Scalar/Vector Engine instructions")
 _add(_L, "layer_norm", NO, "not implemented by trnsim.nki yet (write it with nl.mean / nl.var "
      "or nisa.bn_stats / bn_aggr)")
 _add(_L, "bitwise_and bitwise_or bitwise_xor invert bitwise_not left_shift right_shift")
@@ -112,8 +110,9 @@ _add(_I, "tensor_copy_dynamic_src tensor_copy_dynamic_dst nc_n_gather dma_comput
 _add(_I, "register_alloc register_move register_load register_store", NO, _REG)
 _add(_I, "sequence_bounds nonzero_with_count topk nc_stream_shuffle", NO,
      "not implemented by the simulator's ISA yet")
-_add(_I, "activate2 tensor_scalar_cumulative exponential", NO,
-     "newer instruction not implemented by the simulator's ISA yet")
+_add(_I, "exponential", note="one Scalar Engine activation (NKI: Vector Engine, NeuronCore-v4)")
+_add(_I, "tensor_scalar_cumulative", note="tensor_scalar + tensor_tensor_scan")
+_add(_I, "activate2", NO, "newer instruction not implemented by the simulator's ISA yet")
 _add(_I, "builtin_custom_op", NO,
      "runs a vendor-supplied binary on the GpSimd cores, which trnsim cannot execute")
 

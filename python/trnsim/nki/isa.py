@@ -48,6 +48,7 @@ class reduce_cmd(_enum.IntEnum):  # noqa: N801
     reset = 1
     reduce = 2
     reset_reduce = 3
+    load_reduce = 4
 
 
 class dge_mode(_enum.IntEnum):  # noqa: N801
@@ -583,6 +584,74 @@ def rand_set_state(src_seeds, engine=None, **kw):
 
 def rand_get_state(dst, engine=None, **kw):
     _here().rand_get_state(_ap(dst), _eng(engine, 1))
+    return dst
+
+
+def exponential(dst, src, max_value=0.0, reduce_res=None, reduce_cmd=reduce_cmd.idle,
+                reduce_init=0.0, name=None, **kw):
+    """dst = exp(src - max_value) [reduce_res = sum of dst along the free axes]. NKI runs it on
+    the Vector Engine of NeuronCore-v4; trnsim emits one Scalar Engine activation (exp with a
+    per-partition bias of -max_value), so values match and the engine differs."""
+    b = _here()
+    P = src._pattern()[3]
+    if isinstance(max_value, NkiTensor):
+        bias = _core.new_tile((P, 1), "float32")
+        b.tensor_scalar(_ap(bias), _ap(max_value), _ALU["multiply"], -1.0, 0, None, False,
+                        False, 1)
+    else:
+        bias = _core.new_tile((P, 1), "float32")
+        b.memset(_ap(bias), -float(max_value), 1)
+    cmd = int(reduce_cmd) if reduce_cmd is not None else 0
+    rc = globals()["reduce_cmd"]
+    if reduce_res is None or cmd == int(rc.idle):
+        b.activation(_ap(dst), _ACT["exp"], _ap(src), _ap(bias), 1.0, 0, None)
+        return dst
+    acc = reduce_res
+    if cmd == int(rc.reduce):  # keep accumulating into reduce_res
+        acc = _core.new_tile((P, 1), "float32")
+    b.activation(_ap(dst), _ACT["exp"], _ap(src), _ap(bias), 1.0, _ALU["add"], _ap(acc))
+    if acc is not reduce_res:
+        b.tensor_tensor(_ap(reduce_res), _ap(reduce_res), _ap(acc), _ALU["add"], 1)
+    elif reduce_init and cmd != int(rc.reset):
+        b.tensor_scalar(_ap(reduce_res), _ap(reduce_res), _ALU["add"], _scalar(reduce_init), 0,
+                        None, False, False, 1)
+    return dst
+
+
+_CUM_INIT = {"add": 0.0, "subtract": 0.0, "multiply": 1.0, "max": float("-inf"),
+             "min": float("inf")}
+
+
+def tensor_scalar_cumulative(dst, src, op0, op1, imm0, imm1=None, reduce_cmd=reduce_cmd.idle,
+                             reverse0=False, name=None, **kw):
+    """reg = op1(op0(src[i], imm0), reg); dst[i] = reg along the free axis (a tensor_scalar,
+    then a tensor_tensor_scan). reduce_cmd: reset_reduce / idle start from op1's identity,
+    load_reduce from imm1, reduce from the last value of the previous
+    tensor_scalar_cumulative of this kernel."""
+    b = _here()
+    c = _core.ctx()
+    o1 = _alu(op1)
+    name1 = [k for k, v in _ALU.items() if v == o1][0]
+    if name1 not in _CUM_INIT:
+        raise _core.fail(_err.VerifyError, "tensor_scalar_cumulative: op1 must be add, "
+                         f"subtract, multiply, max or min, not {op1!r}")
+    t = _new(src, core="float32")
+    b.tensor_scalar(_ap(t), _ap(src), _alu(op0), _scalar(imm0), 0, None, bool(reverse0), False, 1)
+    cmd = int(reduce_cmd) if reduce_cmd is not None else 0
+    if cmd == int(globals()["reduce_cmd"].load_reduce):
+        initial = _scalar(imm1)
+    elif cmd == int(globals()["reduce_cmd"].reduce):
+        prev = getattr(c, "cumulative_reg", None)
+        if prev is None:
+            raise _core.fail(_err.NkiValueError, "tensor_scalar_cumulative(reduce_cmd=reduce) "
+                             "continues a previous tensor_scalar_cumulative; there is none")
+        initial = _ap(prev)
+    else:
+        initial = _CUM_INIT[name1]
+    b.tensor_tensor_scan(_ap(dst), _ap(t), _ap(t), initial, o1, _ALU["bypass"])
+    F = dst.free_size
+    flat = dst.reshape((dst.shape[0], F)) if dst.ndim != 2 else dst
+    c.cumulative_reg = flat[:, F - 1:F]
     return dst
 
 

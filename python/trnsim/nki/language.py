@@ -971,6 +971,38 @@ def gelu_apprx_sigmoid(x, *, dtype=None, mask=None, **kw):
                    _float_core(x, dtype))
 
 
+def arcsin(x, *, dtype=None, mask=None, **kw):
+    """arctan(x / sqrt(1 - x * x)) (|x| < 1)."""
+    one_m = _binary(_act(x, "square", "float32"), 1.0, "subtract", True, None, "float32")
+    r = _binary(x, _act(one_m, "rsqrt", "float32"), "multiply", False, None, "float32")
+    return _act(r, "arctan", _float_core(x, dtype))
+
+
+def arccos(x, *, dtype=None, mask=None, **kw):
+    """pi / 2 - arcsin(x)."""
+    return _binary(arcsin(x, dtype="float32"), 1.5707963267948966, "subtract", True, None,
+                   _float_core(x, dtype))
+
+
+def gelu_apprx_sigmoid_dx(x, *, dtype=None, mask=None, **kw):
+    """d/dx [x * sigmoid(1.702 x)] = s + 1.702 x s (1 - s), s = sigmoid(1.702 x)."""
+    s = _act(x, "sigmoid", "float32", scale=1.702)
+    one_m = _binary(s, 1.0, "subtract", True, None, "float32")
+    t = _binary(_binary(x, s, "multiply", False, None, "float32"), one_m, "multiply", False,
+                None, "float32")
+    t = _binary(t, 1.702, "multiply", False, None, "float32")
+    return _binary(s, t, "add", False, None, _float_core(x, dtype))
+
+
+def mish_dx(x, *, dtype=None, mask=None, **kw):
+    """d/dx [x tanh(softplus(x))] = t + x (1 - t * t) sigmoid(x), t = tanh(softplus(x))."""
+    t = _act(_act(x, "softplus", "float32"), "tanh", "float32")
+    one_m = _binary(_act(t, "square", "float32"), 1.0, "subtract", True, None, "float32")
+    u = _binary(_binary(x, one_m, "multiply", False, None, "float32"),
+                _act(x, "sigmoid", "float32"), "multiply", False, None, "float32")
+    return _binary(t, u, "add", False, None, _float_core(x, dtype))
+
+
 def clip(x, a_min, a_max, *, dtype=None, mask=None, **kw):
     """min(max(x, a_min), a_max) (one tensor_scalar with two ops)."""
     b = _here()
