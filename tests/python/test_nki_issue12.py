@@ -306,3 +306,40 @@ def test_compat_aliases_resolve_compiler():
     import neuronxcc.nki.compiler as c1  # noqa: E402
     import nki.compiler as c2  # noqa: E402
     assert c1 is ncc and c2 is ncc
+
+
+# ---- nl.while_loop -----------------------------------------------------------------------------
+
+@nki.jit
+def while_kernel(a):
+    out = nl.ndarray(a.shape, a.dtype, buffer=nl.shared_hbm)
+    n, t = nl.while_loop(lambda v: v[0] < 3, lambda v: (v[0] + 1, v[1] * 2.0), (0, nl.load(a)))
+    nl.store(out, t)
+    return out
+
+
+@nki.jit
+def while_tile_condition(a):
+    x = nl.load(a)
+    return nl.while_loop(lambda v: v > 0.0, lambda v: v - 1.0, x)  # MARK
+
+
+def test_while_loop():
+    a = rand(128, 16)
+    np.testing.assert_array_equal(while_kernel(a), a * 8)
+    expect(nki.NotSupportedError, while_tile_condition, "# MARK", a)
+
+
+# ---- the multi-core example runs unmodified, with no RuntimeWarning -----------------------------
+
+def test_spmd_multicore_example():
+    import os
+    import subprocess
+    import sys
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    r = subprocess.run([sys.executable, "-m", "trnsim.nki.compat",
+                        os.path.join(root, "examples", "nki", "spmd_multicore.py")],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert "matches numpy" in r.stdout and "2 NeuronCore programs" in r.stdout
+    assert "RuntimeWarning" not in r.stderr, r.stderr

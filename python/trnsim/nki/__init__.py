@@ -27,11 +27,18 @@ from . import api, collectives, compiler, errors, isa, language  # noqa: F401
 from . import typing  # noqa: F401
 from ._core import MultichipRunInfo, NkiTensor, RunInfo, launch as _launch
 from ._core import launch_multichip as _launch_multichip
-from .compat import install_import_aliases  # noqa: F401
 from .errors import (CapacityError, NkiError, NotSupportedError,  # noqa: F401
                      OutOfBoundsError, UninitializedReadError, VerifyError)
 
 tile_size = language.tile_size
+
+
+def install_import_aliases(replace_existing: bool = True) -> None:
+    """Makes ``nki``, ``nki.language``, ``neuronxcc.nki``, ... import trnsim.nki (compat.py).
+    Imported on first use, so ``python -m trnsim.nki.compat`` runs compat.py without a
+    RuntimeWarning about a module already in sys.modules."""
+    from .compat import install_import_aliases as install
+    install(replace_existing)
 
 #: ``nki.tensor``: the class of every tensor and tile inside a kernel; also an annotation
 #: (``def kernel(a: nki.tensor)``, ``nki.tensor[shape, dtype]``).

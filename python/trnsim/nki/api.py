@@ -79,7 +79,8 @@ _add(_L, "all_reduce", NO,
      "reduces across the SPMD programs of a launch grid, which trnsim runs as separate "
      "programs without a cross-program reduction yet; use nki.collectives across ranks")
 _add(_L, "static_range affine_range sequential_range dynamic_range fori_loop")
-_add(_L, "while_loop", NO, "its condition is a tile value known only at run time: " + _REG)
+_add(_L, "while_loop", note="conditions that are Python values at trace time (a tile "
+     "condition raises NotSupportedError: it is known only at run time)")
 _add(_L, "par_dim psum sbuf hbm private_hbm shared_hbm")
 _add(_L, "hbm_view psum_view sbuf_view", NO,
      "newer NKI memory-view objects are not implemented by trnsim.nki yet")

@@ -282,8 +282,9 @@ def _partition_broadcast(x, n):
     c = _core.ctx()
     core = x._rec.core
     free = tuple(x.shape[1:])
-    c.n += 1
-    nm = c.unique(f"bcast#{c.n}")
+    nm = f"bcast#{c.shared.nconst}"  # unique in the launch: programs share HBM names
+    c.shared.nconst += 1
+    c.names.add(nm)
     tid = b.declare(_HBM, nm, core, [1] + [int(v) for v in free] if free else [1, 1], "internal")
     fshape = (1,) + (free if free else (1,))
     rec = _core._Rec(c, tid, _HBM, core, fshape, None, nm)
@@ -1124,6 +1125,22 @@ def fori_loop(lower, upper, body_fun, init_val):
     for i in range(int(lower), int(upper)):
         val = body_fun(i, val)
     return val
+
+
+def while_loop(cond_fun, body_fun, init_val):
+    """val = body_fun(val) while cond_fun(val) (unrolled by running it). The condition must be
+    a Python value at trace time; a tile's values exist only when the kernel runs."""
+    val = init_val
+    while True:
+        c = cond_fun(val)
+        if isinstance(c, NkiTensor):
+            _here()
+            raise _core.fail(_err.NotSupportedError,
+                             "nl.while_loop: the condition is a tile, known only at run time; "
+                             "trnsim unrolls loops at trace time and needs a Python condition")
+        if not c:
+            return val
+        val = body_fun(val)
 
 
 def shared_constant(constant, dtype=None, **kw):
