@@ -343,3 +343,18 @@ def test_spmd_multicore_example():
     assert r.returncode == 0, r.stderr
     assert "matches numpy" in r.stdout and "2 NeuronCore programs" in r.stdout
     assert "RuntimeWarning" not in r.stderr, r.stderr
+
+
+def test_summary_counts_instructions_without_a_trace():
+    @nki.jit
+    def k(a):
+        o = nl.ndarray(a.shape, a.dtype, buffer=nl.shared_hbm)
+        nl.store(o, nl.exp(nl.load(a)))
+        return o
+    k(rand(128, 64))
+    rows = [l.split() for l in nki.last_run().summary_text().splitlines()]
+    engines = {}
+    for r in rows:
+        if len(r) == 6 and r[0] == "0" and r[1] in ("scalar", "dma"):
+            engines.setdefault(r[1], r)
+    assert engines["scalar"][4] == "1" and engines["dma"][4] == "2", engines
