@@ -132,7 +132,7 @@ def test_dtype_rule():
 
 def test_unsupported_names_raise_not_implemented():
     with pytest.raises(NotImplementedError, match="not supported by trnsim"):
-        nl.gather_flattened(None, None)
+        nl.sort(None)
     with pytest.raises(NotImplementedError, match="not supported by trnsim"):
         nisa.nc_n_gather(None, None)  # (sendrecv works now: multi-chip runs)
     with pytest.raises(AttributeError):

@@ -358,3 +358,45 @@ def test_summary_counts_instructions_without_a_trace():
         if len(r) == 6 and r[0] == "0" and r[1] in ("scalar", "dma"):
             engines.setdefault(r[1], r)
     assert engines["scalar"][4] == "1" and engines["dma"][4] == "2", engines
+
+
+# ---- indirect DMA (t[idx_tile, i_f]) and nl.gather_flattened -------------------------------------
+
+@nki.jit
+def indirect_kernel(data, idx):
+    out = nl.ndarray((64, 512), data.dtype, buffer=nl.shared_hbm)
+    scattered = nl.ndarray((128, 512), data.dtype, buffer=nl.shared_hbm)
+    i_p = nl.arange(64)[:, None]
+    i_f = nl.arange(512)[None, :]
+    idx_tile = nl.load(idx[i_p])
+    rows = nl.load(data[idx_tile[i_p, 0], i_f])       # gather rows idx[0..63]
+    nl.store(out, rows)
+    nl.store(scattered, nl.zeros((128, 512), nl.float32))
+    even = nisa.iota(2 * nl.arange(64)[:, None], dtype=np.int32)
+    nl.store(scattered[even, i_f], value=rows)         # scatter to rows 0, 2, 4, ...
+    return out, scattered
+
+
+def test_indirect_load_and_store():
+    data = rand(128, 512)
+    idx = RNG.permutation(128)[:64].astype(np.int32)
+    out, scattered = indirect_kernel(data, idx)
+    np.testing.assert_array_equal(out, data[idx])
+    ref = np.zeros_like(data)
+    ref[2 * np.arange(64)] = data[idx]
+    np.testing.assert_array_equal(scattered, ref)
+
+
+@nki.jit
+def gather_kernel(d, i):
+    o = nl.ndarray(i.shape, d.dtype, buffer=nl.shared_hbm)
+    nl.store(o, nl.gather_flattened(nl.load(d), nl.load(i)))
+    return o
+
+
+def test_gather_flattened():
+    d = rand(128, 4, 8)
+    i = RNG.integers(0, 32, (128, 2, 5)).astype(np.uint32)
+    ref = np.take_along_axis(d.reshape(128, -1), i.reshape(128, -1).astype(np.int64),
+                             axis=-1).reshape(i.shape)
+    np.testing.assert_array_equal(gather_kernel(d, i), ref)

@@ -684,6 +684,8 @@ class NkiTensor:
     def __getitem__(self, key):
         if not isinstance(key, tuple):
             key = (key,)
+        if key and isinstance(key[0], NkiTensor):
+            return self._indirect(key)
         for k in key:
             if isinstance(k, IndexExpr):
                 return self._advanced(key)
@@ -744,6 +746,29 @@ class NkiTensor:
             npd = -1
         return NkiTensor(self._rec, tuple(nshape), self.dtype, off, tuple(nst),
                          npd if npd >= 0 else (0 if self._rec.space == HBM else 99))
+
+    def _indirect(self, key):
+        """``t[idx_tile, ...]``: the rows of HBM tensor t that an on-chip [rows, 1] index tile
+        names (an indirect DMA when loaded or stored)."""
+        here()
+        idx = key[0]
+        if self._rec.space != HBM:
+            raise fail(_err.NotSupportedError,
+                       "indexing an on-chip tile with a tile of indices; only HBM tensors take "
+                       "indirect (DMA) indexing")
+        if idx._rec.space == HBM:
+            raise fail(_err.VerifyError, "the index tile of an indirect access must be on chip "
+                       "(nl.load the indices first)")
+        if idx.free_size != 1:
+            raise fail(_err.VerifyError, f"an index tile holds one row index per partition "
+                       f"([rows, 1]); got shape {list(idx.shape)}")
+        rest = key[1:]
+        row = self[(0,) + rest] if rest else self[0]
+        rshape = tuple(d for d in row.shape if d != 1) or (1,)
+        rst = tuple(s for d, s in zip(row.shape, row._st) if d != 1) or (1,)
+        base = NkiTensor(self._rec, (self.shape[0],) + rshape, self.dtype, row._off,
+                         (self._st[0],) + rst, 0)
+        return Indirect(base, idx, (idx.partitions,) + rshape)
 
     def _advanced(self, key):
         shape, st = self.shape, self._st
@@ -944,6 +969,24 @@ class NkiTensor:
 
     def __itruediv__(self, o):
         return self._inplace(o, "divide")
+
+
+class Indirect:
+    """Rows of an HBM tensor chosen by an on-chip index tile (``t[idx_tile, i_f]``): nl.load
+    gathers them (indirect-source DMA), nl.store scatters into them (indirect-destination)."""
+
+    __slots__ = ("base", "index", "shape")
+
+    def __init__(self, base, index, shape):
+        self.base, self.index, self.shape = base, index, shape
+
+    @property
+    def dtype(self):
+        return self.base.dtype
+
+    @property
+    def ndim(self):
+        return len(self.shape)
 
 
 def new_tile(shape, core: str, space: int = SBUF, user_dtype=None, name=None) -> NkiTensor:

@@ -54,7 +54,10 @@ _add("nki.typing", "tensor mutable_tensor scalar tile", note="annotation only")
 # ---- nki.language ----------------------------------------------------------------------------------
 _L = "nki.language"
 _add(_L, "load store load_transpose2d copy")
-_add(_L, "atomic_rmw", NO, "needs indirect (data-dependent) HBM addressing: " + _DYN)
+_add(_L, "atomic_rmw", NO,
+     "the simulator's indirect DMA writes rows but has no read-modify-write, so rows named "
+     "twice would not accumulate (nl.load / nl.store take t[idx_tile, ...] for gathers and "
+     "scatters)")
 _add(_L, "ndarray zeros zeros_like ones ones_like full full_like empty_like rand random_seed "
          "shared_identity_matrix shared_constant")
 _add(_L, "add subtract multiply divide power maximum minimum fmod mod max min mean var sum "
@@ -72,7 +75,8 @@ _add(_L, "equal not_equal greater greater_equal less less_equal logical_and logi
          "logical_xor logical_not")
 _add(_L, "ds arange mgrid ogrid expand_dims broadcast_to static_cast transpose2d")
 _add(_L, "where")
-_add(_L, "gather_flattened", NO, "gathers along the free axis by indices in a tile: " + _DYN)
+_add(_L, "gather_flattened", note="one GpSimd local_gather after an index offset per "
+     "partition")
 _add(_L, "sort invert_permutation", NO,
      "data-dependent permutations need run-time indexing: " + _DYN)
 _add(_L, "all_reduce", NO,

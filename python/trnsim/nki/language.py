@@ -339,9 +339,15 @@ def static_cast(input_data, dtype):
 
 # ---- data movement -------------------------------------------------------------------------
 def load(src, dtype=None, mask=None, **kw):
-    """HBM -> a new SBUF tile (DMA)."""
+    """HBM -> a new SBUF tile (DMA). ``src`` may be ``t[idx_tile, ...]``: the rows an index
+    tile names, gathered by an indirect DMA."""
     b = _here()
     _core.check_mask(mask)
+    if isinstance(src, _core.Indirect):
+        core = _dt(dtype, src.base._rec.core)
+        dst = _core.new_tile(src.shape, core, _SBUF, dtype if dtype is not None else src.dtype)
+        b.dma_copy(_ap(dst), src.base._pattern(), -1, _ap(src.index), 1, False)
+        return dst
     src = _core.as_tile(src, "nl.load source")
     core = _dt(dtype, src._rec.core)
     dst = _tile_like(src, core, _SBUF, dtype if dtype is not None else src.dtype)
@@ -353,6 +359,10 @@ def store(dst, value, mask=None, **kw):
     """A tile -> HBM (DMA)."""
     b = _here()
     _core.check_mask(mask)
+    if isinstance(dst, _core.Indirect):  # scatter rows by an index tile
+        b.dma_copy(dst.base._pattern(), _ap(value), -1, _ap(dst.index), 2, False)
+        _mark(dst.base)
+        return
     dst = _core.as_tile(dst, "nl.store destination")
     if not isinstance(value, NkiTensor):
         raise _core.fail(_err.NotSupportedError, "nl.store of a Python scalar")
@@ -1125,6 +1135,34 @@ def fori_loop(lower, upper, body_fun, init_val):
     for i in range(int(lower), int(upper)):
         val = body_fun(i, val)
     return val
+
+
+def gather_flattened(data, indices, *, mask=None, dtype=None, **kw):
+    """out[p, j] = data[p, indices[p, j]] over each partition's flattened free axes (NKI:
+    up to 128 gathers in parallel). Done as one GpSimd local_gather, whose index runs over a
+    16-partition group, after adding (p % 16) * free_size to the indices (iota + 2 ALU ops).
+    An index past the free size reads a neighbouring partition of the group, or fails past the
+    group (NKI: garbage values)."""
+    b = _here()
+    data = _core.as_tile(data, "gather_flattened data")
+    indices = _core.as_tile(indices, "gather_flattened indices")
+    if data._rec.space == _HBM or indices._rec.space == _HBM:
+        raise _core.fail(_err.VerifyError, "gather_flattened reads on-chip tiles; nl.load first")
+    P = _ap(data)[3]
+    F = data.free_size
+    pid = _core.new_tile((P, 1), "int32")
+    b.iota(_ap(pid), [0], 0.0, 1.0)
+    base = _core.new_tile((P, 1), "int32")
+    b.tensor_scalar(_ap(base), _ap(pid), _ALU["mod"], 16.0, _ALU["multiply"], float(F),
+                    False, False, 1)
+    adj = _tile_like(indices, "int32")
+    b.tensor_scalar(_ap(adj), _ap(indices), _ALU["add"], _ap(base), 0, None, False, False, 1)
+    core = _dt(dtype, data._rec.core)
+    out = _tile_like(indices, data._rec.core, _SBUF, data.dtype)
+    b.local_gather(_ap(out), _ap(data), _ap(adj), 1, indices.free_size)
+    if core != data._rec.core:
+        return copy(out, dtype=dtype)
+    return out
 
 
 def while_loop(cond_fun, body_fun, init_val):
