@@ -238,7 +238,9 @@ def test_torch_inputs():
     np.testing.assert_array_equal(add_new(a, b), (a + b).numpy())
 
 
-@pytest.mark.parametrize("example", ["tensor_add.py", "matmul.py", "softmax.py", "transpose.py"])
+@pytest.mark.parametrize("example", ["tensor_add.py", "matmul.py", "softmax.py", "transpose.py",
+                                     "layernorm.py", "avgpool.py", "mamba_scan.py",
+                                     "attention_fwd.py"])
 def test_compat_runs_unmodified_examples(example):
     r = subprocess.run([sys.executable, "-m", "trnsim.nki.compat",
                         os.path.join(ROOT, "examples", "nki", example)],
