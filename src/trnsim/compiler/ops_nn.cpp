@@ -20,9 +20,13 @@ using detail::badArg;
 using detail::in;
 using Types = std::vector<TensorType>;
 
+bool isFp8(DType t) { return t == DType::kFP8E4M3 || t == DType::kFP8E5M2; }
+
 /// mm / bmm: a [.., M, K] @ b [.., K, N] (b [.., N, K] with transpose_b=1, as the layout pass
 /// leaves a linear layer's weight; a [.., K, M] with transpose_a=1, as it leaves a weight
-/// gradient's X^T).
+/// gradient's X^T). mm and addmm take one more input, b's scale (N elements, or one), as the
+/// fp8_matmul pass leaves an fp8 weight: out = (a @ b) * scale [+ bias]; b may then be fp8
+/// with a of another float dtype (the result has a's dtype).
 Expected<Types> inferMatmul(const Graph& g, const Node& n) {
   const size_t first = n.op == "addmm" ? 1 : 0;
   const TensorType& a = in(g, n, first);
@@ -40,9 +44,18 @@ Expected<Types> inferMatmul(const Graph& g, const Node& n) {
                        ta ? " (transposed)" : "", shapeString(b.shape), tb ? " (transposed)" : ""));
   if (rank == 3 && a.shape[0] != b.shape[0])
     return badArg(n, fmt::format("batch sizes differ: {} vs {}", a.shape[0], b.shape[0]));
-  if (a.dtype != b.dtype)
-    return badArg(n, fmt::format("operand dtypes differ ({} and {}): cast one first",
+  if (a.dtype != b.dtype && !(isFp8(b.dtype) && numerics::isFloat(a.dtype)))
+    return badArg(n, fmt::format("operand dtypes differ ({} and {}): cast one first (only b, the "
+                                 "weight, may be fp8 with a of another float dtype)",
                                  irDtypeName(a.dtype), irDtypeName(b.dtype)));
+  if (n.inputs.size() > first + 2) {
+    const TensorType& sc = in(g, n, first + 2);
+    const int64_t count = sc.numElements();
+    if (!numerics::isFloat(sc.dtype) || (count != 1 && count != N))
+      return badArg(n, fmt::format("b's scale {}{} must be a float tensor of N = {} elements or "
+                                   "of one",
+                                   irDtypeName(sc.dtype), shapeString(sc.shape), N));
+  }
   std::vector<int64_t> shape =
       rank == 3 ? std::vector<int64_t>{a.shape[0], M, N} : std::vector<int64_t>{M, N};
   if (n.op == "addmm") {
@@ -58,12 +71,16 @@ Status lowerMatmul(LowerContext& cx, const Node& n) {
   kernels::MatmulLayout layout;
   layout.transposeA = n.intAttr("transpose_a", 0) != 0;
   layout.transposeB = n.intAttr("transpose_b", 0) != 0;
+  const size_t first = n.op == "addmm" ? 1 : 0;
+  kernels::MatmulEpilogue epilogue;
+  if (n.inputs.size() > first + 2) epilogue.columnScale = cx.in(n, first + 2);
   if (n.op != "addmm")
-    return kernels::emitMatmulAB(cx.b(), cx.in(n, 0), cx.in(n, 1), cx.out(n), layout);
+    return kernels::emitMatmulAB(cx.b(), cx.in(n, 0), cx.in(n, 1), cx.out(n), layout, {}, epilogue);
   // addmm: out = beta * bias + alpha * (a @ b): the product in fp32 scratch, then one tile loop.
   const TensorType& o = cx.graph().type(n.outputs[0]);
   isa::Tensor prod = cx.scratch("addmm_prod", DType::kFP32, o.shape);
-  TRNSIM_RETURN_IF_ERROR(kernels::emitMatmulAB(cx.b(), cx.in(n, 1), cx.in(n, 2), prod, layout));
+  TRNSIM_RETURN_IF_ERROR(
+      kernels::emitMatmulAB(cx.b(), cx.in(n, 1), cx.in(n, 2), prod, layout, {}, epilogue));
   const float alpha = float(n.floatAttr("alpha", 1)), beta = float(n.floatAttr("beta", 1));
   TileLoop loop;
   loop.shape = o.shape;
@@ -569,9 +586,9 @@ Status lowerSdpaBackward(LowerContext& cx, const Node& n) {
 }
 
 const OpDef kOps[] = {
-    {"mm", OpClass::kKernel, 2, 2, inferMatmul, lowerMatmul},
+    {"mm", OpClass::kKernel, 2, 3, inferMatmul, lowerMatmul},
     {"bmm", OpClass::kKernel, 2, 2, inferMatmul, lowerMatmul},
-    {"addmm", OpClass::kKernel, 3, 3, inferMatmul, lowerMatmul},
+    {"addmm", OpClass::kKernel, 3, 4, inferMatmul, lowerMatmul},
     {"_softmax", OpClass::kKernel, 1, 1, inferSoftmax, lowerSoftmax},
     {"native_layer_norm", OpClass::kKernel, 1, 3, inferLayerNorm, lowerLayerNorm},
     {"_scaled_dot_product_flash_attention_for_cpu", OpClass::kKernel, 3, 4, inferSdpa, lowerSdpa},

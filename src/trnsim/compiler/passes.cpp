@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <map>
+#include <optional>
 #include <set>
 
 #include "trnsim/compiler/lower.h"
@@ -147,6 +148,69 @@ Status layout(Graph& g) {
   return deadCodeElimination(g);
 }
 
+namespace {
+
+bool isFp8(DType t) { return t == DType::kFP8E4M3 || t == DType::kFP8E5M2; }
+
+/// Whether `scale` scales only the N columns of a weight value `w` ([N, K] when transposed, else
+/// [K, N]) that it multiplies: a scalar, or N values along w's N dim (right-aligned broadcast).
+bool scalesColumns(const TensorType& scale, const TensorType& w, bool transposed) {
+  if (scale.rank() > 2 || w.rank() != 2) return false;
+  std::vector<int64_t> s = scale.shape;
+  while (s.size() < 2) s.insert(s.begin(), 1);
+  const size_t nDim = transposed ? 0 : 1;
+  return s[1 - nDim] == 1 && (s[nDim] == 1 || s[nDim] == w.shape[nDim]);
+}
+
+}  // namespace
+
+Status fp8Matmul(Graph& g) {
+  std::map<uint32_t, size_t> producer;
+  for (size_t i = 0; i < g.nodes.size(); ++i)
+    for (uint32_t v : g.nodes[i].outputs) producer[v] = i;
+  auto made = [&](uint32_t v, const char* op) -> const Node* {
+    auto it = producer.find(v);
+    if (it == producer.end()) return nullptr;
+    const Node& p = g.nodes[it->second];
+    return p.op == op && p.outputs.size() == 1 ? &p : nullptr;
+  };
+  // An fp8 value cast up (exactly: every fp8 value is a bf16, f16 and f32 value).
+  auto fp8Source = [&](uint32_t v) -> std::optional<uint32_t> {
+    const Node* c = made(v, "_to_copy");
+    if (c == nullptr || c->inputs.size() != 1 || !isFp8(g.type(c->inputs[0]).dtype))
+      return std::nullopt;
+    return c->inputs[0];
+  };
+  for (Node& n : g.nodes) {
+    if (n.op != "mm" && n.op != "addmm") continue;
+    const size_t first = n.op == "addmm" ? 1 : 0;
+    if (n.inputs.size() != first + 2) continue;
+    const bool transposed = n.intAttr("transpose_b", 0) != 0;
+    uint32_t w = n.inputs[first + 1];
+    // (q.float() * scale).to(bf16): an outer cast to the activations' dtype.
+    if (const Node* outer = made(w, "_to_copy");
+        outer != nullptr && outer->inputs.size() == 1 && !fp8Source(w))
+      if (made(outer->inputs[0], "mul") != nullptr) w = outer->inputs[0];
+    if (auto q = fp8Source(w)) {  // w = q.to(dtype): read q
+      n.inputs[first + 1] = *q;
+      continue;
+    }
+    const Node* mul = made(w, "mul");
+    if (mul == nullptr || mul->inputs.size() != 2) continue;
+    for (size_t side = 0; side < 2; ++side) {
+      auto q = fp8Source(mul->inputs[side]);
+      const uint32_t scale = mul->inputs[1 - side];
+      if (!q || !numerics::isFloat(g.type(scale).dtype) ||
+          !scalesColumns(g.type(scale), g.type(*q), transposed))
+        continue;
+      n.inputs[first + 1] = *q;
+      n.inputs.push_back(scale);
+      break;
+    }
+  }
+  return deadCodeElimination(g);
+}
+
 Status fuseElementwise(Graph& g) {
   const auto users = usersOf(g);
   std::vector<Node> out;
@@ -260,6 +324,9 @@ const std::vector<PassInfo>& allPasses() {
        "eager attention (bmm, scale, causal mask, softmax, bmm) to one flash-attention node",
        fuseAttention},
       {"layout", "matmuls read transposed operands as stored (transpose_a, transpose_b)", layout},
+      {"fp8_matmul",
+       "a matmul of a dequantized fp8 weight reads the fp8 weight and scales its output columns",
+       fp8Matmul},
       {"fuse_elementwise", "group same-shape pointwise chains into fused tile loops",
        fuseElementwise},
       {"dce", "remove nodes whose results nobody reads", deadCodeElimination},
@@ -268,7 +335,7 @@ const std::vector<PassInfo>& allPasses() {
 }
 
 std::vector<std::string> defaultPipeline() {
-  return {"infer_shapes",     "simplify", "fuse_attention", "layout",
+  return {"infer_shapes",     "simplify", "fuse_attention", "layout", "fp8_matmul",
           "fuse_elementwise", "dce",      "infer_shapes"};
 }
 

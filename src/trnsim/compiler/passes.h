@@ -25,8 +25,8 @@ struct PassInfo {
 
 /// Every registered pass, in the default pipeline's order first.
 const std::vector<PassInfo>& allPasses();
-/// The default pipeline: infer_shapes, simplify, fuse_attention, layout, fuse_elementwise, dce,
-/// infer_shapes.
+/// The default pipeline: infer_shapes, simplify, fuse_attention, layout, fp8_matmul,
+/// fuse_elementwise, dce, infer_shapes.
 std::vector<std::string> defaultPipeline();
 
 /// Checks every node against the op table: known op, input count, and the declared output
@@ -37,6 +37,11 @@ Status inferShapes(Graph& g);
 Status simplify(Graph& g);
 /// Picks operand layouts: a matmul reading a transposed weight reads the weight as stored.
 Status layout(Graph& g);
+/// fp8 weights: mm/addmm whose b is an fp8 value cast up (`_to_copy(q)`), optionally times a
+/// scale of N values along b's N dim or one value (`mul(_to_copy(q), s)`, optionally cast again
+/// to the activations' dtype) reads q (1 byte per element) and takes s as its scale input:
+/// `mm(%x, %q, %s)`, out = (x @ q) * s with one rounding (run after layout).
+Status fp8Matmul(Graph& g);
 /// Rewrites the eager attention pattern (bmm, scale, constant causal mask, softmax, bmm) to
 /// one _scaled_dot_product_flash_attention_for_cpu node where that is the same computation
 /// (fuse_attention.cpp).

@@ -63,7 +63,21 @@ void emitBlockProduct(isa::KernelBuilder& b, PsumRing& ps, OutputRows& out, cons
             {.accumulate = kt > 0});
       }
       const auto outSlice = o({Slice::range(0, rows), Slice::range(n0, n0 + cols)});
-      if (job.kBlocks == 1) {
+      // out = sum * scale (VectorE), from PSUM (one K block) or the fp32 partial sums.
+      auto scaled = [&](const isa::AccessPattern& sum) {
+        const isa::Tensor& sc = *job.scale;
+        if (sc.shape()[1] == 1)
+          (void)b.tensorScalar(outSlice, sum, isa::AluOp::kMultiply,
+                               sc({Slice::range(0, rows), Slice::range(0, 1)}));
+        else
+          (void)b.tensorTensor(outSlice, sum,
+                               sc({Slice::range(0, rows), Slice::range(n0, n0 + cols)}),
+                               isa::AluOp::kMultiply);
+        if (job.balance) job.balance->addVector(double(cols), 4);
+      };
+      if (job.kBlocks == 1 && job.scale) {
+        scaled(psAp);
+      } else if (job.kBlocks == 1) {
         const uint32_t widest = std::max<uint32_t>(4, uint32_t(numerics::dtypeSize(o.dtype())));
         (void)b.tensorCopy(
             outSlice, psAp,
@@ -75,6 +89,10 @@ void emitBlockProduct(isa::KernelBuilder& b, PsumRing& ps, OutputRows& out, cons
           (void)b.tensorCopy(
               accSlice, psAp,
               job.balance ? job.balance->pick(double(cols), 4) : arch::Engine::kScalar);
+        } else if (lastK && job.scale) {
+          (void)b.tensorTensor(accSlice, accSlice, psAp, isa::AluOp::kAdd);
+          if (job.balance) job.balance->addVector(double(cols), 4);
+          scaled(accSlice);
         } else {
           (void)b.tensorTensor(lastK ? outSlice : accSlice, accSlice, psAp, isa::AluOp::kAdd);
           if (job.balance) job.balance->addVector(double(cols), 4);

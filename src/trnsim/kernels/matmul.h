@@ -32,6 +32,14 @@ struct MatmulLayout {
   bool transposeB = false;  ///< b is [..., N, K] (a linear layer's weight), not [..., K, N]
 };
 
+/// What emitMatmulAB does to the fp32 sums before their one rounding to out's dtype.
+struct MatmulEpilogue {
+  /// Per-output-column scale (fp8 weights' dequantization scale): an HBM float tensor of N
+  /// elements (out[..., m, n] = sum * scale[n]) or of one (out = sum * scale), multiplied in
+  /// on VectorE as PSUM is read. Not valid (the default): no scale.
+  isa::Tensor columnScale;
+};
+
 /// out[M, N] = lhsT[K, M]^T @ rhs[K, N] (lhsT is A transposed, the layout TensorE wants for its
 /// stationary operand). M and K must be multiples of 128 and N a multiple of 512.
 /// Loads are double-buffered, PSUM tiles rotate over the banks, and partial sums over K blocks
@@ -42,15 +50,18 @@ Status emitMatmul(isa::KernelBuilder& b, const isa::Tensor& lhsT, const isa::Ten
 /// out[..., M, N] = a[..., M, K] @ b[..., K, N] (a[..., K, M]^T with transposeA, b[..., N, K]^T
 /// with transposeB), any M, K, N >= 1, HBM tensors, batch dims of a and out equal, b either with
 /// the same batch dims or none (shared, like a weight). Dtypes: a and b both fp32, bf16, fp16,
-/// fp8 e4m3 or e5m2; out any float dtype; accumulation in fp32 PSUM (fp32 SBUF across K blocks),
-/// one rounding to out's dtype. A^T (unless transposeA) and B^T (with transposeB) are produced
-/// on chip, block by block: dma_transpose on chips that have it, else 128-row tiles transposed
-/// on TensorE through PSUM (MatmulTiling::transpose). Partial
-/// tiles at the edges; blocks chosen to fit the free SBUF (b.sbufFreeBytes()), K blocks
-/// accumulated in fp32; takes every PSUM bank when all are free (needs 2). out must not overlap
-/// a or b. docs/kernels.md has the algorithm and its measured utilization.
+/// fp8 e4m3 or e5m2, or one of them fp8 and the other any of these (fp8 weights with bf16
+/// activations: TensorE reads each operand as stored, 1 byte per fp8 element in HBM and SBUF);
+/// out any float dtype; accumulation in fp32 PSUM (fp32 SBUF across K blocks), times the
+/// epilogue's column scale, one rounding to out's dtype. A^T (unless transposeA) and B^T (with
+/// transposeB) are produced on chip, block by block: dma_transpose on chips that have it, else
+/// 128-row tiles transposed on TensorE through PSUM (MatmulTiling::transpose). Partial tiles at the
+/// edges; blocks chosen to fit the free SBUF (b.sbufFreeBytes()), K blocks accumulated in fp32;
+/// takes every PSUM bank when all are free (needs 2). out must not overlap a or b. docs/kernels.md
+/// has the algorithm and its measured utilization.
 Status emitMatmulAB(isa::KernelBuilder& b, const isa::Tensor& a, const isa::Tensor& bm,
-                    const isa::Tensor& out, MatmulLayout layout = {}, MatmulTiling tiling = {});
+                    const isa::Tensor& out, MatmulLayout layout = {}, MatmulTiling tiling = {},
+                    const MatmulEpilogue& epilogue = {});
 
 /// A whole program around emitMatmulAB: HBM inputs "a" aShape, "b" bShape, output "out" [..., M,
 /// N] (the batch dims of a).

@@ -42,7 +42,12 @@ struct AbProblem {
   int64_t G = 1, M = 0, K = 0, N = 0;
   bool bBatched = false;  ///< b has the batch dims (one B per batch)
   Load loadA = Load::kPeTranspose, loadB = Load::kDma;
-  DType in = DType::kBF16, out = DType::kBF16;
+  DType inA = DType::kBF16, inB = DType::kBF16, out = DType::kBF16;
+  /// Bytes per element of the per-column output scale (0: none).
+  uint32_t scaleBytes = 0;
+  DType in(int op) const { return op == 0 ? inA : inB; }
+  uint64_t inBytes(int op) const { return numerics::dtypeSize(in(op)); }
+  bool fp32() const { return inA == DType::kFP32 || inB == DType::kFP32; }
 };
 
 /// Output row tiles in flight: a store takes ~1.3 us + its data, several tiles' matmuls when
@@ -68,15 +73,17 @@ int64_t stagesFor(int op, const AbGeometry& g, const Blocks& k) {
 }
 
 uint64_t abSbufBytes(const AbProblem& s, const AbGeometry& g, const Blocks& k) {
-  const uint64_t in = numerics::dtypeSize(s.in), out = numerics::dtypeSize(s.out);
+  const uint64_t out = numerics::dtypeSize(s.out);
   const uint64_t lhsW = uint64_t(std::min(k.bm * g.TM, s.M));
   const uint64_t rhsW = uint64_t(std::min(k.bn * g.TN, s.N));
   const uint64_t bkCols = uint64_t(std::min(k.bk * g.P, s.K));
-  uint64_t bytes = 2 * uint64_t(k.bk) * (lhsW + rhsW) * in;  // A^T and B blocks, double-buffered
+  // A^T and B blocks, double-buffered
+  uint64_t bytes = 2 * uint64_t(k.bk) * (lhsW * s.inBytes(0) + rhsW * s.inBytes(1));
   for (int op = 0; op < 2; ++op)
     if ((op == 0 ? s.loadA : s.loadB) == Load::kPeTranspose)
-      bytes += uint64_t(stagesFor(op, g, k)) * bkCols * in;             // staged rows
+      bytes += uint64_t(stagesFor(op, g, k)) * bkCols * s.inBytes(op);  // staged rows
   bytes += uint64_t(outRowsFor(k)) * rhsW * out;                        // output rows
+  bytes += 2 * rhsW * s.scaleBytes;                                     // column scales
   if (ceilDiv(g.kTiles, k.bk) > 1) bytes += uint64_t(k.bm) * rhsW * 4;  // fp32 partial sums
   return bytes + uint64_t(64 * 32);                                     // alignment slack
 }
@@ -100,9 +107,9 @@ double abCostNs(const arch::ChipConfig& chip, const AbProblem& s, const AbGeomet
   const int64_t kBlocks = ceilDiv(g.kTiles, k.bk);
   const int64_t BM = std::min(k.bm * g.TM, s.M), BN = std::min(k.bn * g.TN, s.N);
   const int64_t BK = std::min(k.bk * g.P, s.K);
-  const auto in = uint32_t(numerics::dtypeSize(s.in));
+  const auto inA = uint32_t(s.inBytes(0)), inB = uint32_t(s.inBytes(1));
   const auto out = uint32_t(numerics::dtypeSize(s.out));
-  const double passes = s.in == DType::kFP32 ? chip.pe.fp32Slowdown : 1.0;
+  const double passes = s.fp32() ? chip.pe.fp32Slowdown : 1.0;
   const auto lastCols = double(s.N - (g.nTiles - 1) * g.TN);
   const auto tiles = double(s.G * g.mTiles * g.nTiles);
   const double mmCycles =
@@ -117,14 +124,18 @@ double abCostNs(const arch::ChipConfig& chip, const AbProblem& s, const AbGeomet
   const double gB = bPerBatch ? double(s.G) : 1.0;
   const double aTransposes = double(s.G * g.mTiles * g.kTiles) * aTimes;
   const double bTransposes = gB * double(ceilDiv(s.N, g.P) * g.kTiles) * bTimes;
-  double trCycles = 0, trCopies = 0;
-  const double groupMax =
-      std::max<double>(1, double(chip.mem.psumBankBytesPerPartition) / in / double(g.TM));
-  for (auto [l, n] : {std::pair{s.loadA, aTransposes}, std::pair{s.loadB, bTransposes}})
-    if (l == Load::kPeTranspose) {
-      trCycles += n * double(g.P);
-      trCopies += std::ceil(n / groupMax);
-    }
+  double trCycles = 0, trCopiesVecNs = 0, trCopiesActNs = 0;
+  for (int op = 0; op < 2; ++op) {
+    if ((op == 0 ? s.loadA : s.loadB) != Load::kPeTranspose) continue;
+    const double n = op == 0 ? aTransposes : bTransposes;
+    const auto in = uint32_t(s.inBytes(op));
+    const double groupMax =
+        std::max<double>(1, double(chip.mem.psumBankBytesPerPartition) / in / double(g.TM));
+    const double copies = std::ceil(n / groupMax);
+    trCycles += n * double(g.P);
+    trCopiesVecNs += copies * streamNs(chip.vector, groupMax * double(g.TM), in);
+    trCopiesActNs += copies * streamNs(chip.scalar, groupMax * double(g.TM), in);
+  }
   const double peNs = (mmCycles + trCycles) / chip.pe.clockGhz;
 
   const double rate = std::min(chip.dma.sustainedGbpsPerCore, chip.dma.peakGbpsPerCore());
@@ -132,31 +143,33 @@ double abCostNs(const arch::ChipConfig& chip, const AbProblem& s, const AbGeomet
     if (l == Load::kDmaTranspose) return rate * chip.dma.transposeEfficiency;
     return rate * dmaRunEfficiency(chip, runBytes);
   };
-  const double aRate = loadRate(s.loadA, double((s.loadA == Load::kDma ? BM : BK) * in));
-  const double bRate = loadRate(s.loadB, double((s.loadB == Load::kDma ? BN : BK) * in));
+  const double aRate = loadRate(s.loadA, double((s.loadA == Load::kDma ? BM : BK) * inA));
+  const double bRate = loadRate(s.loadB, double((s.loadB == Load::kDma ? BN : BK) * inB));
   const double oRate = loadRate(Load::kDma, double(BN * out));
-  const double aBytes = double(s.G * s.M * s.K * in) * aTimes;
-  const double bBytes = gB * double(s.K * s.N * in) * bTimes;
+  const double aBytes = double(s.G * s.M * s.K * inA) * aTimes;
+  const double bBytes = gB * double(s.K * s.N * inB) * bTimes;
   const double dmaNs = aBytes / aRate + bBytes / bRate + double(s.G * s.M * s.N * out) / oRate;
 
   // VectorE alone folds PSUM into the fp32 partial sums; every other PSUM copy goes to
   // whichever of ScalarE and VectorE is less busy (EngineBalance), which at best evens them.
   const double evacVec = streamNs(chip.vector, double(g.TN), 4);
   const double evacAct = streamNs(chip.scalar, double(g.TN), 4);
-  const double foldNs = tiles * double(kBlocks - 1) * evacVec;
-  const double trVec = streamNs(chip.vector, groupMax * double(g.TM), in);
-  const double trAct = streamNs(chip.scalar, groupMax * double(g.TM), in);
-  const double copiesVecNs = tiles * evacVec + trCopies * trVec;
-  const double copiesActNs = tiles * evacAct + trCopies * trAct;
-  const double copyNs = std::max(foldNs, (foldNs + copiesVecNs) / (1 + copiesVecNs / copiesActNs));
+  // A column scale makes every tile's last PSUM read a VectorE multiply.
+  const double foldNs = tiles * (double(kBlocks - 1) + (s.scaleBytes ? 1.0 : 0.0)) * evacVec;
+  const double copiesVecNs = (s.scaleBytes ? 0.0 : tiles * evacVec) + trCopiesVecNs;
+  const double copiesActNs = (s.scaleBytes ? 0.0 : tiles * evacAct) + trCopiesActNs;
+  const double shared = copiesActNs > 0 ? (foldNs + copiesVecNs) / (1 + copiesVecNs / copiesActNs)
+                                        : foldNs + copiesVecNs;
+  const double copyNs = std::max(foldNs, shared);
 
   // Fill: the first output tile waits for its K block of A^T rows and B columns, which share
   // the DMA bandwidth with everything else loading at the start: both buffer halves of the
   // direct loads, all staged units of the transposed ones.
   auto startBytes = [&](Load l, int op, int64_t width) {
-    if (l == Load::kPeTranspose) return double(stagesFor(op, g, k) * BK * g.P * in);
+    const double in = double(s.inBytes(op));
+    if (l == Load::kPeTranspose) return double(stagesFor(op, g, k) * BK * g.P) * in;
     const int64_t epochs = (op == 0 ? mBlocks * (kBlocks == 1 ? 1 : nBlocks) : nBlocks) * kBlocks;
-    return double(std::min<int64_t>(2, epochs * s.G) * BK * width * in);
+    return double(std::min<int64_t>(2, epochs * s.G) * BK * width) * in;
   };
   const double fill = chip.dma.fixedLatencyNs + startBytes(s.loadA, 0, BM) / aRate +
                       startBytes(s.loadB, 1, BN) / bRate +
@@ -181,8 +194,8 @@ std::vector<int> blockCandidates(int64_t tiles, int64_t cap, int fixed) {
 class AbEmitter {
  public:
   AbEmitter(isa::KernelBuilder& b, const AbProblem& s, const Matrix& a, const Matrix& bm,
-            const Matrix& out)
-      : b_(b), s_(s), g_(geometry(b.chip(), s)), src_{a, bm}, out_(out) {
+            const Matrix& out, const isa::Tensor& scale)
+      : b_(b), s_(s), g_(geometry(b.chip(), s)), src_{a, bm}, out_(out), scale_(scale) {
     balance_.chip = &b.chip();
   }
 
@@ -239,17 +252,20 @@ class AbEmitter {
   }
 
   Load load(int op) const { return op == 0 ? s_.loadA : s_.loadB; }
+  bool perColumn() const { return scale_.valid() && scale_.decl().numElements() > 1; }
   int64_t extentOf(int op) const { return op == 0 ? s_.M : s_.N; }  // rows of A / columns of B
   int64_t blockOf(int op) const { return op == 0 ? BM_ : BN_; }
 
   Status allocate() {
-    const DType in = s_.in;
     const int64_t P = g_.P;
     const int64_t lhsW = std::min(BM_, s_.M), rhsW = std::min(BN_, s_.N);
     const int64_t bk = std::min(BK_, s_.K);  // columns of a staged tile
     for (int i = 0; i < 2; ++i) {
-      buf_[0][i] = detail::sbufTile(b_, fmt::format("mmab_aT_{}", i), in, {P, blk_.bk, lhsW});
-      buf_[1][i] = detail::sbufTile(b_, fmt::format("mmab_b_{}", i), in, {P, blk_.bk, rhsW});
+      buf_[0][i] = detail::sbufTile(b_, fmt::format("mmab_aT_{}", i), s_.inA, {P, blk_.bk, lhsW});
+      buf_[1][i] = detail::sbufTile(b_, fmt::format("mmab_b_{}", i), s_.inB, {P, blk_.bk, rhsW});
+      if (scale_.valid())
+        scaleBuf_[i] = detail::sbufTile(b_, fmt::format("mmab_scale_{}", i), scale_.dtype(),
+                                        {g_.TM, perColumn() ? rhsW : 1});
     }
     for (int64_t i = 0; i < outRowsFor(blk_); ++i)
       rows_.rows.push_back(
@@ -260,7 +276,7 @@ class AbEmitter {
       if (load(op) == Load::kPeTranspose)
         for (int64_t i = 0; i < stagesFor(op, g_, blk_); ++i)
           stage_[op].push_back(detail::sbufTile(
-              b_, fmt::format("mmab_stage_{}_{}", op ? "b" : "a", i), in, {P, bk}));
+              b_, fmt::format("mmab_stage_{}_{}", op ? "b" : "a", i), s_.in(op), {P, bk}));
     const uint64_t bank = b_.chip().mem.psumBankBytesPerPartition;
     const bool transposes = s_.loadA == Load::kPeTranspose || s_.loadB == Load::kPeTranspose;
     // Every PSUM bank when all are free; else as many as surely fit (a free block of two banks
@@ -273,11 +289,16 @@ class AbEmitter {
       if (!transposes) continue;
       // Transposes pass the input dtype through PSUM (is_transpose semantics): a bank holds
       // bank / (128 x element size) transposed 128-column tiles.
-      psT_.push_back(in == DType::kFP32
-                         ? ps_.tiles.back()
-                         : b_.view(ps_.tiles.back(),
-                                   detail::uniqueName(b_, fmt::format("mmab_psT_{}", i)), in,
-                                   {g_.TM, int64_t(bank / numerics::dtypeSize(in))}));
+      for (int op = 0; op < 2; ++op) {
+        const DType in = s_.in(op);
+        if (load(op) != Load::kPeTranspose) continue;
+        psT_[op].push_back(
+            in == DType::kFP32
+                ? ps_.tiles.back()
+                : b_.view(ps_.tiles.back(),
+                          detail::uniqueName(b_, fmt::format("mmab_psT_{}_{}", op, i)), in,
+                          {g_.TM, int64_t(bank / numerics::dtypeSize(in))}));
+      }
     }
     TRNSIM_RETURN_IF_ERROR(b_.status());
     if (ps_.tiles.size() < 2)
@@ -285,7 +306,8 @@ class AbEmitter {
                     fmt::format("matmul: needs 2 free PSUM banks ({} bytes per partition each); "
                                 "release PSUM tiles before the call",
                                 bank));
-    groupMax_ = std::max<int64_t>(1, int64_t(bank / numerics::dtypeSize(in)) / g_.TM);
+    for (int op = 0; op < 2; ++op)
+      groupMax_[op] = std::max<int64_t>(1, int64_t(bank / s_.inBytes(op)) / g_.TM);
     return Status::ok();
   }
 
@@ -378,8 +400,8 @@ class AbEmitter {
     for (int64_t kt = 0; kt < kTiles;) {
       const int64_t kr = std::min(P, kSize - kt * P);
       int64_t n = 1;  // K tiles in this bank: same row count, at most groupMax_
-      while (kt + n < kTiles && n < groupMax_ && std::min(P, kSize - (kt + n) * P) == kr) ++n;
-      const isa::Tensor& pt = psT_[ps_.take()];
+      while (kt + n < kTiles && n < groupMax_[u.op] && std::min(P, kSize - (kt + n) * P) == kr) ++n;
+      const isa::Tensor& pt = psT_[u.op][ps_.take()];
       for (int64_t j = 0; j < n; ++j) {
         const int64_t c0 = (kt + j) * P;
         (void)b_.ncTranspose(pt({Slice::range(0, kr), Slice::range(j * rows, (j + 1) * rows)}),
@@ -388,7 +410,7 @@ class AbEmitter {
       (void)b_.tensorCopy(dst({Slice::range(0, kr), Slice::range(kt, kt + n),
                                Slice::range(u.idx * P, u.idx * P + rows)}),
                           pt({Slice::range(0, kr), Slice::range(0, n * rows)}),
-                          balance_.pick(double(n * rows), uint32_t(numerics::dtypeSize(s_.in))));
+                          balance_.pick(double(n * rows), uint32_t(s_.inBytes(u.op))));
       kt += n;
     }
   }
@@ -420,6 +442,21 @@ class AbEmitter {
         if (load(op) != Load::kPeTranspose && epochs_[op][size_t(e)].firstBlock == int64_t(i))
           emitDirectLoad(op, e);
       }
+      const isa::Tensor* scale = nullptr;
+      if (scale_.valid()) {
+        // The block's column scales on every output partition (one DMA of BN elements per
+        // partition; one element for a per-tensor scale) when the N block changes; two
+        // buffers, so the next block's load does not wait for this one's tiles.
+        const int64_t global = r.g * nBlocks_ + r.nb;
+        scale = &scaleBuf_[size_t(r.nb % 2)];
+        if (scaleBlock_ != global) {
+          scaleBlock_ = global;
+          const int64_t width = perColumn() ? sizeOf(1, r.nb) : 1;
+          (void)b_.dmaCopy((*scale)({Slice::range(0, g_.TM), Slice::range(0, width)}),
+                           scale_.pattern({{0, g_.TM}, {1, width}}, perColumn() ? r.nb * BN_ : 0),
+                           {.queue = queue(1, 0)});
+        }
+      }
       BlockProduct job{&buf_[0][size_t(r.epoch[0] % 2)],
                        &buf_[1][size_t(r.epoch[1] % 2)],
                        sizeOf(0, r.mb),
@@ -427,7 +464,8 @@ class AbEmitter {
                        kSizeOf(r.kb),
                        r.kb,
                        kBlocks_,
-                       &balance_};
+                       &balance_,
+                       scale};
       emitBlockProduct(
           b_, ps_, rows_, job,
           [&](int64_t m0, const isa::AccessPattern& o) {
@@ -448,6 +486,8 @@ class AbEmitter {
     }
     for (auto& t : rows_.rows) b_.release(t);
     if (rows_.acc.valid()) b_.release(rows_.acc);
+    for (auto& t : scaleBuf_)
+      if (t.valid()) b_.release(t);
   }
 
   isa::KernelBuilder& b_;
@@ -464,8 +504,12 @@ class AbEmitter {
   EngineBalance balance_;
   OutputRows rows_;
   PsumRing ps_;
-  std::vector<isa::Tensor> psT_;  ///< the PSUM banks in the input dtype, for transposes
-  int64_t groupMax_ = 1;
+  /// [op]: the PSUM banks in the operand's dtype, for its transposes
+  std::array<std::vector<isa::Tensor>, 2> psT_;
+  std::array<int64_t, 2> groupMax_{1, 1};
+  isa::Tensor scale_;                    ///< per-column output scale in HBM ([N] or [1]), or none
+  std::array<isa::Tensor, 2> scaleBuf_;  ///< [TM, BN] the block's scales on every partition
+  int64_t scaleBlock_ = -1;              ///< N block whose scales the last load brought
   std::array<std::vector<Epoch>, 2> epochs_;
   std::vector<BlockRef> blocks_;
   std::vector<Unit> units_;
@@ -484,7 +528,8 @@ std::string shapeText(const std::vector<int64_t>& s) {
 }  // namespace
 
 Status emitMatmulAB(isa::KernelBuilder& b, const isa::Tensor& a, const isa::Tensor& bm,
-                    const isa::Tensor& out, MatmulLayout layout, MatmulTiling tiling) {
+                    const isa::Tensor& out, MatmulLayout layout, MatmulTiling tiling,
+                    const MatmulEpilogue& epilogue) {
   if (!a.valid() || !bm.valid() || !out.valid()) return b.status();
   const arch::ChipConfig& chip = b.chip();
   const auto &as = a.shape(), &bs = bm.shape(), &os = out.shape();
@@ -523,11 +568,25 @@ Status emitMatmulAB(isa::KernelBuilder& b, const isa::Tensor& a, const isa::Tens
                            "a's batch dims, out [..., M, N]",
                            layout.transposeA ? "[..., K, M]" : "[..., M, K]",
                            layout.transposeB ? "[N, K]" : "[K, N]"));
-  if (a.dtype() != bm.dtype() || !matmulInputDtype(a.dtype()))
+  const bool fp8A = a.dtype() == DType::kFP8E4M3 || a.dtype() == DType::kFP8E5M2;
+  const bool fp8B = bm.dtype() == DType::kFP8E4M3 || bm.dtype() == DType::kFP8E5M2;
+  if (!matmulInputDtype(a.dtype()) || !matmulInputDtype(bm.dtype()) ||
+      (a.dtype() != bm.dtype() && !fp8A && !fp8B))
     return bad(ErrorCode::kUnsupported,
-               fmt::format("dtypes {} and {}: a and b must have one dtype of float32, bfloat16, "
-                           "float16, float8_e4m3 or float8_e5m2; cast first",
+               fmt::format("dtypes {} and {}: a and b must be float32, bfloat16, float16, "
+                           "float8_e4m3 or float8_e5m2, one dtype or one of them fp8; cast first",
                            numerics::dtypeName(a.dtype()), numerics::dtypeName(bm.dtype())));
+  const isa::Tensor& scale = epilogue.columnScale;
+  if (scale.valid()) {
+    const int64_t count = scale.decl().numElements();
+    if (scale.decl().space != isa::MemSpace::kHbm || !numerics::isFloat(scale.dtype()) ||
+        (count != 1 && count != N))
+      return bad(ErrorCode::kInvalidArgument,
+                 fmt::format("column scale '{}' {} {}: must be an HBM float tensor of N = {} "
+                             "elements or of one",
+                             scale.decl().name, numerics::dtypeName(scale.dtype()),
+                             shapeText(scale.shape()), N));
+  }
   if (!numerics::isFloat(out.dtype()))
     return bad(ErrorCode::kUnsupported,
                fmt::format("out dtype {} is not a float dtype", numerics::dtypeName(out.dtype())));
@@ -546,28 +605,36 @@ Status emitMatmulAB(isa::KernelBuilder& b, const isa::Tensor& a, const isa::Tens
     s.M = G * M;
     s.G = 1;
   }
-  s.in = a.dtype();
+  s.inA = a.dtype();
+  s.inB = bm.dtype();
   s.out = out.dtype();
-  const bool dmaCanTranspose = chip.dma.supportsTranspose() &&
-                               (numerics::dtypeSize(s.in) == 2 || numerics::dtypeSize(s.in) == 4);
-  Load transposed = Load::kPeTranspose;
-  if (tiling.transpose == Transpose::kDma) {
-    if (!dmaCanTranspose)
+  s.scaleBytes = scale.valid() ? uint32_t(numerics::dtypeSize(scale.dtype())) : 0;
+  // How an operand that needs K moved onto the partitions gets it: dma_transpose where the chip
+  // has it for the dtype (2 or 4 bytes: fp8 is transposed on TensorE), else TensorE.
+  auto transposed = [&](DType t) -> Expected<Load> {
+    const bool dmaCan = chip.dma.supportsTranspose() &&
+                        (numerics::dtypeSize(t) == 2 || numerics::dtypeSize(t) == 4);
+    if (tiling.transpose == Transpose::kDma && !dmaCan)
       return bad(ErrorCode::kUnsupported,
                  fmt::format("DMA transpose asked for, but {} has none for {}: use "
                              "Transpose::kTensorEngine or kAuto",
-                             chip.name, numerics::dtypeName(s.in)));
-    transposed = Load::kDmaTranspose;
-  } else if (tiling.transpose == Transpose::kAuto && dmaCanTranspose) {
-    transposed = Load::kDmaTranspose;
-  }
+                             chip.name, numerics::dtypeName(t)));
+    return tiling.transpose != Transpose::kTensorEngine && dmaCan ? Load::kDmaTranspose
+                                                                  : Load::kPeTranspose;
+  };
   // a [K, M] is already A^T, K rows on the partitions: loaded as stored, like B.
-  s.loadA = layout.transposeA ? Load::kDma : transposed;
-  s.loadB = layout.transposeB ? transposed : Load::kDma;
+  s.loadA = Load::kDma;
+  s.loadB = Load::kDma;
+  if (!layout.transposeA) {
+    TRNSIM_ASSIGN_OR_RETURN(s.loadA, transposed(s.inA));
+  }
+  if (layout.transposeB) {
+    TRNSIM_ASSIGN_OR_RETURN(s.loadB, transposed(s.inB));
+  }
   const Matrix ma = layout.transposeA ? Matrix{a, K, M} : Matrix{a, s.M, K};
   const Matrix mb{bm, layout.transposeB ? N : K, layout.transposeB ? K : N};
   const Matrix mo{out, s.M, N};
-  return AbEmitter(b, s, ma, mb, mo).run(tiling);
+  return AbEmitter(b, s, ma, mb, mo, scale).run(tiling);
 }
 
 Expected<isa::Program> matmulABProgram(const arch::ChipConfig& chip, std::vector<int64_t> aShape,

@@ -67,6 +67,9 @@ struct BlockProduct {
   /// Where PSUM copies go: null = ScalarE (as emitMatmul always did); else to the less loaded
   /// of ScalarE and VectorE.
   EngineBalance* balance = nullptr;
+  /// Output scale: [TM, >= nSize] (one per column, on every partition) or [TM, 1] (one for
+  /// all), multiplied into the fp32 sum on VectorE before the one rounding to out's dtype.
+  const isa::Tensor* scale = nullptr;
 };
 
 int64_t ceilDiv(int64_t a, int64_t b);
