@@ -400,3 +400,25 @@ def test_gather_flattened():
     ref = np.take_along_axis(d.reshape(128, -1), i.reshape(128, -1).astype(np.int64),
                              axis=-1).reshape(i.shape)
     np.testing.assert_array_equal(gather_kernel(d, i), ref)
+
+
+@nki.jit
+def atomic_kernel(table, idx, val):
+    m, f = val.shape
+    i_p = nl.arange(m)[:, None]
+    i_f = nl.arange(f)[None, :]
+    rows = nl.load(idx[i_p])
+    nl.atomic_rmw(table[rows[i_p, 0], i_f], value=nl.load(val), op=np.add)
+    nl.atomic_rmw(table[0:1, :], value=1.0, op=np.add)
+    return table
+
+
+def test_atomic_rmw_accumulates_repeated_rows():
+    table = rand(16, 8)
+    idx = np.array([1, 3, 1, 5, 3, 1], np.int32)
+    val = rand(6, 8)
+    ref = table.copy()
+    for r, i in enumerate(idx):
+        ref[i] = ref[i] + val[r]
+    ref[0] += 1.0
+    np.testing.assert_array_equal(atomic_kernel(table.copy(), idx, val), ref)

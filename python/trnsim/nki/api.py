@@ -54,10 +54,8 @@ _add("nki.typing", "tensor mutable_tensor scalar tile", note="annotation only")
 # ---- nki.language ----------------------------------------------------------------------------------
 _L = "nki.language"
 _add(_L, "load store load_transpose2d copy")
-_add(_L, "atomic_rmw", NO,
-     "the simulator's indirect DMA writes rows but has no read-modify-write, so rows named "
-     "twice would not accumulate (nl.load / nl.store take t[idx_tile, ...] for gathers and "
-     "scatters)")
+_add(_L, "atomic_rmw", note="per indexed row: indirect-DMA read, Vector Engine op, "
+     "indirect-DMA write, in program order (rows named twice accumulate twice)")
 _add(_L, "ndarray zeros zeros_like ones ones_like full full_like empty_like rand random_seed "
          "shared_identity_matrix shared_constant")
 _add(_L, "add subtract multiply divide power maximum minimum fmod mod max min mean var sum "

@@ -1137,6 +1137,45 @@ def fori_loop(lower, upper, body_fun, init_val):
     return val
 
 
+def atomic_rmw(dst, value, op, *, mask=None, **kw):
+    """dst = op(dst, value) on HBM rows, atomically: ``dst`` is ``t[idx_tile, ...]`` (rows an
+    index tile names; a row named twice accumulates twice) or a plain HBM view. Each indexed
+    row is read by an indirect DMA, combined on the Vector Engine and written back by an
+    indirect DMA, one row after another in program order (4 instructions per row)."""
+    b = _here()
+    from . import isa as _isa
+    alu = _isa._alu(op)
+    if isinstance(dst, _core.Indirect):
+        base, idx = dst.base, dst.index
+        rshape = tuple(dst.shape[1:])
+        rows = dst.shape[0]
+        core = base._rec.core
+        for r in range(rows):
+            ir = idx[r:r + 1]
+            row = _core.new_tile((1,) + rshape, core)
+            b.dma_copy(_ap(row), base._pattern(), -1, ir._pattern(), 1, False)
+            if isinstance(value, NkiTensor):
+                v = _core.new_tile((1,) + rshape, value._rec.core)
+                b.dma_copy(v._pattern(), value[r:r + 1]._pattern(), -1, None, 0, False)
+                b.tensor_tensor(row._pattern(), row._pattern(), v._pattern(), alu, 1)
+            else:
+                b.tensor_scalar(row._pattern(), row._pattern(), alu, float(value), 0, None,
+                                False, False, 1)
+            b.dma_copy(base._pattern(), row._pattern(), -1, ir._pattern(), 2, False)
+        _mark(base)
+        return
+    dst = _core.as_tile(dst, "nl.atomic_rmw destination")
+    if dst._rec.space != _HBM:
+        raise _core.fail(_err.VerifyError, "nl.atomic_rmw updates HBM; the destination is on chip")
+    cur = load(dst)
+    if isinstance(value, NkiTensor):
+        b.tensor_tensor(_ap(cur), _ap(cur), _ap(value), alu, 1)
+    else:
+        b.tensor_scalar(_ap(cur), _ap(cur), alu, float(value), 0, None, False, False, 1)
+    b.dma_copy(_ap(dst), _ap(cur), -1, None, 0, False)
+    _mark(dst)
+
+
 def gather_flattened(data, indices, *, mask=None, dtype=None, **kw):
     """out[p, j] = data[p, indices[p, j]] over each partition's flattened free axes (NKI:
     up to 128 gathers in parallel). Done as one GpSimd local_gather, whose index runs over a
