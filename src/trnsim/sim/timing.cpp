@@ -1,5 +1,7 @@
 #include "trnsim/sim/timing.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <array>
 #include <cmath>
@@ -9,8 +11,6 @@
 #include <queue>
 #include <utility>
 #include <vector>
-
-#include <fmt/format.h>
 
 #include "trnsim/sim/timing_cost.h"
 #include "trnsim/sim/timing_deps.h"
@@ -28,6 +28,11 @@ constexpr double kInf = std::numeric_limits<double>::infinity();
 /// Instructions decoded ahead of the simulated time, per core, while some wait on a DMA.
 constexpr size_t kDecodeWindow = size_t(1) << 15;
 constexpr int kComputeEngines = 5;  // Tensor, Vector, Scalar, GpSimd, Sync
+/// The watchdog's bound, in simulated ns, on one instruction's duration and on any time the
+/// model reaches: 1e6 simulated seconds. A double still resolves well below a ns there (0.125
+/// ns at 1e15), so times up to it stay meaningful; beyond it only a config with absurd rates
+/// (a clock of 1e-20 GHz) gets, and the model says so instead of printing its arithmetic.
+constexpr double kMaxSimulatedNs = 1e15;
 
 /// An instruction decoded but not yet scheduled: it waits for its engine or queue, or for a
 /// dependency whose end is not known yet (a DMA in flight, or behind one).
@@ -65,8 +70,8 @@ struct EngineState {
 
 struct QueueState {
   double freeNs = 0;
-  bool busy = false;        ///< a transfer of this queue is in flight
-  bool listed = false;      ///< in CoreSim::queuesWithPending
+  bool busy = false;    ///< a transfer of this queue is in flight
+  bool listed = false;  ///< in CoreSim::queuesWithPending
   double inflightStartNs = 0;
   Fifo pending;
 };
@@ -128,6 +133,13 @@ class TimingRun {
   double throttledNs(TensorState& t, double startNs, double costNs);
   void finishDma(CoreSim& c, uint32_t inst, double endNs);
   void compactDeps(CoreSim& c);
+  /// The watchdog: records an error (the first one wins) when instruction `inst` of `c` would
+  /// run for a non-finite, negative or over-long time, or end beyond kMaxSimulatedNs.
+  void watch(const CoreSim& c, uint32_t inst, double startNs, double endNs);
+  /// The error of the watchdog for a DMA data phase that would end at `endNs` (> the bound).
+  void watchFluid(double tNextNs);
+
+  Status error_;  ///< the first watchdog error; the run stops at once when set
 
   const arch::ChipConfig& chip_;
   TimingOptions opts_;
@@ -136,6 +148,7 @@ class TimingRun {
   std::vector<CoreSim> cores_;
   detail::FluidDma fluid_;
   std::priority_queue<DmaStart, std::vector<DmaStart>, std::greater<>> starts_;
+  double dmaCoreGbps_ = 0;  ///< detail::coreDmaGbps(chip_)
   uint64_t seq_ = 0;
   double nowNs_ = 0;
 };
@@ -156,7 +169,7 @@ void TimingRun::decode(CoreSim& c) {
   const detail::ProgramTable& table = *c.table;
   const size_t n = table.insts.size();
   const double floor = floorNs(c);
-  while (c.decodeNext < n && c.pendingCount < kDecodeWindow) {
+  while (c.decodeNext < n && c.pendingCount < kDecodeWindow && error_.isOk()) {
     const uint32_t i = uint32_t(c.decodeNext++);
     const detail::InstInfo& ii = table.insts[i];
     const uint32_t unit = ii.unit;
@@ -218,7 +231,7 @@ bool TimingRun::resolvable(CoreSim& c, Pending& p) {
 }
 
 void TimingRun::progress(CoreSim& c) {
-  for (;;) {
+  while (error_.isOk()) {
     bool progressed = false;
     for (int e = 0; e < kComputeEngines; ++e) {
       Fifo& f = c.engines[e].pending;
@@ -361,6 +374,7 @@ void TimingRun::schedule(CoreSim& c, const Pending& p) {
       end = start + ii.streamNs;
       c.stats.busyNs[unit] += end - start;
     }
+    watch(c, p.inst, start, end);
     eng.freeNs = end;
     c.endNs[p.inst] = end;
     c.stats.endNs = std::max(c.stats.endNs, end);
@@ -397,6 +411,12 @@ void TimingRun::schedule(CoreSim& c, const Pending& p) {
     ev.hbmBytes = cost.hbmReadBytes + cost.hbmWriteBytes;
   }
   q.inflightStartNs = start;
+  // The fastest this transfer can go (alone on the chip), so that a DMA whose rates make it
+  // absurdly slow is named here rather than after the bandwidth model has drained it.
+  double rate = std::min(cost.capGbps, dmaCoreGbps_);
+  if (cost.hbmPerMovedByte > 0) rate = std::min(rate, chip_.mem.hbmGbps / cost.hbmPerMovedByte);
+  const double aloneNs = cost.movedBytes == 0 ? 0.0 : double(cost.movedBytes) / rate;
+  watch(c, p.inst, start, enter + aloneNs);
   starts_.push(DmaStart{enter, seq_++, c.index, p.inst});
 }
 
@@ -406,6 +426,7 @@ void TimingRun::finishDma(CoreSim& c, uint32_t inst, double endNs) {
   q.busy = false;
   q.freeNs = endNs;
   c.dmaIntervals.emplace_back(q.inflightStartNs, endNs);
+  watch(c, inst, q.inflightStartNs, endNs);
   c.endNs[inst] = endNs;
   c.stats.endNs = std::max(c.stats.endNs, endNs);
   if (opts_.recordEvents) c.events[inst].endNs = endNs;
@@ -415,12 +436,87 @@ void TimingRun::finishDma(CoreSim& c, uint32_t inst, double endNs) {
   }
 }
 
+/// The config keys that set how long an instruction of `unit` takes, for watchdog messages.
+std::string rateKeysOf(const arch::ChipConfig& chip, uint32_t unit) {
+  if (unit >= kFirstQueueUnit) {
+    return fmt::format(
+        "dma.engine_gbps = {}, dma.sustained_gbps_per_core = {}, memory.hbm_gbps "
+        "= {}, dma.fixed_latency_ns = {}",
+        chip.dma.engineGbps, chip.dma.sustainedGbpsPerCore, chip.mem.hbmGbps,
+        chip.dma.fixedLatencyNs);
+  }
+  if (unit == 0) return fmt::format("pe.clock_ghz = {}", chip.pe.clockGhz);
+  const Engine e = static_cast<Engine>(unit);
+  const std::string_view name = arch::engineName(e);
+  const arch::StreamEngineConfig& s = chip.stream(e);
+  return fmt::format("{}.clock_ghz = {}, {}.elems_per_cycle_32/16/8 = {}/{}/{}", name, s.clockGhz,
+                     name, s.elemsPerCycle32, s.elemsPerCycle16, s.elemsPerCycle8);
+}
+
+std::string engineOf(uint32_t unit) {
+  if (unit >= kFirstQueueUnit) return fmt::format("dma queue {}", unit - kFirstQueueUnit);
+  return std::string(arch::engineName(static_cast<Engine>(unit)));
+}
+
+void TimingRun::watch(const CoreSim& c, uint32_t inst, double startNs, double endNs) {
+  const double duration = endNs - startNs;
+  // Written so that NaN fails every test.
+  if (duration >= 0 && duration <= kMaxSimulatedNs && endNs <= kMaxSimulatedNs) return;
+  if (!error_.isOk()) return;
+  const uint32_t unit = c.table->insts[inst].unit;
+  std::string what;
+  if (!(duration >= 0 && duration <= kMaxSimulatedNs)) {
+    what = fmt::format("would take {:.6g} simulated seconds (the bound is {:g} s per instruction)",
+                       duration * 1e-9, kMaxSimulatedNs * 1e-9);
+  } else {
+    what = fmt::format("would end at {:.6g} simulated seconds (the bound is {:g} s)", endNs * 1e-9,
+                       kMaxSimulatedNs * 1e-9);
+  }
+  error_ =
+      Status(ErrorCode::kConfig,
+             fmt::format("timing watchdog: {} instruction {} starting at simulated time {:.6g} s "
+                         "{}; the chip's rates make it absurdly slow ({}): fix the chip config "
+                         "(valid ranges: docs/configs.md)",
+                         engineOf(unit), inst, startNs * 1e-9, what, rateKeysOf(chip_, unit)),
+             c.program->instructionContext(inst))
+          .withContext(fmt::format(
+              "{}: core {}", chip_.sourceFile.empty() ? chip_.name : chip_.sourceFile, c.index));
+}
+
+void TimingRun::watchFluid(double tNextNs) {
+  // Name the transfer that would reach the time: the next to start, or the next to finish.
+  if (!starts_.empty() && starts_.top().enterNs <= tNextNs) {
+    const DmaStart& s = starts_.top();
+    watch(cores_[s.core], s.inst, nowNs_, s.enterNs);
+    return;
+  }
+  double best = kInf;
+  const detail::FluidDma::Transfer* which = nullptr;
+  for (const auto& tr : fluid_.active()) {
+    const double t = tr.rateGbps > 0 ? tr.remainingBytes / tr.rateGbps : kInf;
+    if (which == nullptr || t < best) {
+      best = t;
+      which = &tr;
+    }
+  }
+  if (which != nullptr) {
+    const CoreSim& c = cores_[which->core];
+    watch(c, which->inst,
+          c.queues[c.table->insts[which->inst].unit - kFirstQueueUnit].inflightStartNs, tNextNs);
+  }
+  if (error_.isOk()) {
+    error_ = Status(ErrorCode::kInternal,
+                    fmt::format("timing model reached simulated time {:.6g} s with no "
+                                "instruction to blame",
+                                tNextNs * 1e-9));
+  }
+}
+
 Expected<Timeline> TimingRun::run(std::span<const isa::Program* const> perCore) {
   TRNSIM_RETURN_IF_ERROR(detail::checkTimingConfig(chip_));
   if (perCore.size() > chip_.coresPerChip) {
-    return Status(ErrorCode::kInvalidArgument,
-                  fmt::format("{} programs for a chip with {} cores", perCore.size(),
-                              chip_.coresPerChip));
+    return Status(ErrorCode::kInvalidArgument, fmt::format("{} programs for a chip with {} cores",
+                                                           perCore.size(), chip_.coresPerChip));
   }
   const uint32_t queues = chip_.dma.enginesPerCore * chip_.dma.queuesPerEngine;
   semNs_[0] = chip_.semaphoreWaitCycles / chip_.pe.clockGhz;
@@ -454,14 +550,21 @@ Expected<Timeline> TimingRun::run(std::span<const isa::Program* const> perCore) 
     c.tracker.init(table->memory);
     c.queues.assign(queues, QueueState{});
   }
-  fluid_.init(uint32_t(cores_.size()), detail::coreDmaGbps(chip_), chip_.mem.hbmGbps);
+  dmaCoreGbps_ = detail::coreDmaGbps(chip_);
+  fluid_.init(uint32_t(cores_.size()), dmaCoreGbps_, chip_.mem.hbmGbps);
   for (CoreSim& c : cores_) progress(c);
 
+  // Every pass either starts a DMA or finishes one, or moves time forward (FluidDma finishes
+  // a transfer whose remaining time the current time cannot resolve), so the loop ends.
   std::vector<detail::FluidDma::Transfer> done;
-  for (;;) {
+  while (error_.isOk()) {
     const double tStart = starts_.empty() ? kInf : starts_.top().enterNs;
     const double tDone = fluid_.nextCompletionNs();
     if (tStart == kInf && tDone == kInf) break;
+    if (!(std::min(tStart, tDone) <= kMaxSimulatedNs)) {
+      watchFluid(std::min(tStart, tDone));
+      break;
+    }
     if (tDone <= tStart) {
       fluid_.advanceTo(tDone);
       nowNs_ = std::max(nowNs_, tDone);
@@ -477,8 +580,7 @@ Expected<Timeline> TimingRun::run(std::span<const isa::Program* const> perCore) 
         DmaStart s = starts_.top();
         starts_.pop();
         CoreSim& c = cores_[s.core];
-        const detail::DmaCost& cost =
-            c.table->dmaCosts[c.table->insts[s.inst].costIndex];
+        const detail::DmaCost& cost = c.table->dmaCosts[c.table->insts[s.inst].costIndex];
         if (cost.movedBytes == 0) {
           finishDma(c, s.inst, nowNs_);
           progress(c);
@@ -496,13 +598,14 @@ Expected<Timeline> TimingRun::run(std::span<const isa::Program* const> perCore) 
     fluid_.recomputeRates();
   }
 
+  if (!error_.isOk()) return error_;
   Timeline tl;
   tl.cores.reserve(cores_.size());
   for (CoreSim& c : cores_) {
     if (c.decodeNext != c.program->instructions.size() || c.pendingCount != 0) {
-      return Status(ErrorCode::kInternal,
-                    fmt::format("timing model stalled at instruction {} of core {}",
-                                c.decodeNext, c.index));
+      return Status(
+          ErrorCode::kInternal,
+          fmt::format("timing model stalled at instruction {} of core {}", c.decodeNext, c.index));
     }
     // DMA busy time: the union of the [start, end] intervals of the core's transfers.
     std::sort(c.dmaIntervals.begin(), c.dmaIntervals.end());

@@ -37,12 +37,17 @@ double FluidDma::nextCompletionNs() const {
 
 void FluidDma::takeFinished(std::vector<Transfer>& done) {
   // The transfer that defined nextCompletionNs() may keep a little residue from rounding:
-  // treat anything that would finish within a picosecond as finished.
+  // treat anything that would finish within a picosecond as finished. So is anything whose
+  // remaining time the current time cannot resolve (now + left == now): far out in time a
+  // double's step exceeds a picosecond, advanceTo() cannot move, and without this the event
+  // loop would spin for ever on the same instant. (Below about 1e13 ns, hours of simulated
+  // time, a double resolves a picosecond, so this never changes a time the picosecond rule
+  // gives.)
   size_t keep = 0;
   for (size_t i = 0; i < active_.size(); ++i) {
     const Transfer& tr = active_[i];
-    bool finished = tr.remainingBytes <= kDoneBytes ||
-                    (tr.rateGbps > 0 && tr.remainingBytes / tr.rateGbps <= 1e-3);
+    const double leftNs = tr.rateGbps > 0 ? tr.remainingBytes / tr.rateGbps : kInf;
+    bool finished = tr.remainingBytes <= kDoneBytes || leftNs <= 1e-3 || now_ + leftNs <= now_;
     if (finished) {
       done.push_back(tr);
     } else {
