@@ -8,8 +8,10 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include "trnsim/arch/chip_config.h"
+#include "trnsim/arch/chip_schema.h"
 
 namespace trnsim::arch {
 namespace {
@@ -203,6 +205,38 @@ TEST(Engines, NamesAndStreamLookup) {
   EXPECT_EQ(&chip.stream(Engine::kScalar), &chip.scalar);
   EXPECT_EQ(&chip.stream(Engine::kGpSimd), &chip.gpsimd);
   EXPECT_EQ(&chip.stream(Engine::kSync), &chip.sync);
+}
+
+/// The table row of docs/configs.md whose first cell names `key` in backquotes.
+std::string docRowOf(const std::string& doc, const std::string& key) {
+  std::istringstream in(doc);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.empty() || line[0] != '|') continue;
+    const std::string firstCell = line.substr(0, line.find('|', 1));
+    if (firstCell.find("`" + key + "`") != std::string::npos) return line;
+  }
+  return {};
+}
+
+TEST(Docs, ConfigReferenceGivesTheRangeOfEveryKeyAsTheSchemaHasIt) {
+  // The ranges live in one table each (chip_schema.cpp, system_parse.cpp); docs/configs.md
+  // must say the same, so that a changed range changes the documentation too.
+  std::string doc = readText(std::string(TRNSIM_SOURCE_DIR) + "/docs/configs.md");
+  ASSERT_FALSE(doc.empty());
+  ChipConfig chip;
+  std::vector<detail::FieldSpec> specs;
+  for (const detail::Field& f : detail::chipFields(chip)) specs.push_back(f.spec);
+  for (const detail::FieldSpec& s : detail::systemFieldSpecs()) specs.push_back(s);
+  EXPECT_GT(specs.size(), 60u);
+  for (const detail::FieldSpec& s : specs) {
+    const std::string key(s.path);
+    const std::string row = docRowOf(doc, key);
+    ASSERT_FALSE(row.empty()) << key << " has no row in docs/configs.md";
+    EXPECT_NE(row.find(s.docRange()), std::string::npos)
+        << key << ": docs/configs.md should give the range " << s.docRange() << " in:\n"
+        << row;
+  }
 }
 
 TEST(Docs, ConfigReferenceNamesEveryKey) {

@@ -49,7 +49,7 @@ TEST(ChipErrors, WrongTypeNamesFileKeyAndExpectation) {
   Status s = parseDom(j);
   EXPECT_EQ(s.code(), ErrorCode::kConfig);
   EXPECT_EQ(s.toString(),
-            "configs/chips/x.json: key 'pe.clock_ghz': expected a number in (0, 10] GHz with a "
+            "configs/chips/x.json: key 'pe.clock_ghz': expected a number in [0.1, 10] GHz with a "
             "source, got \"fast\"");
 }
 
@@ -119,14 +119,18 @@ TEST(ChipErrors, OutOfRangeValues) {
       {"memory", "sbuf_partitions", 129, "a whole number in 1..128 partitions"},
       {"memory", "sbuf_partitions", 64.5, "a whole number in 1..128"},
       {"memory", "sbuf_partitions", -1, "a whole number in 1..128"},
-      {"pe", "clock_ghz", 0, "a number in (0, 10] GHz"},
-      {"pe", "clock_ghz", -2.4, "a number in (0, 10] GHz"},
-      {"pe", "clock_ghz", 11, "a number in (0, 10] GHz"},
+      {"pe", "clock_ghz", 0, "a number in [0.1, 10] GHz"},
+      {"pe", "clock_ghz", -2.4, "a number in [0.1, 10] GHz"},
+      {"pe", "clock_ghz", 11, "a number in [0.1, 10] GHz"},
+      {"pe", "clock_ghz", 2400, "a number in [0.1, 10] GHz"},
       {"vector", "lanes", 200, "a whole number in 1..128 lanes"},
-      {"vector", "elems_per_cycle_16", 0, "a number in (0, 64]"},
-      {"dma", "engine_gbps", true, "a number in (0, 100000] GB/s"},
-      {"dma", "transpose_efficiency", 1.5, "a number in [0, 1]"},
-      {"memory", "hbm_bytes", 1e300, "a whole number in 1..1125899906842624 bytes"},
+      {"vector", "elems_per_cycle_16", 0, "a number in [0.01, 64]"},
+      {"dma", "engine_gbps", true, "a number in [0.1, 10000] GB/s"},
+      {"dma", "transpose_efficiency", 1.5, "0 or a number in [0.01, 1]"},
+      {"dma", "transpose_efficiency", 1e-9, "0 or a number in [0.01, 1]"},
+      {"memory", "hbm_bytes", 1e300, "a whole number in 1048576..1125899906842624 bytes"},
+      {"memory", "hbm_gbps", 0.5, "a number in [1, 1000000] GB/s"},
+      {"dma", "queues_per_engine", 1024, "a whole number in 1..256 queues"},
       {"memory", "psum_banks", "8", "a whole number in 1..64 banks"},
   };
   for (const Case& c : cases) {
@@ -139,6 +143,63 @@ TEST(ChipErrors, OutOfRangeValues) {
   auto flag = trn2();
   flag["pe"]["throttle"]["enabled"]["value"] = 1;
   expectError(parseDom(flag), ErrorCode::kConfig, "pe.throttle.enabled", "expected true or false");
+}
+
+TEST(ChipErrors, ExtremeRatesOfIssue14AreRangeErrors) {
+  // A clock or data-path rate of 1e-20 used to load, and made `trnsim run`, `demo` and
+  // `cluster run` spin for ever in the timing model. The loader refuses it, naming the key, the
+  // value, the range and what to do.
+  auto j = trn2();
+  j["vector"]["clock_ghz"]["value"] = 1e-20;
+  EXPECT_EQ(parseDom(j).toString(),
+            "configs/chips/x.json: key 'vector.clock_ghz': expected a number in [0.1, 10] GHz "
+            "with a source, got 1e-20; clocks are in GHz: 2.4 means 2.4 GHz, and real engines "
+            "run at 0.5-3 GHz (every key's range: docs/configs.md)");
+  struct Case {
+    const char* section;
+    const char* key;
+    const char* range;
+  };
+  const Case cases[] = {
+      {"pe", "clock_ghz", "[0.1, 10] GHz"},
+      {"vector", "clock_ghz", "[0.1, 10] GHz"},
+      {"scalar", "clock_ghz", "[0.1, 10] GHz"},
+      {"gpsimd", "clock_ghz", "[0.1, 10] GHz"},
+      {"sync", "clock_ghz", "[0.1, 10] GHz"},
+      {"vector", "elems_per_cycle_32", "[0.01, 64] elements/lane/cycle"},
+      {"scalar", "elems_per_cycle_16", "[0.01, 64] elements/lane/cycle"},
+      {"gpsimd", "elems_per_cycle_8", "[0.01, 64] elements/lane/cycle"},
+      {"dma", "engine_gbps", "[0.1, 10000] GB/s"},
+      {"dma", "sustained_gbps_per_core", "[0.1, 1000000] GB/s"},
+      {"memory", "hbm_gbps", "[1, 1000000] GB/s"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(std::string(c.section) + "." + c.key);
+    for (double bad : {1e-20, 1e20}) {
+      auto k = trn2();
+      k[c.section][c.key]["value"] = bad;
+      Status s = parseDom(k);
+      expectError(s, ErrorCode::kConfig, std::string(c.section) + "." + c.key,
+                  std::string("expected a number in ") + c.range + " with a source, got " +
+                      ordered_json(bad).dump());
+      EXPECT_NE(s.message().find("docs/configs.md"), std::string::npos) << s.toString();
+    }
+  }
+  auto start = trn2();
+  start["pe"]["throttle"]["start_fraction"]["value"] = 1e-20;
+  expectError(parseDom(start), ErrorCode::kConfig, "pe.throttle.start_fraction",
+              "expected a number in [0.01, 1]");
+  auto wait = trn2();
+  wait["semaphore_wait_cycles"]["value"] = 1e9;
+  expectError(parseDom(wait), ErrorCode::kConfig, "semaphore_wait_cycles",
+              "expected a whole number in 0..100000 cycles");
+  // The ends of a range are valid.
+  auto ends = trn2();
+  ends["vector"]["clock_ghz"]["value"] = 0.1;
+  ends["pe"]["clock_ghz"]["value"] = 10;
+  ends["vector"]["elems_per_cycle_32"]["value"] = 0.01;
+  ends["dma"]["sbuf_transpose_efficiency"]["value"] = 0;
+  EXPECT_TRUE(parseDom(ends).isOk()) << parseDom(ends).toString();
 }
 
 TEST(ChipErrors, WholeNumbersWrittenAsFloatsAreAccepted) {

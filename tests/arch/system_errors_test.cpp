@@ -5,6 +5,7 @@
 
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 #include "trnsim/arch/system_config.h"
 #include "trnsim/arch/system_files.h"
@@ -104,7 +105,8 @@ TEST(SystemErrors, NegativeOrOutOfRangeNumbers) {
   auto j = trn2();
   j["scale_up"][0]["link_gbps"]["value"] = -128;
   expectError(parseDom(j), ErrorCode::kConfig, "scale_up.0.link_gbps",
-              "expected a number in (0, 100000] GB/s with a source, got -128");
+              "expected a number in [0.1, 100000] GB/s with a source, got -128; bandwidths are "
+              "in GB/s");
   auto k = trn2();
   k["scale_out"]["oversubscription"]["value"] = 0.5;
   expectError(parseDom(k), ErrorCode::kConfig, "scale_out.oversubscription",
@@ -116,6 +118,51 @@ TEST(SystemErrors, NegativeOrOutOfRangeNumbers) {
   bare["accel"]["power_watts"] = 500;
   expectError(parseDom(bare), ErrorCode::kConfig, "accel.power_watts",
               "every number needs its source");
+}
+
+TEST(SystemErrors, NearZeroRatesAreRangeErrors) {
+  // Issue 14: a near-zero bandwidth used to load and make the planner print "inf days" and
+  // "-nan%". Each rate the planner divides by has a physical floor; 0 stays valid where it
+  // means "none" or "the planner's default".
+  struct Case {
+    std::vector<std::string> path;
+    const char* key;
+    const char* range;
+  };
+  const Case cases[] = {
+      {{"scale_up", "0", "link_gbps"}, "scale_up.0.link_gbps", "[0.1, 100000] GB/s"},
+      {{"scale_out", "nic_gbps_per_chip"}, "scale_out.nic_gbps_per_chip", "[0.1, 100000] GB/s"},
+      {{"checkpoint_gbps_per_node"}, "checkpoint_gbps_per_node", "[0.1, 100000] GB/s"},
+      {{"accel", "memory_gbps"}, "accel.memory_gbps", "[10, 1000000] GB/s"},
+      {{"accel", "peak_tflops_bf16"}, "accel.peak_tflops_bf16", "[1, 100000] TFLOPS"},
+      {{"accel", "peak_tflops_fp8"},
+       "accel.peak_tflops_fp8",
+       "0 or a number in [1, 100000] TFLOPS"},
+      {{"accel", "power_watts"}, "accel.power_watts", "[10, 100000] W"},
+      {{"reliability", "chip_mtbf_hours"},
+       "reliability.chip_mtbf_hours",
+       "0 or a number in [1, 1000000000] hours"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.key);
+    auto j = trn2();
+    ordered_json* node = &j;
+    for (const std::string& part : c.path) {
+      node = node->is_array() ? &(*node)[std::stoul(part)] : &(*node)[part];
+    }
+    (*node)["value"] = 1e-20;
+    expectError(parseDom(j), ErrorCode::kConfig, c.key,
+                std::string("expected ") +
+                    (std::string(c.range).rfind("0 or", 0) == 0 ? "" : "a number in ") + c.range +
+                    " with a source, got 1e-20");
+    expectError(parseDom(j), ErrorCode::kConfig, c.key, "docs/configs.md");
+  }
+  // 0 where 0 means none / the default.
+  auto none = trn2();
+  none["accel"]["peak_tflops_fp8"]["value"] = 0;
+  none["reliability"]["chip_mtbf_hours"]["value"] = 0;
+  none["reliability"]["restart_seconds"]["value"] = 0;
+  EXPECT_TRUE(parseDom(none).isOk()) << parseDom(none).toString();
 }
 
 TEST(SystemErrors, RulesBetweenKeys) {

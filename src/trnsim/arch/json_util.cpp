@@ -112,6 +112,10 @@ Status readValueObject(const json& node, const FieldSpec& spec, const FieldRef& 
     return error(spec.path, "missing \"value\"; expected " + expected);
   }
   const std::string got = fmt::format("expected {} with a source, got {}", expected, shown(*val));
+  // A number of the right type but outside the range: say what to do about it.
+  const std::string outOfRange =
+      got + (spec.hint.empty() ? std::string("") : "; " + std::string(spec.hint)) +
+      " (every key's range: docs/configs.md)";
 
   switch (spec.kind) {
     case FieldKind::kFlag:
@@ -121,7 +125,7 @@ Status readValueObject(const json& node, const FieldSpec& spec, const FieldRef& 
     case FieldKind::kReal: {
       if (!val->is_number()) return error(spec.path, got);
       double v = val->get<double>();
-      if (!spec.inRange(v)) return error(spec.path, got);
+      if (!spec.inRange(v)) return error(spec.path, outOfRange);
       *std::get<double*>(ref) = v;
       break;
     }
@@ -129,7 +133,9 @@ Status readValueObject(const json& node, const FieldSpec& spec, const FieldRef& 
       if (!val->is_number()) return error(spec.path, got);
       double v = val->get<double>();
       if (val->is_number_unsigned()) v = static_cast<double>(val->get<uint64_t>());
-      if (!std::isfinite(v) || std::floor(v) != v || !spec.inRange(v)) return error(spec.path, got);
+      if (!std::isfinite(v) || std::floor(v) != v || !spec.inRange(v)) {
+        return error(spec.path, outOfRange);
+      }
       uint64_t whole = val->is_number_unsigned() ? val->get<uint64_t>() : static_cast<uint64_t>(v);
       if (auto* p32 = std::get_if<uint32_t*>(&ref)) {
         **p32 = static_cast<uint32_t>(whole);  // the range check keeps it below 2^32

@@ -31,8 +31,6 @@ using detail::joinPath;
 using detail::shown;
 using nlohmann::json;
 
-constexpr double kInf = std::numeric_limits<double>::infinity();
-
 /// What one key of an object holds, for "missing" messages and for reading it.
 enum class Slot : uint8_t { kNumber, kText, kOptionalText, kObject, kList };
 
@@ -43,20 +41,30 @@ struct KeyDesc {
   std::string expected;  ///< kObject / kList: what the value should look like
 };
 
-KeyDesc number(std::string key, FieldKind kind, double lo, double hi, bool loOpen,
-               std::string_view unit) {
-  return {std::move(key), Slot::kNumber, FieldSpec{{}, kind, lo, hi, loOpen, false, unit}, {}};
+constexpr std::string_view kBandwidthHint =
+    "bandwidths are in GB/s, 1e9 bytes/s, per direction: divide a Gb/s datasheet figure by 8";
+constexpr std::string_view kTflopsHint = "dense peak in TFLOPS, 1e12 FLOP/s: 989.4 for an H100";
+constexpr std::string_view kNsHint = "latencies are in ns: 1500 for 1.5 us";
+
+KeyDesc number(std::string key, FieldKind kind, double lo, double hi, std::string_view unit,
+               std::string_view hint, bool orZero = false) {
+  return {std::move(key),
+          Slot::kNumber,
+          FieldSpec{{}, kind, lo, hi, false, false, unit, orZero, hint},
+          {}};
 }
-KeyDesc positive(std::string key, std::string_view unit, double hi = kInf) {
-  return number(std::move(key), FieldKind::kReal, 0, hi, true, unit);
+KeyDesc real(std::string key, double lo, double hi, std::string_view unit, std::string_view hint) {
+  return number(std::move(key), FieldKind::kReal, lo, hi, unit, hint);
 }
-KeyDesc nonNegative(std::string key, std::string_view unit, double hi = kInf) {
-  return number(std::move(key), FieldKind::kReal, 0, hi, false, unit);
+/// A real in [lo, hi] or exactly 0 (0 means "none" or "the planner's default").
+KeyDesc realOrZero(std::string key, double lo, double hi, std::string_view unit,
+                   std::string_view hint) {
+  return number(std::move(key), FieldKind::kReal, lo, hi, unit, hint, true);
 }
 KeyDesc count(std::string key, double lo, double hi, std::string_view unit = {}) {
-  return number(std::move(key), FieldKind::kCount, lo, hi, false, unit);
+  return number(std::move(key), FieldKind::kCount, lo, hi, unit, {});
 }
-KeyDesc flag(std::string key) { return number(std::move(key), FieldKind::kFlag, 0, 1, false, {}); }
+KeyDesc flag(std::string key) { return number(std::move(key), FieldKind::kFlag, 0, 1, {}, {}); }
 KeyDesc text(std::string key) { return {std::move(key), Slot::kText, {}, {}}; }
 KeyDesc optionalText(std::string key) { return {std::move(key), Slot::kOptionalText, {}, {}}; }
 
@@ -70,19 +78,22 @@ KeyDesc object(std::string key, const std::vector<KeyDesc>& inner) {
   return {std::move(key), Slot::kObject, {}, "an object with keys " + keyList(inner)};
 }
 
-// The keys of each object, in file order. Ranges are wide sanity bounds: they catch unit slips
-// (Gb/s typed as GB/s x 1000, a negative number) without judging plausible hardware.
+// The keys of each object, in file order: the one table of system keys and their ranges
+// (docs/configs.md writes the same ranges; a test compares them). Ranges are wide physical
+// sanity bounds: they catch unit slips (Gb/s typed as GB/s, TFLOPS as FLOPS, a negative
+// number) and near-zero rates that would make the planner print "inf days", without judging
+// plausible hardware.
 const std::vector<KeyDesc>& accelKeys() {
   static const std::vector<KeyDesc> keys = {
       text("name"),
       optionalText("sim_chip"),
       count("ranks_per_chip", 1, 64, "ranks"),
-      positive("peak_tflops_bf16", "TFLOPS", 1e6),
-      nonNegative("peak_tflops_fp8", "TFLOPS", 1e6),
-      positive("peak_tflops_fp32", "TFLOPS", 1e6),
-      count("memory_bytes", 1, 1e15, "bytes"),
-      positive("memory_gbps", "GB/s", 1e6),
-      positive("power_watts", "W", 1e5),
+      real("peak_tflops_bf16", 1, 1e5, "TFLOPS", kTflopsHint),
+      realOrZero("peak_tflops_fp8", 1, 1e5, "TFLOPS", kTflopsHint),
+      real("peak_tflops_fp32", 0.1, 1e5, "TFLOPS", kTflopsHint),
+      count("memory_bytes", 1e9, 1e15, "bytes"),
+      real("memory_gbps", 10, 1e6, "GB/s", kBandwidthHint),
+      real("power_watts", 10, 1e5, "W", "all-in watts per chip: 1275 for a DGX H100 GPU"),
   };
   return keys;
 }
@@ -91,8 +102,8 @@ const std::vector<KeyDesc>& dimKeys() {
       text("name"),
       text("kind"),
       count("size", 1, 1e6, "chips"),
-      positive("link_gbps", "GB/s", 1e5),
-      nonNegative("hop_latency_ns", "ns", 1e9),
+      real("link_gbps", 0.1, 1e5, "GB/s", kBandwidthHint),
+      real("hop_latency_ns", 0, 1e7, "ns", kNsHint),
       flag("in_network_reduction"),
   };
   return keys;
@@ -100,19 +111,19 @@ const std::vector<KeyDesc>& dimKeys() {
 const std::vector<KeyDesc>& scaleOutKeys() {
   static const std::vector<KeyDesc> keys = {
       text("name"),
-      positive("nic_gbps_per_chip", "GB/s", 1e5),
+      real("nic_gbps_per_chip", 0.1, 1e5, "GB/s", kBandwidthHint),
       count("rails", 1, 1024, "rails"),
       count("tiers", 1, 8, "tiers"),
-      nonNegative("hop_latency_ns", "ns", 1e9),
-      number("oversubscription", FieldKind::kReal, 1, 1000, false, {}),
+      real("hop_latency_ns", 0, 1e7, "ns", kNsHint),
+      real("oversubscription", 1, 1000, {}, "a ratio: 1 is non-blocking, 2 is 2:1"),
       count("max_chips", 1, 1e9, "chips"),
   };
   return keys;
 }
 const std::vector<KeyDesc>& reliabilityKeys() {
   static const std::vector<KeyDesc> keys = {
-      nonNegative("chip_mtbf_hours", "hours", 1e12),
-      nonNegative("restart_seconds", "s", 1e9),
+      realOrZero("chip_mtbf_hours", 1, 1e9, "hours", "hours per chip; 0 for the planner's default"),
+      real("restart_seconds", 0, 1e6, "s", "seconds; 0 for the planner's default"),
   };
   return keys;
 }
@@ -128,7 +139,7 @@ const std::vector<KeyDesc>& rootKeys() {
        {},
        "a list of fabric dimensions, each an object with keys " + keyList(dimKeys())},
       object("scale_out", scaleOutKeys()),
-      positive("checkpoint_gbps_per_node", "GB/s", 1e5),
+      real("checkpoint_gbps_per_node", 0.1, 1e5, "GB/s", kBandwidthHint),
       object("reliability", reliabilityKeys()),
   };
   return keys;
@@ -368,6 +379,46 @@ class SystemParser {
 };
 
 }  // namespace
+
+namespace detail {
+
+std::vector<FieldSpec> systemFieldSpecs() {
+  // The paths live as long as the program (FieldSpec holds a string_view).
+  static const std::vector<std::string> paths = [] {
+    std::vector<std::string> out;
+    auto add = [&](const std::string& prefix, const std::vector<KeyDesc>& keys) {
+      for (const KeyDesc& k : keys) {
+        if (k.slot == Slot::kNumber && k.key != "schema_version") {
+          out.push_back(joinPath(prefix, k.key));
+        }
+      }
+    };
+    add("", rootKeys());
+    add("accel", accelKeys());
+    add("scale_up[i]", dimKeys());
+    add("scale_out", scaleOutKeys());
+    add("reliability", reliabilityKeys());
+    return out;
+  }();
+  std::vector<FieldSpec> specs;
+  size_t next = 0;
+  auto add = [&](const std::vector<KeyDesc>& keys) {
+    for (const KeyDesc& k : keys) {
+      if (k.slot != Slot::kNumber || k.key == "schema_version") continue;
+      FieldSpec spec = k.spec;
+      spec.path = paths[next++];
+      specs.push_back(spec);
+    }
+  };
+  add(rootKeys());
+  add(accelKeys());
+  add(dimKeys());
+  add(scaleOutKeys());
+  add(reliabilityKeys());
+  return specs;
+}
+
+}  // namespace detail
 
 Expected<SystemConfig> parseSystemConfig(std::string_view jsonText, const std::string& origin) {
   try {
