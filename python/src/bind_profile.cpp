@@ -13,6 +13,7 @@
 #include "trnsim/isa/names.h"
 #include "trnsim/profile/summary.h"
 #include "trnsim/profile/trace.h"
+#include "trnsim/profile/trace_check.h"
 
 namespace py = pybind11;
 using namespace trnsim;
@@ -115,6 +116,17 @@ void bindProfile(py::module_& m) {
       py::arg("chip"), py::arg("events"), py::arg("end_ns") = 0.0,
       "Chrome/Perfetto trace JSON of a timeline given as a list of event dicts (events are "
       "named 'instruction N': no program is attached).");
+
+  sub.def(
+      "check_trace",
+      [](const std::string& text) {
+        const Status s = profile::checkTraceRules(text);
+        if (!s) throw py::value_error(s.toString());
+      },
+      py::arg("text"),
+      "Checks trace JSON text against the trace rules of docs/profile.md (slices on a track "
+      "nest, tracks are named, flow arrows pair up inside slices, finite times and counters); "
+      "ValueError naming the events that break one.");
 
   sub.attr("SUMMARY_SCHEMA_VERSION") = profile::kSummarySchemaVersion;
 }

@@ -159,7 +159,7 @@ def test_graph_breaks_give_one_record_per_call(ref, tmp_path):
     trace = tmp_path / "t.json"
     run.write_trace(trace)
     events = json.loads(trace.read_text())["traceEvents"]
-    names = [e["args"]["name"] for e in events if e.get("ph") == "M"]
+    names = [e["args"]["name"] for e in events if e.get("name") == "process_name"]
     assert names == ["graph 0 (forward): reference", "graph 1 (forward): reference"]
     xs = [e for e in events if e.get("ph") == "X"]
     assert xs[1]["ts"] == pytest.approx(run.runs[0].simulated_ns / 1000.0)

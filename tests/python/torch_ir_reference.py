@@ -256,6 +256,7 @@ class ReferenceRecord:
         with open(path, "w") as f:
             json.dump({"traceEvents": [
                 {"name": "process_name", "ph": "M", "pid": 0, "args": {"name": "reference"}},
+                {"name": "thread_name", "ph": "M", "pid": 0, "tid": 0, "args": {"name": "graph"}},
                 {"name": "graph", "ph": "X", "pid": 0, "tid": 0, "ts": 0,
                  "dur": self.simulated_ns / 1000.0}]}, f)
 

@@ -239,12 +239,14 @@ std::string formatSummary(const Summary& s) {
          fmt::format("{}instr/s, {}cycles/s ({:.3f} s host)", si(s.instructionsPerHostSecond, ""),
                      si(s.simulatedCyclesPerHostSecond, ""), s.hostSeconds));
   }
-  out += fmt::format("\n{:<6}{:<14}{:>12}{:>9}{:>12}{:>12}\n", "core", "engine", "busy us",
-                     "busy %", "instrs", "wait us");
+  // "stall us" sums start - ready over an engine's instructions: how long ready instructions
+  // waited for it. Waits of queued instructions overlap, so the sum can exceed the run.
+  out += fmt::format("\n{:<6}{:<14}{:>12}{:>9}{:>12}{:>14}{:>11}\n", "core", "engine", "busy us",
+                     "busy %", "instrs", "stall us (sum)", "HBM");
   for (const CoreSummary& core : s.perCore) {
     for (const EngineSummary& e : core.engines) {
       if (e.busyNs == 0 && e.instructions == 0) continue;
-      out += fmt::format("{:<6}{:<14}{:>12.3f}{:>8.1f}%{:>12}{:>12.3f}\n", core.core,
+      out += fmt::format("{:<6}{:<14}{:>12.3f}{:>8.1f}%{:>12}{:>14.3f}\n", core.core,
                          arch::engineName(e.engine), e.busyNs / 1000, e.busyPercent, e.instructions,
                          e.waitNs / 1000);
     }
@@ -253,11 +255,13 @@ std::string formatSummary(const Summary& s) {
                          core.dmaAnyBusyNs / 1000, core.dmaAnyBusyPercent);
     }
     for (const DmaQueueSummary& q : core.dmaQueues) {
-      out += fmt::format("{:<6}{:<14}{:>12.3f}{:>8.1f}%{:>12}{:>12}\n", core.core,
+      out += fmt::format("{:<6}{:<14}{:>12.3f}{:>8.1f}%{:>12}{:>14}{:>11}\n", core.core,
                          fmt::format("  dma q{}", q.queue), q.busyNs / 1000, q.busyPercent,
-                         q.transfers, si(double(q.hbmBytes), "B"));
+                         q.transfers, "", si(double(q.hbmBytes), "B"));
     }
   }
+  out += "stall us (sum): over an engine's instructions, start - inputs ready (waiting for the "
+         "engine); overlapping waits add up\n";
   return out;
 }
 

@@ -1,5 +1,7 @@
 #include "trnsim/profile/trace.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cerrno>
 #include <cmath>
@@ -127,9 +129,10 @@ void nameProcess(JsonBuffer& out, bool& first, int64_t pid, const std::string& n
   metadata(out, first, pid, nullptr, "process_sort_index", "sort_index", nullptr, pid);
 }
 
-void nameTrack(JsonBuffer& out, bool& first, int64_t pid, int64_t tid, const std::string& name) {
+void nameTrack(JsonBuffer& out, bool& first, int64_t pid, int64_t tid, const std::string& name,
+               int64_t sortIndex) {
   metadata(out, first, pid, &tid, "thread_name", "name", &name, 0);
-  metadata(out, first, pid, &tid, "thread_sort_index", "sort_index", nullptr, tid);
+  metadata(out, first, pid, &tid, "thread_sort_index", "sort_index", nullptr, sortIndex);
 }
 
 /// Appends "HBM" counter events for the events selected by `pick`: the summed transfer rate,
@@ -218,8 +221,8 @@ const std::vector<std::string>& opcodeNamesJson() {
   return names;
 }
 
-void appendEvent(JsonBuffer& out, bool& first, int64_t pid, const sim::TimelineEvent& e,
-                 const CoreNaming& naming, const TraceOptions& opts) {
+void appendEvent(JsonBuffer& out, bool& first, int64_t pid, int64_t tid,
+                 const sim::TimelineEvent& e, const CoreNaming& naming, const TraceOptions& opts) {
   const isa::Program* program = naming.program;
   const isa::Instruction* inst = program && e.instruction < program->instructions.size()
                                      ? &program->instructions[e.instruction]
@@ -238,7 +241,7 @@ void appendEvent(JsonBuffer& out, bool& first, int64_t pid, const sim::TimelineE
   out += ",\"pid\":";
   appendJsonNumber(out, pid);
   out += ",\"tid\":";
-  appendJsonNumber(out, trackId(e));
+  appendJsonNumber(out, tid);
   out += ",\"ts\":";
   appendJsonNumber(out, e.startNs / 1000.0);
   out += ",\"dur\":";
@@ -285,12 +288,48 @@ void appendEvent(JsonBuffer& out, bool& first, int64_t pid, const sim::TimelineE
   out += "}}";
 }
 
-/// The tracks one core's events use.
+/// The tracks one core's events use: track id -> lanes (1 + its sub-tracks).
 struct CoreTracks {
-  std::array<bool, arch::kNumEngines> engines{};
-  std::set<uint16_t> dmaQueues;
+  std::map<int64_t, uint32_t> lanes;
   bool hbm = false;
 };
+
+/// Lane l > 0 of track t has id t + l * kLaneTidStride (engines are 1..5, DMA queues
+/// kDmaTidBase + q with q < kLaneTidStride - kDmaTidBase).
+constexpr int64_t kLaneTidStride = 100000;
+
+/// The lane of each event within its (core, track): an instruction that starts before the
+/// previous one on its engine or queue has ended (TensorE loading the next weights under the
+/// running matmul, a DMA's fixed latency under the queue's previous transfer) goes on a
+/// sub-track, so slices on one track never partially overlap: Perfetto nests the slices of a
+/// track by time and draws a partial overlap wrong. First fit over events sorted by start.
+std::vector<uint32_t> assignLanes(const std::vector<sim::TimelineEvent>& events) {
+  std::map<std::pair<uint32_t, int64_t>, std::vector<uint32_t>> byTrack;
+  for (uint32_t i = 0; i < events.size(); ++i) {
+    byTrack[{events[i].core, trackId(events[i])}].push_back(i);
+  }
+  std::vector<uint32_t> lane(events.size(), 0);
+  std::vector<double> laneEnd;
+  for (auto& [track, order] : byTrack) {
+    std::stable_sort(order.begin(), order.end(),
+                     [&](uint32_t a, uint32_t b) { return events[a].startNs < events[b].startNs; });
+    laneEnd.clear();
+    for (uint32_t i : order) {
+      const sim::TimelineEvent& e = events[i];
+      uint32_t l = 0;
+      while (l < laneEnd.size() && laneEnd[l] > e.startNs) ++l;
+      if (l == laneEnd.size()) laneEnd.push_back(e.endNs);
+      laneEnd[l] = e.endNs;
+      lane[i] = l;
+    }
+  }
+  return lane;
+}
+
+std::string trackName(int64_t tid, const arch::ChipConfig* config) {
+  if (tid >= kDmaTidBase) return dmaTrackName(uint16_t(tid - kDmaTidBase), config);
+  return std::string(arch::engineName(static_cast<arch::Engine>(tid - 1)));
+}
 
 Status emitTrace(const TraceInput& input, const TraceOptions& opts, Sink& sink) {
   JsonBuffer& out = sink.out;
@@ -307,15 +346,14 @@ Status emitTrace(const TraceInput& input, const TraceOptions& opts, Sink& sink) 
     const std::string label = chipLabel(chip, c);
     const auto& events = chip.timeline->events;
 
+    const std::vector<uint32_t> lanes = assignLanes(events);
     std::map<uint32_t, CoreTracks> cores;
     bool chipHbm = false;
-    for (const sim::TimelineEvent& e : events) {
+    for (size_t i = 0; i < events.size(); ++i) {
+      const sim::TimelineEvent& e = events[i];
       CoreTracks& tracks = cores[e.core];
-      if (e.engine == arch::Engine::kDma) {
-        tracks.dmaQueues.insert(e.queue);
-      } else {
-        tracks.engines[static_cast<size_t>(e.engine)] = true;
-      }
+      uint32_t& n = tracks.lanes[trackId(e)];
+      n = std::max(n, lanes[i] + 1);
       if (e.hbmBytes != 0 && e.endNs > e.startNs) tracks.hbm = chipHbm = true;
     }
 
@@ -331,13 +369,12 @@ Status emitTrace(const TraceInput& input, const TraceOptions& opts, Sink& sink) 
       const int64_t pid = nextPid++;
       pids[core] = pid;
       nameProcess(out, first, pid, label + " core " + std::to_string(core));
-      for (int engine = 0; engine < arch::kNumEngines; ++engine) {
-        if (!tracks.engines[size_t(engine)]) continue;
-        nameTrack(out, first, pid, engine + 1,
-                  std::string(arch::engineName(static_cast<arch::Engine>(engine))));
-      }
-      for (uint16_t q : tracks.dmaQueues) {
-        nameTrack(out, first, pid, kDmaTidBase + q, dmaTrackName(q, chip.config));
+      for (const auto& [tid, count] : tracks.lanes) {
+        const std::string name = trackName(tid, chip.config);
+        for (uint32_t l = 0; l < count; ++l) {
+          nameTrack(out, first, pid, tid + kLaneTidStride * l,
+                    l == 0 ? name : fmt::format("{} (overlap lane {})", name, l), tid * 1000 + l);
+        }
       }
       if (opts.hbmCounters && tracks.hbm) {
         const uint32_t thisCore = core;
@@ -348,9 +385,10 @@ Status emitTrace(const TraceInput& input, const TraceOptions& opts, Sink& sink) 
     std::vector<CoreNaming> naming;
     for (const isa::Program* program : chip.programs) naming.push_back(prepareNaming(program));
     const CoreNaming none;
-    for (const sim::TimelineEvent& e : events) {
-      appendEvent(out, first, pids[e.core], e, e.core < naming.size() ? naming[e.core] : none,
-                  opts);
+    for (size_t i = 0; i < events.size(); ++i) {
+      const sim::TimelineEvent& e = events[i];
+      appendEvent(out, first, pids[e.core], trackId(e) + kLaneTidStride * lanes[i], e,
+                  e.core < naming.size() ? naming[e.core] : none, opts);
       TRNSIM_RETURN_IF_ERROR(sink.maybeFlush());
     }
   }
