@@ -4,6 +4,8 @@
 
 #include "trnsim/fabric/cluster.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -16,25 +18,33 @@
 #include <thread>
 #include <tuple>
 
-#include <fmt/format.h>
-
 #include "trnsim/fabric/transport.h"
 #include "trnsim/isa/verify.h"
 #include "trnsim/numerics/dtype.h"
 #include "trnsim/sim/functional.h"
 #include "trnsim/sim/timing.h"
+#include "trnsim/support/hash.h"
+#include "trnsim/support/parallel.h"
+#include "trnsim/support/random.h"
 
 namespace trnsim::fabric {
 
 CollectiveOp collectiveOpOf(isa::Opcode op) {
   switch (op) {
-    case isa::Opcode::kAllReduce: return CollectiveOp::kAllReduce;
-    case isa::Opcode::kAllGather: return CollectiveOp::kAllGather;
-    case isa::Opcode::kReduceScatter: return CollectiveOp::kReduceScatter;
-    case isa::Opcode::kAllToAll: return CollectiveOp::kAllToAll;
-    case isa::Opcode::kCollectivePermute: return CollectiveOp::kPermute;
-    case isa::Opcode::kSendRecv: return CollectiveOp::kSendRecv;
-    default: return CollectiveOp::kBarrier;
+    case isa::Opcode::kAllReduce:
+      return CollectiveOp::kAllReduce;
+    case isa::Opcode::kAllGather:
+      return CollectiveOp::kAllGather;
+    case isa::Opcode::kReduceScatter:
+      return CollectiveOp::kReduceScatter;
+    case isa::Opcode::kAllToAll:
+      return CollectiveOp::kAllToAll;
+    case isa::Opcode::kCollectivePermute:
+      return CollectiveOp::kPermute;
+    case isa::Opcode::kSendRecv:
+      return CollectiveOp::kSendRecv;
+    default:
+      return CollectiveOp::kBarrier;
   }
 }
 
@@ -42,33 +52,6 @@ namespace {
 
 using isa::Opcode;
 using isa::Program;
-
-uint64_t splitmix64(uint64_t x) {
-  x += 0x9e3779b97f4a7c15ull;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-  return x ^ (x >> 31);
-}
-
-/// Runs fn(i) for i in [0, n) on up to `threads` host threads (the calling thread included).
-template <typename Fn>
-void parallelFor(size_t n, uint32_t threads, Fn&& fn) {
-  const size_t workers = std::min<size_t>(std::max<uint32_t>(threads, 1), n);
-  if (workers <= 1) {
-    for (size_t i = 0; i < n; ++i) fn(i);
-    return;
-  }
-  std::atomic<size_t> next{0};
-  auto work = [&]() {
-    for (size_t i = next++; i < n; i = next++) fn(i);
-  };
-  {
-    std::vector<std::jthread> pool;
-    pool.reserve(workers - 1);
-    for (size_t w = 1; w < workers; ++w) pool.emplace_back(work);
-    work();
-  }
-}
 
 // ---- little-endian serialization of the per-superstep exchange ----
 
@@ -135,9 +118,9 @@ enum class RankState : uint8_t { kReady, kWaiting, kDone, kError };
 /// What every process knows about every rank.
 struct RankInfo {
   RankState state = RankState::kReady;
-  size_t pc = 0;             ///< next instruction (kWaiting: the collective it waits at)
-  double clockNs = 0;        ///< its time when it left its last collective (or 0)
-  double arrivalNs = 0;      ///< kWaiting: when it arrived at the collective
+  size_t pc = 0;         ///< next instruction (kWaiting: the collective it waits at)
+  double clockNs = 0;    ///< its time when it left its last collective (or 0)
+  double arrivalNs = 0;  ///< kWaiting: when it arrived at the collective
   double computeNs = 0;
   double exposedCommNs = 0;
   double commNs = 0;
@@ -231,9 +214,12 @@ namespace {
 /// The system that times a chip's collectives when none is given.
 Expected<arch::SystemConfig> defaultSystem(const arch::ChipConfig& chip, uint32_t chips) {
   std::string name;
-  if (chip.name.rfind("trn1", 0) == 0) name = "trn1.32xlarge";
-  else if (chip.name.rfind("trn3", 0) == 0) name = "trn3-ultraserver";
-  else name = chips <= 16 ? "trn2.48xlarge" : "trn2-ultraserver";
+  if (chip.name.rfind("trn1", 0) == 0)
+    name = "trn1.32xlarge";
+  else if (chip.name.rfind("trn3", 0) == 0)
+    name = "trn3-ultraserver";
+  else
+    name = chips <= 16 ? "trn2.48xlarge" : "trn2-ultraserver";
   auto s = arch::loadSystem(name);
   if (!s.hasValue())
     return s.status().withContext(
@@ -261,9 +247,10 @@ Expected<Cluster> Cluster::create(const arch::ChipConfig& chip, const arch::Syst
   impl->modelChips = (chips + perNode - 1) / perNode * perNode;
   auto model = CollectiveModel::create(impl->system, impl->modelChips);
   if (!model.hasValue())
-    return model.status().withContext(fmt::format("the collective model of system '{}' for {} "
-                                                  "chips",
-                                                  impl->system.name, impl->modelChips));
+    return model.status().withContext(
+        fmt::format("the collective model of system '{}' for {} "
+                    "chips",
+                    impl->system.name, impl->modelChips));
   impl->model = std::make_unique<CollectiveModel>(std::move(*model));
 
   bool mpi = options.transport == TransportKind::kMpi ||
@@ -284,9 +271,9 @@ Expected<Cluster> Cluster::create(const arch::ChipConfig& chip, const arch::Syst
 
 Status Cluster::load(uint32_t rank, isa::Program program) {
   if (rank >= impl_->size)
-    return Status(ErrorCode::kInvalidArgument,
-                  fmt::format("rank {} does not exist: the cluster has ranks 0-{}", rank,
-                              impl_->size - 1));
+    return Status(
+        ErrorCode::kInvalidArgument,
+        fmt::format("rank {} does not exist: the cluster has ranks 0-{}", rank, impl_->size - 1));
   Status s = isa::checkProgram(program, impl_->chip);
   if (!s.isOk()) return s.withContext(fmt::format("program '{}' of rank {}", program.name, rank));
   auto shared = std::make_shared<const Program>(std::move(program));
@@ -353,17 +340,14 @@ Expected<std::vector<uint64_t>> Cluster::outputHashes() const {
   Writer w;
   for (uint32_t r = impl_->first; r < impl_->end; ++r) {
     const Program& p = *impl_->programs[r];
-    uint64_t h = 0xcbf29ce484222325ull;
+    uint64_t h = support::kFnvOffset;
     for (uint32_t t = 0; t < p.tensors.size(); ++t) {
       const isa::TensorDecl& d = p.tensors[t];
       if (d.space != isa::MemSpace::kHbm ||
           (d.kind != isa::TensorKind::kOutput && d.kind != isa::TensorKind::kInOut))
         continue;
       TRNSIM_ASSIGN_OR_RETURN(auto bytes, impl_->chips[r]->readTensor(p, 0, t));
-      for (std::byte b : bytes) {
-        h ^= uint64_t(b);
-        h *= 0x100000001b3ull;
-      }
+      h = support::fnv1a64(bytes.data(), bytes.size(), h);
     }
     hashes[r] = h;
     w.u64(r);
@@ -385,9 +369,8 @@ Expected<std::vector<uint64_t>> Cluster::outputHashes() const {
 // ---------------------------------------------------------------------------------------------
 // Timing
 
-Expected<std::shared_ptr<SegmentTiming>> Cluster::Impl::timeSegment(const Program& p,
-                                                                     size_t begin, size_t stop,
-                                                                     bool events) {
+Expected<std::shared_ptr<SegmentTiming>> Cluster::Impl::timeSegment(const Program& p, size_t begin,
+                                                                    size_t stop, bool events) {
   const auto key = std::make_tuple(&p, begin, stop);
   {
     std::lock_guard lock(segMutex);
@@ -433,8 +416,8 @@ Expected<CollectiveCost> Cluster::Impl::cost(const Firing& f, uint64_t bytes) {
   group.size = n;
   group.stride = stride * std::max<uint32_t>(system.accel.ranksPerChip, 1);
   group.concurrentGroups = f.listsInGroup > 1;
-  const auto key = std::make_tuple(int(op), bytes, group.size, group.stride,
-                                   group.concurrentGroups);
+  const auto key =
+      std::make_tuple(int(op), bytes, group.size, group.stride, group.concurrentGroups);
   if (auto it = costCache.find(key); it != costCache.end()) return it->second;
   // A group the model cannot place as a regular pattern (a size that does not tile the
   // system) is timed alone, then as the next size that does: an upper bound.
@@ -481,8 +464,8 @@ std::string waitDescription(const Program& p, const RankInfo& r, uint32_t rank) 
   const isa::Instruction& in = p.instructions[r.pc];
   std::string what = p.instructionContext(r.pc);
   if (in.opcode == Opcode::kSendRecv)
-    return fmt::format("rank {} waits at {} (send to {}, receive from {})", rank, what,
-                       in.iarg[0], in.iarg[1]);
+    return fmt::format("rank {} waits at {} (send to {}, receive from {})", rank, what, in.iarg[0],
+                       in.iarg[1]);
   const int64_t g = in.iarg[0];
   std::string group = g >= 0 && uint64_t(g) < p.replicaGroups.size()
                           ? groupString(p.replicaGroups[size_t(g)])
@@ -519,9 +502,9 @@ Status Cluster::Impl::checkFiring(const Firing& f, const std::vector<RankInfo>& 
       if (operandDType(p, i, slot) != operandDType(p0, i0, slot) ||
           operandElements(p, i, slot) != operandElements(p0, i0, slot))
         return mismatch(fmt::format(
-            "{} is {} x {} vs {} x {}", slot == 0 ? "dst" : "src",
-            operandElements(p0, i0, slot), numerics::dtypeName(operandDType(p0, i0, slot)),
-            operandElements(p, i, slot), numerics::dtypeName(operandDType(p, i, slot))));
+            "{} is {} x {} vs {} x {}", slot == 0 ? "dst" : "src", operandElements(p0, i0, slot),
+            numerics::dtypeName(operandDType(p0, i0, slot)), operandElements(p, i, slot),
+            numerics::dtypeName(operandDType(p, i, slot))));
     }
   }
   if (f.op == Opcode::kSendRecv || f.op == Opcode::kCoreBarrier ||
@@ -544,7 +527,8 @@ Status Cluster::Impl::checkFiring(const Firing& f, const std::vector<RankInfo>& 
       ok = ns % n == 0;
       need = fmt::format("a multiple of {} elements", n);
       break;
-    default: break;
+    default:
+      break;
   }
   if (!ok)
     return Status(ErrorCode::kInvalidArgument,
@@ -567,7 +551,7 @@ void combineInto(std::vector<float>& acc, std::span<const std::byte> in, numeric
                  isa::AluOp op, uint32_t threads) {
   const size_t es = numerics::dtypeSize(dt);
   const size_t count = acc.size();
-  parallelFor((count + kChunkElems - 1) / kChunkElems, threads, [&](size_t c) {
+  support::parallelFor((count + kChunkElems - 1) / kChunkElems, threads, [&](size_t c) {
     const size_t b = c * kChunkElems, e = std::min(count, b + kChunkElems);
     float* a = acc.data() + b;
     if (op == isa::AluOp::kBypass) {
@@ -595,7 +579,7 @@ void combineInto(std::vector<float>& acc, std::span<const std::byte> in, numeric
 void toDType(const std::vector<float>& acc, size_t first, size_t count, numerics::DType dt,
              std::byte* out, uint32_t threads) {
   const size_t es = numerics::dtypeSize(dt);
-  parallelFor((count + kChunkElems - 1) / kChunkElems, threads, [&](size_t c) {
+  support::parallelFor((count + kChunkElems - 1) / kChunkElems, threads, [&](size_t c) {
     const size_t b = c * kChunkElems, e = std::min(count, b + kChunkElems);
     numerics::convertFromFloat(dt, acc.data() + first + b, out + b * es, e - b);
   });
@@ -609,8 +593,7 @@ Expected<ClusterResult> Cluster::run(const ClusterRunOptions& opts) {
   for (uint32_t r = 0; r < im.size; ++r)
     if (!im.programs[r])
       return Status(ErrorCode::kInvalidArgument,
-                    fmt::format("rank {} has no program: call load(rank, program) or loadAll",
-                                r));
+                    fmt::format("rank {} has no program: call load(rank, program) or loadAll", r));
   const uint32_t nthreads = im.threads();
   const bool multi = im.transport->processes() > 1;
   std::vector<RankInfo> ranks(im.size);
@@ -619,7 +602,8 @@ Expected<ClusterResult> Cluster::run(const ClusterRunOptions& opts) {
   for (uint32_t r = 0; r < im.size; ++r) {
     ropts[r].computeValues = opts.computeValues;
     ropts[r].detectUninitialized = opts.detectUninitialized;
-    ropts[r].seed = splitmix64(opts.seed ^ (uint64_t(r) * 0x9e3779b97f4a7c15ull));
+    uint64_t state = opts.seed ^ (uint64_t(r) * support::kGolden);
+    ropts[r].seed = support::splitmix64(state);
     local[r].timeline.cores.resize(1);
   }
   // The SPMD rank tensor.
@@ -645,7 +629,7 @@ Expected<ClusterResult> Cluster::run(const ClusterRunOptions& opts) {
     std::vector<uint32_t> todo;
     for (uint32_t r = im.first; r < im.end; ++r)
       if (ranks[r].state == RankState::kReady) todo.push_back(r);
-    parallelFor(todo.size(), nthreads, [&](size_t i) {
+    support::parallelFor(todo.size(), nthreads, [&](size_t i) {
       const uint32_t r = todo[i];
       RankInfo& ri = ranks[r];
       const Program& p = *im.programs[r];
@@ -726,7 +710,8 @@ Expected<ClusterResult> Cluster::run(const ClusterRunOptions& opts) {
           const auto code = static_cast<ErrorCode>(rd.u64());
           std::string message = rd.str();
           std::string where = rd.str();
-          if (code != ErrorCode::kOk) tmp.error = Status(code, std::move(message), std::move(where));
+          if (code != ErrorCode::kOk)
+            tmp.error = Status(code, std::move(message), std::move(where));
           if (!rd.ok || r >= im.size)
             return Status(ErrorCode::kCorrupt, "malformed rank states from another MPI process");
           RankInfo& ri = ranks[r];
@@ -741,8 +726,7 @@ Expected<ClusterResult> Cluster::run(const ClusterRunOptions& opts) {
       }
     }
     for (uint32_t r = 0; r < im.size; ++r)
-      if (ranks[r].state == RankState::kError)
-        return ranks[r].error;
+      if (ranks[r].state == RankState::kError) return ranks[r].error;
     bool allDone = true;
     for (const RankInfo& ri : ranks) allDone = allDone && ri.state == RankState::kDone;
     if (allDone) break;
@@ -853,15 +837,16 @@ Expected<ClusterResult> Cluster::run(const ClusterRunOptions& opts) {
           const Program& pf = *im.programs[from];
           if (operandBytes(pm, ranks[m].pc, 0) != operandBytes(pf, ranks[from].pc, 1) ||
               operandDType(pm, ranks[m].pc, 0) != operandDType(pf, ranks[from].pc, 1))
-            return Status(ErrorCode::kInvalidArgument,
-                          fmt::format("rank {} receives {} bytes of {} from rank {}, which sends "
-                                      "{} bytes of {}: sendrecv peers move equal tensors",
-                                      m, operandBytes(pm, ranks[m].pc, 0),
-                                      numerics::dtypeName(operandDType(pm, ranks[m].pc, 0)), from,
-                                      operandBytes(pf, ranks[from].pc, 1),
-                                      numerics::dtypeName(operandDType(pf, ranks[from].pc, 1))),
-                          fmt::format("rank {} {} / rank {} {}", m, pm.instructionContext(ranks[m].pc),
-                                      from, pf.instructionContext(ranks[from].pc)));
+            return Status(
+                ErrorCode::kInvalidArgument,
+                fmt::format("rank {} receives {} bytes of {} from rank {}, which sends "
+                            "{} bytes of {}: sendrecv peers move equal tensors",
+                            m, operandBytes(pm, ranks[m].pc, 0),
+                            numerics::dtypeName(operandDType(pm, ranks[m].pc, 0)), from,
+                            operandBytes(pf, ranks[from].pc, 1),
+                            numerics::dtypeName(operandDType(pf, ranks[from].pc, 1))),
+                fmt::format("rank {} {} / rank {} {}", m, pm.instructionContext(ranks[m].pc), from,
+                            pf.instructionContext(ranks[from].pc)));
           taken[m] = 1;
         }
         firings.push_back(std::move(f));
@@ -886,9 +871,15 @@ Expected<ClusterResult> Cluster::run(const ClusterRunOptions& opts) {
       const size_t i0 = ranks[r0].pc;
       uint64_t bytes = 0;
       switch (f.op) {
-        case Opcode::kAllGather: bytes = operandBytes(p0, i0, 0); break;
-        case Opcode::kCoreBarrier: bytes = 0; break;
-        default: bytes = operandBytes(p0, i0, 1); break;
+        case Opcode::kAllGather:
+          bytes = operandBytes(p0, i0, 0);
+          break;
+        case Opcode::kCoreBarrier:
+          bytes = 0;
+          break;
+        default:
+          bytes = operandBytes(p0, i0, 1);
+          break;
       }
       TRNSIM_ASSIGN_OR_RETURN(CollectiveCost c, im.cost(f, bytes));
       double start = 0;
@@ -1012,8 +1003,8 @@ Expected<ClusterResult> Cluster::run(const ClusterRunOptions& opts) {
               if (in.empty() && total > 0) {
                 // In place when the operand is contiguous (no copy), else a copy.
                 const uint32_t m = f.members[k];
-                auto direct = im.chips[m]->operandBytesInPlace(*im.programs[m], 0, ranks[m].pc,
-                                                               1, ropts[m]);
+                auto direct =
+                    im.chips[m]->operandBytesInPlace(*im.programs[m], 0, ranks[m].pc, 1, ropts[m]);
                 if (!direct.hasValue())
                   return direct.status().withContext(fmt::format("rank {}", m));
                 in = *direct;
@@ -1067,12 +1058,13 @@ Expected<ClusterResult> Cluster::run(const ClusterRunOptions& opts) {
             for (size_t k = 0; k < n; ++k) {
               const uint32_t m = f.members[k];
               const uint32_t from = uint32_t(im.programs[m]->instructions[ranks[m].pc].iarg[1]);
-              const size_t kf = size_t(std::find(f.members.begin(), f.members.end(), from) -
-                                       f.members.begin());
+              const size_t kf =
+                  size_t(std::find(f.members.begin(), f.members.end(), from) - f.members.begin());
               TRNSIM_RETURN_IF_ERROR(deliver(m, inputs[kf]));
             }
             break;
-          default: break;
+          default:
+            break;
         }
       }
     }
@@ -1104,8 +1096,8 @@ Expected<ClusterResult> Cluster::run(const ClusterRunOptions& opts) {
     result.commNs += ranks[r].commNs / im.size;
   }
   result.commTax = result.simulatedNs > 0 ? result.exposedCommNs / result.simulatedNs : 0;
-  result.overlap = result.commNs > 0 ? std::max(0.0, 1.0 - result.exposedCommNs / result.commNs)
-                                     : 0;
+  result.overlap =
+      result.commNs > 0 ? std::max(0.0, 1.0 - result.exposedCommNs / result.commNs) : 0;
   result.bytesReduced = bytesReduced;
   result.hostSeconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - hostStart).count();

@@ -1,14 +1,15 @@
 #include "trnsim/isa/binary.h"
 
+#include <fmt/format.h>
+
 #include <bit>
 #include <cstring>
 #include <fstream>
 #include <iterator>
 
-#include <fmt/format.h>
-
 #include "trnsim/isa/names.h"
 #include "trnsim/isa/text.h"
+#include "trnsim/support/hash.h"
 
 // Layout (all integers little-endian; docs/isa.md, "Binary format"):
 //   header (32 bytes): magic "TRNSIMPG", u32 version, u32 reserved (0), u64 payload bytes,
@@ -43,15 +44,7 @@ constexpr size_t kMinInstBytes = 8 + 2 + 4 + 16 + 32 + 1;
 constexpr size_t kMinOperandBytes = 1 + 4 + 4 + 8 + 4 + 8 + 1;
 constexpr size_t kDimBytes = 16;
 
-/// FNV-1a, 64-bit.
-uint64_t fnv1a64(const uint8_t* data, size_t n) {
-  uint64_t h = 0xcbf29ce484222325ull;
-  for (size_t i = 0; i < n; ++i) {
-    h ^= data[i];
-    h *= 0x100000001b3ull;
-  }
-  return h;
-}
+using support::fnv1a64;
 
 class Writer {
  public:
@@ -222,7 +215,8 @@ void decodeInstructions(Reader& r, Program& p) {
     in.flags = r.u16("flags");
     if (!r.ok()) return;
     auto bad = [&](size_t off, std::string_view field, int value) {
-      r.failAt(at + off, fmt::format("instruction {}: {} value {} is out of range", i, field, value));
+      r.failAt(at + off,
+               fmt::format("instruction {}: {} value {} is out of range", i, field, value));
     };
     if (op >= kNumOpcodes) return bad(0, "opcode", op);
     if (engine >= arch::kNumEngines) return bad(1, "engine", engine);
@@ -277,8 +271,8 @@ void decodeInstructions(Reader& r, Program& p) {
       size_t nfAt = r.offset();
       uint8_t nf = r.u8("free dim count");
       if (r.ok() && (nf > kMaxFreeDims || size_t(nf) * kDimBytes > r.remaining())) {
-        r.failAt(nfAt, fmt::format("instruction {}: {} free dims (at most {}, and {} bytes each)", i,
-                                   nf, kMaxFreeDims, kDimBytes));
+        r.failAt(nfAt, fmt::format("instruction {}: {} free dims (at most {}, and {} bytes each)",
+                                   i, nf, kMaxFreeDims, kDimBytes));
         return;
       }
       o.ap.numFree = nf;
@@ -391,13 +385,13 @@ Expected<Program> decodeProgram(std::span<const uint8_t> bytes, const std::strin
   h.sub(8);
   uint32_t version = h.u32("version");
   if (version < kOldestBinaryFormatVersion || version > kBinaryFormatVersion) {
-    return Status(ErrorCode::kCorrupt,
-                  fmt::format("format version {} at byte 8: this trnsim reads versions {} to {}{}",
-                              version, kOldestBinaryFormatVersion, kBinaryFormatVersion,
-                              version > kBinaryFormatVersion
-                                  ? " (the file comes from a newer trnsim: upgrade)"
-                                  : ""),
-                  origin);
+    return Status(
+        ErrorCode::kCorrupt,
+        fmt::format(
+            "format version {} at byte 8: this trnsim reads versions {} to {}{}", version,
+            kOldestBinaryFormatVersion, kBinaryFormatVersion,
+            version > kBinaryFormatVersion ? " (the file comes from a newer trnsim: upgrade)" : ""),
+        origin);
   }
   uint32_t reserved = h.u32("reserved");
   if (reserved != 0) {
@@ -435,8 +429,8 @@ Expected<Program> decodeProgram(std::span<const uint8_t> bytes, const std::strin
     uint64_t len = r.u64("section length");
     if (!r.ok()) break;
     if (t != order[sec]) {
-      r.failAt(at, fmt::format("expected section {} (section {} of {})", names[sec], sec + 1,
-                               sections));
+      r.failAt(
+          at, fmt::format("expected section {} (section {} of {})", names[sec], sec + 1, sections));
       break;
     }
     if (len > r.remaining()) {
@@ -462,8 +456,12 @@ Expected<Program> decodeProgram(std::span<const uint8_t> bytes, const std::strin
         }
         break;
       }
-      case 2: decodeTensors(s, p); break;
-      case 3: decodeInstructions(s, p); break;
+      case 2:
+        decodeTensors(s, p);
+        break;
+      case 3:
+        decodeInstructions(s, p);
+        break;
       case 4: {
         uint32_t n = s.count("replica group count", 4);
         p.replicaGroups.reserve(n);
@@ -509,7 +507,8 @@ Expected<Program> decodeProgram(std::span<const uint8_t> bytes, const std::strin
 Expected<Program> loadProgramFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return Status(ErrorCode::kIo, "cannot open the program file for reading", path);
-  std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)),
+                             std::istreambuf_iterator<char>());
   if (in.bad()) return Status(ErrorCode::kIo, "error while reading the program file", path);
   if (bytes.size() >= sizeof(kMagic) && std::memcmp(bytes.data(), kMagic, sizeof(kMagic)) == 0)
     return decodeProgram(bytes, path);
@@ -529,7 +528,8 @@ Status saveProgramFile(const Program& program, const std::string& path) {
     out.write(text.data(), static_cast<std::streamsize>(text.size()));
   } else {
     std::vector<uint8_t> bytes = encodeProgram(program);
-    out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+    out.write(reinterpret_cast<const char*>(bytes.data()),
+              static_cast<std::streamsize>(bytes.size()));
   }
   out.close();
   if (!out) return Status(ErrorCode::kIo, "error while writing the program file", path);

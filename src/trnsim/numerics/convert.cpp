@@ -9,6 +9,7 @@
 #include <type_traits>
 
 #include "trnsim/numerics/dtype.h"
+#include "trnsim/support/random.h"
 
 namespace trnsim::numerics {
 namespace {
@@ -20,28 +21,17 @@ constexpr uint32_t kF32AbsMask = 0x7FFFFFFFu;
 constexpr uint32_t kF32Inf = 0x7F800000u;
 constexpr uint32_t kF32QuietNaN = 0x7FC00000u;
 
-inline uint32_t bitsOf(float v) {
-  return std::bit_cast<uint32_t>(v);
-}
-inline float floatOf(uint32_t b) {
-  return std::bit_cast<float>(b);
-}
+inline uint32_t bitsOf(float v) { return std::bit_cast<uint32_t>(v); }
+inline float floatOf(uint32_t b) { return std::bit_cast<float>(b); }
 
 // ---------------------------------------------------------------------------------------
 // Random bits for stochastic rounding: the splitmix64 output function applied to a
 // Weyl sequence whose start is itself a mix of the seed. Element i depends only on
 // (seed, i), so any split of a conversion into pieces draws the same bits.
-constexpr uint64_t kGolden = 0x9E3779B97F4A7C15ull;
+using support::kGolden;
+using support::mix64;
 
-inline uint64_t mix64(uint64_t z) {
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
-}
-
-inline uint64_t seedKey(uint64_t seed) {
-  return mix64(seed ^ 0x5851F42D4C957F2Dull);
-}
+inline uint64_t seedKey(uint64_t seed) { return mix64(seed ^ 0x5851F42D4C957F2Dull); }
 
 inline uint32_t drawBits(uint64_t key, uint64_t index) {
   return static_cast<uint32_t>(mix64(key + (index + 1) * kGolden) >> 32);
@@ -137,8 +127,7 @@ constexpr auto makeTable() {
   struct Table {
     float v[256];
   } t{};
-  for (uint32_t i = 0; i < 256; ++i)
-    t.v[i] = widen<F>(i);
+  for (uint32_t i = 0; i < 256; ++i) t.v[i] = widen<F>(i);
   return t;
 }
 constexpr auto kE4M3Table = makeTable<E4M3>();
@@ -162,9 +151,7 @@ inline uint16_t bf16Stochastic(float v, uint32_t randomBits) {
   return static_cast<uint16_t>((u & kF32AbsMask) > kF32Inf ? nan : rounded);
 }
 
-inline float bf16ToFloat(uint16_t b) {
-  return floatOf(static_cast<uint32_t>(b) << 16);
-}
+inline float bf16ToFloat(uint16_t b) { return floatOf(static_cast<uint32_t>(b) << 16); }
 
 inline float tf32Rne(float v) {
   const uint32_t u = bitsOf(v);
@@ -246,8 +233,7 @@ void narrowLoop(const float* in, std::byte* out, size_t n, StochasticState* rng,
     if (rng != nullptr) rng->counter += n;
   } else {
     (void)rng;
-    for (size_t i = 0; i < n; ++i)
-      storeRaw<T>(out + i * sizeof(T), fn(in[i], 0u));
+    for (size_t i = 0; i < n; ++i) storeRaw<T>(out + i * sizeof(T), fn(in[i], 0u));
   }
 }
 
@@ -312,8 +298,7 @@ void convertFromFloatImpl(DType dst, const float* in, std::byte* out, size_t n,
 
 template <class T, class Fn>
 void widenLoop(const std::byte* in, float* out, size_t n, Fn fn) {
-  for (size_t i = 0; i < n; ++i)
-    out[i] = fn(loadRaw<T>(in + i * sizeof(T)));
+  for (size_t i = 0; i < n; ++i) out[i] = fn(loadRaw<T>(in + i * sizeof(T)));
 }
 
 }  // namespace
@@ -321,37 +306,17 @@ void widenLoop(const std::byte* in, float* out, size_t n, Fn fn) {
 // ---------------------------------------------------------------------------------------
 // Public API.
 
-uint32_t stochasticBits(uint64_t seed, uint64_t index) {
-  return drawBits(seedKey(seed), index);
-}
+uint32_t stochasticBits(uint64_t seed, uint64_t index) { return drawBits(seedKey(seed), index); }
 
-uint16_t floatToBf16Bits(float v) {
-  return bf16Rne(v);
-}
-float bf16BitsToFloat(uint16_t bits) {
-  return bf16ToFloat(bits);
-}
-uint16_t floatToFp16Bits(float v) {
-  return static_cast<uint16_t>(narrow<Fp16, false>(v, 0));
-}
-float fp16BitsToFloat(uint16_t bits) {
-  return fp16ToFloat(bits);
-}
-uint8_t floatToFp8E4M3Bits(float v) {
-  return static_cast<uint8_t>(narrow<E4M3, false>(v, 0));
-}
-float fp8E4M3BitsToFloat(uint8_t bits) {
-  return kE4M3Table.v[bits];
-}
-uint8_t floatToFp8E5M2Bits(float v) {
-  return static_cast<uint8_t>(narrow<E5M2, false>(v, 0));
-}
-float fp8E5M2BitsToFloat(uint8_t bits) {
-  return kE5M2Table.v[bits];
-}
-float roundToTf32(float v) {
-  return tf32Rne(v);
-}
+uint16_t floatToBf16Bits(float v) { return bf16Rne(v); }
+float bf16BitsToFloat(uint16_t bits) { return bf16ToFloat(bits); }
+uint16_t floatToFp16Bits(float v) { return static_cast<uint16_t>(narrow<Fp16, false>(v, 0)); }
+float fp16BitsToFloat(uint16_t bits) { return fp16ToFloat(bits); }
+uint8_t floatToFp8E4M3Bits(float v) { return static_cast<uint8_t>(narrow<E4M3, false>(v, 0)); }
+float fp8E4M3BitsToFloat(uint8_t bits) { return kE4M3Table.v[bits]; }
+uint8_t floatToFp8E5M2Bits(float v) { return static_cast<uint8_t>(narrow<E5M2, false>(v, 0)); }
+float fp8E5M2BitsToFloat(uint8_t bits) { return kE5M2Table.v[bits]; }
+float roundToTf32(float v) { return tf32Rne(v); }
 
 float loadAsFloat(DType t, const std::byte* p) {
   switch (t) {

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include "trnsim/support/hash.h"
+
 namespace trnsim::runtime {
 
 namespace {
@@ -32,17 +34,9 @@ double matmulFlopsOf(const compiler::Graph& g) {
 }  // namespace
 
 std::string cacheKey(const std::string& irText, const std::string& chipName) {
-  // FNV-1a, 64 bits, over the chip name, a separator and the text.
-  uint64_t h = 1469598103934665603ull;
-  auto mix = [&](std::string_view s) {
-    for (unsigned char c : s) {
-      h ^= c;
-      h *= 1099511628211ull;
-    }
-  };
-  mix(chipName);
-  mix(std::string_view("\0", 1));
-  mix(irText);
+  // FNV-1a 64 over the chip name, a separator and the text.
+  const uint64_t h = support::fnv1a64(
+      irText, support::fnv1a64(std::string_view("\0", 1), support::fnv1a64(chipName)));
   return fmt::format("{:016x}", h);
 }
 
