@@ -95,7 +95,34 @@ Status inferShapes(Graph& g) {
 
 Status simplify(Graph& g) {
   std::vector<Node> kept;
+  // value -> (input, normalized dims) of the permute that made it
+  std::map<uint32_t, std::pair<uint32_t, std::vector<int64_t>>> permuteOf;
+  auto permuteDims = [&](const Node& n) -> std::optional<std::vector<int64_t>> {
+    const std::vector<int64_t> dims = n.intsAttr("dims");
+    std::vector<int64_t> out;
+    for (int64_t d : dims) {
+      const auto nd = normalizeDim(d, int(dims.size()));
+      if (!nd.hasValue()) return std::nullopt;
+      out.push_back(*nd);
+    }
+    return out;
+  };
   for (Node& n : g.nodes) {
+    std::optional<std::vector<int64_t>> dims;
+    if (n.op == "permute" && n.inputs.size() == 1 && n.outputs.size() == 1) dims = permuteDims(n);
+    // permute(permute(v, p), q) = permute(v, p[q[i]]): one permute, or none when that is the
+    // identity (a weight the front end stores transposed and the model transposes back).
+    if (dims && permuteOf.count(n.inputs[0])) {
+      const auto& [src, inner] = permuteOf.at(n.inputs[0]);
+      if (inner.size() == dims->size()) {
+        std::vector<int64_t> composed;
+        for (int64_t d : *dims) composed.push_back(inner[size_t(d)]);
+        n.inputs[0] = src;
+        n.attrs["dims"] = composed;
+        dims = composed;
+      }
+    }
+    if (dims) permuteOf[n.outputs[0]] = {n.inputs[0], *dims};
     bool identity = false;
     if (n.outputs.size() == 1 && n.inputs.size() >= 1 &&
         g.type(n.outputs[0]) == g.type(n.inputs[0]) && !isOutput(g, n.outputs[0])) {
@@ -110,6 +137,10 @@ Status simplify(Graph& g) {
           n.inputs.size() == 1)
         identity = true;
       if (n.op == "_to_copy" && n.inputs.size() == 1) identity = true;
+      if (dims) {
+        identity = true;
+        for (size_t i = 0; i < dims->size(); ++i) identity &= (*dims)[i] == int64_t(i);
+      }
     }
     if (identity) {
       replaceUses(g, n.outputs[0], n.inputs[0]);

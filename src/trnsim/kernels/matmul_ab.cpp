@@ -83,7 +83,7 @@ uint64_t abSbufBytes(const AbProblem& s, const AbGeometry& g, const Blocks& k) {
     if ((op == 0 ? s.loadA : s.loadB) == Load::kPeTranspose)
       bytes += uint64_t(stagesFor(op, g, k)) * bkCols * s.inBytes(op);  // staged rows
   bytes += uint64_t(outRowsFor(k)) * rhsW * out;                        // output rows
-  bytes += 2 * rhsW * s.scaleBytes;                                     // column scales
+  bytes += (3 * rhsW + uint64_t(g.TM)) * s.scaleBytes;  // column scales, their row, ones
   if (ceilDiv(g.kTiles, k.bk) > 1) bytes += uint64_t(k.bm) * rhsW * 4;  // fp32 partial sums
   return bytes + uint64_t(64 * 32);                                     // alignment slack
 }
@@ -267,6 +267,12 @@ class AbEmitter {
         scaleBuf_[i] = detail::sbufTile(b_, fmt::format("mmab_scale_{}", i), scale_.dtype(),
                                         {g_.TM, perColumn() ? rhsW : 1});
     }
+    if (perColumn()) {
+      scaleRow_ = detail::sbufTile(b_, "mmab_scale_row", scale_.dtype(), {1, rhsW});
+      ones_ = detail::sbufTile(b_, "mmab_ones", scale_.dtype(), {1, g_.TM});
+      TRNSIM_RETURN_IF_ERROR(b_.status());
+      (void)b_.memset(ones_.ap(), 1.0f);
+    }
     for (int64_t i = 0; i < outRowsFor(blk_); ++i)
       rows_.rows.push_back(
           detail::sbufTile(b_, fmt::format("mmab_out_{}", i), s_.out, {g_.TM, rhsW}));
@@ -415,6 +421,30 @@ class AbEmitter {
     }
   }
 
+  /// The scales of N block nb on the TM partitions of `dst`. One per column: the block's row is
+  /// loaded once (a DMA to 128 partitions from a stride-0 source would read it from HBM 128
+  /// times) and broadcast by TensorE, ones[1, TM]^T @ row[1, cols] into PSUM (exact: products
+  /// with 1), then copied. One for all: one element per partition.
+  void loadScales(const isa::Tensor& dst, int64_t nb) {
+    if (!perColumn()) {
+      (void)b_.dmaCopy(dst({Slice::range(0, g_.TM), Slice::range(0, 1)}),
+                       scale_.pattern({{0, g_.TM}, {1, 1}}), {.queue = queue(1, 0)});
+      return;
+    }
+    const int64_t width = sizeOf(1, nb);
+    (void)b_.dmaCopy(scaleRow_({Slice::range(0, 1), Slice::range(0, width)}),
+                     scale_.pattern({{0, 1}, {1, width}}, nb * BN_), {.queue = queue(1, 0)});
+    for (int64_t c0 = 0; c0 < width; c0 += g_.TN) {
+      const int64_t cols = std::min(g_.TN, width - c0);
+      const isa::Tensor& pt = ps_.tiles[ps_.take()];
+      const auto psAp = pt({Slice::range(0, g_.TM), Slice::range(0, cols)});
+      (void)b_.ncMatmul(psAp, ones_.ap(),
+                        scaleRow_({Slice::range(0, 1), Slice::range(c0, c0 + cols)}));
+      (void)b_.tensorCopy(dst({Slice::range(0, g_.TM), Slice::range(c0, c0 + cols)}), psAp,
+                          balance_.pick(double(cols), 4));
+    }
+  }
+
   /// DMA queues (FIFO each): A loads, B loads and stores have their own group of 16, so a
   /// store never waits behind a prefetch that waits for a buffer; a load goes to the queue of
   /// its K tile (or staging slot), so the next epoch's load starts when this epoch's is done
@@ -444,17 +474,12 @@ class AbEmitter {
       }
       const isa::Tensor* scale = nullptr;
       if (scale_.valid()) {
-        // The block's column scales on every output partition (one DMA of BN elements per
-        // partition; one element for a per-tensor scale) when the N block changes; two
-        // buffers, so the next block's load does not wait for this one's tiles.
-        const int64_t global = r.g * nBlocks_ + r.nb;
+        // The block's column scales on every output partition, when the N block changes (two
+        // buffers, so the next block's load does not wait for this one's tiles).
         scale = &scaleBuf_[size_t(r.nb % 2)];
-        if (scaleBlock_ != global) {
-          scaleBlock_ = global;
-          const int64_t width = perColumn() ? sizeOf(1, r.nb) : 1;
-          (void)b_.dmaCopy((*scale)({Slice::range(0, g_.TM), Slice::range(0, width)}),
-                           scale_.pattern({{0, g_.TM}, {1, width}}, perColumn() ? r.nb * BN_ : 0),
-                           {.queue = queue(1, 0)});
+        if (scaleBlock_ != r.nb) {
+          scaleBlock_ = r.nb;
+          loadScales(*scale, r.nb);
         }
       }
       BlockProduct job{&buf_[0][size_t(r.epoch[0] % 2)],
@@ -486,8 +511,8 @@ class AbEmitter {
     }
     for (auto& t : rows_.rows) b_.release(t);
     if (rows_.acc.valid()) b_.release(rows_.acc);
-    for (auto& t : scaleBuf_)
-      if (t.valid()) b_.release(t);
+    for (auto* t : {&scaleBuf_[0], &scaleBuf_[1], &scaleRow_, &ones_})
+      if (t->valid()) b_.release(*t);
   }
 
   isa::KernelBuilder& b_;
@@ -509,6 +534,8 @@ class AbEmitter {
   std::array<int64_t, 2> groupMax_{1, 1};
   isa::Tensor scale_;                    ///< per-column output scale in HBM ([N] or [1]), or none
   std::array<isa::Tensor, 2> scaleBuf_;  ///< [TM, BN] the block's scales on every partition
+  isa::Tensor scaleRow_;                 ///< [1, BN] one N block's scales, as loaded
+  isa::Tensor ones_;                     ///< [1, TM] ones: TensorE broadcasts scaleRow_ with them
   int64_t scaleBlock_ = -1;              ///< N block whose scales the last load brought
   std::array<std::vector<Epoch>, 2> epochs_;
   std::vector<BlockRef> blocks_;
