@@ -1,15 +1,21 @@
 // `trnsim cluster run PROGRAM --chips N [--system NAME|FILE] [--chip trn2] [--timing-only]
+//                    [--input [RANK:]NAME=FILE.npy]... [--output-dir DIR]
 //                    [--seed S] [--threads T] [--output-hash] [--json] [--trace FILE]`
 // runs one program on every chip of a simulated cluster (SPMD: rank r reads its id from an
 // HBM tensor named "rank_id" when the program has one), with real data exchanged by the
 // collective instructions (docs/fabric.md, "Functional runs"). Inputs (input and inout HBM
-// tensors) are seeded uniform values in [-1, 1), different per rank. Under
-// `mpirun -np K trnsim cluster run ...` the chips are spread over the K processes and
-// process 0 prints the same results as a single process would (host_seconds aside).
+// tensors) come from .npy files (`--input NAME=FILE` for every rank, `--input R:NAME=FILE`
+// for rank R, "{rank}" in FILE replaced by the rank; tensor_files.h) or are seeded uniform
+// values in [-1, 1), different per rank. --output-dir writes each rank's output and inout HBM
+// tensors to DIR/rank<R>/NAME.npy. Under `mpirun -np K trnsim cluster run ...` the chips are
+// spread over the K processes, each writes its own ranks' files, and process 0 prints the
+// same results as a single process would (host_seconds aside).
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <CLI/CLI.hpp>
-#include <fmt/format.h>
-
+#include <filesystem>
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -18,6 +24,7 @@
 #include <vector>
 
 #include "commands.h"
+#include "tensor_files.h"
 #include "trnsim/arch/chip_config.h"
 #include "trnsim/arch/system_config.h"
 #include "trnsim/fabric/cluster.h"
@@ -39,10 +46,20 @@ struct ClusterRunArgs {
   bool outputHash = false;
   bool json = false;
   std::string tracePath;
+  std::vector<std::string> inputs;  ///< `--input [RANK:]NAME=FILE` options, as given
+  std::string outputDir;            ///< write outputs to DIR/rank<R>/NAME.npy when not empty
 };
 
-/// Seeded inputs of one rank: uniform in [-1, 1), one stream per (seed, rank, tensor).
-Status writeInputs(fabric::Cluster& c, uint32_t rank, uint64_t seed) {
+/// Tensor index -> the bytes to write instead of random values, for one rank.
+using FileInputs = std::map<uint32_t, std::shared_ptr<const std::vector<std::byte>>>;
+
+std::string rankDir(const std::string& dir, uint32_t rank) {
+  return (std::filesystem::path(dir) / fmt::format("rank{}", rank)).string();
+}
+
+/// Inputs of one rank: from `files`, else seeded uniform in [-1, 1), one stream per
+/// (seed, rank, tensor).
+Status writeInputs(fabric::Cluster& c, uint32_t rank, uint64_t seed, const FileInputs& files) {
   const isa::Program& p = c.program(rank);
   for (size_t t = 0; t < p.tensors.size(); ++t) {
     const isa::TensorDecl& d = p.tensors[t];
@@ -50,6 +67,10 @@ Status writeInputs(fabric::Cluster& c, uint32_t rank, uint64_t seed) {
         (d.kind != isa::TensorKind::kInput && d.kind != isa::TensorKind::kInOut) ||
         d.name == fabric::kRankTensorName)
       continue;
+    if (auto f = files.find(uint32_t(t)); f != files.end()) {
+      TRNSIM_RETURN_IF_ERROR(c.write(rank, d.name, *f->second));
+      continue;
+    }
     std::mt19937_64 gen(seed * 0x9e3779b97f4a7c15ull + uint64_t(rank) * 1000003ull + t);
     std::uniform_real_distribution<float> dist(-1.f, 1.f);
     std::vector<float> values(size_t(std::max<int64_t>(d.numElements(), 0)));
@@ -78,9 +99,55 @@ int clusterRun(const ClusterRunArgs& args) {
   if (!cluster) return printError(cluster.status());
   fabric::Cluster& c = *cluster;
   if (Status s = c.loadAll(*program); !s) return printError(s.withContext(args.programPath));
+
+  // Input files and the output directory, checked before the run. Every process checks every
+  // rank's files (cheap: a file given for all ranks is read once), so under MPI all processes
+  // fail alike instead of some waiting for the others in the run.
+  auto specs = parseInputSpecs(args.inputs, /*ranks=*/true);
+  if (!specs) return printError(specs.status());
+  if (args.timingOnly && !specs->empty())
+    return printError(
+        "--input: a --timing-only run computes no values and reads no inputs; drop --timing-only "
+        "or the --input options");
+  if (args.timingOnly && !args.outputDir.empty())
+    return printError(
+        "--output-dir: a --timing-only run computes no values to write; drop --timing-only or "
+        "--output-dir");
+  const std::vector<uint32_t> inputs =
+      inputTensors(*program, /*hbmOnly=*/true, fabric::kRankTensorName);
+  if (Status s = checkInputSpecs(*specs, *program, inputs, c.size(), args.programPath); !s)
+    return printError(s);
+  std::vector<std::map<uint32_t, std::string>> inputFiles(c.size());
+  std::vector<FileInputs> fileInputs(c.size());
+  std::map<std::pair<uint32_t, std::string>, std::shared_ptr<const std::vector<std::byte>>> loaded;
+  for (uint32_t r = 0; r < c.size(); ++r) {
+    inputFiles[r] = inputFilesFor(*specs, *program, r);
+    for (const auto& [t, path] : inputFiles[r]) {
+      auto& slot = loaded[{t, path}];
+      if (!slot) {
+        std::string note;
+        auto bytes = loadTensorFile(path, program->tensors[t], &note);
+        if (!bytes) return printError(bytes.status());
+        if (!note.empty() && c.process() == 0) fmt::print(stderr, "trnsim: note: {}\n", note);
+        slot = std::make_shared<const std::vector<std::byte>>(std::move(*bytes));
+      }
+      if (c.isLocal(r)) fileInputs[r][t] = slot;
+    }
+  }
+  loaded.clear();
+  const std::vector<uint32_t> outputs = outputTensors(*program);
+  std::vector<std::string> outputNames;
+  if (!args.outputDir.empty()) {
+    auto names = outputFileNames(*program, outputs);
+    if (!names) return printError(names.status().withContext(args.programPath));
+    outputNames = std::move(*names);
+    for (uint32_t r = c.firstLocalRank(); r < c.endLocalRank(); ++r)
+      if (Status s = prepareOutputDir(rankDir(args.outputDir, r)); !s) return printError(s);
+  }
+
   if (!args.timingOnly)
     for (uint32_t r = c.firstLocalRank(); r < c.endLocalRank(); ++r)
-      if (Status s = writeInputs(c, r, args.seed); !s) return printError(s);
+      if (Status s = writeInputs(c, r, args.seed, fileInputs[r]); !s) return printError(s);
   fabric::ClusterRunOptions ropts;
   ropts.computeValues = !args.timingOnly;
   ropts.recordEvents = !args.tracePath.empty();
@@ -94,6 +161,20 @@ int clusterRun(const ClusterRunArgs& args) {
     hashes = std::move(*h);
   }
   const fabric::ClusterResult& res = *run;
+
+  // Each process writes the outputs of its own ranks.
+  auto outputPath = [&](uint32_t r, size_t i) {
+    return (std::filesystem::path(rankDir(args.outputDir, r)) / outputNames[i]).string();
+  };
+  for (uint32_t r = c.firstLocalRank(); r < c.endLocalRank() && !outputNames.empty(); ++r) {
+    for (size_t i = 0; i < outputNames.size(); ++i) {
+      const isa::TensorDecl& d = program->tensors[outputs[i]];
+      auto bytes = c.read(r, d.name);
+      if (!bytes) return printError(bytes.status());
+      if (Status s = writeTensorFile(outputPath(r, i), d, *bytes); !s) return printError(s);
+    }
+  }
+  const bool describeIo = !args.inputs.empty() || !args.outputDir.empty();
 
   if (!args.tracePath.empty()) {
     // Each process holds the timelines of its own ranks; process 0 writes those.
@@ -153,14 +234,34 @@ int clusterRun(const ClusterRunArgs& args) {
       e["exposed_comm_ns"] = res.ranks[r].exposedCommNs;
       e["instructions"] = res.ranks[r].run.instructions;
       if (!hashes.empty()) e["output_hash"] = fmt::format("{:016x}", hashes[r]);
+      if (describeIo) {
+        auto& in = e["inputs"] = nlohmann::ordered_json::object();
+        for (uint32_t t : inputs)
+          in[program->tensors[t].name] =
+              inputFiles[r].count(t) ? inputFiles[r].at(t) : std::string("random");
+        auto& out = e["outputs"] = nlohmann::ordered_json::object();
+        for (size_t i = 0; i < outputNames.size(); ++i)
+          out[program->tensors[outputs[i]].name] = outputPath(r, i);
+      }
       ranks.push_back(std::move(e));
     }
     fmt::print("{}\n", j.dump(2));
     return 0;
   }
-  fmt::print("{}: {} chips of {} on {} ({} process{}){}\n", args.programPath, c.size(),
-             chip->name, c.system().name, c.processes(), c.processes() == 1 ? "" : "es",
+  fmt::print("{}: {} chips of {} on {} ({} process{}){}\n", args.programPath, c.size(), chip->name,
+             c.system().name, c.processes(), c.processes() == 1 ? "" : "es",
              args.timingOnly ? ", timing only" : "");
+  if (!args.timingOnly && !inputs.empty()) {
+    std::vector<std::string> parts;
+    for (const InputSpec& spec : *specs)
+      parts.push_back(spec.rank
+                          ? fmt::format("{} <- {} (rank {})", spec.tensor, spec.path, *spec.rank)
+                          : fmt::format("{} <- {}", spec.tensor, spec.path));
+    bool anyRandom = false;
+    for (uint32_t r = 0; r < c.size(); ++r) anyRandom |= inputFiles[r].size() < inputs.size();
+    if (anyRandom) parts.push_back("others random (seeded uniform in [-1, 1), per rank)");
+    fmt::print("inputs: {}\n", fmt::join(parts, ", "));
+  }
   fmt::print("simulated time   {:.3f} us\n", res.simulatedNs * 1e-3);
   fmt::print("compute          {:.3f} us (mean over ranks)\n", res.computeNs * 1e-3);
   fmt::print("exposed comm     {:.3f} us (mean over ranks; waiting for peers included)\n",
@@ -187,8 +288,8 @@ int clusterRun(const ClusterRunArgs& args) {
     row.algorithm = std::string(fabric::algorithmName(rec.algorithm));
   }
   if (!rows.empty()) {
-    fmt::print("{:>5}  {:<18} {:>12} {:>11} {:>12} {:>12}  {:<18} {:>10}\n", "inst", "op",
-               "bytes", "lists x n", "start us", "end us", "algorithm", "busbw GB/s");
+    fmt::print("{:>5}  {:<18} {:>12} {:>11} {:>12} {:>12}  {:<18} {:>10}\n", "inst", "op", "bytes",
+               "lists x n", "start us", "end us", "algorithm", "busbw GB/s");
     for (const auto& [inst, row] : rows)
       fmt::print("{:>5}  {:<18} {:>12} {:>11} {:>12.3f} {:>12.3f}  {:<18} {:>10.1f}\n", inst,
                  fabric::opName(row.op), row.bytes, fmt::format("{} x {}", row.lists, row.ranks),
@@ -196,9 +297,12 @@ int clusterRun(const ClusterRunArgs& args) {
   }
   for (uint32_t r = 0; r < hashes.size(); ++r)
     fmt::print("rank {} output hash {:016x}\n", r, hashes[r]);
-  fmt::print("host: {:.3f} s, {} supersteps, {:.2f} GB reduced ({:.2f} GB/s)\n",
-             res.hostSeconds, res.supersteps, double(res.bytesReduced) * 1e-9,
+  fmt::print("host: {:.3f} s, {} supersteps, {:.2f} GB reduced ({:.2f} GB/s)\n", res.hostSeconds,
+             res.supersteps, double(res.bytesReduced) * 1e-9,
              res.hostSeconds > 0 ? double(res.bytesReduced) * 1e-9 / res.hostSeconds : 0.0);
+  if (!outputNames.empty())
+    fmt::print("outputs written: {}/rank{{0..{}}}/{{{}}}\n", args.outputDir, c.size() - 1,
+               fmt::join(outputNames, ","));
   if (!args.tracePath.empty()) fmt::print("trace written to {}\n", args.tracePath);
   return 0;
 }
@@ -207,18 +311,23 @@ int clusterRun(const ClusterRunArgs& args) {
 
 CommandAction addClusterCommand(CLI::App& app) {
   auto args = std::make_shared<ClusterRunArgs>();
-  CLI::App* cluster = app.add_subcommand("cluster", "Run programs on many simulated chips")
-                          ->require_subcommand(1);
+  CLI::App* cluster =
+      app.add_subcommand("cluster", "Run programs on many simulated chips")->require_subcommand(1);
   CLI::App* run = cluster->add_subcommand(
       "run", "Run one program on every chip (SPMD) with real collectives; works under mpirun");
-  run->add_option("program", args->programPath, "Program file (text or binary form)")
-      ->required();
+  run->add_option("program", args->programPath, "Program file (text or binary form)")->required();
   run->add_option("--chips", args->chips, "Number of chips (ranks 0..N-1)")->required();
   run->add_option("--system", args->system,
                   "System that times the collectives (default: the chip's, e.g. trn2.48xlarge)");
-  run->add_option("--chip", args->chip, "Chip config name or JSON file")
-      ->capture_default_str();
+  run->add_option("--chip", args->chip, "Chip config name or JSON file")->capture_default_str();
   run->add_flag("--timing-only", args->timingOnly, "Time without computing values");
+  run->add_option("--input", args->inputs,
+                  "[RANK:]NAME=FILE.npy: fill input tensor NAME of every rank (or of rank RANK) "
+                  "from a .npy file; {rank} in FILE becomes the rank (repeatable)")
+      ->take_all()
+      ->allow_extra_args(false);
+  run->add_option("--output-dir", args->outputDir,
+                  "Write each rank's output and inout HBM tensors to DIR/rank<R>/NAME.npy");
   run->add_option("--seed", args->seed, "Seed of the random inputs and RNG instructions")
       ->capture_default_str();
   run->add_option("--threads", args->threads, "Host threads (0 = all cores)")

@@ -1,15 +1,24 @@
-// `trnsim run PROGRAM [--chip trn2] [--timing-only] [--trace out.json] [--json]`: loads a
-// program (text or binary form), simulates it on one NeuronCore and prints the summary.
-// Input HBM tensors are filled with seeded uniform values in [-1, 1) (there is no input file
-// yet), so a functional run computes real values and trips the uninitialized-read check
-// only where the program itself reads memory nothing wrote.
+// `trnsim run PROGRAM [--chip trn2] [--input NAME=FILE.npy]... [--output-dir DIR]
+//                    [--timing-only] [--trace out.json] [--json]`: loads a program (text or
+// binary form), simulates it on one NeuronCore and prints the summary.
+// Input tensors (input and inout) named by --input are read from .npy files (shape equal to
+// the tensor's, dtype the tensor's or converted exactly: tensor_files.h); the others are
+// filled with seeded uniform values in [-1, 1), the same whichever others come from files, so
+// a functional run computes real values and trips the uninitialized-read check only where the
+// program itself reads memory nothing wrote. --output-dir writes every output and inout HBM
+// tensor as DIR/NAME.npy after the run. Files and the directory are checked before the run.
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
+#include <filesystem>
+#include <map>
+#include <nlohmann/json.hpp>
 #include <random>
 #include <vector>
 
 #include "commands.h"
+#include "tensor_files.h"
 #include "trnsim/arch/chip_config.h"
 #include "trnsim/isa/binary.h"
 #include "trnsim/isa/verify.h"
@@ -24,16 +33,51 @@ int runCommand(const RunArgs& args) {
   auto program = isa::loadProgramFile(args.programPath);
   if (!program) return printError(program.status());
 
+  // Inputs and outputs are checked before anything runs.
+  auto specs = parseInputSpecs(args.inputs, /*ranks=*/false);
+  if (!specs) return printError(specs.status());
+  if (args.timingOnly && !specs->empty())
+    return printError(
+        "--input: a --timing-only run computes no values and reads no inputs; drop --timing-only "
+        "or the --input options");
+  if (args.timingOnly && !args.outputDir.empty())
+    return printError(
+        "--output-dir: a --timing-only run computes no values to write; drop --timing-only or "
+        "--output-dir");
+  const std::vector<uint32_t> inputs = inputTensors(*program, /*hbmOnly=*/false);
+  if (Status s = checkInputSpecs(*specs, *program, inputs, 1, args.programPath); !s)
+    return printError(s);
+  std::map<uint32_t, std::vector<std::byte>> fromFiles;
+  const std::map<uint32_t, std::string> files = inputFilesFor(*specs, *program, std::nullopt);
+  for (const auto& [t, path] : files) {
+    std::string note;
+    auto bytes = loadTensorFile(path, program->tensors[t], &note);
+    if (!bytes) return printError(bytes.status());
+    if (!note.empty()) fmt::print(stderr, "trnsim: note: {}\n", note);
+    fromFiles[t] = std::move(*bytes);
+  }
+  const std::vector<uint32_t> outputs = outputTensors(*program);
+  std::vector<std::string> outputNames;
+  if (!args.outputDir.empty()) {
+    auto names = outputFileNames(*program, outputs);
+    if (!names) return printError(names.status().withContext(args.programPath));
+    outputNames = std::move(*names);
+    if (Status s = prepareOutputDir(args.outputDir); !s) return printError(s);
+  }
+
   sim::Chip c(*chip);
   if (Status s = c.load({*program}); !s) return printError(s.withContext(args.programPath));
   if (!args.timingOnly) {
     std::mt19937 gen(0);
     std::uniform_real_distribution<float> dist(-1.f, 1.f);
-    for (const auto& t : program->tensors) {
-      if (t.kind != isa::TensorKind::kInput && t.kind != isa::TensorKind::kInOut) continue;
-      std::vector<float> values(size_t(t.numElements()));
+    for (uint32_t t : inputs) {
+      const isa::TensorDecl& d = program->tensors[t];
+      // Draw the random values even for tensors from files, so each random input is the same
+      // whichever others are given.
+      std::vector<float> values(size_t(d.numElements()));
       for (auto& v : values) v = dist(gen);
-      if (Status s = c.writeFloats(t.name, values); !s) return printError(s);
+      Status s = fromFiles.count(t) ? c.write(d.name, fromFiles[t]) : c.writeFloats(d.name, values);
+      if (!s) return printError(s);
     }
   }
   sim::RunOptions opts;
@@ -43,16 +87,49 @@ int runCommand(const RunArgs& args) {
   if (!run) return printError(run.status().withContext(args.programPath));
   auto summary = profile::summarize(*chip, *run);
   if (!summary) return printError(summary.status());
+
+  std::vector<std::string> written;
+  for (size_t i = 0; i < outputNames.size(); ++i) {
+    const isa::TensorDecl& d = program->tensors[outputs[i]];
+    auto bytes = c.read(d.name);
+    if (!bytes) return printError(bytes.status());
+    std::string path = (std::filesystem::path(args.outputDir) / outputNames[i]).string();
+    if (Status s = writeTensorFile(path, d, *bytes); !s) return printError(s);
+    written.push_back(std::move(path));
+  }
+
+  const bool describeIo = !args.inputs.empty() || !args.outputDir.empty();
   if (args.json) {
-    fmt::print("{}\n", profile::summaryJson(*summary));
+    if (!describeIo) {
+      fmt::print("{}\n", profile::summaryJson(*summary));
+    } else {
+      auto j = nlohmann::ordered_json::parse(profile::summaryJson(*summary));
+      auto& in = j["inputs"] = nlohmann::ordered_json::object();
+      for (uint32_t t : inputs)
+        in[program->tensors[t].name] = files.count(t) ? files.at(t) : std::string("random");
+      auto& out = j["outputs"] = nlohmann::ordered_json::object();
+      for (size_t i = 0; i < written.size(); ++i)
+        out[program->tensors[outputs[i]].name] = written[i];
+      fmt::print("{}\n", j.dump(2));
+    }
   } else {
     fmt::print("{}: {} instructions on {}{}\n", args.programPath, program->instructions.size(),
                chip->name, args.timingOnly ? " (timing only)" : "");
+    if (!args.timingOnly && !inputs.empty()) {
+      std::vector<std::string> parts;
+      for (uint32_t t : inputs)
+        parts.push_back(files.count(t)
+                            ? fmt::format("{} <- {}", program->tensors[t].name, files.at(t))
+                            : fmt::format("{} random", program->tensors[t].name));
+      fmt::print("inputs: {}{}\n", fmt::join(parts, ", "),
+                 files.size() < inputs.size() ? " (random: seeded uniform in [-1, 1))" : "");
+    }
     fmt::print("{}\n", profile::formatSummary(*summary));
+    if (!written.empty()) fmt::print("outputs written: {}\n", fmt::join(written, ", "));
   }
   if (!args.tracePath.empty()) {
-    if (Status s = profile::writeTrace(args.tracePath,
-                                       profile::singleChipTrace(*chip, c.programs(), run->timeline));
+    if (Status s = profile::writeTrace(
+            args.tracePath, profile::singleChipTrace(*chip, c.programs(), run->timeline));
         !s)
       return printError(s);
     if (!args.json) fmt::print("trace written to {}\n", args.tracePath);

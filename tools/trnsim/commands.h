@@ -22,13 +22,16 @@ struct InfoArgs {
   bool json = false;
 };
 
-/// `trnsim run PROGRAM [--chip trn2] [--timing-only] [--trace out.json] [--json]`
+/// `trnsim run PROGRAM [--chip trn2] [--input NAME=FILE.npy]... [--output-dir DIR]
+///  [--timing-only] [--trace out.json] [--json]`
 struct RunArgs {
   std::string programPath;  ///< a program in the text or the binary format
   std::string chip = "trn2";
-  bool timingOnly = false;  ///< schedule the instructions without computing values
-  std::string tracePath;    ///< write a Chrome/Perfetto trace here when not empty
-  bool json = false;        ///< print the summary as JSON instead of text
+  std::vector<std::string> inputs;  ///< `--input NAME=FILE.npy` options, as given
+  std::string outputDir;            ///< write output tensors as .npy files here when not empty
+  bool timingOnly = false;          ///< schedule the instructions without computing values
+  std::string tracePath;            ///< write a Chrome/Perfetto trace here when not empty
+  bool json = false;                ///< print the summary as JSON instead of text
 };
 
 /// `trnsim demo [--chip trn2] [--trace FILE]`

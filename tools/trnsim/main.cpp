@@ -49,6 +49,14 @@ int runMain(int argc, char** argv) {
       app.add_subcommand("run", "Simulate a program (text or binary form) on one chip.");
   runCmd->add_option("PROGRAM", run.programPath, "Program file (text or binary form)")->required();
   runCmd->add_option("--chip", run.chip, "Chip name or chip JSON file")->capture_default_str();
+  runCmd
+      ->add_option("--input", run.inputs,
+                   "NAME=FILE.npy: fill input tensor NAME from a .npy file (repeatable; "
+                   "tensors not given get seeded random values)")
+      ->take_all()
+      ->allow_extra_args(false);
+  runCmd->add_option("--output-dir", run.outputDir,
+                     "Write every output and inout HBM tensor to DIR/NAME.npy after the run");
   runCmd->add_flag("--timing-only", run.timingOnly,
                    "Schedule instructions without computing values");
   runCmd->add_option("--trace", run.tracePath, "Write a Chrome/Perfetto trace JSON to this file");
