@@ -39,7 +39,7 @@ T get(const py::dict& d, const char* key, T fallback) {
 }
 
 /// One event from {"core", "engine", "queue", "instruction", "start_ns", "end_ns", "ready_ns",
-/// "hbm_bytes", "flops"}; "engine" is a name ("tensor", "dma", ...) or its number.
+/// "hbm_bytes", "flops", "after"}; "engine" is a name ("tensor", "dma", ...) or its number.
 sim::TimelineEvent toEvent(const py::handle& item, size_t index) {
   if (!py::isinstance<py::dict>(item)) {
     throw py::type_error("timeline event " + std::to_string(index) + " must be a dict");
@@ -68,6 +68,7 @@ sim::TimelineEvent toEvent(const py::handle& item, size_t index) {
   e.readyNs = get<double>(d, "ready_ns", e.startNs);
   e.hbmBytes = get<uint64_t>(d, "hbm_bytes", 0);
   e.flops = get<double>(d, "flops", 0);
+  e.after = get<uint32_t>(d, "after", sim::TimelineEvent::kNoInstruction);
   return e;
 }
 

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 #include <string>
+#include <tuple>
 
 #include "profile_fixture.h"
 #include "trnsim/isa/builder.h"
@@ -69,6 +70,35 @@ TEST(TraceRules, AnInstructionStartingBeforeThePreviousEndsGoesOnALane) {
   EXPECT_EQ(tracks.names.at(200001), "tensor (overlap lane 2)");
 }
 
+TEST(TraceRules, ArrowsRunFromTheLastDependencyOnAnotherTrack) {
+  // A DMA load, a matmul after it, a vector op after the matmul, and a second matmul after
+  // the first (same track: no arrow).
+  sim::Timeline t;
+  t.events = {event(0, Engine::kDma, 2, 0, 0, 100, 0, 4096, 0),
+              event(0, Engine::kTensor, 0, 1, 120, 200, 100, 0, 0),
+              event(0, Engine::kVector, 0, 2, 210, 260, 200, 0, 0),
+              event(0, Engine::kTensor, 0, 3, 200, 280, 200, 0, 0)};
+  t.events[1].after = 0;
+  t.events[2].after = 1;
+  t.events[3].after = 1;
+  t.endNs = 280;
+  const arch::ChipConfig chip = fixture::testChip();
+  auto text = traceJson(singleChipTrace(chip, {}, t));
+  ASSERT_TRUE(text) << text.status().toString();
+  EXPECT_TRUE(checkTraceRules(*text).isOk()) << checkTraceRules(*text).toString();
+  std::vector<std::tuple<std::string, int64_t, double>> flows;  // phase, tid, ts
+  const json trace = json::parse(*text);
+  for (const json& e : trace["traceEvents"]) {
+    if (e["ph"] == "s" || e["ph"] == "f") flows.emplace_back(e["ph"], e["tid"], e["ts"]);
+  }
+  using F = std::tuple<std::string, int64_t, double>;
+  EXPECT_EQ(flows,
+            (std::vector<F>{F{"s", 102, 0.05}, F{"f", 1, 0.12}, F{"s", 1, 0.16}, F{"f", 2, 0.21}}));
+  TraceOptions none;
+  none.dependencyArrows = false;
+  EXPECT_EQ(traceJson(singleChipTrace(chip, {}, t), none)->find("\"ph\":\"s\""), std::string::npos);
+}
+
 TEST(TraceRules, APipelinedMatmulsTraceKeepsThem) {
   // The demo's kind of program: TensorE loads the next stationary tile under the running
   // matmul, so its instructions overlap in the timing model (63 partial overlaps on one
@@ -93,6 +123,8 @@ TEST(TraceRules, APipelinedMatmulsTraceKeepsThem) {
   EXPECT_TRUE(checkTraceRules(*text).isOk()) << checkTraceRules(*text).toString();
   const Tracks tracks = tracksOf(*text);
   EXPECT_EQ(tracks.names.count(100001), 1u) << "expected TensorE instructions to overlap";
+  // Loads feed the matmuls and the matmuls the PSUM evacuation: arrows between tracks.
+  EXPECT_NE(text->find("\"ph\":\"f\",\"bp\":\"e\""), std::string::npos);
 }
 
 /// A trace with one named track (pid 1, tid 1) and the given events after its metadata.
@@ -120,7 +152,8 @@ TEST(TraceRules, NestedAndTouchingSlicesAreFine) {
 }
 
 TEST(TraceRules, EachBrokenRuleIsNamed) {
-  expectBroken(traceWith(slice(0, 10) + "," + slice(5, 10)), "event 1 'op' [0 us, 10 us] overlaps event 2");
+  expectBroken(traceWith(slice(0, 10) + "," + slice(5, 10)),
+               "event 1 'op' [0 us, 10 us] overlaps event 2");
   expectBroken(traceWith(slice(0, 1, 2)), "pid 1 tid 2 has slices but no thread_name");
   expectBroken(traceWith(slice(-1, 1)), "finite ts >= 0");
   expectBroken(traceWith(R"({"ph":"X","name":"op","pid":1,"tid":1,"ts":0})"), "dur >= 0");

@@ -288,6 +288,23 @@ void appendEvent(JsonBuffer& out, bool& first, int64_t pid, int64_t tid,
   out += "}}";
 }
 
+/// One end of a dependency arrow: 's' at the producer, 'f' (bound to the enclosing slice) at
+/// the consumer.
+void appendFlow(JsonBuffer& out, bool& first, char phase, uint64_t id, int64_t pid, int64_t tid,
+                double ns) {
+  beginEvent(out, first);
+  out += phase == 's' ? "{\"ph\":\"s\"" : "{\"ph\":\"f\",\"bp\":\"e\"";
+  out += ",\"name\":\"dependency\",\"cat\":\"dependency\",\"id\":";
+  appendJsonNumber(out, id);
+  out += ",\"pid\":";
+  appendJsonNumber(out, pid);
+  out += ",\"tid\":";
+  appendJsonNumber(out, tid);
+  out += ",\"ts\":";
+  appendJsonNumber(out, ns / 1000.0);
+  out += '}';
+}
+
 /// The tracks one core's events use: track id -> lanes (1 + its sub-tracks).
 struct CoreTracks {
   std::map<int64_t, uint32_t> lanes;
@@ -341,6 +358,7 @@ Status emitTrace(const TraceInput& input, const TraceOptions& opts, Sink& sink) 
   out += "]},\"traceEvents\":[";
   bool first = true;
   int64_t nextPid = 1;
+  uint64_t nextFlow = 1;
   for (size_t c = 0; c < input.chips.size(); ++c) {
     const ChipTrace& chip = input.chips[c];
     const std::string label = chipLabel(chip, c);
@@ -385,11 +403,33 @@ Status emitTrace(const TraceInput& input, const TraceOptions& opts, Sink& sink) 
     std::vector<CoreNaming> naming;
     for (const isa::Program* program : chip.programs) naming.push_back(prepareNaming(program));
     const CoreNaming none;
+    const auto tidOf = [&](size_t i) { return trackId(events[i]) + kLaneTidStride * lanes[i]; };
     for (size_t i = 0; i < events.size(); ++i) {
       const sim::TimelineEvent& e = events[i];
-      appendEvent(out, first, pids[e.core], trackId(e) + kLaneTidStride * lanes[i], e,
+      appendEvent(out, first, pids[e.core], tidOf(i), e,
                   e.core < naming.size() ? naming[e.core] : none, opts);
       TRNSIM_RETURN_IF_ERROR(sink.maybeFlush());
+    }
+    if (opts.dependencyArrows) {
+      // (core, instruction) -> event, for the arrows' producers.
+      std::map<std::pair<uint32_t, uint32_t>, size_t> eventOf;
+      for (size_t i = 0; i < events.size(); ++i) {
+        eventOf[{events[i].core, events[i].instruction}] = i;
+      }
+      for (size_t i = 0; i < events.size(); ++i) {
+        const sim::TimelineEvent& e = events[i];
+        if (e.after == sim::TimelineEvent::kNoInstruction) continue;
+        auto from = eventOf.find({e.core, e.after});
+        if (from == eventOf.end() || tidOf(from->second) == tidOf(i)) continue;
+        const sim::TimelineEvent& p = events[from->second];
+        // The start sits inside the producer's slice (its middle: a slice's ends are shared
+        // with its neighbours), the end binds to the consumer's slice at its start.
+        appendFlow(out, first, 's', nextFlow, pids[p.core], tidOf(from->second),
+                   (p.startNs + p.endNs) / 2);
+        appendFlow(out, first, 'f', nextFlow, pids[e.core], tidOf(i), e.startNs);
+        ++nextFlow;
+        TRNSIM_RETURN_IF_ERROR(sink.maybeFlush());
+      }
     }
   }
   out += "\n]}\n";

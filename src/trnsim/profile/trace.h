@@ -1,7 +1,9 @@
 #pragma once
 // Timelines as Chrome trace-event JSON, which ui.perfetto.dev and chrome://tracing open:
-// a process per chip core, a track (thread) per engine and per DMA queue, one complete ("X")
-// event per instruction, and HBM bandwidth counters ("C"). docs/profile.md has the format.
+// a process per chip core, a track (thread) per engine and per DMA queue (with overlap lanes
+// where the timing model overlaps instructions), one complete ("X") event per instruction,
+// dependency arrows ("s"/"f" flows) and HBM bandwidth counters ("C"). docs/profile.md has the
+// format.
 //
 // The trace does not care who recorded the timeline (one chip's timing model, the fabric's
 // multi-chip run): it takes timelines plus, optionally, the programs that name instructions.
@@ -39,6 +41,9 @@ struct TraceOptions {
   /// holds the operands, and printing them twice makes big traces slower to write.
   bool operandArgs = false;
   bool hbmCounters = true;  ///< "HBM GB/s" counter tracks per core and per chip
+  /// A flow arrow from each instruction's last dependency (TimelineEvent::after) to it, when
+  /// the two sit on different tracks.
+  bool dependencyArrows = true;
 };
 
 /// A single-chip input: one program per core, as sim::Chip::programs() holds them.

@@ -18,9 +18,14 @@ struct TimelineEvent {
   uint32_t instruction = 0;  ///< index in the core's program
   double startNs = 0;
   double endNs = 0;
-  double readyNs = 0;        ///< when its inputs were ready (start - ready = engine busy wait)
-  uint64_t hbmBytes = 0;     ///< bytes moved to/from HBM (DMA)
-  double flops = 0;          ///< TensorE floating-point operations (2 per MAC)
+  double readyNs = 0;     ///< when its inputs were ready (start - ready = engine busy wait)
+  uint64_t hbmBytes = 0;  ///< bytes moved to/from HBM (DMA)
+  double flops = 0;       ///< TensorE floating-point operations (2 per MAC)
+  /// The instruction of the same core whose end its inputs waited for last (the dependency
+  /// that set readyNs), or kNoInstruction when none did.
+  uint32_t after = kNoInstruction;
+
+  static constexpr uint32_t kNoInstruction = UINT32_MAX;
 };
 
 /// Per-core totals, filled by the timing model.

@@ -43,6 +43,15 @@ struct Pending {
   bool hasDep = false;    ///< waits on another engine or queue at all (semaphore cost)
   double lowerBound = 0;  ///< from pruned accesses
   double depReady = 0;    ///< latest end of the dependencies already resolved
+  uint32_t depFrom = TimelineEvent::kNoInstruction;  ///< the dependency that set depReady
+
+  /// Dependency `producer` ends at `endNs`.
+  void noteDependency(uint32_t producer, double endNs) {
+    if (depFrom == TimelineEvent::kNoInstruction || endNs > depReady) {
+      depReady = std::max(depReady, endNs);
+      depFrom = producer;
+    }
+  }
 };
 
 /// FIFO of pending instructions of one engine or DMA queue.
@@ -182,7 +191,7 @@ void TimingRun::decode(CoreSim& c) {
     for (const Dep& d : c.scratch) {
       double e = c.endNs[d.inst];
       if (e >= 0) {
-        p.depReady = std::max(p.depReady, e);
+        p.noteDependency(d.inst, e);
       } else {
         c.depPool.push_back(d.inst);
         ++p.depCount;
@@ -220,7 +229,7 @@ bool TimingRun::resolvable(CoreSim& c, Pending& p) {
     uint32_t d = c.depPool[p.depBegin + k];
     double e = c.endNs[d];
     if (e >= 0) {
-      p.depReady = std::max(p.depReady, e);
+      p.noteDependency(d, e);
     } else {
       c.depPool[p.depBegin + keep++] = d;
     }
@@ -386,6 +395,7 @@ void TimingRun::schedule(CoreSim& c, const Pending& p) {
       ev.startNs = start;
       ev.endNs = end;
       ev.readyNs = inputsReady;
+      if (p.depReady >= p.lowerBound) ev.after = p.depFrom;
     }
     return;
   }
@@ -408,6 +418,7 @@ void TimingRun::schedule(CoreSim& c, const Pending& p) {
     ev.instruction = p.inst;
     ev.startNs = start;
     ev.readyNs = inputsReady;
+    if (p.depReady >= p.lowerBound) ev.after = p.depFrom;
     ev.hbmBytes = cost.hbmReadBytes + cost.hbmWriteBytes;
   }
   q.inflightStartNs = start;
