@@ -77,3 +77,29 @@ def test_missing_file_and_unknown_chip(tmp_path):
     small_program().save(str(tmp_path / "p.tsim"))
     r = run(tmp_path / "p.tsim", "--chip", "trn9")
     assert r.returncode != 0 and "trn9" in r.stderr
+
+
+@pytest.mark.parametrize("section,key", [("vector", "clock_ghz"), ("pe", "clock_ghz"),
+                                         ("vector", "elems_per_cycle_32")])
+@pytest.mark.parametrize("command", ["run", "demo", "cluster"])
+def test_extreme_chip_rate_is_one_error_line_not_a_hang(tmp_path, section, key, command):
+    # Issue 14: a chip with a rate of 1e-20 made run, demo and cluster run spin for ever in the
+    # timing model. The chip loader's ranges now refuse it: one line naming the key, at once.
+    chip = json.loads((Path(__file__).parents[2] / "configs" / "chips" / "trn2.json").read_text())
+    chip[section][key]["value"] = 1e-20
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(chip))
+    small_program().save(str(tmp_path / "p.tsim"))
+    args = {"run": ["run", tmp_path / "p.tsim", "--chip", bad],
+            "demo": ["demo", "--chip", bad],
+            "cluster": ["cluster", "run", tmp_path / "p.tsim", "--chips", "2", "--chip", bad]}
+    try:
+        r = subprocess.run([str(TRNSIM), *map(str, args[command])], capture_output=True,
+                           text=True, timeout=30)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"trnsim {command} with {section}.{key} = 1e-20 hangs")
+    assert r.returncode != 0
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("trnsim: error:"), r.stderr
+    assert f"key '{section}.{key}'" in lines[0] and "got 1e-20" in lines[0], lines[0]
+    assert "docs/configs.md" in lines[0]
