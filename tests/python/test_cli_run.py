@@ -1,6 +1,7 @@
 """`trnsim run PROGRAM`: programs saved in the text and binary forms run from the command line,
 functionally and timing-only, with a JSON summary, and bad input exits with one clear line."""
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -9,7 +10,8 @@ import pytest
 
 from trnsim._trnsim import sim
 
-TRNSIM = Path(sys.executable).parent / "trnsim"
+# TRNSIM_CLI picks another build of the command line (e.g. build/dev/tools/trnsim).
+TRNSIM = Path(os.environ.get("TRNSIM_CLI", Path(sys.executable).parent / "trnsim"))
 pytestmark = pytest.mark.skipif(not TRNSIM.exists(), reason="needs the installed trnsim CLI")
 
 

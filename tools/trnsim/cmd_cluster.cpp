@@ -253,14 +253,26 @@ int clusterRun(const ClusterRunArgs& args) {
              args.timingOnly ? ", timing only" : "");
   if (!args.timingOnly && !inputs.empty()) {
     std::vector<std::string> parts;
-    for (const InputSpec& spec : *specs)
-      parts.push_back(spec.rank
-                          ? fmt::format("{} <- {} (rank {})", spec.tensor, spec.path, *spec.rank)
-                          : fmt::format("{} <- {}", spec.tensor, spec.path));
     bool anyRandom = false;
-    for (uint32_t r = 0; r < c.size(); ++r) anyRandom |= inputFiles[r].size() < inputs.size();
-    if (anyRandom) parts.push_back("others random (seeded uniform in [-1, 1), per rank)");
-    fmt::print("inputs: {}\n", fmt::join(parts, ", "));
+    for (uint32_t t : inputs) {
+      const std::string& name = program->tensors[t].name;
+      bool forAll = false;
+      uint32_t ranksGiven = 0;
+      for (const InputSpec& spec : *specs) {
+        if (program->findTensor(spec.tensor) != t) continue;
+        forAll |= !spec.rank;
+        ranksGiven += spec.rank ? 1 : 0;
+        parts.push_back(spec.rank ? fmt::format("{} <- {} (rank {})", name, spec.path, *spec.rank)
+                                  : fmt::format("{} <- {}", name, spec.path));
+      }
+      if (!forAll && ranksGiven < c.size()) {
+        parts.push_back(ranksGiven ? fmt::format("{} random on the other ranks", name)
+                                   : fmt::format("{} random", name));
+        anyRandom = true;
+      }
+    }
+    fmt::print("inputs: {}{}\n", fmt::join(parts, ", "),
+               anyRandom ? " (random: seeded uniform in [-1, 1), per rank)" : "");
   }
   fmt::print("simulated time   {:.3f} us\n", res.simulatedNs * 1e-3);
   fmt::print("compute          {:.3f} us (mean over ranks)\n", res.computeNs * 1e-3);
