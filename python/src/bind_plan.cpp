@@ -44,6 +44,12 @@ T unwrap(Expected<T> e) {
   return std::move(e).value();
 }
 
+template <class T>
+Expected<T> withContext(Expected<T> e, const char* option) {
+  if (!e.hasValue()) return e.status().withContext(option);
+  return e;
+}
+
 plan::Recompute recomputeOf(const std::string& s) {
   if (s == "none") return plan::Recompute::kNone;
   if (s == "selective") return plan::Recompute::kSelective;
@@ -56,8 +62,10 @@ double tokensOf(const py::object& tokens) {
     return unwrap(plan::parseTokenCount(tokens.cast<std::string>()));
   if (py::isinstance<py::bool_>(tokens) ||
       !(py::isinstance<py::int_>(tokens) || py::isinstance<py::float_>(tokens)))
-    throw py::type_error("tokens must be a number or a string such as \"15T\", \"300B\", "
-                         "\"2.5e12\", not " + std::string(py::str(py::type::of(tokens))));
+    throw py::type_error(
+        "tokens must be a number or a string such as \"15T\", \"300B\", "
+        "\"2.5e12\", not " +
+        std::string(py::str(py::type::of(tokens))));
   // Through the CLI's parser so a number is checked exactly as the text would be.
   return unwrap(plan::parseTokenCount(std::string(py::str(py::float_(tokens)))));
 }
@@ -74,8 +82,7 @@ void bindPlan(py::module_& m) {
   sub.def("builtin_models", &plan::builtinModelNames,
           "Names of the models built into trnsim (configs/models/*.json).");
   sub.def(
-      "parse_tokens",
-      [](const py::object& tokens) { return tokensOf(tokens); }, py::arg("tokens"),
+      "parse_tokens", [](const py::object& tokens) { return tokensOf(tokens); }, py::arg("tokens"),
       "A token count as `trnsim plan --tokens` reads it: \"15T\", \"300B\", \"2.5e12\", \"40M\" "
       "or a number.");
   sub.def(
@@ -85,16 +92,19 @@ void bindPlan(py::module_& m) {
          std::optional<uint32_t> dp, std::optional<uint32_t> cp, std::optional<uint32_t> ep,
          std::optional<uint32_t> vpp, std::optional<uint32_t> microbatch, bool sequenceParallel,
          std::optional<uint32_t> zero, std::optional<std::string> recompute,
-         std::optional<std::string> precision, const py::object& tokens,
-         const std::string& compute, std::optional<bool> doSearch, const std::string& objective,
-         uint32_t threads, const std::string& computeModel, const py::object& compare,
-         std::optional<std::string> reportPath, const std::string& attention, double dropout) {
+         std::optional<std::string> precision, const py::object& tokens, const std::string& compute,
+         std::optional<bool> doSearch, const std::string& objective, uint32_t threads,
+         const std::string& computeModel, const py::object& compare,
+         std::optional<std::string> reportPath, const std::string& attention, double dropout,
+         std::optional<double> stragglerSigma, std::optional<double> chipMtbfHours,
+         std::optional<double> restartSeconds) {
         // The same request as `trnsim plan` (plan::planRequest): the degrees given are kept,
         // and with none given (and search not False) the parallelism is searched.
         if (reportPath) check(plan::checkReportPath(*reportPath));
         plan::PlanRequest r;
-        r.system = unwrap(arch::loadSystem(systemName));
-        r.workload.model = unwrap(plan::loadModel(modelName));
+        // Errors name the option, as the CLI's do ("--system: file.json: key ...").
+        r.system = unwrap(withContext(arch::loadSystem(systemName), "--system"));
+        r.workload.model = unwrap(withContext(plan::loadModel(modelName), "--model"));
         r.workload.globalBatch = globalBatch;
         r.workload.seq = seq;
         r.chips = chips;
@@ -106,6 +116,10 @@ void bindPlan(py::module_& m) {
         if (precision) r.recipe.precision = precisionOf(*precision);
         r.recipe.attention = unwrap(plan::parseAttention(attention));
         r.recipe.dropout = dropout;
+        // Checked with every other number by plan::validateRequest, as the CLI's options.
+        r.stragglerSigma = stragglerSigma;
+        r.chipMtbfHours = chipMtbfHours;
+        r.restartSeconds = restartSeconds;
         r.search = doSearch;
         r.objective = unwrap(plan::parseObjective(objective));
         r.threads = threads;
@@ -152,6 +166,8 @@ void bindPlan(py::module_& m) {
       py::arg("objective") = "time", py::arg("threads") = 0, py::arg("compute_model") = "compiled",
       py::arg("compare") = py::none(), py::arg("report") = py::none(),
       py::arg("attention") = "flash", py::arg("dropout") = 0.0,
+      py::arg("straggler_sigma") = py::none(), py::arg("chip_mtbf_hours") = py::none(),
+      py::arg("restart_seconds") = py::none(),
       "The plan of `model` on `chips` chips of `system`, as the dict `trnsim plan --json` "
       "prints (docs/plan.md), planned exactly as `trnsim plan` plans: step_time_s, "
       "tokens_per_s, model/hardware_tflops_per_chip, mfu, hfu, memory_per_chip_gib, fits, "
@@ -160,7 +176,9 @@ void bindPlan(py::module_& m) {
       "model: a catalog name, a trnsim model JSON or a Hugging Face config.json. With no "
       "degree given the parallelism is searched (objective time, cost or energy), as the CLI; "
       "attention='flash' or 'materialized' and dropout=p are the recipe's (as --attention, "
-      "--dropout); "
+      "--dropout); straggler_sigma, chip_mtbf_hours and restart_seconds are the reliability "
+      "options (as --straggler-sigma, --chip-mtbf-hours, --restart-seconds; every number is "
+      "range-checked as the CLI checks it); "
       "with some given, search=True searches the others (kept fixed), otherwise they are 1 "
       "(dp: the ranks left by tp*pp*cp); search=False never searches. compare=[\"dgx-h100\", "
       "\"tpu-v5p:1024\"] plans the same run on other systems (the result's \"compare\"); "

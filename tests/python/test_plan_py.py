@@ -292,3 +292,135 @@ def test_searched_compare_same_numbers_as_the_cli():
         assert py[k] == cli[k], k
     assert py["compare"][0]["step_time_s"] == cli["compare"][0]["step_time_s"]
     assert py["compare"][0]["chips"] == cli["compare"][0]["chips"]
+
+
+# --- bad numbers never make the planner lie (issue 14 item 3) -----------------------------
+# One check (plan::validateRequest) for the CLI and Python: each refusal names the option, and
+# the CLI prints exactly the Python error after "trnsim: error: ".
+
+_NAN, _INF = float("nan"), float("inf")
+
+
+@pytest.mark.parametrize("kwargs,option", [
+    (dict(tokens=1e26), "--tokens"),            # used to give 0 steps and null days and cost
+    (dict(tokens="1e26"), "--tokens"),
+    (dict(tokens="1001P"), "--tokens"),
+    (dict(straggler_sigma=_NAN), "--straggler-sigma"),  # used to print goodput nan%
+    (dict(straggler_sigma=1.5), "--straggler-sigma"),
+    (dict(straggler_sigma=-0.5), "--straggler-sigma"),
+    (dict(chip_mtbf_hours=_NAN), "--chip-mtbf-hours"),  # used to be ignored
+    (dict(chip_mtbf_hours=_INF), "--chip-mtbf-hours"),
+    (dict(chip_mtbf_hours=0.0), "--chip-mtbf-hours"),
+    (dict(restart_seconds=_NAN), "--restart-seconds"),  # used to be ignored
+    (dict(restart_seconds=-600.0), "--restart-seconds"),
+    (dict(dropout=_NAN), "--dropout"),
+    (dict(chips=0), "--chips"),
+    (dict(chips=2**24 + 1), "--chips"),
+    (dict(global_batch=0), "--global-batch"),
+    (dict(seq=0), "--seq"),
+    (dict(tp=0), "--tp"),
+    (dict(zero=4), "--zero"),
+    (dict(threads=5000), "--threads"),
+])
+def test_bad_numbers_are_errors_naming_the_option(kwargs, option):
+    args = dict(_SMALL, tp=8, tokens="1T")
+    args.update(kwargs)
+    with pytest.raises(ValueError) as e:
+        plan.estimate(**args)
+    assert str(e.value).startswith(option + ": "), str(e.value)
+
+
+def test_largest_token_count_gives_exact_finite_figures():
+    # 1e18 tokens at 64 x 4096 tokens per step: ceil(1e18 / 262144) steps, each of the step time.
+    d = plan.estimate(**_SMALL, tp=8, tokens=1e18)
+    steps = -(-10**18 // 262144)
+    assert d["steps"] == steps
+    assert d["compute_days"] == pytest.approx(steps * d["step_time_s"] / 86400, rel=1e-12)
+    for key in ("time_to_train_days", "cost_usd", "energy_mwh", "goodput"):
+        assert d[key] is not None and math.isfinite(d[key]), key
+    assert 0 < d["goodput"] <= 1
+
+
+def test_given_reliability_options_are_used_not_ignored():
+    base = plan.estimate(**_SMALL, tp=8, tokens="1T")
+    d = plan.estimate(**_SMALL, tp=8, tokens="1T", straggler_sigma=0.0, chip_mtbf_hours=64000.0,
+                      restart_seconds=300.0)
+    assert d["straggler_slowdown"] == 0 < base["straggler_slowdown"]
+    assert d["job_mtbf_hours"] == pytest.approx(64000 / 64, rel=1e-12)
+    assert d["restart_s"] == 300
+    # Young/Daly with the checkpoint write time and the 1000 h job MTBF.
+    m, w = 1000 * 3600.0, d["checkpoint_write_s"]
+    assert d["checkpoint_interval_s"] == pytest.approx(math.sqrt(2 * w * m) - w, rel=1e-9)
+
+
+def _slow_system(tmp_path):
+    """dgx-h100 with every link at 1e-300 GB/s (a bandwidth typed near zero)."""
+    import re
+    with open(os.path.join(REPO, "configs", "systems", "dgx-h100.json")) as f:
+        text = f.read()
+    text = re.sub(r'("(link_gbps|nic_gbps_per_chip)": \{"value": )[0-9.]+', r"\g<1>1e-300", text)
+    path = tmp_path / "slow.json"
+    path.write_text(text)
+    return str(path)
+
+
+def test_near_zero_bandwidth_is_an_error_not_inf_days(tmp_path):
+    # The issue: such a system printed "inf days" and "-nan%" with exit 0. Refused by the
+    # system loader's ranges, or else by the planner's check of the step time: either way an
+    # error at the option naming the key.
+    slow = _slow_system(tmp_path)
+    with pytest.raises(ValueError, match=r"^--system: .*link_gbps"):
+        plan.estimate(**dict(_SMALL, system=slow), tp=8, tokens="1T")
+    with pytest.raises(ValueError, match=r"^--compare: .*link_gbps"):
+        plan.estimate(**_SMALL, tp=8, tokens="1T", compare=[slow + ":64"])
+
+
+@pytest.mark.parametrize("args,option", [
+    (["--tokens", "1e26"], "--tokens"),
+    (["--tokens", "1T", "--straggler-sigma", "nan"], "--straggler-sigma"),
+    (["--tokens", "1T", "--chip-mtbf-hours", "nan"], "--chip-mtbf-hours"),
+    (["--tokens", "1T", "--restart-seconds", "nan"], "--restart-seconds"),
+    (["--chips", "0"], "--chips"),
+])
+def test_cli_refuses_bad_numbers_with_the_python_message(args, option):
+    base = ["--model", "llama3-8b", "--system", "dgx-h100", "--global-batch", "64", "--seq",
+            "4096", "--tp", "8", "--threads", "2"]
+    if "--chips" not in args:
+        base += ["--chips", "64"]
+    p = _cli_plan(*base, *args)
+    assert p.returncode == 1, p.stdout
+    assert p.stdout == ""
+    lines = p.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"trnsim: error: {option}: "), p.stderr
+    # The same check as Python's, word for word.
+    kwargs = dict(_SMALL, compute="auto", tp=8)
+    value = args[args.index(option) + 1]
+    key = option[2:].replace("-", "_")
+    if key == "tokens":
+        kwargs["tokens"] = value
+    else:
+        kwargs["tokens"] = "1T" if "--tokens" in args else None
+        kwargs[key] = int(value) if key == "chips" else float(value)
+    with pytest.raises(ValueError) as e:
+        plan.estimate(**kwargs)
+    assert lines[0] == "trnsim: error: " + str(e.value)
+
+
+def test_cli_near_zero_bandwidth_prints_no_inf(tmp_path):
+    p = _cli_plan("--model", "llama3-8b", "--system", _slow_system(tmp_path), "--chips", "64",
+                  "--global-batch", "64", "--seq", "4096", "--tp", "8", "--tokens", "1T")
+    assert p.returncode == 1
+    assert p.stdout == ""
+    assert p.stderr.startswith("trnsim: error: --system: ") and "link_gbps" in p.stderr, p.stderr
+
+
+def test_huge_layer_count_does_not_slow_the_search(tmp_path):
+    # The issue: layers 1e6 made the search run for minutes. Layers now enter the search only
+    # through their count per stage: nothing fits, and the search says so at once.
+    import time
+    model = tmp_path / "huge.json"
+    model.write_text(json.dumps(dict(_model_json("llama3-8b"), name="huge", layers=1000000)))
+    start = time.monotonic()
+    with pytest.raises(RuntimeError, match="fits in memory"):
+        plan.estimate(**dict(_SMALL, model=str(model)))
+    assert time.monotonic() - start < 30

@@ -77,12 +77,13 @@ LayerFlops layerForwardFlopsPerToken(const ModelConfig& m, bool moe, double seq)
 StepFlops stepFlops(const Workload& w, Recompute recompute) {
   const ModelConfig& m = w.model;
   const double tokens = static_cast<double>(w.globalBatch) * w.seq;
-  double layersFwd = 0, attnFwd = 0;
-  for (uint32_t i = 0; i < m.layers; ++i) {
-    LayerFlops f = layerForwardFlopsPerToken(m, detail::isMoeLayer(m, i), w.seq);
-    layersFwd += f.matmul + f.attentionCore;
-    attnFwd += f.attentionCore;
-  }
+  const detail::LayerCounts c = detail::layerCounts(m, 0, m.layers);
+  const LayerFlops dense = layerForwardFlopsPerToken(m, false, w.seq);
+  const LayerFlops moe = layerForwardFlopsPerToken(m, true, w.seq);
+  const double nDense = static_cast<double>(c.dense), nMoe = static_cast<double>(c.moe);
+  const double layersFwd =
+      nDense * (dense.matmul + dense.attentionCore) + nMoe * (moe.matmul + moe.attentionCore);
+  const double attnFwd = nDense * dense.attentionCore + nMoe * moe.attentionCore;
   const double logitsFwd = 2.0 * m.hidden * m.vocab;
   StepFlops out;
   out.model = 3 * tokens * (layersFwd + logitsFwd);
@@ -124,9 +125,9 @@ namespace {
 
 /// Times of one layer for one micro-batch on one rank.
 struct LayerTimes {
-  double fwd = 0;        ///< matmuls + attention + memory-bound ops
+  double fwd = 0;  ///< matmuls + attention + memory-bound ops
   double bwd = 0;
-  double attnFwd = 0;    ///< the attention core's forward (selective recompute)
+  double attnFwd = 0;           ///< the attention core's forward (selective recompute)
   double tpFwd = 0, tpBwd = 0;  ///< TP/SP collectives
   double cpFwdComm = 0, cpBwdComm = 0;
   double attnBwd = 0;
@@ -192,11 +193,13 @@ Expected<StepEstimate> Planner::Impl::estimate(const Workload& w, const Parallel
   const double actBytes = 2.0;  // bf16 activations in HBM
   // Norms, residual adds and dropout work on T/tp tokens with sequence parallelism, on all T
   // tokens (replicated over the TP group) without.
-  const double normTokens = p.sequenceParallel ? static_cast<double>(T) / tp : static_cast<double>(T);
+  const double normTokens =
+      p.sequenceParallel ? static_cast<double>(T) / tp : static_cast<double>(T);
   const double hiddenBytes = static_cast<double>(T) * h * actBytes;  // one [T, h] activation
 
-  AttentionShape attn{p.microbatch, headsRank, kvRank, w.seq / p.cp, w.seq, hd, true,
-                      p.attention == AttentionImpl::kFlash, p.dropout > 0};
+  AttentionShape attn{p.microbatch, headsRank, kvRank, w.seq / p.cp,
+                      w.seq,        hd,        true,   p.attention == AttentionImpl::kFlash,
+                      p.dropout > 0};
 
   auto mlpTimes = [&](uint64_t tokens, uint64_t ffn, uint64_t batch, double& fwd, double& bwd) {
     MatmulShape up{tokens, (swiglu ? 2 : 1) * ffn / tp, h, batch};
@@ -235,17 +238,17 @@ Expected<StepEstimate> Planner::Impl::estimate(const Workload& w, const Parallel
       // Each rank of an EP group sends T * topK token copies; its experts/ep local experts
       // receive, on average, T * topK * ep / experts tokens each, the busiest moeImbalance x more.
       const uint64_t local = m.experts / p.ep;
-      const uint64_t perExpert = static_cast<uint64_t>(std::ceil(
-          static_cast<double>(T) * m.topK * p.ep / m.experts * tune.moeImbalance));
+      const uint64_t perExpert = static_cast<uint64_t>(
+          std::ceil(static_cast<double>(T) * m.topK * p.ep / m.experts * tune.moeImbalance));
       mlpTimes(std::max<uint64_t>(1, perExpert), m.ffnHidden, local, moeFwd, moeBwd);
       if (m.sharedExperts) mlpTimes(T, uint64_t{m.ffnHidden} * m.sharedExperts, 1, moeFwd, moeBwd);
       t.fwd += moeFwd;
       t.bwd += moeBwd;
       if (p.ep > 1) {
-        const double tokensSent = (p.sequenceParallel ? static_cast<double>(T) / tp : T) * m.topK *
-                                  tune.moeImbalance;
-        TRNSIM_ASSIGN_OR_RETURN(double a2a, collective(CollectiveOp::kAllToAll,
-                                                       tokensSent * h * actBytes, p.ep, tp));
+        const double tokensSent =
+            (p.sequenceParallel ? static_cast<double>(T) / tp : T) * m.topK * tune.moeImbalance;
+        TRNSIM_ASSIGN_OR_RETURN(
+            double a2a, collective(CollectiveOp::kAllToAll, tokensSent * h * actBytes, p.ep, tp));
         t.epFwd = 2 * a2a;  // dispatch + combine
         t.epBwd = 2 * a2a;
       }
@@ -263,12 +266,14 @@ Expected<StepEstimate> Planner::Impl::estimate(const Workload& w, const Parallel
     }
     if (tp > 1) {
       if (p.sequenceParallel) {
-        TRNSIM_ASSIGN_OR_RETURN(double ag, collective(CollectiveOp::kAllGather, hiddenBytes, tp, 1));
+        TRNSIM_ASSIGN_OR_RETURN(double ag,
+                                collective(CollectiveOp::kAllGather, hiddenBytes, tp, 1));
         TRNSIM_ASSIGN_OR_RETURN(double rs,
                                 collective(CollectiveOp::kReduceScatter, hiddenBytes, tp, 1));
         t.tpFwd = 2 * (ag + rs);
       } else {
-        TRNSIM_ASSIGN_OR_RETURN(double ar, collective(CollectiveOp::kAllReduce, hiddenBytes, tp, 1));
+        TRNSIM_ASSIGN_OR_RETURN(double ar,
+                                collective(CollectiveOp::kAllReduce, hiddenBytes, tp, 1));
         t.tpFwd = 2 * ar;
       }
       t.tpBwd = t.tpFwd;
@@ -277,8 +282,7 @@ Expected<StepEstimate> Planner::Impl::estimate(const Workload& w, const Parallel
       // Ring attention: cp - 1 steps, each passing this rank's K and V chunk to the next rank;
       // the backward passes K, V and their gradients.
       const double kvBytes = 2.0 * static_cast<double>(T) * kvRank * hd * actBytes;
-      TRNSIM_ASSIGN_OR_RETURN(double step,
-                              collective(CollectiveOp::kSendRecv, kvBytes, p.cp, tp));
+      TRNSIM_ASSIGN_OR_RETURN(double step, collective(CollectiveOp::kSendRecv, kvBytes, p.cp, tp));
       t.cpFwdComm = (p.cp - 1) * step;
       t.cpBwdComm = 2 * t.cpFwdComm;
     }
@@ -286,8 +290,7 @@ Expected<StepEstimate> Planner::Impl::estimate(const Workload& w, const Parallel
   };
 
   // The layers of the busiest pipeline stage.
-  uint32_t moeLayers = 0;
-  for (uint32_t i = 0; i < m.layers; ++i) moeLayers += detail::isMoeLayer(m, i) ? 1 : 0;
+  const uint32_t moeLayers = static_cast<uint32_t>(detail::layerCounts(m, 0, m.layers).moe);
   const uint32_t denseLayers = m.layers - moeLayers;
   LayerTimes dense, moe;
   if (denseLayers) {
@@ -325,10 +328,10 @@ Expected<StepEstimate> Planner::Impl::estimate(const Workload& w, const Parallel
   const double fwd = stageSum(&LayerTimes::fwd) + logitsFwd;
   const double bwd = stageSum(&LayerTimes::bwd) + logitsBwd;
   double recompute = 0, tpComm = stageSum(&LayerTimes::tpFwd) + stageSum(&LayerTimes::tpBwd);
-  const double cpFwdExposed =
-      nDense * std::max(0.0, dense.cpFwdComm - dense.attnFwd) + nMoe * std::max(0.0, moe.cpFwdComm - moe.attnFwd);
-  const double cpBwdExposed =
-      nDense * std::max(0.0, dense.cpBwdComm - dense.attnBwd) + nMoe * std::max(0.0, moe.cpBwdComm - moe.attnBwd);
+  const double cpFwdExposed = nDense * std::max(0.0, dense.cpFwdComm - dense.attnFwd) +
+                              nMoe * std::max(0.0, moe.cpFwdComm - moe.attnFwd);
+  const double cpBwdExposed = nDense * std::max(0.0, dense.cpBwdComm - dense.attnBwd) +
+                              nMoe * std::max(0.0, moe.cpBwdComm - moe.attnBwd);
   double cpExposed = cpFwdExposed + cpBwdExposed;
   double cpHidden = stageSum(&LayerTimes::cpFwdComm) + stageSum(&LayerTimes::cpBwdComm) - cpExposed;
   double epComm = stageSum(&LayerTimes::epFwd) + stageSum(&LayerTimes::epBwd);
@@ -353,7 +356,8 @@ Expected<StepEstimate> Planner::Impl::estimate(const Workload& w, const Parallel
     ppPerMicrobatch = 2.0 * p.vpp * p2p;
   }
 
-  const double microbatchTime = fwd + bwd + recompute + tpExposed + cpExposed + epComm + ppPerMicrobatch;
+  const double microbatchTime =
+      fwd + bwd + recompute + tpExposed + cpExposed + epComm + ppPerMicrobatch;
   const double mb = static_cast<double>(r.microbatches);
   const double bubble = (p.pp - 1.0) / p.vpp * microbatchTime;
 
@@ -365,9 +369,11 @@ Expected<StepEstimate> Planner::Impl::estimate(const Workload& w, const Parallel
   double zero3Exposed = 0, zero3Hidden = 0;
   if (p.zero >= 3 && dpDense > 1) {
     const double layerParams = (r.denseParamsPerRank + r.expertParamsPerRank) / r.layersPerRank;
-    TRNSIM_ASSIGN_OR_RETURN(double ag, collective(CollectiveOp::kAllGather, layerParams * 2, dpDense, tp));
-    TRNSIM_ASSIGN_OR_RETURN(double rs, collective(CollectiveOp::kReduceScatter,
-                                                  layerParams * tune.gradReduceBytesPerParam, dpDense, tp));
+    TRNSIM_ASSIGN_OR_RETURN(double ag,
+                            collective(CollectiveOp::kAllGather, layerParams * 2, dpDense, tp));
+    TRNSIM_ASSIGN_OR_RETURN(double rs,
+                            collective(CollectiveOp::kReduceScatter,
+                                       layerParams * tune.gradReduceBytesPerParam, dpDense, tp));
     const double layerFwd = (fwd - logitsFwd) / r.layersPerRank;
     const double layerBwd = (bwd - logitsBwd) / r.layersPerRank;
     const double perLayer = std::max(0.0, ag - layerFwd) + std::max(0.0, ag + rs - layerBwd);
@@ -388,11 +394,14 @@ Expected<StepEstimate> Planner::Impl::estimate(const Workload& w, const Parallel
       const uint64_t stride = group == dpDense ? tp : tp * p.ep;
       const double bytes = params * tune.gradReduceBytesPerParam;
       if (p.zero == 0) {
-        TRNSIM_ASSIGN_OR_RETURN(double ar, collective(CollectiveOp::kAllReduce, bytes, group, stride));
+        TRNSIM_ASSIGN_OR_RETURN(double ar,
+                                collective(CollectiveOp::kAllReduce, bytes, group, stride));
         reduce += ar;
       } else {
-        TRNSIM_ASSIGN_OR_RETURN(double rs, collective(CollectiveOp::kReduceScatter, bytes, group, stride));
-        TRNSIM_ASSIGN_OR_RETURN(double ag, collective(CollectiveOp::kAllGather, params * 2, group, stride));
+        TRNSIM_ASSIGN_OR_RETURN(double rs,
+                                collective(CollectiveOp::kReduceScatter, bytes, group, stride));
+        TRNSIM_ASSIGN_OR_RETURN(double ag,
+                                collective(CollectiveOp::kAllGather, params * 2, group, stride));
         reduce += rs;
         gather += ag;
       }
@@ -407,8 +416,9 @@ Expected<StepEstimate> Planner::Impl::estimate(const Workload& w, const Parallel
   }
 
   // Adam on this rank's (shard of the) parameters: a memory-bound pass.
-  const double optParams = p.zero >= 1 ? r.denseParamsPerRank / dpDense + r.expertParamsPerRank / dpExpert
-                                       : r.denseParamsPerRank + r.expertParamsPerRank;
+  const double optParams = p.zero >= 1
+                               ? r.denseParamsPerRank / dpDense + r.expertParamsPerRank / dpExpert
+                               : r.denseParamsPerRank + r.expertParamsPerRank;
   double optimizer = c.memoryBoundSeconds(optParams * tune.optimizerBytesPerParam);
   if (useCompiled) {
     TRNSIM_ASSIGN_OR_RETURN(optimizer, compiled->optimizerSeconds(optParams));
@@ -500,7 +510,8 @@ Expected<Planner> Planner::create(const arch::SystemConfig& system, uint64_t chi
     impl->options.computeModel = ComputeModelKind::kKernels;
     impl->composedName =
         impl->compute->name().find("roofline") != std::string_view::npos ? "roofline" : "kernels";
-    TRNSIM_ASSIGN_OR_RETURN(fabric::CollectiveModel comm, fabric::CollectiveModel::create(system, chips));
+    TRNSIM_ASSIGN_OR_RETURN(fabric::CollectiveModel comm,
+                            fabric::CollectiveModel::create(system, chips));
     impl->comm = std::make_unique<fabric::CollectiveModel>(std::move(comm));
     return Planner(std::move(impl));
   } catch (const std::exception& e) {
@@ -533,7 +544,8 @@ Expected<StepEstimate> Planner::estimate(const Workload& w, const Parallelism& p
     // A shape the compiler cannot lower yet (e.g. attention over fewer than 128 tokens per
     // rank): the kernel composition answers, and the estimate says why.
     Expected<StepEstimate> k = impl_->estimate(w, p, false);
-    if (k) k->computeNote = "compiled layers failed (" + e.status().toString() + "); kernel composition";
+    if (k)
+      k->computeNote = "compiled layers failed (" + e.status().toString() + "); kernel composition";
     return k;
   } catch (const std::exception& e) {
     return Status(ErrorCode::kInternal, std::string("planner estimate: ") + e.what());

@@ -51,11 +51,17 @@ Status validateParallelism(const Workload& w, const Parallelism& p, uint64_t ran
                   "workload.model");
   }
   if (w.globalBatch == 0) {
-    return Status(ErrorCode::kInvalidArgument, "must be at least 1 sequence", "workload.globalBatch");
+    return Status(ErrorCode::kInvalidArgument, "must be at least 1 sequence",
+                  "workload.globalBatch");
   }
-  if (w.seq == 0) return Status(ErrorCode::kInvalidArgument, "must be at least 1 token", "workload.seq");
-  const std::pair<const char*, uint32_t> degrees[] = {{"tp", p.tp}, {"pp", p.pp}, {"dp", p.dp},
-                                                      {"cp", p.cp}, {"ep", p.ep}, {"vpp", p.vpp},
+  if (w.seq == 0)
+    return Status(ErrorCode::kInvalidArgument, "must be at least 1 token", "workload.seq");
+  const std::pair<const char*, uint32_t> degrees[] = {{"tp", p.tp},
+                                                      {"pp", p.pp},
+                                                      {"dp", p.dp},
+                                                      {"cp", p.cp},
+                                                      {"ep", p.ep},
+                                                      {"vpp", p.vpp},
                                                       {"microbatch", p.microbatch}};
   for (const auto& [name, value] : degrees) {
     if (value == 0) return degreeError(name, "must be at least 1");
@@ -71,7 +77,8 @@ Status validateParallelism(const Workload& w, const Parallelism& p, uint64_t ran
                                          p.tp, p.pp, p.dp, p.cp, product, ranks, hint));
   }
   if (m.heads % p.tp != 0) {
-    return degreeError("tp", fmt::format("tp ({}) must divide the model's heads ({})", p.tp, m.heads));
+    return degreeError("tp",
+                       fmt::format("tp ({}) must divide the model's heads ({})", p.tp, m.heads));
   }
   if (m.kvHeads % p.tp != 0 && p.tp % m.kvHeads != 0) {
     return degreeError("tp", fmt::format("tp ({}) must divide kv_heads ({}) or be a multiple of it",
@@ -82,8 +89,8 @@ Status validateParallelism(const Workload& w, const Parallelism& p, uint64_t ran
   }
   if (Status stages = checkPipelineStages(m, p.pp, p.vpp); !stages) return stages;
   if (w.globalBatch % p.dp != 0) {
-    return degreeError("dp", fmt::format("dp ({}) must divide the global batch ({} sequences)", p.dp,
-                                         w.globalBatch));
+    return degreeError("dp", fmt::format("dp ({}) must divide the global batch ({} sequences)",
+                                         p.dp, w.globalBatch));
   }
   if ((w.globalBatch / p.dp) % p.microbatch != 0) {
     return degreeError("microbatch",
@@ -111,15 +118,62 @@ Status validateParallelism(const Workload& w, const Parallelism& p, uint64_t ran
   if (p.ep > 1) {
     if (m.experts <= 1) return degreeError("ep", "expert parallelism (ep > 1) needs a MoE model");
     if ((uint64_t{p.dp} * p.cp) % p.ep != 0) {
-      return degreeError("ep", fmt::format("ep ({}) must divide dp * cp ({})", p.ep,
-                                           uint64_t{p.dp} * p.cp));
+      return degreeError(
+          "ep", fmt::format("ep ({}) must divide dp * cp ({})", p.ep, uint64_t{p.dp} * p.cp));
     }
     if (m.experts % p.ep != 0) {
-      return degreeError("ep", fmt::format("ep ({}) must divide the experts ({})", p.ep, m.experts));
+      return degreeError("ep",
+                         fmt::format("ep ({}) must divide the experts ({})", p.ep, m.experts));
     }
   }
   if (p.zero > 3) return degreeError("zero", fmt::format("must be 0, 1, 2 or 3, got {}", p.zero));
   return Status::ok();
+}
+
+LayerCounts layerCounts(const ModelConfig& m, uint64_t first, uint64_t last) {
+  const uint64_t denseEnd =
+      m.experts > 1 ? std::min<uint64_t>(m.denseLayers, m.layers) : uint64_t{m.layers};
+  last = std::max(first, last);
+  LayerCounts c;
+  c.dense = first < denseEnd ? std::min(last, denseEnd) - first : 0;
+  c.moe = (last - first) - c.dense;
+  return c;
+}
+
+std::vector<uint32_t> candidateBusiestStages(const ModelConfig& m, uint32_t pp) {
+  // Stage s holds layers [s * L / pp, (s + 1) * L / pp): floor(L / pp) or that plus one.
+  const uint64_t layers = m.layers, stages = std::max<uint32_t>(pp, 1);
+  const uint64_t rem = layers % stages;
+  const uint64_t denseEnd =
+      m.experts > 1 ? std::min<uint64_t>(m.denseLayers, m.layers) : uint64_t{m.layers};
+  // The stage holding layer denseEnd (the first MoE layer): the last s with s*L/pp <= denseEnd.
+  const uint64_t boundary = denseEnd >= layers || layers == 0
+                                ? stages
+                                : ((denseEnd + 1) * stages + layers - 1) / layers - 1;
+  // The first stage at or after `from` that holds ceil(L / pp) layers: stage s gets the extra
+  // layer iff some k in 1..rem has s = ceil(k * pp / rem) - 1 (both factors below 2^32).
+  auto firstLongStage = [&](uint64_t from) -> uint64_t {
+    if (rem == 0) return stages;
+    const uint64_t k = from * rem / stages + 1;
+    if (k > rem) return stages;
+    return (k * stages + rem - 1) / rem - 1;
+  };
+  std::vector<uint64_t> picks = {0,
+                                 1,
+                                 stages - 2,
+                                 stages - 1,
+                                 boundary - 1,
+                                 boundary,
+                                 boundary + 1,
+                                 firstLongStage(1),
+                                 firstLongStage(boundary + 1)};
+  std::vector<uint32_t> out;
+  for (uint64_t s : picks) {
+    if (s < stages) out.push_back(static_cast<uint32_t>(s));  // wrapped or past the end: skipped
+  }
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  return out;
 }
 
 RankShape rankShape(const Workload& w, const Parallelism& p) {
@@ -129,16 +183,17 @@ RankShape rankShape(const Workload& w, const Parallelism& p) {
   r.layersPerRank = (m.layers + p.pp - 1) / p.pp;
   r.tokensPerMicrobatch = uint64_t{p.microbatch} * w.seq / p.cp;
   const double embed = static_cast<double>(m.vocab) * m.hidden / p.tp;
+  const LayerParams denseLayer = layerParams(m, false), moeLayer = layerParams(m, true);
   double bestTotal = -1;
-  for (uint32_t stage = 0; stage < p.pp; ++stage) {
-    double dense = 0, expert = 0;
-    const uint32_t first = static_cast<uint32_t>(uint64_t{stage} * m.layers / p.pp);
-    const uint32_t last = static_cast<uint32_t>(uint64_t{stage + 1} * m.layers / p.pp);
-    for (uint32_t i = first; i < last; ++i) {
-      LayerParams lp = layerParams(m, isMoeLayer(m, i));
-      dense += (lp.attention + lp.dense) / p.tp;
-      expert += lp.experts / p.tp / p.ep;
-    }
+  // Stages holding the same layers hold the same parameters; the earliest stage of the
+  // largest total wins, as a loop over every stage would pick.
+  for (uint32_t stage : candidateBusiestStages(m, p.pp)) {
+    const LayerCounts c =
+        layerCounts(m, uint64_t{stage} * m.layers / p.pp, (uint64_t{stage} + 1) * m.layers / p.pp);
+    double dense =
+        static_cast<double>(c.dense) * ((denseLayer.attention + denseLayer.dense) / p.tp) +
+        static_cast<double>(c.moe) * ((moeLayer.attention + moeLayer.dense) / p.tp);
+    double expert = static_cast<double>(c.moe) * (moeLayer.experts / p.tp / p.ep);
     // The first stage holds the input embedding, the last the output layer (a copy of the
     // embedding when tied, kept in sync by an all-reduce as in Megatron-LM).
     if (stage == 0) dense += embed;
@@ -188,7 +243,8 @@ MemoryBreakdown memoryPerRank(const Workload& w, const Parallelism& p, const Ran
   // 1F1B: the first stage keeps the activations of min(pp, micro-batches) micro-batches;
   // the interleaved schedule keeps 1 + (pp-1)/(pp*vpp) times more (Megatron-LM).
   const double inFlight = static_cast<double>(std::min<uint64_t>(p.pp, r.microbatches));
-  const double interleave = p.vpp > 1 ? 1.0 + (p.pp - 1.0) / (static_cast<double>(p.pp) * p.vpp) : 1.0;
+  const double interleave =
+      p.vpp > 1 ? 1.0 + (p.pp - 1.0) / (static_cast<double>(p.pp) * p.vpp) : 1.0;
   mem.activations = r.layersPerRank * perLayer * inFlight * interleave;
   if (p.recompute == Recompute::kFull) {
     // The layer being recomputed holds its whole activations during its backward pass.
@@ -197,8 +253,8 @@ MemoryBreakdown memoryPerRank(const Workload& w, const Parallelism& p, const Ran
   }
   // The last stage's fp32 logits of one micro-batch (vocab split over tp), plus the fixed
   // framework allowance.
-  mem.buffers = t.fixedBufferBytes +
-                4.0 * static_cast<double>(r.tokensPerMicrobatch) * m.vocab / p.tp;
+  mem.buffers =
+      t.fixedBufferBytes + 4.0 * static_cast<double>(r.tokensPerMicrobatch) * m.vocab / p.tp;
   return mem;
 }
 

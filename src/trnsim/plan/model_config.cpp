@@ -239,22 +239,22 @@ class ModelParser {
 }  // namespace
 
 double ModelConfig::totalParams() const {
-  double total = 0;
-  for (uint32_t i = 0; i < layers; ++i) {
-    detail::LayerParams p = detail::layerParams(*this, detail::isMoeLayer(*this, i));
-    total += p.attention + p.dense + p.experts;
-  }
+  const detail::LayerCounts c = detail::layerCounts(*this, 0, layers);
+  const detail::LayerParams d = detail::layerParams(*this, false),
+                            e = detail::layerParams(*this, true);
+  const double total = static_cast<double>(c.dense) * (d.attention + d.dense + d.experts) +
+                       static_cast<double>(c.moe) * (e.attention + e.dense + e.experts);
   const double embed = static_cast<double>(vocab) * hidden;
   return total + embed * (tiedEmbeddings ? 1 : 2) + 2.0 * hidden;  // + final norm
 }
 
 double ModelConfig::activeParams() const {
-  double total = 0;
-  for (uint32_t i = 0; i < layers; ++i) {
-    bool moe = detail::isMoeLayer(*this, i);
-    detail::LayerParams p = detail::layerParams(*this, moe);
-    total += p.attention + p.dense + (moe ? p.experts * topK / experts : 0);
-  }
+  const detail::LayerCounts c = detail::layerCounts(*this, 0, layers);
+  const detail::LayerParams d = detail::layerParams(*this, false),
+                            e = detail::layerParams(*this, true);
+  const double total =
+      static_cast<double>(c.dense) * (d.attention + d.dense) +
+      static_cast<double>(c.moe) * (e.attention + e.dense + e.experts * topK / experts);
   const double embed = static_cast<double>(vocab) * hidden;
   return total + embed * (tiedEmbeddings ? 1 : 2) + 2.0 * hidden;
 }

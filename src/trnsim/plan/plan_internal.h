@@ -52,8 +52,8 @@ const ExecutionTuning& executionTuning();
 /// Per-rank sizes of one training step for a validated workload and parallelism (the
 /// quantities memory.cpp and estimate.cpp share).
 struct RankShape {
-  uint64_t microbatches = 0;    ///< per step per pipeline (global batch / (dp * microbatch))
-  uint32_t layersPerRank = 0;   ///< layers of the busiest stage: ceil(layers / pp)
+  uint64_t microbatches = 0;         ///< per step per pipeline (global batch / (dp * microbatch))
+  uint32_t layersPerRank = 0;        ///< layers of the busiest stage: ceil(layers / pp)
   uint64_t tokensPerMicrobatch = 0;  ///< microbatch * seq / cp on this rank (before SP split)
   double denseParamsPerRank = 0;     ///< parameters replicated over dp*cp (worst stage)
   double expertParamsPerRank = 0;    ///< parameters replicated over dp*cp/ep (worst stage)
@@ -82,5 +82,19 @@ LayerParams layerParams(const ModelConfig& m, bool moeLayer);
 inline bool isMoeLayer(const ModelConfig& m, uint32_t i) {
   return m.experts > 1 && i >= m.denseLayers;
 }
+
+/// How many of the layers [first, last) are dense and how many MoE (isMoeLayer), counted in
+/// O(1): the dense layers come first, so a model's size never costs a loop over its layers.
+struct LayerCounts {
+  uint64_t dense = 0;
+  uint64_t moe = 0;
+};
+LayerCounts layerCounts(const ModelConfig& m, uint64_t first, uint64_t last);
+/// The pipeline stages whose parameters can be the largest (rankShape's busiest stage), in
+/// increasing order: the first and last (they hold the embeddings), the stage where the dense
+/// layers end and its neighbours, and the first stage holding ceil(layers / pp) layers on
+/// either side of it. Every other stage holds the same layers as one of these, so the busiest
+/// stage is found in O(1) instead of a loop over pp stages and all layers.
+std::vector<uint32_t> candidateBusiestStages(const ModelConfig& m, uint32_t pp);
 
 }  // namespace trnsim::plan::detail

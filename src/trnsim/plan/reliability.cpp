@@ -27,6 +27,39 @@ uint64_t nodesOf(const arch::SystemConfig& system, uint64_t chips) {
   return (chips + perNode - 1) / perNode;
 }
 
+/// Every figure of a finished run is a finite number (goodput in [0, 1]); otherwise an error
+/// naming the figure and the inputs it came from, never a run printed as inf or nan.
+Status checkRunFigures(const RunEstimate& run, const arch::SystemConfig& system) {
+  const std::string systemText =
+      system.sourceFile.empty() ? fmt::format("system '{}'", system.name)
+                                : fmt::format("system '{}' ({})", system.name, system.sourceFile);
+  const std::pair<const char*, double> figures[] = {
+      {"compute days", run.computeDays},
+      {"time to train (days)", run.timeToTrainDays},
+      {"cost (USD)", run.costUsd},
+      {"energy (MWh)", run.energyMwh},
+      {"straggler slowdown", run.stragglerSlowdown},
+      {"checkpoint write time (s)", run.checkpointWriteS},
+      {"expected interruptions", run.expectedInterruptions},
+  };
+  for (const auto& [name, value] : figures) {
+    if (std::isfinite(value) && value >= 0) continue;
+    return Status(
+        ErrorCode::kInvalidArgument,
+        fmt::format("the run's {} is not a finite number ({}): {:g} steps of {:g} s "
+                    "on {}; check its rates and bandwidths, or give fewer --tokens",
+                    name, value, static_cast<double>(run.steps), run.step.stepTimeS, systemText),
+        "--tokens");
+  }
+  if (!(run.goodput >= 0 && run.goodput <= 1))
+    return Status(ErrorCode::kInvalidArgument,
+                  fmt::format("the run's goodput is {}, not a fraction in [0, 1], on {}; check "
+                              "its reliability and checkpoint_gbps_per_node",
+                              run.goodput, systemText),
+                  "--system");
+  return Status::ok();
+}
+
 }  // namespace
 
 double dalyIntervalSeconds(double checkpointWriteS, double jobMtbfS) {
@@ -68,11 +101,43 @@ double stragglerSlowdown(uint64_t chips, double sigma) {
   return std::expm1(sigma * expectedMaxStandardNormal(chips));
 }
 
+Status checkReliability(const ReliabilityModel& r) {
+  // {value, option, low, high, what 0 (or a negative value) means}
+  struct Item {
+    double value;
+    const char* option;
+    double high;
+    const char* unit;
+  };
+  const Item items[] = {
+      {r.chipMtbfHours, "--chip-mtbf-hours", kMaxChipMtbfHours, "chip-hours"},
+      {r.restartSeconds, "--restart-seconds", kMaxRestartSeconds, "s"},
+      {r.checkpointBytes, "reliability.checkpointBytes", kMaxCheckpointBytes, "bytes"},
+      {r.stragglerSlowdown, "reliability.stragglerSlowdown", kMaxStragglerSlowdown,
+       "(fraction of a step)"},
+      {r.usdPerNodeHour, "reliability.usdPerNodeHour", kMaxUsdPerNodeHour, "USD"},
+  };
+  for (const Item& item : items) {
+    if (std::isfinite(item.value) && item.value >= 0 && item.value <= item.high) continue;
+    return Status(ErrorCode::kInvalidArgument,
+                  fmt::format("{} is not a number in [0, {:g}] {} (0: the default)", item.value,
+                              item.high, item.unit),
+                  item.option);
+  }
+  if (!std::isfinite(r.stragglerSigma) || r.stragglerSigma > kMaxStragglerSigma)
+    return Status(ErrorCode::kInvalidArgument,
+                  fmt::format("{} is not a log-sigma in [0, {:g}] (0.01: 1% per-chip jitter)",
+                              r.stragglerSigma, kMaxStragglerSigma),
+                  "--straggler-sigma");
+  return Status::ok();
+}
+
 Expected<ReliabilityEstimate> estimateReliability(const arch::SystemConfig& system, uint64_t chips,
                                                   double checkpointBytes,
                                                   const ReliabilityModel& reliability) {
   if (chips == 0)
     return Status(ErrorCode::kInvalidArgument, "chips must be at least 1", "reliability");
+  TRNSIM_RETURN_IF_ERROR(checkReliability(reliability));
   if (!(checkpointBytes >= 0) || !std::isfinite(checkpointBytes))
     return Status(
         ErrorCode::kInvalidArgument,
@@ -120,9 +185,10 @@ Expected<ReliabilityEstimate> estimateReliability(const arch::SystemConfig& syst
 Expected<RunEstimate> estimateRunWith(const arch::SystemConfig& system, uint64_t chips,
                                       double tokensPerStep, const StepEstimate& step, double tokens,
                                       const ReliabilityModel& reliability) {
-  if (!(tokens > 0) || !std::isfinite(tokens))
+  if (!(tokens > 0) || !(tokens <= kMaxTokens))
     return Status(ErrorCode::kInvalidArgument,
-                  fmt::format("tokens must be a positive number, got {}", tokens), "--tokens");
+                  fmt::format("tokens must be a number in (0, {:g}], got {}", kMaxTokens, tokens),
+                  "--tokens");
   if (!(step.stepTimeS > 0) || !std::isfinite(step.stepTimeS))
     return Status(ErrorCode::kInvalidArgument,
                   fmt::format("the step time must be positive, got {} s", step.stepTimeS), "step");
@@ -137,7 +203,17 @@ Expected<RunEstimate> estimateRunWith(const arch::SystemConfig& system, uint64_t
   run.chips = chips;
   run.nodes = nodesOf(system, chips);
   run.system = system.name;
-  run.steps = static_cast<uint64_t>(std::ceil(tokens / tokensPerStep));
+  // A step count past 2^53 is no longer exact in a double, and past 2^64 a cast would wrap
+  // (1e26 tokens used to give 0 steps): refuse it rather than print a wrong count.
+  const double steps = std::ceil(tokens / tokensPerStep);
+  if (!(steps <= 9007199254740992.0))
+    return Status(ErrorCode::kInvalidArgument,
+                  fmt::format("{:g} tokens at {:g} tokens per step are {:g} steps, more than the "
+                              "2^53 the planner counts exactly; give fewer tokens or a larger "
+                              "global batch",
+                              tokens, tokensPerStep, steps),
+                  "--tokens");
+  run.steps = static_cast<uint64_t>(steps);
   double usefulS = static_cast<double>(run.steps) * step.stepTimeS;
   run.computeDays = usefulS / kSecondsPerDay;
 
@@ -179,6 +255,7 @@ Expected<RunEstimate> estimateRunWith(const arch::SystemConfig& system, uint64_t
     run.usdPerNodeHour = reliability.usdPerNodeHour;
     run.costUsd = static_cast<double>(run.nodes) * run.usdPerNodeHour * wallS / kSecondsPerHour;
   }
+  TRNSIM_RETURN_IF_ERROR(checkRunFigures(run, system));
   return run;
 }
 
@@ -219,7 +296,14 @@ Expected<double> parseTokenCount(std::string_view text) {
   auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), value);
   if (ec != std::errc() || ptr != s.data() + s.size() || !(value > 0) || !std::isfinite(value))
     return bad();
-  return value * scale;
+  const double tokens = value * scale;
+  if (!(tokens <= kMaxTokens))
+    return Status(ErrorCode::kInvalidArgument,
+                  fmt::format("'{}' is {:g} tokens, more than the {:g} the planner accepts (the "
+                              "largest training runs are near 2e13); give fewer tokens",
+                              std::string(text), tokens, kMaxTokens),
+                  "--tokens");
+  return tokens;
 }
 
 }  // namespace trnsim::plan

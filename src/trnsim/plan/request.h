@@ -20,6 +20,19 @@
 
 namespace trnsim::plan {
 
+/// The ranges of a request's numbers, checked in one place (validateRequest) for the CLI and
+/// Python alike: wide enough for any real run, narrow enough that every figure the planner
+/// computes stays finite and its counts exact (docs/plan.md, "Options and their ranges").
+inline constexpr uint64_t kMaxChips = uint64_t{1} << 24;        ///< 16,777,216
+inline constexpr uint64_t kMaxGlobalBatch = uint64_t{1} << 40;  ///< sequences per step
+inline constexpr uint32_t kMaxSeq = uint32_t{1} << 30;          ///< tokens per sequence
+inline constexpr uint32_t kMaxDegree = uint32_t{1} << 30;       ///< tp, pp, dp, ..., microbatch
+inline constexpr uint32_t kMaxThreads = 4096;                   ///< search threads
+/// A step longer than this (about 32 years) comes from a rate typed far too small in a system
+/// config, never from a real run; past it a plan is refused, naming the part that grew.
+inline constexpr double kMaxStepSeconds = 1e9;
+// Tokens and the reliability options: kMaxTokens, kMaxStragglerSigma, ... in run.h.
+
 /// Makes the compute model of a system (overrides the planner's own choice).
 using ComputeModelFactory =
     std::function<Expected<std::unique_ptr<ComputeModel>>(const arch::SystemConfig&)>;
@@ -48,12 +61,28 @@ struct PlanRequest {
   std::vector<std::string> compare;
   bool goodputCurves = false;  ///< goodput against scale per system (always with compare)
   ReliabilityModel reliability;
+  /// The reliability options as given (--straggler-sigma, --chip-mtbf-hours,
+  /// --restart-seconds); nullopt: the system's figure or the default. They replace
+  /// `reliability`'s fields.
+  std::optional<double> stragglerSigma, chipMtbfHours, restartSeconds;
   PlannerOptions plannerOptions;
   ComputeModelFactory computeModel;  ///< null: the planner's default for each system
 };
 
 /// Whether the request searches (given `search`, or no degree given).
 bool searches(const PlanRequest& request);
+
+/// Checks every number of a request before anything is planned: sizes and degrees in their
+/// ranges (kMax* above), tokens, dropout and the reliability options finite and in range.
+/// Errors (kInvalidArgument) name the option ("--tokens", "--straggler-sigma"), the value, the
+/// range and what to do. planRequest() calls it first.
+Status validateRequest(const PlanRequest& request);
+
+/// Checks that every figure of one system's plan that is printed (step time and its parts,
+/// throughput, MFU, memory; steps, days, cost, energy, goodput) is a finite number in its
+/// range, so no plan prints inf, nan or null with success. An error names the figure and the
+/// input that made it so (the system's rates, --tokens). `system` is the plan's system.
+Status checkPlanFigures(const SystemPlan& plan, const arch::SystemConfig& system);
 
 /// The plan of a request: the primary system, the comparisons (a comparison that fails is
 /// reported in its SystemPlan's error, not returned) and the goodput curves. Errors name the

@@ -26,6 +26,17 @@ inline constexpr double kDefaultStragglerSigma = 0.01;
 /// fp32 moments (8).
 inline constexpr double kCheckpointBytesPerParam = 14.0;
 
+/// The ranges of the run's inputs (checkReliability, parseTokenCount; docs/plan.md, "Options
+/// and their ranges"). More tokens than any training run (Llama 3: 1.5e13) by five orders of
+/// magnitude; the step count of the largest stays exact.
+inline constexpr double kMaxTokens = 1e18;
+inline constexpr double kMaxStragglerSigma = 1.0;  ///< log-sigma: 1 = e-fold per-chip spread
+inline constexpr double kMaxChipMtbfHours = 1e18;  ///< 1e15 and up: "never fails"
+inline constexpr double kMaxRestartSeconds = 1e9;  ///< as a system's reliability.restart_seconds
+inline constexpr double kMaxCheckpointBytes = 1e18;
+inline constexpr double kMaxStragglerSlowdown = 10.0;  ///< fraction of a step
+inline constexpr double kMaxUsdPerNodeHour = 1e6;      ///< as a price catalog's entries
+
 struct ReliabilityModel {
   double chipMtbfHours = 0;      ///< per chip; 0 = the system's override or the default
   double restartSeconds = 0;     ///< per interruption, before recomputing lost work
@@ -65,6 +76,11 @@ struct RunEstimate {
   bool priced = false;              ///< false: no price for this system (costUsd = 0)
   std::string note;                 ///< why a figure is missing or the run cannot finish
 };
+
+/// Checks the numbers of `reliability`: each finite and in its range above (0, or a negative
+/// straggler sigma, means the default). Errors name the option a field comes from
+/// ("--chip-mtbf-hours", "--restart-seconds", "--straggler-sigma") or "reliability.<field>".
+Status checkReliability(const ReliabilityModel& reliability);
 
 /// The reliability part of a run on its own (no step time needed): how much of the wall time
 /// is useful work at a given scale. Goodput here excludes stragglers.
@@ -124,7 +140,7 @@ Expected<RunEstimate> estimateRun(const Planner& planner, const Workload& w,
                                   const StepEstimate& step, double tokens,
                                   const ReliabilityModel& reliability = {});
 
-/// "15T", "300B", "2.5e12", "40M", "1k" -> tokens. Errors name the text.
+/// "15T", "300B", "2.5e12", "40M", "1k" -> tokens in (0, kMaxTokens]. Errors name the text.
 Expected<double> parseTokenCount(std::string_view text);
 
 enum class Objective : uint8_t { kTime, kCost, kEnergy };

@@ -23,8 +23,16 @@ constexpr uint32_t kMaxCp = 16;
 constexpr uint32_t kMaxVpp = 8;
 constexpr uint32_t kMaxMicrobatch = 8;
 
+/// The divisors of n up to limit, ascending. O(min(limit, sqrt(n))): a model's layer count
+/// (up to 2^32) enters as ceil(layers / pp) with a small limit, so it costs nothing.
 std::vector<uint64_t> divisorsOf(uint64_t n, uint64_t limit) {
   std::vector<uint64_t> out;
+  if (limit == 0) return out;
+  if (limit < n / limit) {  // limit^2 < n: no divisor above sqrt(n) is small enough
+    for (uint64_t d = 1; d <= limit; ++d)
+      if (n % d == 0) out.push_back(d);
+    return out;
+  }
   for (uint64_t d = 1; d * d <= n; ++d) {
     if (n % d) continue;
     if (d <= limit) out.push_back(d);
