@@ -44,8 +44,13 @@ Expected<std::map<std::string, double>> parseTuningFile(std::string_view text,
     if (!v["source"].is_string() || v["source"].get<std::string>().empty()) {
       return Status(ErrorCode::kConfig, "expected a non-empty \"source\" string", where);
     }
-    values[it.key()] =
+    const double value =
         v["value"].is_boolean() ? (v["value"].get<bool>() ? 1.0 : 0.0) : v["value"].get<double>();
+    // JSON has no inf, but a literal past the double range (1e400) parses to one.
+    if (!std::isfinite(value)) {
+      return Status(ErrorCode::kConfig, "\"value\" is beyond the range of a double", where);
+    }
+    values[it.key()] = value;
   }
   return values;
 }
