@@ -13,6 +13,7 @@
 
 #include "trnsim/numerics/dtype.h"
 #include "trnsim/sim/functional_math.h"
+#include "trnsim/support/random.h"
 
 namespace trnsim::sim {
 
@@ -35,12 +36,7 @@ void Memory::allocate(uint64_t size) {
 
 namespace {
 
-uint64_t splitmix64(uint64_t& x) {
-  uint64_t z = (x += 0x9E3779B97F4A7C15ull);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
-}
+using support::splitmix64;
 
 uint64_t mixSeed(uint64_t a, uint64_t b) {
   uint64_t x = a ^ (b * 0xD6E8FEB86659FD93ull);
