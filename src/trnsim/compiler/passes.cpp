@@ -110,16 +110,18 @@ Status simplify(Graph& g) {
   for (Node& n : g.nodes) {
     std::optional<std::vector<int64_t>> dims;
     if (n.op == "permute" && n.inputs.size() == 1 && n.outputs.size() == 1) dims = permuteDims(n);
-    // permute(permute(v, p), q) = permute(v, p[q[i]]): one permute, or none when that is the
-    // identity (a weight the front end stores transposed and the model transposes back).
+    // permute(permute(v, p), q) with p[q[i]] = i is v (a weight the front end stores transposed
+    // and the model transposes back). Other compositions stay two permutes: fuse_attention
+    // matches the transpose of K as the model writes it.
     if (dims && permuteOf.count(n.inputs[0])) {
       const auto& [src, inner] = permuteOf.at(n.inputs[0]);
-      if (inner.size() == dims->size()) {
-        std::vector<int64_t> composed;
-        for (int64_t d : *dims) composed.push_back(inner[size_t(d)]);
+      bool cancel = inner.size() == dims->size();
+      for (size_t i = 0; cancel && i < dims->size(); ++i)
+        cancel = inner[size_t((*dims)[i])] == int64_t(i);
+      if (cancel) {
         n.inputs[0] = src;
-        n.attrs["dims"] = composed;
-        dims = composed;
+        for (size_t i = 0; i < dims->size(); ++i) (*dims)[i] = int64_t(i);
+        n.attrs["dims"] = *dims;
       }
     }
     if (dims) permuteOf[n.outputs[0]] = {n.inputs[0], *dims};
