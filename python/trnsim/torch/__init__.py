@@ -36,6 +36,7 @@ from ._cache import reset_stats, stats  # noqa: E402
 from ._errors import (CompileError, DtypeError, DynamicShapeError, OptionsError,  # noqa: E402
                       TrnsimTorchError, UnsupportedOpError)
 from ._export import TrnsimModule, compile  # noqa: E402
+from ._fp8 import fp8_quantize  # noqa: E402
 from ._optim import compile_optimizer  # noqa: E402
 from ._record import GraphRun, HostOps, RunRecord, last_run  # noqa: E402
 from ._serialize import SerializedGraph, serialize  # noqa: E402
@@ -60,6 +61,6 @@ def supported_ops() -> list:
 __all__ = [
     "BACKEND_NAME", "CompileError", "DtypeError", "DynamicShapeError", "GraphRun", "HostOps",
     "OptionsError", "RunRecord", "SerializedGraph", "TrnsimModule", "TrnsimTorchError",
-    "UnsupportedOpError", "compile", "compile_optimizer", "last_run", "reset_stats", "serialize", "stats",
-    "supported_ops", "trnsim_backend",
+    "UnsupportedOpError", "compile", "compile_optimizer", "fp8_quantize", "last_run",
+    "reset_stats", "serialize", "stats", "supported_ops", "trnsim_backend",
 ]

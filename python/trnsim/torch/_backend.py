@@ -19,6 +19,7 @@ from torch._dynamo.backends.common import AotAutograd
 
 from . import _cache
 from ._compile import compile_graph, decomposition_table, timed_capture
+from ._errors import OptionsError
 from ._options import Options
 
 BACKEND_NAME = "trnsim"
@@ -48,7 +49,12 @@ def _is_recompile() -> bool:
 
 
 def _fw_compiler(gm: torch.fx.GraphModule, example_inputs, *, options: Options, names,
-                 phase: str, f32_saved: set):
+                 phase: str, f32_saved: set, inference: bool = False):
+    if options.weights is not None and not inference:
+        raise OptionsError(
+            f"options['weights'] = {options.weights!r} is for inference: the backward would "
+            "read the full-precision weights; call the compiled model under torch.no_grad() "
+            "(or torch.inference_mode())")
     n = sum(1 for node in gm.graph.nodes if node.op == "placeholder")
     if _is_recompile():
         _cache.count("recompiles")
@@ -88,9 +94,11 @@ def trnsim_backend(gm: torch.fx.GraphModule, example_inputs, options=None, *,
     f32_saved: set = set()
     fw = functools.partial(_fw_compiler, options=opts, names=names, phase=phase,
                            f32_saved=f32_saved)
+    inf = functools.partial(_fw_compiler, options=opts, names=names, phase=phase,
+                            f32_saved=f32_saved, inference=True)
     bw = functools.partial(_bw_compiler, options=opts, f32_saved=f32_saved)
     with timed_capture():
-        return AotAutograd(fw_compiler=fw, bw_compiler=bw, inference_compiler=fw,
+        return AotAutograd(fw_compiler=fw, bw_compiler=bw, inference_compiler=inf,
                            partition_fn=_partitioner(opts),
                            decompositions=decomposition_table())(gm, example_inputs)
 

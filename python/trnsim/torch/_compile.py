@@ -139,7 +139,8 @@ def _compile_graph(gm, options, name, param_indices, display_names, denied, keep
                                  display_names=display_names, supported=table, denied=denied,
                                  keep_dtype=keep_dtype)
     sg = serialize(gm, name=name, param_indices=param_indices, display_names=display_names,
-                   f32_as=options.dtype, keep_dtype=keep_dtype)
+                   f32_as=options.dtype, keep_dtype=keep_dtype,
+                   fp8_weights=options.weights == "fp8")
     if not sg.ir_outputs:
         return HostGraph(gm)
     missing = [u for u in sg.ops if u.op not in table]

@@ -32,6 +32,11 @@ class Options:
     #: run count, so runs are reproducible)
     rounding: str = "rne"
     seed: int = 0
+    #: "fp8": the weights of linear layers (2-D parameters read only as a matmul's weight) are
+    #: stored in simulated HBM as float8_e4m3fn with one bf16 scale per output channel
+    #: (amax / 448, rounded up), and the matmuls read them as fp8 (docs/torch.md, "fp8 weights").
+    #: Inference only. None: weights as the model has them.
+    weights: str | None = None
 
     @classmethod
     def parse(cls, options) -> Options:
@@ -66,6 +71,11 @@ class Options:
         seed = opts.get("seed", 0)
         if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
             raise OptionsError(f"options['seed'] = {seed!r}: an integer >= 0")
+        w = opts.get("weights")
+        if w not in (None, "fp8"):
+            raise OptionsError(f"options['weights'] = {w!r}: use None (the model's own weights) "
+                               "or 'fp8' (linear weights stored as float8_e4m3fn with a scale "
+                               "per output channel)")
         pa = opts.get("print_after", ())
         opts["print_after"] = (pa,) if isinstance(pa, str) else tuple(pa)
         for k in ("timing_only", "cache"):

@@ -112,6 +112,8 @@ class CompiledGraph:
         return self.sg.text
 
     def _upload(self, spec, t: torch.Tensor) -> None:
+        if spec.transform is not None:  # options weights="fp8": the fp8 values or the scales
+            t = spec.transform(t)
         self.exe.upload(spec.name, to_numpy(t, spec.ir, spec.what))
 
     def _feed(self, args) -> dict:
@@ -140,7 +142,8 @@ class CompiledGraph:
             t = spec.constant if spec.index is None else args[spec.index]
             ptr = t.data_ptr() if isinstance(t, torch.Tensor) else 0
             if spec.kind == "param":
-                params[ptr] = self._in_bytes[spec.name]
+                # A weight stored as fp8 has two inputs (values, scales) of one tensor.
+                params[ptr] = params.get(ptr, 0) + self._in_bytes[spec.name]
             else:
                 inputs.append((spec.name, self._in_bytes[spec.name], ptr))
         return {**self._hbm, "params": params, "inputs": inputs}

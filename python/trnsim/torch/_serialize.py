@@ -38,6 +38,7 @@ from torch.utils import _pytree as pytree
 
 from ._dtypes import ir_dtype
 from ._errors import DtypeError, DynamicShapeError, TrnsimTorchError
+from ._fp8 import Fp8Weight, weight_layout
 
 #: Schema arguments that say where or how a tensor is stored, never what it holds.
 _OMITTED_ARGS = frozenset({"device", "layout", "pin_memory", "memory_format", "non_blocking"})
@@ -55,6 +56,9 @@ class InputSpec:
     shape: tuple
     what: str                 #: how error messages name it ("input 'l_x_'")
     constant: torch.Tensor | None = None  #: the tensor of a get_attr constant
+    #: what is uploaded for the placeholder's tensor t: transform(t) (options weights="fp8":
+    #: a weight's fp8 values, or its scales, an input of its own); None: t itself
+    transform: object = None
 
 
 @dataclass
@@ -196,8 +200,10 @@ def type_string(val, what: str) -> str:
 
 class _Serializer:
     def __init__(self, gm: torch.fx.GraphModule, name: str, param_indices, display_names,
-                 f32_as: torch.dtype | None, keep_dtype=frozenset()):
+                 f32_as: torch.dtype | None, keep_dtype=frozenset(), fp8_weights=False):
         self.gm = gm
+        self.fp8_weights = fp8_weights
+        self.fp8_lines: list[str] = []  # dequantization of fp8 weights, first in the body
         self.name = name
         self.param_indices = set(param_indices or ())
         self.display_names = display_names
@@ -241,7 +247,9 @@ class _Serializer:
         for node in graph.nodes:
             if node.op == "placeholder":
                 spec = self.placeholder(node, ph_index, header)
-                if spec is not None:
+                if isinstance(spec, list):
+                    inputs += spec
+                elif spec is not None:
                     inputs.append(spec)
                 ph_index += 1
             elif node.op == "get_attr":
@@ -264,14 +272,14 @@ class _Serializer:
                 if isinstance(leaf, torch.fx.Node) and isinstance(self.val(leaf), torch.Tensor)
                 and self.val(leaf).dtype == torch.float32)
         lines = [f"graph {self.name}({', '.join(header + consts)}) {{"]
-        lines += body
+        lines += self.fp8_lines + body
         lines.append("  return " + ", ".join("%" + n for n in ir_outputs) if ir_outputs
                      else "  return")
         lines.append("}")
         return SerializedGraph(self.name, "\n".join(lines) + "\n", inputs, outputs, out_spec,
                                ir_outputs, self.ops, self.locs, self.sources, f32_outputs)
 
-    def placeholder(self, node, index, header) -> InputSpec | None:
+    def placeholder(self, node, index, header) -> InputSpec | list[InputSpec] | None:
         display = (self.display_names[index] if self.display_names
                    and index < len(self.display_names) else node.name)
         kind = "param" if index in self.param_indices else "input"
@@ -290,8 +298,43 @@ class _Serializer:
             raise TrnsimTorchError(f"{what} is {type(val).__name__}, not a tensor")
         name = self.fresh(node.name)
         self.value_of[node] = name
+        layout = weight_layout(node, val) if self.fp8_weights and kind == "param" else None
+        if layout is not None:
+            return self.fp8_placeholder(node, index, header, name, val, what, layout)
         header.append(f"%{name}: {self.type_of(val, what)} {kind}")
         return InputSpec(name, kind, index, self.ir(val.dtype, what), tuple(val.shape), what)
+
+    def fp8_placeholder(self, node, index, header, name, val, what, layout) -> list[InputSpec]:
+        """A linear weight under options weights="fp8": IR params `name` (its e4m3 values,
+        ``[in, out]``) and `name`_scale (bf16 ``[1, out]``, one per output channel), dequantized
+        at the top of the body as PyTorch code would (``(q.float() * scale).to(dtype)``, then
+        permuted back to ``[out, in]`` for an F.linear weight), which the simplify, layout and
+        fp8_matmul passes turn into matmuls reading the fp8 values as stored."""
+        transposed = layout == "transposed"
+        rows, cols = (int(d) for d in val.shape)
+        k, n = (cols, rows) if transposed else (rows, cols)  # stored [in, out] = [k, n]
+        scale = self.fresh(f"{name}_scale")
+        f32 = self.fresh(f"{name}_f32")
+        deq = self.fresh(f"{name}_dequant")
+        dims = f"[{k}, {n}]"
+        header.append(f"%{name}: f8e4m3{dims} param")
+        header.append(f"%{scale}: bf16[1, {n}] param")
+        self.fp8_lines.append(f'  %{f32}: f32{dims} = _to_copy(%{name}) {{dtype="f32"}}')
+        self.fp8_lines.append(f"  %{deq}: f32{dims} = mul(%{f32}, %{scale})")
+        ir = self.ir(val.dtype, what)
+        if ir != "f32":
+            cast = self.fresh(f"{name}_{ir}")
+            self.fp8_lines.append(f'  %{cast}: {ir}{dims} = _to_copy(%{deq}) {{dtype="{ir}"}}')
+            deq = cast
+        if transposed:  # the model's [out, in] value; its own permute cancels this one
+            back = self.fresh(f"{name}_out_in")
+            self.fp8_lines.append(f"  %{back}: {ir}[{n}, {k}] = permute(%{deq}) {{dims=[1, 0]}}")
+            deq = back
+        self.value_of[node] = deq
+        w = Fp8Weight(layout)
+        return [InputSpec(name, "param", index, "f8e4m3", (k, n), what, transform=w.values),
+                InputSpec(scale, "param", index, "bf16", (1, n), f"{what} (fp8 scales)",
+                          transform=w.scales)]
 
     def get_attr(self, node, consts) -> InputSpec | None:
         obj = _fetch_attr(self.gm, node.target)
@@ -589,7 +632,7 @@ def _outputs(ser: _Serializer, output_node):
 
 def serialize(gm: torch.fx.GraphModule, *, name: str = "forward", param_indices=(),
               display_names=None, f32_as: str | torch.dtype | None = None,
-              keep_dtype=frozenset()) -> SerializedGraph:
+              keep_dtype=frozenset(), fp8_weights: bool = False) -> SerializedGraph:
     """IR text and tables of an ATen FX graph (see the module docstring for the rules).
 
     ``param_indices``: positions of the placeholders that hold parameters or buffers (they
@@ -598,7 +641,10 @@ def serialize(gm: torch.fx.GraphModule, *, name: str = "forward", param_indices=
     runs with float32 replaced by bfloat16 in its inputs, parameters, constants and dtype
     arguments (types re-derived op by op); float32 inputs are cast on upload and outputs go
     back to the graph's own dtypes; placeholders named in ``keep_dtype`` keep theirs (a
-    backward graph's inputs that the forward computed in f32: ``f32_outputs``)."""
+    backward graph's inputs that the forward computed in f32: ``f32_outputs``).
+    ``fp8_weights`` (options weights="fp8"): parameters read only as a matmul's weight are
+    declared f8e4m3 with a bf16 scale param each and dequantized first (``_fp8.py``)."""
     if isinstance(f32_as, str):
         f32_as = {"bf16": torch.bfloat16, "bfloat16": torch.bfloat16}[f32_as]
-    return _Serializer(gm, name, param_indices, display_names, f32_as, keep_dtype).run()
+    return _Serializer(gm, name, param_indices, display_names, f32_as, keep_dtype,
+                       fp8_weights).run()
