@@ -3,6 +3,7 @@ with inputs from .npy files (--input) and outputs to .npy files (--output-dir), 
 outputs agree with numpy; bad input files, names and directories are refused before the run
 with one line naming the file, the tensor and what to do (docs/cli.md)."""
 import importlib.util
+import io
 import json
 import os
 import subprocess
@@ -49,6 +50,10 @@ def test_example_matches_numpy(tmp_path, name):
     assert "outputs written" in r.stdout
     assert "random" not in r.stdout.split("inputs:")[1].splitlines()[0], "every input from a file"
     assert examples.check(name, d) == []
+    for path in (d / "out").rglob("*.npy"):  # byte for byte what np.save writes
+        buf = io.BytesIO()
+        np.save(buf, np.load(path))
+        assert buf.getvalue() == path.read_bytes(), path
 
 
 def test_examples_parse_and_time_without_inputs():

@@ -309,8 +309,13 @@ std::vector<uint8_t> encodeNpy(const NpyDType& dtype, std::span<const int64_t> s
                                std::span<const std::byte> data) {
   std::string dict = fmt::format("{{'descr': '{}', 'fortran_order': False, 'shape': {}, }}",
                                  dtype.descr(), npyShapeString(shape));
-  // numpy pads the header with spaces and a final newline so the data starts at a multiple
-  // of 64 bytes.
+  // As numpy writes it: room for the first dimension to grow to 21 digits (numpy's
+  // GROWTH_AXIS_MAX_DIGITS, so a file can be appended to in place), then spaces and a final
+  // newline so the data starts at a multiple of 64 bytes.
+  if (!shape.empty()) {
+    const size_t digits = std::to_string(shape[0]).size();
+    if (digits < 21) dict.append(21 - digits, ' ');
+  }
   size_t lenBytes = 2;
   uint8_t major = 1;
   if (10 + dict.size() + 1 > 65535) {
