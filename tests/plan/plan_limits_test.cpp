@@ -250,6 +250,23 @@ TEST(PlanLimits, AComparedSystemWithANearZeroRateCarriesItsOwnError) {
   EXPECT_NE(error.find("accel.peak_tflops_bf16"), std::string::npos) << error;
 }
 
+TEST(PlanLimits, AStepOfCenturiesIsAnErrorNamingThePartAndTheModel) {
+  // hidden = 2^32 - 256 on 64 H100s with tp 8: each step would take far more than 1e9 s. The
+  // plan is refused (not printed as "1e+11 s" with exit 0), naming compute and the model.
+  PlanRequest r = baseRequest();
+  r.workload.model = llamaLike(32);
+  r.workload.model.name = "wide";
+  r.workload.model.hidden = 4294967040u;
+  r.tokens = 1e12;
+  Expected<PlanReport> report = planRequest(r);
+  ASSERT_FALSE(report.hasValue());
+  EXPECT_EQ(report.status().where(), "--system");
+  const std::string& message = report.status().message();
+  EXPECT_NE(message.find("its compute takes"), std::string::npos) << message;
+  EXPECT_NE(message.find("model 'wide'"), std::string::npos) << message;
+  EXPECT_NE(message.find("on 64 chips"), std::string::npos) << message;
+}
+
 TEST(PlanLimits, LayerCountsPerStageInClosedFormMatchALoopOverLayers) {
   // rankShape's busiest stage, found from a few candidate stages, against a loop over every
   // stage and layer (the old code), for dense and MoE models with uneven stages.

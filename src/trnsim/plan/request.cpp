@@ -97,7 +97,7 @@ Expected<SystemPlan> planSystem(const PlanRequest& r, const arch::SystemConfig& 
     out.step = std::move(step);
   }
   // Checked before the run (whose errors would blame --tokens for an infinite step).
-  TRNSIM_RETURN_IF_ERROR(checkPlanFigures(out, system));
+  TRNSIM_RETURN_IF_ERROR(checkPlanFigures(out, system, r.workload));
   if (r.tokens > 0) {
     TRNSIM_ASSIGN_OR_RETURN(RunEstimate run,
                             estimateRun(planner, r.workload, out.step, r.tokens, r.reliability));
@@ -169,7 +169,8 @@ Status validateRequest(const PlanRequest& r) {
   return checkReliability(r.reliability);
 }
 
-Status checkPlanFigures(const SystemPlan& plan, const arch::SystemConfig& system) {
+Status checkPlanFigures(const SystemPlan& plan, const arch::SystemConfig& system,
+                        const Workload& workload) {
   const std::string systemText =
       system.sourceFile.empty() ? fmt::format("system '{}'", system.name)
                                 : fmt::format("system '{}' ({})", system.name, system.sourceFile);
@@ -207,12 +208,15 @@ Status checkPlanFigures(const SystemPlan& plan, const arch::SystemConfig& system
   }
   const bool badPart = !std::isfinite(worst->value);
   if (badPart || !(std::isfinite(e.stepTimeS) && e.stepTimeS > 0 && e.stepTimeS <= kMaxStepSeconds))
-    return Status(ErrorCode::kInvalidArgument,
-                  fmt::format("the step time is {} s, not a finite number up to {:g} s: its {} "
-                              "takes {} s; {} has rates too small to time this step; check {}",
-                              e.stepTimeS, kMaxStepSeconds, worst->name, worst->value, systemText,
-                              worst->keys),
-                  "--system");
+    return Status(
+        ErrorCode::kInvalidArgument,
+        fmt::format("the step time is {:.4g} s, not a finite number up to {:g} s (32 "
+                    "years): its {} takes {:.4g} s on {} chips of {}; a rate there is "
+                    "too small (check {}) or model '{}' ({:.3g} parameters) is far too "
+                    "large for them",
+                    e.stepTimeS, kMaxStepSeconds, worst->name, worst->value, plan.chips, systemText,
+                    worst->keys, workload.model.name, workload.model.totalParams()),
+        "--system");
   const MemoryBreakdown& m = e.memory;
   const std::pair<const char*, double> figures[] = {
       {"tokens per second", e.tokensPerS},

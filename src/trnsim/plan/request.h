@@ -81,8 +81,10 @@ Status validateRequest(const PlanRequest& request);
 /// Checks that every figure of one system's plan that is printed (step time and its parts,
 /// throughput, MFU, memory; steps, days, cost, energy, goodput) is a finite number in its
 /// range, so no plan prints inf, nan or null with success. An error names the figure and the
-/// input that made it so (the system's rates, --tokens). `system` is the plan's system.
-Status checkPlanFigures(const SystemPlan& plan, const arch::SystemConfig& system);
+/// input that made it so (the system's rates, the model's size). `system` is the plan's system,
+/// `workload` what it plans.
+Status checkPlanFigures(const SystemPlan& plan, const arch::SystemConfig& system,
+                        const Workload& workload);
 
 /// The plan of a request: the primary system, the comparisons (a comparison that fails is
 /// reported in its SystemPlan's error, not returned) and the goodput curves. Errors name the
