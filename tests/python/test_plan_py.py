@@ -424,3 +424,25 @@ def test_huge_layer_count_does_not_slow_the_search(tmp_path):
     with pytest.raises(RuntimeError, match="fits in memory"):
         plan.estimate(**dict(_SMALL, model=str(model)))
     assert time.monotonic() - start < 30
+
+
+@pytest.mark.parametrize("text,match", [
+    ("[" * 100000, "nested deeper than 64 levels"),  # used to kill the interpreter
+    ('{"a":' * 100000 + "1" + "}" * 100000, "nested deeper than 64 levels"),
+    (None, r"key 'layers': appears twice"),  # "layers": 32, "layers": 1 used to load
+])
+def test_hostile_model_files_are_errors_not_crashes(tmp_path, text, match):
+    if text is None:
+        m = _model_json("llama3-8b")
+        body = json.dumps(m).replace('"layers": 32,', '"layers": 32, "layers": 1,')
+        assert body.count('"layers"') == 2
+        text = body
+    path = tmp_path / "model.json"
+    path.write_text(text)
+    with pytest.raises(ValueError, match=match) as e:
+        plan.estimate(**dict(_SMALL, model=str(path)), tp=8)
+    assert str(e.value).startswith("--model: " + str(path))
+    system = tmp_path / "system.json"
+    system.write_text(text)
+    with pytest.raises(ValueError, match="^--system: "):
+        plan.estimate(**dict(_SMALL, system=str(system)), tp=8)
