@@ -6,6 +6,7 @@ import importlib.util
 import io
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -227,3 +228,35 @@ def test_cluster_inputs_per_rank(tmp_path):
     one_error_line(trnsim("cluster", "run", PROGRAMS.parent.parent / "tests/fabric/mpi_program.tsim",
                           "--chips", 8, "--input", f"rank_id={tmp_path / 'all.npy'}"),
                    "'rank_id' is filled with each rank's id")
+
+
+def test_cluster_files_under_mpirun_match_one_process(tmp_path):
+    """Under `mpirun -np 2` each process writes its own ranks' files, the same bytes as one
+    process writes, and a bad input file fails every process (no process waits for ever)."""
+    mpirun = shutil.which("mpirun") or shutil.which("mpiexec")
+    if mpirun is None:
+        pytest.skip("mpirun is not installed (openmpi-bin)")
+    env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
+               OMPI_MCA_btl="self,vader", OMPI_MCA_plm_rsh_agent="")
+    for v in ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK"):
+        env.pop(v, None)
+    d = tmp_path / "allreduce_4chips"
+    examples.write_inputs("allreduce_4chips", d)
+    cmd = [str(a) for a in examples.command("allreduce_4chips", d, trnsim=str(TRNSIM))]
+    single = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=env)
+    assert single.returncode == 0, single.stderr
+    out_mpi = tmp_path / "mpi"
+    cmd_mpi = [mpirun, "--oversubscribe", "-np", "2", *cmd[:-1], str(out_mpi), "--json"]
+    multi = subprocess.run(cmd_mpi, capture_output=True, text=True, timeout=120, env=env)
+    assert multi.returncode == 0, multi.stderr
+    if json.loads(multi.stdout)["processes"] != 2:
+        pytest.skip("this trnsim was built without MPI")
+    files = sorted(p.relative_to(d / "out") for p in (d / "out").rglob("*.npy"))
+    assert len(files) == 12
+    assert files == sorted(p.relative_to(out_mpi) for p in out_mpi.rglob("*.npy"))
+    for f in files:
+        assert (d / "out" / f).read_bytes() == (out_mpi / f).read_bytes(), f
+    bad = [mpirun, "--oversubscribe", "-np", "2", *cmd[:4], "--chips", "4", "--input",
+           f"x={d / 'nope.npy'}"]
+    r = subprocess.run(bad, capture_output=True, text=True, timeout=60, env=env)
+    assert r.returncode != 0 and r.stderr.count("nope.npy: cannot open") == 2

@@ -336,10 +336,12 @@ CommandAction addClusterCommand(CLI::App& app) {
   run->add_option("--input", args->inputs,
                   "[RANK:]NAME=FILE.npy: fill input tensor NAME of every rank (or of rank RANK) "
                   "from a .npy file; {rank} in FILE becomes the rank (repeatable)")
+      ->type_name("[RANK:]NAME=FILE")
       ->take_all()
       ->allow_extra_args(false);
   run->add_option("--output-dir", args->outputDir,
-                  "Write each rank's output and inout HBM tensors to DIR/rank<R>/NAME.npy");
+                  "Write each rank's output and inout HBM tensors to DIR/rank<R>/NAME.npy")
+      ->type_name("DIR");
   run->add_option("--seed", args->seed, "Seed of the random inputs and RNG instructions")
       ->capture_default_str();
   run->add_option("--threads", args->threads, "Host threads (0 = all cores)")

@@ -53,10 +53,13 @@ int runMain(int argc, char** argv) {
       ->add_option("--input", run.inputs,
                    "NAME=FILE.npy: fill input tensor NAME from a .npy file (repeatable; "
                    "tensors not given get seeded random values)")
+      ->type_name("NAME=FILE")
       ->take_all()
       ->allow_extra_args(false);
-  runCmd->add_option("--output-dir", run.outputDir,
-                     "Write every output and inout HBM tensor to DIR/NAME.npy after the run");
+  runCmd
+      ->add_option("--output-dir", run.outputDir,
+                   "Write every output and inout HBM tensor to DIR/NAME.npy after the run")
+      ->type_name("DIR");
   runCmd->add_flag("--timing-only", run.timingOnly,
                    "Schedule instructions without computing values");
   runCmd->add_option("--trace", run.tracePath, "Write a Chrome/Perfetto trace JSON to this file");
