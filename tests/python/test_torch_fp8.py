@@ -134,6 +134,21 @@ def test_weights_option_fp32_mlp():
         + 40 * 2
 
 
+def test_weights_option_through_torch_export():
+    """trnsim.torch.compile (torch.export) takes the option too: the same values as the
+    Dynamo path (same quantization, same programs)."""
+    torch.manual_seed(4)
+    lin = torch.nn.Linear(72, 40).eval()
+    x = torch.randn(3, 72)
+    with torch.no_grad():
+        exported = tt.compile(lin, (x,), weights="fp8")(x)
+        dynamo = compiled(lin, weights="fp8")(x)
+        q, s = tt.fp8_quantize(lin.weight)
+        ref = x.double() @ (q.double() * s.double()).T + lin.bias.double()
+    assert err(exported, ref) <= 1e-5
+    assert torch.equal(exported, dynamo)
+
+
 def test_weights_option_requantizes_a_changed_weight():
     torch.manual_seed(3)
     lin = torch.nn.Linear(72, 40, bias=False).eval()
