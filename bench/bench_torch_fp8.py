@@ -15,9 +15,9 @@ import time
 import torch
 
 import trnsim.torch
-from bench_torch import run_benches
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_torch import run_benches  # noqa: E402
 
 
 def layer_run(tokens: int, chip: str, weights):
