@@ -141,7 +141,8 @@ int clusterRun(const ClusterRunArgs& args) {
     auto names = outputFileNames(*program, outputs);
     if (!names) return printError(names.status().withContext(args.programPath));
     outputNames = std::move(*names);
-    for (uint32_t r = c.firstLocalRank(); r < c.endLocalRank(); ++r)
+    // Every rank's folder from every process, for the same reason as the inputs.
+    for (uint32_t r = 0; r < c.size(); ++r)
       if (Status s = prepareOutputDir(rankDir(args.outputDir, r)); !s) return printError(s);
   }
 

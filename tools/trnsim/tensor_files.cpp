@@ -231,9 +231,8 @@ Status checkInputSpecs(const std::vector<InputSpec>& specs, const isa::Program& 
       std::string why =
           s.tensor == "rank_id"
               ? std::string("'rank_id' is filled with each rank's id by the cluster")
-              : fmt::format("tensor '{}' is {} {} (only input and inout{} tensors are filled)",
-                            s.tensor, isa::memSpaceName(d.space), isa::tensorKindName(d.kind),
-                            chips > 1 || inputs.empty() ? " HBM" : "");
+              : fmt::format("tensor '{}' is {} {}, not one of the inputs the run fills", s.tensor,
+                            isa::memSpaceName(d.space), isa::tensorKindName(d.kind));
       return Status(ErrorCode::kInvalidArgument,
                     fmt::format("--input '{}': {}; {}", s.option, why, choices), programPath);
     }
