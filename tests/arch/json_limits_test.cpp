@@ -9,6 +9,7 @@
 #include <functional>
 #include <string>
 
+#include "../support/temp_dir.h"
 #include "trnsim/arch/chip_config.h"
 #include "trnsim/arch/chip_schema.h"
 #include "trnsim/arch/system_config.h"
@@ -60,23 +61,7 @@ std::vector<Loader> loaders() {
   };
 }
 
-class ArchJsonLimits : public ::testing::Test {
- protected:
-  void SetUp() override {
-    dir_ =
-        std::filesystem::temp_directory_path() /
-        ("trnsim_arch_json_" + std::to_string(::testing::UnitTest::GetInstance()->random_seed()) +
-         "_" + ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    std::filesystem::create_directories(dir_);
-  }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
-  std::string write(const std::string& name, const std::string& text) {
-    std::string path = (dir_ / name).string();
-    std::ofstream(path, std::ios::binary) << text;
-    return path;
-  }
-  std::filesystem::path dir_;
-};
+class ArchJsonLimits : public testing::TempDirTest {};
 
 TEST_F(ArchJsonLimits, TheUnchangedFilesLoad) {
   for (const Loader& l : loaders()) {

@@ -10,6 +10,7 @@
 #include <sstream>
 #include <string>
 
+#include "../support/temp_dir.h"
 #include "trnsim/plan/model_config.h"
 #include "trnsim/plan/plan_internal.h"
 
@@ -35,21 +36,8 @@ std::string duplicated(std::string text, const std::string& key, const std::stri
 
 const std::string kDeep = std::string(100000, '[') + std::string(100000, ']');
 
-class PlanJsonLimits : public ::testing::Test {
+class PlanJsonLimits : public testing::TempDirTest {
  protected:
-  void SetUp() override {
-    dir_ =
-        std::filesystem::temp_directory_path() /
-        ("trnsim_plan_json_" + std::to_string(::testing::UnitTest::GetInstance()->random_seed()) +
-         "_" + ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    std::filesystem::create_directories(dir_);
-  }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
-  std::string write(const std::string& name, const std::string& text) {
-    std::string path = (dir_ / name).string();
-    std::ofstream(path, std::ios::binary) << text;
-    return path;
-  }
   /// loadModel(path)'s error; fails the test when the file loads.
   Status modelError(const std::string& name, const std::string& text) {
     const std::string path = write(name, text);
@@ -57,7 +45,6 @@ class PlanJsonLimits : public ::testing::Test {
     EXPECT_FALSE(m) << name << " loaded";
     return m ? Status::ok() : m.status();
   }
-  std::filesystem::path dir_;
 };
 
 TEST_F(PlanJsonLimits, TheUnchangedFilesLoad) {

@@ -10,6 +10,8 @@
 #include <fstream>
 #include <string>
 
+#include "temp_dir.h"
+
 namespace trnsim::support {
 namespace {
 
@@ -113,23 +115,7 @@ TEST(JsonLoad, InvalidJsonNamesLineAndColumn) {
   }
 }
 
-class JsonFile : public ::testing::Test {
- protected:
-  void SetUp() override {
-    dir_ =
-        std::filesystem::temp_directory_path() /
-        ("trnsim_json_load_" + std::to_string(::testing::UnitTest::GetInstance()->random_seed()) +
-         "_" + ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    std::filesystem::create_directories(dir_);
-  }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
-  std::string write(const std::string& name, const std::string& text) {
-    std::string path = (dir_ / name).string();
-    std::ofstream(path, std::ios::binary) << text;
-    return path;
-  }
-  std::filesystem::path dir_;
-};
+class JsonFile : public testing::TempDirTest {};
 
 TEST_F(JsonFile, ReadsAndParses) {
   Expected<nlohmann::json> j = parseJsonFile(write("ok.json", "{\"a\": [1]}"));
