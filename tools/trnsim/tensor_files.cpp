@@ -82,7 +82,7 @@ Element readElement(const NpyDType& t, const std::byte* p) {
       e.f = numerics::fp16BitsToFloat(uint16_t(raw));
     } else if (t.itemBytes == 4) {
       float v;
-      uint32_t bits = uint32_t(raw);
+      auto bits = uint32_t(raw);
       std::memcpy(&v, &bits, 4);
       e.f = v;
     } else {
@@ -140,7 +140,7 @@ bool convertExactly(const Element& e, DType t, std::byte* p) {
   double d = e.f;
   if (e.isInt && !intToDoubleExactly(e, d)) return false;
   if (std::isfinite(d) && std::fabs(d) > double(std::numeric_limits<float>::max())) return false;
-  const float f = float(d);
+  const auto f = float(d);
   if (std::isnan(d)) {
     numerics::storeFromFloat(t, f, p);
     return std::isnan(numerics::loadAsFloat(t, p));
@@ -212,6 +212,7 @@ Status checkInputSpecs(const std::vector<InputSpec>& specs, const isa::Program& 
                        const std::vector<uint32_t>& inputs, uint32_t chips,
                        const std::string& programPath) {
   std::vector<std::string> names;
+  names.reserve(inputs.size());
   for (uint32_t t : inputs) names.push_back(program.tensors[t].name);
   const std::string choices = names.empty()
                                   ? std::string("the program has no input tensors")
@@ -285,7 +286,7 @@ Expected<std::vector<std::byte>> loadTensorFile(const std::string& path,
                     decl.name, dtypeName, shapeString(decl.shape), hint),
         path);
   }
-  const size_t n = size_t(decl.numElements());
+  const auto n = size_t(decl.numElements());
   const size_t itemBytes = numerics::dtypeSize(decl.dtype);
   const std::optional<NpyDType> native = nativeNpyDType(decl.dtype);
   if (native && array->dtype == *native) return std::move(array->data);
@@ -380,7 +381,7 @@ Status writeTensorFile(const std::string& path, const isa::TensorDecl& decl,
   if (std::optional<NpyDType> native = nativeNpyDType(decl.dtype))
     return support::saveNpy(path, *native, decl.shape, bytes);
   // bf16, fp8 and tf32: every value is a float32 value.
-  const size_t n = size_t(decl.numElements());
+  const auto n = size_t(decl.numElements());
   std::vector<float> values(n);
   numerics::convertToFloat(decl.dtype, bytes.data(), values.data(), n);
   return support::saveNpy(path, NpyDType{'f', 4}, decl.shape,
