@@ -18,7 +18,9 @@
 #include "trnsim/compiler/passes.h"
 #include "trnsim/plan/compute_sim.h"
 #include "trnsim/runtime/session.h"
+#include "trnsim/support/hash.h"
 #include "trnsim/support/json_load.h"
+#include "trnsim/support/random.h"
 
 #ifndef TRNSIM_VERSION
 #define TRNSIM_VERSION "dev"
@@ -50,16 +52,10 @@ std::string defaultCacheDir() {
   return (std::filesystem::path(home) / ".cache" / "trnsim" / "plan-compiled").string();
 }
 
-/// 64-bit FNV-1a, twice with different seeds: a 128-bit hex key.
+/// 64-bit FNV-1a, twice with different starting values: a 128-bit hex key.
 std::string hashKey(std::string_view text) {
-  auto fnv = [&](uint64_t h) {
-    for (unsigned char c : text) {
-      h ^= c;
-      h *= 1099511628211ull;
-    }
-    return h;
-  };
-  return fmt::format("{:016x}{:016x}", fnv(1469598103934665603ull), fnv(0x9e3779b97f4a7c15ull));
+  return fmt::format("{:016x}{:016x}", support::fnv1a64(text),
+                     support::fnv1a64(text, support::kGolden));
 }
 
 }  // namespace

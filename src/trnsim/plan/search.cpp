@@ -5,14 +5,13 @@
 #include <fmt/core.h>
 
 #include <algorithm>
-#include <atomic>
 #include <chrono>
 #include <mutex>
-#include <thread>
 #include <vector>
 
 #include "trnsim/plan/plan_internal.h"
 #include "trnsim/plan/run.h"
+#include "trnsim/support/parallel.h"
 
 namespace trnsim::plan {
 
@@ -246,9 +245,7 @@ Expected<SearchResult> searchWith(const StepFunction& step, const Workload& w,
   auto started = std::chrono::steady_clock::now();
   TRNSIM_ASSIGN_OR_RETURN(std::vector<Parallelism> candidates, searchCandidates(w, space, options));
   size_t topCount = std::max<size_t>(space.topCount, 1);
-  uint32_t threads = options.threads ? options.threads : std::thread::hardware_concurrency();
-  threads =
-      static_cast<uint32_t>(std::clamp<size_t>(threads, 1, std::max<size_t>(candidates.size(), 1)));
+  const uint32_t threads = support::workersFor(candidates.size(), options.threads);
 
   struct WorkerResult {
     std::vector<Scored> top;
@@ -258,32 +255,22 @@ Expected<SearchResult> searchWith(const StepFunction& step, const Workload& w,
     size_t firstErrorIndex = SIZE_MAX;
   };
   std::vector<WorkerResult> results(threads);
-  std::atomic<size_t> next{0};
-  auto work = [&](WorkerResult& r) {
-    for (size_t i = next.fetch_add(1, std::memory_order_relaxed); i < candidates.size();
-         i = next.fetch_add(1, std::memory_order_relaxed)) {
-      Expected<StepEstimate> e = step(w, candidates[i]);
-      if (!e) {
-        ++r.invalid;
-        if (i < r.firstErrorIndex) {
-          r.firstError = e.status();
-          r.firstErrorIndex = i;
-        }
-        continue;
+  support::parallelFor(candidates.size(), threads, [&](uint32_t worker, size_t i) {
+    WorkerResult& r = results[worker];
+    Expected<StepEstimate> e = step(w, candidates[i]);
+    if (!e) {
+      ++r.invalid;
+      if (i < r.firstErrorIndex) {
+        r.firstError = e.status();
+        r.firstErrorIndex = i;
       }
-      if (!e->fits || !(e->stepTimeS > 0)) continue;
-      ++r.fitting;
-      double score = objectiveScore(*e, space, options.objective);
-      offer(r.top, topCount, Scored{score, i, std::move(e).value()});
+      return;
     }
-  };
-  if (threads == 1) {
-    work(results[0]);
-  } else {
-    std::vector<std::jthread> pool;
-    pool.reserve(threads);
-    for (uint32_t t = 0; t < threads; ++t) pool.emplace_back([&, t] { work(results[t]); });
-  }  // the jthreads join here
+    if (!e->fits || !(e->stepTimeS > 0)) return;
+    ++r.fitting;
+    double score = objectiveScore(*e, space, options.objective);
+    offer(r.top, topCount, Scored{score, i, std::move(e).value()});
+  });
 
   SearchResult out;
   out.candidates = candidates.size();
