@@ -72,7 +72,7 @@ class Kernel:
         global _last_run
         opts = dict(self.options)
         for k in ("trace", "report", "platform_target", "target", "chip", "num_ranks",
-                  "system", "threads", "timing_only"):
+                  "system", "threads", "timing_only", "fill_unwritten"):
             if k in kwargs:
                 opts[k] = kwargs.pop(k)
         chip = opts.get("platform_target") or opts.get("target") or opts.get("chip")
@@ -80,11 +80,13 @@ class Kernel:
             out, run = _launch_multichip(
                 self.fn, _rank_args(args, int(opts["num_ranks"])), kwargs, self.grid, chip=chip,
                 trace=opts.get("trace"), report=opts.get("report"), system=opts.get("system"),
-                threads=opts.get("threads") or 0, timing_only=bool(opts.get("timing_only")))
+                threads=opts.get("threads") or 0, timing_only=bool(opts.get("timing_only")),
+                fill_unwritten=opts.get("fill_unwritten"))
         else:
             out, run = _launch(self.fn, args, kwargs, self.grid, chip=chip,
                                trace=opts.get("trace"), report=opts.get("report"),
-                               multicore=opts.get("multicore", True), system=opts.get("system"))
+                               multicore=opts.get("multicore", True), system=opts.get("system"),
+                               fill_unwritten=opts.get("fill_unwritten"))
         if run is not None:
             self.last_run = _last_run = run
         return out
@@ -116,9 +118,15 @@ def _rank_args(args, num_ranks):
 
 def jit(kernel=None, **options):
     """Decorator: ``@nki.jit`` or ``@nki.jit(platform_target="trn1", trace="k.json")``.
-    NKI's compiler options (mode, show_compiler_tb, debug_kernel, ...) are accepted and ignored."""
+    NKI's compiler options (mode, show_compiler_tb, debug_kernel, ...) are accepted and ignored.
+    An unknown target (platform_target= / target= / chip=) is an error at the decorator.
+    ``fill_unwritten=0`` zero-fills output elements the kernel never wrote (else an error)."""
     if kernel is None:
         return lambda fn: jit(fn, **options)
+    chip = options.get("platform_target") or options.get("target") or options.get("chip")
+    if chip is not None:
+        from ._core import target_chip
+        target_chip(chip, getattr(kernel, "__name__", "kernel"))
     if isinstance(kernel, Kernel):
         return Kernel(kernel.fn, kernel.grid, **{**kernel.options, **options})
     return Kernel(kernel, **options)
@@ -142,7 +150,8 @@ def simulate_kernel(kernel, *args, **kwargs):
 
 
 def simulate_multichip(kernel, rank_args, *, platform_target=None, system=None, trace=None,
-                       report=None, threads=0, seed=0, timing_only=False, **kwargs):
+                       report=None, threads=0, seed=0, timing_only=False, fill_unwritten=None,
+                       **kwargs):
     """Runs ``kernel`` SPMD on ``len(rank_args)`` simulated chips: rank r calls
     ``kernel(*rank_args[r], **kwargs)`` (an item that is not a tuple or list is rank r's only
     argument). Returns the list of per-rank outputs; ``nki.last_run()`` then holds the
@@ -157,7 +166,7 @@ def simulate_multichip(kernel, rank_args, *, platform_target=None, system=None, 
     rargs = [tuple(a) if isinstance(a, (tuple, list)) else (a,) for a in rank_args]
     out, run = _launch_multichip(fn, rargs, kwargs, grid, chip=platform_target, trace=trace,
                                  report=report, system=system, threads=threads, seed=seed,
-                                 timing_only=timing_only)
+                                 timing_only=timing_only, fill_unwritten=fill_unwritten)
     if isinstance(kernel, Kernel):
         kernel.last_run = run
     _last_run = run

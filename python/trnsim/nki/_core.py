@@ -157,6 +157,8 @@ def here():
     while f is not None and f.f_code.co_filename.startswith(pkg):
         f = f.f_back
     if f is not None:
+        if f.f_code is c.kcode:
+            c.kframe = f  # its line after the kernel returns is the return statement's
         loc = (f.f_code.co_filename, f.f_lineno)
         if loc != c.last_loc:
             c.last_loc = loc
@@ -164,10 +166,76 @@ def here():
     return c.b
 
 
+def _in_pkg(f) -> bool:
+    return f.f_code.co_filename.startswith(_PKG)
+
+
+def user_loc(depth=1):
+    """(file, line) of the user's statement that called into trnsim.nki now: the innermost
+    frame on the stack outside this package (None when there is none)."""
+    f = sys._getframe(depth)
+    while f is not None and _in_pkg(f):
+        f = f.f_back
+    return (f.f_code.co_filename, f.f_lineno) if f is not None else None
+
+
+def tb_loc(tb):
+    """(file, line) of the user's statement an exception passed through on its way out of
+    trnsim.nki: the last frame outside the package that called into it (or, for an error
+    raised in user code itself, the innermost frame)."""
+    frames = []
+    while tb is not None:
+        frames.append((tb.tb_frame, tb.tb_lineno))
+        tb = tb.tb_next
+    loc = None
+    for i, (f, line) in enumerate(frames):
+        if not _in_pkg(f) and i + 1 < len(frames) and _in_pkg(frames[i + 1][0]):
+            loc = (f.f_code.co_filename, line)
+    if loc is None:
+        for f, line in reversed(frames):
+            if not _in_pkg(f):
+                return (f.f_code.co_filename, line)
+    return loc
+
+
 def fail(cls, message):
-    """An error at the current kernel line (call here() first)."""
-    c = _CTX
-    return _err.make_error(cls, message, c.last_loc if c else None)
+    """An error at the user's statement that is calling into trnsim.nki now."""
+    return _err.make_error(cls, message, user_loc(2))
+
+
+def mark_written(dst):
+    """Records that an instruction writes view ``dst`` of an HBM tensor (under the current
+    mask), so that outputs left partly unwritten are found after the run."""
+    rec = getattr(dst, "_rec", None)
+    if rec is None or rec.space != HBM:
+        return
+    rec.written = True
+    c = rec.ctx
+    if c is None or rec.name is None:
+        return
+    shadow = c.shared.written.get(rec.name)
+    if shadow is None:
+        n = 1
+        for d in rec.shape:
+            n *= d
+        shadow = c.shared.written[rec.name] = np.zeros(n, np.bool_)
+    elif shadow is True:
+        return
+    try:
+        v = mask_view(dst) if _MASK is not None else dst
+        shape = tuple(int(d) for d in v.shape) or (1,)
+        st = tuple(int(x) for x in v._st) or (1,)
+        idx = np.full(shape, int(v._off), np.int64)
+        for ax, (n, stride) in enumerate(zip(shape, st)):
+            sh = [1] * len(shape)
+            sh[ax] = n
+            idx = idx + (np.arange(n, dtype=np.int64) * stride).reshape(sh)
+        idx = idx.ravel()
+        if idx.size and (idx.min() < 0 or idx.max() >= shadow.size):
+            raise IndexError
+        shadow[idx] = True
+    except Exception:  # noqa: BLE001 (a pattern not understood here: assume all written)
+        c.shared.written[rec.name] = True
 
 
 class _Shared:
@@ -176,6 +244,9 @@ class _Shared:
     def __init__(self):
         self.hbm = []          # (name, dtype, shape) of kernel-created HBM tensors, in order
         self.nconst = 0        # nl.shared_constant tensors made so far (unique names)
+        # HBM tensor name -> flat bool array of the elements instructions write (True: all,
+        # e.g. an indirect scatter whose rows are known only at run time).
+        self.written: dict = {}
 
 
 class _Ctx:
@@ -187,6 +258,8 @@ class _Ctx:
         self.live: list = []
         self.n = 0
         self.last_loc = None
+        self.kcode = None   # the kernel function's code object
+        self.kframe = None  # its running frame, seen by here()
         self.pid = (0,)
         self.grid = (1,)
         self.shared = shared
@@ -261,7 +334,7 @@ class _Rec:
     """One tensor of the program: its id in the builder and how it is laid out."""
 
     __slots__ = ("ctx", "tid", "space", "core", "shape", "key", "F", "written",
-                 "name", "__weakref__")
+                 "name", "loc", "__weakref__")
 
     def __init__(self, c, tid, space, core, shape, key=None, name=None):
         self.ctx = c
@@ -276,6 +349,7 @@ class _Rec:
         self.F = f
         self.written = False
         self.name = name
+        self.loc = None  # kernel line that created it (HBM outputs)
 
     def __del__(self):
         if self.key is not None:
@@ -1019,6 +1093,7 @@ def new_hbm(shape, core: str, user_dtype=None, name=None, kind="output") -> NkiT
         sh.hbm.append((nm, core, shape))
     tid = c.b.declare(HBM, nm, core, list(shape), kind)
     rec = _Rec(c, tid, HBM, core, shape, None, nm)
+    rec.loc = user_loc()
     c.hbm_recs_local.append(rec)
     return NkiTensor(rec, shape, user_dtype if user_dtype is not None else core)
 
@@ -1056,10 +1131,34 @@ def chip_info(chip: str) -> dict:
     return i
 
 
-def target_chip(explicit=None) -> str:
-    t = explicit or os.environ.get("NEURON_PLATFORM_TARGET_OVERRIDE") or "trn2"
-    t = str(t).lower()
-    return {"gen2": "trn1", "gen3": "trn2", "gen4": "trn3", "trn1n": "trn1", "inf2": "trn1"}.get(t, t)
+_TARGET_ALIASES = {"gen2": "trn1", "gen3": "trn2", "gen4": "trn3", "trn1n": "trn1",
+                   "inf2": "trn1"}
+KNOWN_TARGETS = ("trn1", "trn2", "trn3")
+
+
+def target_chip(explicit=None, kname=None) -> str:
+    """The chip a kernel runs on: ``explicit`` (platform_target= / target= / chip=), else
+    NEURON_PLATFORM_TARGET_OVERRIDE, else trn2. An unknown name is an error naming the kernel
+    and the known targets (a path to a .json chip config is also accepted)."""
+    env = os.environ.get("NEURON_PLATFORM_TARGET_OVERRIDE")
+    t = explicit or env or "trn2"
+    if not isinstance(t, (str, os.PathLike)):
+        raise _err.make_error(
+            _err.NkiTypeError, f"{kname or 'kernel'}: target {t!r} is not a chip name",
+            user_loc())
+    raw = os.fspath(t)
+    if raw.endswith(".json") or os.sep in raw:
+        return raw  # a chip config file: the core loads and checks it
+    low = raw.lower()
+    chip = _TARGET_ALIASES.get(low, low)
+    if chip not in KNOWN_TARGETS:
+        src = "target" if explicit else "NEURON_PLATFORM_TARGET_OVERRIDE"
+        raise _err.make_error(
+            _err.NkiValueError,
+            f"{kname or 'kernel'}: unknown {src} {raw!r}; known targets are "
+            f"{', '.join(KNOWN_TARGETS)} (also {', '.join(sorted(_TARGET_ALIASES))}), or the "
+            "path of a .json chip config", user_loc())
+    return chip
 
 
 # ---- launch grids: nl.nc / nl.spmd_dim ---------------------------------------------------------
@@ -1154,24 +1253,77 @@ class RunInfo:
         self.instructions = record.instructions
         self.trace_seconds = host_trace_seconds
         self.programs = programs
+        self.notes: list = []  # what the front end changed (e.g. fill_unwritten), one line each
 
     def summary(self) -> dict:
         import json
-        return json.loads(self.record.summary_json())
+        d = json.loads(self.record.summary_json())
+        if self.notes:
+            d["notes"] = list(self.notes)
+        return d
+
+    def summary_json(self) -> str:
+        import json
+        if not self.notes:
+            return self.record.summary_json()
+        return json.dumps(self.summary(), indent=2)
 
     def summary_text(self) -> str:
-        return self.record.summary_text()
+        text = self.record.summary_text()
+        if self.notes:
+            text = text.rstrip("\n") + "\n" + "".join(f"note: {n}\n" for n in self.notes)
+        return text
 
     def write_trace(self, path):
         self.record.write_trace(str(path))
 
 
-def _to_numpy(a):
+#: 64-bit host dtypes the chip does not hold -> the 32-bit dtype they are converted to.
+_NARROW = {"float64": np.float32, "int64": np.int32, "uint64": np.uint32}
+
+
+def _narrow(arr, what):
+    """``arr`` (int64 / uint64 / float64) converted to the chip's 32-bit dtype. Integers must
+    fit exactly; floats are rounded to float32 (RNE, as numpy's astype) and must stay finite
+    where they were finite. Anything else is an error naming the argument and the value."""
+    src = arr.dtype.name
+    to = np.dtype(_NARROW[src])
+    if arr.dtype.kind in "iu":
+        info = np.iinfo(to)
+        bad = (arr < info.min) | (arr > info.max)
+        if bad.any():
+            i = tuple(int(x) for x in np.argwhere(bad)[0])
+            raise _err.make_error(
+                _err.NkiValueError,
+                f"{what} is {src} and holds {int(arr[i])} at index {list(i)}, which {to.name} "
+                f"(the widest integer the chip holds) cannot represent "
+                f"([{info.min}, {info.max}]); pass values in that range, or convert the array "
+                f"yourself (a.astype(np.{to.name})) if wrapping is what you want",
+                user_loc())
+        return arr.astype(to)
+    with np.errstate(over="ignore", invalid="ignore"):
+        out = arr.astype(to)
+    bad = np.isfinite(arr) & ~np.isfinite(out)
+    if bad.any():
+        i = tuple(int(x) for x in np.argwhere(bad)[0])
+        raise _err.make_error(
+            _err.NkiValueError,
+            f"{what} is {src} and holds {float(arr[i])!r} at index {list(i)}, which is outside "
+            f"the float32 range (+-{float(np.finfo(np.float32).max):.6g}) and would become "
+            "inf; scale the values into range or pass float32 yourself",
+            user_loc())
+    return out
+
+
+def _to_numpy(a, what="an argument"):
     """(array, core dtype, user dtype) for a numpy array or a CPU torch tensor."""
     mod = type(a).__module__
     if mod.startswith("torch"):
         import torch
         t = a.detach().cpu()
+        if t.dtype in (torch.float64, torch.int64):
+            arr = _narrow(t.numpy(), what)
+            return arr, dtname(arr.dtype), arr.dtype
         core = dtname(str(t.dtype).replace("torch.", ""))
         if t.dtype in (torch.bfloat16,) or "float8" in str(t.dtype):
             return t.float().numpy(), core, t.dtype
@@ -1179,11 +1331,18 @@ def _to_numpy(a):
     arr = np.asarray(a)
     if arr.dtype == np.bool_:
         return arr.astype(np.uint8), "uint8", np.bool_
-    if arr.dtype == np.float64:
-        return arr.astype(np.float32), "float32", np.float32
-    if arr.dtype == np.int64:
-        return arr.astype(np.int32), "int32", np.int32
-    return arr, dtname(arr.dtype), arr.dtype
+    if arr.dtype.name in _NARROW:
+        arr = _narrow(arr, what)
+        return arr, dtname(arr.dtype), arr.dtype
+    try:
+        core = dtname(arr.dtype)
+    except _err.NkiTypeError:
+        raise _err.make_error(
+            _err.NkiTypeError,
+            f"{what} has dtype {arr.dtype.name}, which the chip does not hold; pass one of "
+            "float32, float16, bfloat16, float8, int8/16/32, uint8/16/32 or bool (int64 and "
+            "float64 are converted when the values fit)", user_loc()) from None
+    return arr, core, arr.dtype
 
 
 def _param_names(fn, n):
@@ -1200,13 +1359,13 @@ def _is_array(a):
 
 
 
-def _host_inputs(fn, args):
+def _host_inputs(fn, args, kname="kernel"):
     """(name, array, core dtype, user dtype, original) of each array argument."""
     names = _param_names(fn, len(args))
     out = []
     for i, a in enumerate(args):
         if _is_array(a):
-            arr, core, user = _to_numpy(a)
+            arr, core, user = _to_numpy(a, f"{kname}: argument '{names[i]}'")
             out.append((names[i], arr, core, user, a))
     return out
 
@@ -1245,10 +1404,14 @@ def _trace(fn, args, kwargs, grid, pids, per_core, chip, kname, host_inputs, ran
                     inputs.append(rec)
                     kargs[i] = t
             c.inputs = inputs
+            c.kcode = getattr(fn, "__code__", None)
             for k_i, pid in enumerate(group):
                 c.pid = tuple(pid) if pid else (0,)
                 c.hbm_index = 0
-                o = fn(*kargs, **kwargs)
+                c.kframe = None
+                o = _call_kernel(c, fn, kargs, kwargs)
+                _check_returned(c, fn, o, kname)
+                c.kframe = None
                 if outs is None:
                     outs = o
             here_loc = c.last_loc
@@ -1267,8 +1430,61 @@ def _trace(fn, args, kwargs, grid, pids, per_core, chip, kname, host_inputs, ran
     return ctxs, outs
 
 
-def _read_outputs(outs, reader):
+def _call_kernel(c, fn, kargs, kwargs):
+    """fn(*kargs, **kwargs), with every trnsim.nki error placed at the kernel statement that
+    caused it: the user's frame that called into trnsim.nki, from the traceback (errors that
+    the core placed itself, at an instruction's recorded line, keep that place)."""
+    try:
+        return fn(*kargs, **kwargs)
+    except _err.NkiError as e:
+        if not getattr(e, "located_by_core", False):
+            loc = tb_loc(e.__traceback__)
+            if loc is not None and (e.file, e.line) != loc:
+                _err.relocate(e, loc)
+        raise
+    except _cnki.CoreError as e:
+        err = _err.from_core(e, None)
+        if not getattr(err, "located_by_core", False):
+            _err.relocate(err, tb_loc(e.__traceback__) or c.last_loc)
+        raise err.with_traceback(e.__traceback__) from None
+
+
+def _check_returned(c, fn, outs, kname):
+    """A kernel returns HBM tensors: an on-chip tile is an error at its return statement."""
+    def bad(o):
+        if isinstance(o, NkiTensor):
+            return o if o._rec.space != HBM else None
+        if isinstance(o, (tuple, list)):
+            for x in o:
+                r = bad(x)
+                if r is not None:
+                    return r
+        if isinstance(o, dict):
+            return bad(list(o.values()))
+        return None
+    t = bad(outs)
+    if t is None:
+        return
+    f = c.kframe
+    code = getattr(fn, "__code__", None)
+    if f is not None:
+        loc = (f.f_code.co_filename, f.f_lineno)
+    elif code is not None:
+        loc = (code.co_filename, code.co_firstlineno)
+    else:
+        loc = None
+    sp = "PSUM" if t._rec.space == PSUM else "SBUF"
+    raise _err.make_error(
+        _err.NkiTypeError,
+        f"{kname} returns an on-chip {sp} tile of shape {list(t.shape)}; a kernel returns HBM "
+        "tensors: store the tile into nl.ndarray(..., buffer=nl.shared_hbm) and return that",
+        loc)
+
+
+def _read_outputs(outs, reader, fills=None):
     """The kernel's return value with every HBM tensor replaced by its values (numpy)."""
+    fills = fills or {}
+
     def read(o):
         if isinstance(o, NkiTensor):
             r = o._rec
@@ -1276,7 +1492,12 @@ def _read_outputs(outs, reader):
                 raise _err.NkiTypeError(
                     "a kernel returns HBM tensors (nl.ndarray(..., buffer=nl.shared_hbm)); "
                     f"it returned an on-chip tile of shape {list(o.shape)}")
-            val = reader(r.name).reshape(r.shape)
+            val = reader(r.name)
+            if r.name in fills:
+                mask, value = fills[r.name]
+                val = np.array(val).reshape(-1)
+                val[mask] = value
+            val = val.reshape(r.shape)
             nd = numpy_dtype(r.core, o.dtype if not isinstance(o.dtype, str) else None)
             if o.dtype is np.bool_ or nd == np.bool_:
                 return val.astype(np.bool_)
@@ -1287,6 +1508,89 @@ def _read_outputs(outs, reader):
             return {k: read(v) for k, v in o.items()}
         return o
     return read(outs)
+
+
+def fill_unwritten_option(value):
+    """The fill value for unwritten output elements: the kernel option, else the
+    TRNSIM_FILL_UNWRITTEN environment variable, else None (unwritten outputs are an error)."""
+    if value is None:
+        env = os.environ.get("TRNSIM_FILL_UNWRITTEN")
+        if env is None or env == "":
+            return None
+        value = env
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise _err.NkiValueError(
+            f"fill_unwritten={value!r}: give a number (e.g. 0) to zero-fill unwritten output "
+            "elements, or leave it unset to make them an error") from None
+
+
+def _unwritten(outs, shared, read_bits):
+    """[(tensor, flat bool mask of its unwritten elements)] for each HBM output the kernel
+    created and did not fully write. An element counts as unwritten when no instruction's
+    destination covered it (traced) and it still holds the memory's fill pattern (all bits
+    set) after the run: both must agree, so a pattern the tracer does not follow is never
+    reported."""
+    found, seen = [], set()
+
+    def visit(o):
+        if isinstance(o, NkiTensor):
+            r = o._rec
+            if r.space != HBM or r.name in seen or r.name not in {h[0] for h in shared.hbm}:
+                return
+            seen.add(r.name)
+            shadow = shared.written.get(r.name)
+            if shadow is True:
+                return
+            todo = np.ones(int(np.prod(r.shape)), np.bool_) if shadow is None else ~shadow
+            if not todo.any():
+                return
+            bits = np.asarray(read_bits(r.name)).reshape(-1)
+            todo &= bits == np.iinfo(bits.dtype).max
+            if todo.any():
+                found.append((o, todo))
+        elif isinstance(o, (tuple, list)):
+            for x in o:
+                visit(x)
+        elif isinstance(o, dict):
+            for x in o.values():
+                visit(x)
+    visit(outs)
+    return found
+
+
+def _region(shape, mask):
+    """'[a:b, c:d]' bounding box of the True elements of a flat mask over ``shape``, and the
+    first one's index."""
+    idx = np.argwhere(mask.reshape(shape))
+    lo, hi = idx.min(axis=0), idx.max(axis=0) + 1
+    box = ", ".join(f"{a}:{b}" for a, b in zip(lo, hi))
+    return f"[{box}]", [int(x) for x in idx[0]]
+
+
+def check_unwritten(outs, shared, read_bits, kname, fill, notes, rank=None):
+    """Errors on (or, with ``fill``, fills and notes) output elements the kernel never wrote.
+    Returns {tensor name: (mask, fill)} for _read_outputs."""
+    fills = {}
+    for t, mask in _unwritten(outs, shared, read_bits):
+        r = t._rec
+        shape = r.shape
+        box, first = _region(shape, mask)
+        n, total = int(mask.sum()), mask.size
+        who = f"rank {rank}: " if rank is not None else ""
+        if fill is None:
+            raise _err.make_error(
+                _err.UninitializedReadError,
+                f"{who}{kname}: output '{r.name}' {list(shape)} has {n} of {total} elements "
+                f"that the kernel never wrote (region {box}, first at index {first}); store "
+                "every element of an output, or run with nki.jit(..., fill_unwritten=0) "
+                "(or TRNSIM_FILL_UNWRITTEN=0) to zero-fill them",
+                r.loc)
+        fills[r.name] = (mask, fill)
+        notes.append(f"{who}output '{_err.escape(r.name)}': {n} of {total} elements never "
+                     f"written (region {box}) were filled with {fill:g} (fill_unwritten)")
+    return fills
 
 
 def _write_back(host_inputs, ctx0, reader):
@@ -1308,7 +1612,7 @@ def _write_report(record, trace, report):
 
 
 def launch(fn, args, kwargs, grid=(), chip=None, trace=None, report=None, name=None,
-           multicore=True, system=None):
+           multicore=True, system=None, fill_unwritten=None):
     """Traces `fn` once per grid point, runs the programs on a simulated chip and returns
     (outputs as numpy, RunInfo). A lone chip is a world of one rank (rank 0): collectives
     over that rank copy src to dst; more ranks need launch_multichip."""
@@ -1316,9 +1620,9 @@ def launch(fn, args, kwargs, grid=(), chip=None, trace=None, report=None, name=N
     global _CTX
     if _CTX is not None:  # a kernel called from a kernel: inline it
         return fn(*args, **kwargs), None
-    chip = target_chip(chip)
-    info = chip_info(chip)
     kname = name or getattr(fn, "__name__", "kernel")
+    chip = target_chip(chip, kname)
+    info = chip_info(chip)
     grid, core_of = resolve_grid(grid, kname)
     npoints = int(np.prod(grid)) if grid else 1
     pids = list(np.ndindex(*grid)) if grid else [()]
@@ -1335,7 +1639,8 @@ def launch(fn, args, kwargs, grid=(), chip=None, trace=None, report=None, name=N
             groups[core_of(p)].append(p)
     per_core = bool(multicore and len(grid) == 1 and 1 < npoints <= cores)
 
-    host_inputs = _host_inputs(fn, args)
+    fill = fill_unwritten_option(fill_unwritten)
+    host_inputs = _host_inputs(fn, args, kname)
     t0 = time.perf_counter()
     ctxs, outs = _trace(fn, args, kwargs, grid, pids, per_core, chip, kname, host_inputs,
                         groups=groups)
@@ -1359,7 +1664,9 @@ def launch(fn, args, kwargs, grid=(), chip=None, trace=None, report=None, name=N
     except _csim.SimError as e:
         raise _err.make_error(_err.NkiRuntimeError, str(e)) from None
     run = RunInfo(rec, chip, trace_s, progs)
-    _write_report(rec, trace, report)
+    fills = check_unwritten(outs, ctxs[0].shared, lambda nm: chip_obj.read_bits(nm, 0), kname,
+                            fill, run.notes)
+    _write_report(run, trace, report)
 
     # Device prints (snapshots taken by nl.device_print).
     for c in ctxs:
@@ -1370,7 +1677,7 @@ def launch(fn, args, kwargs, grid=(), chip=None, trace=None, report=None, name=N
     def reader(nm):
         return chip_obj.read(nm, 0)
     _write_back(host_inputs, ctxs[0], reader)
-    return _read_outputs(outs, reader), run
+    return _read_outputs(outs, reader, fills), run
 
 
 # ---- multi-chip runs -------------------------------------------------------------------------
@@ -1396,6 +1703,7 @@ class MultichipRunInfo:
         self.processes = cluster.processes
         self.local_ranks = range(cluster.first_local_rank, cluster.end_local_rank)
         self.system = result.get("system", system)
+        self.notes: list = []  # what the front end changed (e.g. fill_unwritten), one line each
 
     def output_hashes(self):
         """Per rank, FNV-1a 64 of its output tensors (the same in every MPI process)."""
@@ -1430,6 +1738,7 @@ class MultichipRunInfo:
                     f"{c['op']:<20} {len(c['ranks']):>6} {c['bytes']:>12} "
                     f"{c['start_ns'] / 1e3:>10.3f} {(c['end_ns'] - c['start_ns']) / 1e3:>10.3f} "
                     f"{c['algorithm']:<20} {c['busbw_gbps']:>10.1f}")
+        lines += [f"note: {n}" for n in self.notes]
         return "\n".join(lines) + "\n"
 
     def summary_json(self) -> str:
@@ -1485,7 +1794,8 @@ def _from_fabric(e):
 
 
 def launch_multichip(fn, rank_args, kwargs, grid=(), chip=None, trace=None, report=None,
-                     name=None, system=None, threads=0, seed=0, timing_only=False):
+                     name=None, system=None, threads=0, seed=0, timing_only=False,
+                     fill_unwritten=None):
     """Runs `fn` SPMD on len(rank_args) simulated chips joined by a fabric; rank r calls
     fn(*rank_args[r], **kwargs). Returns ([outputs of rank 0, ...], MultichipRunInfo).
     Under mpirun each process simulates a slice of the ranks; the outputs of ranks another
@@ -1502,16 +1812,17 @@ def launch_multichip(fn, rank_args, kwargs, grid=(), chip=None, trace=None, repo
     n = len(rank_args)
     if n < 1:
         raise _err.NkiValueError("a multi-chip run needs at least one rank (num_ranks >= 1)")
-    chip = target_chip(chip)
     kname = name or getattr(fn, "__name__", "kernel")
+    chip = target_chip(chip, kname)
     grid, _ = resolve_grid(grid, kname)
     pids = list(np.ndindex(*grid)) if grid else [()]
+    fill = fill_unwritten_option(fill_unwritten)
 
     t0 = time.perf_counter()
     per_rank = []  # (ctxs, outs, host_inputs) per rank; None = reuse rank 0's program
     for r in range(n):
         args = tuple(rank_args[r])
-        hin = _host_inputs(fn, args)
+        hin = _host_inputs(fn, args, kname)
         if r > 0 and not per_rank[0][0][0].rank_dependent and _same_args(rank_args[0], args):
             per_rank.append((None, None, hin))
             continue
@@ -1572,5 +1883,7 @@ def launch_multichip(fn, rank_args, kwargs, grid=(), chip=None, trace=None, repo
                 val = reader(nm)
                 print(f"[rank {r}]", label, val.astype(numpy_dtype(core)) if not is_float(core) else val)
         _write_back(hin, src[0], reader)
-        results.append(_read_outputs(o, reader))
+        fills = check_unwritten(o, src[0].shared, lambda nm, _r=r: cluster.read_bits(_r, nm),
+                                kname, fill, run.notes, rank=r if n > 1 else None)
+        results.append(_read_outputs(o, reader, fills))
     return results, run

@@ -223,8 +223,8 @@ def _record(c, kind):
 
 
 def _mark(dst):
-    if dst._rec.space == _HBM:
-        dst._rec.written = True
+    if dst is not None:
+        _core.mark_written(dst)
 
 
 def all_reduce(srcs, dsts, replica_group=None, op=None, priority=None, name=None):

@@ -74,15 +74,39 @@ _BY_CODE = {
 
 _AT = re.compile(r" at (.+?):(\d+)\b")
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def escape(text) -> str:
+    """``text`` with control characters shown as escapes (``\\x1b``), so a file or tensor name
+    holding terminal escape sequences cannot act on the terminal. Newlines and tabs stay."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", str(text))
+
 
 def make_error(cls, message: str, loc=None, code: str | None = None) -> NkiError:
     """An exception whose message starts with the kernel location ``file:line``."""
+    message = escape(message)
     file, line = loc if loc else (None, None)
-    text = f"{file}:{line}: {message}" if file else message
+    text = f"{escape(file)}:{line}: {message}" if file else message
     e = cls(text)
     e.file, e.line = file, line
+    e.message = message
     if code:
         e.code = code
+    return e
+
+
+def relocate(e: NkiError, loc) -> NkiError:
+    """Puts ``e`` at kernel location ``loc`` (file, line): its message is rewritten to start
+    with it. Errors made without a location get one this way at the trace boundary."""
+    if not loc or not loc[0]:
+        return e
+    message = getattr(e, "message", None)
+    if message is None:
+        message = escape(str(e))
+    file, line = loc
+    e.args = (f"{escape(file)}:{line}: {message}",)
+    e.file, e.line, e.message = file, line, message
     return e
 
 
@@ -94,9 +118,12 @@ def from_core(err, loc=None) -> NkiError:
     """
     code, where, _message, text = err.args
     m = _AT.search(where or "")
+    exact = bool(m)
     if m:
         loc = (m.group(1), int(m.group(2)))
-    return make_error(_BY_CODE.get(code, NkiRuntimeError), text, loc, code)
+    e = make_error(_BY_CODE.get(code, NkiRuntimeError), text, loc, code)
+    e.located_by_core = exact  # the core's own place: kept at the trace boundary
+    return e
 
 
 def not_supported(name: str) -> NotSupportedError:

@@ -166,8 +166,8 @@ def _split(args, kw, names):
 
 
 def _mark(dst):
-    if dst is not None and dst._rec.space == _HBM:
-        dst._rec.written = True
+    if dst is not None:
+        _core.mark_written(dst)
 
 
 # ---- Tensor Engine -------------------------------------------------------------------------

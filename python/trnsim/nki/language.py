@@ -147,8 +147,8 @@ def _ap(x):
 
 
 def _mark(dst):
-    if dst._rec.space == _HBM:
-        dst._rec.written = True
+    if dst is not None:
+        _core.mark_written(dst)
 
 
 # ---- creation ------------------------------------------------------------------------------
