@@ -4,8 +4,8 @@
 
     python -m trnsim.nki.compat kernel.py [args]     # runs kernel.py as __main__
 
-or ``trnsim.nki.install_import_aliases()`` inside a test harness. (A ``trnsim nki run``
-subcommand of the C++ CLI is planned; until then use the module form.)
+or ``trnsim nki run kernel.py [args]`` (the CLI runs this module), or
+``trnsim.nki.install_import_aliases()`` inside a test harness.
 """
 
 from __future__ import annotations
@@ -84,19 +84,80 @@ def install_import_aliases(replace_existing: bool = True) -> None:
     parent.nki = sys.modules["trnsim.nki"]
 
 
+def _user_frame(tb):
+    """(file, line) of the innermost traceback frame in the user's own code: not in the
+    trnsim package, the standard library or site-packages (None if there is none)."""
+    import os
+    import sysconfig
+    skip = [os.path.dirname(os.path.dirname(os.path.abspath(__file__)))]
+    for key in ("stdlib", "platstdlib", "purelib", "platlib"):
+        path = sysconfig.get_paths().get(key)
+        if path:
+            skip.append(path)
+    loc = None
+    while tb is not None:
+        f = tb.tb_frame.f_code.co_filename
+        if not any(os.path.abspath(f).startswith(d + os.sep) for d in skip) and \
+                not f.startswith("<"):
+            loc = (f, tb.tb_lineno)
+        tb = tb.tb_next
+    return loc
+
+
+def error_line(e: BaseException) -> str:
+    """The one line ``trnsim nki run`` prints for an exception a script raised:
+    ``trnsim: error: <file>:<line>: <message>``, the place being the kernel line for trnsim.nki
+    errors and the script's own line otherwise; control characters escaped."""
+    from .errors import NkiError, escape
+    if isinstance(e, NkiError) and getattr(e, "file", None):
+        text = str(e)
+    else:
+        loc = _user_frame(e.__traceback__)
+        what = str(e) if isinstance(e, NkiError) else f"{type(e).__name__}: {e}"
+        if isinstance(e, NkiError):
+            what = getattr(e, "message", None) or what
+        text = f"{escape(loc[0])}:{loc[1]}: {escape(what)}" if loc else escape(what)
+    return "trnsim: error: " + " ".join(text.splitlines())
+
+
 def main(argv=None) -> int:
+    """Runs a script with the NKI aliases installed. An exception the script raises prints as
+    one ``trnsim: error: file:line: message`` line on stderr (exit status 1); ``--traceback``
+    before the script, or TRNSIM_TRACEBACK=1, prints Python's full traceback instead."""
+    import os
     import runpy
     argv = list(sys.argv[1:] if argv is None else argv)
+    show_tb = os.environ.get("TRNSIM_TRACEBACK", "") not in ("", "0")
+    if argv and argv[0] == "--traceback":
+        show_tb = True
+        argv = argv[1:]
     if not argv or argv[0] in ("-h", "--help"):
-        print("usage: python -m trnsim.nki.compat script.py [args...]\n"
-              "Runs an unmodified NKI script with nki / neuronxcc.nki resolving to trnsim.nki.")
+        print("usage: python -m trnsim.nki.compat [--traceback] script.py [args...]\n"
+              "Runs an unmodified NKI script with nki / neuronxcc.nki resolving to trnsim.nki.\n"
+              "An error prints as one 'trnsim: error: file:line: message' line; --traceback\n"
+              "(or TRNSIM_TRACEBACK=1) prints the full Python traceback instead.")
         return 0 if argv else 2
-    install_import_aliases()
     script = argv[0]
+    if not os.path.isfile(script):
+        from .errors import escape
+        why = "is a directory" if os.path.isdir(script) else "no such file"
+        print(f"trnsim: error: {escape(script)}: cannot run the script: {why}", file=sys.stderr)
+        return 1
+    install_import_aliases()
     sys.argv = argv
-    import os
     sys.path.insert(0, os.path.dirname(os.path.abspath(script)))
-    runpy.run_path(script, run_name="__main__")
+    try:
+        runpy.run_path(script, run_name="__main__")
+    except (SystemExit, KeyboardInterrupt):
+        raise
+    except BaseException as e:  # noqa: BLE001 (the CLI's top level: one line, exit 1)
+        sys.stdout.flush()
+        if show_tb:
+            import traceback
+            traceback.print_exc()
+        else:
+            print(error_line(e), file=sys.stderr)
+        return 1
     return 0
 
 
