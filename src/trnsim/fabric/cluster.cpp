@@ -389,7 +389,10 @@ Expected<std::shared_ptr<SegmentTiming>> Cluster::Impl::timeSegment(const Progra
     sim::TimingOptions topts;
     topts.recordEvents = events;
     TRNSIM_ASSIGN_OR_RETURN(seg->timeline, sim::simulateTiming(chip, perCore, topts));
-    for (auto& e : seg->timeline.events) e.instruction += uint32_t(begin);
+    for (auto& e : seg->timeline.events) {
+      e.instruction += uint32_t(begin);
+      if (e.after != sim::TimelineEvent::kNoInstruction) e.after += uint32_t(begin);
+    }
     seg->ns = seg->timeline.endNs;
   }
   std::lock_guard lock(segMutex);
@@ -662,7 +665,11 @@ Expected<ClusterResult> Cluster::run(const ClusterRunOptions& opts) {
       if (!st.timeline.cores.empty()) {
         const auto& c = st.timeline.cores[0];
         auto& acc = tl.cores[0];
-        for (size_t e = 0; e < c.busyNs.size(); ++e) acc.busyNs[e] += c.busyNs[e];
+        for (size_t e = 0; e < c.busyNs.size(); ++e) {
+          acc.busyNs[e] += c.busyNs[e];
+          acc.engineInstructions[e] += c.engineInstructions[e];
+          acc.stallNs[e] += c.stallNs[e];
+        }
         acc.tensorFlops += c.tensorFlops;
         acc.tensorFlopsAtPeakNs += c.tensorFlopsAtPeakNs;
         acc.hbmReadBytes += c.hbmReadBytes;

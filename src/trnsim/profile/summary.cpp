@@ -127,6 +127,10 @@ Expected<Summary> summarize(const arch::ChipConfig& chip, const sim::Timeline& t
       engine.engine = static_cast<arch::Engine>(e);
       engine.busyNs = stats ? stats->busyNs[size_t(e)] : t ? unionNs(t->engineSpans[size_t(e)]) : 0;
       engine.busyPercent = percent(engine.busyNs, endNs);
+      if (!t && stats) {  // no events recorded: the timing model's own counts
+        engine.instructions = stats->engineInstructions[size_t(e)];
+        engine.waitNs = stats->stallNs[size_t(e)];
+      }
     }
     if (t) {
       for (auto& q : core.dmaQueues) {
@@ -241,12 +245,12 @@ std::string formatSummary(const Summary& s) {
   }
   // "stall us" sums start - ready over an engine's instructions: how long ready instructions
   // waited for it. Waits of queued instructions overlap, so the sum can exceed the run.
-  out += fmt::format("\n{:<6}{:<14}{:>12}{:>9}{:>12}{:>14}{:>11}\n", "core", "engine", "busy us",
+  out += fmt::format("\n{:<6}{:<14}{:>12}{:>9}{:>12}{:>16}{:>11}\n", "core", "engine", "busy us",
                      "busy %", "instrs", "stall us (sum)", "HBM");
   for (const CoreSummary& core : s.perCore) {
     for (const EngineSummary& e : core.engines) {
       if (e.busyNs == 0 && e.instructions == 0) continue;
-      out += fmt::format("{:<6}{:<14}{:>12.3f}{:>8.1f}%{:>12}{:>14.3f}\n", core.core,
+      out += fmt::format("{:<6}{:<14}{:>12.3f}{:>8.1f}%{:>12}{:>16.3f}\n", core.core,
                          arch::engineName(e.engine), e.busyNs / 1000, e.busyPercent, e.instructions,
                          e.waitNs / 1000);
     }
@@ -255,13 +259,14 @@ std::string formatSummary(const Summary& s) {
                          core.dmaAnyBusyNs / 1000, core.dmaAnyBusyPercent);
     }
     for (const DmaQueueSummary& q : core.dmaQueues) {
-      out += fmt::format("{:<6}{:<14}{:>12.3f}{:>8.1f}%{:>12}{:>14}{:>11}\n", core.core,
+      out += fmt::format("{:<6}{:<14}{:>12.3f}{:>8.1f}%{:>12}{:>16}{:>11}\n", core.core,
                          fmt::format("  dma q{}", q.queue), q.busyNs / 1000, q.busyPercent,
                          q.transfers, "", si(double(q.hbmBytes), "B"));
     }
   }
-  out += "stall us (sum): over an engine's instructions, start - inputs ready (waiting for the "
-         "engine); overlapping waits add up\n";
+  out +=
+      "stall us (sum): over an engine's instructions, start - inputs ready (waiting for the "
+      "engine); overlapping waits add up\n";
   return out;
 }
 

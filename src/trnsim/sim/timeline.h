@@ -37,6 +37,10 @@ struct CoreTimingStats {
   uint64_t hbmReadBytes = 0;
   uint64_t hbmWriteBytes = 0;
   uint64_t instructions = 0;
+  std::array<uint64_t, arch::kNumEngines> engineInstructions{};  ///< by arch::Engine
+  /// By arch::Engine: the sum over its instructions of start - inputs ready (how long ready
+  /// instructions waited for the engine or their DMA queue), as TimelineEvent gives it.
+  std::array<double, arch::kNumEngines> stallNs{};
   double throttledNs = 0;  ///< TensorE time lost to the power throttle
 };
 

@@ -385,6 +385,8 @@ void TimingRun::schedule(CoreSim& c, const Pending& p) {
     }
     watch(c, p.inst, start, end);
     eng.freeNs = end;
+    ++c.stats.engineInstructions[unit];
+    c.stats.stallNs[unit] += std::max(0.0, start - inputsReady);
     c.endNs[p.inst] = end;
     c.stats.endNs = std::max(c.stats.endNs, end);
     if (opts_.recordEvents) {
@@ -408,6 +410,8 @@ void TimingRun::schedule(CoreSim& c, const Pending& p) {
   const double enter = std::max({inputsReady + cost.fixedNs, q.freeNs, nowNs_});
   const double start = std::min(enter, std::max(inputsReady, q.freeNs));
   q.busy = true;
+  ++c.stats.engineInstructions[size_t(Engine::kDma)];
+  c.stats.stallNs[size_t(Engine::kDma)] += std::max(0.0, start - inputsReady);
   c.stats.hbmReadBytes += cost.hbmReadBytes;
   c.stats.hbmWriteBytes += cost.hbmWriteBytes;
   if (opts_.recordEvents) {
