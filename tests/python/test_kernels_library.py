@@ -1,4 +1,4 @@
-"""The C++ kernel library (trnsim._trnsim.kernels) against numpy references.
+"""The C++ kernel library (trnsim.kernels) against numpy references.
 
 Inputs are rounded to the kernel's dtype first (ml_dtypes.bfloat16), so the reference sees the
 values the simulated chip sees; the reference then computes in float64. Tolerances follow the
@@ -10,7 +10,7 @@ import ml_dtypes
 import numpy as np
 import pytest
 
-from trnsim._trnsim import kernels
+from trnsim import kernels
 
 RNG = np.random.default_rng(20261122)
 BF16_TOL = 2e-2
@@ -180,3 +180,17 @@ def test_attention_backward_causal_gqa():
     for got, ref in ((dq, dq_ref), (dk, dk_ref), (dv, dv_ref)):
         # P and dS are bf16 on chip; the kernel also starts from the chip's bf16 out.
         np.testing.assert_allclose(got, ref, atol=2e-2 * np.abs(ref).max())
+
+
+def test_the_public_module_is_the_library_and_its_example_runs():
+    """trnsim.kernels binds every kernel of the library (one list: the binding's) and the
+    module's docstring example runs as written."""
+    import doctest
+
+    from trnsim import _trnsim
+
+    assert kernels.__all__ == sorted(n for n in dir(_trnsim.kernels) if not n.startswith("_"))
+    assert {"matmul", "attention", "rmsnorm", "time_matmul"} <= set(kernels.__all__)
+    assert all(getattr(kernels, n) is getattr(_trnsim.kernels, n) for n in kernels.__all__)
+    result = doctest.testmod(kernels)
+    assert result.attempted >= 3 and result.failed == 0

@@ -1,5 +1,5 @@
 """The NKI twins of C++ library kernels (examples/nki/*_isa.py) against the C++ kernels
-(trnsim._trnsim.kernels): same input, same bits, same simulated time, same instruction count.
+(trnsim.kernels): same input, same bits, same simulated time, same instruction count.
 
 Both sides emit through the one C++ kernel builder and run on the same simulator, so equal
 instruction sequences with equal SBUF placement and DMA queues must give equal results exactly.
@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from trnsim import nki
-from trnsim._trnsim import kernels as K
+from trnsim import kernels as K
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "examples", "nki"))
