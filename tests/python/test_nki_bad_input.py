@@ -390,3 +390,38 @@ def test_nki_run_escapes_control_characters_in_file_names(tmp_path):
     assert "\x1b" not in r.stderr
     assert r.stderr.splitlines() == [
         f"trnsim: error: {tmp_path}/k\\x1b[31m.py:9: slice 0:9 is outside axis 1 of size 4"]
+
+
+# ---- errors about the launch itself name the calling line --------------------------------------
+
+
+def test_bad_grid_names_the_call():
+    k = nki.jit(copy_kernel)
+
+    def call():
+        k[0](ONES)  # MARK
+    with pytest.raises(nki.errors.NkiValueError) as ei:
+        call()
+    at(ei.value, call, "# MARK")
+    assert "grid sizes must be >= 1" in str(ei.value)
+
+
+@nki.jit
+def rank_half(a):
+    out = nl.ndarray((128, 8), nl.float32, buffer=nl.shared_hbm)  # MARK
+    nl.store(out[:, 0:4], nl.load(a))
+    return out
+
+
+def test_unwritten_output_of_a_multichip_run_names_the_rank():
+    try:
+        with pytest.raises(nki.UninitializedReadError) as ei:
+            nki.simulate_kernel(rank_half, ONES, num_ranks=2)
+    except nki.NotSupportedError:
+        pytest.skip("this build has no cluster runtime")
+    at(ei.value, rank_half, "# MARK")
+    assert "rank 0: rank_half: output 'hbm0'" in str(ei.value)
+    outs = nki.simulate_kernel(nki.jit(rank_half, fill_unwritten=0), ONES, num_ranks=2)
+    for o in outs:
+        np.testing.assert_array_equal(o, np.concatenate([ONES, np.zeros_like(ONES)], axis=1))
+    assert "rank 1: output 'hbm0'" in nki.last_run().summary_text()

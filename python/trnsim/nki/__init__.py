@@ -69,6 +69,13 @@ class Kernel:
         return Kernel(self.fn, grid, **self.options)
 
     def __call__(self, *args, **kwargs):
+        try:
+            return self._call(*args, **kwargs)
+        except NkiError as e:
+            _place_at_call(e)
+            raise
+
+    def _call(self, *args, **kwargs):
         global _last_run
         opts = dict(self.options)
         for k in ("trace", "report", "platform_target", "target", "chip", "num_ranks",
@@ -90,6 +97,14 @@ class Kernel:
         if run is not None:
             self.last_run = _last_run = run
         return out
+
+
+def _place_at_call(e):
+    """An error about the launch itself (grid, ranks, options, a run-time error the core could
+    not place) gets the line that called the kernel."""
+    if getattr(e, "file", None) is None:
+        from ._core import user_loc
+        errors.relocate(e, user_loc())
 
 
 def _is_array(a):
@@ -164,9 +179,13 @@ def simulate_multichip(kernel, rank_args, *, platform_target=None, system=None, 
     fn = kernel.fn if isinstance(kernel, Kernel) else kernel
     grid = kernel.grid if isinstance(kernel, Kernel) else ()
     rargs = [tuple(a) if isinstance(a, (tuple, list)) else (a,) for a in rank_args]
-    out, run = _launch_multichip(fn, rargs, kwargs, grid, chip=platform_target, trace=trace,
-                                 report=report, system=system, threads=threads, seed=seed,
-                                 timing_only=timing_only, fill_unwritten=fill_unwritten)
+    try:
+        out, run = _launch_multichip(fn, rargs, kwargs, grid, chip=platform_target, trace=trace,
+                                     report=report, system=system, threads=threads, seed=seed,
+                                     timing_only=timing_only, fill_unwritten=fill_unwritten)
+    except NkiError as e:
+        _place_at_call(e)
+        raise
     if isinstance(kernel, Kernel):
         kernel.last_run = run
     _last_run = run
