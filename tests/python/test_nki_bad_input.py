@@ -425,3 +425,11 @@ def test_unwritten_output_of_a_multichip_run_names_the_rank():
     for o in outs:
         np.testing.assert_array_equal(o, np.concatenate([ONES, np.zeros_like(ONES)], axis=1))
     assert "rank 1: output 'hbm0'" in nki.last_run().summary_text()
+
+
+def test_a_call_outside_a_kernel_names_its_line():
+    def call():
+        nl.zeros((128, 1), dtype=nl.float32)  # MARK
+    with pytest.raises(nki.NkiError) as ei:
+        call()
+    at(ei.value, call, "# MARK")

@@ -140,9 +140,11 @@ _CTX = None  # the _Ctx of the kernel being traced
 def ctx():
     c = _CTX
     if c is None:
-        raise _err.NkiRuntimeError(
+        raise _err.make_error(
+            _err.NkiRuntimeError,
             "nki.language / nki.isa calls need a running kernel: call the kernel through "
-            "@nki.jit, nki.simulate(kernel)(...) or nki.simulate_kernel(kernel, ...)")
+            "@nki.jit, nki.simulate(kernel)(...) or nki.simulate_kernel(kernel, ...)",
+            user_loc())
     return c
 
 
@@ -205,7 +207,9 @@ def fail(cls, message):
 
 def mark_written(dst):
     """Records that an instruction writes view ``dst`` of an HBM tensor (under the current
-    mask), so that outputs left partly unwritten are found after the run."""
+    mask), so that outputs left partly unwritten are found after the run. Only the view is
+    kept (offset, shape, strides); elements are worked out after the run, and only when the
+    output holds unwritten-looking memory."""
     rec = getattr(dst, "_rec", None)
     if rec is None or rec.space != HBM:
         return
@@ -213,29 +217,34 @@ def mark_written(dst):
     c = rec.ctx
     if c is None or rec.name is None:
         return
-    shadow = c.shared.written.get(rec.name)
-    if shadow is None:
-        n = 1
-        for d in rec.shape:
-            n *= d
-        shadow = c.shared.written[rec.name] = np.zeros(n, np.bool_)
-    elif shadow is True:
+    views = c.shared.written.setdefault(rec.name, [])
+    if views is True:
         return
     try:
         v = mask_view(dst) if _MASK is not None else dst
-        shape = tuple(int(d) for d in v.shape) or (1,)
-        st = tuple(int(x) for x in v._st) or (1,)
-        idx = np.full(shape, int(v._off), np.int64)
-        for ax, (n, stride) in enumerate(zip(shape, st)):
-            sh = [1] * len(shape)
-            sh[ax] = n
-            idx = idx + (np.arange(n, dtype=np.int64) * stride).reshape(sh)
-        idx = idx.ravel()
-        if idx.size and (idx.min() < 0 or idx.max() >= shadow.size):
-            raise IndexError
-        shadow[idx] = True
-    except Exception:  # noqa: BLE001 (a pattern not understood here: assume all written)
+        views.append((int(v._off), tuple(int(d) for d in v.shape) or (1,),
+                      tuple(int(x) for x in v._st) or (1,)))
+    except Exception:  # noqa: BLE001 (a view not understood here: assume all written)
         c.shared.written[rec.name] = True
+
+
+def _written_elements(views, size):
+    """Flat bool array of the elements the recorded views cover (None: treat all as written)."""
+    shadow = np.zeros(size, np.bool_)
+    try:
+        for off, shape, st in views:
+            idx = np.full(shape, off, np.int64)
+            for ax, (n, stride) in enumerate(zip(shape, st)):
+                sh = [1] * len(shape)
+                sh[ax] = n
+                idx = idx + (np.arange(n, dtype=np.int64) * stride).reshape(sh)
+            idx = idx.ravel()
+            if idx.size and (idx.min() < 0 or idx.max() >= size):
+                return None
+            shadow[idx] = True
+    except Exception:  # noqa: BLE001
+        return None
+    return shadow
 
 
 class _Shared:
@@ -244,8 +253,8 @@ class _Shared:
     def __init__(self):
         self.hbm = []          # (name, dtype, shape) of kernel-created HBM tensors, in order
         self.nconst = 0        # nl.shared_constant tensors made so far (unique names)
-        # HBM tensor name -> flat bool array of the elements instructions write (True: all,
-        # e.g. an indirect scatter whose rows are known only at run time).
+        # HBM tensor name -> [(offset, shape, strides)] of the views instructions write
+        # (True: treat every element as written).
         self.written: dict = {}
 
 
@@ -1540,14 +1549,18 @@ def _unwritten(outs, shared, read_bits):
             if r.space != HBM or r.name in seen or r.name not in {h[0] for h in shared.hbm}:
                 return
             seen.add(r.name)
-            shadow = shared.written.get(r.name)
-            if shadow is True:
-                return
-            todo = np.ones(int(np.prod(r.shape)), np.bool_) if shadow is None else ~shadow
-            if not todo.any():
+            views = shared.written.get(r.name, [])
+            if views is True:
                 return
             bits = np.asarray(read_bits(r.name)).reshape(-1)
-            todo &= bits == np.iinfo(bits.dtype).max
+            todo = bits == np.iinfo(bits.dtype).max
+            del bits
+            if not todo.any():
+                return
+            shadow = _written_elements(views, todo.size)
+            if shadow is None:
+                return
+            todo &= ~shadow
             if todo.any():
                 found.append((o, todo))
         elif isinstance(o, (tuple, list)):
