@@ -433,3 +433,13 @@ def test_a_call_outside_a_kernel_names_its_line():
     with pytest.raises(nki.NkiError) as ei:
         call()
     at(ei.value, call, "# MARK")
+
+
+@needs_cli
+def test_nki_run_syntax_error_is_one_line(tmp_path):
+    script = tmp_path / "broken.py"
+    script.write_text("x = 1\ndef k(:\n    pass\n")
+    r = run_cli(script)
+    assert r.returncode == 1
+    lines = r.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"trnsim: error: {script}:2: SyntaxError: ")

@@ -111,6 +111,8 @@ def error_line(e: BaseException) -> str:
     from .errors import NkiError, escape
     if isinstance(e, NkiError) and getattr(e, "file", None):
         text = str(e)
+    elif isinstance(e, SyntaxError) and e.filename:
+        text = f"{escape(e.filename)}:{e.lineno}: SyntaxError: {escape(e.msg)}"
     else:
         loc = _user_frame(e.__traceback__)
         what = str(e) if isinstance(e, NkiError) else f"{type(e).__name__}: {e}"
