@@ -443,3 +443,25 @@ def test_nki_run_syntax_error_is_one_line(tmp_path):
     assert r.returncode == 1
     lines = r.stderr.splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"trnsim: error: {script}:2: SyntaxError: ")
+
+
+@nki.jit
+def missing_op(a):
+    t = nl.load(a)
+    u = nisa.tensor_tensor(t, t)  # MARK
+    return u
+
+
+@nki.jit
+def own_bug(a):
+    raise ValueError("the kernel's own error")
+
+
+def test_python_errors_inside_the_api_are_nki_errors_at_the_line():
+    with pytest.raises(nki.errors.NkiTypeError) as ei:
+        missing_op(ONES)
+    at(ei.value, missing_op, "# MARK")
+    assert "bad arguments to nki.isa.tensor_tensor" in str(ei.value)
+    with pytest.raises(ValueError) as ei:  # the kernel's own exceptions pass through as they are
+        own_bug(ONES)
+    assert type(ei.value) is ValueError and str(ei.value) == "the kernel's own error"

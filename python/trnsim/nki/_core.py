@@ -1456,6 +1456,34 @@ def _call_kernel(c, fn, kargs, kwargs):
         if not getattr(err, "located_by_core", False):
             _err.relocate(err, tb_loc(e.__traceback__) or c.last_loc)
         raise err.with_traceback(e.__traceback__) from None
+    except (TypeError, ValueError, KeyError, IndexError, AttributeError) as e:
+        api = _api_frame(e.__traceback__)
+        if api is None:
+            raise  # the kernel's own code raised it
+        cls = _err.NkiValueError if isinstance(e, (ValueError, IndexError)) else _err.NkiTypeError
+        raise _err.make_error(
+            cls, f"bad arguments to {api}: {type(e).__name__}: {e}",
+            tb_loc(e.__traceback__)) from e
+
+
+def _api_frame(tb):
+    """'nki.isa.tensor_tensor' when an exception was raised inside trnsim.nki (below the
+    kernel's call into the API), else None (raised by the kernel's own code)."""
+    below = []  # package frames below the innermost user frame
+    while tb is not None:
+        f = tb.tb_frame
+        below = below + [f] if _in_pkg(f) else []
+        tb = tb.tb_next
+    if not below:
+        return None
+    for f in below:  # the public function, not a decorator's wrapper or a helper
+        if f.f_code.co_name not in ("wrapper", "<lambda>") and not \
+                f.f_code.co_name.startswith("_"):
+            break
+    else:
+        f = below[0]
+    mod = f.f_globals.get("__name__", "trnsim.nki").replace("trnsim.", "", 1)
+    return f"{mod.replace('._core', '')}.{f.f_code.co_name}"
 
 
 def _check_returned(c, fn, outs, kname):
