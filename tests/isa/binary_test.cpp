@@ -1,7 +1,10 @@
 // The binary program format: exact round trips, and a loader that survives every single-byte
 // flip, every truncation and forged payloads whose checksum was recomputed to match.
 
+#include "trnsim/isa/binary.h"
+
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <bit>
 #include <cstdio>
@@ -9,11 +12,8 @@
 #include <fstream>
 #include <random>
 
-#include <unistd.h>
-
 #include "isa_test_util.h"
 #include "random_program.h"
-#include "trnsim/isa/binary.h"
 #include "trnsim/isa/text.h"
 
 namespace trnsim::isa {
@@ -180,6 +180,23 @@ TEST(BinaryFormat, FilesInBothForms) {
   auto parsed = loadProgramFile((dir / "bad.tsim").string());
   ASSERT_FALSE(parsed.hasValue());
   EXPECT_EQ(parsed.status().where(), (dir / "bad.tsim").string() + ":2:1");
+
+  // A folder, an empty file and a file of declarations and comments are errors naming the
+  // path (they used to give a libstdc++ message, or run as an empty program).
+  auto folder = loadProgramFile(dir.string());
+  ASSERT_FALSE(folder.hasValue());
+  EXPECT_EQ(folder.status().code(), ErrorCode::kIo);
+  EXPECT_EQ(folder.status().where(), dir.string());
+  EXPECT_NE(folder.status().message().find("is a directory"), std::string::npos);
+  std::ofstream(dir / "empty.tsim").close();
+  std::ofstream(dir / "comments.tsim") << "# nothing but a comment\nprogram \"x\"\n";
+  for (const char* name : {"empty.tsim", "comments.tsim"}) {
+    auto none = loadProgramFile((dir / name).string());
+    ASSERT_FALSE(none.hasValue()) << name;
+    EXPECT_EQ(none.status().code(), ErrorCode::kParse) << name;
+    EXPECT_EQ(none.status().where(), (dir / name).string());
+    EXPECT_NE(none.status().message().find("nothing to run"), std::string::npos);
+  }
   fs::remove_all(dir);
 }
 

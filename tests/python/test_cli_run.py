@@ -81,6 +81,33 @@ def test_missing_file_and_unknown_chip(tmp_path):
     assert r.returncode != 0 and "trn9" in r.stderr
 
 
+@pytest.mark.parametrize("what,expected", [
+    ("folder", "is a directory"),
+    ("empty", "the program file is empty"),
+    ("comments", "no instructions"),
+])
+def test_no_program_to_run_is_one_error_line(tmp_path, what, expected):
+    # Issue 14: a folder gave a libstdc++ message without the path; an empty or comment-only
+    # file ran as an empty program with exit 0.
+    path = tmp_path / what
+    if what == "folder":
+        path.mkdir()
+    else:
+        path.write_text("" if what == "empty" else "# a comment\nprogram \"x\"\n")
+    r = run(path, "--json")
+    assert r.returncode != 0 and r.stdout == ""
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"trnsim: error: {path}: ")
+    assert expected in lines[0]
+
+
+def test_control_bytes_in_messages_are_escaped(tmp_path):
+    # A name holding a terminal escape sequence is printed as \x1b, never sent raw.
+    r = run(tmp_path / "a\x1b[31mb.tsim")
+    assert r.returncode != 0
+    assert "\x1b" not in r.stderr and "a\\x1b[31mb.tsim" in r.stderr
+
+
 @pytest.mark.parametrize("section,key", [("vector", "clock_ghz"), ("pe", "clock_ghz"),
                                          ("vector", "elems_per_cycle_32")])
 @pytest.mark.parametrize("command", ["run", "demo", "cluster"])

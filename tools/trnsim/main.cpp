@@ -15,8 +15,19 @@
 namespace trnsim::cli {
 
 int printError(const std::string& message) {
+  // Control bytes from file names, tensor names or file contents are shown as \xNN, never
+  // sent to the terminal raw (an escape sequence in a name could rewrite the screen).
+  std::string shown;
+  shown.reserve(message.size());
+  for (unsigned char c : message) {
+    if ((c < 0x20 && c != '\n' && c != '\t') || c == 0x7f) {
+      shown += fmt::format("\\x{:02x}", c);
+    } else {
+      shown += char(c);
+    }
+  }
   std::fflush(stdout);
-  fmt::print(stderr, "trnsim: error: {}\n", message);
+  fmt::print(stderr, "trnsim: error: {}\n", shown);
   return 1;
 }
 

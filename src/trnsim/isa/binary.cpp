@@ -4,6 +4,7 @@
 
 #include <bit>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <iterator>
 
@@ -505,15 +506,33 @@ Expected<Program> decodeProgram(std::span<const uint8_t> bytes, const std::strin
 }
 
 Expected<Program> loadProgramFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return Status(ErrorCode::kIo, "cannot open the program file for reading", path);
-  std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)),
-                             std::istreambuf_iterator<char>());
-  if (in.bad()) return Status(ErrorCode::kIo, "error while reading the program file", path);
-  if (bytes.size() >= sizeof(kMagic) && std::memcmp(bytes.data(), kMagic, sizeof(kMagic)) == 0)
-    return decodeProgram(bytes, path);
-  return parseProgram(std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()),
-                      path);
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) {
+    return Status(ErrorCode::kIo,
+                  "is a directory; give a program file (the text form, .tsim, or a binary)", path);
+  }
+  std::vector<uint8_t> bytes;
+  try {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) return Status(ErrorCode::kIo, "cannot open the program file for reading", path);
+    bytes.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    if (in.bad()) return Status(ErrorCode::kIo, "error while reading the program file", path);
+  } catch (const std::exception& e) {
+    return Status(ErrorCode::kIo, std::string("cannot read the program file: ") + e.what(), path);
+  }
+  Expected<Program> program =
+      bytes.size() >= sizeof(kMagic) && std::memcmp(bytes.data(), kMagic, sizeof(kMagic)) == 0
+          ? decodeProgram(bytes, path)
+          : parseProgram(
+                std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()), path);
+  if (program && program->instructions.empty()) {
+    return Status(ErrorCode::kParse,
+                  bytes.empty() ? "the program file is empty: nothing to run"
+                                : "the program has no instructions (only declarations or "
+                                  "comments): nothing to run",
+                  path);
+  }
+  return program;
 }
 
 Status saveProgramFile(const Program& program, const std::string& path) {
