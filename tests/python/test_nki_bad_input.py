@@ -120,7 +120,8 @@ def test_float64_outside_float32_range_is_refused_and_rounding_is_numpys():
     msg = str(ei.value)
     assert "float64" in msg and "-1e+300" in msg and "[5, 1]" in msg and "float32" in msg
     x[5, 1] = np.inf  # inf stays inf: nothing is lost
-    out = nki.jit(copy_kernel)(x)
+    with pytest.warns(nki.errors.NkiNarrowingWarning):  # 0.1 is rounded
+        out = nki.jit(copy_kernel)(x)
     np.testing.assert_array_equal(out, x.astype(np.float32))
 
 
@@ -465,3 +466,20 @@ def test_python_errors_inside_the_api_are_nki_errors_at_the_line():
     with pytest.raises(ValueError) as ei:  # the kernel's own exceptions pass through as they are
         own_bug(ONES)
     assert type(ei.value) is ValueError and str(ei.value) == "the kernel's own error"
+
+
+def test_float64_rounding_warns_and_exact_float64_does_not():
+    import warnings
+    x = np.full((128, 4), 0.1)
+    with pytest.warns(nki.errors.NkiNarrowingWarning,
+                      match="copy_kernel: argument 'a' is float64: its values are rounded to "
+                            "float32") as rec:
+        out = nki.jit(copy_kernel)(x)
+    assert rec[0].filename == HERE
+    np.testing.assert_array_equal(out, x.astype(np.float32))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", nki.errors.NkiNarrowingWarning)
+        exact = np.full((128, 4), 0.5)
+        exact[0, 0] = np.nan
+        out = nki.jit(copy_kernel)(exact)  # float32 holds every value: no warning
+    np.testing.assert_array_equal(out, exact.astype(np.float32))

@@ -1321,7 +1321,19 @@ def _narrow(arr, what):
             f"the float32 range (+-{float(np.finfo(np.float32).max):.6g}) and would become "
             "inf; scale the values into range or pass float32 yourself",
             user_loc())
+    with np.errstate(invalid="ignore"):
+        changed = bool(np.any((out.astype(arr.dtype) != arr) & ~np.isnan(arr)))
+    if changed:
+        import warnings
+        loc = user_loc() or ("<unknown>", 0)
+        warnings.warn_explicit(
+            f"{what} is float64: its values are rounded to float32 (the chip holds no float64); "
+            "pass float32 to silence this", _err.NkiNarrowingWarning, loc[0], loc[1],
+            registry=_WARNED.setdefault(loc[0], {}))
     return out
+
+
+_WARNED: dict = {}  # warning registries per file: each (message, line) warns once
 
 
 def _to_numpy(a, what="an argument"):

@@ -52,6 +52,10 @@ class NkiRuntimeError(NkiError, RuntimeError):
     """Any other error of the core."""
 
 
+class NkiNarrowingWarning(UserWarning):
+    """A float64 input was rounded to float32 (the chip holds no float64); once per call site."""
+
+
 #: ErrorCode name (support/status.h) -> exception class.
 _BY_CODE = {
     "verification error": VerifyError,
