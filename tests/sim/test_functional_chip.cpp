@@ -3,7 +3,10 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdlib>
+#include <fstream>
 #include <random>
+#include <string>
 
 #include "test_functional_util.h"
 #include "trnsim/sim/functional.h"
@@ -142,6 +145,36 @@ TEST(FunctionalChip, TimingOnlyRunTouchesNoMemory) {
   arch::ChipConfig cfg = testing::trn2();
   FunctionalChip fc(cfg, 4096);
   EXPECT_EQ(fc.allocatedBytes(), 0u);
+}
+
+TEST(FunctionalChip, HbmTheHostCannotHoldIsRefusedBeforeTheRunStarts) {
+  // 80 GB of HBM tensors (trn2 has 96 GB) need 160 GB of host memory for their values and
+  // shadow: a capacity error naming the tensors, not std::bad_alloc or the OOM killer. A
+  // timing-only run touches no memory and still times it.
+  const uint64_t need = uint64_t{160} << 30;
+  {
+    std::ifstream meminfo("/proc/meminfo");
+    for (std::string line; std::getline(meminfo, line);)
+      if (line.rfind("MemAvailable:", 0) == 0 &&
+          std::strtoull(line.c_str() + 13, nullptr, 10) * 1024 >= need)
+        GTEST_SKIP() << "this machine could hold 160 GB";
+  }
+  const int64_t cols = int64_t{40} << 30 >> 7 >> 2;  // 40 GiB of fp32 over 128 rows
+  Chip chip = loadProgram([&](KernelBuilder& kb) {
+    auto a = kb.hbm("weights_a", DType::kFP32, {128, cols}, TensorKind::kInput);
+    auto b = kb.hbm("weights_b", DType::kFP32, {128, cols}, TensorKind::kOutput);
+    auto t = kb.sbuf("t", DType::kFP32, {128, 512});
+    ASSERT_TRUE(kb.dmaCopy(t.ap(), a({isa::Slice::all(), isa::Slice::range(0, 512)})).isOk());
+    ASSERT_TRUE(kb.dmaCopy(b({isa::Slice::all(), isa::Slice::range(0, 512)}), t.ap()).isOk());
+  });
+  RunOptions timingOnly;
+  timingOnly.computeValues = false;
+  EXPECT_TRUE(chip.run(timingOnly).hasValue());
+  for (Status s : {chip.run().status(), chip.readFloats("weights_b").status()}) {
+    EXPECT_EQ(s.code(), ErrorCode::kCapacity) << s.toString();
+    EXPECT_NE(s.message().find("'weights_a' 42.95 GB"), std::string::npos) << s.toString();
+    EXPECT_NE(s.message().find("run timing-only"), std::string::npos) << s.toString();
+  }
 }
 
 TEST(FunctionalChip, StochasticRoundingIsSeededAndDeterministic) {

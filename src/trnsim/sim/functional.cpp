@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <fstream>
 #include <optional>
 #include <string>
 
@@ -37,6 +38,17 @@ void Memory::allocate(uint64_t size) {
 namespace {
 
 using support::splitmix64;
+
+/// MemAvailable of /proc/meminfo in bytes; 0 where it cannot be read (then only the
+/// allocation itself can fail).
+uint64_t hostMemoryAvailable() {
+  std::ifstream in("/proc/meminfo");
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind("MemAvailable:", 0) == 0)
+      return std::strtoull(line.c_str() + 13, nullptr, 10) * 1024;
+  }
+  return 0;
+}
 
 uint64_t mixSeed(uint64_t a, uint64_t b) {
   uint64_t x = a ^ (b * 0xD6E8FEB86659FD93ull);
@@ -103,6 +115,44 @@ struct FunctionalChip::Impl {
   std::vector<CoreState> cores;
   uint64_t runSeed = 0;
 
+  /// Allocates the HBM image before anything touches it, refusing with a clear error (naming
+  /// the largest HBM tensors of `programs`) when the host cannot hold it: a byte of simulated
+  /// HBM costs two bytes of host memory (the value and its written-shadow byte).
+  Status reserveHbm(std::span<const Program> programs) {
+    if (hbm.allocated() || hbmBytes == 0) return {};
+    const uint64_t need = 2 * hbmBytes;
+    const uint64_t available = hostMemoryAvailable();
+    std::string failure;
+    if (available != 0 && need > available) {
+      failure = fmt::format(
+          "needs {:.2f} GB of host memory and this machine has {:.2f} GB "
+          "available",
+          double(need) / 1e9, double(available) / 1e9);
+    } else {
+      try {
+        hbm.allocate(hbmBytes);
+        return {};
+      } catch (const std::bad_alloc&) {
+        failure = fmt::format("needs {:.2f} GB of host memory and allocating it failed",
+                              double(need) / 1e9);
+      }
+    }
+    std::vector<std::pair<uint64_t, std::string>> sizes;
+    for (const Program& p : programs)
+      for (const auto& t : p.tensors)
+        if (t.space == MemSpace::kHbm) sizes.emplace_back(t.bytesPerPartition(), t.name);
+    std::sort(sizes.begin(), sizes.end(), std::greater<>());
+    std::string largest;
+    for (size_t i = 0; i < std::min<size_t>(3, sizes.size()); ++i)
+      largest += fmt::format("{}'{}' {:.2f} GB", i ? ", " : "", sizes[i].second,
+                             double(sizes[i].first) / 1e9);
+    return Status(ErrorCode::kCapacity,
+                  fmt::format("simulating the values of {:.2f} GB of HBM tensors (largest: {}) {} "
+                              "(2 bytes per simulated byte); run timing-only, which touches no "
+                              "memory, or use smaller tensors",
+                              double(hbmBytes) / 1e9, largest, failure));
+  }
+
   Memory& memoryFor(uint32_t core, MemSpace space) {
     CoreState& c = cores[core];
     switch (space) {
@@ -127,8 +177,8 @@ struct FunctionalChip::Impl {
     if (lanes.empty()) {
       lanes.resize(config.mem.sbufPartitions);
       for (uint32_t p = 0; p < lanes.size(); ++p)
-        lanes[p] = RngState::fromSeed(
-            mixSeed(mixSeed(runSeed, core), (uint64_t(engine) << 32) | p));
+        lanes[p] =
+            RngState::fromSeed(mixSeed(mixSeed(runSeed, core), (uint64_t(engine) << 32) | p));
     }
     return lanes[std::min<size_t>(lane, lanes.size() - 1)];
   }
@@ -163,7 +213,7 @@ struct View {
   int64_t base = 0;       ///< byte offset of element (0, 0, ...)
   int64_t rowStride = 0;  ///< bytes between consecutive partitions (rows)
   uint32_t P = 0;
-  int nd = 0;  ///< free dims as given in the access pattern
+  int nd = 0;                                  ///< free dims as given in the access pattern
   std::array<int64_t, 4> apCount{1, 1, 1, 1};  ///< the access pattern's free counts
   // Normalised loop nest: 4 dims, the innermost last (padded with count 1 at the front).
   std::array<int64_t, 4> count{1, 1, 1, 1};
@@ -235,9 +285,15 @@ void copyElems(std::byte* dst, int64_t dstStride, const std::byte* src, int64_t 
     return;
   }
   switch (esize) {
-    case 1: copyStrided<1>(dst, dstStride, src, srcStride, n); return;
-    case 2: copyStrided<2>(dst, dstStride, src, srcStride, n); return;
-    case 4: copyStrided<4>(dst, dstStride, src, srcStride, n); return;
+    case 1:
+      copyStrided<1>(dst, dstStride, src, srcStride, n);
+      return;
+    case 2:
+      copyStrided<2>(dst, dstStride, src, srcStride, n);
+      return;
+    case 4:
+      copyStrided<4>(dst, dstStride, src, srcStride, n);
+      return;
     default:
       for (int64_t j = 0; j < n; ++j)
         std::memcpy(dst + j * dstStride, src + j * srcStride, size_t(esize));
@@ -396,25 +452,40 @@ void encodeBits(DType t, int64_t v, std::byte* p) {
 /// in-place operands are well defined. Bit i = slot i.
 uint32_t elementwiseSlots(const Instruction& in) {
   switch (in.opcode) {
-    case Opcode::kActivation: return 1u << 1;
-    case Opcode::kTensorTensor: return (1u << 1) | (1u << 2);
-    case Opcode::kTensorScalar: return 1u << 1;
-    case Opcode::kScalarTensorTensor: return (1u << 1) | (1u << 3);
-    case Opcode::kTensorCopy: return 1u << 1;
-    case Opcode::kTensorCopyPredicated: return (1u << 1) | (1u << 2);
-    case Opcode::kTensorTensorScan: return (1u << 1) | (1u << 2);
-    case Opcode::kAffineSelect: return 1u << 1;
-    case Opcode::kRangeSelect: return 1u << 1;
-    case Opcode::kSelectReduce: return (1u << 1) | (1u << 2);
-    case Opcode::kReciprocal: return 1u << 1;
-    case Opcode::kDropout: return 1u << 1;
-    case Opcode::kNcMatchReplace8: return 1u << 1;
+    case Opcode::kActivation:
+      return 1u << 1;
+    case Opcode::kTensorTensor:
+      return (1u << 1) | (1u << 2);
+    case Opcode::kTensorScalar:
+      return 1u << 1;
+    case Opcode::kScalarTensorTensor:
+      return (1u << 1) | (1u << 3);
+    case Opcode::kTensorCopy:
+      return 1u << 1;
+    case Opcode::kTensorCopyPredicated:
+      return (1u << 1) | (1u << 2);
+    case Opcode::kTensorTensorScan:
+      return (1u << 1) | (1u << 2);
+    case Opcode::kAffineSelect:
+      return 1u << 1;
+    case Opcode::kRangeSelect:
+      return 1u << 1;
+    case Opcode::kSelectReduce:
+      return (1u << 1) | (1u << 2);
+    case Opcode::kReciprocal:
+      return 1u << 1;
+    case Opcode::kDropout:
+      return 1u << 1;
+    case Opcode::kNcMatchReplace8:
+      return 1u << 1;
     case Opcode::kAllReduce:
     case Opcode::kCollectivePermute:
-    case Opcode::kSendRecv: return 1u << 1;
+    case Opcode::kSendRecv:
+      return 1u << 1;
     case Opcode::kDmaCopy:
       return (in.flags & (isa::kFlagIndirectSrc | isa::kFlagIndirectDst)) ? 0u : (1u << 1);
-    default: return 0;
+    default:
+      return 0;
   }
 }
 
@@ -448,9 +519,12 @@ class Exec {
     std::string ctx = prog_.instructionContext(index_);
     return multiCore_ ? fmt::format("core {} {}", core_, ctx) : ctx;
   }
-  Status error(ErrorCode code, std::string message) const { return {code, std::move(message), where()}; }
+  Status error(ErrorCode code, std::string message) const {
+    return {code, std::move(message), where()};
+  }
   std::string describe(const View& v) const {
-    return fmt::format("operand '{}' (tensor '{}')", v.slot, v.decl != nullptr ? v.decl->name : "?");
+    return fmt::format("operand '{}' (tensor '{}')", v.slot,
+                       v.decl != nullptr ? v.decl->name : "?");
   }
 
   // ---- operands ----
@@ -517,8 +591,7 @@ class Exec {
   Status dmaCopy();
   Status dmaIndirect();
   Status collectiveAlone();
-  Status writeReduce(uint8_t slot, AluOp op, const std::vector<float>& vals, uint32_t P,
-                     int64_t F);
+  Status writeReduce(uint8_t slot, AluOp op, const std::vector<float>& vals, uint32_t P, int64_t F);
 
   FunctionalChip::Impl& impl_;
   const Program& prog_;
@@ -569,8 +642,8 @@ Expected<View> Exec::view(uint8_t slot) {
     hi += std::max<int64_t>(span, 0);
   }
   auto oob = [&](const std::string& why) {
-    return error(ErrorCode::kOutOfBounds, fmt::format("{} is outside its memory: {}",
-                                                      describe(v), why));
+    return error(ErrorCode::kOutOfBounds,
+                 fmt::format("{} is outside its memory: {}", describe(v), why));
   };
   if (v.onChip) {
     const int64_t rowBytes = int64_t(impl_.rowBytes(d.space));
@@ -705,7 +778,8 @@ Status Exec::checkOverlaps() {
     const isa::Access acc = info_.operands[op.slot].access;
     TRNSIM_ASSIGN_OR_RETURN(View v, view(op.slot));
     if (v.numElements() == 0) continue;
-    if (acc == isa::Access::kWrite || acc == isa::Access::kReadWrite) writes.emplace_back(op.slot, v);
+    if (acc == isa::Access::kWrite || acc == isa::Access::kReadWrite)
+      writes.emplace_back(op.slot, v);
     if (acc == isa::Access::kRead) reads.emplace_back(op.slot, v);
   }
   for (const auto& writeEntry : writes) {
@@ -776,9 +850,9 @@ Status Exec::matmul() {
   const int M = int(st.F / rowsPerPart);
   const int N = int(mv.F / rowsPerPart);
   if (int64_t(dst.P) != M || dst.F != N)
-    return error(ErrorCode::kInvalidArgument,
-                 fmt::format("dst is [{} x {}] but stationary/moving give [{} x {}]", dst.P,
-                             dst.F, M, N));
+    return error(
+        ErrorCode::kInvalidArgument,
+        fmt::format("dst is [{} x {}] but stationary/moving give [{} x {}]", dst.P, dst.F, M, N));
   std::vector<float> a, b;
   TRNSIM_RETURN_IF_ERROR(readFloats(st, a));
   TRNSIM_RETURN_IF_ERROR(readFloats(mv, b));
@@ -856,7 +930,8 @@ Status Exec::activation() {
     for (int64_t f = 0; f < F; ++f) row[f] = detail::activate(in_.act, row[f] * s + b);
   }
   writeFloats(dst, x, 0);
-  if (in_.reduceOp != AluOp::kBypass) TRNSIM_RETURN_IF_ERROR(writeReduce(4, in_.reduceOp, x, data.P, F));
+  if (in_.reduceOp != AluOp::kBypass)
+    TRNSIM_RETURN_IF_ERROR(writeReduce(4, in_.reduceOp, x, data.P, F));
   return {};
 }
 
@@ -868,8 +943,8 @@ Status Exec::tensorTensor() {
   TRNSIM_RETURN_IF_ERROR(expectShape(dst, b));
   auto is32 = [](DType t) { return t == DType::kInt32 || t == DType::kUInt32; };
   const bool bitvec = detail::isBitvecOp(in_.alu0);
-  if (bitvec || (in_.engine == arch::Engine::kGpSimd && is32(dst.dtype) && is32(a.dtype) &&
-                 is32(b.dtype))) {
+  if (bitvec ||
+      (in_.engine == arch::Engine::kGpSimd && is32(dst.dtype) && is32(a.dtype) && is32(b.dtype))) {
     std::vector<int64_t> x, y;
     TRNSIM_RETURN_IF_ERROR(readInts(a, x, bitvec));
     TRNSIM_RETURN_IF_ERROR(readInts(b, y, bitvec));
@@ -910,7 +985,8 @@ Status Exec::tensorScalar() {
     for (uint32_t p = 0; p < data.P; ++p)
       for (int64_t f = 0; f < F; ++f) {
         int64_t& v = x[size_t(p * F + f)];
-        v = rev0 ? detail::aluI(in_.alu0, s[0][p], v, bits) : detail::aluI(in_.alu0, v, s[0][p], bits);
+        v = rev0 ? detail::aluI(in_.alu0, s[0][p], v, bits)
+                 : detail::aluI(in_.alu0, v, s[0][p], bits);
         if (in_.alu1 != AluOp::kBypass)
           v = rev1 ? detail::aluI(in_.alu1, s[1][p], v, bits)
                    : detail::aluI(in_.alu1, v, s[1][p], bits);
@@ -925,7 +1001,8 @@ Status Exec::tensorScalar() {
   for (uint32_t p = 0; p < data.P; ++p) {
     float* row = x.data() + int64_t(p) * F;
     for (int64_t f = 0; f < F; ++f) {
-      float v = rev0 ? detail::aluF(in_.alu0, s0[p], row[f]) : detail::aluF(in_.alu0, row[f], s0[p]);
+      float v =
+          rev0 ? detail::aluF(in_.alu0, s0[p], row[f]) : detail::aluF(in_.alu0, row[f], s0[p]);
       if (in_.alu1 != AluOp::kBypass)
         v = rev1 ? detail::aluF(in_.alu1, s1[p], v) : detail::aluF(in_.alu1, v, s1[p]);
       row[f] = v;
@@ -1034,9 +1111,9 @@ Status Exec::partitionReduce() {
   TRNSIM_ASSIGN_OR_RETURN(View dst, view(0));
   TRNSIM_ASSIGN_OR_RETURN(View data, view(1));
   if (dst.numElements() != data.F)
-    return error(ErrorCode::kInvalidArgument,
-                 fmt::format("dst has {} elements; data has {} per partition", dst.numElements(),
-                             data.F));
+    return error(
+        ErrorCode::kInvalidArgument,
+        fmt::format("dst has {} elements; data has {} per partition", dst.numElements(), data.F));
   const int64_t F = data.F;
   if (detail::isBitvecOp(in_.alu0)) {
     std::vector<int64_t> x;
@@ -1177,8 +1254,8 @@ Status Exec::rangeSelect() {
   for (uint32_t p = 0; p < dst.P; ++p)
     for (int64_t f = 0; f < F; ++f) {
       const float i = float(f) + in_.imm[0];
-      const bool keep = detail::aluF(in_.alu0, i, b0[p]) != 0.0f &&
-                        detail::aluF(in_.alu1, i, b1[p]) != 0.0f;
+      const bool keep =
+          detail::aluF(in_.alu0, i, b0[p]) != 0.0f && detail::aluF(in_.alu1, i, b1[p]) != 0.0f;
       if (!keep) x[size_t(p * F + f)] = in_.imm[1];
     }
   writeFloats(dst, x, 0);
@@ -1391,7 +1468,8 @@ Status Exec::localGather() {
                              "{}, {}, {}",
                              dst.P, src.P, index.P));
   if (dst.dtype != src.dtype)
-    return error(ErrorCode::kInvalidArgument, "local_gather cannot cast: dst and src dtypes differ");
+    return error(ErrorCode::kInvalidArgument,
+                 "local_gather cannot cast: dst and src dtypes differ");
   const int64_t perIdx = in_.iarg[0] > 0 ? in_.iarg[0] : 1;
   const int64_t valid = in_.iarg[1] > 0 ? in_.iarg[1] : index.F;
   if (valid > index.F || valid * perIdx > dst.F)
@@ -1403,8 +1481,8 @@ Status Exec::localGather() {
   TRNSIM_RETURN_IF_ERROR(readInts(index, idx, false));
   std::vector<std::byte> raw(size_t(src.numElements() * src.esize));
   gatherRaw(src, raw.data());
-  std::vector<uint8_t> init = opts_.detectUninitialized ? initializedFlags(src)
-                                                        : std::vector<uint8_t>();
+  std::vector<uint8_t> init =
+      opts_.detectUninitialized ? initializedFlags(src) : std::vector<uint8_t>();
   // dst keeps its elements beyond valid * perIdx: start from its current bytes.
   const int64_t e = src.esize;
   std::vector<std::byte> out(size_t(dst.numElements() * e));
@@ -1498,9 +1576,9 @@ Status Exec::setSeed() {
 Status Exec::setState() {
   TRNSIM_ASSIGN_OR_RETURN(View src, view(0));
   if (src.F < 6)
-    return error(ErrorCode::kInvalidArgument,
-                 fmt::format("{} has {} elements per partition; the RNG state has 6",
-                             describe(src), src.F));
+    return error(
+        ErrorCode::kInvalidArgument,
+        fmt::format("{} has {} elements per partition; the RNG state has 6", describe(src), src.F));
   std::vector<int64_t> s;
   TRNSIM_RETURN_IF_ERROR(readInts(src, s, true));
   for (uint32_t p = 0; p < src.P; ++p) {
@@ -1513,9 +1591,9 @@ Status Exec::setState() {
 Status Exec::getState() {
   TRNSIM_ASSIGN_OR_RETURN(View dst, view(0));
   if (dst.F < 6)
-    return error(ErrorCode::kInvalidArgument,
-                 fmt::format("{} has {} elements per partition; the RNG state has 6",
-                             describe(dst), dst.F));
+    return error(
+        ErrorCode::kInvalidArgument,
+        fmt::format("{} has {} elements per partition; the RNG state has 6", describe(dst), dst.F));
   std::vector<int64_t> out(size_t(dst.numElements()), 0);
   for (uint32_t p = 0; p < dst.P; ++p) {
     const RngState& r = lane(dst, p);
@@ -1608,8 +1686,7 @@ Status Exec::operandSpan(uint8_t slot, std::span<const std::byte>& out) {
                     v.stride[3] == v.esize && (v.P <= 1 || v.rowStride == v.F * v.esize);
   if (!contiguous || v.numElements() == 0) return {};
   TRNSIM_RETURN_IF_ERROR(checkInit(v));
-  out = std::span<const std::byte>(v.mem->bytes.data() + v.base,
-                                   size_t(v.numElements() * v.esize));
+  out = std::span<const std::byte>(v.mem->bytes.data() + v.base, size_t(v.numElements() * v.esize));
   return {};
 }
 
@@ -1637,8 +1714,8 @@ Status Exec::collectiveAlone() {
   bool copy = true;
   if (op == Opcode::kSendRecv) {
     if (in_.iarg[0] != 0 || in_.iarg[1] != 0)
-      return needsCluster(fmt::format("sendrecv to rank {} from rank {}", in_.iarg[0],
-                                      in_.iarg[1]));
+      return needsCluster(
+          fmt::format("sendrecv to rank {} from rank {}", in_.iarg[0], in_.iarg[1]));
   } else {
     const int64_t g = in_.iarg[0];
     if (g < 0 || uint64_t(g) >= prog_.replicaGroups.size())
@@ -1657,10 +1734,11 @@ Status Exec::collectiveAlone() {
     } else if (!rg.allRanks()) {
       bool alone = false;
       for (const auto& list : rg.lists) {
-        if (list.size() == 1 && list[0] == 0) alone = true;
+        if (list.size() == 1 && list[0] == 0)
+          alone = true;
         else if (list.size() != 1 || list[0] != 0)
-          return needsCluster(fmt::format("replica group {} has rank-list [{}]", g,
-                                          fmt::join(list, ", ")));
+          return needsCluster(
+              fmt::format("replica group {} has rank-list [{}]", g, fmt::join(list, ", ")));
       }
       if (!alone) return needsCluster(fmt::format("rank 0 is not in replica group {}", g));
     }
@@ -1674,45 +1752,78 @@ Status Exec::collectiveAlone() {
 Status Exec::run() {
   TRNSIM_RETURN_IF_ERROR(checkOverlaps());
   switch (in_.opcode) {
-    case Opcode::kNcMatmul: return matmul();
-    case Opcode::kNcTranspose: return transpose();
-    case Opcode::kActivation: return activation();
-    case Opcode::kTensorTensor: return tensorTensor();
-    case Opcode::kTensorScalar: return tensorScalar();
-    case Opcode::kScalarTensorTensor: return scalarTensorTensor();
-    case Opcode::kTensorReduce: return tensorReduce();
-    case Opcode::kTensorPartitionReduce: return partitionReduce();
-    case Opcode::kTensorCopy: return tensorCopy();
-    case Opcode::kTensorCopyPredicated: return copyPredicated();
-    case Opcode::kTensorTensorScan: return scan();
-    case Opcode::kMemset: return memset();
-    case Opcode::kIota: return iota(false);
-    case Opcode::kAffineSelect: return iota(true);
-    case Opcode::kRangeSelect: return rangeSelect();
-    case Opcode::kSelectReduce: return selectReduce();
-    case Opcode::kBnStats: return bnStats();
-    case Opcode::kBnAggr: return bnAggr();
-    case Opcode::kReciprocal: return reciprocal();
-    case Opcode::kMax8: return max8();
-    case Opcode::kNcFindIndex8: return findIndex8();
-    case Opcode::kNcMatchReplace8: return matchReplace8();
-    case Opcode::kLocalGather: return localGather();
-    case Opcode::kDropout: return dropout();
-    case Opcode::kRng: return rng();
-    case Opcode::kRand2: return rand2();
-    case Opcode::kSetRngSeed: return setSeed();
-    case Opcode::kRandSetState: return setState();
-    case Opcode::kRandGetState: return getState();
-    case Opcode::kDmaCopy: return dmaCopy();
-    case Opcode::kDmaTranspose: return transpose();
+    case Opcode::kNcMatmul:
+      return matmul();
+    case Opcode::kNcTranspose:
+      return transpose();
+    case Opcode::kActivation:
+      return activation();
+    case Opcode::kTensorTensor:
+      return tensorTensor();
+    case Opcode::kTensorScalar:
+      return tensorScalar();
+    case Opcode::kScalarTensorTensor:
+      return scalarTensorTensor();
+    case Opcode::kTensorReduce:
+      return tensorReduce();
+    case Opcode::kTensorPartitionReduce:
+      return partitionReduce();
+    case Opcode::kTensorCopy:
+      return tensorCopy();
+    case Opcode::kTensorCopyPredicated:
+      return copyPredicated();
+    case Opcode::kTensorTensorScan:
+      return scan();
+    case Opcode::kMemset:
+      return memset();
+    case Opcode::kIota:
+      return iota(false);
+    case Opcode::kAffineSelect:
+      return iota(true);
+    case Opcode::kRangeSelect:
+      return rangeSelect();
+    case Opcode::kSelectReduce:
+      return selectReduce();
+    case Opcode::kBnStats:
+      return bnStats();
+    case Opcode::kBnAggr:
+      return bnAggr();
+    case Opcode::kReciprocal:
+      return reciprocal();
+    case Opcode::kMax8:
+      return max8();
+    case Opcode::kNcFindIndex8:
+      return findIndex8();
+    case Opcode::kNcMatchReplace8:
+      return matchReplace8();
+    case Opcode::kLocalGather:
+      return localGather();
+    case Opcode::kDropout:
+      return dropout();
+    case Opcode::kRng:
+      return rng();
+    case Opcode::kRand2:
+      return rand2();
+    case Opcode::kSetRngSeed:
+      return setSeed();
+    case Opcode::kRandSetState:
+      return setState();
+    case Opcode::kRandGetState:
+      return getState();
+    case Opcode::kDmaCopy:
+      return dmaCopy();
+    case Opcode::kDmaTranspose:
+      return transpose();
     case Opcode::kAllReduce:
     case Opcode::kAllGather:
     case Opcode::kReduceScatter:
     case Opcode::kAllToAll:
     case Opcode::kCollectivePermute:
     case Opcode::kSendRecv:
-    case Opcode::kCoreBarrier: return collectiveAlone();
-    case Opcode::kCount: break;
+    case Opcode::kCoreBarrier:
+      return collectiveAlone();
+    case Opcode::kCount:
+      break;
   }
   return error(ErrorCode::kUnsupported,
                fmt::format("opcode {} is not implemented", int(in_.opcode)));
@@ -1728,8 +1839,8 @@ namespace {
 Expected<std::pair<Memory*, View>> hostView(FunctionalChip::Impl& impl, const Program& program,
                                             uint32_t core, uint32_t tensor) {
   if (tensor >= program.tensors.size())
-    return Status(ErrorCode::kInvalidArgument, fmt::format("no tensor {} in program '{}'", tensor,
-                                                           program.name));
+    return Status(ErrorCode::kInvalidArgument,
+                  fmt::format("no tensor {} in program '{}'", tensor, program.name));
   const TensorDecl& d = program.tensors[tensor];
   if (core >= impl.cores.size())
     return Status(ErrorCode::kInvalidArgument, fmt::format("core {} does not exist", core));
@@ -1768,6 +1879,7 @@ Expected<std::pair<Memory*, View>> hostView(FunctionalChip::Impl& impl, const Pr
 
 Status FunctionalChip::writeTensor(const Program& program, uint32_t core, uint32_t tensor,
                                    std::span<const std::byte> data) {
+  TRNSIM_RETURN_IF_ERROR(impl_->reserveHbm({&program, 1}));
   TRNSIM_ASSIGN_OR_RETURN(auto mv, hostView(*impl_, program, core, tensor));
   const View& v = mv.second;
   if (int64_t(data.size()) != v.numElements() * v.esize)
@@ -1780,6 +1892,7 @@ Status FunctionalChip::writeTensor(const Program& program, uint32_t core, uint32
 
 Expected<std::vector<std::byte>> FunctionalChip::readTensor(const Program& program, uint32_t core,
                                                             uint32_t tensor) const {
+  TRNSIM_RETURN_IF_ERROR(impl_->reserveHbm({&program, 1}));
   TRNSIM_ASSIGN_OR_RETURN(auto mv, hostView(*impl_, program, core, tensor));
   const View& v = mv.second;
   std::vector<std::byte> out(size_t(v.numElements() * v.esize));
@@ -1792,8 +1905,9 @@ Expected<uint64_t> FunctionalChip::run(std::span<const Program> programs, const 
   for (CoreState& c : impl_->cores)
     for (auto& lanes : c.rng) lanes.clear();
   if (programs.size() > impl_->cores.size())
-    return Status(ErrorCode::kCapacity, fmt::format("{} programs for {} cores", programs.size(),
-                                                    impl_->cores.size()));
+    return Status(ErrorCode::kCapacity,
+                  fmt::format("{} programs for {} cores", programs.size(), impl_->cores.size()));
+  TRNSIM_RETURN_IF_ERROR(impl_->reserveHbm(programs));
   uint64_t executed = 0;
   const bool multiCore = programs.size() > 1;
   for (uint32_t core = 0; core < programs.size(); ++core) {
@@ -1816,6 +1930,7 @@ Expected<uint64_t> FunctionalChip::runRange(const Program& program, uint32_t cor
   }
   if (core >= impl_->cores.size())
     return Status(ErrorCode::kInvalidArgument, fmt::format("core {} does not exist", core));
+  TRNSIM_RETURN_IF_ERROR(impl_->reserveHbm({&program, 1}));
   end = std::min(end, program.instructions.size());
   for (size_t i = begin; i < end; ++i) {
     Exec ex(*impl_, program, core, i, opts, false);
@@ -1836,8 +1951,10 @@ Expected<std::vector<std::byte>> FunctionalChip::readOperand(const Program& prog
   return out;
 }
 
-Expected<std::span<const std::byte>> FunctionalChip::operandBytesInPlace(
-    const Program& program, uint32_t core, size_t index, uint8_t slot, const RunOptions& opts) {
+Expected<std::span<const std::byte>> FunctionalChip::operandBytesInPlace(const Program& program,
+                                                                         uint32_t core,
+                                                                         size_t index, uint8_t slot,
+                                                                         const RunOptions& opts) {
   if (index >= program.instructions.size() || core >= impl_->cores.size())
     return Status(ErrorCode::kInvalidArgument,
                   fmt::format("no instruction {} on core {}", index, core));
