@@ -28,6 +28,7 @@
 #include "trnsim/arch/chip_config.h"
 #include "trnsim/arch/system_config.h"
 #include "trnsim/fabric/cluster.h"
+#include "trnsim/fabric/transport.h"
 #include "trnsim/isa/binary.h"
 #include "trnsim/numerics/dtype.h"
 #include "trnsim/profile/trace.h"
@@ -83,40 +84,49 @@ Status writeInputs(fabric::Cluster& c, uint32_t rank, uint64_t seed, const FileI
 }
 
 int clusterRun(const ClusterRunArgs& args) {
+  // Under mpirun every process checks the same inputs and the cluster hands every process the
+  // same run error (naming the rank), so those print once, from process 0. What a process
+  // sees alone (its ranks' inputs and output files) it prints itself, naming the process.
+  const int mpiProcess = fabric::launchedByMpi() ? fabric::launchedProcessIndex() : -1;
+  auto shared = [&](const auto& error) { return mpiProcess > 0 ? 1 : printError(error); };
+  auto local = [&](const Status& error) {
+    return printError(mpiProcess >= 0 ? error.withContext(fmt::format("MPI process {}", mpiProcess))
+                                      : error);
+  };
   auto chip = arch::loadChip(args.chip);
-  if (!chip) return printError(chip.status());
+  if (!chip) return shared(chip.status());
   std::unique_ptr<arch::SystemConfig> system;
   if (!args.system.empty()) {
     auto s = arch::loadSystem(args.system);
-    if (!s) return printError(s.status());
+    if (!s) return shared(s.status());
     system = std::make_unique<arch::SystemConfig>(std::move(*s));
   }
   auto program = isa::loadProgramFile(args.programPath);
-  if (!program) return printError(program.status());
+  if (!program) return shared(program.status());
   fabric::ClusterOptions copts;
   copts.threads = args.threads;
   auto cluster = fabric::Cluster::create(*chip, system.get(), args.chips, copts);
-  if (!cluster) return printError(cluster.status());
+  if (!cluster) return shared(cluster.status());
   fabric::Cluster& c = *cluster;
-  if (Status s = c.loadAll(*program); !s) return printError(s.withContext(args.programPath));
+  if (Status s = c.loadAll(*program); !s) return shared(s.withContext(args.programPath));
 
   // Input files and the output directory, checked before the run. Every process checks every
   // rank's files (cheap: a file given for all ranks is read once), so under MPI all processes
   // fail alike instead of some waiting for the others in the run.
   auto specs = parseInputSpecs(args.inputs, /*ranks=*/true);
-  if (!specs) return printError(specs.status());
+  if (!specs) return shared(specs.status());
   if (args.timingOnly && !specs->empty())
-    return printError(
+    return shared(
         "--input: a --timing-only run computes no values and reads no inputs; drop --timing-only "
         "or the --input options");
   if (args.timingOnly && !args.outputDir.empty())
-    return printError(
+    return shared(
         "--output-dir: a --timing-only run computes no values to write; drop --timing-only or "
         "--output-dir");
   const std::vector<uint32_t> inputs =
       inputTensors(*program, /*hbmOnly=*/true, fabric::kRankTensorName);
   if (Status s = checkInputSpecs(*specs, *program, inputs, c.size(), args.programPath); !s)
-    return printError(s);
+    return shared(s);
   std::vector<std::map<uint32_t, std::string>> inputFiles(c.size());
   std::vector<FileInputs> fileInputs(c.size());
   std::map<std::pair<uint32_t, std::string>, std::shared_ptr<const std::vector<std::byte>>> loaded;
@@ -127,7 +137,7 @@ int clusterRun(const ClusterRunArgs& args) {
       if (!slot) {
         std::string note;
         auto bytes = loadTensorFile(path, program->tensors[t], &note);
-        if (!bytes) return printError(bytes.status());
+        if (!bytes) return shared(bytes.status());
         if (!note.empty() && c.process() == 0) fmt::print(stderr, "trnsim: note: {}\n", note);
         slot = std::make_shared<const std::vector<std::byte>>(std::move(*bytes));
       }
@@ -139,26 +149,26 @@ int clusterRun(const ClusterRunArgs& args) {
   std::vector<std::string> outputNames;
   if (!args.outputDir.empty()) {
     auto names = outputFileNames(*program, outputs);
-    if (!names) return printError(names.status().withContext(args.programPath));
+    if (!names) return shared(names.status().withContext(args.programPath));
     outputNames = std::move(*names);
     // Every rank's folder from every process, for the same reason as the inputs.
     for (uint32_t r = 0; r < c.size(); ++r)
-      if (Status s = prepareOutputDir(rankDir(args.outputDir, r)); !s) return printError(s);
+      if (Status s = prepareOutputDir(rankDir(args.outputDir, r)); !s) return shared(s);
   }
 
   if (!args.timingOnly)
     for (uint32_t r = c.firstLocalRank(); r < c.endLocalRank(); ++r)
-      if (Status s = writeInputs(c, r, args.seed, fileInputs[r]); !s) return printError(s);
+      if (Status s = writeInputs(c, r, args.seed, fileInputs[r]); !s) return local(s);
   fabric::ClusterRunOptions ropts;
   ropts.computeValues = !args.timingOnly;
   ropts.recordEvents = !args.tracePath.empty();
   ropts.seed = args.seed;
   auto run = c.run(ropts);
-  if (!run) return printError(run.status().withContext(args.programPath));
+  if (!run) return shared(run.status().withContext(args.programPath));
   std::vector<uint64_t> hashes;
   if (args.outputHash && !args.timingOnly) {
     auto h = c.outputHashes();
-    if (!h) return printError(h.status());
+    if (!h) return shared(h.status());
     hashes = std::move(*h);
   }
   const fabric::ClusterResult& res = *run;
@@ -171,8 +181,8 @@ int clusterRun(const ClusterRunArgs& args) {
     for (size_t i = 0; i < outputNames.size(); ++i) {
       const isa::TensorDecl& d = program->tensors[outputs[i]];
       auto bytes = c.read(r, d.name);
-      if (!bytes) return printError(bytes.status());
-      if (Status s = writeTensorFile(outputPath(r, i), d, *bytes); !s) return printError(s);
+      if (!bytes) return local(bytes.status());
+      if (Status s = writeTensorFile(outputPath(r, i), d, *bytes); !s) return local(s);
     }
   }
   const bool describeIo = !args.inputs.empty() || !args.outputDir.empty();
@@ -189,7 +199,7 @@ int clusterRun(const ClusterRunArgs& args) {
         t.config = &c.chip();
         in.chips.push_back(std::move(t));
       }
-      if (Status s = profile::writeTrace(args.tracePath, in); !s) return printError(s);
+      if (Status s = profile::writeTrace(args.tracePath, in); !s) return local(s);
     }
   }
   if (c.process() != 0) return 0;

@@ -28,4 +28,10 @@ bool launchedByMpi() {
   return false;
 }
 
+int launchedProcessIndex() {
+  for (const char* v : {"OMPI_COMM_WORLD_RANK", "PMI_RANK", "PMIX_RANK"})
+    if (const char* value = std::getenv(v)) return std::atoi(value);
+  return -1;
+}
+
 }  // namespace trnsim::fabric

@@ -33,6 +33,9 @@ bool mpiBuiltIn();
 /// Whether this process was started by mpirun (OMPI_COMM_WORLD_SIZE, PMI_SIZE or PMIX_RANK
 /// in the environment).
 bool launchedByMpi();
+/// This process's index among those mpirun started (OMPI_COMM_WORLD_RANK, PMI_RANK or
+/// PMIX_RANK), or -1 when not started by mpirun. Known before any Cluster exists.
+int launchedProcessIndex();
 /// MPI_COMM_WORLD as a transport; initializes MPI on first use (MPI_Finalize runs at exit).
 /// kUnsupported when MPI is not built in.
 Expected<std::unique_ptr<Transport>> makeMpiTransport();
