@@ -40,7 +40,9 @@ int execPythonModule(const std::string& module, const std::vector<std::string>& 
 }
 
 int nkiRunCommand(const NkiRunArgs& args) {
-  std::vector<std::string> all = {args.script};
+  std::vector<std::string> all;
+  if (args.traceback) all.push_back("--traceback");
+  all.push_back(args.script);
   all.insert(all.end(), args.args.begin(), args.args.end());
   return execPythonModule("trnsim.nki.compat", all);
 }

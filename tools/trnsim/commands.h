@@ -44,6 +44,7 @@ struct DemoArgs {
 struct NkiRunArgs {
   std::string script;
   std::vector<std::string> args;
+  bool traceback = false;  ///< --traceback: Python's full traceback on an error
 };
 
 int infoCommand(const InfoArgs& args);

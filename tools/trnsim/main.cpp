@@ -89,8 +89,13 @@ int runMain(int argc, char** argv) {
   nkiCmd->require_subcommand(1);
   CLI::App* nkiRunCmd = nkiCmd->add_subcommand(
       "run", "Run a Python script of NKI kernels unmodified (as python -m trnsim.nki.compat).");
-  nkiRunCmd->add_option("SCRIPT", nkiRun.script, "The Python script")->required();
-  nkiRunCmd->prefix_command();  // everything after SCRIPT belongs to the script
+  nkiRunCmd->add_flag("--traceback", nkiRun.traceback,
+                      "On an error print Python's full traceback, not one 'trnsim: error:' line "
+                      "(also TRNSIM_TRACEBACK=1); give it before SCRIPT");
+  // SCRIPT and everything after it belong to the script (its own --traceback or --help
+  // included): they are the remaining arguments, not options of this command.
+  nkiRunCmd->prefix_command();
+  nkiRunCmd->footer("Usage: trnsim nki run [--traceback] SCRIPT [ARGS...]");
 
   CLI::App* torchCmd = app.add_subcommand("torch", "Run PyTorch models on the simulated chip.");
   torchCmd->require_subcommand(1);
@@ -141,7 +146,10 @@ int runMain(int argc, char** argv) {
   for (const Registered& r : registered)
     if (r.cmd->parsed()) return r.action();
   if (nkiRunCmd->parsed()) {
-    for (const auto& extra : nkiRunCmd->remaining()) nkiRun.args.push_back(extra);
+    std::vector<std::string> rest = nkiRunCmd->remaining();
+    if (rest.empty()) return printError("trnsim nki run: give the Python script to run");
+    nkiRun.script = rest.front();
+    nkiRun.args.assign(rest.begin() + 1, rest.end());
     return nkiRunCommand(nkiRun);
   }
   if (torchRunCmd->parsed()) return execPythonModule("trnsim.torch.run", torchRunCmd->remaining());
