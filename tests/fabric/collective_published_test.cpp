@@ -10,7 +10,7 @@ namespace trnsim::fabric {
 namespace {
 
 // nccl-tests all_reduce_perf on 8x H100 SXM (NVLink4 + NVSwitch) reaches 460-480 GB/s bus
-// bandwidth at large sizes (../shared/reference/cluster.md 2e, Alaya NeW). The config gives
+// bandwidth at large sizes (Alaya NeW's nccl-tests report, docs/sources.md). The config gives
 // 450 GB/s per direction per GPU into the switch (half the datasheet's 900 GB/s bidirectional)
 // and no in-network reduction, so the model's best is the 2(p-1)/p ring/direct bound: busbw ->
 // 450 GB/s, 2-6% under the measured range (NCCL's NVLS path reduces in the switch).

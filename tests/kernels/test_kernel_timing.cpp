@@ -9,7 +9,7 @@ namespace trnsim {
 namespace {
 
 // The NKI matmul tutorial's optimized kernel runs 4096x8192x8192 bf16 on one trn1 NeuronCore in
-// 6.97 ms, 85% of Tensor Engine peak ([MM] in ../shared/reference/trainium.md). A well-pipelined
+// 6.97 ms, 85% of Tensor Engine peak ([MM] in docs/sources.md). A well-pipelined
 // tiling on the simulated trn1 core must land in 80-95% of peak, and so within about 10% of
 // the published time.
 TEST(MatmulKernelTiming, Trn1LargeBf16MatmulNearPublishedUtilization) {

@@ -1,5 +1,5 @@
-// The planner against Narayanan et al. 2021 Table 1 (tests/data/megatron_2021_table1.csv, a
-// copy of ../shared/validation): predicted hardware TFLOP/s per GPU within 10% on every row.
+// The planner against Narayanan et al. 2021 Table 1 (tests/data/megatron_2021_table1.csv,
+// transcribed from arXiv 2104.04473; docs/sources.md): predicted hardware TFLOP/s per GPU within 10% on every row.
 // The setup is the paper's: DGX A100 80GB, s = 2048, micro-batch 1, full recomputation,
 // interleaved 1F1B, no sequence parallelism (it came in 2022), no ZeRO, materialized attention
 // scores (no flash attention in 2021). The only fitted constants are the roofline's

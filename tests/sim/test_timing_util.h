@@ -14,7 +14,7 @@
 
 namespace trnsim::sim::testing {
 
-/// Trainium1-like numbers from shared/reference/trainium.md §1-2 (NeuronCore-v2).
+/// Trainium1-like numbers from the NeuronCore-v2 documents of docs/sources.md ([A2], [T1]).
 inline arch::ChipConfig trn1Like() {
   arch::ChipConfig c;
   c.name = "trn1-test";

@@ -92,7 +92,7 @@ struct StepEstimate {
 };
 
 /// Tunable constants of the execution model that are not hardware facts (calibrated only
-/// against ../shared/validation and our own measurements; see docs/plan.md).
+/// against the published runs of docs/sources.md and our own measurements; see docs/plan.md).
 struct PlanTuning {
   double stepOverheadS = 0;  ///< per step: data loading, logging, launch
 };

@@ -14,7 +14,8 @@
 namespace trnsim::plan {
 
 /// Reliability defaults from the Llama 3 report's 54-day, 16,384-GPU run
-/// (../shared/reference/cluster.md: 419 unexpected interruptions -> ~50.7k chip-hours MTBF).
+/// (arXiv 2407.21783, Table 5: 419 unexpected interruptions -> ~50.7k chip-hours MTBF;
+/// docs/sources.md).
 inline constexpr double kLlama3ChipMtbfHours = 54.0 * 24.0 * 16384.0 / 419.0;
 /// Detect, reschedule and re-initialize after an interruption when neither the system nor the
 /// caller says (an assumption, documented in docs/plan.md; not a measured figure).
