@@ -240,7 +240,8 @@ def test_torch_inputs():
 
 @pytest.mark.parametrize("example", ["tensor_add.py", "matmul.py", "softmax.py", "transpose.py",
                                      "layernorm.py", "avgpool.py", "mamba_scan.py",
-                                     "attention_fwd.py"])
+                                     "attention_fwd.py", "attention_bwd.py",
+                                     "collectives_allreduce.py"])
 def test_compat_runs_unmodified_examples(example):
     r = subprocess.run([sys.executable, "-m", "trnsim.nki.compat",
                         os.path.join(ROOT, "examples", "nki", example)],

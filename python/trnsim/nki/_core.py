@@ -68,6 +68,9 @@ _DT_ALIASES = {
     "float8_e5m2": "float8_e5m2", "fp8_e5m2": "float8_e5m2",
     "int8": "int8", "int16": "int16", "int32": "int32", "uint8": "uint8", "uint16": "uint16",
     "uint32": "uint32", "bool": "uint8", "bool_": "uint8",
+    # MX storage (nki/mx.py): packed fp8 words and e8m0 scale bytes
+    "float8_e4m3fn_x4": "uint32", "float8_e5m2_x4": "uint32", "float8_e8m0fnu": "uint8",
+    "float4_e2m1fn_x4": "uint16",
 }
 _DT_CACHE: dict = {}
 
@@ -567,6 +570,27 @@ def mask_view(t, box=None):
     return t[tuple(key)]
 
 
+def mask_range(t, axis):
+    """(lo, hi) of axis ``axis`` of operand ``t`` that the current mask keeps (the whole
+    axis when no mask is active or the mask's grid axis does not span it). mask_view cuts
+    the same ranges; instructions whose destination axes are not the source's (transpose,
+    matmul) use this to place the destination part instead of matching by axis position."""
+    box = _MASK
+    n = t.shape[axis]
+    if box is None or axis not in box:
+        return 0, n
+    lo, hi, count = box[axis]
+    return (lo, hi) if n == count else (0, n)
+
+
+def mask_dst(dst, ranges):
+    """The pattern of ``dst`` cut to ``ranges`` ((lo, hi) per axis), ignoring the mask's own
+    axis matching (the caller derived the ranges from the source operands)."""
+    if all((lo, hi) == (0, n) for (lo, hi), n in zip(ranges, dst.shape)):
+        return dst._pattern()
+    return dst[tuple(slice(lo, hi) for lo, hi in ranges)]._pattern()
+
+
 def masked(fn):
     """Gives ``fn`` NKI's ``mask=`` keyword: while it runs, every operand pattern is cut to
     the box the mask selects (language._ap / isa._ap apply mask_view)."""
@@ -769,6 +793,8 @@ class NkiTensor:
             key = (key,)
         if key and isinstance(key[0], NkiTensor):
             return self._indirect(key)
+        if self._rec.space != HBM and any(isinstance(k, (DynIndex, NkiTensor)) for k in key[1:]):
+            return DynamicView(self, key)
         for k in key:
             if isinstance(k, IndexExpr):
                 return self._advanced(key)
@@ -958,9 +984,13 @@ class NkiTensor:
         return nl._binary(self, other, op, rev)
 
     def __add__(self, o):
+        if isinstance(o, IndexExpr):  # a run-time offset into a tile: t[i_p, off_tile + i_f]
+            return DynIndex(self, o)
         return self._bin(o, "add")
 
     def __radd__(self, o):
+        if isinstance(o, IndexExpr):
+            return DynIndex(self, o)
         return self._bin(o, "add", True)
 
     def __sub__(self, o):
@@ -1054,6 +1084,30 @@ class NkiTensor:
         return self._inplace(o, "divide")
 
 
+class DynIndex:
+    """``off_tile + index_expr``: an index whose base is a value in device memory, known only at
+    run time (nisa.tensor_copy_dynamic_src / _dst take tiles indexed with it)."""
+
+    __slots__ = ("value", "expr")
+
+    def __init__(self, value, expr):
+        self.value, self.expr = value, expr
+
+
+class DynamicView:
+    """An on-chip tile indexed with a run-time offset on one free axis (``t[i_p, off + i_f]``
+    or ``t[i_p, off_tile]``); only nisa.tensor_copy_dynamic_src / _dst take it."""
+
+    __slots__ = ("base", "key")
+
+    def __init__(self, base, key):
+        self.base, self.key = base, key
+
+    @property
+    def dtype(self):
+        return self.base.dtype
+
+
 class Indirect:
     """Rows of an HBM tensor chosen by an on-chip index tile (``t[idx_tile, i_f]``): nl.load
     gathers them (indirect-source DMA), nl.store scatters into them (indirect-destination)."""
@@ -1124,6 +1178,11 @@ def new_constant(arr, core: str, user_dtype=None) -> NkiTensor:
 def as_tile(x, what="operand") -> NkiTensor:
     if isinstance(x, NkiTensor):
         return x
+    if isinstance(x, DynamicView):
+        raise fail(_err.NotSupportedError,
+                   f"{what} is a tile indexed with a run-time offset (a tile value in the "
+                   "subscript); only nisa.tensor_copy_dynamic_src / tensor_copy_dynamic_dst "
+                   "take one")
     raise fail(_err.NkiTypeError,
                f"{what} must be a tile or tensor of the kernel, not {type(x).__name__}")
 

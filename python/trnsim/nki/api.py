@@ -19,11 +19,10 @@ from __future__ import annotations
 
 YES, NO = "yes", "no"
 
-_MX = "microscaled (MX) fp8/fp4 formats: the simulator's numerics have no MX block scales yet"
 _DYN = ("indices read from device memory at run time: trnsim traces a kernel into a fixed "
         "instruction stream and has no data-dependent addressing in its ISA yet")
-_REG = ("engine registers and data-dependent control flow: trnsim unrolls kernels at trace "
-        "time, so there is no run-time register file to read or write")
+_REG = ("data-dependent control flow: trnsim unrolls kernels at trace time into a fixed "
+        "instruction stream, so a value read from memory at run time cannot steer it")
 
 #: (module, name, status, note)
 API: list[tuple[str, str, str, str]] = []
@@ -86,15 +85,21 @@ _add(_L, "while_loop", note="conditions that are Python values at trace time (a 
 _add(_L, "par_dim psum sbuf hbm private_hbm shared_hbm")
 _add(_L, "hbm_view psum_view sbuf_view", NO,
      "newer NKI memory-view objects are not implemented by trnsim.nki yet")
-_add(_L, "virtual_register", NO, _REG)
+_add(_L, "virtual_register", note="a register whose value is known at trace time (registers.py)")
 _add(_L, "program_id num_programs program_ndim spmd_dim nc device_print loop_reduce tile_size")
 _add(_L, "num_programs_per_core", NO,
      "newer NKI name not implemented by trnsim.nki yet (use nl.num_programs with an nl.nc "
      "grid axis)")
 _add(_L, "tfloat32 bfloat16 float8_e4m3 float8_e4m3fn float8_e5m2 float32 float16 int32 "
          "uint32 int16 uint16 int8 uint8 bool_")
-_add(_L, "float8_e8m0fnu float8_e3m4 float4_e2m1fn_x4 float8_e4m3fn_x4 float8_e5m2_x4", NO, _MX)
-_add(_L, "matmul_mx", NO, _MX)
+_add(_L, "float8_e8m0fnu float8_e4m3fn_x4 float8_e5m2_x4 float4_e2m1fn_x4",
+     note="MX storage: fp8 x4 = a uint32 word of four fp8 values (byte k = element k), fp4 x4 = "
+     "a uint16 word of four fp4 values (nibble k), e8m0 = a uint8 scale byte s worth "
+     "2**(s - 127); consumed by nc_matmul_mx / quantize_mx")
+_add(_L, "float8_e3m4", NO, "an fp8 format the simulator's numerics do not have (no cast to or "
+     "from it)")
+_add(_L, "matmul_mx", NO, "the public NKI reference trnsim follows documents no semantics for "
+     "nl.matmul_mx (block layout, scale arguments); use nisa.nc_matmul_mx")
 
 # ---- nki.isa ---------------------------------------------------------------------------------------
 _I = "nki.isa"
@@ -108,14 +113,37 @@ _add(_I, "engine reduce_cmd dge_mode oob_mode matmul_perf_mode dma_engine nc_ver
          "get_nc_version")
 _add(_I, "tensor_engine vector_engine scalar_engine gpsimd_engine unknown_engine",
      note="older engine names (nisa.engine members)")
-_add(_I, "nc_matmul_mx quantize_mx", NO, _MX)
-_add(_I, "tensor_copy_dynamic_src tensor_copy_dynamic_dst nc_n_gather dma_compute", NO, _DYN)
-_add(_I, "register_alloc register_move register_load register_store", NO, _REG)
-_add(_I, "sequence_bounds nonzero_with_count topk nc_stream_shuffle", NO,
-     "not implemented by the simulator's ISA yet")
+_add(_I, "quantize_mx", note="composed: group amax by a reduce and transposes, the scale "
+     "exponent by an exactly corrected log2, an fp8 cast, and the bytes packed with integer "
+     "shifts (NKI: one Vector Engine instruction)")
+_add(_I, "nc_matmul_mx", note="each fp8 byte plane decoded to float32 and scaled (exact), then "
+     "four float32 nc_matmuls into PSUM (NKI: one MX Tensor Engine instruction)")
+_add(_I, "tensor_copy_dynamic_src tensor_copy_dynamic_dst", note="src[i_p, off_tile[0, k] + "
+     "i_f]: the run-time offset spread over the partitions by a matmul, element indices built "
+     "on chip, one GpSimd local_gather (_dst: gather + predicated copy into a contiguous "
+     "window)")
+_add(_I, "nc_n_gather", note="one GpSimd local_gather after an index offset per partition")
+_add(_I, "dma_compute", note="sum of the sources in float32: each source DMAed to SBUF, added "
+     "on the Vector Engine, DMAed to dst (NKI: inside the DMA engines); the indirect "
+     "(vector_offset) read-modify-write mode raises NotSupportedError")
+_add(_I, "register_alloc register_move register_store", note="registers holding values known "
+     "at trace time (compile-time ints, other registers): dynamic_range bounds, while "
+     "conditions, register_store as a memset")
+_add(_I, "register_load", NO, "a register loaded from memory holds a value known only at run "
+     "time: " + _REG)
+_add(_I, "topk", NO, "not implemented by the simulator's ISA yet")
+_add(_I, "nonzero_with_count", note="per active partition (0, 16, ..., 112): a Vector Engine "
+     "scan ranks the nonzeros and one Tensor Engine matmul with a one-hot matrix places their "
+     "indices (at most 512 elements per partition)")
+_add(_I, "nc_stream_shuffle", note="one SBUF/PSUM DMA per run of consecutive partitions of the "
+     "shuffle (NKI: one Vector Engine instruction)")
+_add(_I, "sequence_bounds", note="two Vector Engine scans, left to right and right to left "
+     "(NKI: one GpSimd instruction)")
 _add(_I, "exponential", note="one Scalar Engine activation (NKI: Vector Engine, NeuronCore-v4)")
 _add(_I, "tensor_scalar_cumulative", note="tensor_scalar + tensor_tensor_scan")
-_add(_I, "activate2", NO, "newer instruction not implemented by the simulator's ISA yet")
+_add(_I, "activate2", note="the tensor-scalar stage as one Vector Engine tensor_scalar, then "
+     "one Scalar Engine activation; relu_param and cross-call accumulation raise "
+     "NotSupportedError")
 _add(_I, "builtin_custom_op", NO,
      "runs a vendor-supplied binary on the GpSimd cores, which trnsim cannot execute")
 

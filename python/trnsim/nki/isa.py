@@ -202,14 +202,22 @@ def nc_matmul(*args, **kw):
                 ent = _MM_DONE[id(rec)] = (_weakref.ref(rec), set())
             acc = key in ent[1]
             ent[1].add(key)
-        b.nc_matmul(_ap(dst), _ap(st), _ap(mv), bool(acc), dbl, tr)
+        b.nc_matmul(_matmul_dst(dst, st, mv, dbl or tr), _ap(st), _ap(mv), bool(acc), dbl, tr)
         return dst
     M = st.free_size // (2 if dbl else 1)
     N = mv.free_size // (2 if dbl else 1)
     core = mv._rec.core if tr else "float32"
-    dst = _core.new_tile((M, N), core, _PSUM)
-    b.nc_matmul(_ap(dst), _ap(st), _ap(mv), False, dbl, tr)
+    dst = _core.new_tile((M, N), core, _PSUM)  # whole; a mask decides which part is written
+    b.nc_matmul(_matmul_dst(dst, st, mv, dbl or tr), _ap(st), _ap(mv), False, dbl, tr)
     return dst
+
+
+def _matmul_dst(dst, st, mv, special=False):
+    """dst's pattern for stationary.T @ moving: under a mask, rows = the stationary's kept
+    free range, columns = the moving's (a mask on the contraction axis cuts no dst axis)."""
+    if special or _core._MASK is None or st.ndim != 2 or mv.ndim != 2 or dst.ndim != 2:
+        return _ap(dst)
+    return _core.mask_dst(dst, (_core.mask_range(st, 1), _core.mask_range(mv, 1)))
 
 
 _MM_DONE: dict = {}
@@ -224,12 +232,20 @@ def nc_transpose(*args, **kw):
     e = _eng(a.get("engine"), 0)
     if new_style:
         dst = a["dst"]
-    else:
-        ap = _ap(data)
-        dst = _core.new_tile((data.free_size, ap[3]), data._rec.core,
+    else:  # the whole transposed tile; a mask decides only which part is written
+        dst = _core.new_tile((data.free_size, data.partitions), data._rec.core,
                              _PSUM if e == 0 else _SBUF, a.get("dtype"))
-    b.nc_transpose(_ap(dst), _ap(data), e)
+    b.nc_transpose(_transposed_dst(dst, data), _ap(data), e)
     return dst
+
+
+def _transposed_dst(dst, data):
+    """dst's pattern for a transpose of ``data``: under a mask, the part of dst that the
+    masked part of data lands on (data's row range becomes dst's column range)."""
+    if _core._MASK is None or data.ndim != 2 or dst.ndim != 2:
+        return _ap(dst)
+    (plo, phi), (flo, fhi) = _core.mask_range(data, 0), _core.mask_range(data, 1)
+    return _core.mask_dst(dst, ((flo, fhi), (plo, phi)))
 
 
 # ---- Scalar Engine -------------------------------------------------------------------------
@@ -753,6 +769,19 @@ def _wrap_all(ns):
 
 
 _wrap_all(globals())
+
+# Instructions composed of several simulator instructions (isa_composed.py).
+from .isa_composed import dma_compute, nc_n_gather, nc_stream_shuffle  # noqa: E402
+from .isa_composed import activate2, nonzero_with_count, sequence_bounds  # noqa: E402
+from .dynamic import tensor_copy_dynamic_dst, tensor_copy_dynamic_src  # noqa: E402
+from .mx import nc_matmul_mx, quantize_mx  # noqa: E402
+from .registers import VirtualRegister, register_alloc, register_move  # noqa: E402,F401
+from .registers import register_store  # noqa: E402
+
+nc_stream_shuffle = _core.masked(nc_stream_shuffle)
+sequence_bounds = _core.masked(sequence_bounds)
+nc_n_gather = _core.masked(nc_n_gather)
+activate2 = _core.masked(activate2)
 
 
 # ---- names of the public API that do not work: nki/api.py says which and why -------------

@@ -38,6 +38,12 @@ else:  # pragma: no cover
     bfloat16 = NamedDType("bfloat16")
     float8_e4m3 = float8_e4m3fn = NamedDType("float8_e4m3")
     float8_e5m2 = NamedDType("float8_e5m2")
+# MX formats (nki/mx.py): four fp8 values packed in a uint32 word; e8m0 scales as uint8 bytes.
+float8_e4m3fn_x4 = NamedDType("float8_e4m3fn_x4")
+float8_e5m2_x4 = NamedDType("float8_e5m2_x4")
+float8_e8m0fnu = NamedDType("float8_e8m0fnu")
+float4_e2m1fn_x4 = NamedDType("float4_e2m1fn_x4")  # four fp4 values in a uint16 word
+from .registers import VirtualRegister as virtual_register  # noqa: E402
 
 
 # ---- buffers -------------------------------------------------------------------------------
@@ -716,34 +722,67 @@ def var(x, axis=None, dtype=None, keepdims=False, mask=None, **kw):
 
 # ---- matmul, transpose, softmax --------------------------------------------------------------
 def transpose(x, dtype=None, mask=None, **kw):
-    """[P, F] -> [F, P] on the Tensor Engine (result in PSUM)."""
+    """[P, F] -> [F, P] on the Tensor Engine (result in PSUM). Under a mask the result is the
+    whole [F, P] tile, of which the transpose of x's kept part is written."""
     b = _here()
     _core.check_mask(mask)
     x = _core.as_tile(x)
     core = _dt(dtype, x._rec.core)
-    ap = _ap(x)
-    out = _core.new_tile((x.free_size, ap[3]), core, _PSUM, dtype)
-    b.nc_transpose(_ap(out), ap, 0)
+    out = _core.new_tile((x.free_size, x.partitions), core, _PSUM, dtype)
+    if _core._MASK is not None and x.ndim == 2:
+        (plo, phi), (flo, fhi) = _core.mask_range(x, 0), _core.mask_range(x, 1)
+        b.nc_transpose(_core.mask_dst(out, ((flo, fhi), (plo, phi))),
+                       x[plo:phi, flo:fhi]._pattern(), 0)
+        return out
+    b.nc_transpose(_ap(out), _ap(x), 0)
     return out
 
 
 def matmul(x, y, transpose_x=False, mask=None, **kw):
-    """x @ y (x.T @ y with transpose_x=True) on the Tensor Engine; fp32 result in PSUM."""
+    """x @ y (x.T @ y with transpose_x=True) on the Tensor Engine; fp32 result in PSUM.
+
+    Under a mask the result is the whole [M, N] tile; the mask cuts x and y (each axis whose
+    size is the mask grid's) and the product of the kept parts is written to its rows/columns.
+    """
     b = _here()
     _core.check_mask(mask)
     x = _core.as_tile(x, "nl.matmul x")
     y = _core.as_tile(y, "nl.matmul y")
-    if not transpose_x:
-        xt = transpose(x)
-        st = _core.new_tile(xt.shape, x._rec.core, _SBUF, x.dtype)
-        b.tensor_copy(_ap(st), _ap(xt), 1)
-        del xt
-    else:
-        st = x
+    if _core._MASK is not None and x.ndim == 2 and y.ndim == 2:
+        xr = (_core.mask_range(x, 0), _core.mask_range(x, 1))
+        yr = (_core.mask_range(y, 0), _core.mask_range(y, 1))
+        kx = xr[0] if transpose_x else xr[1]
+        if kx != yr[0]:
+            raise _core.fail(_err.NkiValueError,
+                             f"nl.matmul mask= keeps contraction rows {list(kx)} of x but "
+                             f"{list(yr[0])} of y; mask both the same way")
+        rows, cols = (xr[1] if transpose_x else xr[0]), yr[1]
+        out = _core.new_tile((x.shape[1] if transpose_x else x.shape[0], y.shape[1]), "float32",
+                             _PSUM, float32)
+        x = x[xr[0][0]:xr[0][1], xr[1][0]:xr[1][1]]
+        y = y[yr[0][0]:yr[0][1], yr[1][0]:yr[1][1]]
+        prev, _core._MASK = _core._MASK, None  # the cut views are the whole operands now
+        try:
+            b.nc_matmul(_core.mask_dst(out, (rows, cols)), _ap(_stationary(x, transpose_x)),
+                        _ap(y), False, False, False)
+        finally:
+            _core._MASK = prev
+        return out
+    st = _stationary(x, transpose_x)
     ap_s = _ap(st)
     out = _core.new_tile((st.free_size, y.free_size), "float32", _PSUM, float32)
     b.nc_matmul(_ap(out), ap_s, _ap(y), False, False, False)
     return out
+
+
+def _stationary(x, transposed):
+    """x as the Tensor Engine's stationary operand [K, M]: x itself, or x.T copied to SBUF."""
+    if transposed:
+        return x
+    xt = transpose(x)
+    st = _core.new_tile(xt.shape, x._rec.core, _SBUF, x.dtype)
+    _here().tensor_copy(_ap(st), _ap(xt), 1)
+    return st
 
 
 def softmax(x, axis=-1, dtype=None, mask=None, **kw):
@@ -1182,11 +1221,21 @@ def gather_flattened(data, indices, *, mask=None, dtype=None, **kw):
     16-partition group, after adding (p % 16) * free_size to the indices (iota + 2 ALU ops).
     An index past the free size reads a neighbouring partition of the group, or fails past the
     group (NKI: garbage values)."""
-    b = _here()
     data = _core.as_tile(data, "gather_flattened data")
     indices = _core.as_tile(indices, "gather_flattened indices")
+    core = _dt(dtype, data._rec.core)
+    out = _gather_within_partitions(None, data, indices, "gather_flattened")
+    if core != data._rec.core:
+        return copy(out, dtype=dtype)
+    return out
+
+
+def _gather_within_partitions(out, data, indices, what):
+    """out[p, j] = data[p, flat index indices[p, j]] (a new tile when out is None); shared by
+    nl.gather_flattened and nisa.nc_n_gather."""
+    b = _here()
     if data._rec.space == _HBM or indices._rec.space == _HBM:
-        raise _core.fail(_err.VerifyError, "gather_flattened reads on-chip tiles; nl.load first")
+        raise _core.fail(_err.VerifyError, f"{what} reads on-chip tiles; nl.load first")
     P = _ap(data)[3]
     F = data.free_size
     pid = _core.new_tile((P, 1), "int32")
@@ -1196,11 +1245,9 @@ def gather_flattened(data, indices, *, mask=None, dtype=None, **kw):
                     False, False, 1)
     adj = _tile_like(indices, "int32")
     b.tensor_scalar(_ap(adj), _ap(indices), _ALU["add"], _ap(base), 0, None, False, False, 1)
-    core = _dt(dtype, data._rec.core)
-    out = _tile_like(indices, data._rec.core, _SBUF, data.dtype)
+    if out is None:
+        out = _tile_like(indices, data._rec.core, _SBUF, data.dtype)
     b.local_gather(_ap(out), _ap(data), _ap(adj), 1, indices.free_size)
-    if core != data._rec.core:
-        return copy(out, dtype=dtype)
     return out
 
 
