@@ -375,3 +375,31 @@ def test_tensor_copy_dynamic_src_window_and_dst_window():
     want = np.zeros((64, 256), np.float32)
     want[:, 37:69] = src[:, 37:69] * 2
     np.testing.assert_array_equal(back, want)
+
+
+def test_masked_new_style_transpose_and_matmul_write_only_the_kept_part():
+    @nki.jit
+    def k(a, m):
+        out_t = nl.ndarray((128, 128), dtype=nl.float32, buffer=nl.shared_hbm)
+        out_m = nl.ndarray((128, 256), dtype=nl.float32, buffer=nl.shared_hbm)
+        i_p = nl.arange(128)[:, None]
+        i_f = nl.arange(128)[None, :]
+        x = nl.load(a)
+        t = nl.ndarray((128, 128), dtype=nl.float32, buffer=nl.psum)
+        nisa.memset(t, 0.0)
+        nisa.nc_transpose(t, x[i_p, i_f], mask=(i_f < 40))   # x's columns 0..39 -> t's rows
+        nl.store(out_t, nl.copy(t))
+        c = nl.ndarray((128, 256), dtype=nl.float32, buffer=nl.psum)
+        nisa.memset(c, 0.0)
+        nisa.nc_matmul(c, x[i_p, i_f], nl.load(m), mask=(i_f < 40))  # stationary cols -> rows
+        nl.store(out_m, nl.copy(c))
+        return out_t, out_m
+    a = RNG.standard_normal((128, 128)).astype(np.float32)
+    m = RNG.standard_normal((128, 256)).astype(np.float32)
+    got_t, got_m = k(a, m)
+    want_t = np.zeros((128, 128), np.float32)
+    want_t[:40] = a.T[:40]
+    np.testing.assert_array_equal(got_t, want_t)
+    want_m = np.zeros((128, 256), np.float32)
+    want_m[:40] = a[:, :40].T @ m
+    np.testing.assert_allclose(got_m, want_m, rtol=1e-4, atol=1e-4)
