@@ -943,10 +943,9 @@ class NkiTensor:
         return NkiTensor(self._rec, shape, self.dtype, self._off, _row_strides(shape), 0)
 
     def view(self, dtype):
-        from . import api
-        here()
-        raise fail(_err.NotSupportedError, "nki.tensor.view is not supported by trnsim: "
-                   + api.unsupported("nki.tensor")["view"])
+        """The same bytes read as ``dtype`` (same width), in a new on-chip tile (bitcast.py)."""
+        from . import bitcast
+        return bitcast.view(self, dtype)
 
     def broadcast_to(self, shape):
         """A view of this tensor with ``shape`` by numpy broadcasting (stride 0 on the

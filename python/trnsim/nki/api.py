@@ -43,9 +43,9 @@ _add("nki", "FrameworkKernel", NO,
 # ---- nki.tensor (methods and properties of tensors and tiles) ----------------------------------
 _add("nki.tensor", "shape dtype ndim itemsize reshape broadcast_to expand_dims astype "
                    "assert_shape ap")
-_add("nki.tensor", "view", NO,
-     "a bit cast (reinterpreting bytes as another dtype) is not modelled by the tracer's "
-     "typed tensors yet; use astype / nl.static_cast to convert values")
+_add("nki.tensor", "view", note="a bit cast of an on-chip tile to a dtype of the same width, "
+     "computed exactly on chip (bitcast.py); width-changing views and HBM tensors raise "
+     "NotSupportedError")
 
 # ---- nki.typing ----------------------------------------------------------------------------------
 _add("nki.typing", "tensor mutable_tensor scalar tile", note="annotation only")
