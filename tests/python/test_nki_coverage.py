@@ -403,3 +403,79 @@ def test_masked_new_style_transpose_and_matmul_write_only_the_kept_part():
     want_m = np.zeros((128, 256), np.float32)
     want_m[:40] = a[:, :40].T @ m
     np.testing.assert_allclose(got_m, want_m, rtol=1e-4, atol=1e-4)
+
+
+# ---- topk (NKI 2.33.0: per 16-partition group, snake layout in and out) ----------------------
+def _snake(x, g, n):
+    """Snake elements 0..n-1 of group g: element i is x[16g + i % 16, i // 16]."""
+    return x[16 * g:16 * g + 16].T.reshape(-1)[:n]
+
+
+@pytest.mark.parametrize("parts,cols,n,k", [(16, 3, 42, 8), (32, 4, 64, 20), (128, 8, 120, 37),
+                                            (16, 2, 8, 8)])
+def test_topk_picks_the_k_largest_of_each_snake_group(parts, cols, n, k):
+    import ml_dtypes
+    # values distinct within each group and exact in bf16 (quarters of integers below 128)
+    x = np.concatenate([(RNG.permutation(16 * cols) - 8 * cols).reshape(16, cols)
+                        for _ in range(parts // 16)]).astype(np.float32) / 4
+    x = x.astype(ml_dtypes.bfloat16)
+
+    @nki.jit
+    def kern(inp):
+        src = nl.ndarray((parts, cols), dtype=nl.bfloat16, buffer=nl.sbuf)
+        nisa.dma_copy(dst=src, src=inp)
+        vd = nl.ndarray((parts, k), dtype=nl.bfloat16, buffer=nl.sbuf)
+        idd = nl.ndarray((parts, k), dtype=nl.uint32, buffer=nl.sbuf)
+        nisa.memset(dst=vd, value=-1.0)
+        nisa.memset(dst=idd, value=7)
+        nisa.topk(val_dst=vd, idx_dst=idd, src=src, n=n)
+        ov = nl.ndarray((parts, k), dtype=nl.bfloat16, buffer=nl.shared_hbm)
+        oi = nl.ndarray((parts, k), dtype=nl.uint32, buffer=nl.shared_hbm)
+        nisa.dma_copy(dst=ov, src=vd)
+        nisa.dma_copy(dst=oi, src=idd)
+        return ov, oi
+    ov, oi = kern(x)
+    ov, oi = np.asarray(ov).astype(np.float32), np.asarray(oi)
+    xf = x.astype(np.float32)
+    for g in range(parts // 16):
+        snake = _snake(xf, g, n)
+        want = np.argsort(-snake, kind="stable")[:k]  # largest first
+        got_v, got_i = _snake(ov, g, k), _snake(oi, g, k)
+        np.testing.assert_array_equal(got_i, want)
+        np.testing.assert_array_equal(got_v, snake[want])
+    # free positions past ceil(k / 16) keep what was there
+    np.testing.assert_array_equal(oi[:, -(-k // 16):], 7)
+
+
+def test_topk_with_equal_values_returns_each_index_once():
+    import ml_dtypes
+    x = np.tile(np.array([[1.0, 2.0, 2.0, 0.5]], np.float32), (16, 1)).astype(ml_dtypes.bfloat16)
+
+    @nki.jit
+    def kern(inp):
+        src = nl.ndarray((16, 4), dtype=nl.bfloat16, buffer=nl.sbuf)
+        nisa.dma_copy(dst=src, src=inp)
+        vd = nl.ndarray((16, 40), dtype=nl.bfloat16, buffer=nl.sbuf)
+        idd = nl.ndarray((16, 40), dtype=nl.uint32, buffer=nl.sbuf)
+        nisa.memset(dst=idd, value=0)
+        nisa.topk(val_dst=vd, idx_dst=idd, src=src, n=64)
+        oi = nl.ndarray((16, 40), dtype=nl.uint32, buffer=nl.shared_hbm)
+        nisa.dma_copy(dst=oi, src=idd)
+        return oi
+    got = _snake(np.asarray(kern(x)), 0, 40)
+    # snake 0..15 hold 1.0, 16..47 hold 2.0, 48..63 hold 0.5: the 32 twos, then 8 of the ones
+    assert set(got[:32]) == set(range(16, 48))
+    assert len(set(got[32:])) == 8 and set(got[32:]) <= set(range(16))
+
+
+def test_topk_sorted_true_is_not_supported():
+    @nki.jit
+    def kern(inp):
+        src = nl.load(inp)
+        vd = nl.ndarray((16, 8), dtype=nl.bfloat16, buffer=nl.sbuf)
+        idd = nl.ndarray((16, 8), dtype=nl.uint32, buffer=nl.sbuf)
+        nisa.topk(val_dst=vd, idx_dst=idd, src=src, n=16, sorted=True)
+        return inp
+    import ml_dtypes
+    with pytest.raises(nki.errors.NotSupportedError, match="sorted=True"):
+        kern(np.zeros((16, 1), ml_dtypes.bfloat16))

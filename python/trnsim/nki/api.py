@@ -131,7 +131,9 @@ _add(_I, "register_alloc register_move register_store", note="registers holding 
      "conditions, register_store as a memset")
 _add(_I, "register_load", NO, "a register loaded from memory holds a value known only at run "
      "time: " + _REG)
-_add(_I, "topk", NO, "not implemented by the simulator's ISA yet")
+_add(_I, "topk", note="NKI 2.33.0's signature and snake layout (docs/nki.md says which page): "
+     "composed of SBUF DMAs and ceil(k/8) rounds of max8 + nc_match_replace8 per 16-partition "
+     "group; results largest first; sorted=True raises NotSupportedError")
 _add(_I, "nonzero_with_count", note="per active partition (0, 16, ..., 112): a Vector Engine "
      "scan ranks the nonzeros and one Tensor Engine matmul with a one-hot matrix places their "
      "indices (at most 512 elements per partition)")

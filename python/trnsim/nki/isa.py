@@ -772,7 +772,7 @@ _wrap_all(globals())
 
 # Instructions composed of several simulator instructions (isa_composed.py).
 from .isa_composed import dma_compute, nc_n_gather, nc_stream_shuffle  # noqa: E402
-from .isa_composed import activate2, nonzero_with_count, sequence_bounds  # noqa: E402
+from .isa_composed import activate2, nonzero_with_count, sequence_bounds, topk  # noqa: E402
 from .dynamic import tensor_copy_dynamic_dst, tensor_copy_dynamic_src  # noqa: E402
 from .mx import nc_matmul_mx, quantize_mx  # noqa: E402
 from .registers import VirtualRegister, register_alloc, register_move  # noqa: E402,F401

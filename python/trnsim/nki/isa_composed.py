@@ -407,3 +407,83 @@ def activate2(dst, op, data, imm0=None, imm1=None, op0=None, op1=None, relu_para
         return _isa.activation(dst=dst, op=op, data=src, reduce_op=reduce_op or "add",
                                reduce_res=reduce_res)
     return _isa.activation(dst=dst, op=op, data=src)
+
+
+# ---- topk ------------------------------------------------------------------------------------
+
+_SNAKE = 16  # partitions of one topk snake group
+_NEG_INF = float("-inf")
+
+
+def topk(*args, **kw):
+    """The k largest values of each 16-partition group and their snake indices (NKI 2.33.0's
+    nki.isa.topk: ``topk(val_dst, idx_dst, src, n, sorted=False)``).
+
+    Within group g (partitions 16g..16g+15) snake element i is src[16g + i % 16, i // 16] for
+    i < n; result j (j < k, k = val_dst's free size) is written to partition 16g + j % 16,
+    free position j // 16 of val_dst (bf16) and idx_dst (uint32, the snake index i). trnsim
+    writes the results largest first, and leaves the slots of results >= k unwritten.
+
+    Composed: each group's snake is gathered into one row (SBUF DMAs per partition, padding
+    past n set to -inf), then ceil(k / 8) Vector Engine rounds of max8 + nc_match_replace8
+    (which returns the indices of the 8 values it replaces, duplicates included), and the
+    results are scattered back into the snake layout by DMA.
+    """
+    b = _here()
+    a = dict(zip(["val_dst", "idx_dst", "src", "n", "sorted"], args))
+    a.update(kw)
+    vd, idd, src = (_tile(a.get(k), k) for k in ("val_dst", "idx_dst", "src"))
+    if a.get("sorted", False):
+        raise _core.fail(_err.NotSupportedError,
+                         "topk(sorted=True): the NKI 2.33.0 reference trnsim follows does not "
+                         "say which order sorted=True gives; use sorted=False (trnsim's results "
+                         "come largest first)")
+    n = int(a.get("n"))
+    if (_core.dtname(src.dtype), _core.dtname(vd.dtype), _core.dtname(idd.dtype)) != \
+            ("bfloat16", "bfloat16", "uint32"):
+        raise _core.fail(_err.VerifyError, "topk: src and val_dst must be bfloat16 and idx_dst "
+                         "uint32")
+    if src.ndim != 2 or vd.ndim != 2 or idd.ndim != 2:
+        raise _core.fail(_err.VerifyError, "topk takes 2-D tiles [par_dim, free]")
+    P, C = src.shape
+    k = vd.shape[1]
+    if P % _SNAKE or vd.shape[0] != P or tuple(idd.shape) != tuple(vd.shape):
+        raise _core.fail(_err.VerifyError,
+                         f"topk: the partition dim ({P}) must be a multiple of 16, and val_dst "
+                         f"{list(vd.shape)} and idx_dst {list(idd.shape)} must both be "
+                         f"[{P}, k]")
+    if not (8 <= n < 65536) or not (1 <= k < 32768 and k <= n) or C * _SNAKE < n:
+        raise _core.fail(_err.VerifyError,
+                         f"topk: needs 8 <= n < 65536, 1 <= k < 32768, k <= n and src free "
+                         f"size >= ceil(n / 16); got n={n}, k={k}, src free size {C}")
+    G = P // _SNAKE
+    cols = -(-n // _SNAKE)
+    width = cols * _SNAKE
+    row = _core.new_tile((G, width), "bfloat16")
+    b.memset(row._pattern(), _NEG_INF, 1)
+    for g in range(G):
+        for p in range(min(_SNAKE, n)):
+            cnt = -(-(n - p) // _SNAKE)  # snake elements p, p + 16, ... below n
+            b.dma_copy(row[g:g + 1, p:p + _SNAKE * (cnt - 1) + 1:_SNAKE]._pattern(),
+                       src[_SNAKE * g + p:_SNAKE * g + p + 1, 0:cnt]._pattern(), -1, None, 0,
+                       False)
+    rounds = -(-k // 8)
+    vals = _core.new_tile((G, 8 * rounds), "bfloat16")
+    idx = _core.new_tile((G, 8 * rounds), "uint32")
+    for r in range(rounds):
+        v8, i8 = vals[:, 8 * r:8 * r + 8], idx[:, 8 * r:8 * r + 8]
+        b.max8(v8._pattern(), row._pattern())
+        b.nc_match_replace8(row._pattern(), row._pattern(), v8._pattern(), _NEG_INF,
+                            i8._pattern())
+    for g in range(G):
+        for p in range(min(_SNAKE, k)):
+            cnt = -(-(k - p) // _SNAKE)  # results p, p + 16, ... below k
+            part = slice(_SNAKE * g + p, _SNAKE * g + p + 1)
+            picks = slice(p, p + _SNAKE * (cnt - 1) + 1, _SNAKE)
+            b.dma_copy(vd[part, 0:cnt]._pattern(), vals[g:g + 1, picks]._pattern(), -1, None,
+                       0, False)
+            b.dma_copy(idd[part, 0:cnt]._pattern(), idx[g:g + 1, picks]._pattern(), -1, None,
+                       0, False)
+    _core.mark_written(vd)
+    _core.mark_written(idd)
+    return vd
