@@ -479,3 +479,57 @@ def test_topk_sorted_true_is_not_supported():
     import ml_dtypes
     with pytest.raises(nki.errors.NotSupportedError, match="sorted=True"):
         kern(np.zeros((16, 1), ml_dtypes.bfloat16))
+
+
+# ---- nl.all_reduce across the SPMD programs of a launch grid ----------------------------------
+def test_all_reduce_sums_and_maxes_over_the_programs_of_a_grid():
+    @nki.jit
+    def kern(a):
+        out = nl.ndarray((4, 128, 64), dtype=nl.float32, buffer=nl.shared_hbm)
+        i = nl.program_id(0)
+        t = nl.load(a[i])
+        s = nl.all_reduce(t, np.add, program_axes=0)
+        m = nl.all_reduce(t, nl.maximum, program_axes=(0,))
+        nl.store(out[i], nl.subtract(s, m))
+        return out
+    a = RNG.standard_normal((4, 128, 64)).astype(np.float32)
+    want = ((a[0] + a[1]) + a[2]) + a[3] - np.maximum.reduce(a, axis=0)  # grid order, float32
+    np.testing.assert_array_equal(kern[4](a), np.broadcast_to(want, (4, 128, 64)))
+
+
+def test_all_reduce_over_one_axis_of_a_2d_grid_with_dtype():
+    @nki.jit
+    def kern(a):
+        out = nl.ndarray((2, 3, 32, 16), dtype=nl.float16, buffer=nl.shared_hbm)
+        i, j = nl.program_id(0), nl.program_id(1)
+        s = nl.all_reduce(nl.load(a[i, j]), np.add, program_axes=1, dtype=nl.float16)
+        nl.store(out[i, j], s)
+        return out
+    a = RNG.standard_normal((2, 3, 32, 16)).astype(np.float32)
+    want = ((a[:, 0] + a[:, 1]) + a[:, 2]).astype(np.float16)
+    np.testing.assert_array_equal(kern[2, 3](a), np.broadcast_to(want[:, None], a.shape))
+
+
+def test_all_reduce_called_by_some_programs_only_is_one_clear_error():
+    @nki.jit
+    def kern(a):
+        out = nl.ndarray((2, 16, 8), dtype=nl.float32, buffer=nl.shared_hbm)
+        i = nl.program_id(0)
+        t = nl.load(a[i])
+        if i == 0:
+            t = nl.all_reduce(t, np.add, program_axes=0)
+        nl.store(out[i], t)
+        return out
+    with pytest.raises(nki.errors.NkiValueError, match="same number of times"):
+        kern[2](np.zeros((2, 16, 8), np.float32))
+
+
+def test_all_reduce_across_nl_nc_cores_is_not_supported():
+    @nki.jit
+    def kern(a):
+        out = nl.ndarray((2, 16, 8), dtype=nl.float32, buffer=nl.shared_hbm)
+        i = nl.program_id(0)
+        nl.store(out[i], nl.all_reduce(nl.load(a[i]), np.add, program_axes=0))
+        return out
+    with pytest.raises(nki.errors.NotSupportedError, match="across NeuronCores"):
+        kern[nl.nc(2)](np.zeros((2, 16, 8), np.float32))

@@ -1450,7 +1450,7 @@ def _host_inputs(fn, args, kname="kernel"):
 
 
 def _trace(fn, args, kwargs, grid, pids, per_core, chip, kname, host_inputs, rank=0,
-           num_ranks=1, groups=None):
+           num_ranks=1, groups=None, lockstep=False):
     """Runs the kernel function once per grid point, emitting instructions; returns the
     contexts (one per program, each with its finished .program) and the kernel's return value
     (its tensors refer to the first program)."""
@@ -1484,6 +1484,18 @@ def _trace(fn, args, kwargs, grid, pids, per_core, chip, kname, host_inputs, ran
                     kargs[i] = t
             c.inputs = inputs
             c.kcode = getattr(fn, "__code__", None)
+            if lockstep and len(group) > 1:  # nl.all_reduce: programs in lockstep threads
+                from .spmd_reduce import Lockstep
+
+                def call(c=c, kargs=kargs):
+                    o = _call_kernel(c, fn, kargs, kwargs)
+                    _check_returned(c, fn, o, kname)
+                    return o
+                c.lockstep = Lockstep(c, group)
+                o = c.lockstep.run(call)
+                c.kframe = None
+                outs = o if outs is None else outs
+                group = []
             for k_i, pid in enumerate(group):
                 c.pid = tuple(pid) if pid else (0,)
                 c.hbm_index = 0
@@ -1753,8 +1765,20 @@ def launch(fn, args, kwargs, grid=(), chip=None, trace=None, report=None, name=N
     fill = fill_unwritten_option(fill_unwritten)
     host_inputs = _host_inputs(fn, args, kname)
     t0 = time.perf_counter()
-    ctxs, outs = _trace(fn, args, kwargs, grid, pids, per_core, chip, kname, host_inputs,
-                        groups=groups)
+    from .spmd_reduce import NeedLockstep
+    try:
+        ctxs, outs = _trace(fn, args, kwargs, grid, pids, per_core, chip, kname, host_inputs,
+                            groups=groups)
+    except NeedLockstep as e:
+        if core_of is not None:
+            raise _err.make_error(
+                _err.NotSupportedError,
+                "nl.all_reduce across NeuronCores (an nl.nc / nl.spmd_dim grid axis): the "
+                "per-core programs cannot wait for each other yet; launch the grid without "
+                "nl.nc to reduce on one core", (e.file, e.line)) from None
+        # nl.all_reduce: trace again with the programs in lockstep, all on one NeuronCore
+        ctxs, outs = _trace(fn, args, kwargs, grid, pids, False, chip, kname, host_inputs,
+                            lockstep=True)
     trace_s = time.perf_counter() - t0
 
     # Run.

@@ -76,9 +76,9 @@ _add(_L, "gather_flattened", note="one GpSimd local_gather after an index offset
      "partition")
 _add(_L, "sort invert_permutation", NO,
      "data-dependent permutations need run-time indexing: " + _DYN)
-_add(_L, "all_reduce", NO,
-     "reduces across the SPMD programs of a launch grid, which trnsim runs as separate "
-     "programs without a cross-program reduction yet; use nki.collectives across ranks")
+_add(_L, "all_reduce", note="the programs of the grid are traced in lockstep (one thread "
+     "each, switching at every all_reduce) onto one NeuronCore, the reduction is Vector Engine "
+     "tensor_tensor ops in grid order in float32; across nl.nc cores: NotSupportedError")
 _add(_L, "static_range affine_range sequential_range dynamic_range fori_loop")
 _add(_L, "while_loop", note="conditions that are Python values at trace time (a tile "
      "condition raises NotSupportedError: it is known only at run time)")

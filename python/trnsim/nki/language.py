@@ -882,6 +882,9 @@ def program_ndim():
     return len(_core.ctx().grid)
 
 
+from .spmd_reduce import all_reduce  # noqa: E402  (reduce across the programs of a grid)
+
+
 spmd_dim = _core.SpmdDim  # kernel[nl.spmd_dim(nl.nc(2), 2), 2]: grid axes split over cores
 nc = _core.NcDim  # kernel[nl.nc(2), 2]: this grid axis spreads its programs over 2 cores
 
