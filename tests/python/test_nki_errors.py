@@ -134,7 +134,7 @@ def test_unsupported_names_raise_not_implemented():
     with pytest.raises(NotImplementedError, match="not supported by trnsim"):
         nl.sort(None)
     with pytest.raises(NotImplementedError, match="not supported by trnsim"):
-        nisa.topk(None, None)  # (sendrecv and nc_n_gather work now)
+        nisa.register_load(None, None)  # (sendrecv, nc_n_gather and topk work now)
     with pytest.raises(AttributeError):
         nl.no_such_function_at_all
 
