@@ -60,6 +60,8 @@ std::string numpyName(numerics::DType t) {
       return "float8_e4m3fn";
     case numerics::DType::kFP8E5M2:
       return "float8_e5m2";
+    case numerics::DType::kFP8E3M4:
+      return "float8_e3m4";
     case numerics::DType::kTF32:
     case numerics::DType::kFP32:
       return "float32";

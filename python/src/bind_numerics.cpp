@@ -45,6 +45,7 @@ py::dtype storageDtype(tn::DType t) {
       return py::dtype::of<uint16_t>();
     case tn::DType::kFP8E4M3:
     case tn::DType::kFP8E5M2:
+    case tn::DType::kFP8E3M4:
       return py::dtype::of<uint8_t>();
     case tn::DType::kTF32:
     case tn::DType::kFP32:

@@ -38,6 +38,9 @@ TEST(DTypeInfo, SizesNamesAndParsing) {
   EXPECT_EQ(parseDType("fp8_e4m3"), DType::kFP8E4M3);
   EXPECT_EQ(parseDType("float8_e4m3fn"), DType::kFP8E4M3);
   EXPECT_EQ(parseDType("f32"), DType::kFP32);
+  EXPECT_EQ(parseDType("float8_e3m4"), DType::kFP8E3M4);
+  EXPECT_EQ(parseDType("e3m4"), DType::kFP8E3M4);
+  EXPECT_EQ(dtypeSize(DType::kFP8E3M4), 1u);
   EXPECT_EQ(parseDType("u8"), DType::kUInt8);
   EXPECT_FALSE(parseDType("float64").has_value());
   EXPECT_FALSE(parseDType("").has_value());
@@ -56,6 +59,7 @@ TEST(DTypeInfo, SizesNamesAndParsing) {
 TEST(DTypeInfo, MaxFinite) {
   EXPECT_EQ(maxFinite(DType::kFP8E4M3), 448.0);
   EXPECT_EQ(maxFinite(DType::kFP8E5M2), 57344.0);
+  EXPECT_EQ(maxFinite(DType::kFP8E3M4), 15.5);
   EXPECT_EQ(maxFinite(DType::kFP16), 65504.0);
   EXPECT_EQ(maxFinite(DType::kBF16), std::ldexp(255.0, 120));  // 0x7F7F = 1.1111111b * 2^127
   EXPECT_EQ(maxFinite(DType::kTF32), std::ldexp(2047.0, 117));
@@ -161,6 +165,24 @@ TEST(Fp8E4M3, SaturatesAndHasOneNaN) {
   EXPECT_TRUE(std::isnan(fp8E4M3BitsToFloat(0xFF)));
   EXPECT_TRUE(std::signbit(fp8E4M3BitsToFloat(0x80)));
   EXPECT_EQ(fp8E4M3BitsToFloat(0x80), 0.0f);
+}
+
+// Expected codes are ml_dtypes 0.6.0's float8_e3m4 (np.float32(x).astype(float8_e3m4)).
+TEST(Fp8E3M4, IeeeLikeAsMlDtypes) {
+  EXPECT_EQ(floatToFp8E3M4Bits(1.0f), 0x30);
+  EXPECT_EQ(floatToFp8E3M4Bits(15.5f), 0x6F);
+  EXPECT_EQ(floatToFp8E3M4Bits(15.75f), 0x70);  // halfway to 16: ties to even = inf
+  EXPECT_EQ(floatToFp8E3M4Bits(100.0f), 0x70);
+  EXPECT_EQ(floatToFp8E3M4Bits(-kInf), 0xF0);
+  EXPECT_EQ(floatToFp8E3M4Bits(kNaN), 0x78);
+  EXPECT_EQ(floatToFp8E3M4Bits(p2(-6)), 0x01);    // smallest subnormal 2^-6
+  EXPECT_EQ(floatToFp8E3M4Bits(p2(-7)), 0x00);    // tie to even (zero)
+  EXPECT_EQ(floatToFp8E3M4Bits(1.03125f), 0x30);  // tie to even
+  EXPECT_EQ(floatToFp8E3M4Bits(1.09375f), 0x32);  // tie to even
+  EXPECT_EQ(fp8E3M4BitsToFloat(0x70), kInf);
+  EXPECT_TRUE(std::isnan(fp8E3M4BitsToFloat(0x71)));
+  EXPECT_EQ(fp8E3M4BitsToFloat(0x0F), 15 * p2(-6));
+  EXPECT_EQ(fp8E3M4BitsToFloat(0x10), 0.25f);  // smallest normal
 }
 
 TEST(Fp8E5M2, IeeeLike) {

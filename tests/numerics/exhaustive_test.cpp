@@ -26,7 +26,7 @@ struct Case {
 const Case kFloatCases[] = {
     {DType::kBF16, testref::kBf16},    {DType::kFP16, testref::kFp16},
     {DType::kFP8E4M3, testref::kE4M3}, {DType::kFP8E5M2, testref::kE5M2},
-    {DType::kTF32, testref::kTf32},
+    {DType::kTF32, testref::kTf32},    {DType::kFP8E3M4, testref::kE3M4},
 };
 
 // The stored element as an integer (bit pattern for small floats; the fp32 bits for tf32).
@@ -118,6 +118,10 @@ TEST(Exhaustive, RoundTripEveryPattern) {
     const auto b8 = static_cast<uint8_t>(bits);
     const float v4 = fp8E4M3BitsToFloat(b8);
     const float v5 = fp8E5M2BitsToFloat(b8);
+    const float v3 = fp8E3M4BitsToFloat(b8);
+    if (!std::isnan(v3)) {
+      ASSERT_EQ(floatToFp8E3M4Bits(v3), b8);
+    }
     if (!std::isnan(v4)) {
       ASSERT_EQ(floatToFp8E4M3Bits(v4), b8);
     }

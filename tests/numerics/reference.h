@@ -34,6 +34,7 @@ inline constexpr Format kBf16{8, 7, true};
 inline constexpr Format kFp16{5, 10, true};
 inline constexpr Format kE4M3{4, 3, false};
 inline constexpr Format kE5M2{5, 2, true};
+inline constexpr Format kE3M4{3, 4, true};
 inline constexpr Format kTf32{8, 10, true};
 
 /// Value of a bit pattern (NaN for NaN patterns), from the textbook formula.

@@ -89,6 +89,7 @@ TEST(StochasticStats, MeanEqualsInput) {
       {DType::kFP8E4M3, 256.0f, 288.0f, 0.5},    {DType::kFP8E4M3, p2(-9), 2 * p2(-9), 0.9},
       {DType::kFP8E5M2, 1.0f, 1.25f, 0.01},      {DType::kTF32, 1.0f, 1.0f + p2(-10), 0.625},
       {DType::kInt8, 2.0f, 3.0f, 0.3},           {DType::kInt32, -7.0f, -8.0f, 0.55},
+      {DType::kFP8E3M4, 1.0f, 1.0625f, 0.3},     {DType::kFP8E3M4, 0.0f, p2(-6), 0.8},  // subnormal
   };
   constexpr size_t kN = 200000;
   for (const StatCase& c : cases) {
@@ -121,8 +122,8 @@ TEST(StochasticDeterminism, SameSeedSameBitsAnySplit) {
   std::vector<float> in(kN);
   for (size_t i = 0; i < kN; ++i)
     in[i] = 1.0f + static_cast<float>(i) * 1e-5f;
-  const DType types[] = {DType::kBF16, DType::kFP16, DType::kFP8E4M3, DType::kFP8E5M2,
-                         DType::kInt16};
+  const DType types[] = {DType::kBF16,    DType::kFP16,    DType::kFP8E4M3,
+                         DType::kFP8E5M2, DType::kFP8E3M4, DType::kInt16};
   for (DType t : types) {
     const size_t size = dtypeSize(t);
     std::vector<std::byte> whole(kN * size), again(kN * size), pieces(kN * size), other(kN * size);

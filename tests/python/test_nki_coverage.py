@@ -481,6 +481,37 @@ def test_topk_sorted_true_is_not_supported():
         kern(np.zeros((16, 1), ml_dtypes.bfloat16))
 
 
+# ---- float8_e3m4 ---------------------------------------------------------------------------
+def test_float8_e3m4_cast_and_back_matches_ml_dtypes_bit_for_bit():
+    import ml_dtypes
+    # every e3m4 value, the midpoints between neighbours (ties to even), overflow, specials
+    codes = np.arange(256, dtype=np.uint8).view(ml_dtypes.float8_e3m4).astype(np.float32)
+    finite = np.unique(np.abs(codes[np.isfinite(codes)]))
+    mids = (finite[:-1] + finite[1:]) / 2
+    x = np.concatenate([codes, mids, -mids, [15.75, 16.0, 1e6, -1e6, 2.0**-8],
+                        RNG.standard_normal(1024).astype(np.float32) * 4])
+    x = np.resize(x.astype(np.float32), (128, 8))
+
+    @nki.jit
+    def kern(a):
+        f8 = nl.ndarray((128, 8), dtype=nl.float8_e3m4, buffer=nl.shared_hbm)
+        back = nl.ndarray((128, 8), dtype=nl.float32, buffer=nl.shared_hbm)
+        t = nl.load(a)
+        q = nl.copy(t, dtype=nl.float8_e3m4)
+        nl.store(f8, q)
+        nl.store(back, nl.copy(q, dtype=nl.float32))
+        return f8, back
+    f8, back = kern(x)
+    want = x.astype(ml_dtypes.float8_e3m4)
+    assert np.asarray(f8).dtype == ml_dtypes.float8_e3m4
+    nan = np.isnan(want.astype(np.float32))  # NaN payloads may differ: any NaN is a NaN
+    assert nan.any() and np.isnan(np.asarray(f8).astype(np.float32)[nan]).all()
+    np.testing.assert_array_equal(np.asarray(f8).view(np.uint8)[~nan], want.view(np.uint8)[~nan])
+    np.testing.assert_array_equal(np.asarray(back).view(np.uint32)[~nan],
+                                  want.astype(np.float32).view(np.uint32)[~nan])
+    assert np.isnan(np.asarray(back)[nan]).all()
+
+
 # ---- nl.all_reduce across the SPMD programs of a launch grid ----------------------------------
 def test_all_reduce_sums_and_maxes_over_the_programs_of_a_grid():
     @nki.jit

@@ -1,5 +1,5 @@
 """trnsim numerics against independent references: ml_dtypes (bfloat16, float8_e4m3fn,
-float8_e5m2), numpy (float16, integers) and float64 arithmetic (tfloat32).
+float8_e5m2, float8_e3m4), numpy (float16, integers) and float64 arithmetic (tfloat32).
 
 Exhaustive over every 8- and 16-bit pattern; millions of random float32 values (random bit
 patterns, so every exponent, subnormals, inf and NaN appear) plus values at and around every
@@ -19,6 +19,7 @@ FORMATS = {
     "float16": (np.float16, np.uint16),
     "float8_e4m3": (ml_dtypes.float8_e4m3fn, np.uint8),
     "float8_e5m2": (ml_dtypes.float8_e5m2, np.uint8),
+    "float8_e3m4": (ml_dtypes.float8_e3m4, np.uint8),
 }
 
 RNG_SEED = 20240601
@@ -200,7 +201,7 @@ def test_stochastic_rounding_mean_and_neighbours():
 def test_stochastic_rounding_is_deterministic_and_split_invariant():
     rng = np.random.default_rng(3)
     x = rng.normal(size=100_001).astype(np.float32)
-    for name in ["bfloat16", "float16", "float8_e4m3", "float8_e5m2", "int8"]:
+    for name in ["bfloat16", "float16", "float8_e4m3", "float8_e5m2", "float8_e3m4", "int8"]:
         whole = numerics.from_float32(name, x, "stochastic", seed=123)
         np.testing.assert_array_equal(whole, numerics.from_float32(name, x, "sr", seed=123))
         k = 31_337

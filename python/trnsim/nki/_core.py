@@ -66,6 +66,7 @@ _DT_ALIASES = {
     "bfloat16": "bfloat16", "bf16": "bfloat16", "tfloat32": "tfloat32", "tf32": "tfloat32",
     "float8_e4m3": "float8_e4m3", "float8_e4m3fn": "float8_e4m3", "fp8_e4m3": "float8_e4m3",
     "float8_e5m2": "float8_e5m2", "fp8_e5m2": "float8_e5m2",
+    "float8_e3m4": "float8_e3m4", "fp8_e3m4": "float8_e3m4",
     "int8": "int8", "int16": "int16", "int32": "int32", "uint8": "uint8", "uint16": "uint16",
     "uint32": "uint32", "bool": "uint8", "bool_": "uint8",
     # MX storage (nki/mx.py): packed fp8 words and e8m0 scale bytes
@@ -120,15 +121,18 @@ def numpy_dtype(core: str, user=None):
             return np.dtype(_mld.float8_e4m3fn)
         if core == "float8_e5m2":
             return np.dtype(_mld.float8_e5m2)
+        if core == "float8_e3m4":
+            return np.dtype(_mld.float8_e3m4)
     if core.startswith(("float", "bfloat")):
         return np.dtype(np.float32)
     return np.dtype(core)
 
 
 _DTYPE_SIZE = {"float32": 4, "tfloat32": 4, "float16": 2, "bfloat16": 2, "float8_e4m3": 1,
-               "float8_e5m2": 1, "int8": 1, "int16": 2, "int32": 4, "uint8": 1, "uint16": 2,
-               "uint32": 4}
-_FLOATS = {"float32", "tfloat32", "float16", "bfloat16", "float8_e4m3", "float8_e5m2"}
+               "float8_e5m2": 1, "float8_e3m4": 1, "int8": 1, "int16": 2, "int32": 4,
+               "uint8": 1, "uint16": 2, "uint32": 4}
+_FLOATS = {"float32", "tfloat32", "float16", "bfloat16", "float8_e4m3", "float8_e5m2",
+           "float8_e3m4"}
 
 
 def is_float(core: str) -> bool:

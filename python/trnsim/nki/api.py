@@ -96,8 +96,9 @@ _add(_L, "float8_e8m0fnu float8_e4m3fn_x4 float8_e5m2_x4 float4_e2m1fn_x4",
      note="MX storage: fp8 x4 = a uint32 word of four fp8 values (byte k = element k), fp4 x4 = "
      "a uint16 word of four fp4 values (nibble k), e8m0 = a uint8 scale byte s worth "
      "2**(s - 127); consumed by nc_matmul_mx / quantize_mx")
-_add(_L, "float8_e3m4", NO, "an fp8 format the simulator's numerics do not have (no cast to or "
-     "from it)")
+_add(_L, "float8_e3m4", note="IEEE-like fp8 (bias 3, inf, max 15.5), rounded as ml_dtypes."
+     "float8_e3m4 (RNE or stochastic); Tensor/Vector Engine rates are those of every 1-byte "
+     "dtype, and double_row fp8 matmul takes only e4m3/e5m2")
 _add(_L, "matmul_mx", NO, "the public NKI reference trnsim follows documents no semantics for "
      "nl.matmul_mx (block layout, scale arguments); use nisa.nc_matmul_mx")
 

@@ -25,7 +25,7 @@ from ._core import HBM as _HBM
 # core dtype -> (exponent bits, mantissa bits, bias, IEEE inf/NaN (False: e4m3fn, NaN only))
 _FLOAT = {"float32": (8, 23, 127, True), "bfloat16": (8, 7, 127, True),
           "float16": (5, 10, 15, True), "float8_e4m3": (4, 3, 7, False),
-          "float8_e5m2": (5, 2, 15, True)}
+          "float8_e5m2": (5, 2, 15, True), "float8_e3m4": (3, 4, 3, True)}
 _INT = {"int8", "uint8", "int16", "uint16", "int32", "uint32"}
 
 

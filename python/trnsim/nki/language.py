@@ -34,10 +34,12 @@ if _core._mld is not None:
     float8_e4m3 = _core._mld.float8_e4m3fn
     float8_e4m3fn = float8_e4m3
     float8_e5m2 = _core._mld.float8_e5m2
+    float8_e3m4 = _core._mld.float8_e3m4
 else:  # pragma: no cover
     bfloat16 = NamedDType("bfloat16")
     float8_e4m3 = float8_e4m3fn = NamedDType("float8_e4m3")
     float8_e5m2 = NamedDType("float8_e5m2")
+    float8_e3m4 = NamedDType("float8_e3m4")
 # MX formats (nki/mx.py): four fp8 values packed in a uint32 word; e8m0 scales as uint8 bytes.
 float8_e4m3fn_x4 = NamedDType("float8_e4m3fn_x4")
 float8_e5m2_x4 = NamedDType("float8_e5m2_x4")
@@ -1284,7 +1286,7 @@ def shared_constant(constant, dtype=None, **kw):
     elif arr.dtype == _np.bool_:
         arr = arr.astype(_np.uint8)
     core = _core.dtname(dtype if dtype is not None else arr.dtype)
-    if core in ("bfloat16", "float8_e4m3", "float8_e5m2"):
+    if core in ("bfloat16", "float8_e4m3", "float8_e5m2", "float8_e3m4"):
         arr = arr.astype(_np.float32)
     return _core.new_constant(arr, core, dtype if dtype is not None else arr.dtype)
 

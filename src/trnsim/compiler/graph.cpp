@@ -30,6 +30,8 @@ std::string_view irDtypeName(DType t) {
       return "f8e4m3";
     case DType::kFP8E5M2:
       return "f8e5m2";
+    case DType::kFP8E3M4:
+      return "f8e3m4";
     case DType::kTF32:
       return "tf32";
     case DType::kFP32:

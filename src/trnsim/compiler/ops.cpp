@@ -55,10 +55,10 @@ Expected<DType> dtypeAttr(const Node& n, const std::string& key, DType def) {
   const std::string s = n.strAttr(key);
   if (s.empty()) return def;
   static const std::map<std::string, DType> kNames = {
-      {"f32", DType::kFP32},       {"bf16", DType::kBF16},     {"f16", DType::kFP16},
-      {"i32", DType::kInt32},      {"i16", DType::kInt16},     {"i8", DType::kInt8},
-      {"u8", DType::kUInt8},       {"u16", DType::kUInt16},    {"u32", DType::kUInt32},
-      {"f8e4m3", DType::kFP8E4M3}, {"f8e5m2", DType::kFP8E5M2}};
+      {"f32", DType::kFP32},       {"bf16", DType::kBF16},      {"f16", DType::kFP16},
+      {"i32", DType::kInt32},      {"i16", DType::kInt16},      {"i8", DType::kInt8},
+      {"u8", DType::kUInt8},       {"u16", DType::kUInt16},     {"u32", DType::kUInt32},
+      {"f8e4m3", DType::kFP8E4M3}, {"f8e5m2", DType::kFP8E5M2}, {"f8e3m4", DType::kFP8E3M4}};
   auto it = kNames.find(s);
   if (it == kNames.end())
     return badArg(

@@ -192,10 +192,12 @@ class Parser {
       d = DType::kFP8E4M3;
     else if (*dt == "f8e5m2")
       d = DType::kFP8E5M2;
+    else if (*dt == "f8e3m4")
+      d = DType::kFP8E3M4;
     if (!d) {
       error(
-          fmt::format("unknown dtype '{}': use f32, bf16, f16, f8e4m3, f8e5m2, i32, i16, i8, "
-                      "u32, u16 or u8",
+          fmt::format("unknown dtype '{}': use f32, bf16, f16, f8e4m3, f8e5m2, f8e3m4, i32, i16, "
+                      "i8, u32, u16 or u8",
                       *dt));
       return std::nullopt;
     }

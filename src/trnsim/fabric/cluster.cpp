@@ -1,23 +1,19 @@
 // Functional multi-chip runs (cluster.h): supersteps of "every rank runs to its next
 // collective, then every complete collective moves its data", on host threads and, under
-// mpirun, across processes.
+// mpirun, across processes. This file: set-up, tensor I/O, timing and the superstep loop;
+// cluster_match.cpp decides which collectives run, cluster_data.cpp what they compute.
 
 #include "trnsim/fabric/cluster.h"
 
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <atomic>
 #include <chrono>
-#include <cmath>
-#include <cstring>
-#include <map>
 #include <mutex>
-#include <numeric>
-#include <optional>
 #include <thread>
 #include <tuple>
 
+#include "trnsim/fabric/cluster_internal.h"
 #include "trnsim/fabric/transport.h"
 #include "trnsim/isa/verify.h"
 #include "trnsim/numerics/dtype.h"
@@ -53,88 +49,15 @@ namespace {
 using isa::Opcode;
 using isa::Program;
 
-// ---- little-endian serialization of the per-superstep exchange ----
+using detail::operandBytes;
+using detail::RankInfo;
+using detail::RankState;
+using detail::SegmentTiming;
 
-struct Writer {
-  std::vector<std::byte> out;
-  void raw(const void* p, size_t n) {
-    const auto* b = static_cast<const std::byte*>(p);
-    out.insert(out.end(), b, b + n);
-  }
-  void u64(uint64_t v) { raw(&v, 8); }
-  void f64(double v) { raw(&v, 8); }
-  void str(const std::string& s) {
-    u64(s.size());
-    raw(s.data(), s.size());
-  }
-};
+}  // namespace
 
-struct Reader {
-  std::span<const std::byte> in;
-  size_t pos = 0;
-  bool ok = true;
-  void raw(void* p, size_t n) {
-    if (pos + n > in.size()) {
-      ok = false;
-      std::memset(p, 0, n);
-      return;
-    }
-    std::memcpy(p, in.data() + pos, n);
-    pos += n;
-  }
-  uint64_t u64() {
-    uint64_t v = 0;
-    raw(&v, 8);
-    return v;
-  }
-  double f64() {
-    double v = 0;
-    raw(&v, 8);
-    return v;
-  }
-  std::string str() {
-    uint64_t n = u64();
-    if (!ok || pos + n > in.size()) {
-      ok = false;
-      return {};
-    }
-    std::string s(reinterpret_cast<const char*>(in.data() + pos), size_t(n));
-    pos += size_t(n);
-    return s;
-  }
-  std::span<const std::byte> bytes(uint64_t n) {
-    if (!ok || pos + n > in.size()) {
-      ok = false;
-      return {};
-    }
-    auto s = in.subspan(pos, size_t(n));
-    pos += size_t(n);
-    return s;
-  }
-};
+namespace detail {
 
-enum class RankState : uint8_t { kReady, kWaiting, kDone, kError };
-
-/// What every process knows about every rank.
-struct RankInfo {
-  RankState state = RankState::kReady;
-  size_t pc = 0;         ///< next instruction (kWaiting: the collective it waits at)
-  double clockNs = 0;    ///< its time when it left its last collective (or 0)
-  double arrivalNs = 0;  ///< kWaiting: when it arrived at the collective
-  double computeNs = 0;
-  double exposedCommNs = 0;
-  double commNs = 0;
-  uint64_t instructions = 0;
-  Status error;  ///< kError
-};
-
-/// A timed segment of a program, cached: SPMD ranks share their segments' timing.
-struct SegmentTiming {
-  sim::Timeline timeline;
-  double ns = 0;
-};
-
-/// Elements of a program's operand (row-major over its pattern).
 int64_t operandElements(const Program& p, size_t index, uint8_t slot) {
   const isa::AccessPattern* ap = p.instructions[index].operand(slot);
   return ap == nullptr ? 0 : ap->numElements();
@@ -150,51 +73,7 @@ uint64_t operandBytes(const Program& p, size_t index, uint8_t slot) {
          numerics::dtypeSize(operandDType(p, index, slot));
 }
 
-/// One collective about to run: one rank-list (or one sendrecv component) of one instruction.
-struct Firing {
-  Opcode op = Opcode::kAllReduce;
-  std::vector<uint32_t> members;  ///< in list order (the order of data and reductions)
-  size_t listsInGroup = 1;        ///< rank-lists of its replica group (concurrent collectives)
-  std::vector<std::pair<uint32_t, uint32_t>> pairs;  ///< permute: (source, target)
-};
-
-std::string rankListString(const std::vector<uint32_t>& l) {
-  return fmt::format("[{}]", fmt::join(l, ", "));
-}
-
-std::string groupString(const isa::ReplicaGroup& g) {
-  if (g.allRanks()) return "all ranks";
-  std::string s = "[";
-  for (size_t i = 0; i < g.lists.size(); ++i) s += (i ? ", " : "") + rankListString(g.lists[i]);
-  return s + "]";
-}
-
-}  // namespace
-
-struct Cluster::Impl {
-  arch::ChipConfig chip;
-  arch::SystemConfig system;
-  uint32_t size = 0;
-  uint32_t first = 0, end = 0;
-  ClusterOptions options;
-  std::unique_ptr<Transport> transport;
-  std::unique_ptr<CollectiveModel> model;
-  uint32_t modelChips = 0;
-  std::vector<std::shared_ptr<const Program>> programs;
-  std::vector<std::unique_ptr<sim::FunctionalChip>> chips;  ///< local ranks only
-  std::map<std::tuple<const Program*, size_t, size_t>, std::shared_ptr<SegmentTiming>> segCache;
-  std::mutex segMutex;
-  std::map<std::tuple<int, uint64_t, uint64_t, uint64_t, bool>, CollectiveCost> costCache;
-
-  Expected<std::shared_ptr<SegmentTiming>> timeSegment(const Program& p, size_t begin, size_t stop,
-                                                       bool events);
-  Expected<CollectiveCost> cost(const Firing& f, uint64_t bytes);
-  Status checkFiring(const Firing& f, const std::vector<RankInfo>& ranks) const;
-  uint32_t threads() const {
-    return options.threads != 0 ? options.threads
-                                : std::max<uint32_t>(1, std::thread::hardware_concurrency());
-  }
-};
+}  // namespace detail
 
 Cluster::Cluster(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Cluster::~Cluster() = default;
@@ -337,7 +216,7 @@ Expected<std::vector<std::byte>> Cluster::read(uint32_t rank, const std::string&
 
 Expected<std::vector<uint64_t>> Cluster::outputHashes() const {
   std::vector<uint64_t> hashes(impl_->size, 0);
-  Writer w;
+  WireWriter w;
   for (uint32_t r = impl_->first; r < impl_->end; ++r) {
     const Program& p = *impl_->programs[r];
     uint64_t h = support::kFnvOffset;
@@ -354,12 +233,12 @@ Expected<std::vector<uint64_t>> Cluster::outputHashes() const {
     w.u64(h);
   }
   if (impl_->transport->processes() > 1) {
-    TRNSIM_ASSIGN_OR_RETURN(auto all, impl_->transport->allGather(w.out));
+    TRNSIM_ASSIGN_OR_RETURN(auto all, impl_->transport->allGather(w.bytes()));
     for (const auto& buf : all) {
-      Reader rd{buf};
-      while (rd.ok && rd.pos < buf.size()) {
+      WireReader rd(buf);
+      while (rd.ok() && !rd.atEnd()) {
         const uint64_t r = rd.u64(), h = rd.u64();
-        if (rd.ok && r < hashes.size()) hashes[r] = h;
+        if (rd.ok() && r < hashes.size()) hashes[r] = h;
       }
     }
   }
@@ -439,153 +318,55 @@ Expected<CollectiveCost> Cluster::Impl::cost(const Firing& f, uint64_t bytes) {
   }
   if (!c.hasValue())
     return c.status().withContext(fmt::format("timing {} of {} bytes on ranks {}", opName(op),
-                                              bytes, rankListString(f.members)));
+                                              bytes, detail::rankListString(f.members)));
   costCache.emplace(key, *c);
   return *c;
 }
 
-// ---------------------------------------------------------------------------------------------
-// Matching: which collectives can run now
-
 namespace {
 
-/// The rank-list of `rank` in replica group `g` (every rank when it has no lists).
-std::optional<std::vector<uint32_t>> listOf(const isa::ReplicaGroup& g, uint32_t rank,
-                                            uint32_t size) {
-  if (g.allRanks()) {
-    std::vector<uint32_t> all(size);
-    std::iota(all.begin(), all.end(), 0u);
-    return all;
+/// Step 2 of a superstep under MPI: every process sends the states of the ranks it ran (`ran`)
+/// and learns everyone else's.
+Status exchangeRankStates(Transport& transport, std::vector<RankInfo>& ranks,
+                          const std::vector<uint32_t>& ran) {
+  WireWriter w;
+  for (uint32_t r : ran) {
+    const RankInfo& ri = ranks[r];
+    w.u64(r);
+    w.u64(uint64_t(ri.state));
+    w.u64(ri.pc);
+    w.f64(ri.clockNs);
+    w.f64(ri.arrivalNs);
+    w.f64(ri.computeNs);
+    w.u64(ri.instructions);
+    w.status(ri.error);
   }
-  for (const auto& l : g.lists)
-    if (std::find(l.begin(), l.end(), rank) != l.end()) return l;
-  return std::nullopt;
-}
-
-std::string waitDescription(const Program& p, const RankInfo& r, uint32_t rank) {
-  if (r.state == RankState::kDone) return fmt::format("rank {} has finished its program", rank);
-  const isa::Instruction& in = p.instructions[r.pc];
-  std::string what = p.instructionContext(r.pc);
-  if (in.opcode == Opcode::kSendRecv)
-    return fmt::format("rank {} waits at {} (send to {}, receive from {})", rank, what, in.iarg[0],
-                       in.iarg[1]);
-  const int64_t g = in.iarg[0];
-  std::string group = g >= 0 && uint64_t(g) < p.replicaGroups.size()
-                          ? groupString(p.replicaGroups[size_t(g)])
-                          : fmt::format("replica group {}", g);
-  return fmt::format("rank {} waits at {} on {}", rank, what, group);
-}
-
-}  // namespace
-
-Status Cluster::Impl::checkFiring(const Firing& f, const std::vector<RankInfo>& ranks) const {
-  // Every member runs the same kind of collective on the same sizes and dtypes.
-  const uint32_t r0 = f.members[0];
-  const Program& p0 = *programs[r0];
-  const size_t i0 = ranks[r0].pc;
-  const isa::Instruction& in0 = p0.instructions[i0];
-  for (uint32_t r : f.members) {
-    const Program& p = *programs[r];
-    const size_t i = ranks[r].pc;
-    const isa::Instruction& in = p.instructions[i];
-    auto mismatch = [&](const std::string& what) {
-      return Status(ErrorCode::kInvalidArgument,
-                    fmt::format("ranks {} and {} disagree on {} {}: {}; every member of a "
-                                "rank-list must make the same call",
-                                r0, r, opcodeName(in.opcode), rankListString(f.members), what),
-                    fmt::format("rank {} {} / rank {} {}", r0, p0.instructionContext(i0), r,
-                                p.instructionContext(i)));
-    };
-    if (f.op == Opcode::kSendRecv) continue;  // checked pairwise by the caller
-    if (in.reduceOp != in0.reduceOp)
-      return mismatch(fmt::format("reduce_op {} vs {}", isa::aluOpName(in0.reduceOp),
-                                  isa::aluOpName(in.reduceOp)));
-    if (f.op == Opcode::kCoreBarrier) continue;
-    for (uint8_t slot = 0; slot < 2; ++slot) {
-      if (operandDType(p, i, slot) != operandDType(p0, i0, slot) ||
-          operandElements(p, i, slot) != operandElements(p0, i0, slot))
-        return mismatch(fmt::format(
-            "{} is {} x {} vs {} x {}", slot == 0 ? "dst" : "src", operandElements(p0, i0, slot),
-            numerics::dtypeName(operandDType(p0, i0, slot)), operandElements(p, i, slot),
-            numerics::dtypeName(operandDType(p, i, slot))));
+  TRNSIM_ASSIGN_OR_RETURN(auto all, transport.allGather(w.bytes()));
+  for (const auto& buf : all) {
+    WireReader rd(buf);
+    while (rd.ok() && !rd.atEnd()) {
+      const uint64_t r = rd.u64();
+      RankInfo tmp;
+      tmp.state = static_cast<RankState>(rd.u64());
+      tmp.pc = rd.u64();
+      tmp.clockNs = rd.f64();
+      tmp.arrivalNs = rd.f64();
+      tmp.computeNs = rd.f64();
+      tmp.instructions = rd.u64();
+      tmp.error = rd.status();
+      if (!rd.ok() || r >= ranks.size())
+        return Status(ErrorCode::kCorrupt, "malformed rank states from another MPI process");
+      RankInfo& ri = ranks[r];
+      ri.state = tmp.state;
+      ri.pc = tmp.pc;
+      ri.clockNs = tmp.clockNs;
+      ri.arrivalNs = tmp.arrivalNs;
+      ri.computeNs = tmp.computeNs;
+      ri.instructions = tmp.instructions;
+      ri.error = std::move(tmp.error);
     }
   }
-  if (f.op == Opcode::kSendRecv || f.op == Opcode::kCoreBarrier ||
-      f.op == Opcode::kCollectivePermute)
-    return {};
-  const int64_t n = int64_t(f.members.size());
-  const int64_t nd = operandElements(p0, i0, 0), ns = operandElements(p0, i0, 1);
-  bool ok = true;
-  std::string need;
-  switch (f.op) {
-    case Opcode::kAllGather:
-      ok = nd == n * ns;
-      need = fmt::format("dst of {} x src ({}) elements", n, n * ns);
-      break;
-    case Opcode::kReduceScatter:
-      ok = ns == n * nd;
-      need = fmt::format("src of {} x dst ({}) elements", n, n * nd);
-      break;
-    case Opcode::kAllToAll:
-      ok = ns % n == 0;
-      need = fmt::format("a multiple of {} elements", n);
-      break;
-    default:
-      break;
-  }
-  if (!ok)
-    return Status(ErrorCode::kInvalidArgument,
-                  fmt::format("{} on the {} ranks {} needs {}; dst has {}, src {}",
-                              opcodeName(f.op), n, rankListString(f.members), need, nd, ns),
-                  fmt::format("rank {} {}", r0, p0.instructionContext(i0)));
   return {};
-}
-
-// ---------------------------------------------------------------------------------------------
-// Data: what each firing collective computes
-
-namespace {
-
-constexpr size_t kChunkElems = size_t(1) << 16;
-
-/// acc[i] = op(acc[i], in[i]) in fp32 (kBypass: acc = in), in chunks over host threads.
-/// Max and min propagate NaN; the result per element does not depend on the chunking.
-void combineInto(std::vector<float>& acc, std::span<const std::byte> in, numerics::DType dt,
-                 isa::AluOp op, uint32_t threads) {
-  const size_t es = numerics::dtypeSize(dt);
-  const size_t count = acc.size();
-  support::parallelFor((count + kChunkElems - 1) / kChunkElems, threads, [&](size_t c) {
-    const size_t b = c * kChunkElems, e = std::min(count, b + kChunkElems);
-    float* a = acc.data() + b;
-    if (op == isa::AluOp::kBypass) {
-      numerics::convertToFloat(dt, in.data() + b * es, a, e - b);
-      return;
-    }
-    std::vector<float> tmp(e - b);
-    numerics::convertToFloat(dt, in.data() + b * es, tmp.data(), e - b);
-    const size_t n = e - b;
-    switch (op) {
-      case isa::AluOp::kMax:
-        for (size_t i = 0; i < n; ++i) a[i] = std::isnan(tmp[i]) || tmp[i] > a[i] ? tmp[i] : a[i];
-        break;
-      case isa::AluOp::kMin:
-        for (size_t i = 0; i < n; ++i) a[i] = std::isnan(tmp[i]) || tmp[i] < a[i] ? tmp[i] : a[i];
-        break;
-      default:
-        for (size_t i = 0; i < n; ++i) a[i] += tmp[i];
-        break;
-    }
-  });
-}
-
-/// acc[first, first + count) rounded (RNE) to dt into out.
-void toDType(const std::vector<float>& acc, size_t first, size_t count, numerics::DType dt,
-             std::byte* out, uint32_t threads) {
-  const size_t es = numerics::dtypeSize(dt);
-  support::parallelFor((count + kChunkElems - 1) / kChunkElems, threads, [&](size_t c) {
-    const size_t b = c * kChunkElems, e = std::min(count, b + kChunkElems);
-    numerics::convertFromFloat(dt, acc.data() + first + b, out + b * es, e - b);
-  });
 }
 
 }  // namespace
@@ -654,29 +435,7 @@ Expected<ClusterResult> Cluster::run(const ClusterRunOptions& opts) {
         return;
       }
       const SegmentTiming& st = **seg;
-      sim::Timeline& tl = local[r].timeline;
-      for (const auto& e : st.timeline.events) {
-        sim::TimelineEvent ev = e;
-        ev.startNs += ri.clockNs;
-        ev.endNs += ri.clockNs;
-        ev.readyNs += ri.clockNs;
-        tl.events.push_back(ev);
-      }
-      if (!st.timeline.cores.empty()) {
-        const auto& c = st.timeline.cores[0];
-        auto& acc = tl.cores[0];
-        for (size_t e = 0; e < c.busyNs.size(); ++e) {
-          acc.busyNs[e] += c.busyNs[e];
-          acc.engineInstructions[e] += c.engineInstructions[e];
-          acc.stallNs[e] += c.stallNs[e];
-        }
-        acc.tensorFlops += c.tensorFlops;
-        acc.tensorFlopsAtPeakNs += c.tensorFlopsAtPeakNs;
-        acc.hbmReadBytes += c.hbmReadBytes;
-        acc.hbmWriteBytes += c.hbmWriteBytes;
-        acc.instructions += c.instructions;
-        acc.throttledNs += c.throttledNs;
-      }
+      local[r].timeline.append(st.timeline, ri.clockNs);
       ri.computeNs += st.ns;
       ri.instructions += stop - ri.pc;
       ri.arrivalNs = ri.clockNs + st.ns;
@@ -687,51 +446,7 @@ Expected<ClusterResult> Cluster::run(const ClusterRunOptions& opts) {
     started = true;
 
     // 2. Everyone learns every rank's state.
-    if (multi) {
-      Writer w;
-      for (uint32_t r : todo) {
-        const RankInfo& ri = ranks[r];
-        w.u64(r);
-        w.u64(uint64_t(ri.state));
-        w.u64(ri.pc);
-        w.f64(ri.clockNs);
-        w.f64(ri.arrivalNs);
-        w.f64(ri.computeNs);
-        w.u64(ri.instructions);
-        w.u64(uint64_t(ri.error.code()));
-        w.str(ri.error.message());
-        w.str(ri.error.where());
-      }
-      TRNSIM_ASSIGN_OR_RETURN(auto all, im.transport->allGather(w.out));
-      for (const auto& buf : all) {
-        Reader rd{buf};
-        while (rd.ok && rd.pos < buf.size()) {
-          const uint64_t r = rd.u64();
-          RankInfo tmp;
-          tmp.state = static_cast<RankState>(rd.u64());
-          tmp.pc = rd.u64();
-          tmp.clockNs = rd.f64();
-          tmp.arrivalNs = rd.f64();
-          tmp.computeNs = rd.f64();
-          tmp.instructions = rd.u64();
-          const auto code = static_cast<ErrorCode>(rd.u64());
-          std::string message = rd.str();
-          std::string where = rd.str();
-          if (code != ErrorCode::kOk)
-            tmp.error = Status(code, std::move(message), std::move(where));
-          if (!rd.ok || r >= im.size)
-            return Status(ErrorCode::kCorrupt, "malformed rank states from another MPI process");
-          RankInfo& ri = ranks[r];
-          ri.state = tmp.state;
-          ri.pc = tmp.pc;
-          ri.clockNs = tmp.clockNs;
-          ri.arrivalNs = tmp.arrivalNs;
-          ri.computeNs = tmp.computeNs;
-          ri.instructions = tmp.instructions;
-          ri.error = std::move(tmp.error);
-        }
-      }
-    }
+    if (multi) TRNSIM_RETURN_IF_ERROR(exchangeRankStates(*im.transport, ranks, todo));
     for (uint32_t r = 0; r < im.size; ++r)
       if (ranks[r].state == RankState::kError) return ranks[r].error;
     bool allDone = true;
@@ -739,140 +454,11 @@ Expected<ClusterResult> Cluster::run(const ClusterRunOptions& opts) {
     if (allDone) break;
 
     // 3. Which collectives have all their members (the same decision in every process).
-    std::vector<Firing> firings;
-    std::vector<uint8_t> taken(im.size, 0);
-    for (uint32_t r = 0; r < im.size; ++r) {
-      const RankInfo& ri = ranks[r];
-      if (ri.state != RankState::kWaiting || taken[r]) continue;
-      const Program& p = *im.programs[r];
-      const isa::Instruction& in = p.instructions[ri.pc];
-      const std::string where = fmt::format("rank {} {}", r, p.instructionContext(ri.pc));
-      if (in.opcode == Opcode::kSendRecv) continue;  // below
-      const int64_t g = in.iarg[0];
-      const isa::ReplicaGroup& rg = p.replicaGroups[size_t(g)];
-      for (const auto& l : rg.lists)
-        for (uint32_t m : l)
-          if (m >= im.size)
-            return Status(ErrorCode::kInvalidArgument,
-                          fmt::format("replica group {} names rank {}, but the cluster has {} "
-                                      "ranks (0-{})",
-                                      g, m, im.size, im.size - 1),
-                          where);
-      Firing f;
-      f.op = in.opcode;
-      if (in.opcode == Opcode::kCollectivePermute) {
-        f.members.resize(im.size);
-        std::iota(f.members.begin(), f.members.end(), 0u);
-        for (const auto& pr : rg.lists) f.pairs.emplace_back(pr[0], pr[1]);
-      } else {
-        auto l = listOf(rg, r, im.size);
-        if (!l)
-          return Status(ErrorCode::kInvalidArgument,
-                        fmt::format("rank {} is not in replica group {} ({}): every rank that "
-                                    "calls {} must be in one of its rank-lists",
-                                    r, g, groupString(rg), opcodeName(in.opcode)),
-                        where);
-        f.members = std::move(*l);
-        f.listsInGroup = std::max<size_t>(rg.lists.size(), 1);
-      }
-      bool complete = true;
-      for (uint32_t m : f.members) {
-        const RankInfo& mi = ranks[m];
-        if (mi.state != RankState::kWaiting || taken[m]) {
-          complete = false;
-          break;
-        }
-        const Program& pm = *im.programs[m];
-        const isa::Instruction& im2 = pm.instructions[mi.pc];
-        if (im2.opcode != in.opcode || im2.iarg[0] < 0 ||
-            uint64_t(im2.iarg[0]) >= pm.replicaGroups.size() ||
-            pm.replicaGroups[size_t(im2.iarg[0])] != rg) {
-          complete = false;
-          break;
-        }
-      }
-      if (!complete) continue;
-      TRNSIM_RETURN_IF_ERROR(im.checkFiring(f, ranks));
-      for (uint32_t m : f.members) taken[m] = 1;
-      firings.push_back(std::move(f));
-    }
-    // sendrecv: the largest set of waiting ranks whose peers wait for them, pairwise.
-    {
-      std::vector<uint8_t> cand(im.size, 0);
-      for (uint32_t r = 0; r < im.size; ++r) {
-        const RankInfo& ri = ranks[r];
-        if (ri.state != RankState::kWaiting || taken[r]) continue;
-        const isa::Instruction& in = im.programs[r]->instructions[ri.pc];
-        if (in.opcode != Opcode::kSendRecv) continue;
-        if (in.iarg[0] >= int64_t(im.size) || in.iarg[1] >= int64_t(im.size))
-          return Status(ErrorCode::kInvalidArgument,
-                        fmt::format("sendrecv names rank {}, but the cluster has {} ranks (0-{})",
-                                    std::max(in.iarg[0], in.iarg[1]), im.size, im.size - 1),
-                        fmt::format("rank {} {}", r, im.programs[r]->instructionContext(ri.pc)));
-        cand[r] = 1;
-      }
-      auto peers = [&](uint32_t r) {
-        const isa::Instruction& in = im.programs[r]->instructions[ranks[r].pc];
-        return std::make_pair(uint32_t(in.iarg[0]), uint32_t(in.iarg[1]));
-      };
-      for (bool changed = true; changed;) {
-        changed = false;
-        for (uint32_t r = 0; r < im.size; ++r) {
-          if (!cand[r]) continue;
-          auto [to, from] = peers(r);
-          bool ok = cand[to] && peers(to).second == r && cand[from] && peers(from).first == r;
-          if (!ok) {
-            cand[r] = 0;
-            changed = true;
-          }
-        }
-      }
-      // Components (joined by send edges), each one collective.
-      std::vector<uint8_t> seen(im.size, 0);
-      for (uint32_t r = 0; r < im.size; ++r) {
-        if (!cand[r] || seen[r]) continue;
-        Firing f;
-        f.op = Opcode::kSendRecv;
-        for (uint32_t cur = r; !seen[cur]; cur = peers(cur).first) {
-          seen[cur] = 1;
-          f.members.push_back(cur);
-        }
-        std::sort(f.members.begin(), f.members.end());
-        for (uint32_t m : f.members) {
-          const uint32_t from = peers(m).second;
-          const Program& pm = *im.programs[m];
-          const Program& pf = *im.programs[from];
-          if (operandBytes(pm, ranks[m].pc, 0) != operandBytes(pf, ranks[from].pc, 1) ||
-              operandDType(pm, ranks[m].pc, 0) != operandDType(pf, ranks[from].pc, 1))
-            return Status(
-                ErrorCode::kInvalidArgument,
-                fmt::format("rank {} receives {} bytes of {} from rank {}, which sends "
-                            "{} bytes of {}: sendrecv peers move equal tensors",
-                            m, operandBytes(pm, ranks[m].pc, 0),
-                            numerics::dtypeName(operandDType(pm, ranks[m].pc, 0)), from,
-                            operandBytes(pf, ranks[from].pc, 1),
-                            numerics::dtypeName(operandDType(pf, ranks[from].pc, 1))),
-                fmt::format("rank {} {} / rank {} {}", m, pm.instructionContext(ranks[m].pc), from,
-                            pf.instructionContext(ranks[from].pc)));
-          taken[m] = 1;
-        }
-        firings.push_back(std::move(f));
-      }
-    }
-    if (firings.empty()) {
-      std::string lines;
-      int shown = 0;
-      for (uint32_t r = 0; r < im.size && shown < 16; ++r, ++shown)
-        lines += "\n  " + waitDescription(*im.programs[r], ranks[r], r);
-      return Status(ErrorCode::kInvalidArgument,
-                    fmt::format("deadlock: no collective can complete (ranks call different "
-                                "collectives, or a rank-list member never arrives):{}",
-                                lines));
-    }
+    TRNSIM_ASSIGN_OR_RETURN(std::vector<detail::Firing> firings, im.findFirings(ranks));
 
     // 4. Time: each collective starts when its last member arrives.
     std::vector<double> firingEnd;
-    for (const Firing& f : firings) {
+    for (const detail::Firing& f : firings) {
       const uint32_t r0 = f.members[0];
       const Program& p0 = *im.programs[r0];
       const size_t i0 = ranks[r0].pc;
@@ -924,156 +510,8 @@ Expected<ClusterResult> Cluster::run(const ClusterRunOptions& opts) {
 
     // 5. Data.
     if (opts.computeValues) {
-      // Per firing, the members' sent bytes: read locally, exchanged under MPI.
-      std::vector<std::vector<std::vector<std::byte>>> sent(firings.size());
-      Status readError;
-      for (size_t fi = 0; fi < firings.size() && readError.isOk(); ++fi) {
-        const Firing& f = firings[fi];
-        sent[fi].resize(f.members.size());
-        if (f.op == Opcode::kCoreBarrier) continue;
-        // One process reduces straight from the chips, one member at a time (memory).
-        if (!multi && (f.op == Opcode::kAllReduce || f.op == Opcode::kReduceScatter)) continue;
-        for (size_t k = 0; k < f.members.size(); ++k) {
-          const uint32_t m = f.members[k];
-          if (!(m >= im.first && m < im.end)) continue;
-          if (f.op == Opcode::kCollectivePermute) {
-            bool sends = false;
-            for (auto [s, t] : f.pairs) sends = sends || s == m;
-            if (!sends) continue;
-          }
-          auto b = im.chips[m]->readOperand(*im.programs[m], 0, ranks[m].pc, 1, ropts[m]);
-          if (!b.hasValue()) {
-            readError = b.status().withContext(fmt::format("rank {}", m));
-            break;
-          }
-          sent[fi][k] = std::move(*b);
-        }
-      }
-      if (multi) {
-        Writer w;
-        w.u64(uint64_t(readError.code()));
-        w.str(readError.message());
-        w.str(readError.where());
-        for (size_t fi = 0; fi < firings.size(); ++fi)
-          for (size_t k = 0; k < firings[fi].members.size(); ++k) {
-            const uint32_t m = firings[fi].members[k];
-            if (!(m >= im.first && m < im.end) || sent[fi][k].empty()) continue;
-            w.u64(fi);
-            w.u64(k);
-            w.u64(sent[fi][k].size());
-            w.raw(sent[fi][k].data(), sent[fi][k].size());
-          }
-        TRNSIM_ASSIGN_OR_RETURN(auto all, im.transport->allGather(w.out));
-        for (const auto& buf : all) {
-          Reader rd{buf};
-          const auto code = static_cast<ErrorCode>(rd.u64());
-          std::string message = rd.str();
-          std::string where = rd.str();
-          if (code != ErrorCode::kOk && readError.isOk())
-            readError = Status(code, std::move(message), std::move(where));
-          while (rd.ok && rd.pos < buf.size()) {
-            const uint64_t fi = rd.u64(), k = rd.u64(), n = rd.u64();
-            auto bytes = rd.bytes(n);
-            if (!rd.ok || fi >= firings.size() || k >= firings[fi].members.size())
-              return Status(ErrorCode::kCorrupt, "malformed collective data from another process");
-            sent[fi][k].assign(bytes.begin(), bytes.end());
-          }
-        }
-      }
-      if (!readError.isOk()) return readError;
-
-      for (size_t fi = 0; fi < firings.size(); ++fi) {
-        const Firing& f = firings[fi];
-        if (f.op == Opcode::kCoreBarrier) continue;
-        const size_t n = f.members.size();
-        const uint32_t r0 = f.members[0];
-        const Program& p0 = *im.programs[r0];
-        const isa::Instruction& in0 = p0.instructions[ranks[r0].pc];
-        const numerics::DType dt = operandDType(p0, ranks[r0].pc, 1);
-        const size_t es = numerics::dtypeSize(dt);
-        std::vector<std::span<const std::byte>> inputs(n);
-        for (size_t k = 0; k < n; ++k) inputs[k] = sent[fi][k];
-        auto deliver = [&](uint32_t m, std::span<const std::byte> data) -> Status {
-          if (!(m >= im.first && m < im.end)) return {};
-          return im.chips[m]->writeOperand(*im.programs[m], 0, ranks[m].pc, 0, data, ropts[m]);
-        };
-        switch (f.op) {
-          case Opcode::kAllReduce:
-          case Opcode::kReduceScatter: {
-            // fp32 accumulation in list order, member by member (the order of every element's
-            // sum is the list order, whatever the chunking over threads).
-            const size_t total = size_t(operandElements(p0, ranks[r0].pc, 1));
-            std::vector<float> acc(total);
-            std::vector<std::byte> owned;
-            for (size_t k = 0; k < n; ++k) {
-              std::span<const std::byte> in = inputs[k];
-              if (in.empty() && total > 0) {
-                // In place when the operand is contiguous (no copy), else a copy.
-                const uint32_t m = f.members[k];
-                auto direct =
-                    im.chips[m]->operandBytesInPlace(*im.programs[m], 0, ranks[m].pc, 1, ropts[m]);
-                if (!direct.hasValue())
-                  return direct.status().withContext(fmt::format("rank {}", m));
-                in = *direct;
-                if (in.empty()) {
-                  auto b = im.chips[m]->readOperand(*im.programs[m], 0, ranks[m].pc, 1, ropts[m]);
-                  if (!b.hasValue()) return b.status().withContext(fmt::format("rank {}", m));
-                  owned = std::move(*b);
-                  in = owned;
-                }
-              }
-              combineInto(acc, in, dt, k == 0 ? isa::AluOp::kBypass : in0.reduceOp, nthreads);
-            }
-            owned = {};
-            bytesReduced += total * es * n;
-            if (f.op == Opcode::kAllReduce) {
-              std::vector<std::byte> out(total * es);
-              toDType(acc, 0, total, dt, out.data(), nthreads);
-              for (uint32_t m : f.members) TRNSIM_RETURN_IF_ERROR(deliver(m, out));
-            } else {
-              const size_t chunk = total / n;
-              std::vector<std::byte> out(chunk * es);
-              for (size_t k = 0; k < n; ++k) {
-                if (!(f.members[k] >= im.first && f.members[k] < im.end)) continue;
-                toDType(acc, k * chunk, chunk, dt, out.data(), nthreads);
-                TRNSIM_RETURN_IF_ERROR(deliver(f.members[k], out));
-              }
-            }
-            break;
-          }
-          case Opcode::kAllGather: {
-            std::vector<std::byte> out;
-            out.reserve(inputs[0].size() * n);
-            for (const auto& in : inputs) out.insert(out.end(), in.begin(), in.end());
-            for (uint32_t m : f.members) TRNSIM_RETURN_IF_ERROR(deliver(m, out));
-            break;
-          }
-          case Opcode::kAllToAll: {
-            const size_t chunk = inputs[0].size() / n;
-            for (size_t k = 0; k < n; ++k) {
-              std::vector<std::byte> out(inputs[0].size());
-              for (size_t j = 0; j < n; ++j)
-                std::memcpy(out.data() + j * chunk, inputs[j].data() + k * chunk, chunk);
-              TRNSIM_RETURN_IF_ERROR(deliver(f.members[k], out));
-            }
-            break;
-          }
-          case Opcode::kCollectivePermute:
-            for (auto [s, t] : f.pairs) TRNSIM_RETURN_IF_ERROR(deliver(t, inputs[s]));
-            break;
-          case Opcode::kSendRecv:
-            for (size_t k = 0; k < n; ++k) {
-              const uint32_t m = f.members[k];
-              const uint32_t from = uint32_t(im.programs[m]->instructions[ranks[m].pc].iarg[1]);
-              const size_t kf =
-                  size_t(std::find(f.members.begin(), f.members.end(), from) - f.members.begin());
-              TRNSIM_RETURN_IF_ERROR(deliver(m, inputs[kf]));
-            }
-            break;
-          default:
-            break;
-        }
-      }
+      TRNSIM_ASSIGN_OR_RETURN(uint64_t reduced, im.moveData(firings, ranks, ropts));
+      bytesReduced += reduced;
     }
     for (size_t fi = 0; fi < firings.size(); ++fi) {
       for (uint32_t m : firings[fi].members) {

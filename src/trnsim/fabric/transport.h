@@ -2,11 +2,13 @@
 // How the processes of a functional multi-chip run (fabric::Cluster) exchange data: one
 // process (local: threads share memory, nothing to exchange) or several started by mpirun
 // (MPI). The cluster needs one operation: every process contributes bytes and receives every
-// process's bytes, in process order.
+// process's bytes, in process order. WireWriter/WireReader are the format of those bytes.
 
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <span>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -23,6 +25,43 @@ class Transport {
   /// Every process passes its bytes; every process gets all of them, in process order.
   virtual Expected<std::vector<std::vector<std::byte>>> allGather(
       std::span<const std::byte> mine) = 0;
+};
+
+/// The wire format of what processes exchange: 64-bit integers and doubles in the host's byte
+/// order (every process of one mpirun run is the same build on the same kind of host), strings
+/// and byte runs with a 64-bit length before them, and Status values (code, message, place).
+class WireWriter {
+ public:
+  void raw(const void* p, size_t n);
+  void u64(uint64_t v) { raw(&v, sizeof v); }
+  void f64(double v) { raw(&v, sizeof v); }
+  void str(std::string_view s);
+  void status(const Status& s);
+  const std::vector<std::byte>& bytes() const { return out_; }
+
+ private:
+  std::vector<std::byte> out_;
+};
+
+/// Reads what a WireWriter wrote. Reading past the end turns ok() false and gives zeros and
+/// empty strings; the caller checks ok() once after a record.
+class WireReader {
+ public:
+  explicit WireReader(std::span<const std::byte> in) : in_(in) {}
+  bool ok() const { return ok_; }
+  bool atEnd() const { return pos_ >= in_.size(); }
+  uint64_t u64();
+  double f64();
+  std::string str();
+  Status status();
+  /// The next n bytes (a view into the input).
+  std::span<const std::byte> bytes(uint64_t n);
+
+ private:
+  void raw(void* p, size_t n);
+  std::span<const std::byte> in_;
+  size_t pos_ = 0;
+  bool ok_ = true;
 };
 
 /// One process: allGather returns {mine}.

@@ -78,6 +78,7 @@ struct SmallFloat {
 using Fp16 = SmallFloat<5, 10, true>;
 using E4M3 = SmallFloat<4, 3, false>;
 using E5M2 = SmallFloat<5, 2, true>;
+using E3M4 = SmallFloat<3, 4, true>;
 
 template <class F, bool kStochastic>
 inline uint32_t narrow(float v, uint32_t randomBits) {
@@ -132,6 +133,7 @@ constexpr auto makeTable() {
 }
 constexpr auto kE4M3Table = makeTable<E4M3>();
 constexpr auto kE5M2Table = makeTable<E5M2>();
+constexpr auto kE3M4Table = makeTable<E3M4>();
 
 // ---------------------------------------------------------------------------------------
 // bf16 and tf32 share fp32's exponent, so rounding is a plain add-and-truncate on the bits:
@@ -264,6 +266,11 @@ void convertFromFloatImpl(DType dst, const float* in, std::byte* out, size_t n,
         return static_cast<uint8_t>(narrow<E5M2, kSr>(v, r));
       });
       return;
+    case DType::kFP8E3M4:
+      narrowLoop<uint8_t, kSr>(in, out, n, rng, [](float v, uint32_t r) {
+        return static_cast<uint8_t>(narrow<E3M4, kSr>(v, r));
+      });
+      return;
     case DType::kTF32:
       if constexpr (kSr) {
         narrowLoop<float, kSr>(in, out, n, rng, tf32Stochastic);
@@ -316,6 +323,8 @@ uint8_t floatToFp8E4M3Bits(float v) { return static_cast<uint8_t>(narrow<E4M3, f
 float fp8E4M3BitsToFloat(uint8_t bits) { return kE4M3Table.v[bits]; }
 uint8_t floatToFp8E5M2Bits(float v) { return static_cast<uint8_t>(narrow<E5M2, false>(v, 0)); }
 float fp8E5M2BitsToFloat(uint8_t bits) { return kE5M2Table.v[bits]; }
+uint8_t floatToFp8E3M4Bits(float v) { return static_cast<uint8_t>(narrow<E3M4, false>(v, 0)); }
+float fp8E3M4BitsToFloat(uint8_t bits) { return kE3M4Table.v[bits]; }
 float roundToTf32(float v) { return tf32Rne(v); }
 
 float loadAsFloat(DType t, const std::byte* p) {
@@ -328,6 +337,8 @@ float loadAsFloat(DType t, const std::byte* p) {
       return kE4M3Table.v[loadRaw<uint8_t>(p)];
     case DType::kFP8E5M2:
       return kE5M2Table.v[loadRaw<uint8_t>(p)];
+    case DType::kFP8E3M4:
+      return kE3M4Table.v[loadRaw<uint8_t>(p)];
     case DType::kTF32:
     case DType::kFP32:
       return loadRaw<float>(p);
@@ -364,6 +375,10 @@ void storeFromFloat(DType t, float v, std::byte* p, Rounding r, uint32_t randomB
     case DType::kFP8E5M2:
       storeRaw<uint8_t>(p, static_cast<uint8_t>(sr ? narrow<E5M2, true>(v, randomBits)
                                                    : narrow<E5M2, false>(v, 0)));
+      return;
+    case DType::kFP8E3M4:
+      storeRaw<uint8_t>(p, static_cast<uint8_t>(sr ? narrow<E3M4, true>(v, randomBits)
+                                                   : narrow<E3M4, false>(v, 0)));
       return;
     case DType::kTF32:
       storeRaw<float>(p, sr ? tf32Stochastic(v, randomBits) : tf32Rne(v));
@@ -411,6 +426,9 @@ void convertToFloat(DType src, const std::byte* in, float* out, size_t n) {
       return;
     case DType::kFP8E5M2:
       widenLoop<uint8_t>(in, out, n, [](uint8_t b) { return kE5M2Table.v[b]; });
+      return;
+    case DType::kFP8E3M4:
+      widenLoop<uint8_t>(in, out, n, [](uint8_t b) { return kE3M4Table.v[b]; });
       return;
     case DType::kTF32:
     case DType::kFP32:

@@ -30,6 +30,7 @@ constexpr std::array<DTypeInfo, kNumDTypes> kInfo = {{
     {DType::kUInt8, 1, "uint8", false, false},
     {DType::kUInt16, 2, "uint16", false, false},
     {DType::kUInt32, 4, "uint32", false, false},
+    {DType::kFP8E3M4, 1, "float8_e3m4", true, true},
 }};
 
 constexpr bool infoMatchesEnum() {
@@ -61,6 +62,8 @@ constexpr Alias kAliases[] = {
     {"e4m3", DType::kFP8E4M3},
     {"fp8_e5m2", DType::kFP8E5M2},
     {"e5m2", DType::kFP8E5M2},
+    {"fp8_e3m4", DType::kFP8E3M4},
+    {"e3m4", DType::kFP8E3M4},
     {"tf32", DType::kTF32},
     {"fp32", DType::kFP32},
     {"f32", DType::kFP32},
@@ -141,6 +144,8 @@ double maxFinite(DType t) {
       return 448.0;  // S.1111.110; S.1111.111 is NaN
     case DType::kFP8E5M2:
       return 57344.0;
+    case DType::kFP8E3M4:
+      return 15.5;  // S.110.1111; S.111.0000 is inf
     case DType::kTF32:
       return 0x1.FFCp127;
     case DType::kFP32:

@@ -22,13 +22,14 @@ enum class DType : uint8_t {
   kUInt8,
   kUInt16,
   kUInt32,
+  kFP8E3M4,  ///< IEEE-like fp8 (bias 3): inf = S.111.0000, max 15.5, as ml_dtypes.float8_e3m4
 };
-inline constexpr int kNumDTypes = 12;
+inline constexpr int kNumDTypes = 13;
 
 /// Bytes one element occupies in memory (tf32 occupies 4).
 size_t dtypeSize(DType t);
 /// NKI spelling: "bfloat16", "float16", "float8_e4m3", "float8_e5m2", "tfloat32",
-/// "float32", "int8", ..., "uint32".
+/// "float32", "int8", ..., "uint32", "float8_e3m4".
 std::string_view dtypeName(DType t);
 /// Accepts the NKI spelling and short aliases ("bf16", "fp16", "fp8_e4m3", "fp32", "f32", ...).
 std::optional<DType> parseDType(std::string_view name);
@@ -73,12 +74,14 @@ uint8_t floatToFp8E4M3Bits(float v);
 float fp8E4M3BitsToFloat(uint8_t bits);
 uint8_t floatToFp8E5M2Bits(float v);
 float fp8E5M2BitsToFloat(uint8_t bits);
+uint8_t floatToFp8E3M4Bits(float v);
+float fp8E3M4BitsToFloat(uint8_t bits);
 float roundToTf32(float v);
 
 /// The 32 random bits used for element `index` of a stochastic conversion with `seed`.
 uint32_t stochasticBits(uint64_t seed, uint64_t index);
 
-/// Largest finite value of a float type (448 for e4m3, 57344 for e5m2, ...).
+/// Largest finite value of a float type (448 for e4m3, 57344 for e5m2, 15.5 for e3m4, ...).
 double maxFinite(DType t);
 
 }  // namespace trnsim::numerics

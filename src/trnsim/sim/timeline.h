@@ -48,6 +48,12 @@ struct Timeline {
   std::vector<TimelineEvent> events;  ///< empty when events were not recorded
   std::vector<CoreTimingStats> cores;
   double endNs = 0;  ///< simulated time of the whole run
+
+  /// Stitches `later`, a timeline that starts `offsetNs` into this one, onto its end: its
+  /// events shifted by offsetNs, its per-core totals added to this one's (cores matched by
+  /// index), the ends moved to where it ends. The fabric builds a rank's timeline so from the
+  /// segments between its collectives.
+  void append(const Timeline& later, double offsetNs);
 };
 
 }  // namespace trnsim::sim
