@@ -332,7 +332,7 @@ int clusterRun(const ClusterRunArgs& args) {
 
 }  // namespace
 
-CommandAction addClusterCommand(CLI::App& app) {
+Command addClusterCommand(CLI::App& app) {
   auto args = std::make_shared<ClusterRunArgs>();
   CLI::App* cluster =
       app.add_subcommand("cluster", "Run programs on many simulated chips")->require_subcommand(1);
@@ -361,10 +361,10 @@ CommandAction addClusterCommand(CLI::App& app) {
                 "Print a hash of each rank's outputs (compare runs across layouts)");
   run->add_flag("--json", args->json, "Print the results as JSON");
   run->add_option("--trace", args->tracePath, "Write a Chrome/Perfetto trace of the ranks");
-  return [args, run]() -> int {
-    if (!run->parsed()) return printError("trnsim cluster: give a subcommand (run)");
-    return clusterRun(*args);
-  };
+  return {cluster, [args, run]() -> int {
+            if (!run->parsed()) return printError("trnsim cluster: give a subcommand (run)");
+            return clusterRun(*args);
+          }};
 }
 
 }  // namespace trnsim::cli

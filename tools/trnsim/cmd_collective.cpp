@@ -237,7 +237,7 @@ int runCollective(const CollectiveArgs& args) {
 
 }  // namespace
 
-CommandAction addCollectiveCommand(CLI::App& app) {
+Command addCollectiveCommand(CLI::App& app) {
   auto args = std::make_shared<CollectiveArgs>();
   CLI::App* cmd = app.add_subcommand(
       "collective", "Time one collective (or a size sweep) with the fabric's cost model.");
@@ -267,7 +267,7 @@ CommandAction addCollectiveCommand(CLI::App& app) {
   cmd->add_option("--max-bytes", args->maxBytes, "Sweep end")->capture_default_str();
   cmd->add_option("--factor", args->factor, "Sweep step factor (2 or 4 ...)")
       ->capture_default_str();
-  return [args] { return runCollective(*args); };
+  return {cmd, [args] { return runCollective(*args); }};
 }
 
 }  // namespace trnsim::cli

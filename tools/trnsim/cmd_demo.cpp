@@ -5,8 +5,10 @@
 
 #include <fmt/format.h>
 
+#include <CLI/CLI.hpp>
 #include <algorithm>
 #include <cmath>
+#include <memory>
 #include <random>
 #include <vector>
 
@@ -21,6 +23,11 @@ namespace trnsim::cli {
 namespace {
 
 using numerics::DType;
+
+struct DemoArgs {
+  std::string chip = "trn2";
+  std::string tracePath = "demo_trace.json";
+};
 
 constexpr int64_t kM = 512, kK = 1024, kN = 1024;       // matmul out[M, N] = lhsT^T @ rhs
 constexpr int64_t kRows = 512, kCols = 1024;            // softmax input
@@ -64,8 +71,6 @@ double softmaxError(const std::vector<float>& x, const std::vector<float>& out) 
   }
   return worst;
 }
-
-}  // namespace
 
 int demoCommand(const DemoArgs& args) {
   auto chip = arch::loadChip(args.chip);
@@ -119,6 +124,19 @@ int demoCommand(const DemoArgs& args) {
   }
   if (mmErr > tol || smErr > tol) return printError("demo results do not match the reference");
   return 0;
+}
+
+}  // namespace
+
+Command addDemoCommand(CLI::App& app) {
+  auto args = std::make_shared<DemoArgs>();
+  CLI::App* cmd = app.add_subcommand(
+      "demo",
+      "Run a tiled bf16 matmul and a softmax on a simulated NeuronCore, checked and timed.");
+  cmd->add_option("--chip", args->chip, "Chip name or chip JSON file")->capture_default_str();
+  cmd->add_option("--trace", args->tracePath, "Write a Chrome/Perfetto trace JSON to this file")
+      ->capture_default_str();
+  return {cmd, [args] { return demoCommand(*args); }};
 }
 
 }  // namespace trnsim::cli

@@ -4,18 +4,25 @@
 
 #include <fmt/core.h>
 
+#include <CLI/CLI.hpp>
 #include <algorithm>
 #include <fstream>
 #include <iterator>
+#include <memory>
 #include <string>
 
 #include "commands.h"
-
 #include "trnsim/arch/chip_config.h"
 #include "trnsim/arch/system_config.h"
 
 namespace trnsim::cli {
 namespace {
+
+/// `trnsim info NAME [--json]`
+struct InfoArgs {
+  std::string chip;  ///< a built-in chip or system name, or a path to a JSON file
+  bool json = false;
+};
 
 bool contains(const std::vector<std::string>& names, const std::string& name) {
   return std::find(names.begin(), names.end(), name) != names.end();
@@ -37,8 +44,6 @@ int print(const std::string& text) {
   fmt::print("{}{}", text, (!text.empty() && text.back() == '\n') ? "" : "\n");
   return 0;
 }
-
-}  // namespace
 
 int infoCommand(const InfoArgs& args) {
   const bool json = args.json;
@@ -62,6 +67,20 @@ int infoCommand(const InfoArgs& args) {
   Expected<arch::ChipConfig> chip = arch::loadChip(args.chip);
   if (!chip) return printError(chip.status());
   return print(json ? arch::chipToJson(*chip) : arch::describeChip(*chip));
+}
+
+}  // namespace
+
+Command addInfoCommand(CLI::App& app) {
+  auto args = std::make_shared<InfoArgs>();
+  CLI::App* cmd =
+      app.add_subcommand("info", "Print a chip's or a system's configuration and its sources.");
+  cmd->add_option("NAME", args->chip,
+                  "A built-in chip (trn1, trn2, trn3) or system (trn2.48xlarge, dgx-h100, ...: "
+                  "configs/systems), or a chip or system JSON file")
+      ->required();
+  cmd->add_flag("--json", args->json, "Print JSON instead of text");
+  return {cmd, [args] { return infoCommand(*args); }};
 }
 
 }  // namespace trnsim::cli

@@ -139,7 +139,7 @@ int runPlan(PlanArgs& a) {
 
 }  // namespace
 
-CommandAction addPlanCommand(CLI::App& app) {
+Command addPlanCommand(CLI::App& app) {
   auto a = std::make_shared<PlanArgs>();
   CLI::App* cmd = app.add_subcommand(
       "plan", "Plan a training run: parallelism, step time, days, dollars, MWh and goodput.");
@@ -203,7 +203,7 @@ CommandAction addPlanCommand(CLI::App& app) {
                   "Chip-hours between interruptions (default: the system's, else Llama 3's 50.7k)");
   cmd->add_option("--restart-seconds", a->restartSeconds,
                   "Seconds to detect, reschedule and restart after an interruption");
-  return [a] { return runPlan(*a); };
+  return {cmd, [a] { return runPlan(*a); }};
 }
 
 }  // namespace trnsim::cli

@@ -11,8 +11,10 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <CLI/CLI.hpp>
 #include <filesystem>
 #include <map>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <vector>
@@ -26,6 +28,17 @@
 #include "trnsim/sim/chip.h"
 
 namespace trnsim::cli {
+namespace {
+
+struct RunArgs {
+  std::string programPath;  ///< a program in the text or the binary format
+  std::string chip = "trn2";
+  std::vector<std::string> inputs;  ///< `--input NAME=FILE.npy` options, as given
+  std::string outputDir;            ///< write output tensors as .npy files here when not empty
+  bool timingOnly = false;          ///< schedule the instructions without computing values
+  std::string tracePath;            ///< write a Chrome/Perfetto trace here when not empty
+  bool json = false;                ///< print the summary as JSON instead of text
+};
 
 int runCommand(const RunArgs& args) {
   auto chip = arch::loadChip(args.chip);
@@ -135,6 +148,30 @@ int runCommand(const RunArgs& args) {
     if (!args.json) fmt::print("trace written to {}\n", args.tracePath);
   }
   return 0;
+}
+
+}  // namespace
+
+Command addRunCommand(CLI::App& app) {
+  auto args = std::make_shared<RunArgs>();
+  CLI::App* cmd =
+      app.add_subcommand("run", "Simulate a program (text or binary form) on one chip.");
+  cmd->add_option("PROGRAM", args->programPath, "Program file (text or binary form)")->required();
+  cmd->add_option("--chip", args->chip, "Chip name or chip JSON file")->capture_default_str();
+  cmd->add_option("--input", args->inputs,
+                  "NAME=FILE.npy: fill input tensor NAME from a .npy file (repeatable; "
+                  "tensors not given get seeded random values)")
+      ->type_name("NAME=FILE")
+      ->take_all()
+      ->allow_extra_args(false);
+  cmd->add_option("--output-dir", args->outputDir,
+                  "Write every output and inout HBM tensor to DIR/NAME.npy after the run")
+      ->type_name("DIR");
+  cmd->add_flag("--timing-only", args->timingOnly,
+                "Schedule instructions without computing values");
+  cmd->add_option("--trace", args->tracePath, "Write a Chrome/Perfetto trace JSON to this file");
+  cmd->add_flag("--json", args->json, "Print the summary as JSON");
+  return {cmd, [args] { return runCommand(*args); }};
 }
 
 }  // namespace trnsim::cli
