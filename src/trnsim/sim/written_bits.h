@@ -1,0 +1,30 @@
+#pragma once
+// Which bytes of a simulated memory were ever written: one bit per byte (1/8 of a host byte
+// per simulated byte, where a byte-per-byte shadow cost as much as the memory itself). Reads of
+// bytes nothing wrote are how the functional model detects uninitialized reads.
+
+#include <cstdint>
+#include <vector>
+
+namespace trnsim::sim {
+
+class WrittenBits {
+ public:
+  /// `bytes` bytes, none written.
+  void assign(uint64_t bytes);
+  /// Marks bytes [offset, offset + count) written. The range must lie inside the memory.
+  void set(uint64_t offset, uint64_t count);
+  /// The first byte of [offset, offset + count) that nothing wrote, as a distance from
+  /// `offset`; `count` when every byte was written.
+  uint64_t firstUnwritten(uint64_t offset, uint64_t count) const;
+  bool allWritten(uint64_t offset, uint64_t count) const {
+    return firstUnwritten(offset, count) == count;
+  }
+  /// Host bytes the bits take.
+  uint64_t hostBytes() const { return words_.size() * sizeof(uint64_t); }
+
+ private:
+  std::vector<uint64_t> words_;
+};
+
+}  // namespace trnsim::sim
