@@ -4,17 +4,17 @@
 
 #include <string>
 
+#include "errors.h"
 #include "trnsim/arch/chip_config.h"
 
 namespace py = pybind11;
 
 namespace {
 
-/// Loads a chip or raises ValueError with the loader's message (file, key, expectation).
+/// Loads a chip or raises the loader's error (file, key, expectation): ConfigError or
+/// ParseError (both ValueError) for a bad config, IoError for a file that cannot be read.
 trnsim::arch::ChipConfig loadOrThrow(const std::string& nameOrPath) {
-  auto chip = trnsim::arch::loadChip(nameOrPath);
-  if (!chip) throw py::value_error(chip.status().toString());
-  return std::move(chip).value();
+  return trnsim::pybind::unwrap(trnsim::arch::loadChip(nameOrPath));
 }
 
 }  // namespace
@@ -32,7 +32,7 @@ void bindArch(py::module_& m) {
       "Loads a built-in chip ('trn1', 'trn2', 'trn3') or a .json chip config and returns it as a "
       "dict: "
       "values nested like the file, 'derived' peaks and sizes, and 'sources' per dotted key. "
-      "Raises ValueError naming the file and key on a bad config.");
+      "Raises ConfigError (a ValueError) naming the file and key on a bad config.");
   sub.def(
       "describe_chip",
       [](const std::string& nameOrPath) {

@@ -11,9 +11,10 @@
 #include <string>
 #include <vector>
 
+#include "errors.h"
 #include "trnsim/arch/chip_config.h"
-#include "trnsim/compiler/ops.h"
 #include "trnsim/compiler/hbm_plan.h"
+#include "trnsim/compiler/ops.h"
 #include "trnsim/compiler/passes.h"
 #include "trnsim/compiler/text.h"
 #include "trnsim/isa/text.h"
@@ -27,25 +28,9 @@ using namespace trnsim;
 
 namespace {
 
-py::handle& compileError() {
-  static py::handle h;
-  return h;
-}
-
-[[noreturn]] void raise(const Status& s) {
-  py::tuple args =
-      py::make_tuple(std::string(errorCodeName(s.code())), s.where(), s.message(), s.toString());
-  PyErr_SetObject(compileError().ptr(), args.ptr());
-  throw py::error_already_set();
-}
-void check(const Status& s) {
-  if (!s.isOk()) raise(s);
-}
-template <class T>
-T unwrap(Expected<T> e) {
-  if (!e.hasValue()) raise(e.status());
-  return std::move(e).value();
-}
+using pybind::check;
+using pybind::raiseStatus;
+using pybind::unwrap;
 
 arch::ChipConfig chipNamed(const std::string& name) { return unwrap(arch::loadChip(name)); }
 
@@ -115,8 +100,7 @@ runtime::Session& session() {
 
 void bindCompiler(py::module_& m) {
   auto sub = m.def_submodule("compiler", "Graph compiler and runtime (trnsim.torch's back end)");
-  compileError() =
-      py::exception<std::runtime_error>(sub, "CompileError", PyExc_RuntimeError).release();
+  sub.attr("CompileError") = pybind::errorClass(ErrorCode::kOk);  // errors.cpp: every core error
 
   sub.def("supported_ops", [] {
     std::vector<std::string> v;
@@ -237,7 +221,7 @@ void bindCompiler(py::module_& m) {
               auto r = e.run(timingOnly, *mode, seed);
               if (!r.hasValue()) {
                 py::gil_scoped_acquire acquire;
-                raise(r.status());
+                raiseStatus(r.status());
               }
               rec = std::move(r).value();
             }

@@ -2,9 +2,8 @@
 // analytical collective cost model (the numbers `trnsim collective --json` prints) and, where
 // the cluster runtime is built, multi-chip runs with real data exchange.
 //
-// Errors: bad arguments and configs raise ValueError naming the place; everything else raises
-// fabric.FabricError (a RuntimeError) with .code, .where and .detail, which the NKI front end
-// maps to its own exception classes (trnsim/nki/errors.py).
+// Errors: a core Status raises its class from errors.cpp (fabric.FabricError is their base, with
+// .code, .where and .detail); bad arguments and configs are also ValueError.
 #include "bind_fabric.h"
 
 #include <pybind11/numpy.h>
@@ -20,6 +19,7 @@
 #include <utility>
 #include <vector>
 
+#include "errors.h"
 #include "trnsim/arch/chip_config.h"
 #include "trnsim/arch/system_config.h"
 #include "trnsim/fabric/cluster.h"
@@ -33,55 +33,9 @@ namespace py = pybind11;
 using namespace trnsim;
 
 namespace {
-
-py::handle& fabricError() {
-  static py::handle h;
-  return h;
-}
-
-}  // namespace
-
-namespace trnsim::pybind {
-void raiseFabricError(const Status& s) {
-  py::object cls = py::reinterpret_borrow<py::object>(fabricError());
-  py::object e = cls(s.toString());
-  e.attr("code") = std::string(errorCodeName(s.code()));
-  e.attr("where") = s.where();
-  e.attr("detail") = s.message();
-  PyErr_SetObject(cls.ptr(), e.ptr());
-  throw py::error_already_set();
-}
-}  // namespace trnsim::pybind
-
-namespace {
+using pybind::check;
 using pybind::PyCluster;
-using pybind::raiseFabricError;
-
-/// ValueError for caller mistakes (argument, config, parse); FabricError otherwise.
-[[noreturn]] void raise(const Status& s) {
-  switch (s.code()) {
-    case ErrorCode::kInvalidArgument:
-    case ErrorCode::kConfig:
-    case ErrorCode::kParse:
-      throw py::value_error(s.toString());
-    default:
-      raiseFabricError(s);
-  }
-}
-template <class T>
-T unwrap(Expected<T> e) {
-  if (!e.hasValue()) raise(e.status());
-  return std::move(e).value();
-}
-/// Cluster calls raise FabricError for every error, so the NKI front end sees code and place.
-void checkC(const Status& s) {
-  if (!s.isOk()) raiseFabricError(s);
-}
-template <class T>
-T unwrapC(Expected<T> e) {
-  if (!e.hasValue()) raiseFabricError(e.status());
-  return std::move(e).value();
-}
+using pybind::unwrap;
 
 // ---- cluster I/O ---------------------------------------------------------------------------
 
@@ -146,13 +100,13 @@ void clusterWrite(PyCluster& c, uint32_t rank, const std::string& name, const py
     bytes.resize(size_t(arr.nbytes()));
     std::memcpy(bytes.data(), arr.data(), bytes.size());
   }
-  checkC(c.cluster.write(rank, name, bytes));
+  check(c.cluster.write(rank, name, bytes));
 }
 
 py::array clusterRead(const PyCluster& c, uint32_t rank, const std::string& name, bool bits) {
   const isa::TensorDecl& d = declOf(c, rank, name);
   std::vector<py::ssize_t> shape(d.shape.begin(), d.shape.end());
-  std::vector<std::byte> raw = unwrapC(c.cluster.read(rank, name));
+  std::vector<std::byte> raw = unwrap(c.cluster.read(rank, name));
   if (numerics::isFloat(d.dtype) && !bits) {
     py::array_t<float> out(shape);
     const size_t n = raw.size() / numerics::dtypeSize(d.dtype);
@@ -279,8 +233,7 @@ py::dict modelEstimate(const PyModel& m, const std::string& opName, uint64_t byt
 void bindFabric(py::module_& m) {
   auto sub = m.def_submodule(
       "fabric", "Systems, the collective cost model and multi-chip runs (the fabric layer)");
-  fabricError() =
-      py::exception<std::runtime_error>(sub, "FabricError", PyExc_RuntimeError).release();
+  sub.attr("FabricError") = pybind::errorClass(ErrorCode::kOk);  // errors.cpp: every core error
 
   sub.def("builtin_systems", &arch::builtinSystemNames,
           "Names of the systems built into trnsim (configs/systems/*.json).");
@@ -312,7 +265,7 @@ void bindFabric(py::module_& m) {
              o.threads = threads;
              o.transport = transportOf(transport);
              fabric::Cluster c =
-                 unwrapC(fabric::Cluster::create(cc, sys ? &*sys : nullptr, chips, o));
+                 unwrap(fabric::Cluster::create(cc, sys ? &*sys : nullptr, chips, o));
              return std::make_shared<PyCluster>(PyCluster{std::move(c), std::nullopt});
            }),
            py::arg("chip"), py::arg("chips"), py::arg("system") = "", py::arg("threads") = 0,
@@ -333,11 +286,11 @@ void bindFabric(py::module_& m) {
       .def(
           "load_file",
           [](PyCluster& c, const std::string& path, std::optional<uint32_t> rank) {
-            isa::Program p = unwrapC(isa::loadProgramFile(path));
+            isa::Program p = unwrap(isa::loadProgramFile(path));
             if (rank)
-              checkC(c.cluster.load(*rank, std::move(p)));
+              check(c.cluster.load(*rank, std::move(p)));
             else
-              checkC(c.cluster.loadAll(p));
+              check(c.cluster.loadAll(p));
           },
           py::arg("path"), py::arg("rank") = py::none(),
           "Loads a program file (text or binary) on `rank`, or on every rank (SPMD)")
@@ -369,7 +322,7 @@ void bindFabric(py::module_& m) {
               py::gil_scoped_release release;
               r = c.cluster.run(o);
             }
-            c.last = unwrapC(std::move(r));
+            c.last = unwrap(std::move(r));
             return resultToDict(c, *c.last);
           },
           py::arg("values") = true, py::arg("events") = false,
@@ -379,7 +332,7 @@ void bindFabric(py::module_& m) {
           "[{simulated_ns, instructions, compute_ns, exposed_comm_ns}], collectives: [{op, "
           "instruction, ranks, bytes, start_ns, end_ns, algorithm, algbw_gbps, busbw_gbps}]}")
       .def(
-          "output_hashes", [](const PyCluster& c) { return unwrapC(c.cluster.outputHashes()); },
+          "output_hashes", [](const PyCluster& c) { return unwrap(c.cluster.outputHashes()); },
           "Per rank, FNV-1a 64 of its output HBM tensors (compares runs across layouts)")
       .def(
           "write_trace",
@@ -394,7 +347,7 @@ void bindFabric(py::module_& m) {
               t.config = &c.cluster.chip();
               in.chips.push_back(std::move(t));
             }
-            checkC(profile::writeTrace(path, in));
+            check(profile::writeTrace(path, in));
           },
           py::arg("path"), "Perfetto/Chrome trace of the last run: one process per rank");
 

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "errors.h"
 #include "trnsim/isa/binary.h"
 #include "trnsim/isa/instruction.h"
 #include "trnsim/isa/text.h"
@@ -29,18 +30,17 @@ void bindIsa(py::module_& m) {
   sub.def(
       "normalize_program_text",
       [](const std::string& text, const std::string& origin) {
-        auto p = isa::parseProgram(text, origin);
-        if (!p.hasValue()) throw py::value_error(p.status().toString());
-        return isa::printProgram(*p);
+        return isa::printProgram(pybind::unwrap(isa::parseProgram(text, origin)));
       },
       py::arg("text"), py::arg("origin") = "<string>",
-      "parses a program in the text form and prints it back (raises ValueError on bad text)");
+      "parses a program in the text form and prints it back (raises ParseError, a ValueError, on "
+      "bad text)");
   sub.def(
       "program_file_to_text",
       [](const std::string& path) {
-        auto p = isa::loadProgramFile(path);
-        if (!p.hasValue()) throw py::value_error(p.status().toString());
-        return isa::printProgram(*p);
+        return isa::printProgram(pybind::unwrap(isa::loadProgramFile(path)));
       },
-      py::arg("path"), "loads a program file (text or binary) and returns its text form");
+      py::arg("path"),
+      "loads a program file (text or binary) and returns its text form (IoError, ParseError or "
+      "CorruptError when it cannot)");
 }

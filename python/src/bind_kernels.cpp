@@ -7,6 +7,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "errors.h"
 #include "trnsim/arch/chip_config.h"
 #include "trnsim/kernels/attention.h"
 #include "trnsim/kernels/matmul.h"
@@ -24,15 +25,8 @@ namespace {
 
 using FloatArray = py::array_t<float, py::array::c_style | py::array::forcecast>;
 
-template <typename T>
-T unwrap(Expected<T> e) {
-  if (!e.hasValue()) throw std::runtime_error(e.status().toString());
-  return std::move(e).value();
-}
-
-void check(const Status& s) {
-  if (!s.isOk()) throw std::runtime_error(s.toString());
-}
+using pybind::check;
+using pybind::unwrap;
 
 numerics::DType dtypeOf(const std::string& name) {
   auto t = numerics::parseDType(name);

@@ -5,18 +5,18 @@
 //  - access patterns travel as flat tuples (tensor, partition_offset, partition_stride,
 //    partitions, offset, stride0, count0, ...), so no Python object is made per operand;
 //  - ALU ops, activation functions and engines travel as their enum numbers;
-//  - errors become one exception, CoreError(code, where, message), that the front end maps to
-//    its exception classes in one place (trnsim/nki/errors.py).
+//  - errors are the classes of errors.cpp (CoreError is their base), which the front end turns
+//    into its located exception classes (trnsim/nki/errors.py).
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
-
-#include "bind_fabric.h"
 
 #include <memory>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "bind_fabric.h"
+#include "errors.h"
 #include "trnsim/arch/chip_config.h"
 #include "trnsim/isa/builder.h"
 #include "trnsim/isa/names.h"
@@ -30,25 +30,9 @@ using namespace trnsim;
 
 namespace {
 
-py::handle& coreError() {
-  static py::handle h;
-  return h;
-}
-
-[[noreturn]] void raise(const Status& s) {
-  py::tuple args = py::make_tuple(std::string(errorCodeName(s.code())), s.where(), s.message(),
-                                  s.toString());
-  PyErr_SetObject(coreError().ptr(), args.ptr());
-  throw py::error_already_set();
-}
-void check(const Status& s) {
-  if (!s.isOk()) raise(s);
-}
-template <class T>
-T unwrap(Expected<T> e) {
-  if (!e.hasValue()) raise(e.status());
-  return std::move(e).value();
-}
+using pybind::check;
+using pybind::raiseStatus;
+using pybind::unwrap;
 
 int64_t asInt(PyObject* o) {
   const long long v = PyLong_AsLongLong(o);
@@ -118,7 +102,7 @@ struct RunRecord {
 
 void bindNki(py::module_& m) {
   auto sub = m.def_submodule("nki", "Lean builder and run bindings for the trnsim.nki front end");
-  coreError() = py::exception<std::runtime_error>(sub, "CoreError", PyExc_RuntimeError).release();
+  sub.attr("CoreError") = pybind::errorClass(ErrorCode::kOk);  // errors.cpp: every core error
 
   py::class_<ProgramHolder>(sub, "Program")
       .def_property_readonly("num_instructions",
@@ -180,7 +164,7 @@ void bindNki(py::module_& m) {
       "cluster_load",
       [](pybind::PyCluster& c, uint32_t rank, const ProgramHolder& p) {
         const Status s = c.cluster.load(rank, p.program);
-        if (!s.isOk()) pybind::raiseFabricError(s);
+        if (!s.isOk()) raiseStatus(s);
       },
       py::arg("cluster"), py::arg("rank"), py::arg("program"),
       "Loads a traced NKI program on one rank of a fabric.Cluster");
@@ -226,7 +210,7 @@ void bindNki(py::module_& m) {
              } else {
                t = kb.psum(name, *dt, std::move(shape));
              }
-             if (!t.valid()) raise(kb.status());
+             if (!t.valid()) raiseStatus(kb.status());
              b.tensors.push_back(t);
              return t.id();
            })

@@ -10,6 +10,7 @@
 #include <string>
 #include <utility>
 
+#include "errors.h"
 #include "trnsim/arch/system_config.h"
 #include "trnsim/plan/compute_model.h"
 #include "trnsim/plan/estimate.h"
@@ -24,25 +25,8 @@ using namespace trnsim;
 
 namespace {
 
-[[noreturn]] void raise(const Status& s) {
-  switch (s.code()) {
-    case ErrorCode::kInvalidArgument:
-    case ErrorCode::kConfig:
-    case ErrorCode::kParse:
-    case ErrorCode::kUnsupported:
-      throw py::value_error(s.toString());
-    default:
-      throw std::runtime_error(s.toString());
-  }
-}
-void check(const Status& s) {
-  if (!s.isOk()) raise(s);
-}
-template <class T>
-T unwrap(Expected<T> e) {
-  if (!e.hasValue()) raise(e.status());
-  return std::move(e).value();
-}
+using pybind::check;
+using pybind::unwrap;
 
 template <class T>
 Expected<T> withContext(Expected<T> e, const char* option) {

@@ -9,6 +9,7 @@
 
 #include <string>
 
+#include "errors.h"
 #include "trnsim/arch/chip_config.h"
 #include "trnsim/isa/names.h"
 #include "trnsim/profile/summary.h"
@@ -20,17 +21,10 @@ using namespace trnsim;
 
 namespace {
 
-[[noreturn]] void raise(const Status& s) {
-  if (s.code() == ErrorCode::kInvalidArgument || s.code() == ErrorCode::kConfig) {
-    throw py::value_error(s.toString());
-  }
-  throw std::runtime_error(s.toString());
-}
+using pybind::raiseStatus;
 
 arch::ChipConfig chipByName(const std::string& nameOrPath) {
-  auto chip = arch::loadChip(nameOrPath);
-  if (!chip) raise(chip.status());
-  return std::move(chip).value();
+  return pybind::unwrap(arch::loadChip(nameOrPath));
 }
 
 template <typename T>
@@ -96,7 +90,7 @@ void bindProfile(py::module_& m) {
         opts.modelFlops = modelFlops;
         opts.instructions = instructions;
         auto summary = profile::summarize(config, timeline, opts);
-        if (!summary) raise(summary.status());
+        if (!summary) raiseStatus(summary.status());
         return py::module_::import("json").attr("loads")(profile::summaryJson(*summary));
       },
       py::arg("chip"), py::arg("events"), py::arg("end_ns") = 0.0, py::arg("host_seconds") = 0.0,
@@ -111,7 +105,7 @@ void bindProfile(py::module_& m) {
         const arch::ChipConfig config = chipByName(chip);
         const sim::Timeline timeline = toTimeline(events, endNs);
         auto text = profile::traceJson(profile::singleChipTrace(config, {}, timeline));
-        if (!text) raise(text.status());
+        if (!text) raiseStatus(text.status());
         return std::move(text).value();
       },
       py::arg("chip"), py::arg("events"), py::arg("end_ns") = 0.0,
@@ -121,8 +115,7 @@ void bindProfile(py::module_& m) {
   sub.def(
       "check_trace",
       [](const std::string& text) {
-        const Status s = profile::checkTraceRules(text);
-        if (!s) throw py::value_error(s.toString());
+        pybind::check(profile::checkTraceRules(text));  // kInvalidArgument: a ValueError
       },
       py::arg("text"),
       "Checks trace JSON text against the trace rules of docs/profile.md (slices on a track "

@@ -11,11 +11,12 @@
 #include <string>
 #include <vector>
 
+#include "errors.h"
 #include "trnsim/arch/chip_config.h"
 #include "trnsim/isa/binary.h"
 #include "trnsim/isa/builder.h"
-#include "trnsim/isa/text.h"
 #include "trnsim/isa/names.h"
+#include "trnsim/isa/text.h"
 #include "trnsim/sim/chip.h"
 
 namespace py = pybind11;
@@ -23,41 +24,9 @@ using namespace trnsim;
 
 namespace {
 
-// ---- errors: one Python exception class per error code of the core -------------------------
-
-struct Exceptions {
-  py::handle base, uninitialized, outOfBounds, capacity, verify;  // kept for the process
-};
-Exceptions& exceptions() {
-  static Exceptions e;
-  return e;
-}
-
-[[noreturn]] void raise(const Status& s) {
-  const std::string msg = s.toString();
-  py::handle cls;
-  switch (s.code()) {
-    case ErrorCode::kInvalidArgument:
-    case ErrorCode::kConfig:
-    case ErrorCode::kParse:
-      throw py::value_error(msg);
-    case ErrorCode::kUninitializedRead: cls = exceptions().uninitialized; break;
-    case ErrorCode::kOutOfBounds: cls = exceptions().outOfBounds; break;
-    case ErrorCode::kCapacity: cls = exceptions().capacity; break;
-    case ErrorCode::kVerify: cls = exceptions().verify; break;
-    default: cls = exceptions().base; break;
-  }
-  PyErr_SetString(cls.ptr(), msg.c_str());
-  throw py::error_already_set();
-}
-void check(const Status& s) {
-  if (!s.isOk()) raise(s);
-}
-template <class T>
-T unwrap(Expected<T> e) {
-  if (!e.hasValue()) raise(e.status());
-  return std::move(e).value();
-}
+using pybind::check;
+using pybind::raiseStatus;
+using pybind::unwrap;
 
 // ---- names ---------------------------------------------------------------------------------
 
@@ -166,7 +135,7 @@ PyAp apOf(const PyTensor& t, const py::object& key) {
     slices.push_back(sliceOf(key, shape.empty() ? 0 : shape[0]));
   }
   isa::AccessPattern ap = t.t.slice(slices);
-  if (!ap.valid()) raise(t.owner->kb->status());
+  if (!ap.valid()) raiseStatus(t.owner->kb->status());
   return {t.owner, ap};
 }
 
@@ -246,12 +215,13 @@ py::array chipRead(const sim::Chip& c, const std::string& name, uint32_t core, b
 void bindSim(py::module_& m) {
   auto sub = m.def_submodule("sim", "Simulated chips: build programs, load, write, run, read");
 
-  auto& ex = exceptions();
-  ex.base = py::exception<std::runtime_error>(sub, "SimError", PyExc_RuntimeError).release();
-  ex.uninitialized = py::exception<std::runtime_error>(sub, "UninitializedReadError", ex.base.ptr()).release();
-  ex.outOfBounds = py::exception<std::runtime_error>(sub, "OutOfBoundsError", ex.base.ptr()).release();
-  ex.capacity = py::exception<std::runtime_error>(sub, "CapacityError", ex.base.ptr()).release();
-  ex.verify = py::exception<std::runtime_error>(sub, "VerifyError", ex.base.ptr()).release();
+  // The error classes live in errors.cpp; these are their names in this layer.
+  sub.attr("SimError") = pybind::errorClass(ErrorCode::kOk);
+  for (ErrorCode c : {ErrorCode::kUninitializedRead, ErrorCode::kOutOfBounds, ErrorCode::kCapacity,
+                      ErrorCode::kVerify}) {
+    py::handle cls = pybind::errorClass(c);
+    sub.attr(cls.attr("__name__")) = cls;
+  }
 
   py::class_<PyAp>(sub, "AccessPattern", "A view of a tensor an instruction operand reads or writes")
       .def_property_readonly("partitions", [](const PyAp& a) { return a.ap.partitions; })
@@ -273,7 +243,7 @@ void bindSim(py::module_& m) {
                dims.push_back({pair[0], pair[1]});
              }
              isa::AccessPattern ap = t.t.pattern(dims, offset);
-             if (!ap.valid()) raise(t.owner->kb->status());
+             if (!ap.valid()) raiseStatus(t.owner->kb->status());
              return PyAp{t.owner, ap};
            },
            py::arg("pattern") = py::none(), py::arg("offset") = 0,
@@ -289,7 +259,7 @@ void bindSim(py::module_& m) {
           "save",
           [](const PyProgram& p, const std::string& path) {
             Status s = isa::saveProgramFile(p.program, path);
-            if (!s.isOk()) raise(s);
+            if (!s.isOk()) raiseStatus(s);
           },
           py::arg("path"), "Writes the text form for *.tsim/*.txt paths, else the binary form");
 
@@ -308,7 +278,7 @@ void bindSim(py::module_& m) {
       } else {
         t = b->kb->psum(name, dt, std::move(shape));
       }
-      if (!t.valid()) raise(b->kb->status());
+      if (!t.valid()) raiseStatus(b->kb->status());
       return PyTensor{b, t};
     };
   };

@@ -3,6 +3,8 @@
 
 #include <pybind11/pybind11.h>
 
+#include "errors.h"
+
 namespace py = pybind11;
 
 void bindNumerics(py::module_& m);
@@ -19,6 +21,7 @@ void bindCompiler(py::module_& m);
 PYBIND11_MODULE(_trnsim, m) {
   m.doc() = "trnsim's C++ core (numerics, arch, isa, sim, profile, kernels, fabric, plan, nki, compiler)";
   m.attr("__version__") = TRNSIM_VERSION;
+  trnsim::pybind::registerErrors(m);  // the exception classes every layer raises
   // Lower layers first: a higher layer's bindings may refer to types the lower ones registered.
   bindNumerics(m);
   bindArch(m);

@@ -115,13 +115,20 @@ def relocate(e: NkiError, loc) -> NkiError:
 
 
 def from_core(err, loc=None) -> NkiError:
-    """Maps a ``trnsim._trnsim.nki.CoreError`` (args: code, where, message, text).
+    """Maps a core error (``trnsim.errors.Error``, args: code, where, message, text; see
+    docs/python.md) to the class of this module for its code.
 
     The location comes from the error's own place ("instruction 3 (nc_matmul) at k.py:40")
     when it has one, else from ``loc`` (the kernel line of the call that failed).
     """
+    if isinstance(err, NkiError):
+        return err  # made here already (its class derives from the core's)
     code, where, _message, text = err.args
     m = _AT.search(where or "")
+    if not m and (not where or str(where).startswith("rank ")):
+        # A cluster error (a deadlock names each waiting rank's instruction and line in its
+        # message): placed at the first line it names.
+        m = _AT.search(text or "")
     exact = bool(m)
     if m:
         loc = (m.group(1), int(m.group(2)))
