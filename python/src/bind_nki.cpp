@@ -89,6 +89,9 @@ using BuilderPtr = std::shared_ptr<Builder>;
 
 struct ProgramHolder {
   isa::Program program;
+  /// The copy the ranks of a cluster share (made on the first cluster_load): loading it on
+  /// more ranks copies and verifies nothing.
+  std::shared_ptr<const isa::Program> shared;
 };
 
 /// A finished run: the chip's config, its programs and the recorded timeline.
@@ -162,9 +165,9 @@ void bindNki(py::module_& m) {
 
   sub.def(
       "cluster_load",
-      [](pybind::PyCluster& c, uint32_t rank, const ProgramHolder& p) {
-        const Status s = c.cluster.load(rank, p.program);
-        if (!s.isOk()) raiseStatus(s);
+      [](pybind::PyCluster& c, uint32_t rank, ProgramHolder& p) {
+        if (!p.shared) p.shared = std::make_shared<const isa::Program>(p.program);
+        check(c.cluster.load(rank, p.shared));
       },
       py::arg("cluster"), py::arg("rank"), py::arg("program"),
       "Loads a traced NKI program on one rank of a fabric.Cluster");

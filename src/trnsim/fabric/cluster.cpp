@@ -149,18 +149,28 @@ Expected<Cluster> Cluster::create(const arch::ChipConfig& chip, const arch::Syst
 }
 
 Status Cluster::load(uint32_t rank, isa::Program program) {
+  return load(rank, std::make_shared<const Program>(std::move(program)));
+}
+
+Status Cluster::load(uint32_t rank, std::shared_ptr<const isa::Program> program) {
   if (rank >= impl_->size)
     return Status(
         ErrorCode::kInvalidArgument,
         fmt::format("rank {} does not exist: the cluster has ranks 0-{}", rank, impl_->size - 1));
-  Status s = isa::checkProgram(program, impl_->chip);
-  if (!s.isOk()) return s.withContext(fmt::format("program '{}' of rank {}", program.name, rank));
-  auto shared = std::make_shared<const Program>(std::move(program));
+  if (!program) return Status(ErrorCode::kInvalidArgument, "no program to load");
+  // A program another rank already loaded was verified then.
+  const bool verified = std::find(impl_->programs.begin(), impl_->programs.end(), program) !=
+                        impl_->programs.end();
+  if (!verified) {
+    Status s = isa::checkProgram(*program, impl_->chip);
+    if (!s.isOk())
+      return s.withContext(fmt::format("program '{}' of rank {}", program->name, rank));
+  }
   impl_->segCache.clear();  // keyed by program address, which a freed program may hand on
   if (isLocal(rank))
     impl_->chips[rank] = std::make_unique<sim::FunctionalChip>(
-        impl_->chip, sim::hbmExtentBytes(std::span<const Program>(shared.get(), 1)));
-  impl_->programs[rank] = std::move(shared);
+        impl_->chip, sim::hbmExtentBytes(std::span<const Program>(program.get(), 1)));
+  impl_->programs[rank] = std::move(program);
   return {};
 }
 

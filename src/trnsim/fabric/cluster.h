@@ -121,6 +121,9 @@ class Cluster {
   /// Loads `program` on `rank` (checked by the verifier). Under MPI only local ranks keep it,
   /// but every process must load every rank (it needs them to check the collectives).
   Status load(uint32_t rank, isa::Program program);
+  /// The same for a program several ranks share: it is verified once however many ranks load
+  /// it (the NKI front end loads one traced program on every rank).
+  Status load(uint32_t rank, std::shared_ptr<const isa::Program> program);
   /// SPMD: the same program on every rank.
   Status loadAll(const isa::Program& program);
   const isa::Program& program(uint32_t rank) const;
