@@ -186,6 +186,10 @@ TEST(Npy, RefusesWhatItCannotReadWithAReason) {
        "too large", ErrorCode::kCorrupt},
       {npyFile("{'descr': '<f8', 'fortran_order': False, 'shape': (4611686018427387904,)}", {}),
        "more than 2^64", ErrorCode::kCorrupt},
+      // Empty (a 0 comes last), but 2^62 * 3 overflows int64 on the way (fuzz_npy, UBSan).
+      {npyFile("{'descr': '<f4', 'fortran_order': False, 'shape': (4611686018427387904, 3, 0)}",
+               {}),
+       "too large", ErrorCode::kCorrupt},
       {npyFile("{'descr': '<f4", {}), "no closing quote", ErrorCode::kCorrupt},
   };
   for (const Case& c : cases) {

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <fstream>
 #include <iterator>
+#include <limits>
 #include <optional>
 
 namespace trnsim::support {
@@ -270,9 +271,12 @@ Expected<NpyArray> parseNpy(std::span<const uint8_t> bytes, std::string_view ori
   if (!dtype) return dtype.status();
   out.dtype = *dtype;
 
+  // Every partial product stays within int64 (NpyArray::numElements multiplies in order), even
+  // when a later 0 makes the array empty.
   uint64_t elements = 1;
   for (int64_t d : out.shape)
-    if (__builtin_mul_overflow(elements, uint64_t(d), &elements))
+    if (__builtin_mul_overflow(elements, uint64_t(d), &elements) ||
+        elements > uint64_t(std::numeric_limits<int64_t>::max()))
       return corrupt(origin, fmt::format("the shape {} is too large", npyShapeString(out.shape)));
   if (fortranOrder && out.shape.size() > 1) {
     // A 0-d or 1-d array is the same in either order; anything else must be C order.
