@@ -15,8 +15,10 @@ if(TRNSIM_SANITIZE)
 endif()
 if(TRNSIM_BUILD_FUZZ)
   # Coverage instrumentation for libFuzzer in every library; the fuzz targets themselves add
-  # -fsanitize=fuzzer (the runtime with main) in fuzz/CMakeLists.txt.
-  target_compile_options(trnsim_flags INTERFACE -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer)
+  # -fsanitize=fuzzer (the runtime with main) in fuzz/CMakeLists.txt. UBSan findings abort, so
+  # libFuzzer stops and saves the input instead of printing a report and fuzzing on.
+  target_compile_options(trnsim_flags INTERFACE -fsanitize=fuzzer-no-link,address,undefined
+                         -fno-sanitize-recover=all -fno-omit-frame-pointer)
   target_link_options(trnsim_flags INTERFACE -fsanitize=address,undefined)
 endif()
 
