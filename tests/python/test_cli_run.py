@@ -132,3 +132,24 @@ def test_extreme_chip_rate_is_one_error_line_not_a_hang(tmp_path, section, key, 
     assert len(lines) == 1 and lines[0].startswith("trnsim: error:"), r.stderr
     assert f"key '{section}.{key}'" in lines[0] and "got 1e-20" in lines[0], lines[0]
     assert "docs/configs.md" in lines[0]
+
+
+def test_overlapping_operands_are_refused_functional_and_timing_only(tmp_path):
+    # Issue 13: the operand-overlap rule lives in the verifier, so a timing-only run refuses
+    # the program a functional run refuses (it used to time it), with the same one line naming
+    # the instruction. Instruction 1 copies x[:, 0:4] onto x[:, 1:5].
+    path = tmp_path / "shift.tsim"
+    path.write_text('program "shift" target="trn2"\n'
+                    'tensor %x sbuf float32 [2, 5] at p0+0x0\n'
+                    'memset.vector dst=%x[p0:2, +0, 5@1] value=1\n'
+                    'tensor_copy.vector dst=%x[p0:2, +1, 4@1] src=%x[p0:2, +0, 4@1]\n')
+    errors = []
+    for extra in ([], ["--timing-only"]):
+        r = run(path, *extra)
+        assert r.returncode != 0 and r.stdout == ""
+        lines = r.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("trnsim: error:"), r.stderr
+        errors.append(lines[0])
+    assert errors[0] == errors[1]
+    assert "instruction 1 (tensor_copy)" in errors[0]
+    assert "operand 'dst' (tensor 'x') overlaps operand 'src' (tensor 'x')" in errors[0]

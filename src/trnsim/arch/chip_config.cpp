@@ -6,9 +6,11 @@
 #include <cassert>
 #include <exception>
 #include <string>
+#include <variant>
 
 #include "trnsim/arch/chip_schema.h"
 #include "trnsim/arch/json_util.h"
+#include "trnsim/support/hash.h"
 #include "trnsim/support/json_load.h"
 
 namespace trnsim::arch {
@@ -54,6 +56,14 @@ const StreamEngineConfig& ChipConfig::stream(Engine e) const {
   }
   assert(false && "ChipConfig::stream: Tensor and Dma are not streaming engines");
   return sync;
+}
+
+uint64_t chipFingerprint(const ChipConfig& chip) {
+  ChipConfig copy = chip;  // chipFields hands out mutable refs; read them from a copy
+  uint64_t h = support::fnv1a64(chip.name);
+  for (const detail::Field& f : detail::chipFields(copy))
+    std::visit([&](const auto* value) { h = support::fnv1a64(value, sizeof(*value), h); }, f.ref);
+  return h;
 }
 
 Expected<ChipConfig> loadChipConfigFile(const std::string& path) {

@@ -129,6 +129,11 @@ struct ChipConfig {
   const StreamEngineConfig& stream(Engine e) const;
 };
 
+/// A 64-bit fingerprint of every value of `chip` that the simulator reads (its name and every
+/// numeric key; not the description, source file or sources): equal configs give equal
+/// fingerprints. The verifier stamps programs with it (isa::ensureVerified).
+uint64_t chipFingerprint(const ChipConfig& chip);
+
 /// Loads a chip from a JSON file; errors name the file, the key and what was expected.
 Expected<ChipConfig> loadChipConfigFile(const std::string& path);
 /// Parses chip JSON text; `origin` names it in errors.

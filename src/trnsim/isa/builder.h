@@ -237,7 +237,10 @@ class KernelBuilder {
   /// Appends an already-formed instruction (used by the text/binary loaders and tests).
   Status append(Instruction inst);
 
-  /// Checks the whole program (and capacity) and hands it over; the builder is then empty.
+  /// Checks the rules of the whole program (the location table, operands of one instruction
+  /// overlapping, live tensors overlapping; each tensor and instruction was checked as it was
+  /// added) and hands the program over, stamped as verified for chip() (isa::ensureVerified);
+  /// the builder is then empty.
   Expected<Program> finish();
 
   /// Records an error found outside an instruction call (e.g. a bad slice); keeps the first.

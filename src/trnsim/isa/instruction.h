@@ -233,6 +233,15 @@ struct ReplicaGroup {
   bool operator==(const ReplicaGroup&) const = default;
 };
 
+/// What the verifier accepted: fingerprints of a program's contents and of the chip config it
+/// was checked against (0: never verified). Set by KernelBuilder::finish and
+/// isa::ensureVerified (verify.h); copies carry it, and any later change to the program
+/// changes its fingerprint, so a changed program is verified again.
+struct VerifiedStamp {
+  uint64_t chip = 0;
+  uint64_t program = 0;
+};
+
 /// A straight-line program for one NeuronCore.
 struct Program {
   std::string name;
@@ -243,6 +252,8 @@ struct Program {
   /// Rank groups of the collective instructions (their iarg "replica_group" / "pairs" index
   /// this table).
   std::vector<ReplicaGroup> replicaGroups;
+  /// Set by the verifier only (see VerifiedStamp); not part of the program's contents.
+  VerifiedStamp verified;
 
   /// "instruction 12 (nc_matmul) at kernel.py:40" for error messages.
   std::string instructionContext(size_t index) const;

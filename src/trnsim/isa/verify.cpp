@@ -1,6 +1,7 @@
 #include "trnsim/isa/verify.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <optional>
 #include <string>
@@ -8,6 +9,7 @@
 #include <fmt/format.h>
 
 #include "trnsim/isa/names.h"
+#include "trnsim/isa/operand_layout.h"
 
 // The verifier never trusts its input: programs come from the builder, but also from files
 // and fuzzers, so every index is range-checked and all address arithmetic is overflow-checked
@@ -1217,29 +1219,26 @@ std::vector<Status> verifyInstructionAll(const Program& program, size_t index,
   return errors;
 }
 
-std::vector<Status> verifyProgram(const Program& program, const arch::ChipConfig& chip) {
-  std::vector<Status> errors;
+namespace {
+
+std::atomic<uint64_t> programVerifications{0};
+
+void checkLocationTable(const Program& program, std::vector<Status>& errors) {
   if (program.locations.empty()) {
     errors.emplace_back(ErrorCode::kVerify,
                         "the location table is empty: entry 0 (unknown location) must exist",
                         "program");
   }
-  bool tensorsOk = true;
-  for (uint32_t t = 0; t < program.tensors.size(); ++t) {
-    Status s = verifyTensor(program, t, chip);
-    if (!s.isOk()) {
-      tensorsOk = false;
-      errors.push_back(std::move(s));
-    }
-  }
-  for (size_t i = 0; i < program.instructions.size(); ++i)
-    InstructionChecker(program, i, chip, errors).run();
-  if (tensorsOk) checkOverlaps(program, errors);
-  return errors;
 }
 
-Status checkProgram(const Program& program, const arch::ChipConfig& chip) {
-  std::vector<Status> errors = verifyProgram(program, chip);
+void checkOperandOverlapAt(const Program& program, size_t index, const arch::ChipConfig& chip,
+                           std::vector<Status>& errors) {
+  if (Status s = checkOperandOverlap(program, index, chip); !s.isOk())
+    errors.push_back(std::move(s));
+}
+
+/// Ok, or the first violation with "(and N more violations)".
+Status firstViolation(const std::vector<Status>& errors) {
   if (errors.empty()) return Status::ok();
   const Status& first = errors.front();
   if (errors.size() == 1) return first;
@@ -1248,5 +1247,50 @@ Status checkProgram(const Program& program, const arch::ChipConfig& chip) {
                             errors.size() == 2 ? "" : "s"),
                 first.where());
 }
+
+}  // namespace
+
+std::vector<Status> verifyProgram(const Program& program, const arch::ChipConfig& chip) {
+  programVerifications.fetch_add(1, std::memory_order_relaxed);
+  std::vector<Status> errors;
+  checkLocationTable(program, errors);
+  bool tensorsOk = true;
+  for (uint32_t t = 0; t < program.tensors.size(); ++t) {
+    Status s = verifyTensor(program, t, chip);
+    if (!s.isOk()) {
+      tensorsOk = false;
+      errors.push_back(std::move(s));
+    }
+  }
+  for (size_t i = 0; i < program.instructions.size(); ++i) {
+    const size_t before = errors.size();
+    InstructionChecker(program, i, chip, errors).run();
+    // The overlap rule reads byte layouts: only of sound tensors and patterns.
+    if (tensorsOk && errors.size() == before) checkOperandOverlapAt(program, i, chip, errors);
+  }
+  if (tensorsOk) checkOverlaps(program, errors);
+  return errors;
+}
+
+Status checkProgram(const Program& program, const arch::ChipConfig& chip) {
+  return firstViolation(verifyProgram(program, chip));
+}
+
+uint64_t programVerificationCount() { return programVerifications.load(std::memory_order_relaxed); }
+
+namespace detail {
+
+Status finishVerification(Program& program, const arch::ChipConfig& chip) {
+  std::vector<Status> errors;
+  checkLocationTable(program, errors);
+  for (size_t i = 0; i < program.instructions.size(); ++i)
+    checkOperandOverlapAt(program, i, chip, errors);
+  checkOverlaps(program, errors);
+  Status s = firstViolation(errors);
+  if (s.isOk()) stampVerified(program, chip);
+  return s;
+}
+
+}  // namespace detail
 
 }  // namespace trnsim::isa

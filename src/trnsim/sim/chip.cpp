@@ -23,8 +23,10 @@ Status Chip::load(std::vector<isa::Program> programs) {
     return Status(ErrorCode::kCapacity,
                   fmt::format("{} programs for chip '{}' with {} NeuronCores", programs.size(),
                               config_.name, config_.coresPerChip));
+  // Programs the builder verified for this chip carry its stamp and are not checked again;
+  // the others (parsed from text or binary, built by hand, changed since) are verified here.
   for (size_t i = 0; i < programs.size(); ++i) {
-    Status s = isa::checkProgram(programs[i], config_);
+    Status s = isa::ensureVerified(programs[i], config_);
     if (!s.isOk())
       return s.withContext(fmt::format("program {} '{}' (core {})", i, programs[i].name, i));
   }

@@ -47,6 +47,9 @@ class Chip {
 
   /// Loads one program per core (programs.size() <= coresPerChip). HBM tensors of all the
   /// programs share one chip-wide address space, so equal addresses alias across cores.
+  /// Each program is verified (isa::ensureVerified) unless it carries a stamp for this chip
+  /// that its contents still match (KernelBuilder::finish stamps what it builds): a program
+  /// the verifier refuses is refused here, for functional and timing-only runs alike.
   Status load(std::vector<isa::Program> programs);
   const std::vector<isa::Program>& programs() const { return programs_; }
 

@@ -38,7 +38,10 @@ struct RngState {
 };
 
 /// The functional half of a chip: memories allocated lazily (a core's SBUF/PSUM on its first
-/// use, HBM on the first host write or run) and the interpreter of instructions.
+/// use, HBM on the first host write or run) and the interpreter of instructions. Programs come
+/// verified (sim::Chip::load and fabric::Cluster verify them): the interpreter checks each
+/// operand against its memory, and leaves the verifier's rules (such as overlapping operands)
+/// to the verifier.
 class FunctionalChip {
  public:
   /// `hbmBytes`: extent of the loaded programs' HBM tensors (not the chip's capacity).
