@@ -278,6 +278,9 @@ class RunRecord:
                         e["pid"] = e["pid"] + 1000 * k
                     if "ts" in e and e.get("ph") != "M":
                         e["ts"] = float(e["ts"]) + offset_us
+                    if "id" in e:
+                        # Each graph numbers its dependency arrows from 1: keep them apart.
+                        e["id"] = f"g{k}.{e['id']}"
                     if e.get("ph") == "M" and e.get("name") == "process_name":
                         e["args"] = {**e.get("args", {}),
                                      "name": f"{g.label}: {e.get('args', {}).get('name', '')}"}
