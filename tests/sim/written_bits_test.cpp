@@ -12,8 +12,7 @@
 namespace trnsim::sim {
 namespace {
 
-uint64_t referenceFirstUnwritten(const std::vector<uint8_t>& ref, uint64_t offset,
-                                 uint64_t count) {
+uint64_t referenceFirstUnwritten(const std::vector<uint8_t>& ref, uint64_t offset, uint64_t count) {
   for (uint64_t i = 0; i < count; ++i) {
     if (ref[offset + i] == 0) return i;
   }
@@ -30,9 +29,9 @@ TEST(WrittenBits, MatchesAByteShadowOnRandomRanges) {
       const uint64_t a = support::splitmix64(state) % size;
       const uint64_t maxLen = size - a;
       // Mostly short ranges (elements), sometimes long ones (rows, whole tensors).
-      const uint64_t len = step % 5 == 0 ? support::splitmix64(state) % (maxLen + 1)
-                                         : support::splitmix64(state) % std::min<uint64_t>(
-                                                                            maxLen + 1, 9);
+      const uint64_t len = step % 5 == 0
+                               ? support::splitmix64(state) % (maxLen + 1)
+                               : support::splitmix64(state) % std::min<uint64_t>(maxLen + 1, 9);
       if (step % 3 == 0) {
         bits.set(a, len);
         for (uint64_t i = 0; i < len; ++i) ref[a + i] = 1;

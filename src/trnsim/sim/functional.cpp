@@ -29,7 +29,7 @@ using isa::TensorDecl;
 
 void Memory::allocate(uint64_t size) {
   bytes.assign(size, std::byte{0xFF});
-  written.assign(size, 0);
+  written.assign(size);
 }
 
 namespace {
@@ -59,7 +59,7 @@ uint64_t hbmExtentBytes(std::span<const Program> programs) {
 
 Status FunctionalChip::Impl::reserveHbm(std::span<const Program> programs) {
   if (hbm.allocated() || hbmBytes == 0) return {};
-  const uint64_t need = 2 * hbmBytes;
+  const uint64_t need = hbmBytes + (hbmBytes + 63) / 64 * 8;  // values + written bits
   const uint64_t available = hostMemoryAvailable();
   std::string failure;
   if (available != 0 && need > available) {

@@ -13,15 +13,17 @@
 #include "trnsim/arch/chip_config.h"
 #include "trnsim/isa/instruction.h"
 #include "trnsim/sim/chip.h"
+#include "trnsim/sim/written_bits.h"
 #include "trnsim/support/status.h"
 
 namespace trnsim::sim {
 
-/// A byte array with a shadow that records which bytes were ever written. Filled with the
-/// sentinel 0xFF (NaN in every float format, -1 / max in the integer ones) when allocated.
+/// A byte array with a shadow that records which bytes were ever written (one bit per byte).
+/// Filled with the sentinel 0xFF (NaN in every float format, -1 / max in the integer ones)
+/// when allocated.
 struct Memory {
   std::vector<std::byte> bytes;
-  std::vector<uint8_t> written;  ///< 1 per byte that a host write or an instruction wrote
+  WrittenBits written;  ///< the bytes a host write or an instruction wrote
 
   bool allocated() const { return !bytes.empty(); }
   void allocate(uint64_t size);

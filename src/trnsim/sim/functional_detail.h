@@ -91,7 +91,7 @@ struct FunctionalChip::Impl {
 
   /// Allocates the HBM image before anything touches it, refusing with a clear error (naming
   /// the largest HBM tensors of `programs`) when the host cannot hold it: a byte of simulated
-  /// HBM costs two bytes of host memory (the value and its written-shadow byte).
+  /// HBM costs 1.125 bytes of host memory (the value and its written bit).
   Status reserveHbm(std::span<const isa::Program> programs);
 
   Memory& memoryFor(uint32_t core, isa::MemSpace space) {

@@ -55,6 +55,15 @@ void copyElems(std::byte* dst, int64_t dstStride, const std::byte* src, int64_t 
   }
 }
 
+/// Marks written the `n` elements of `esize` bytes starting at byte `off`, `stride` bytes apart.
+void markWritten(WrittenBits& w, int64_t off, int64_t n, int64_t stride, int64_t esize) {
+  if (stride == esize) {
+    w.set(uint64_t(off), uint64_t(n * esize));
+    return;
+  }
+  for (int64_t j = 0; j < n; ++j) w.set(uint64_t(off + j * stride), uint64_t(esize));
+}
+
 }  // namespace
 
 /// Raw element bytes of `v` in row-major order.
@@ -69,20 +78,16 @@ void gatherRaw(const View& v, std::byte* out) {
 /// Writes raw element bytes (row-major); elements whose mask byte is 0 are left alone.
 void scatterRaw(const View& v, const std::byte* in, const uint8_t* mask) {
   std::byte* mem = v.mem->bytes.data();
-  uint8_t* w = v.mem->written.data();
+  WrittenBits& w = v.mem->written;
   isa::forEachRun(v, [&](int64_t idx, int64_t off, int64_t n, int64_t s) {
     if (mask == nullptr) {
       copyElems(mem + off, s, in + idx * v.esize, v.esize, n, v.esize);
-      if (s == v.esize) {
-        std::memset(w + off, 1, size_t(n * v.esize));
-      } else {
-        for (int64_t j = 0; j < n; ++j) std::memset(w + off + j * s, 1, size_t(v.esize));
-      }
+      markWritten(w, off, n, s, v.esize);
     } else {
       for (int64_t j = 0; j < n; ++j) {
         if (mask[idx + j] == 0) continue;
         std::memcpy(mem + off + j * s, in + (idx + j) * v.esize, size_t(v.esize));
-        std::memset(w + off + j * s, 1, size_t(v.esize));
+        w.set(uint64_t(off + j * s), uint64_t(v.esize));
       }
     }
     return true;
@@ -91,23 +96,23 @@ void scatterRaw(const View& v, const std::byte* in, const uint8_t* mask) {
 
 /// Index of the first element of `v` with a byte nothing wrote, or nullopt.
 std::optional<int64_t> firstUninitialized(const View& v) {
-  const uint8_t* w = v.mem->written.data();
+  const WrittenBits& w = v.mem->written;
   std::optional<int64_t> found;
   isa::forEachRun(v, [&](int64_t idx, int64_t off, int64_t n, int64_t s) {
     if (s == v.esize) {
-      const void* z = std::memchr(w + off, 0, size_t(n * v.esize));
-      if (z != nullptr) {
-        found = idx + (static_cast<const uint8_t*>(z) - (w + off)) / v.esize;
+      const uint64_t len = uint64_t(n * v.esize);
+      const uint64_t first = w.firstUnwritten(uint64_t(off), len);
+      if (first != len) {
+        found = idx + int64_t(first) / v.esize;
         return false;
       }
       return true;
     }
     for (int64_t j = 0; j < n; ++j)
-      for (int64_t b = 0; b < v.esize; ++b)
-        if (w[off + j * s + b] == 0) {
-          found = idx + j;
-          return false;
-        }
+      if (!w.allWritten(uint64_t(off + j * s), uint64_t(v.esize))) {
+        found = idx + j;
+        return false;
+      }
     return true;
   });
   return found;
@@ -116,11 +121,10 @@ std::optional<int64_t> firstUninitialized(const View& v) {
 /// Per element: 1 when every byte of it was written.
 std::vector<uint8_t> initializedFlags(const View& v) {
   std::vector<uint8_t> flags(size_t(v.numElements()), 1);
-  const uint8_t* w = v.mem->written.data();
+  const WrittenBits& w = v.mem->written;
   isa::forEachRun(v, [&](int64_t idx, int64_t off, int64_t n, int64_t s) {
     for (int64_t j = 0; j < n; ++j)
-      for (int64_t b = 0; b < v.esize; ++b)
-        if (w[off + j * s + b] == 0) flags[size_t(idx + j)] = 0;
+      if (!w.allWritten(uint64_t(off + j * s), uint64_t(v.esize))) flags[size_t(idx + j)] = 0;
     return true;
   });
   return flags;
@@ -144,18 +148,17 @@ void gatherFloats(const View& v, float* out) {
 void scatterFloats(const View& v, const float* in, numerics::Rounding r,
                    numerics::StochasticState* st) {
   std::byte* mem = v.mem->bytes.data();
-  uint8_t* w = v.mem->written.data();
+  WrittenBits& w = v.mem->written;
   std::vector<std::byte> tmp;
   isa::forEachRun(v, [&](int64_t idx, int64_t off, int64_t n, int64_t s) {
     if (s == v.esize) {
       numerics::convertFromFloat(v.dtype, in + idx, mem + off, size_t(n), r, st);
-      std::memset(w + off, 1, size_t(n * v.esize));
     } else {
       tmp.resize(size_t(n * v.esize));
       numerics::convertFromFloat(v.dtype, in + idx, tmp.data(), size_t(n), r, st);
       copyElems(mem + off, s, tmp.data(), v.esize, n, v.esize);
-      for (int64_t j = 0; j < n; ++j) std::memset(w + off + j * s, 1, size_t(v.esize));
     }
+    markWritten(w, off, n, s, v.esize);
     return true;
   });
 }
