@@ -199,7 +199,7 @@ def test_gather_backward_scatter_adds_repeated_indices(ir_texts):
 
 def test_slice_and_select_scatter(ir_texts):
     """(Core ATen decomposes select_scatter into slice_scatter of an unsqueeze; the op table's
-    select_scatter serves graphs that keep it: tests/compiler/test_ops_grad.cpp.)"""
+    select_scatter serves graphs that keep it: tests/compiler/ops_grad_test.cpp.)"""
     def fn(x, s, r):
         return (torch.slice_scatter(x, s, dim=1, start=3, end=-2, step=4),
                 torch.select_scatter(x, r, 0, -1))

@@ -12,7 +12,7 @@
 #include <bit>
 #include <cstring>
 
-#include "test_timing_util.h"
+#include "timing_test_util.h"
 #include "trnsim/kernels/matmul.h"
 
 namespace trnsim::sim {

@@ -1,10 +1,10 @@
 // Timing model: DMA queues, the shared-bandwidth (fluid) model of DMA engines and HBM, several
 // cores, the TensorE throttle, a well-pipelined large matmul, determinism and errors. Expected
-// times are derived by hand from trn1Like()/trn2Like() (test_timing_util.h) in the comments.
+// times are derived by hand from trn1Like()/trn2Like() (timing_test_util.h) in the comments.
 
 #include <gtest/gtest.h>
 
-#include "test_timing_util.h"
+#include "timing_test_util.h"
 
 namespace trnsim::sim {
 namespace {

@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "test_functional_util.h"
+#include "functional_test_util.h"
 #include "trnsim/isa/text.h"
 #include "trnsim/isa/verify.h"
 

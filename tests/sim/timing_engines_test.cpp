@@ -1,10 +1,10 @@
 // Timing model on one core: TensorE LoadStationary/MultiplyMoving, streaming engines,
 // dependencies derived from addresses, semaphore costs. Every expected time is derived by hand
-// from the numbers of trn1Like()/trn2Like() (test_timing_util.h) in the comment above it.
+// from the numbers of trn1Like()/trn2Like() (timing_test_util.h) in the comment above it.
 
 #include <gtest/gtest.h>
 
-#include "test_timing_util.h"
+#include "timing_test_util.h"
 
 namespace trnsim::sim {
 namespace {

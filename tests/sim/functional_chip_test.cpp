@@ -8,7 +8,7 @@
 #include <random>
 #include <string>
 
-#include "test_functional_util.h"
+#include "functional_test_util.h"
 #include "trnsim/sim/functional.h"
 
 namespace trnsim::sim {

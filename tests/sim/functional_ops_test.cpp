@@ -5,7 +5,7 @@
 #include <cmath>
 #include <limits>
 
-#include "test_functional_util.h"
+#include "functional_test_util.h"
 
 namespace trnsim::sim {
 namespace {

@@ -17,7 +17,7 @@
 #include <variant>
 #include <vector>
 
-#include "test_timing_util.h"
+#include "timing_test_util.h"
 #include "trnsim/arch/chip_schema.h"
 #include "trnsim/sim/timing_fluid.h"
 
