@@ -23,16 +23,14 @@ from ._errors import TrnsimTorchError, from_core
 from ._serialize import SerializedGraph
 
 
-#: id(Executable) -> (the Executable, {param name: (weakref to the tensor it holds, state)}).
-_resident: dict[int, tuple] = {}
+#: Executable -> {param name: (weakref to the tensor it holds, state)}: what its simulated HBM
+#: holds, shared by the CompiledGraphs that share the Executable. Held weakly, like the core's
+#: compile cache holds executables: a graph nobody can call again frees its simulated memories.
+_resident: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
 def _resident_of(exe) -> dict:
-    entry = _resident.get(id(exe))
-    if entry is None or entry[0] is not exe:
-        entry = (exe, {})
-        _resident[id(exe)] = entry
-    return entry[1]
+    return _resident.setdefault(exe, {})
 
 
 def _tensor_state(t: torch.Tensor):
