@@ -121,6 +121,28 @@ TEST(ClusterProgram, VerifierRules) {
   }, "repeats a source or a target");
 }
 
+TEST(ClusterProgram, BuilderProgramsAreNotVerifiedAgainAtLoad) {
+  // Issue 13, verification once: the builder stamped the program for this chip, so neither
+  // load nor loadAll runs the verifier again; a program changed after it was built is checked.
+  const isa::Program p = oneCollective(isa::Opcode::kAllReduce, DType::kFP32, 64, 64, {{0, 1}});
+  ClusterOptions copts;
+  copts.transport = TransportKind::kLocal;
+  auto c = Cluster::create(trn2Config(), nullptr, 2, copts);
+  ASSERT_TRUE(c.hasValue()) << c.status().toString();
+  const uint64_t before = isa::programVerificationCount();
+  ASSERT_TRUE(c->loadAll(p).isOk());
+  ASSERT_TRUE(c->load(0, p).isOk());
+  ASSERT_TRUE(c->load(1, p).isOk());
+  EXPECT_EQ(isa::programVerificationCount(), before);
+  isa::Program changed = p;
+  changed.instructions[0].operands[0].ap.offset = 1 << 20;  // y out of bounds
+  Status s = c->load(0, changed);
+  EXPECT_FALSE(s.isOk());
+  EXPECT_EQ(isa::programVerificationCount(), before + 1);
+  EXPECT_FALSE(c->loadAll(changed).isOk());
+  EXPECT_EQ(isa::programVerificationCount(), before + 2);
+}
+
 /// Runs per-rank programs on n chips; returns the run's status.
 Status runPrograms(const std::vector<isa::Program>& programs) {
   ClusterOptions copts;

@@ -158,9 +158,11 @@ Status Cluster::load(uint32_t rank, std::shared_ptr<const isa::Program> program)
         ErrorCode::kInvalidArgument,
         fmt::format("rank {} does not exist: the cluster has ranks 0-{}", rank, impl_->size - 1));
   if (!program) return Status(ErrorCode::kInvalidArgument, "no program to load");
-  // A program another rank already loaded was verified then.
-  const bool verified = std::find(impl_->programs.begin(), impl_->programs.end(), program) !=
-                        impl_->programs.end();
+  // A program another rank already loaded was verified then; one the builder stamped for this
+  // chip was verified when it was built.
+  const bool loadedBefore =
+      std::find(impl_->programs.begin(), impl_->programs.end(), program) != impl_->programs.end();
+  const bool verified = loadedBefore || isa::isVerifiedFor(*program, impl_->chip);
   if (!verified) {
     Status s = isa::checkProgram(*program, impl_->chip);
     if (!s.isOk())
@@ -175,8 +177,10 @@ Status Cluster::load(uint32_t rank, std::shared_ptr<const isa::Program> program)
 }
 
 Status Cluster::loadAll(const isa::Program& program) {
-  Status s = isa::checkProgram(program, impl_->chip);
-  if (!s.isOk()) return s.withContext(fmt::format("program '{}'", program.name));
+  if (!isa::isVerifiedFor(program, impl_->chip)) {
+    Status s = isa::checkProgram(program, impl_->chip);
+    if (!s.isOk()) return s.withContext(fmt::format("program '{}'", program.name));
+  }
   auto shared = std::make_shared<const Program>(program);
   impl_->segCache.clear();
   const uint64_t extent = sim::hbmExtentBytes(std::span<const Program>(shared.get(), 1));
