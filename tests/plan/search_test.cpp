@@ -315,6 +315,40 @@ TEST(SearchTest, UnevenStagesAgreeWithTheFixedPlanOnARealPlanner) {
   EXPECT_DOUBLE_EQ(r->best.stepTimeS, fixed->stepTimeS);
 }
 
+TEST(SearchTest, SequenceParallelIsDroppedWhereTheTokensDoNotDivide) {
+  // 64 chips and one sequence of one token: every candidate has tp > 1 (dp must be 1), and one
+  // token cannot be split over tp ranks. The search used to keep sequence parallelism on and
+  // the planner refused every candidate; the candidates now run without it where it cannot
+  // apply, and keep it where the tokens divide.
+  auto system = arch::loadSystem("dgx-h100");
+  ASSERT_TRUE(system) << system.status().toString();
+  auto model = loadModel("llama3-8b");
+  ASSERT_TRUE(model) << model.status().toString();
+  auto planner = Planner::create(*system, 64);
+  ASSERT_TRUE(planner) << planner.status().toString();
+  Workload w;
+  w.model = *model;
+  w.globalBatch = 1;
+  w.seq = 1;
+  SearchOptions o;
+  o.threads = 2;
+  auto cands = searchCandidates(w, space64(), o);
+  ASSERT_TRUE(cands) << cands.status().toString();
+  for (const Parallelism& p : *cands) {
+    EXPECT_GT(p.tp, 1u);
+    EXPECT_FALSE(p.sequenceParallel);
+  }
+  auto r = search(*planner, w, o);
+  ASSERT_TRUE(r) << r.status().toString();
+  EXPECT_GT(r->best.parallelism.tp, 1u);
+  EXPECT_FALSE(r->best.parallelism.sequenceParallel);
+  w.seq = 4096;
+  w.globalBatch = 8;
+  auto divisible = searchCandidates(w, space64(), o);
+  ASSERT_TRUE(divisible) << divisible.status().toString();
+  for (const Parallelism& p : *divisible) EXPECT_EQ(p.sequenceParallel, p.tp > 1);
+}
+
 TEST(SearchTest, NothingFitsIsAnErrorThatSaysWhatToChange) {
   Workload w = toyWorkload();
   StepFunction f = [](const Workload& wl, const Parallelism& p) -> Expected<StepEstimate> {

@@ -190,7 +190,8 @@ using StepFunction = std::function<Expected<StepEstimate>(const Workload&, const
 /// tp, cp, pp (divisors of the rank count), dp = ranks / (tp cp pp), ep (MoE: divides experts
 /// and dp * cp), vpp (layers % (pp vpp) == 0), microbatch (divides globalBatch / dp), recompute,
 /// zero, precision (fp8 only where the chip has it), with heads % tp == 0 and
-/// seq % (2 cp) == 0 when cp > 1; fixed degrees from `options` only.
+/// seq % (2 cp) == 0 when cp > 1; fixed degrees from `options` only. Sequence parallelism is
+/// on where tp > 1 and the tokens per micro-batch per cp rank divide by tp, off elsewhere.
 Expected<std::vector<Parallelism>> searchCandidates(const Workload& w, const SearchSpace& space,
                                                     const SearchOptions& options);
 /// The objective's score of one estimate (lower is better): seconds, dollars or joules per step.

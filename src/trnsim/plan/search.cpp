@@ -221,7 +221,10 @@ Expected<std::vector<Parallelism>> searchCandidates(const Workload& w, const Sea
                     p.recompute = rc;
                     p.zero = zero;
                     p.precision = pr;
-                    if (tp == 1) p.sequenceParallel = false;
+                    // Sequence parallelism splits each micro-batch's tokens over the tp
+                    // ranks: off where there is nothing to split (tp 1) or the tokens do
+                    // not divide (e.g. seq 1), rather than refusing the candidate.
+                    if (tp == 1 || (w.seq * mb / cp) % tp) p.sequenceParallel = false;
                     out.push_back(p);
                   }
             }
