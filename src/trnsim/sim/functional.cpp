@@ -87,7 +87,7 @@ Status FunctionalChip::Impl::reserveHbm(std::span<const Program> programs) {
                            double(sizes[i].first) / 1e9);
   return Status(ErrorCode::kCapacity,
                 fmt::format("simulating the values of {:.2f} GB of HBM tensors (largest: {}) {} "
-                            "(2 bytes per simulated byte); run timing-only, which touches no "
+                            "(1.125 host bytes per simulated byte); run timing-only, which touches no "
                             "memory, or use smaller tensors",
                             double(hbmBytes) / 1e9, largest, failure));
 }
