@@ -1,6 +1,6 @@
-// Python bindings of the isa layer (submodule trnsim._trnsim.isa): the opcode table and the
-// program text/binary forms. Building programs from Python goes through trnsim._trnsim.sim
-// (KernelBuilder) and the NKI front end.
+// Python bindings of the isa layer (submodule trnsim._trnsim.isa): the opcode, ALU-operation,
+// activation-function and engine name tables and the program text/binary forms. Building
+// programs from Python goes through trnsim._trnsim.sim (KernelBuilder) and the NKI front end.
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
@@ -10,6 +10,7 @@
 
 #include "errors.h"
 #include "trnsim/isa/binary.h"
+#include "trnsim/arch/chip_config.h"
 #include "trnsim/isa/instruction.h"
 #include "trnsim/isa/text.h"
 
@@ -27,6 +28,35 @@ void bindIsa(py::module_& m) {
         return names;
       },
       "names of every opcode (nki.isa spelling)");
+  // The core's enum tables, index = enum value: the front end (trnsim.nki) takes its names and
+  // numbers from these instead of keeping copies.
+  sub.def(
+      "alu_ops",
+      [] {
+        std::vector<std::string> names;
+        for (int i = 0; i < static_cast<int>(isa::AluOp::kCount); ++i)
+          names.emplace_back(isa::aluOpName(static_cast<isa::AluOp>(i)));
+        return names;
+      },
+      "names of every ALU operation, index = isa::AluOp value");
+  sub.def(
+      "act_funcs",
+      [] {
+        std::vector<std::string> names;
+        for (int i = 0; i < static_cast<int>(isa::ActFunc::kCount); ++i)
+          names.emplace_back(isa::actFuncName(static_cast<isa::ActFunc>(i)));
+        return names;
+      },
+      "names of every activation function, index = isa::ActFunc value");
+  sub.def(
+      "engines",
+      [] {
+        std::vector<std::string> names;
+        for (int i = 0; i < arch::kNumEngines; ++i)
+          names.emplace_back(arch::engineName(static_cast<arch::Engine>(i)));
+        return names;
+      },
+      "names of every engine, index = arch::Engine value");
   sub.def(
       "normalize_program_text",
       [](const std::string& text, const std::string& origin) {

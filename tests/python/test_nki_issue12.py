@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from trnsim import nki
-from trnsim.nki import _core
+from trnsim.nki import _context
 from trnsim.nki import compiler as ncc
 from trnsim.nki import isa as nisa
 from trnsim.nki import language as nl
@@ -124,7 +124,7 @@ SEEN = []
 def spmd_kernel(a):
     b = nl.ndarray(a.shape, dtype=a.dtype, buffer=nl.shared_hbm)
     i, j = nl.program_id(0), nl.program_id(1)
-    SEEN.append((i, j, id(_core.ctx())))
+    SEEN.append((i, j, id(_context.ctx())))
     assert nl.num_programs(0) == a.shape[0] and nl.program_ndim() == 2
     t = nl.load(a[i, j])
     nl.store(b[i, j], t * float(10 * i + j + 1))

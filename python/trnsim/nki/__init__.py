@@ -25,8 +25,11 @@ import functools as _functools
 
 from . import api, collectives, compiler, errors, isa, language  # noqa: F401
 from . import typing  # noqa: F401
-from ._core import MultichipRunInfo, NkiTensor, RunInfo, launch as _launch
-from ._core import launch_multichip as _launch_multichip
+from ._multichip import MultichipRunInfo
+from ._tile import NkiTensor
+from ._launch import RunInfo
+from ._launch import launch as _launch
+from ._multichip import launch_multichip as _launch_multichip
 from .errors import (CapacityError, NkiError, NotSupportedError,  # noqa: F401
                      OutOfBoundsError, UninitializedReadError, VerifyError)
 
@@ -103,7 +106,7 @@ def _place_at_call(e):
     """An error about the launch itself (grid, ranks, options, a run-time error the core could
     not place) gets the line that called the kernel."""
     if getattr(e, "file", None) is None:
-        from ._core import user_loc
+        from ._context import user_loc
         errors.relocate(e, user_loc())
 
 
@@ -140,7 +143,7 @@ def jit(kernel=None, **options):
         return lambda fn: jit(fn, **options)
     chip = options.get("platform_target") or options.get("target") or options.get("chip")
     if chip is not None:
-        from ._core import target_chip
+        from ._grid import target_chip
         target_chip(chip, getattr(kernel, "__name__", "kernel"))
     if isinstance(kernel, Kernel):
         return Kernel(kernel.fn, kernel.grid, **{**kernel.options, **options})

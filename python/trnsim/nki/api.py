@@ -203,12 +203,12 @@ def table_markdown() -> str:
 def not_supported_stub(module: str, name: str, reason: str):
     """A callable for an unsupported name: raises NotSupportedError at the kernel line."""
     def _unsupported(*a, **k):
-        from . import _core
+        from . import _context
         from . import errors as _err
-        if _core._CTX is not None:
-            _core.here()
-            raise _core.fail(_err.NotSupportedError, f"{module}.{name} is not supported by "
-                             f"trnsim: {reason}")
+        if _context._CTX is not None:
+            _context.here()
+            raise _context.fail(_err.NotSupportedError, f"{module}.{name} is not supported by "
+                                f"trnsim: {reason}")
         raise _err.NotSupportedError(f"{module}.{name} is not supported by trnsim: {reason}")
     _unsupported.__name__ = name
     _unsupported.__qualname__ = name

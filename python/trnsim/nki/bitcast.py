@@ -17,10 +17,10 @@ count, like float32 -> bfloat16 x 2, raises NotSupportedError).
 
 from __future__ import annotations
 
-from . import _core
+from . import _context, _dtypes, _names, _outputs, _tile
 from . import errors as _err
-from ._core import ALU as _ALU
-from ._core import HBM as _HBM
+from ._names import ALU as _ALU
+from ._names import HBM as _HBM
 
 # core dtype -> (exponent bits, mantissa bits, bias, IEEE inf/NaN (False: e4m3fn, NaN only))
 _FLOAT = {"float32": (8, 23, 127, True), "bfloat16": (8, 7, 127, True),
@@ -30,7 +30,7 @@ _INT = {"int8", "uint8", "int16", "uint16", "int32", "uint32"}
 
 
 def _t(shape, core):
-    return _core.new_tile(shape, core)
+    return _tile.new_tile(shape, core)
 
 
 def _ts(b, dst, src, op0, s0, op1=None, s1=None, r0=False):
@@ -50,7 +50,7 @@ def _floor_log2(b, dst, a):
     """dst = floor(log2(a)), a > 0 finite: ln estimate, corrected by exact power-of-two tests."""
     shape = tuple(a.shape)
     ln = _t(shape, "float32")
-    b.activation(ln._pattern(), _core.ACT["log"], a._pattern(), None, 1.0, 0, None)
+    b.activation(ln._pattern(), _names.ACT["log"], a._pattern(), None, 1.0, 0, None)
     _ts(b, ln, ln, "multiply", 1.4426950408889634)
     frac = _t(shape, "float32")
     _ts(b, frac, ln, "mod", 1.0)
@@ -177,24 +177,24 @@ def _bits(b, dst, src, width):
 
 def view(t, dtype):
     """A new on-chip tile holding t's bytes read as ``dtype`` (same element width)."""
-    b = _core.here()
+    b = _context.here()
     src = t._rec.core
-    dst_core = _core.dtname(dtype)
+    dst_core = _dtypes.dtname(dtype)
     if t._rec.space == _HBM:
-        raise _core.fail(_err.NotSupportedError,
-                         "view() of an HBM tensor: load it first (nl.load) and view the tile; "
-                         "trnsim's HBM tensors have no aliasing bit-cast views from Python")
-    width = _core._DTYPE_SIZE
+        raise _context.fail(_err.NotSupportedError,
+                            "view() of an HBM tensor: load it first (nl.load) and view the tile; "
+                            "trnsim's HBM tensors have no aliasing bit-cast views from Python")
+    width = _dtypes._DTYPE_SIZE
     if width[src] != width[dst_core]:
-        raise _core.fail(_err.NotSupportedError,
-                         f"view({dst_core}) of a {src} tile changes the element width "
-                         f"({width[src]} -> {width[dst_core]} bytes); only same-width views are "
-                         "supported")
+        raise _context.fail(_err.NotSupportedError,
+                            f"view({dst_core}) of a {src} tile changes the element width "
+                            f"({width[src]} -> {width[dst_core]} bytes); only same-width views are "
+                            "supported")
     for c in (src, dst_core):
         if c not in _FLOAT and c not in _INT:
-            raise _core.fail(_err.NotSupportedError, f"view() with dtype {c} is not supported")
+            raise _context.fail(_err.NotSupportedError, f"view() with dtype {c} is not supported")
     shape = tuple(t.shape)
-    out = _core.new_tile(shape, dst_core, _core.SBUF, dtype)
+    out = _tile.new_tile(shape, dst_core, _names.SBUF, dtype)
     w = width[src]
     if src in _INT and dst_core in _INT:
         _bits(b, out, t, w)
@@ -210,5 +210,5 @@ def view(t, dtype):
             _bits(b, out, bits, w)
         else:
             b.tensor_copy(out._pattern(), _decode(b, bits, dst_core)._pattern(), 1)
-    _core.mark_written(out)
+    _outputs.mark_written(out)
     return out

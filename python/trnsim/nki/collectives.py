@@ -23,12 +23,12 @@ from __future__ import annotations
 
 import enum as _enum
 
-from . import _core
+from . import _context, _names, _outputs, _tile
 from . import errors as _err
-from ._core import HBM as _HBM
-from ._core import SBUF as _SBUF
-from ._core import NkiTensor
-from ._core import here as _here
+from ._names import HBM as _HBM
+from ._names import SBUF as _SBUF
+from ._tile import NkiTensor
+from ._context import here as _here
 
 __all__ = [
     "ReplicaGroup", "rg_partition_op", "all_reduce", "all_gather", "reduce_scatter",
@@ -106,7 +106,7 @@ class ReplicaGroup:
         for g in self.replica_groups:
             for r in g:
                 if r >= num_ranks:
-                    raise _core.fail(
+                    raise _context.fail(
                         _err.NkiValueError,
                         f"replica group {self.replica_groups} names rank {r}, but the run has "
                         f"{num_ranks} rank(s) (0..{num_ranks - 1}); pass num_ranks= to the "
@@ -125,14 +125,14 @@ def _group_of(replica_group, what):
         replica_group = ReplicaGroup()
     elif not isinstance(replica_group, ReplicaGroup):
         replica_group = ReplicaGroup(replica_group)
-    c = _core.ctx()
+    c = _context.ctx()
     groups = replica_group.resolve(c.num_ranks)
     mine = [g for g in groups if c.rank in g]
     if len({len(g) for g in groups}) > 1 or sum(len(g) for g in groups) != c.num_ranks:
         # What this rank checks and emits depends on its list: trace every rank.
         c.rank_dependent = True
     if not mine:
-        raise _core.fail(
+        raise _context.fail(
             _err.NkiValueError,
             f"{what}: rank {c.rank} is in no list of replica group {groups}; every rank that "
             "runs the kernel must be in one (or give the collective a group that covers it)")
@@ -147,34 +147,34 @@ def _tensors(x, what, argname):
     if isinstance(x, (list, tuple)):
         out = list(x)
         if not out:
-            raise _core.fail(_err.NkiValueError, f"{what}: {argname} is an empty list")
+            raise _context.fail(_err.NkiValueError, f"{what}: {argname} is an empty list")
         for i, t in enumerate(out):
             if not isinstance(t, NkiTensor):
-                raise _core.fail(_err.NkiTypeError,
-                                 f"{what}: {argname}[{i}] must be a tensor of the kernel, not "
-                                 f"{type(t).__name__}")
+                raise _context.fail(_err.NkiTypeError,
+                                    f"{what}: {argname}[{i}] must be a tensor of the kernel, not "
+                                    f"{type(t).__name__}")
         return out
-    raise _core.fail(_err.NkiTypeError,
-                     f"{what}: {argname} must be a list of kernel tensors, not {type(x).__name__}")
+    raise _context.fail(_err.NkiTypeError,
+                        f"{what}: {argname} must be a list of kernel tensors, not {type(x).__name__}")
 
 
 def _pairs(srcs, dsts, what):
     s = _tensors(srcs, what, "srcs")
     d = _tensors(dsts, what, "dsts")
     if len(s) != len(d):
-        raise _core.fail(_err.NkiValueError,
-                         f"{what}: {len(s)} source(s) but {len(d)} destination(s); they pair up "
-                         "one to one")
+        raise _context.fail(_err.NkiValueError,
+                            f"{what}: {len(s)} source(s) but {len(d)} destination(s); they pair up "
+                            "one to one")
     spaces = {t._rec.space for t in s + d}
-    if _core.PSUM in spaces:
-        raise _core.fail(_err.VerifyError,
-                         f"{what}: tensors must be in HBM or SBUF, not PSUM (copy to SBUF first)")
+    if _names.PSUM in spaces:
+        raise _context.fail(_err.VerifyError,
+                            f"{what}: tensors must be in HBM or SBUF, not PSUM (copy to SBUF first)")
     if len(spaces) > 1:
-        raise _core.fail(_err.VerifyError,
-                         f"{what}: all tensors must be in HBM or all in SBUF, not a mix")
+        raise _context.fail(_err.VerifyError,
+                            f"{what}: all tensors must be in HBM or all in SBUF, not a mix")
     if len(s) > 1 and spaces != {_HBM}:
-        raise _core.fail(_err.VerifyError,
-                         f"{what}: several tensors in one call (coalesced) only work on HBM")
+        raise _context.fail(_err.VerifyError,
+                            f"{what}: several tensors in one call (coalesced) only work on HBM")
     return list(zip(s, d))
 
 
@@ -188,7 +188,7 @@ def _numel(t):
 def _dim0(t, k, what, role, n):
     shape = list(t.shape)
     if not shape or shape[0] % n:
-        raise _core.fail(
+        raise _context.fail(
             _err.NkiValueError,
             f"{what}: {role} of shape {shape} must split into {n} equal parts along dimension 0 "
             f"(one per member of the replica group)")
@@ -198,9 +198,9 @@ def _dim0(t, k, what, role, n):
 def _check_dim(collective_dim, what, sbuf_ok=(0,)):
     d = int(collective_dim)
     if d not in sbuf_ok:
-        raise _core.fail(_err.NotSupportedError,
-                         f"{what}: collective_dim={d}; only {list(sbuf_ok)} is supported (as on "
-                         "the hardware)")
+        raise _context.fail(_err.NotSupportedError,
+                            f"{what}: collective_dim={d}; only {list(sbuf_ok)} is supported (as on "
+                            "the hardware)")
     return d
 
 
@@ -212,9 +212,9 @@ def _reduce_op(op, what):
     name = getattr(op, "_alu", None) or (op if isinstance(op, str) else getattr(op, "__name__", None))
     key = _REDUCE_OPS.get(name)
     if key is None:
-        raise _core.fail(_err.NkiValueError,
-                         f"{what}: op must be nl.add, nl.maximum or nl.minimum, not {op!r}")
-    return _core.ALU[key]
+        raise _context.fail(_err.NkiValueError,
+                            f"{what}: op must be nl.add, nl.maximum or nl.minimum, not {op!r}")
+    return _names.ALU[key]
 
 
 def _record(c, kind):
@@ -224,24 +224,24 @@ def _record(c, kind):
 
 def _mark(dst):
     if dst is not None:
-        _core.mark_written(dst)
+        _outputs.mark_written(dst)
 
 
 def all_reduce(srcs, dsts, replica_group=None, op=None, priority=None, name=None):
     """dsts[i] = op over the rank-list of srcs[i] (nl.add, nl.maximum or nl.minimum); every
     member gets the same result. srcs[i] and dsts[i] have the same number of elements."""
     b = _here()
-    c = _core.ctx()
+    c = _context.ctx()
     what = "all_reduce"
     if op is None:
-        raise _core.fail(_err.NkiValueError, f"{what}: op= is required (nl.add, nl.maximum, nl.minimum)")
+        raise _context.fail(_err.NkiValueError, f"{what}: op= is required (nl.add, nl.maximum, nl.minimum)")
     alu = _reduce_op(op, what)
     groups, _, _ = _group_of(replica_group, what)
     for s, d in _pairs(srcs, dsts, what):
         if _numel(s) != _numel(d):
-            raise _core.fail(_err.NkiValueError,
-                             f"{what}: source of shape {list(s.shape)} and destination of shape "
-                             f"{list(d.shape)} differ in size")
+            raise _context.fail(_err.NkiValueError,
+                                f"{what}: source of shape {list(s.shape)} and destination of shape "
+                                f"{list(d.shape)} differ in size")
         b.all_reduce(d._pattern(), s._pattern(), alu, groups)
         _mark(d)
         _record(c, what)
@@ -251,16 +251,16 @@ def all_gather(srcs, dsts, replica_group=None, collective_dim=0, priority=None, 
     """dsts[i] = the srcs[i] of every member of the rank-list, concatenated along
     ``collective_dim`` (0) in the list's order."""
     b = _here()
-    c = _core.ctx()
+    c = _context.ctx()
     what = "all_gather"
     _check_dim(collective_dim, what)
     groups, mine, _ = _group_of(replica_group, what)
     n = len(mine)
     for s, d in _pairs(srcs, dsts, what):
         if _numel(d) != n * _numel(s):
-            raise _core.fail(_err.NkiValueError,
-                             f"{what}: destination of shape {list(d.shape)} must hold {n} sources "
-                             f"of shape {list(s.shape)} (one per member of the rank-list)")
+            raise _context.fail(_err.NkiValueError,
+                                f"{what}: destination of shape {list(d.shape)} must hold {n} sources "
+                                f"of shape {list(s.shape)} (one per member of the rank-list)")
         b.all_gather(d._pattern(), s._pattern(), groups)
         _mark(d)
         _record(c, what)
@@ -272,20 +272,20 @@ def reduce_scatter(srcs, dsts, replica_group=None, collective_dim=0, op=None, pr
     position k of the rank-list gets chunk k reduced over the list (op: nl.add, nl.maximum,
     nl.minimum)."""
     b = _here()
-    c = _core.ctx()
+    c = _context.ctx()
     what = "reduce_scatter"
     _check_dim(collective_dim, what)
     if op is None:
-        raise _core.fail(_err.NkiValueError, f"{what}: op= is required (nl.add, nl.maximum, nl.minimum)")
+        raise _context.fail(_err.NkiValueError, f"{what}: op= is required (nl.add, nl.maximum, nl.minimum)")
     alu = _reduce_op(op, what)
     groups, mine, _ = _group_of(replica_group, what)
     n = len(mine)
     for s, d in _pairs(srcs, dsts, what):
         _dim0(s, n, what, "source", n)
         if _numel(s) != n * _numel(d):
-            raise _core.fail(_err.NkiValueError,
-                             f"{what}: destination of shape {list(d.shape)} must be 1/{n} of the "
-                             f"source of shape {list(s.shape)}")
+            raise _context.fail(_err.NkiValueError,
+                                f"{what}: destination of shape {list(d.shape)} must be 1/{n} of the "
+                                f"source of shape {list(s.shape)}")
         b.reduce_scatter(d._pattern(), s._pattern(), alu, groups)
         _mark(d)
         _record(c, what)
@@ -295,7 +295,7 @@ def all_to_all(srcs, dsts, replica_group=None, collective_dim=0, priority=None, 
     """srcs[i] splits into one chunk per member along ``collective_dim`` (0); chunk k goes to
     the member at position k, and dsts[i] holds the chunks received, in list order."""
     b = _here()
-    c = _core.ctx()
+    c = _context.ctx()
     what = "all_to_all"
     _check_dim(collective_dim, what)
     groups, mine, _ = _group_of(replica_group, what)
@@ -303,12 +303,12 @@ def all_to_all(srcs, dsts, replica_group=None, collective_dim=0, priority=None, 
     pairs = _pairs(srcs, dsts, what)
     for s, d in pairs:
         if s._rec.space != _HBM:
-            raise _core.fail(_err.VerifyError, f"{what}: tensors must be in HBM (as on the hardware)")
+            raise _context.fail(_err.VerifyError, f"{what}: tensors must be in HBM (as on the hardware)")
         _dim0(s, n, what, "source", n)
         if _numel(s) != _numel(d):
-            raise _core.fail(_err.NkiValueError,
-                             f"{what}: source of shape {list(s.shape)} and destination of shape "
-                             f"{list(d.shape)} differ in size")
+            raise _context.fail(_err.NkiValueError,
+                                f"{what}: source of shape {list(s.shape)} and destination of shape "
+                                f"{list(d.shape)} differ in size")
         b.all_to_all(d._pattern(), s._pattern(), groups)
         _mark(d)
         _record(c, what)
@@ -316,36 +316,36 @@ def all_to_all(srcs, dsts, replica_group=None, collective_dim=0, priority=None, 
 
 def _permute(pairs_t, stp, what):
     b = _here()
-    c = _core.ctx()
+    c = _context.ctx()
     pairs = []
     try:
         for p in stp:
             s_, t_ = p
             pairs.append((int(s_), int(t_)))
     except (TypeError, ValueError):
-        raise _core.fail(_err.NkiTypeError,
-                         f"{what}: source_target_pairs must be a list of (source, target) rank "
-                         f"pairs, not {stp!r}") from None
+        raise _context.fail(_err.NkiTypeError,
+                            f"{what}: source_target_pairs must be a list of (source, target) rank "
+                            f"pairs, not {stp!r}") from None
     srcs_seen, dsts_seen = set(), set()
     for s_, t_ in pairs:
         for r in (s_, t_):
             if not 0 <= r < c.num_ranks:
-                raise _core.fail(_err.NkiValueError,
-                                 f"{what}: pair ({s_}, {t_}) names rank {r}, outside the run's "
-                                 f"{c.num_ranks} rank(s)")
+                raise _context.fail(_err.NkiValueError,
+                                    f"{what}: pair ({s_}, {t_}) names rank {r}, outside the run's "
+                                    f"{c.num_ranks} rank(s)")
         if s_ in srcs_seen or t_ in dsts_seen:
-            raise _core.fail(_err.NkiValueError,
-                             f"{what}: rank {s_ if s_ in srcs_seen else t_} appears twice as a "
-                             f"{'source' if s_ in srcs_seen else 'target'} in {pairs}")
+            raise _context.fail(_err.NkiValueError,
+                                f"{what}: rank {s_ if s_ in srcs_seen else t_} appears twice as a "
+                                f"{'source' if s_ in srcs_seen else 'target'} in {pairs}")
         srcs_seen.add(s_)
         dsts_seen.add(t_)
     for s, d in pairs_t:
         if s._rec.space != _HBM:
-            raise _core.fail(_err.VerifyError, f"{what}: tensors must be in HBM (as on the hardware)")
+            raise _context.fail(_err.VerifyError, f"{what}: tensors must be in HBM (as on the hardware)")
         if _numel(s) != _numel(d):
-            raise _core.fail(_err.NkiValueError,
-                             f"{what}: source of shape {list(s.shape)} and destination of shape "
-                             f"{list(d.shape)} differ in size")
+            raise _context.fail(_err.NkiValueError,
+                                f"{what}: source of shape {list(s.shape)} and destination of shape "
+                                f"{list(d.shape)} differ in size")
         b.collective_permute(d._pattern(), s._pattern(), pairs)
         _mark(d)
         _record(c, what)
@@ -357,8 +357,8 @@ def collective_permute(srcs, dsts, source_target_pairs, name=None):
     what = "collective_permute"
     pairs_t = _pairs(srcs, dsts, what)
     if len(pairs_t) != 1:
-        raise _core.fail(_err.NotSupportedError,
-                         f"{what}: one source and one destination per call (as on the hardware)")
+        raise _context.fail(_err.NotSupportedError,
+                            f"{what}: one source and one destination per call (as on the hardware)")
     _permute(pairs_t, source_target_pairs, what)
 
 
@@ -374,18 +374,18 @@ def _ring_pairs(replica_group, what):
 
 def _channels(by_channel, channel_ids, what, argname):
     if not isinstance(by_channel, (list, tuple)) or not by_channel:
-        raise _core.fail(_err.NkiTypeError, f"{what}: {argname} is a list of tensor lists, one per channel")
+        raise _context.fail(_err.NkiTypeError, f"{what}: {argname} is a list of tensor lists, one per channel")
     out = []
     for ch in by_channel:
         ts = _tensors(ch, what, argname)
         if len(ts) != 1:
-            raise _core.fail(_err.NotSupportedError,
-                             f"{what}: each channel of {argname} holds exactly one tensor")
+            raise _context.fail(_err.NotSupportedError,
+                                f"{what}: each channel of {argname} holds exactly one tensor")
         out.append(ts[0])
     ids = list(channel_ids)
     if ids != list(range(len(ids))) or len(ids) != len(out):
-        raise _core.fail(_err.NkiValueError,
-                         f"{what}: channel_ids must be 0..{len(out) - 1} (one per channel), got {ids}")
+        raise _context.fail(_err.NkiValueError,
+                            f"{what}: channel_ids must be 0..{len(out) - 1} (one per channel), got {ids}")
     return out
 
 
@@ -397,7 +397,7 @@ def collective_permute_implicit(srcs_by_channel, dsts_by_channel, replica_group=
     s = _channels(srcs_by_channel, channel_ids, what, "srcs_by_channel")
     d = _channels(dsts_by_channel, channel_ids, what, "dsts_by_channel")
     if len(s) != len(d):
-        raise _core.fail(_err.NkiValueError, f"{what}: {len(s)} source channel(s), {len(d)} destination channel(s)")
+        raise _context.fail(_err.NkiValueError, f"{what}: {len(s)} source channel(s), {len(d)} destination channel(s)")
     pairs = _ring_pairs(replica_group, what)
     for a, b_ in zip(s, d):
         _permute([(a, b_)], pairs, what)
@@ -413,20 +413,20 @@ def collective_permute_implicit_reduce(srcs0_by_channel, srcs1_by_channel, dsts_
     s1 = _channels(srcs1_by_channel, channel_ids, what, "srcs1_by_channel")
     d = _channels(dsts_by_channel, channel_ids, what, "dsts_by_channel")
     if not len(s0) == len(s1) == len(d):
-        raise _core.fail(_err.NkiValueError, f"{what}: channel counts of the sources and destinations differ")
+        raise _context.fail(_err.NkiValueError, f"{what}: channel counts of the sources and destinations differ")
     if op is None:
-        raise _core.fail(_err.NkiValueError, f"{what}: op= is required")
+        raise _context.fail(_err.NkiValueError, f"{what}: op= is required")
     alu = _reduce_op(op, what)
-    opname = {v: k for k, v in _core.ALU.items()}[alu]
+    opname = {v: k for k, v in _names.ALU.items()}[alu]
     pairs = _ring_pairs(replica_group, what)
     for a, a1, dst in zip(s0, s1, d):
         if a.shape != a1.shape:
-            raise _core.fail(_err.NkiValueError,
-                             f"{what}: sources of shapes {list(a.shape)} and {list(a1.shape)} differ")
+            raise _context.fail(_err.NkiValueError,
+                                f"{what}: sources of shapes {list(a.shape)} and {list(a1.shape)} differ")
         # The local reduction goes through SBUF (engines do not read HBM) into an HBM scratch
         # tensor that the permute then sends.
         _here()
-        scratch = _core.new_hbm(a.shape, a._rec.core, a.dtype, name="permute_reduce", kind="internal")
+        scratch = _tile.new_hbm(a.shape, a._rec.core, a.dtype, name="permute_reduce", kind="internal")
         t0 = nl.load(a) if a._rec.space == _HBM else a
         t1 = nl.load(a1) if a1._rec.space == _HBM else a1
         r = nl._binary(t0, t1, opname)
@@ -438,7 +438,7 @@ def collective_permute_implicit_current_processing_rank_id(iteration_id, replica
                                                            channel_id=0, name=None):
     """The rank whose data this rank holds after ``iteration_id`` ring shifts: the member
     ``iteration_id`` places before it in its rank-list."""
-    c = _core.ctx()
+    c = _context.ctx()
     c.rank_dependent = True
     _, mine, _ = _group_of(replica_group, "collective_permute_implicit_current_processing_rank_id")
     n = len(mine)
@@ -448,14 +448,14 @@ def collective_permute_implicit_current_processing_rank_id(iteration_id, replica
 def rank_id(name=None) -> int:
     """This rank's number (0..num_ranks-1) as a Python int while the kernel is traced; a kernel
     that calls it is traced once per rank."""
-    c = _core.ctx()
+    c = _context.ctx()
     c.rank_dependent = True
     return c.rank
 
 
 def num_ranks() -> int:
     """Ranks of the run (trnsim extension; NKI leaves this to the launcher)."""
-    return _core.ctx().num_ranks
+    return _context.ctx().num_ranks
 
 
 def __getattr__(name):

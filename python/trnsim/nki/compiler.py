@@ -18,11 +18,11 @@ from __future__ import annotations
 
 import functools as _functools
 
-from . import _core
+from . import _context, _dtypes
 from . import errors as _err
 from .language import _Buffer
-from ._core import PSUM as _PSUM
-from ._core import SBUF as _SBUF
+from ._names import PSUM as _PSUM
+from ._names import SBUF as _SBUF
 
 
 def _decorator(doc):
@@ -60,10 +60,10 @@ class _Placed(_Buffer):
         """Checks the placement of every logical block of a tensor of ``shape`` whose
         partition axis is ``pd`` (axes before it are block axes)."""
         import itertools
-        info = _core.ctx().info
+        info = _context.ctx().info
         blocks = [int(s) for s in shape[:pd]]
         pdim = int(shape[pd])
-        fbytes = _core._DTYPE_SIZE[core]
+        fbytes = _dtypes._DTYPE_SIZE[core]
         for s in shape[pd + 1:]:
             fbytes *= int(s)
         for idx in itertools.product(*[range(n) for n in blocks]):
@@ -74,7 +74,7 @@ class _Placed(_Buffer):
                 self._check_psum(idx, loc, pdim, fbytes, info)
 
     def _bad(self, cls, idx, text):
-        return _core.fail(cls, f"{self.what}: logical block {tuple(idx)}: {text}")
+        return _context.fail(cls, f"{self.what}: logical block {tuple(idx)}: {text}")
 
     @staticmethod
     def _start_ok(start, pdim):

@@ -19,12 +19,15 @@ The offset must keep the access inside the tile (the gather fails at run time ot
 
 from __future__ import annotations
 
-from . import _core
+from . import _context, _dtypes, _names, _outputs, _tile
 from . import errors as _err
-from ._core import ALU as _ALU
-from ._core import DynamicView, DynIndex, IndexExpr, NkiTensor
-from ._core import PSUM as _PSUM
-from ._core import here as _here
+from ._names import ALU as _ALU
+from ._tile import DynamicView
+from ._tile import DynIndex
+from ._index import IndexExpr
+from ._tile import NkiTensor
+from ._names import PSUM as _PSUM
+from ._context import here as _here
 
 _GROUP = 16  # local_gather indexes within a group of 16 partitions
 
@@ -34,9 +37,9 @@ def _split_key(view):
     base, key = view.base, view.key
     dyn = [i for i, k in enumerate(key) if isinstance(k, (DynIndex, NkiTensor))]
     if len(dyn) != 1 or dyn[0] == 0:
-        raise _core.fail(_err.NotSupportedError,
-                         "a run-time offset on exactly one free axis of an on-chip tile is "
-                         "supported (t[i_p, off + i_f]); not on the partition axis or several")
+        raise _context.fail(_err.NotSupportedError,
+                            "a run-time offset on exactly one free axis of an on-chip tile is "
+                            "supported (t[i_p, off + i_f]); not on the partition axis or several")
     d = dyn[0]
     k = key[d]
     value, expr = (k.value, k.expr) if isinstance(k, DynIndex) else (k, 0)
@@ -46,22 +49,22 @@ def _split_key(view):
         static[d] = slice(0, 1)
     sv = base[tuple(static)]
     if value.partitions * value.free_size != 1:
-        raise _core.fail(_err.NkiValueError, f"a run-time offset is one value (a [1, 1] view "
-                         f"of a tile), not a view of shape {list(value.shape)}")
+        raise _context.fail(_err.NkiValueError, f"a run-time offset is one value (a [1, 1] view "
+                            f"of a tile), not a view of shape {list(value.shape)}")
     if d >= base.ndim:
-        raise _core.fail(_err.NkiValueError, "too many indices for the tile")
+        raise _context.fail(_err.NkiValueError, "too many indices for the tile")
     return sv, value, base._st[d]
 
 
 def _offset_on_partitions(b, value, parts):
     """[parts, 1] float32: the run-time offset on every partition (DMA + ones matmul)."""
-    one = _core.new_tile((1, 1), "float32")
+    one = _tile.new_tile((1, 1), "float32")
     b.dma_copy(one._pattern(), value._pattern(), -1, None, 0, False)
-    ones = _core.new_tile((1, parts), "float32")
+    ones = _tile.new_tile((1, parts), "float32")
     b.memset(ones._pattern(), 1.0, 1)
-    ps = _core.new_tile((parts, 1), "float32", _PSUM)
+    ps = _tile.new_tile((parts, 1), "float32", _PSUM)
     b.nc_matmul(ps._pattern(), ones._pattern(), one._pattern(), False, False, False)
-    off = _core.new_tile((parts, 1), "float32")
+    off = _tile.new_tile((parts, 1), "float32")
     b.tensor_copy(off._pattern(), ps._pattern(), 1)
     return off
 
@@ -70,15 +73,15 @@ def _rows(base, poff, parts):
     """The whole rows (all free elements) of partitions poff..poff+parts of base's tile."""
     F = base._rec.F
     if poff % _GROUP:
-        raise _core.fail(_err.NotSupportedError,
-                         f"a run-time-offset copy of a view starting at partition {poff}: "
-                         f"trnsim gathers in 16-partition groups; start on a multiple of 16")
+        raise _context.fail(_err.NotSupportedError,
+                            f"a run-time-offset copy of a view starting at partition {poff}: "
+                            f"trnsim gathers in 16-partition groups; start on a multiple of 16")
     return NkiTensor(base._rec, (parts, F), base.dtype, poff * F, (F, 1), 0), F
 
 
 def _group_base(b, parts, F):
     """[parts, 1] float32: (p % 16) * F."""
-    pid = _core.new_tile((parts, 1), "float32")
+    pid = _tile.new_tile((parts, 1), "float32")
     b.iota(pid._pattern(), [0], 0.0, 1.0)
     b.tensor_scalar(pid._pattern(), pid._pattern(), _ALU["mod"], float(_GROUP),
                     _ALU["multiply"], float(F), False, False, 1)
@@ -96,16 +99,16 @@ def tensor_copy_dynamic_src(*args, **kw):
     a.update(kw)
     src = a.get("src")
     if not isinstance(src, DynamicView):
-        raise _core.fail(_err.NkiTypeError,
-                         "tensor_copy_dynamic_src takes a tile indexed with a run-time offset, "
-                         "e.g. src[i_p, off_tile[0, k] + i_f]")
+        raise _context.fail(_err.NkiTypeError,
+                            "tensor_copy_dynamic_src takes a tile indexed with a run-time offset, "
+                            "e.g. src[i_p, off_tile[0, k] + i_f]")
     sv, value, stride = _split_key(src)
     ap = sv._pattern()
     parts, poff, foff = ap[3], ap[1], ap[4]
     rows, F = _rows(src.base, poff, parts)
     steps = [ap[i] for i in range(5, len(ap), 2)]
     counts = [ap[i] for i in range(6, len(ap), 2)]
-    idx = _core.new_tile((parts,) + tuple(counts or [1]), "int32")
+    idx = _tile.new_tile((parts,) + tuple(counts or [1]), "int32")
     b.iota(idx._pattern(), steps or [0], float(foff), 0.0)
     off = _offset_on_partitions(b, value, parts)
     grp = _group_base(b, parts, F)
@@ -116,15 +119,15 @@ def tensor_copy_dynamic_src(*args, **kw):
     dst = a.get("dst")
     dtype = a.get("dtype")
     if dst is None:
-        core = _core.dtname(dtype) if dtype is not None else src.base._rec.core
-        dst = _core.new_tile(tuple(sv.shape), core, _core.SBUF, dtype or src.base.dtype)
-    if _core.dtname(dst.dtype) != src.base._rec.core:
-        tmp = _core.new_tile(tuple(sv.shape), src.base._rec.core)
+        core = _dtypes.dtname(dtype) if dtype is not None else src.base._rec.core
+        dst = _tile.new_tile(tuple(sv.shape), core, _names.SBUF, dtype or src.base.dtype)
+    if _dtypes.dtname(dst.dtype) != src.base._rec.core:
+        tmp = _tile.new_tile(tuple(sv.shape), src.base._rec.core)
         b.local_gather(tmp._pattern(), rows._pattern(), idx._pattern(), 1, idx.free_size)
         b.tensor_copy(dst._pattern(), tmp._pattern(), 1)
     else:
         b.local_gather(dst._pattern(), rows._pattern(), idx._pattern(), 1, idx.free_size)
-    _core.mark_written(dst)
+    _outputs.mark_written(dst)
     return dst
 
 
@@ -136,32 +139,32 @@ def tensor_copy_dynamic_dst(*args, **kw):
     a.update(kw)
     dst, src = a.get("dst"), a.get("src")
     if not isinstance(dst, DynamicView):
-        raise _core.fail(_err.NkiTypeError,
-                         "tensor_copy_dynamic_dst takes dst indexed with a run-time offset, "
-                         "e.g. dst[i_p, off_tile[0, k] + i_f]")
-    src = _core.as_tile(src, "tensor_copy_dynamic_dst src")
+        raise _context.fail(_err.NkiTypeError,
+                            "tensor_copy_dynamic_dst takes dst indexed with a run-time offset, "
+                            "e.g. dst[i_p, off_tile[0, k] + i_f]")
+    src = _tile.as_tile(src, "tensor_copy_dynamic_dst src")
     sv, value, stride = _split_key(dst)
     ap = sv._pattern()
     parts, poff, foff = ap[3], ap[1], ap[4]
     if len(ap) != 7 or ap[5] != 1 or stride != 1:
-        raise _core.fail(_err.NotSupportedError,
-                         "tensor_copy_dynamic_dst writes a contiguous window along the last "
-                         "axis of the tile (dst[i_p, off + i_f]); other shapes are not "
-                         "supported yet")
+        raise _context.fail(_err.NotSupportedError,
+                            "tensor_copy_dynamic_dst writes a contiguous window along the last "
+                            "axis of the tile (dst[i_p, off + i_f]); other shapes are not "
+                            "supported yet")
     n = ap[6]
     if src.partitions != parts or src.free_size != n:
-        raise _core.fail(_err.VerifyError,
-                         f"tensor_copy_dynamic_dst: src ({src.partitions} x {src.free_size}) "
-                         f"must match the destination window ({parts} x {n})")
+        raise _context.fail(_err.VerifyError,
+                            f"tensor_copy_dynamic_dst: src ({src.partitions} x {src.free_size}) "
+                            f"must match the destination window ({parts} x {n})")
     rows, F = _rows(dst.base, poff, parts)
     # rel[p, x] = x - foff - off: the source element destination element x receives
-    rel = _core.new_tile((parts, F), "float32")
+    rel = _tile.new_tile((parts, F), "float32")
     b.iota(rel._pattern(), [1], float(-foff), 0.0)
     off = _offset_on_partitions(b, value, parts)
     b.tensor_scalar(rel._pattern(), rel._pattern(), _ALU["subtract"], off._pattern(), 0, None,
                     False, False, 1)
-    pred = _core.new_tile((parts, F), "uint8")
-    hi = _core.new_tile((parts, F), "float32")
+    pred = _tile.new_tile((parts, F), "uint8")
+    hi = _tile.new_tile((parts, F), "float32")
     b.tensor_scalar(pred._pattern(), rel._pattern(), _ALU["is_ge"], 0.0, 0, None, False,
                     False, 1)
     b.tensor_scalar(hi._pattern(), rel._pattern(), _ALU["is_lt"], float(n), 0, None, False,
@@ -171,20 +174,20 @@ def tensor_copy_dynamic_dst(*args, **kw):
     srows = src if src.ndim == 2 else src.reshape((parts, n))
     s_ap = srows._pattern()
     if s_ap[1] % _GROUP or len(s_ap) != 7 or s_ap[5] != 1:
-        srows_c = _core.new_tile((parts, n), src._rec.core)
+        srows_c = _tile.new_tile((parts, n), src._rec.core)
         b.tensor_copy(srows_c._pattern(), s_ap, 1)
         srows = srows_c
         s_ap = srows._pattern()
     SF = srows._rec.F
-    idx = _core.new_tile((parts, F), "int32")
+    idx = _tile.new_tile((parts, F), "int32")
     b.tensor_scalar(hi._pattern(), rel._pattern(), _ALU["max"], 0.0, _ALU["min"], float(n - 1),
                     False, False, 1)
     grp = _group_base(b, parts, SF)
     b.tensor_scalar(idx._pattern(), hi._pattern(), _ALU["add"], float(s_ap[4]), _ALU["add"],
                     grp._pattern(), False, False, 1)
     full = NkiTensor(srows._rec, (parts, SF), srows.dtype, s_ap[1] * SF, (SF, 1), 0)
-    tmp = _core.new_tile((parts, F), dst.base._rec.core)
+    tmp = _tile.new_tile((parts, F), dst.base._rec.core)
     b.local_gather(tmp._pattern(), full._pattern(), idx._pattern(), 1, F)
     b.tensor_copy_predicated(rows._pattern(), tmp._pattern(), pred._pattern(), False, 1)
-    _core.mark_written(rows)
+    _outputs.mark_written(rows)
     return dst.base

@@ -13,16 +13,16 @@ import weakref as _weakref
 
 import numpy as _np
 
-from . import _core
+from . import _context, _dtypes, _grid, _index, _mask, _names, _outputs, _tile
 from . import errors as _err
 from . import language as _nl
-from ._core import ACT as _ACT
-from ._core import ALU as _ALU
-from ._core import HBM as _HBM
-from ._core import PSUM as _PSUM
-from ._core import SBUF as _SBUF
-from ._core import NkiTensor
-from ._core import here as _here
+from ._names import ACT as _ACT
+from ._names import ALU as _ALU
+from ._names import HBM as _HBM
+from ._names import PSUM as _PSUM
+from ._names import SBUF as _SBUF
+from ._tile import NkiTensor
+from ._context import here as _here
 
 
 class engine(_enum.IntEnum):  # noqa: N801 (NKI's name)
@@ -39,8 +39,9 @@ class engine(_enum.IntEnum):  # noqa: N801 (NKI's name)
 tensor_engine, vector_engine, scalar_engine = engine.tensor, engine.vector, engine.scalar
 gpsimd_engine, unknown_engine = engine.gpsimd, engine.unknown
 
-# nisa.engine value -> arch::Engine number of the core
-_ENGINE_CORE = {0: None, 1: 0, 2: 2, 3: 3, 4: 5, 5: 1, 6: 4}
+# nisa.engine value -> arch::Engine number of the core, matched by name (unknown: the call's
+# default engine)
+_ENGINE_CORE = {int(e): _names.ENGINE.get(e.name) for e in engine}
 
 
 class reduce_cmd(_enum.IntEnum):  # noqa: N801
@@ -79,7 +80,7 @@ class nc_version(_enum.IntEnum):  # noqa: N801
 
 
 def get_nc_version():
-    chip = _core._CTX.chip if _core._CTX else _core.target_chip()
+    chip = _context._CTX.chip if _context._CTX else _grid.target_chip()
     return {"trn1": nc_version.gen2, "trn2": nc_version.gen3, "trn3": nc_version.gen4}.get(
         chip, nc_version.gen3)
 
@@ -108,7 +109,7 @@ def _alu(op) -> int:
     name = getattr(op, "_alu", None) or (op if isinstance(op, str) else getattr(op, "__name__", None))
     key = _ALU_NAMES.get(name, name)
     if key not in _ALU:
-        raise _core.fail(_err.NkiValueError, f"unknown ALU operation {op!r}")
+        raise _context.fail(_err.NkiValueError, f"unknown ALU operation {op!r}")
     return _ALU[key]
 
 
@@ -118,8 +119,8 @@ def _act(op) -> int:
     name = getattr(op, "_act", None) or (op if isinstance(op, str) else getattr(op, "__name__", None))
     key = _ACT_NAMES.get(name, name)
     if key not in _ACT:
-        raise _core.fail(_err.NotSupportedError if isinstance(name, str) else _err.NkiValueError,
-                         f"activation function {op!r} is not supported yet")
+        raise _context.fail(_err.NotSupportedError if isinstance(name, str) else _err.NkiValueError,
+                            f"activation function {op!r} is not supported yet")
     return _ACT[key]
 
 
@@ -127,7 +128,7 @@ def _eng(e, default: int) -> int:
     if e is None:
         return default
     if isinstance(e, str):
-        return _core.ENGINE[e]
+        return _names.ENGINE[e]
     v = _ENGINE_CORE.get(int(e))
     return default if v is None else v
 
@@ -135,8 +136,8 @@ def _eng(e, default: int) -> int:
 def _ap(x):
     if x is None:
         return None
-    if _core._MASK is not None:
-        x = _core.mask_view(x)
+    if _mask._MASK is not None:
+        x = _mask.mask_view(x)
     return x._pattern()
 
 
@@ -153,7 +154,7 @@ def _is_tile(x):
 
 
 def _new(like, dtype=None, space=_SBUF, core=None):
-    core = core or (_core.dtname(dtype) if dtype is not None else like._rec.core)
+    core = core or (_dtypes.dtname(dtype) if dtype is not None else like._rec.core)
     return _nl._tile_like(like, core, space, dtype)
 
 
@@ -167,7 +168,7 @@ def _split(args, kw, names):
 
 def _mark(dst):
     if dst is not None:
-        _core.mark_written(dst)
+        _outputs.mark_written(dst)
 
 
 # ---- Tensor Engine -------------------------------------------------------------------------
@@ -207,7 +208,7 @@ def nc_matmul(*args, **kw):
     M = st.free_size // (2 if dbl else 1)
     N = mv.free_size // (2 if dbl else 1)
     core = mv._rec.core if tr else "float32"
-    dst = _core.new_tile((M, N), core, _PSUM)  # whole; a mask decides which part is written
+    dst = _tile.new_tile((M, N), core, _PSUM)  # whole; a mask decides which part is written
     b.nc_matmul(_matmul_dst(dst, st, mv, dbl or tr), _ap(st), _ap(mv), False, dbl, tr)
     return dst
 
@@ -215,9 +216,9 @@ def nc_matmul(*args, **kw):
 def _matmul_dst(dst, st, mv, special=False):
     """dst's pattern for stationary.T @ moving: under a mask, rows = the stationary's kept
     free range, columns = the moving's (a mask on the contraction axis cuts no dst axis)."""
-    if special or _core._MASK is None or st.ndim != 2 or mv.ndim != 2 or dst.ndim != 2:
+    if special or _mask._MASK is None or st.ndim != 2 or mv.ndim != 2 or dst.ndim != 2:
         return _ap(dst)
-    return _core.mask_dst(dst, (_core.mask_range(st, 1), _core.mask_range(mv, 1)))
+    return _mask.mask_dst(dst, (_mask.mask_range(st, 1), _mask.mask_range(mv, 1)))
 
 
 _MM_DONE: dict = {}
@@ -233,7 +234,7 @@ def nc_transpose(*args, **kw):
     if new_style:
         dst = a["dst"]
     else:  # the whole transposed tile; a mask decides only which part is written
-        dst = _core.new_tile((data.free_size, data.partitions), data._rec.core,
+        dst = _tile.new_tile((data.free_size, data.partitions), data._rec.core,
                              _PSUM if e == 0 else _SBUF, a.get("dtype"))
     b.nc_transpose(_transposed_dst(dst, data), _ap(data), e)
     return dst
@@ -242,10 +243,10 @@ def nc_transpose(*args, **kw):
 def _transposed_dst(dst, data):
     """dst's pattern for a transpose of ``data``: under a mask, the part of dst that the
     masked part of data lands on (data's row range becomes dst's column range)."""
-    if _core._MASK is None or data.ndim != 2 or dst.ndim != 2:
+    if _mask._MASK is None or data.ndim != 2 or dst.ndim != 2:
         return _ap(dst)
-    (plo, phi), (flo, fhi) = _core.mask_range(data, 0), _core.mask_range(data, 1)
-    return _core.mask_dst(dst, ((flo, fhi), (plo, phi)))
+    (plo, phi), (flo, fhi) = _mask.mask_range(data, 0), _mask.mask_range(data, 1)
+    return _mask.mask_dst(dst, ((flo, fhi), (plo, phi)))
 
 
 # ---- Scalar Engine -------------------------------------------------------------------------
@@ -260,7 +261,7 @@ def activation(*args, **kw):
     data = a["data"]
     dst = a["dst"] if new_style else _new(data, a.get("dtype"),
                                           core=None if a.get("dtype") is not None else
-                                          (data._rec.core if _core.is_float(data._rec.core) else "float32"))
+                                          (data._rec.core if _dtypes.is_float(data._rec.core) else "float32"))
     red = a.get("reduce_op")
     res = a.get("reduce_res")
     scale = a.get("scale", 1.0)
@@ -360,7 +361,7 @@ def tensor_partition_reduce(*args, **kw):
     new_style = "dst" in kw or (len(args) >= 1 and _is_tile(args[0]))
     a = _split(args, kw, (["dst"] if new_style else []) + ["op", "data"])
     data = a["data"]
-    dst = a["dst"] if new_style else _core.new_tile((1, data.free_size), _core.dtname(a["dtype"])
+    dst = a["dst"] if new_style else _tile.new_tile((1, data.free_size), _dtypes.dtname(a["dtype"])
                                                     if a.get("dtype") is not None else data._rec.core)
     b.tensor_partition_reduce(_ap(dst), _alu(a["op"]), _ap(data))
     return dst
@@ -412,7 +413,7 @@ def memset(*args, **kw):
         dst = a["dst"]
     else:
         a = _split(args, kw, ["shape", "value", "dtype", "engine"])
-        dst = _core.new_tile(a["shape"], _core.dtname(a["dtype"]), _SBUF, a["dtype"])
+        dst = _tile.new_tile(a["shape"], _dtypes.dtname(a["dtype"]), _SBUF, a["dtype"])
     b.memset(_ap(dst), float(a["value"]), _eng(a.get("engine"), 1))
     return dst
 
@@ -431,15 +432,15 @@ def iota(*args, **kw):
         return dst
     a = _split(args, kw, ["expr", "dtype"])
     e = a["expr"]
-    if not isinstance(e, _core.IndexExpr):
-        raise _core.fail(_err.NkiTypeError, "nisa.iota(expr, dtype) takes an index expression")
+    if not isinstance(e, _index.IndexExpr):
+        raise _context.fail(_err.NkiTypeError, "nisa.iota(expr, dtype) takes an index expression")
     shape = e.shape
     if len(shape) == 1:
         shape = (1,) + shape
         terms = {p + 1: c for p, c in e.terms.items()}
     else:
         terms = e.terms
-    dst = _core.new_tile(shape, _core.dtname(a["dtype"]), _SBUF, a["dtype"])
+    dst = _tile.new_tile(shape, _dtypes.dtname(a["dtype"]), _SBUF, a["dtype"])
     steps = [int(terms.get(d, 0)) for d in range(1, len(shape))]
     b.iota(_ap(dst), steps, float(e.const), float(terms.get(0, 0)))
     return dst
@@ -449,10 +450,10 @@ def affine_select(*args, **kw):
     """dst = cmp(offset + channel_multiplier*p + sum(step_k*i_k), 0) ? on_true : on_false."""
     b = _here()
     if not ("dst" in kw or (args and _is_tile(args[0]))):
-        raise _core.fail(_err.NotSupportedError,
-                         "old-style nisa.affine_select(pred, ...) with an index predicate; use "
-                         "affine_select(dst, pattern, channel_multiplier, on_true_tile, "
-                         "on_false_value, cmp_op, offset)")
+        raise _context.fail(_err.NotSupportedError,
+                            "old-style nisa.affine_select(pred, ...) with an index predicate; use "
+                            "affine_select(dst, pattern, channel_multiplier, on_true_tile, "
+                            "on_false_value, cmp_op, offset)")
     a = _split(args, kw, ["dst", "pattern", "channel_multiplier", "on_true_tile",
                           "on_false_value", "cmp_op", "offset"])
     steps = [int(p[0]) for p in a["pattern"]]
@@ -500,8 +501,8 @@ def _two(name, fn_out_shape):
         else:
             ap = data._pattern()
             dt = a.get("dtype")
-            dst = _core.new_tile((ap[3], fn_out_shape(data.free_size)),
-                                 _core.dtname(dt) if dt is not None else "float32", _SBUF, dt)
+            dst = _tile.new_tile((ap[3], fn_out_shape(data.free_size)),
+                                 _dtypes.dtname(dt) if dt is not None else "float32", _SBUF, dt)
         getattr(b, name)(_ap(dst), _ap(data))
         return dst
     f.__name__ = name
@@ -520,7 +521,7 @@ def max8(*args, **kw):
     new_style = "dst" in kw or (len(args) >= 2 and _is_tile(args[0]) and _is_tile(args[1]))
     a = _split(args, kw, ["dst", "src"] if new_style else ["src", "dtype"])
     src = a["src"]
-    dst = a["dst"] if new_style else _core.new_tile((src._pattern()[3], 8), src._rec.core)
+    dst = a["dst"] if new_style else _tile.new_tile((src._pattern()[3], 8), src._rec.core)
     b.max8(_ap(dst), _ap(src))
     return dst
 
@@ -542,7 +543,7 @@ def nc_find_index8(*args, **kw):
     new_style = "dst" in kw or (len(args) >= 3 and all(_is_tile(x) for x in args[:3]))
     a = _split(args, kw, ["dst", "data", "vals"] if new_style else ["data", "vals", "dtype"])
     data = a["data"]
-    dst = a["dst"] if new_style else _core.new_tile((data._pattern()[3], 8), "uint32")
+    dst = a["dst"] if new_style else _tile.new_tile((data._pattern()[3], 8), "uint32")
     b.nc_find_index8(_ap(dst), _ap(data), _ap(a["vals"]))
     return dst
 
@@ -611,11 +612,11 @@ def exponential(dst, src, max_value=0.0, reduce_res=None, reduce_cmd=reduce_cmd.
     b = _here()
     P = src._pattern()[3]
     if isinstance(max_value, NkiTensor):
-        bias = _core.new_tile((P, 1), "float32")
+        bias = _tile.new_tile((P, 1), "float32")
         b.tensor_scalar(_ap(bias), _ap(max_value), _ALU["multiply"], -1.0, 0, None, False,
                         False, 1)
     else:
-        bias = _core.new_tile((P, 1), "float32")
+        bias = _tile.new_tile((P, 1), "float32")
         b.memset(_ap(bias), -float(max_value), 1)
     cmd = int(reduce_cmd) if reduce_cmd is not None else 0
     rc = globals()["reduce_cmd"]
@@ -624,7 +625,7 @@ def exponential(dst, src, max_value=0.0, reduce_res=None, reduce_cmd=reduce_cmd.
         return dst
     acc = reduce_res
     if cmd == int(rc.reduce):  # keep accumulating into reduce_res
-        acc = _core.new_tile((P, 1), "float32")
+        acc = _tile.new_tile((P, 1), "float32")
     b.activation(_ap(dst), _ACT["exp"], _ap(src), _ap(bias), 1.0, _ALU["add"], _ap(acc))
     if acc is not reduce_res:
         b.tensor_tensor(_ap(reduce_res), _ap(reduce_res), _ap(acc), _ALU["add"], 1)
@@ -645,12 +646,12 @@ def tensor_scalar_cumulative(dst, src, op0, op1, imm0, imm1=None, reduce_cmd=red
     load_reduce from imm1, reduce from the last value of the previous
     tensor_scalar_cumulative of this kernel."""
     b = _here()
-    c = _core.ctx()
+    c = _context.ctx()
     o1 = _alu(op1)
     name1 = [k for k, v in _ALU.items() if v == o1][0]
     if name1 not in _CUM_INIT:
-        raise _core.fail(_err.VerifyError, "tensor_scalar_cumulative: op1 must be add, "
-                         f"subtract, multiply, max or min, not {op1!r}")
+        raise _context.fail(_err.VerifyError, "tensor_scalar_cumulative: op1 must be add, "
+                            f"subtract, multiply, max or min, not {op1!r}")
     t = _new(src, core="float32")
     b.tensor_scalar(_ap(t), _ap(src), _alu(op0), _scalar(imm0), 0, None, bool(reverse0), False, 1)
     cmd = int(reduce_cmd) if reduce_cmd is not None else 0
@@ -659,8 +660,8 @@ def tensor_scalar_cumulative(dst, src, op0, op1, imm0, imm1=None, reduce_cmd=red
     elif cmd == int(globals()["reduce_cmd"].reduce):
         prev = getattr(c, "cumulative_reg", None)
         if prev is None:
-            raise _core.fail(_err.NkiValueError, "tensor_scalar_cumulative(reduce_cmd=reduce) "
-                             "continues a previous tensor_scalar_cumulative; there is none")
+            raise _context.fail(_err.NkiValueError, "tensor_scalar_cumulative(reduce_cmd=reduce) "
+                                "continues a previous tensor_scalar_cumulative; there is none")
         initial = _ap(prev)
     else:
         initial = _CUM_INIT[name1]
@@ -680,7 +681,7 @@ def dma_copy(*args, **kw):
     a = _split(args, kw, ["dst", "src"])
     dst, src = a["dst"], a["src"]
     if a.get("dst_rmw_op") is not None:
-        raise _core.fail(_err.NotSupportedError, "dma_copy dst_rmw_op")
+        raise _context.fail(_err.NotSupportedError, "dma_copy dst_rmw_op")
     oob = a.get("oob_mode")
     b.dma_copy(_ap(dst), _ap(src), -1, None, 0, oob is not None and int(oob) == 1)
     _mark(dst)
@@ -697,7 +698,7 @@ def dma_transpose(*args, **kw):
         dst = a["dst"]
     else:
         ap = src._pattern()
-        dst = _core.new_tile((src.free_size, ap[3]), src._rec.core, _SBUF, src.dtype)
+        dst = _tile.new_tile((src.free_size, ap[3]), src._rec.core, _SBUF, src.dtype)
     b.dma_transpose(_ap(dst), _ap(src), -1)
     _mark(dst)
     return dst
@@ -712,17 +713,17 @@ def sendrecv(src, dst, send_to_rank, recv_from_rank, pipe_id=0, dma_engine=None,
     (nki.simulate_kernel(..., num_ranks=N)), so any rank 0..N-1 may be named, not only the two
     cores of a logical NeuronCore; the peer must call sendrecv naming this rank back."""
     b = _here()
-    c = _core.ctx()
+    c = _context.ctx()
     for what, t in (("src", src), ("dst", dst)):
         if not _is_tile(t):
-            raise _core.fail(_err.NkiTypeError, f"sendrecv: {what} must be a tile of the kernel")
+            raise _context.fail(_err.NkiTypeError, f"sendrecv: {what} must be a tile of the kernel")
         if t._rec.space == _PSUM:
-            raise _core.fail(_err.VerifyError, f"sendrecv: {what} must be in SBUF or HBM, not PSUM")
+            raise _context.fail(_err.VerifyError, f"sendrecv: {what} must be in SBUF or HBM, not PSUM")
     for what, r in (("send_to_rank", send_to_rank), ("recv_from_rank", recv_from_rank)):
         if not 0 <= int(r) < c.num_ranks:
-            raise _core.fail(_err.NkiValueError,
-                             f"sendrecv: {what}={int(r)} is outside the run's {c.num_ranks} "
-                             f"rank(s) (0..{c.num_ranks - 1})")
+            raise _context.fail(_err.NkiValueError,
+                                f"sendrecv: {what}={int(r)} is outside the run's {c.num_ranks} "
+                                f"rank(s) (0..{c.num_ranks - 1})")
     # Peers differ per rank: the program depends on the rank when the kernel computes them
     # from rank_id(); either way each rank's program is its own trace.
     b.sendrecv(_ap(dst), _ap(src), int(send_to_rank), int(recv_from_rank), int(pipe_id))
@@ -737,18 +738,18 @@ def core_barrier(data, cores, engine=None, name=None):
     multi-chip run in trnsim). ``data`` is the shared tensor the barrier protects. A rank not
     in ``cores`` does not take part."""
     b = _here()
-    c = _core.ctx()
+    c = _context.ctx()
     try:
         ranks = [int(r) for r in cores]
     except TypeError:
-        raise _core.fail(_err.NkiTypeError, f"core_barrier: cores must be a list of ranks, not {cores!r}") from None
+        raise _context.fail(_err.NkiTypeError, f"core_barrier: cores must be a list of ranks, not {cores!r}") from None
     for r in ranks:
         if not 0 <= r < c.num_ranks:
-            raise _core.fail(_err.NkiValueError,
-                             f"core_barrier: rank {r} of cores={ranks} is outside the run's "
-                             f"{c.num_ranks} rank(s)")
+            raise _context.fail(_err.NkiValueError,
+                                f"core_barrier: rank {r} of cores={ranks} is outside the run's "
+                                f"{c.num_ranks} rank(s)")
     if len(set(ranks)) != len(ranks):
-        raise _core.fail(_err.NkiValueError, f"core_barrier: cores={ranks} repeats a rank")
+        raise _context.fail(_err.NkiValueError, f"core_barrier: cores={ranks} repeats a rank")
     if sorted(ranks) != list(range(c.num_ranks)):
         c.rank_dependent = True
     if c.rank not in ranks:
@@ -765,7 +766,7 @@ def _wrap_all(ns):
         if (name.startswith("_") or not inspect.isfunction(f) or f.__module__ != __name__
                 or name in ("get_nc_version",) or getattr(f, "_masked", False)):
             continue
-        ns[name] = _core.masked(f)
+        ns[name] = _mask.masked(f)
 
 
 _wrap_all(globals())
@@ -778,10 +779,10 @@ from .mx import nc_matmul_mx, quantize_mx  # noqa: E402
 from .registers import VirtualRegister, register_alloc, register_move  # noqa: E402,F401
 from .registers import register_store  # noqa: E402
 
-nc_stream_shuffle = _core.masked(nc_stream_shuffle)
-sequence_bounds = _core.masked(sequence_bounds)
-nc_n_gather = _core.masked(nc_n_gather)
-activate2 = _core.masked(activate2)
+nc_stream_shuffle = _mask.masked(nc_stream_shuffle)
+sequence_bounds = _mask.masked(sequence_bounds)
+nc_n_gather = _mask.masked(nc_n_gather)
+activate2 = _mask.masked(activate2)
 
 
 # ---- names of the public API that do not work: nki/api.py says which and why -------------

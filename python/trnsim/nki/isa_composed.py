@@ -9,26 +9,26 @@ has, with NKI's documented semantics (the values are the same; the timeline show
 
 from __future__ import annotations
 
-from . import _core
+from . import _context, _dtypes, _mask, _names, _outputs, _tile
 from . import errors as _err
-from ._core import ALU as _ALU
-from ._core import SBUF as _SBUF
-from ._core import NkiTensor
-from ._core import here as _here
+from ._names import ALU as _ALU
+from ._names import SBUF as _SBUF
+from ._tile import NkiTensor
+from ._context import here as _here
 
 _QUADRANT = 32
 _KEEP = 255  # shuffle_mask value: leave the destination partition unmodified
 
 
 def _ap(x):
-    if _core._MASK is not None:
-        x = _core.mask_view(x)
+    if _mask._MASK is not None:
+        x = _mask.mask_view(x)
     return x._pattern()
 
 
-def _tile(x, what):
+def _operand_tile(x, what):
     if not isinstance(x, NkiTensor):
-        raise _core.fail(_err.NkiTypeError, f"{what} must be a tile, not {type(x).__name__}")
+        raise _context.fail(_err.NkiTypeError, f"{what} must be a tile, not {type(x).__name__}")
     return x
 
 
@@ -61,30 +61,30 @@ def nc_stream_shuffle(*args, **kw):
     names = ["dst", "src", "shuffle_mask"]
     a = dict(zip(names, args))
     a.update(kw)
-    dst, src = _tile(a.get("dst"), "dst"), _tile(a.get("src"), "src")
+    dst, src = _operand_tile(a.get("dst"), "dst"), _operand_tile(a.get("src"), "src")
     mask = a.get("shuffle_mask")
     try:
         mask = [int(m) for m in mask]
     except TypeError:
-        raise _core.fail(_err.NkiTypeError, "nc_stream_shuffle: shuffle_mask is a list of 32 "
-                         "ints (255 = leave the partition unmodified)") from None
+        raise _context.fail(_err.NkiTypeError, "nc_stream_shuffle: shuffle_mask is a list of 32 "
+                            "ints (255 = leave the partition unmodified)") from None
     if len(mask) != _QUADRANT or any(not (0 <= m < _QUADRANT or m == _KEEP) for m in mask):
-        raise _core.fail(_err.NkiValueError,
-                         f"nc_stream_shuffle: shuffle_mask must hold 32 entries, each a source "
-                         f"partition 0-31 of the quadrant or 255; got {mask}")
-    if dst.dtype != src.dtype and _core.dtname(dst.dtype) != _core.dtname(src.dtype):
-        raise _core.fail(_err.VerifyError, "nc_stream_shuffle: dst must have src's dtype")
+        raise _context.fail(_err.NkiValueError,
+                            f"nc_stream_shuffle: shuffle_mask must hold 32 entries, each a source "
+                            f"partition 0-31 of the quadrant or 255; got {mask}")
+    if dst.dtype != src.dtype and _dtypes.dtname(dst.dtype) != _dtypes.dtname(src.dtype):
+        raise _context.fail(_err.VerifyError, "nc_stream_shuffle: dst must have src's dtype")
     P = src.partitions
     if dst.partitions != P or dst.free_size != src.free_size:
-        raise _core.fail(_err.VerifyError,
-                         f"nc_stream_shuffle: dst ({dst.partitions} partitions x "
-                         f"{dst.free_size}) and src ({P} x {src.free_size}) must have the same "
-                         "partitions and elements per partition")
+        raise _context.fail(_err.VerifyError,
+                            f"nc_stream_shuffle: dst ({dst.partitions} partitions x "
+                            f"{dst.free_size}) and src ({P} x {src.free_size}) must have the same "
+                            "partitions and elements per partition")
     if P % _QUADRANT:
-        raise _core.fail(_err.VerifyError, f"nc_stream_shuffle: the access spans {P} partitions; "
-                         "it must span whole quadrants (32, 64, 96 or 128)")
+        raise _context.fail(_err.VerifyError, f"nc_stream_shuffle: the access spans {P} partitions; "
+                            "it must span whole quadrants (32, 64, 96 or 128)")
     if dst._rec is src._rec:  # in place: read every source before any write
-        tmp = _core.new_tile(tuple(src.shape), src._rec.core, _SBUF, src.dtype)
+        tmp = _tile.new_tile(tuple(src.shape), src._rec.core, _SBUF, src.dtype)
         b.dma_copy(tmp._pattern(), _ap(src), -1, None, 0, False)
         src = tmp
     runs = _shuffle_runs(mask)
@@ -92,7 +92,7 @@ def nc_stream_shuffle(*args, **kw):
         for d0, s0, n in runs:
             b.dma_copy(dst[q + d0:q + d0 + n]._pattern(), src[q + s0:q + s0 + n]._pattern(),
                        -1, None, 0, False)
-    _core.mark_written(dst)
+    _outputs.mark_written(dst)
     return dst
 
 
@@ -123,30 +123,30 @@ def sequence_bounds(*args, **kw):
     if "dst" in kw or (len(args) >= 2):
         a = dict(zip(["dst", "segment_ids"], args))
         a.update(kw)
-        dst = _tile(a["dst"], "dst")
+        dst = _operand_tile(a["dst"], "dst")
     else:
         a = dict(zip(["segment_ids"], args))
         a.update(kw)
         dst = None
-    seg = _tile(a["segment_ids"], "segment_ids")
-    core = _core.dtname(seg.dtype)
+    seg = _operand_tile(a["segment_ids"], "segment_ids")
+    core = _dtypes.dtname(seg.dtype)
     if core not in ("float32", "int32"):
-        raise _core.fail(_err.VerifyError, f"sequence_bounds: segment_ids must be float32 or "
-                         f"int32, not {core}")
+        raise _context.fail(_err.VerifyError, f"sequence_bounds: segment_ids must be float32 or "
+                            f"int32, not {core}")
     if seg.partitions != 1:
-        raise _core.fail(_err.VerifyError, f"sequence_bounds: the partition dimension must be "
-                         f"1 (segment_ids has {seg.partitions} partitions)")
+        raise _context.fail(_err.VerifyError, f"sequence_bounds: the partition dimension must be "
+                            f"1 (segment_ids has {seg.partitions} partitions)")
     n = seg.free_size
     if dst is None:
         out_dt = a.get("dtype") or seg.dtype
-        dst = _core.new_tile((1, 2, n), _core.dtname(out_dt), _SBUF, out_dt)
+        dst = _tile.new_tile((1, 2, n), _dtypes.dtname(out_dt), _SBUF, out_dt)
     if tuple(dst.shape) != (1, 2, n):
-        raise _core.fail(_err.VerifyError, f"sequence_bounds: dst must have shape [1, 2, {n}] "
-                         f"for {n} segment ids, not {list(dst.shape)}")
+        raise _context.fail(_err.VerifyError, f"sequence_bounds: dst must have shape [1, 2, {n}] "
+                            f"for {n} segment ids, not {list(dst.shape)}")
     f32 = "float32"
 
     def tile():
-        return _core.new_tile((1, n), f32)
+        return _tile.new_tile((1, n), f32)
 
     s = tile()
     b.tensor_copy(s._pattern(), seg.reshape((1, n))._pattern() if seg.ndim != 2 else
@@ -186,7 +186,7 @@ def sequence_bounds(*args, **kw):
         b.tensor_tensor(res[side]._pattern(), res[side]._pattern(), nz._pattern(),
                         _ALU["multiply"], 1)
         _ts(b, dst[:, side, :], res[side], "add", pad)
-    _core.mark_written(dst)
+    _outputs.mark_written(dst)
     return dst
 
 
@@ -199,19 +199,19 @@ def nc_n_gather(*args, **kw):
     from . import language as _nl
     a = dict(zip(["dst", "data", "indices"], args))
     a.update(kw)
-    dst, data, idx = _tile(a.get("dst"), "dst"), _tile(a.get("data"), "data"), \
-        _tile(a.get("indices"), "indices")
+    dst, data, idx = _operand_tile(a.get("dst"), "dst"), _operand_tile(a.get("data"), "data"), \
+        _operand_tile(a.get("indices"), "indices")
     _here()
-    if _core.dtname(dst.dtype) != _core.dtname(data.dtype):
-        raise _core.fail(_err.VerifyError, "nc_n_gather: dst must have data's dtype "
-                         f"({_core.dtname(data.dtype)}), not {_core.dtname(dst.dtype)}")
+    if _dtypes.dtname(dst.dtype) != _dtypes.dtname(data.dtype):
+        raise _context.fail(_err.VerifyError, "nc_n_gather: dst must have data's dtype "
+                            f"({_dtypes.dtname(data.dtype)}), not {_dtypes.dtname(dst.dtype)}")
     if dst.free_size != idx.free_size or dst.partitions != idx.partitions:
-        raise _core.fail(_err.VerifyError,
-                         f"nc_n_gather: dst ({dst.partitions} x {dst.free_size}) must have the "
-                         f"partitions and elements per partition of indices ({idx.partitions} x "
-                         f"{idx.free_size})")
+        raise _context.fail(_err.VerifyError,
+                            f"nc_n_gather: dst ({dst.partitions} x {dst.free_size}) must have the "
+                            f"partitions and elements per partition of indices ({idx.partitions} x "
+                            f"{idx.free_size})")
     _nl._gather_within_partitions(dst, data, idx, "nc_n_gather")
-    _core.mark_written(dst)
+    _outputs.mark_written(dst)
     return dst
 
 
@@ -240,47 +240,47 @@ def dma_compute(*args, **kw):
     b = _here()
     a = dict(zip(["dst", "srcs", "reduce_op", "scales", "unique_indices", "oob_mode"], args))
     a.update(kw)
-    dst = _tile(a.get("dst"), "dst")
+    dst = _operand_tile(a.get("dst"), "dst")
     srcs = list(a.get("srcs") or [])
     op = a.get("reduce_op")
     name = getattr(op, "_alu", None) or getattr(op, "__name__", op)
     if name not in ("add", "sum"):
-        raise _core.fail(_err.NkiValueError,
-                         f"dma_compute: reduce_op must be nl.add (the only one NKI supports), "
-                         f"not {op!r}")
+        raise _context.fail(_err.NkiValueError,
+                            f"dma_compute: reduce_op must be nl.add (the only one NKI supports), "
+                            f"not {op!r}")
     scales = a.get("scales")
     if scales is not None and any(float(s) != 1.0 for s in scales):
-        raise _core.fail(_err.NkiValueError,
-                         f"dma_compute: every scale must be 1.0 (NKI supports no other yet); "
-                         f"got {list(scales)}")
+        raise _context.fail(_err.NkiValueError,
+                            f"dma_compute: every scale must be 1.0 (NKI supports no other yet); "
+                            f"got {list(scales)}")
     if not 1 <= len(srcs) <= 16:
-        raise _core.fail(_err.NkiValueError,
-                         f"dma_compute takes 1 to 16 source tensors, not {len(srcs)}")
+        raise _context.fail(_err.NkiValueError,
+                            f"dma_compute takes 1 to 16 source tensors, not {len(srcs)}")
     for s in srcs:
         if not isinstance(s, NkiTensor):
-            raise _core.fail(_err.NotSupportedError,
-                             "dma_compute with an indirect (vector_offset) source: the "
-                             "read-modify-write scatter/gather mode is not supported yet")
+            raise _context.fail(_err.NotSupportedError,
+                                "dma_compute with an indirect (vector_offset) source: the "
+                                "read-modify-write scatter/gather mode is not supported yet")
     d = _rows(dst)
     n = d.shape[0] * d.shape[1]
     views = [_rows(s) for s in srcs]
     for s, v in zip(srcs, views):
         if v.shape[0] * v.shape[1] != n or v.shape[0] != d.shape[0]:
-            raise _core.fail(_err.VerifyError,
-                             f"dma_compute: source of shape {list(s.shape)} does not match dst "
-                             f"of shape {list(dst.shape)} (same element count and first axis)")
+            raise _context.fail(_err.VerifyError,
+                                f"dma_compute: source of shape {list(s.shape)} does not match dst "
+                                f"of shape {list(dst.shape)} (same element count and first axis)")
     R, F = d.shape
     for r0 in range(0, R, _PMAX):
         r1 = min(R, r0 + _PMAX)
-        acc = _core.new_tile((r1 - r0, F), "float32")
-        tmp = _core.new_tile((r1 - r0, F), "float32") if len(views) > 1 else None
+        acc = _tile.new_tile((r1 - r0, F), "float32")
+        tmp = _tile.new_tile((r1 - r0, F), "float32") if len(views) > 1 else None
         for i, v in enumerate(views):
             b.dma_copy((acc if i == 0 else tmp)._pattern(), v[r0:r1]._pattern(), -1, None, 0,
                        False)
             if i:
                 b.tensor_tensor(acc._pattern(), acc._pattern(), tmp._pattern(), _ALU["add"], 1)
         b.dma_copy(d[r0:r1]._pattern(), acc._pattern(), -1, None, 0, False)
-    _core.mark_written(dst)
+    _outputs.mark_written(dst)
     return dst
 
 
@@ -303,61 +303,61 @@ def nonzero_with_count(*args, **kw):
     b = _here()
     a = dict(zip(["dst", "src", "index_offset", "padding_val"], args))
     a.update(kw)
-    dst, src = _tile(a.get("dst"), "dst"), _tile(a.get("src"), "src")
+    dst, src = _operand_tile(a.get("dst"), "dst"), _operand_tile(a.get("src"), "src")
     off = int(a.get("index_offset", 0))
     pad = float(a.get("padding_val", -1))
-    if _core.dtname(src.dtype) not in ("float32", "int32") or _core.dtname(dst.dtype) != "int32":
-        raise _core.fail(_err.VerifyError, "nonzero_with_count: src must be float32 or int32 "
-                         "and dst int32")
+    if _dtypes.dtname(src.dtype) not in ("float32", "int32") or _dtypes.dtname(dst.dtype) != "int32":
+        raise _context.fail(_err.VerifyError, "nonzero_with_count: src must be float32 or int32 "
+                            "and dst int32")
     if src.ndim != 2 or dst.ndim != 2:
-        raise _core.fail(_err.VerifyError, "nonzero_with_count takes 2-D tiles [P, T] and "
-                         "[P, T + 1]")
+        raise _context.fail(_err.VerifyError, "nonzero_with_count takes 2-D tiles [P, T] and "
+                            "[P, T + 1]")
     P, T = src.shape
     if dst.shape != (P, T + 1):
-        raise _core.fail(_err.VerifyError, f"nonzero_with_count: dst must have shape "
-                         f"[{P}, {T + 1}] (one more element than src), not {list(dst.shape)}")
+        raise _context.fail(_err.VerifyError, f"nonzero_with_count: dst must have shape "
+                            f"[{P}, {T + 1}] (one more element than src), not {list(dst.shape)}")
     if T > _PSUM_FP32:
-        raise _core.fail(_err.NotSupportedError,
-                         f"nonzero_with_count over {T} elements per partition: trnsim composes "
-                         f"it with one PSUM bank of {_PSUM_FP32} float32 results; split src")
+        raise _context.fail(_err.NotSupportedError,
+                            f"nonzero_with_count over {T} elements per partition: trnsim composes "
+                            f"it with one PSUM bank of {_PSUM_FP32} float32 results; split src")
     f32 = "float32"
-    slot = _core.new_tile((min(_PMAX, T), T), f32)  # slot[k, j] = j + 1 on every partition
+    slot = _tile.new_tile((min(_PMAX, T), T), f32)  # slot[k, j] = j + 1 on every partition
     b.iota(slot._pattern(), [1], 1.0, 0.0)
     for p in range(0, P, _GPSIMD_GROUP):
-        row = _core.new_tile((1, T), f32)  # DMA: engines cannot start at partition 16
+        row = _tile.new_tile((1, T), f32)  # DMA: engines cannot start at partition 16
         b.dma_copy(row._pattern(), src[p:p + 1, :]._pattern(), -1, None, 0, False)
-        nz = _core.new_tile((1, T), f32)
+        nz = _tile.new_tile((1, T), f32)
         _ts(b, nz, row, "not_equal", 0.0)
-        zero = _core.new_tile((1, T), f32)
+        zero = _tile.new_tile((1, T), f32)
         b.memset(zero._pattern(), 0.0, 1)
-        rank = _core.new_tile((1, T), f32)  # running count of nonzeros
+        rank = _tile.new_tile((1, T), f32)  # running count of nonzeros
         b.tensor_tensor_scan(rank._pattern(), nz._pattern(), zero._pattern(), 0.0, _ALU["add"],
                              _ALU["add"])
-        key = _core.new_tile((1, T), f32)  # output slot + 1 of a nonzero element, else 0
+        key = _tile.new_tile((1, T), f32)  # output slot + 1 of a nonzero element, else 0
         b.tensor_tensor(key._pattern(), rank._pattern(), nz._pattern(), _ALU["multiply"], 1)
-        out = _core.new_tile((1, T), f32, _core.PSUM)
+        out = _tile.new_tile((1, T), f32, _names.PSUM)
         for k0 in range(0, T, _PMAX):
             k = min(_PMAX, T - k0)
-            key_t = _core.new_tile((k, 1), f32, _core.PSUM)
+            key_t = _tile.new_tile((k, 1), f32, _names.PSUM)
             b.nc_transpose(key_t._pattern(), key[:, k0:k0 + k]._pattern(), 0)
-            key_s = _core.new_tile((k, 1), f32)
+            key_s = _tile.new_tile((k, 1), f32)
             b.tensor_copy(key_s._pattern(), key_t._pattern(), 1)
-            onehot = _core.new_tile((k, T), f32)
+            onehot = _tile.new_tile((k, T), f32)
             b.tensor_scalar(onehot._pattern(), slot[0:k, :]._pattern(), _ALU["is_equal"],
                             key_s._pattern(), 0, None, False, False, 1)
-            idx = _core.new_tile((k, 1), f32)  # the element index (+ offset) on partition i
+            idx = _tile.new_tile((k, 1), f32)  # the element index (+ offset) on partition i
             b.iota(idx._pattern(), [0], float(k0 + off), 1.0)
             b.nc_matmul(out._pattern(), idx._pattern(), onehot._pattern(), k0 > 0, False, False)
         count = rank[:, T - 1:T]
         # slots past the count hold 0; make them padding_val: out += (slot > count) * pad
-        past = _core.new_tile((1, T), f32)
+        past = _tile.new_tile((1, T), f32)
         b.tensor_scalar(past._pattern(), slot[0:1, :]._pattern(), _ALU["is_gt"],
                         count._pattern(), _ALU["multiply"], pad, False, False, 1)
-        res = _core.new_tile((1, T + 1), "int32")
+        res = _tile.new_tile((1, T + 1), "int32")
         b.tensor_tensor(res[:, 0:T]._pattern(), out._pattern(), past._pattern(), _ALU["add"], 1)
         b.tensor_copy(res[:, T:T + 1]._pattern(), count._pattern(), 1)
         b.dma_copy(dst[p:p + 1, :]._pattern(), res._pattern(), -1, None, 0, False)
-    _core.mark_written(dst)
+    _outputs.mark_written(dst)
     return dst
 
 
@@ -380,22 +380,22 @@ def activate2(dst, op, data, imm0=None, imm1=None, op0=None, op1=None, relu_para
     """
     from . import isa as _isa
     b = _here()
-    dst, data = _tile(dst, "dst"), _tile(data, "data")
+    dst, data = _operand_tile(dst, "dst"), _operand_tile(data, "data")
     if float(relu_param) != 0.0:
-        raise _core.fail(_err.NotSupportedError, "activate2 relu_param (parameterised "
-                         "activation functions) is not supported yet")
+        raise _context.fail(_err.NotSupportedError, "activate2 relu_param (parameterised "
+                            "activation functions) is not supported yet")
     cmd = getattr(reduce_cmd, "name", reduce_cmd)
     if reduce_res is not None and cmd not in (None, "idle", "reset_reduce"):
-        raise _core.fail(_err.NotSupportedError,
-                         f"activate2 reduce_cmd={cmd}: accumulating into the Scalar Engine's "
-                         "registers across instructions is not supported; use reset_reduce "
-                         "and add the reduce_res tiles")
+        raise _context.fail(_err.NotSupportedError,
+                            f"activate2 reduce_cmd={cmd}: accumulating into the Scalar Engine's "
+                            "registers across instructions is not supported; use reset_reduce "
+                            "and add the reduce_res tiles")
     if _is_bypass(op0) and not _is_bypass(op1):
-        raise _core.fail(_err.NkiValueError, "activate2: op1 requires op0")
+        raise _context.fail(_err.NkiValueError, "activate2: op1 requires op0")
     src = data
     if not _is_bypass(op0):
         from .isa import _alu, _scalar
-        src = _core.new_tile((data.partitions, data.free_size), "float32")
+        src = _tile.new_tile((data.partitions, data.free_size), "float32")
         flat = data if data.ndim == 2 else data.reshape((data.partitions, data.free_size))
         b.tensor_scalar(src._pattern(), _ap(flat), _alu(op0), _scalar(imm0),
                         0 if _is_bypass(op1) else _alu(op1),
@@ -432,34 +432,34 @@ def topk(*args, **kw):
     b = _here()
     a = dict(zip(["val_dst", "idx_dst", "src", "n", "sorted"], args))
     a.update(kw)
-    vd, idd, src = (_tile(a.get(k), k) for k in ("val_dst", "idx_dst", "src"))
+    vd, idd, src = (_operand_tile(a.get(k), k) for k in ("val_dst", "idx_dst", "src"))
     if a.get("sorted", False):
-        raise _core.fail(_err.NotSupportedError,
-                         "topk(sorted=True): the NKI 2.33.0 reference trnsim follows does not "
-                         "say which order sorted=True gives; use sorted=False (trnsim's results "
-                         "come largest first)")
+        raise _context.fail(_err.NotSupportedError,
+                            "topk(sorted=True): the NKI 2.33.0 reference trnsim follows does not "
+                            "say which order sorted=True gives; use sorted=False (trnsim's results "
+                            "come largest first)")
     n = int(a.get("n"))
-    if (_core.dtname(src.dtype), _core.dtname(vd.dtype), _core.dtname(idd.dtype)) != \
+    if (_dtypes.dtname(src.dtype), _dtypes.dtname(vd.dtype), _dtypes.dtname(idd.dtype)) != \
             ("bfloat16", "bfloat16", "uint32"):
-        raise _core.fail(_err.VerifyError, "topk: src and val_dst must be bfloat16 and idx_dst "
-                         "uint32")
+        raise _context.fail(_err.VerifyError, "topk: src and val_dst must be bfloat16 and idx_dst "
+                            "uint32")
     if src.ndim != 2 or vd.ndim != 2 or idd.ndim != 2:
-        raise _core.fail(_err.VerifyError, "topk takes 2-D tiles [par_dim, free]")
+        raise _context.fail(_err.VerifyError, "topk takes 2-D tiles [par_dim, free]")
     P, C = src.shape
     k = vd.shape[1]
     if P % _SNAKE or vd.shape[0] != P or tuple(idd.shape) != tuple(vd.shape):
-        raise _core.fail(_err.VerifyError,
-                         f"topk: the partition dim ({P}) must be a multiple of 16, and val_dst "
-                         f"{list(vd.shape)} and idx_dst {list(idd.shape)} must both be "
-                         f"[{P}, k]")
+        raise _context.fail(_err.VerifyError,
+                            f"topk: the partition dim ({P}) must be a multiple of 16, and val_dst "
+                            f"{list(vd.shape)} and idx_dst {list(idd.shape)} must both be "
+                            f"[{P}, k]")
     if not (8 <= n < 65536) or not (1 <= k < 32768 and k <= n) or C * _SNAKE < n:
-        raise _core.fail(_err.VerifyError,
-                         f"topk: needs 8 <= n < 65536, 1 <= k < 32768, k <= n and src free "
-                         f"size >= ceil(n / 16); got n={n}, k={k}, src free size {C}")
+        raise _context.fail(_err.VerifyError,
+                            f"topk: needs 8 <= n < 65536, 1 <= k < 32768, k <= n and src free "
+                            f"size >= ceil(n / 16); got n={n}, k={k}, src free size {C}")
     G = P // _SNAKE
     cols = -(-n // _SNAKE)
     width = cols * _SNAKE
-    row = _core.new_tile((G, width), "bfloat16")
+    row = _tile.new_tile((G, width), "bfloat16")
     b.memset(row._pattern(), _NEG_INF, 1)
     for g in range(G):
         for p in range(min(_SNAKE, n)):
@@ -468,8 +468,8 @@ def topk(*args, **kw):
                        src[_SNAKE * g + p:_SNAKE * g + p + 1, 0:cnt]._pattern(), -1, None, 0,
                        False)
     rounds = -(-k // 8)
-    vals = _core.new_tile((G, 8 * rounds), "bfloat16")
-    idx = _core.new_tile((G, 8 * rounds), "uint32")
+    vals = _tile.new_tile((G, 8 * rounds), "bfloat16")
+    idx = _tile.new_tile((G, 8 * rounds), "uint32")
     for r in range(rounds):
         v8, i8 = vals[:, 8 * r:8 * r + 8], idx[:, 8 * r:8 * r + 8]
         b.max8(v8._pattern(), row._pattern())
@@ -484,6 +484,6 @@ def topk(*args, **kw):
                        0, False)
             b.dma_copy(idd[part, 0:cnt]._pattern(), idx[g:g + 1, picks]._pattern(), -1, None,
                        0, False)
-    _core.mark_written(vd)
-    _core.mark_written(idd)
+    _outputs.mark_written(vd)
+    _outputs.mark_written(idd)
     return vd

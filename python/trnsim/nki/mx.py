@@ -21,12 +21,12 @@ from __future__ import annotations
 
 import numpy as _np
 
-from . import _core
+from . import _context, _dtypes, _names, _outputs, _tile
 from . import errors as _err
-from ._core import ALU as _ALU
-from ._core import PSUM as _PSUM
-from ._core import NkiTensor
-from ._core import here as _here
+from ._names import ALU as _ALU
+from ._names import PSUM as _PSUM
+from ._tile import NkiTensor
+from ._context import here as _here
 
 # format -> (exponent bits, mantissa bits, bias, largest exponent of a normal value)
 _FP8 = {"float8_e4m3fn_x4": (4, 3, 7, 8), "float8_e5m2_x4": (5, 2, 15, 15),
@@ -39,11 +39,11 @@ _E8M0_BIAS = 127
 def fmt_of(t, what):
     name = getattr(t.dtype, "name", None)
     if name not in _FP8:
-        raise _core.fail(_err.NkiTypeError,
-                         f"{what} must be a float8_e4m3fn_x4, float8_e5m2_x4 or "
-                         f"float4_e2m1fn_x4 tile (declare it "
-                         f"with that dtype: nl.ndarray(shape, dtype=nl.float8_e4m3fn_x4, "
-                         f"buffer=nl.sbuf)), not {t.dtype!r}")
+        raise _context.fail(_err.NkiTypeError,
+                            f"{what} must be a float8_e4m3fn_x4, float8_e5m2_x4 or "
+                            f"float4_e2m1fn_x4 tile (declare it "
+                            f"with that dtype: nl.ndarray(shape, dtype=nl.float8_e4m3fn_x4, "
+                            f"buffer=nl.sbuf)), not {t.dtype!r}")
     return name
 
 
@@ -62,11 +62,11 @@ def _tt(b, dst, x, y, op):
 
 
 def _f32(shape):
-    return _core.new_tile(shape, "float32")
+    return _tile.new_tile(shape, "float32")
 
 
 def _u32(shape):
-    return _core.new_tile(shape, "uint32")
+    return _tile.new_tile(shape, "uint32")
 
 
 def _pow2(b, dst, e):
@@ -110,9 +110,9 @@ def _spread_scales(b, scale, parts, cols):
     sp = scale.partitions
     want = parts if parts > _QUAD else _QUAD // _GROUP
     if sp != want and not (parts <= _QUAD and sp == parts):
-        raise _core.fail(_err.VerifyError,
-                         f"MX scale tile spans {sp} partitions; for data over {parts} partitions "
-                         f"it must span {want} (NKI: 4 for one quadrant, else the data's)")
+        raise _context.fail(_err.VerifyError,
+                            f"MX scale tile spans {sp} partitions; for data over {parts} partitions "
+                            f"it must span {want} (NKI: 4 for one quadrant, else the data's)")
     G = (parts + _GROUP - 1) // _GROUP
     sval = _f32((G, cols))
     for g in range(G):
@@ -125,8 +125,8 @@ def _spread_scales(b, scale, parts, cols):
     sel = _np.zeros((G, parts), _np.float32)
     sel[_np.arange(parts) // _GROUP, _np.arange(parts)] = 1.0
     selt = _f32((G, parts))
-    b.dma_copy(selt._pattern(), _core.new_constant(sel, "float32")._pattern(), -1, None, 0, False)
-    out = _core.new_tile((parts, cols), "float32", _PSUM)
+    b.dma_copy(selt._pattern(), _tile.new_constant(sel, "float32")._pattern(), -1, None, 0, False)
+    out = _tile.new_tile((parts, cols), "float32", _PSUM)
     b.nc_matmul(out._pattern(), selt._pattern(), sval._pattern(), False, False, False)
     res = _f32((parts, cols))
     b.tensor_copy(res._pattern(), out._pattern(), 1)
@@ -137,17 +137,17 @@ def dequantized_planes(b, data, scale, what):
     """The four float32 [P, F] planes (byte k of every word) of an x4 tile times its scales."""
     fmt = fmt_of(data, what)
     if data.ndim != 2:
-        raise _core.fail(_err.VerifyError, f"{what}: an MX tile is 2-D [partitions, x4 "
-                         f"elements], not {list(data.shape)}")
+        raise _context.fail(_err.VerifyError, f"{what}: an MX tile is 2-D [partitions, x4 "
+                            f"elements], not {list(data.shape)}")
     P, F = data.shape
     if P % _QUAD and P > _QUAD:
-        raise _core.fail(_err.VerifyError, f"{what}: {P} partitions; MX data spans whole "
-                         "quadrants (32, 64, 96 or 128 partitions)")
+        raise _context.fail(_err.VerifyError, f"{what}: {P} partitions; MX data spans whole "
+                            "quadrants (32, 64, 96 or 128 partitions)")
     if tuple(scale.shape[1:]) != (F,) and scale.free_size != F:
-        raise _core.fail(_err.VerifyError, f"{what} scale: {scale.free_size} scales per "
-                         f"partition for {F} x4 elements; one scale per x4 element column")
+        raise _context.fail(_err.VerifyError, f"{what} scale: {scale.free_size} scales per "
+                            f"partition for {F} x4 elements; one scale per x4 element column")
     sc = _spread_scales(b, scale, P, F)
-    if _core.dtname(fmt) != "uint32":  # fp4 x4: 16-bit words, widened once
+    if _dtypes.dtname(fmt) != "uint32":  # fp4 x4: 16-bit words, widened once
         wide = _u32((P, F))
         b.tensor_copy(wide._pattern(), data._pattern(), 1)
         data = wide
@@ -171,20 +171,20 @@ def nc_matmul_mx(dst, stationary, moving, stationary_scale, moving_scale, tile_p
     for t, what in ((dst, "dst"), (stationary, "stationary"), (moving, "moving"),
                     (stationary_scale, "stationary_scale"), (moving_scale, "moving_scale")):
         if not isinstance(t, NkiTensor):
-            raise _core.fail(_err.NkiTypeError, f"nc_matmul_mx: {what} must be a tile")
+            raise _context.fail(_err.NkiTypeError, f"nc_matmul_mx: {what} must be a tile")
     if stationary.partitions != moving.partitions:
-        raise _core.fail(_err.VerifyError,
-                         f"nc_matmul_mx: stationary ({stationary.partitions} partitions) and "
-                         f"moving ({moving.partitions}) must contract over the same partitions")
+        raise _context.fail(_err.VerifyError,
+                            f"nc_matmul_mx: stationary ({stationary.partitions} partitions) and "
+                            f"moving ({moving.partitions}) must contract over the same partitions")
     st = dequantized_planes(b, stationary, stationary_scale, "nc_matmul_mx stationary")
     mv = dequantized_planes(b, moving, moving_scale, "nc_matmul_mx moving")
     M, N = st[0].shape[1], mv[0].shape[1]
     if dst.partitions != M or dst.free_size != N:
-        raise _core.fail(_err.VerifyError,
-                         f"nc_matmul_mx: dst must be [{M}, {N}] (stationary's free size x "
-                         f"moving's), not {list(dst.shape)}")
-    fp32 = _core.dtname(dst.dtype) == "float32"
-    target = dst if fp32 else _core.new_tile((M, N), "float32", _PSUM)
+        raise _context.fail(_err.VerifyError,
+                            f"nc_matmul_mx: dst must be [{M}, {N}] (stationary's free size x "
+                            f"moving's), not {list(dst.shape)}")
+    fp32 = _dtypes.dtname(dst.dtype) == "float32"
+    target = dst if fp32 else _tile.new_tile((M, N), "float32", _PSUM)
     for k in range(4):
         acc = (accumulate if fp32 else False) if k == 0 else True
         _isa.nc_matmul(dst=target, stationary=st[k], moving=mv[k], accumulate=acc)
@@ -194,7 +194,7 @@ def nc_matmul_mx(dst, stationary, moving, stationary_scale, moving_scale, tile_p
             b.tensor_tensor(dst._pattern(), dst._pattern(), target._pattern(), _ALU["add"], 1)
         else:
             b.tensor_copy(dst._pattern(), target._pattern(), 1)
-    _core.mark_written(dst)
+    _outputs.mark_written(dst)
     return dst
 
 
@@ -203,7 +203,7 @@ def _floor_log2(b, dst, a):
     comparisons with powers of two."""
     shape = tuple(a.shape)
     ln = _f32(shape)
-    b.activation(ln._pattern(), _core.ACT["log"], a._pattern(), None, 1.0, 0, None)
+    b.activation(ln._pattern(), _names.ACT["log"], a._pattern(), None, 1.0, 0, None)
     _ts(b, ln, ln, "multiply", 1.0 / _np.log(2.0))
     frac = _f32(shape)
     _ts(b, frac, ln, "mod", 1.0)
@@ -221,7 +221,7 @@ def _floor_log2(b, dst, a):
 
 def _transpose32(b, dst, src):
     """dst[F, P] = src[P, F] (float32, F and P <= 128) through PSUM."""
-    t = _core.new_tile((src.shape[1], src.shape[0]), "float32", _PSUM)
+    t = _tile.new_tile((src.shape[1], src.shape[0]), "float32", _PSUM)
     b.nc_transpose(t._pattern(), src._pattern(), 0)
     b.tensor_copy(dst._pattern(), t._pattern(), 1)
 
@@ -243,28 +243,28 @@ def quantize_mx(dst, src, dst_scale, name=None, **kw):
     b = _here()
     for t, what in ((dst, "dst"), (src, "src"), (dst_scale, "dst_scale")):
         if not isinstance(t, NkiTensor):
-            raise _core.fail(_err.NkiTypeError, f"quantize_mx: {what} must be a tile")
+            raise _context.fail(_err.NkiTypeError, f"quantize_mx: {what} must be a tile")
     fmt = fmt_of(dst, "quantize_mx dst")
     if fmt not in ("float8_e4m3fn_x4", "float8_e5m2_x4"):
-        raise _core.fail(_err.VerifyError, f"quantize_mx: dst must be float8_e4m3fn_x4 or "
-                         f"float8_e5m2_x4 (NKI quantizes to MXFP8 only), not {fmt}")
+        raise _context.fail(_err.VerifyError, f"quantize_mx: dst must be float8_e4m3fn_x4 or "
+                            f"float8_e5m2_x4 (NKI quantizes to MXFP8 only), not {fmt}")
     ebits, mbits, bias, emax = _FP8[fmt]
-    if _core.dtname(src.dtype) not in ("float16", "bfloat16"):
-        raise _core.fail(_err.VerifyError, f"quantize_mx: src must be float16 or bfloat16, not "
-                         f"{_core.dtname(src.dtype)}")
+    if _dtypes.dtname(src.dtype) not in ("float16", "bfloat16"):
+        raise _context.fail(_err.VerifyError, f"quantize_mx: src must be float16 or bfloat16, not "
+                            f"{_dtypes.dtname(src.dtype)}")
     if src.ndim != 2 or src.shape[0] % _QUAD or src.shape[0] > 128 or src.shape[1] % 4:
-        raise _core.fail(_err.VerifyError,
-                         f"quantize_mx: src must be [P, F] with P a multiple of 32 (<= 128) and F "
-                         f"a multiple of 4, not {list(src.shape)}")
+        raise _context.fail(_err.VerifyError,
+                            f"quantize_mx: src must be [P, F] with P a multiple of 32 (<= 128) and F "
+                            f"a multiple of 4, not {list(src.shape)}")
     P, F = src.shape
     C = F // 4
     if tuple(dst.shape) != (P, C):
-        raise _core.fail(_err.VerifyError, f"quantize_mx: dst must be [{P}, {C}] (four fp8 "
-                         f"values per x4 element), not {list(dst.shape)}")
+        raise _context.fail(_err.VerifyError, f"quantize_mx: dst must be [{P}, {C}] (four fp8 "
+                            f"values per x4 element), not {list(dst.shape)}")
     sp = _QUAD // _GROUP if P == _QUAD else P
     if dst_scale.partitions != sp or dst_scale.free_size != C:
-        raise _core.fail(_err.VerifyError, f"quantize_mx: dst_scale must span {sp} partitions "
-                         f"with {C} scales each, not {list(dst_scale.shape)}")
+        raise _context.fail(_err.VerifyError, f"quantize_mx: dst_scale must span {sp} partitions "
+                            f"with {C} scales each, not {list(dst_scale.shape)}")
     G = P // _GROUP
     # |x| and its max over each x4 element's 4 values
     a = _f32((P, F))
@@ -299,11 +299,11 @@ def quantize_mx(dst, src, dst_scale, name=None, **kw):
         b.tensor_copy(wide.reshape((c, G, _GROUP))._pattern(), _repeat_last(s, _GROUP)._pattern(),
                       1)
         _transpose32(b, inv[:, c0:c0 + c], wide)
-    _core.mark_written(dst_scale)
+    _outputs.mark_written(dst_scale)
     # quantize: fp8(x / scale), then back to float32 (exact) to encode the bytes
     q = _f32((P, F))
     _tt(b, q.reshape((P, C, 4)), src.reshape((P, C, 4)), _repeat_last(inv, 4), "multiply")
-    f8 = _core.new_tile((P, F), "float8_e4m3" if fmt == "float8_e4m3fn_x4" else "float8_e5m2")
+    f8 = _tile.new_tile((P, F), "float8_e4m3" if fmt == "float8_e4m3fn_x4" else "float8_e5m2")
     b.tensor_copy(f8._pattern(), q._pattern(), 1)
     b.tensor_copy(q._pattern(), f8._pattern(), 1)
     byte = _encode_fp8(b, q, mbits, bias)
@@ -316,7 +316,7 @@ def quantize_mx(dst, src, dst_scale, name=None, **kw):
     for k in range(1, 4):
         _ts(b, sh, planes[:, :, k], "left_shift", float(8 * k))
         _tt(b, dst, dst, sh, "bitwise_or")
-    _core.mark_written(dst)
+    _outputs.mark_written(dst)
     return dst
 
 

@@ -10,10 +10,10 @@ cannot branch on: it raises NotSupportedError at the kernel line (nki/api.py say
 
 from __future__ import annotations
 
-from . import _core
+from . import _context, _outputs, _tile
 from . import errors as _err
-from ._core import HBM as _HBM
-from ._core import NkiTensor
+from ._names import HBM as _HBM
+from ._tile import NkiTensor
 
 
 class VirtualRegister:
@@ -25,10 +25,10 @@ class VirtualRegister:
 
     def _get(self):
         if self.value is None:
-            _core.here()
-            raise _core.fail(_err.NkiValueError,
-                             "this virtual register holds no value yet: set it with "
-                             "nisa.register_alloc(x) or nisa.register_move(reg, x)")
+            _context.here()
+            raise _context.fail(_err.NkiValueError,
+                                "this virtual register holds no value yet: set it with "
+                                "nisa.register_alloc(x) or nisa.register_move(reg, x)")
         return self.value
 
     def __index__(self):
@@ -47,46 +47,46 @@ def _int(x):
     if isinstance(x, VirtualRegister):
         return x._get()
     if isinstance(x, NkiTensor):
-        raise _core.fail(_err.NotSupportedError,
-                         "a register set from a tile holds a value known only at run time; "
-                         "trnsim traces kernels into a fixed instruction stream (use an int)")
+        raise _context.fail(_err.NotSupportedError,
+                            "a register set from a tile holds a value known only at run time; "
+                            "trnsim traces kernels into a fixed instruction stream (use an int)")
     try:
         return int(x)
     except (TypeError, ValueError):
-        raise _core.fail(_err.NkiTypeError,
-                         f"a register holds a 32-bit integer, not {x!r}") from None
+        raise _context.fail(_err.NkiTypeError,
+                            f"a register holds a 32-bit integer, not {x!r}") from None
 
 
 def register_alloc(x=None):
     """A new register, holding the integer x (or nothing yet)."""
-    _core.here()
+    _context.here()
     return VirtualRegister(None if x is None else _int(x))
 
 
 def register_move(dst, src):
     """dst = src (a compile-time integer or another register)."""
-    _core.here()
+    _context.here()
     if not isinstance(dst, VirtualRegister):
-        raise _core.fail(_err.NkiTypeError, "register_move: dst must be a virtual register "
-                         "(nisa.register_alloc())")
+        raise _context.fail(_err.NkiTypeError, "register_move: dst must be a virtual register "
+                            "(nisa.register_alloc())")
     dst.value = _int(src)
     return dst
 
 
 def register_store(dst, src):
     """Writes register src's value into the one-element tensor dst (HBM or SBUF)."""
-    b = _core.here()
+    b = _context.here()
     if not isinstance(dst, NkiTensor) or dst.free_size * dst.partitions != 1:
-        raise _core.fail(_err.NkiValueError, "register_store: dst must be a tensor with exactly "
-                         "one element ([1] or [1, 1])")
+        raise _context.fail(_err.NkiValueError, "register_store: dst must be a tensor with exactly "
+                            "one element ([1] or [1, 1])")
     if not isinstance(src, VirtualRegister):
-        raise _core.fail(_err.NkiTypeError, "register_store: src must be a virtual register")
+        raise _context.fail(_err.NkiTypeError, "register_store: src must be a virtual register")
     value = float(src._get())
     if dst._rec.space == _HBM:
-        t = _core.new_tile((1, 1), dst._rec.core)
+        t = _tile.new_tile((1, 1), dst._rec.core)
         b.memset(t._pattern(), value, 1)
         b.dma_copy(dst._pattern(), t._pattern(), -1, None, 0, False)
     else:
         b.memset(dst._pattern(), value, 1)
-    _core.mark_written(dst)
+    _outputs.mark_written(dst)
     return dst

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import threading
 
-from . import _core
+from . import _context, _dtypes, _names, _outputs, _tile
 from . import errors as _err
 
 
@@ -71,7 +71,7 @@ class Lockstep:
     def _resume(self, p):
         c = self.c
         c.pid, c.hbm_index, c.kframe = p.pid, p.hbm_index, p.kframe
-        _core._CTX = c
+        _context._CTX = c
         self.back.clear()
         p.go.set()
         self.back.wait()
@@ -110,10 +110,10 @@ class Lockstep:
                     break
                 if len(waiting) != len(self.progs):
                     done = [p.pid for p in self.progs if p.done]
-                    raise _core.fail(_err.NkiValueError,
-                                     f"nl.all_reduce: programs {done} returned while programs "
-                                     f"{[p.pid for p in waiting]} wait in an all_reduce; every "
-                                     "program of the grid must call it the same number of times")
+                    raise _context.fail(_err.NkiValueError,
+                                        f"nl.all_reduce: programs {done} returned while programs "
+                                        f"{[p.pid for p in waiting]} wait in an all_reduce; every "
+                                        "program of the grid must call it the same number of times")
                 self._reduce()
         finally:
             self.aborted = True
@@ -128,25 +128,25 @@ class Lockstep:
         for p in self.progs:
             x, a2, ax2, _, _ = p.arrival
             if tuple(x.shape) != shape or a2 != alu or ax2 != axes:
-                raise _core.fail(_err.NkiValueError,
-                                 f"nl.all_reduce: program {p.pid} reduces a tile of shape "
-                                 f"{list(x.shape)} (op {a2}, axes {ax2}); program "
-                                 f"{self.progs[0].pid} one of shape {list(shape)} (op {alu}, "
-                                 f"axes {axes}): every program must pass the same")
+                raise _context.fail(_err.NkiValueError,
+                                    f"nl.all_reduce: program {p.pid} reduces a tile of shape "
+                                    f"{list(x.shape)} (op {a2}, axes {ax2}); program "
+                                    f"{self.progs[0].pid} one of shape {list(shape)} (op {alu}, "
+                                    f"axes {axes}): every program must pass the same")
         b = self.c.b
         groups: dict = {}
         for p in self.progs:  # programs equal on every axis not reduced over
             key = tuple(v for i, v in enumerate(p.pid) if i not in axes)
             groups.setdefault(key, []).append(p)
         for members in groups.values():
-            acc = _core.new_tile(shape, "float32")
+            acc = _tile.new_tile(shape, "float32")
             b.tensor_copy(acc._pattern(), members[0].arrival[0]._pattern(), 1)
             for p in members[1:]:
                 b.tensor_tensor(acc._pattern(), acc._pattern(), p.arrival[0]._pattern(), alu, 1)
             for p in members:
-                r = _core.new_tile(shape, p.arrival[3], _core.SBUF, p.arrival[4])
+                r = _tile.new_tile(shape, p.arrival[3], _names.SBUF, p.arrival[4])
                 b.tensor_copy(r._pattern(), acc._pattern(), 1)
-                _core.mark_written(r)
+                _outputs.mark_written(r)
                 p.result = r
                 p.arrival = None
 
@@ -156,28 +156,28 @@ def all_reduce(x, op, program_axes, *, dtype=None, mask=None, parallel_reduce=Tr
     """op-reduction of tile x over the SPMD programs along program_axes (an axis or a tuple);
     every program gets the result (cast to dtype, default x's dtype)."""
     from .isa import _alu
-    c = _core.ctx()
-    _core.here()
-    if not isinstance(x, _core.NkiTensor) or x._rec.space == _core.HBM:
-        raise _core.fail(_err.NkiTypeError, "nl.all_reduce reduces an on-chip tile (SBUF/PSUM)")
+    c = _context.ctx()
+    _context.here()
+    if not isinstance(x, _tile.NkiTensor) or x._rec.space == _names.HBM:
+        raise _context.fail(_err.NkiTypeError, "nl.all_reduce reduces an on-chip tile (SBUF/PSUM)")
     if mask is not None:
-        raise _core.fail(_err.NotSupportedError, "nl.all_reduce with mask=: not yet")
+        raise _context.fail(_err.NotSupportedError, "nl.all_reduce with mask=: not yet")
     axes = (program_axes,) if isinstance(program_axes, int) else tuple(program_axes)
     if any(not isinstance(a, int) or not 0 <= a < len(c.grid) for a in axes):
-        raise _core.fail(_err.NkiValueError, f"nl.all_reduce: program_axes {program_axes!r} "
-                         f"must be axes of the {len(c.grid)}-D launch grid")
+        raise _context.fail(_err.NkiValueError, f"nl.all_reduce: program_axes {program_axes!r} "
+                            f"must be axes of the {len(c.grid)}-D launch grid")
     alu = _alu(op)
     user = dtype if dtype is not None else x.dtype
-    core = _core.dtname(user)
+    core = _dtypes.dtname(user)
     n = 1
     for a in axes:
         n *= c.grid[a]
     lock = getattr(c, "lockstep", None)
     if lock is None:
         if n == 1:  # one program along the axes: the reduction is a copy
-            r = _core.new_tile(tuple(x.shape), core, _core.SBUF, user)
+            r = _tile.new_tile(tuple(x.shape), core, _names.SBUF, user)
             c.b.tensor_copy(r._pattern(), x._pattern(), 1)
-            _core.mark_written(r)
+            _outputs.mark_written(r)
             return r
         raise NeedLockstep("nl.all_reduce across the programs of a launch grid is traced in "
                            "lockstep by nki.jit / simulate launches only")

@@ -1,0 +1,90 @@
+"""The front end's engine, opcode, ALU-operation and activation-function names are the core's
+(issue 13): trnsim.nki takes its tables from trnsim._trnsim.isa instead of keeping copies, and
+every name it maps a user's spelling to must exist in the core. The checks go through the
+core's own printer and parser (program text, sim.KernelBuilder), not through the tables."""
+
+import inspect
+import re
+
+import numpy as np
+import pytest
+
+from trnsim import nki
+from trnsim._trnsim import isa as cisa
+from trnsim._trnsim import sim
+from trnsim.nki import _names
+from trnsim.nki import isa as nisa
+from trnsim.nki import language as nl
+
+
+def test_tables_are_the_cores_in_enum_order():
+    assert list(_names.ALU) == cisa.alu_ops() and list(_names.ALU.values()) == list(
+        range(len(cisa.alu_ops())))
+    assert list(_names.ACT) == cisa.act_funcs()
+    assert list(_names.ENGINE) == cisa.engines()
+    assert list(_names.OPCODES) == cisa.opcodes()
+    # The core's tables are complete and have no repeats.
+    for table in (cisa.alu_ops(), cisa.act_funcs(), cisa.engines(), cisa.opcodes()):
+        assert len(set(table)) == len(table) and all(table)
+
+
+def test_every_spelling_the_front_end_accepts_names_a_core_operation():
+    alu, act = set(cisa.alu_ops()), set(cisa.act_funcs())
+    assert set(nisa._ALU_NAMES.values()) <= alu
+    assert set(nisa._ACT_NAMES.values()) <= act
+    for name in dir(nl):
+        f = getattr(nl, name)
+        if not inspect.isfunction(f):
+            continue
+        if getattr(f, "_alu", None) is not None:
+            assert f._alu in alu, name
+        if getattr(f, "_act", None) is not None:
+            assert f._act in act, name
+
+
+def test_every_core_name_parses_in_the_core():
+    # The binding parses names with the core's parse*Name functions: each table entry must
+    # round-trip (a renamed entry on one side only fails here).
+    kb = sim.KernelBuilder("trn2", "names")
+    a = kb.sbuf("a", "float32", [4, 8])
+    b = kb.sbuf("b", "float32", [4, 8])
+    for op in cisa.alu_ops():
+        if op in ("bypass",):
+            continue
+        kb.tensor_tensor(b, a, a, op=op)
+    for f in cisa.act_funcs():
+        kb.activation(b, f, a)
+    for e in ("vector", "gpsimd"):
+        kb.tensor_copy(b, a, engine=e)
+    text = kb.finish().text()
+    for op in cisa.alu_ops():
+        if op != "bypass":
+            assert re.search(rf"\b{op}\b", text), op
+    for f in cisa.act_funcs():
+        assert re.search(rf"\b{f}\b", text), f
+
+
+@pytest.mark.parametrize("engine", [nisa.vector_engine, nisa.gpsimd_engine, nisa.scalar_engine])
+def test_nisa_engines_reach_the_core_engine_of_the_same_name(engine):
+    @nki.jit
+    def k(x):
+        out = nl.ndarray(x.shape, x.dtype, buffer=nl.shared_hbm)
+        t = nl.load(x)
+        u = nl.ndarray(x.shape, x.dtype, buffer=nl.sbuf)
+        nisa.tensor_copy(dst=u, src=t, engine=engine)
+        nl.store(out, u)
+        return out
+
+    x = np.arange(32, dtype=np.float32).reshape(4, 8)
+    np.testing.assert_array_equal(k(x), x)
+    text = k.last_run.programs[0].text()
+    lines = [ln for ln in text.splitlines() if "tensor_copy" in ln]
+    assert len(lines) == 1 and re.search(rf"\b{engine.name}\b", lines[0]), lines
+    # Every opcode the traced program holds is one of the core's.
+    ops = set(cisa.opcodes())
+    for ln in text.splitlines():
+        m = re.match(r"\s*(?:\w+\s*:\s*)?([a-z_0-9]+)\b", ln)
+        if m and m.group(1) in ops:
+            break
+    else:
+        pytest.fail("no opcode of the core's table in the program text:\n" + text)
