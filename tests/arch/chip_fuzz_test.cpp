@@ -68,9 +68,9 @@ TEST(ChipFuzz, TextMutations) {
   const std::vector<std::string> base = seeds();
   for (int iter = 0; iter < 2000; ++iter) {
     std::string text = base[iter % base.size()];
-    testing_util::mutateText(text, rng);
+    testing::mutateText(text, rng);
     checkOutcome(text, accepted, rejected);
-    if (testing::Test::HasFatalFailure()) return;
+    if (::testing::Test::HasFatalFailure()) return;
   }
   EXPECT_GT(rejected, 1200);
   EXPECT_GT(accepted, 0);  // bit flips inside source strings leave valid files
@@ -113,7 +113,7 @@ TEST(ChipFuzz, StructuralMutations) {
   std::vector<std::vector<json::json_pointer>> basePointers;
   for (const std::string& s : seeds()) {
     base.push_back(json::parse(s));
-    testing_util::collectPointers(base.back(), json::json_pointer(), basePointers.emplace_back());
+    testing::collectPointers(base.back(), json::json_pointer(), basePointers.emplace_back());
   }
   for (int iter = 0; iter < 1500; ++iter) {
     json j = base[iter % base.size()];
@@ -146,7 +146,7 @@ TEST(ChipFuzz, StructuralMutations) {
       }
     }
     checkOutcome(j.dump(), accepted, rejected);
-    if (testing::Test::HasFatalFailure()) return;
+    if (::testing::Test::HasFatalFailure()) return;
   }
   EXPECT_GT(rejected, 800);
   EXPECT_GT(accepted, 50);  // scaling a number within range, or editing a source, stays valid

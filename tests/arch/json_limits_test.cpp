@@ -61,7 +61,7 @@ std::vector<Loader> loaders() {
   };
 }
 
-class ArchJsonLimits : public testing::TempDirTest {};
+class ArchJsonLimits : public support::testing::TempDirTest {};
 
 TEST_F(ArchJsonLimits, TheUnchangedFilesLoad) {
   for (const Loader& l : loaders()) {

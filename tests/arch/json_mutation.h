@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-namespace trnsim::arch::testing_util {
+namespace trnsim::arch::testing {
 
 /// Applies 1-4 random byte-level edits to `text`: truncate, flip a bit, a random byte, a
 /// JSON-ish byte, or delete a span.
@@ -49,4 +49,4 @@ inline void collectPointers(const nlohmann::json& j, const nlohmann::json::json_
   }
 }
 
-}  // namespace trnsim::arch::testing_util
+}  // namespace trnsim::arch::testing

@@ -69,9 +69,9 @@ TEST(SystemFuzz, TextMutations) {
   ASSERT_FALSE(base.empty());
   for (int iter = 0; iter < 1000; ++iter) {
     std::string text = base[iter % base.size()];
-    testing_util::mutateText(text, rng);
+    testing::mutateText(text, rng);
     checkOutcome(text, accepted, rejected);
-    if (testing::Test::HasFatalFailure()) return;
+    if (::testing::Test::HasFatalFailure()) return;
   }
   EXPECT_GT(rejected, 500);
   EXPECT_GT(accepted, 0);  // bit flips inside source strings leave valid files
@@ -116,7 +116,7 @@ TEST(SystemFuzz, StructuralMutations) {
   std::vector<std::vector<json::json_pointer>> basePointers;
   for (const std::string& s : seeds()) {
     base.push_back(json::parse(s));
-    testing_util::collectPointers(base.back(), json::json_pointer(), basePointers.emplace_back());
+    testing::collectPointers(base.back(), json::json_pointer(), basePointers.emplace_back());
   }
   for (int iter = 0; iter < 1000; ++iter) {
     json j = base[iter % base.size()];
@@ -151,7 +151,7 @@ TEST(SystemFuzz, StructuralMutations) {
       }
     }
     checkOutcome(j.dump(), accepted, rejected);
-    if (testing::Test::HasFatalFailure()) return;
+    if (::testing::Test::HasFatalFailure()) return;
   }
   EXPECT_GT(rejected, 400);
   EXPECT_GT(accepted, 30);

@@ -11,7 +11,7 @@
 #include "trnsim/arch/chip_config.h"
 #include "trnsim/isa/instruction.h"
 
-namespace trnsim::isa::test {
+namespace trnsim::isa::testing {
 
 /// trn2-like numbers (NeuronCore-v3: 128 partitions x 192 KiB SBUF, 8 x 2 KiB PSUM banks,
 /// 128x128 PE with an fp8 double_row mode, DMA transpose).
@@ -91,4 +91,4 @@ inline Instruction inst(Opcode op, std::initializer_list<std::pair<int, AccessPa
   return inst(op, operands, opInfo(op).defaultEngine);
 }
 
-}  // namespace trnsim::isa::test
+}  // namespace trnsim::isa::testing

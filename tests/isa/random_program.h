@@ -9,7 +9,7 @@
 
 #include "trnsim/isa/instruction.h"
 
-namespace trnsim::isa::test {
+namespace trnsim::isa::testing {
 
 inline Program randomProgram(uint64_t seed, int numInstructions = 60) {
   std::mt19937_64 rng(seed);
@@ -87,4 +87,4 @@ inline Program randomProgram(uint64_t seed, int numInstructions = 60) {
   return p;
 }
 
-}  // namespace trnsim::isa::test
+}  // namespace trnsim::isa::testing

@@ -44,7 +44,7 @@ void expectSamePrograms(const Program& want, const Program& got) {
 
 TEST(TextForm, RandomProgramsRoundTripExactly) {
   for (uint64_t seed = 1; seed <= 100; ++seed) {
-    Program p = test::randomProgram(seed);
+    Program p = testing::randomProgram(seed);
     std::string text = printProgram(p);
     auto back = parseProgram(text, "rand.tsim");
     ASSERT_TRUE(back.hasValue()) << back.status().toString() << "\n" << text;
@@ -90,15 +90,15 @@ tensor_scalar dst=%x[p0:128, +0, 512@1] data=%x[p0:128, +0, 512@1] op0=multiply 
   EXPECT_EQ(mm.flags, kFlagAccumulate);
   EXPECT_EQ(mm.loc, 1u);
   ASSERT_EQ(mm.operands.size(), 3u);
-  EXPECT_EQ(mm.operands[1].ap, test::tile(0, 128, 128));
+  EXPECT_EQ(mm.operands[1].ap, testing::tile(0, 128, 128));
   const Instruction& act = p.instructions[1];
   EXPECT_EQ(act.act, ActFunc::kGelu);
   EXPECT_EQ(act.imm[0], 0.5f);
-  EXPECT_EQ(act.operands[1].ap, test::ap(2, 0, 128, 0, {{128, 4}, {1, 128}}));
+  EXPECT_EQ(act.operands[1].ap, testing::ap(2, 0, 128, 0, {{128, 4}, {1, 128}}));
   const Instruction& dma = p.instructions[2];
   EXPECT_EQ(dma.queue, 3);
-  EXPECT_EQ(dma.operands[0].ap, test::ap(3, 0, 128, 0, {{1, 512}}, 512));
-  EXPECT_EQ(dma.operands[1].ap, test::tile(4, 64, 512, 64));
+  EXPECT_EQ(dma.operands[0].ap, testing::ap(3, 0, 128, 0, {{1, 512}}, 512));
+  EXPECT_EQ(dma.operands[1].ap, testing::tile(4, 64, 512, 64));
   const Instruction& ts = p.instructions[3];
   EXPECT_EQ(ts.alu0, AluOp::kMultiply);
   EXPECT_EQ(ts.alu1, AluOp::kAdd);
@@ -109,16 +109,16 @@ tensor_scalar dst=%x[p0:128, +0, 512@1] data=%x[p0:128, +0, 512@1] op0=multiply 
 
 TEST(TextForm, PrintsReadableInstructions) {
   Program p;
-  uint32_t acc = test::addTensor(p, "acc", MemSpace::kPsum, DType::kFP32, {128, 512});
-  uint32_t w = test::addTensor(p, "w", MemSpace::kSbuf, DType::kBF16, {128, 128});
-  Instruction in = test::inst(Opcode::kNcMatmul, {{0, test::tile(acc, 128, 512)},
-                                                  {1, test::tile(w, 128, 128)},
-                                                  {2, test::ap(w, 0, 128, 0, {{-1, 2}, {1, 64}})}});
+  uint32_t acc = testing::addTensor(p, "acc", MemSpace::kPsum, DType::kFP32, {128, 512});
+  uint32_t w = testing::addTensor(p, "w", MemSpace::kSbuf, DType::kBF16, {128, 128});
+  Instruction in = testing::inst(Opcode::kNcMatmul, {{0, testing::tile(acc, 128, 512)},
+                                                  {1, testing::tile(w, 128, 128)},
+                                                  {2, testing::ap(w, 0, 128, 0, {{-1, 2}, {1, 64}})}});
   in.flags = kFlagAccumulate | kFlagDoubleRow;
   EXPECT_EQ(printInstruction(p, in),
             "nc_matmul.tensor dst=%acc[p0:128, +0, 512@1] stationary=%w[p0:128, +0, 128@1] "
             "moving=%w[p0:128, +0, 2@-1, 64@1] flags=accumulate|double_row");
-  EXPECT_EQ(printAccessPattern(p, test::ap(acc, 32, 32, -5, {})), "%acc[p32:64, -5]");
+  EXPECT_EQ(printAccessPattern(p, testing::ap(acc, 32, 32, -5, {})), "%acc[p32:64, -5]");
 }
 
 struct BadText {
@@ -176,7 +176,7 @@ TEST(TextForm, MutatedTextNeverCrashes) {
   std::mt19937_64 rng(7);
   const std::string alphabet = "%[]:@,+-#\"\\=.|0123456789abpxz \n\t";
   for (uint64_t seed = 1; seed <= 20; ++seed) {
-    std::string text = printProgram(test::randomProgram(seed, 12));
+    std::string text = printProgram(testing::randomProgram(seed, 12));
     for (int trial = 0; trial < 200; ++trial) {
       std::string t = text;
       int edits = 1 + int(rng() % 4);

@@ -29,7 +29,7 @@ Program builtProgram(const arch::ChipConfig& chip) {
 }
 
 TEST(VerifyOnce, BuilderProgramsAreStampedAndNotVerifiedAgain) {
-  const arch::ChipConfig chip = test::trn2Chip();
+  const arch::ChipConfig chip = testing::trn2Chip();
   const uint64_t before = programVerificationCount();
   Program p = builtProgram(chip);
   // The builder checked each tensor and instruction as it was added; finish ran only the
@@ -46,16 +46,16 @@ TEST(VerifyOnce, BuilderProgramsAreStampedAndNotVerifiedAgain) {
 }
 
 TEST(VerifyOnce, AChangedProgramOrAnotherChipIsVerifiedAgain) {
-  const arch::ChipConfig chip = test::trn2Chip();
+  const arch::ChipConfig chip = testing::trn2Chip();
   const Program p = builtProgram(chip);
 
   // Another chip config: verified again (and stamped for that chip).
   Program other = p;
-  EXPECT_FALSE(isVerifiedFor(other, test::trn1Chip()));
+  EXPECT_FALSE(isVerifiedFor(other, testing::trn1Chip()));
   uint64_t n = programVerificationCount();
-  EXPECT_TRUE(ensureVerified(other, test::trn1Chip()).isOk());
+  EXPECT_TRUE(ensureVerified(other, testing::trn1Chip()).isOk());
   EXPECT_EQ(programVerificationCount(), n + 1);
-  EXPECT_TRUE(isVerifiedFor(other, test::trn1Chip()));
+  EXPECT_TRUE(isVerifiedFor(other, testing::trn1Chip()));
   EXPECT_FALSE(isVerifiedFor(other, chip));
 
   // A change that keeps the program valid: verified again, accepted, stamped anew.
@@ -78,7 +78,7 @@ TEST(VerifyOnce, AChangedProgramOrAnotherChipIsVerifiedAgain) {
 }
 
 TEST(VerifyOnce, EveryFieldCountsInTheFingerprint) {
-  const arch::ChipConfig chip = test::trn2Chip();
+  const arch::ChipConfig chip = testing::trn2Chip();
   const Program p = builtProgram(chip);
   const uint64_t fp = programFingerprint(p);
   auto differs = [&](auto&& change) {
@@ -121,7 +121,7 @@ Program overlapProgram(const std::string& body) {
 }
 
 TEST(VerifyOnce, OverlappingOperandsAreAVerifierError) {
-  const arch::ChipConfig chip = test::trn2Chip();
+  const arch::ChipConfig chip = testing::trn2Chip();
   // Shifted by one element: dst and src share bytes.
   Status s = checkProgram(
       overlapProgram("tensor_copy.vector dst=%x[p0:2, +1, 4@1] src=%x[p0:2, +0, 4@1]"), chip);

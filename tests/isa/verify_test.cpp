@@ -12,25 +12,25 @@
 namespace trnsim::isa {
 namespace {
 
-using test::ap;
-using test::inst;
-using test::tile;
+using testing::ap;
+using testing::inst;
+using testing::tile;
 
 class VerifyTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    a = test::addTensor(p, "a", MemSpace::kSbuf, DType::kBF16, {128, 512});
-    b = test::addTensor(p, "b", MemSpace::kSbuf, DType::kBF16, {128, 512}, 0, 1024);
-    out = test::addTensor(p, "out", MemSpace::kSbuf, DType::kFP32, {128, 512}, 0, 2048);
-    acc = test::addTensor(p, "acc", MemSpace::kPsum, DType::kFP32, {128, 512});
-    acc2 = test::addTensor(p, "acc2", MemSpace::kPsum, DType::kFP32, {128, 1024}, 0, 2048);
-    h = test::addTensor(p, "h", MemSpace::kHbm, DType::kFP32, {128, 512}, 0, 0,
+    a = testing::addTensor(p, "a", MemSpace::kSbuf, DType::kBF16, {128, 512});
+    b = testing::addTensor(p, "b", MemSpace::kSbuf, DType::kBF16, {128, 512}, 0, 1024);
+    out = testing::addTensor(p, "out", MemSpace::kSbuf, DType::kFP32, {128, 512}, 0, 2048);
+    acc = testing::addTensor(p, "acc", MemSpace::kPsum, DType::kFP32, {128, 512});
+    acc2 = testing::addTensor(p, "acc2", MemSpace::kPsum, DType::kFP32, {128, 1024}, 0, 2048);
+    h = testing::addTensor(p, "h", MemSpace::kHbm, DType::kFP32, {128, 512}, 0, 0,
                         TensorKind::kInput);
-    s = test::addTensor(p, "s", MemSpace::kSbuf, DType::kFP32, {128, 1}, 0, 4096);
-    idx = test::addTensor(p, "idx", MemSpace::kSbuf, DType::kInt32, {128, 1}, 0, 4100);
-    st8 = test::addTensor(p, "st8", MemSpace::kSbuf, DType::kFP8E4M3, {128, 2, 128}, 0, 8192);
-    mv8 = test::addTensor(p, "mv8", MemSpace::kSbuf, DType::kFP8E4M3, {128, 2, 512}, 0, 8448);
-    b8 = test::addTensor(p, "b8", MemSpace::kSbuf, DType::kUInt8, {128, 64}, 0, 9472);
+    s = testing::addTensor(p, "s", MemSpace::kSbuf, DType::kFP32, {128, 1}, 0, 4096);
+    idx = testing::addTensor(p, "idx", MemSpace::kSbuf, DType::kInt32, {128, 1}, 0, 4100);
+    st8 = testing::addTensor(p, "st8", MemSpace::kSbuf, DType::kFP8E4M3, {128, 2, 128}, 0, 8192);
+    mv8 = testing::addTensor(p, "mv8", MemSpace::kSbuf, DType::kFP8E4M3, {128, 2, 512}, 0, 8448);
+    b8 = testing::addTensor(p, "b8", MemSpace::kSbuf, DType::kUInt8, {128, 64}, 0, 9472);
     p.locations.push_back({"kernel.py", 42});
   }
 
@@ -56,8 +56,8 @@ class VerifyTest : public ::testing::Test {
   }
 
   Program p;
-  arch::ChipConfig chip2 = test::trn2Chip();
-  arch::ChipConfig chip1 = test::trn1Chip();
+  arch::ChipConfig chip2 = testing::trn2Chip();
+  arch::ChipConfig chip1 = testing::trn1Chip();
   uint32_t a, b, out, acc, acc2, h, s, idx, st8, mv8, b8;
 };
 
@@ -124,7 +124,7 @@ TEST_F(VerifyTest, ElementsInsideTensorWithNegativeStrides) {
 }
 
 TEST_F(VerifyTest, PartitionsInsideTensor) {
-  uint32_t half = test::addTensor(p, "half", MemSpace::kSbuf, DType::kFP32, {64, 512}, 64, 0);
+  uint32_t half = testing::addTensor(p, "half", MemSpace::kSbuf, DType::kFP32, {64, 512}, 64, 0);
   expectOk(copy(tile(half, 64, 512), tile(a, 64, 512)));
   expectError(copy(tile(half, 64, 512, 32), tile(a, 64, 512)), ErrorCode::kOutOfBounds,
               {"dst", "partitions 32..95", "'half'"});
@@ -147,7 +147,7 @@ TEST_F(VerifyTest, PartitionStartRule) {
   expectError(copy(tile(out, 100, 512, 28), tile(a, 100, 512)), ErrorCode::kVerify,
               {"dst", "more than 64 partitions must start at partition 0"});
   // The tensor's own placement counts: a tensor at partition 16 accessed from its start.
-  uint32_t t16 = test::addTensor(p, "t16", MemSpace::kSbuf, DType::kFP32, {16, 8}, 16, 0);
+  uint32_t t16 = testing::addTensor(p, "t16", MemSpace::kSbuf, DType::kFP32, {16, 8}, 16, 0);
   expectError(copy(tile(t16, 16, 8), tile(a, 16, 8)), ErrorCode::kVerify,
               {"dst", "partition start 16"});
   // DMA addresses any partition.
@@ -190,7 +190,7 @@ TEST_F(VerifyTest, MatmulSpacesAndLimits) {
               {"dst", "expected [M=128, N=512]"});
   expectError(matmul(tile(acc, 128, 512), tile(a, 128, 128), tile(b, 64, 512)), ErrorCode::kVerify,
               {"moving", "64 partitions", "stationary has 128"});
-  arch::ChipConfig small = test::trn2Chip();
+  arch::ChipConfig small = testing::trn2Chip();
   small.pe.rows = 64;
   expectError(matmul(tile(acc, 128, 512), tile(a, 128, 128), tile(b, 128, 512)), ErrorCode::kVerify,
               {"stationary", "K = 128", "64 PE rows"}, &small);
@@ -266,8 +266,8 @@ TEST_F(VerifyTest, ReduceRules) {
 }
 
 TEST_F(VerifyTest, Max8AndFindIndex) {
-  uint32_t top = test::addTensor(p, "top", MemSpace::kSbuf, DType::kFP32, {128, 8}, 0, 12000);
-  uint32_t topIdx = test::addTensor(p, "topi", MemSpace::kSbuf, DType::kUInt32, {128, 8}, 0, 12032);
+  uint32_t top = testing::addTensor(p, "top", MemSpace::kSbuf, DType::kFP32, {128, 8}, 0, 12000);
+  uint32_t topIdx = testing::addTensor(p, "topi", MemSpace::kSbuf, DType::kUInt32, {128, 8}, 0, 12032);
   expectOk(inst(Opcode::kMax8, {{0, tile(top, 128, 8)}, {1, tile(a, 128, 512)}}));
   expectError(inst(Opcode::kMax8, {{0, tile(top, 128, 4)}, {1, tile(a, 128, 512)}}),
               ErrorCode::kVerify, {"dst", "free size 4, expected 8"});
@@ -322,7 +322,7 @@ TEST_F(VerifyTest, PsumOperandWithinOneBank) {
 }
 
 TEST_F(VerifyTest, DtypeRules) {
-  uint32_t rows = test::addTensor(p, "rows", MemSpace::kHbm, DType::kFP32, {1000, 512}, 0, 1 << 20);
+  uint32_t rows = testing::addTensor(p, "rows", MemSpace::kHbm, DType::kFP32, {1000, 512}, 0, 1 << 20);
   Instruction gather = inst(Opcode::kDmaCopy, {{0, tile(out, 128, 512)},
                                                {1, ap(rows, 0, 1000, 0, {{1, 512}}, 512)},
                                                {2, tile(idx, 128, 1)}});
@@ -402,7 +402,7 @@ TEST_F(VerifyTest, ProgramReportsEveryViolationAndOverlaps) {
   // Overlap: a second tensor on top of 'a', live at the same time, is a capacity error...
   Program q = p;
   q.tensors.pop_back();
-  uint32_t over = test::addTensor(q, "over", MemSpace::kSbuf, DType::kBF16, {128, 64}, 0, 512);
+  uint32_t over = testing::addTensor(q, "over", MemSpace::kSbuf, DType::kBF16, {128, 64}, 0, 512);
   q.instructions = {copy(tile(out, 128, 512), tile(a, 128, 512)),
                     copy(tile(over, 128, 64), tile(b, 128, 64)),
                     copy(tile(out, 128, 512), tile(a, 128, 512))};
@@ -422,8 +422,8 @@ TEST_F(VerifyTest, ProgramReportsEveryViolationAndOverlaps) {
 }
 
 TEST_F(VerifyTest, LocalGatherAndDropout) {
-  uint32_t src = test::addTensor(p, "gsrc", MemSpace::kSbuf, DType::kFP32, {128, 64}, 0, 20000);
-  uint32_t gi = test::addTensor(p, "gidx", MemSpace::kSbuf, DType::kUInt32, {128, 4}, 0, 20256);
+  uint32_t src = testing::addTensor(p, "gsrc", MemSpace::kSbuf, DType::kFP32, {128, 64}, 0, 20000);
+  uint32_t gi = testing::addTensor(p, "gidx", MemSpace::kSbuf, DType::kUInt32, {128, 4}, 0, 20256);
   Instruction g = inst(Opcode::kLocalGather,
                        {{0, tile(out, 128, 8)}, {1, tile(src, 128, 64)}, {2, tile(gi, 128, 4)}});
   g.iarg = {2, 4, 0, 0};

@@ -81,19 +81,19 @@ void expectClose(const std::vector<float>& got, const std::vector<double>& ref, 
 }
 
 void checkBackward(int64_t hq, int64_t hkv, int64_t S, int64_t D, bool causal) {
-  auto cfg = ktest::chip("trn2");
+  auto cfg = kernels::testing::chip("trn2");
   kernels::AttentionOptions opts{.causal = causal};
-  auto q = ktest::randomValues(size_t(hq * S * D), 81, DType::kBF16, -2.f, 2.f);
-  auto k = ktest::randomValues(size_t(hkv * S * D), 82, DType::kBF16, -2.f, 2.f);
-  auto v = ktest::randomValues(size_t(hkv * S * D), 83, DType::kBF16, -1.f, 1.f);
-  auto dout = ktest::randomValues(size_t(hq * S * D), 84, DType::kBF16, -1.f, 1.f);
+  auto q = kernels::testing::randomValues(size_t(hq * S * D), 81, DType::kBF16, -2.f, 2.f);
+  auto k = kernels::testing::randomValues(size_t(hkv * S * D), 82, DType::kBF16, -2.f, 2.f);
+  auto v = kernels::testing::randomValues(size_t(hkv * S * D), 83, DType::kBF16, -1.f, 1.f);
+  auto dout = kernels::testing::randomValues(size_t(hq * S * D), 84, DType::kBF16, -1.f, 1.f);
   const Reference ref = reference(q, k, v, dout, hq, hkv, S, D, causal);
 
   // The forward pass's lse output.
   opts.writeLse = true;
   auto fwd = kernels::attentionProgram(cfg, hq, hkv, S, D, opts);
   ASSERT_TRUE(fwd.hasValue()) << fwd.status().toString();
-  auto lse = ktest::runFunctional(cfg, *fwd, {{"q", &q}, {"k", &k}, {"v", &v}}, "lse");
+  auto lse = kernels::testing::runFunctional(cfg, *fwd, {{"q", &q}, {"k", &k}, {"v", &v}}, "lse");
   ASSERT_EQ(lse.size(), ref.lse.size());
   for (size_t i = 0; i < lse.size(); ++i) ASSERT_NEAR(lse[i], ref.lse[i], 5e-3) << i;
 
@@ -124,11 +124,11 @@ TEST(AttentionBackwardKernel, NonCausalMatchesHostGradients) {
 }
 
 TEST(AttentionBackwardKernelTiming, Trn2CausalSeq4096) {
-  auto cfg = ktest::chip("trn2");
+  auto cfg = kernels::testing::chip("trn2");
   const int64_t S = 4096, D = 128;
   auto prog = kernels::attentionBackwardProgram(cfg, 1, 1, S, D);
   ASSERT_TRUE(prog.hasValue()) << prog.status().toString();
-  auto run = ktest::runTiming(cfg, std::move(*prog));
+  auto run = kernels::testing::runTiming(cfg, std::move(*prog));
   // Backward does 2.5x the forward's matmul flops (5 matmuls of 2 D per pair vs 2).
   const double useful = 2.5 * kernels::attentionUsefulFlops(1, S, D, true);
   const double util = useful / (cfg.peakBf16FlopsPerCore() * run.simulatedNs * 1e-9);

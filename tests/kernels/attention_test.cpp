@@ -14,13 +14,13 @@ namespace {
 using numerics::DType;
 
 void checkAttention(int64_t hq, int64_t hkv, int64_t S, int64_t D, kernels::AttentionOptions opts) {
-  auto cfg = ktest::chip("trn2");
+  auto cfg = kernels::testing::chip("trn2");
   auto prog = kernels::attentionProgram(cfg, hq, hkv, S, D, opts);
   ASSERT_TRUE(prog.hasValue()) << prog.status().toString();
-  auto q = ktest::randomValues(size_t(hq * S * D), 51, DType::kBF16, -2.f, 2.f);
-  auto k = ktest::randomValues(size_t(hkv * S * D), 52, DType::kBF16, -2.f, 2.f);
-  auto v = ktest::randomValues(size_t(hkv * S * D), 53, DType::kBF16, -1.f, 1.f);
-  auto out = ktest::runFunctional(cfg, *prog, {{"q", &q}, {"k", &k}, {"v", &v}}, "out");
+  auto q = kernels::testing::randomValues(size_t(hq * S * D), 51, DType::kBF16, -2.f, 2.f);
+  auto k = kernels::testing::randomValues(size_t(hkv * S * D), 52, DType::kBF16, -2.f, 2.f);
+  auto v = kernels::testing::randomValues(size_t(hkv * S * D), 53, DType::kBF16, -1.f, 1.f);
+  auto out = kernels::testing::runFunctional(cfg, *prog, {{"q", &q}, {"k", &k}, {"v", &v}}, "out");
   ASSERT_EQ(out.size(), q.size());
   const double scale = opts.scale != 0 ? opts.scale : 1.0 / std::sqrt(double(D));
   std::vector<double> sc(static_cast<size_t>(S));
@@ -69,24 +69,24 @@ TEST(AttentionKernel, OneTilePerGroupMatchesHostReference) {
 }
 
 TEST(AttentionKernel, RejectsTrn1AndOddShapes) {
-  auto trn1 = kernels::attentionProgram(ktest::chip("trn1"), 1, 1, 256, 128);
+  auto trn1 = kernels::attentionProgram(kernels::testing::chip("trn1"), 1, 1, 256, 128);
   ASSERT_FALSE(trn1.hasValue());
   EXPECT_EQ(trn1.status().code(), ErrorCode::kUnsupported);
-  auto odd = kernels::attentionProgram(ktest::chip("trn2"), 1, 1, 200, 128);
+  auto odd = kernels::attentionProgram(kernels::testing::chip("trn2"), 1, 1, 200, 128);
   ASSERT_FALSE(odd.hasValue());
   EXPECT_EQ(odd.status().code(), ErrorCode::kUnsupported);
-  auto gqa = kernels::attentionProgram(ktest::chip("trn2"), 3, 2, 256, 128);
+  auto gqa = kernels::attentionProgram(kernels::testing::chip("trn2"), 3, 2, 256, 128);
   EXPECT_EQ(gqa.status().code(), ErrorCode::kInvalidArgument);
 }
 
 // Issue 3 target: seq 4096, head dim 128, causal, at >= 60% of TensorE peak on the non-masked
 // work (flops of the pairs key <= query, divided by peak x simulated time).
 TEST(AttentionKernelTiming, Trn2CausalSeq4096ReachesSixtyPercentOfPeak) {
-  auto cfg = ktest::chip("trn2");
+  auto cfg = kernels::testing::chip("trn2");
   const int64_t hq = 2, hkv = 1, S = 4096, D = 128;
   auto prog = kernels::attentionProgram(cfg, hq, hkv, S, D);
   ASSERT_TRUE(prog.hasValue()) << prog.status().toString();
-  auto run = ktest::runTiming(cfg, std::move(*prog));
+  auto run = kernels::testing::runTiming(cfg, std::move(*prog));
   const auto& core = run.timeline.cores.at(0);
   const double useful = kernels::attentionUsefulFlops(hq, S, D, true);
   const double util = useful / (cfg.peakBf16FlopsPerCore() * run.simulatedNs * 1e-9);

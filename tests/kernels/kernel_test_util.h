@@ -13,7 +13,7 @@
 #include "trnsim/numerics/dtype.h"
 #include "trnsim/sim/chip.h"
 
-namespace trnsim::ktest {
+namespace trnsim::kernels::testing {
 
 /// Uniform values in [lo, hi), rounded to `dtype` so the host reference sees what the chip sees.
 inline std::vector<float> randomValues(size_t n, uint32_t seed, numerics::DType dtype,
@@ -70,4 +70,4 @@ inline double dtypeTolerance(numerics::DType dtype) {
   return dtype == numerics::DType::kBF16 ? 2e-2 : 1e-5;
 }
 
-}  // namespace trnsim::ktest
+}  // namespace trnsim::kernels::testing

@@ -21,7 +21,7 @@ using Transpose = kernels::MatmulTiling::Transpose;
 
 /// Uniform values in [-1, 1) rounded to `dtype` (through the dtype's own conversion).
 std::vector<float> randomIn(size_t n, uint32_t seed, DType dtype) {
-  auto v = ktest::randomValues(n, seed, DType::kFP32);
+  auto v = kernels::testing::randomValues(n, seed, DType::kFP32);
   if (dtype == DType::kFP32) return v;
   std::vector<std::byte> raw(n * numerics::dtypeSize(dtype));
   numerics::convertFromFloat(dtype, v.data(), raw.data(), n);
@@ -101,7 +101,7 @@ struct Errors {
 /// rounding to out's dtype (u_out |ref|), with 1 % margin.
 Errors runCase(const Case& c) {
   SCOPED_TRACE(describe(c));
-  const auto cfg = ktest::chip(c.chip);
+  const auto cfg = kernels::testing::chip(c.chip);
   std::vector<int64_t> aShape = c.transposeA ? std::vector<int64_t>{c.k, c.m}
                                              : std::vector<int64_t>{c.m, c.k},
                        bShape = c.transposeB ? std::vector<int64_t>{c.n, c.k}
@@ -116,7 +116,7 @@ Errors runCase(const Case& c) {
   const int64_t gb = c.batchedB ? c.batch : 1;
   auto a = randomIn(size_t(c.batch * c.m * c.k), 11, c.in);
   auto bv = randomIn(size_t(gb * c.k * c.n), 12, c.in);
-  auto out = ktest::runFunctional(cfg, *prog, {{"a", &a}, {"b", &bv}}, "out");
+  auto out = kernels::testing::runFunctional(cfg, *prog, {{"a", &a}, {"b", &bv}}, "out");
   EXPECT_EQ(out.size(), size_t(c.batch * c.m * c.n));
   if (out.size() != size_t(c.batch * c.m * c.n)) return {};
   const double u32 = std::ldexp(1.0, -24), uOut = unitRoundoff(c.out);
@@ -293,7 +293,7 @@ TEST(MatmulABKernel, FitsTheFreeSbuf) {
              .transposeB = true,
              .sbufFreeBytes = 24 * 1024});
   }
-  const auto cfg = ktest::chip("trn2");
+  const auto cfg = kernels::testing::chip("trn2");
   // The fp32 partial sums are folded with tensor_tensor adds: K spans several blocks.
   const Case c{.m = 200, .k = 1100, .n = 520, .in = DType::kFP32, .sbufFreeBytes = 24 * 1024};
   auto prog = buildProgram(cfg, c, {c.m, c.k}, {c.k, c.n});
@@ -379,7 +379,7 @@ TEST(MatmulABKernel, TransposedA) {
 // loads and matmuls (the TensorE-transposed A of the default layout needs both elsewhere).
 TEST(MatmulABKernel, TransposedAIsNotTransposedOnChip) {
   for (const char* chip : {"trn2", "trn1"}) {
-    const auto cfg = ktest::chip(chip);
+    const auto cfg = kernels::testing::chip(chip);
     for (bool transposeA : {true, false}) {
       auto prog = kernels::matmulABProgram(
           cfg, transposeA ? std::vector<int64_t>{300, 200} : std::vector<int64_t>{200, 300},
@@ -396,7 +396,7 @@ TEST(MatmulABKernel, TransposedAIsNotTransposedOnChip) {
     }
   }
   // The shapes are read in the transposed layout: a [K, M] with K = 32 against b [32, 16].
-  auto prog = kernels::matmulABProgram(ktest::chip("trn2"), {32, 64}, {31, 16}, DType::kBF16,
+  auto prog = kernels::matmulABProgram(kernels::testing::chip("trn2"), {32, 64}, {31, 16}, DType::kBF16,
                                        DType::kBF16, {.transposeA = true});
   ASSERT_FALSE(prog.hasValue());
   EXPECT_EQ(prog.status().code(), ErrorCode::kInvalidArgument);
@@ -423,7 +423,7 @@ TEST(MatmulABKernel, Fp32OperandsKeepFp32Precision) {
 }
 
 TEST(MatmulABKernel, RejectsBadOperands) {
-  const auto cfg = ktest::chip("trn2");
+  const auto cfg = kernels::testing::chip("trn2");
   auto prog = kernels::matmulABProgram(cfg, {3, 64, 32}, {2, 32, 16});  // batch 3 vs 2
   ASSERT_FALSE(prog.hasValue());
   EXPECT_EQ(prog.status().code(), ErrorCode::kInvalidArgument);
@@ -431,7 +431,7 @@ TEST(MatmulABKernel, RejectsBadOperands) {
   prog = kernels::matmulABProgram(cfg, {64, 32}, {31, 16});  // K 32 vs 31
   ASSERT_FALSE(prog.hasValue());
   EXPECT_EQ(prog.status().code(), ErrorCode::kInvalidArgument);
-  prog = kernels::matmulABProgram(ktest::chip("trn1"), {64, 32}, {32, 16}, DType::kBF16,
+  prog = kernels::matmulABProgram(kernels::testing::chip("trn1"), {64, 32}, {32, 16}, DType::kBF16,
                                   DType::kBF16, {}, {.transpose = Transpose::kDma});
   ASSERT_FALSE(prog.hasValue());
   EXPECT_EQ(prog.status().code(), ErrorCode::kUnsupported);
@@ -447,7 +447,7 @@ TEST(MatmulABKernel, RejectsBadOperands) {
 
 // The operands may be HBM views: here slices of one packed input buffer, at element offsets.
 TEST(MatmulABKernel, OperandsMayBeHbmViews) {
-  const auto cfg = ktest::chip("trn1");
+  const auto cfg = kernels::testing::chip("trn1");
   const int64_t M = 130, K = 70, N = 40;
   isa::KernelBuilder b(cfg, "views");
   auto packed = b.hbm("packed", DType::kFP32, {7 + M * K + K * N}, isa::TensorKind::kInput);
@@ -460,8 +460,8 @@ TEST(MatmulABKernel, OperandsMayBeHbmViews) {
   auto prog = b.finish();
   ASSERT_TRUE(prog.hasValue()) << prog.status().toString();
   auto data = randomIn(size_t(7 + M * K + K * N), 5, DType::kFP32);
-  (void)ktest::runTiming(cfg, *prog);  // the timing model takes the views too
-  auto got = ktest::runFunctional(cfg, *prog, {{"packed", &data}}, "out");
+  (void)kernels::testing::runTiming(cfg, *prog);  // the timing model takes the views too
+  auto got = kernels::testing::runFunctional(cfg, *prog, {{"packed", &data}}, "out");
   ASSERT_EQ(got.size(), size_t(M * N));
   for (int64_t i = 0; i < M; ++i)
     for (int64_t j = 0; j < N; ++j) {
@@ -483,7 +483,7 @@ struct Timed {
 Timed timeProgram(const arch::ChipConfig& cfg, Expected<isa::Program> prog, double flops) {
   EXPECT_TRUE(prog.hasValue()) << prog.status().toString();
   if (!prog.hasValue()) return {};
-  auto run = ktest::runTiming(cfg, std::move(*prog));
+  auto run = kernels::testing::runTiming(cfg, std::move(*prog));
   return {run.simulatedNs * 1e-3, flops / (cfg.peakBf16FlopsPerCore() * run.simulatedNs * 1e-9)};
 }
 
@@ -492,7 +492,7 @@ Timed timeProgram(const arch::ChipConfig& cfg, Expected<isa::Program> prog, doub
 TEST(MatmulABKernelTiming, Trn2Bf16Square1024) {
   const int64_t S = 1024;
   const double flops = 2.0 * S * S * S;
-  const auto cfg = ktest::chip("trn2");
+  const auto cfg = kernels::testing::chip("trn2");
   const Timed ref = timeProgram(cfg, kernels::matmulProgram(cfg, S, S, S), flops);
   const Timed viaDma = timeProgram(cfg, kernels::matmulABProgram(cfg, {S, S}, {S, S}), flops);
   const Timed viaPe =
@@ -537,7 +537,7 @@ TEST(MatmulABKernelTiming, LargerShapes) {
       {"trn1", 4096, 8192, 8192, false, Transpose::kAuto, true},
   };
   for (const Shape& s : shapes) {
-    const auto cfg = ktest::chip(s.chip);
+    const auto cfg = kernels::testing::chip(s.chip);
     const Timed t = timeProgram(
         cfg,
         kernels::matmulABProgram(

@@ -13,15 +13,15 @@ namespace {
 using numerics::DType;
 
 void checkRmsNorm(DType dtype, int64_t R, int64_t H) {
-  auto cfg = ktest::chip("trn2");
+  auto cfg = kernels::testing::chip("trn2");
   const float eps = 1e-6f;
   auto prog = kernels::rmsNormProgram(cfg, R, H, dtype, eps);
   ASSERT_TRUE(prog.hasValue()) << prog.status().toString();
-  auto x = ktest::randomValues(size_t(R * H), 11, dtype, -2.f, 2.f);
-  auto w = ktest::randomValues(size_t(H), 12, dtype, 0.5f, 1.5f);
-  auto out = ktest::runFunctional(cfg, *prog, {{"x", &x}, {"weight", &w}}, "out");
+  auto x = kernels::testing::randomValues(size_t(R * H), 11, dtype, -2.f, 2.f);
+  auto w = kernels::testing::randomValues(size_t(H), 12, dtype, 0.5f, 1.5f);
+  auto out = kernels::testing::runFunctional(cfg, *prog, {{"x", &x}, {"weight", &w}}, "out");
   ASSERT_EQ(out.size(), x.size());
-  const double tol = ktest::dtypeTolerance(dtype);
+  const double tol = kernels::testing::dtypeTolerance(dtype);
   for (int64_t r = 0; r < R; ++r) {
     double ss = 0;
     for (int64_t j = 0; j < H; ++j) ss += double(x[r * H + j]) * x[r * H + j];
@@ -37,16 +37,16 @@ TEST(RmsNormKernel, Fp32MatchesHostReference) { checkRmsNorm(DType::kFP32, 200, 
 TEST(RmsNormKernel, Bf16MatchesHostReference) { checkRmsNorm(DType::kBF16, 128, 256); }
 
 void checkLayerNorm(DType dtype, int64_t R, int64_t H) {
-  auto cfg = ktest::chip("trn2");
+  auto cfg = kernels::testing::chip("trn2");
   const float eps = 1e-5f;
   auto prog = kernels::layerNormProgram(cfg, R, H, dtype, eps);
   ASSERT_TRUE(prog.hasValue()) << prog.status().toString();
-  auto x = ktest::randomValues(size_t(R * H), 21, dtype, -1.f, 3.f);
-  auto w = ktest::randomValues(size_t(H), 22, dtype, 0.5f, 1.5f);
-  auto bias = ktest::randomValues(size_t(H), 23, dtype, -0.5f, 0.5f);
-  auto out = ktest::runFunctional(cfg, *prog, {{"x", &x}, {"weight", &w}, {"bias", &bias}}, "out");
+  auto x = kernels::testing::randomValues(size_t(R * H), 21, dtype, -1.f, 3.f);
+  auto w = kernels::testing::randomValues(size_t(H), 22, dtype, 0.5f, 1.5f);
+  auto bias = kernels::testing::randomValues(size_t(H), 23, dtype, -0.5f, 0.5f);
+  auto out = kernels::testing::runFunctional(cfg, *prog, {{"x", &x}, {"weight", &w}, {"bias", &bias}}, "out");
   ASSERT_EQ(out.size(), x.size());
-  const double tol = ktest::dtypeTolerance(dtype);
+  const double tol = kernels::testing::dtypeTolerance(dtype);
   for (int64_t r = 0; r < R; ++r) {
     double mean = 0, var = 0;
     for (int64_t j = 0; j < H; ++j) mean += x[r * H + j];
@@ -66,7 +66,7 @@ TEST(LayerNormKernel, Fp32MatchesHostReference) { checkLayerNorm(DType::kFP32, 2
 TEST(LayerNormKernel, Bf16MatchesHostReference) { checkLayerNorm(DType::kBF16, 128, 256); }
 
 TEST(RmsNormKernel, RejectsMismatchedWeight) {
-  isa::KernelBuilder b(ktest::chip("trn2"), "bad");
+  isa::KernelBuilder b(kernels::testing::chip("trn2"), "bad");
   auto x = b.hbm("x", DType::kBF16, {128, 256}, isa::TensorKind::kInput);
   auto w = b.hbm("weight", DType::kBF16, {128}, isa::TensorKind::kInput);
   auto out = b.hbm("out", DType::kBF16, {128, 256}, isa::TensorKind::kOutput);
@@ -81,10 +81,10 @@ TEST(RmsNormKernel, RejectsMismatchedWeight) {
 // stream (hbmGbpsPerCore() = 362.5 GB/s) is the figure the target refers to. The kernel must
 // move 2 x 8192 x 8192 x 2 bytes (read x, write out) at >= 70% of that share.
 TEST(RmsNormKernelTiming, Trn2Bf16ReachesSeventyPercentOfHbmShare) {
-  auto cfg = ktest::chip("trn2");
+  auto cfg = kernels::testing::chip("trn2");
   auto prog = kernels::rmsNormProgram(cfg, 8192, 8192, DType::kBF16);
   ASSERT_TRUE(prog.hasValue()) << prog.status().toString();
-  auto run = ktest::runTiming(cfg, std::move(*prog));
+  auto run = kernels::testing::runTiming(cfg, std::move(*prog));
   ASSERT_EQ(run.timeline.cores.size(), 1u);
   const auto& core = run.timeline.cores[0];
   const double bytes = double(core.hbmReadBytes + core.hbmWriteBytes);
@@ -110,10 +110,10 @@ namespace {
 // a multiply on VectorE and an add on GpSimd) but each engine's share of a 128 x 8192 bf16
 // tile stays under the tile's 11.4 us of DMA at 368 GB/s, so it stays DMA-bound too.
 TEST(LayerNormKernelTiming, Trn2Bf16StaysNearDmaRate) {
-  auto cfg = ktest::chip("trn2");
+  auto cfg = kernels::testing::chip("trn2");
   auto prog = kernels::layerNormProgram(cfg, 8192, 8192, numerics::DType::kBF16);
   ASSERT_TRUE(prog.hasValue()) << prog.status().toString();
-  auto run = ktest::runTiming(cfg, std::move(*prog));
+  auto run = kernels::testing::runTiming(cfg, std::move(*prog));
   ASSERT_EQ(run.timeline.cores.size(), 1u);
   const auto& core = run.timeline.cores[0];
   const double gbps = double(core.hbmReadBytes + core.hbmWriteBytes) / run.simulatedNs;

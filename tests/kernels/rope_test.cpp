@@ -13,11 +13,11 @@ namespace {
 using numerics::DType;
 
 void checkRope(DType dtype, int64_t H, int64_t S, int64_t D) {
-  auto cfg = ktest::chip("trn2");
+  auto cfg = kernels::testing::chip("trn2");
   auto prog = kernels::ropeProgram(cfg, H, S, D, dtype);
   ASSERT_TRUE(prog.hasValue()) << prog.status().toString();
   const int64_t half = D / 2;
-  auto x = ktest::randomValues(size_t(H * S * D), 61, dtype, -2.f, 2.f);
+  auto x = kernels::testing::randomValues(size_t(H * S * D), 61, dtype, -2.f, 2.f);
   std::vector<float> cos(size_t(S * half)), sin(size_t(S * half));
   for (int64_t s = 0; s < S; ++s)
     for (int64_t i = 0; i < half; ++i) {
@@ -25,9 +25,9 @@ void checkRope(DType dtype, int64_t H, int64_t S, int64_t D) {
       cos[size_t(s * half + i)] = float(std::cos(theta));
       sin[size_t(s * half + i)] = float(std::sin(theta));
     }
-  auto out = ktest::runFunctional(cfg, *prog, {{"x", &x}, {"cos", &cos}, {"sin", &sin}}, "out");
+  auto out = kernels::testing::runFunctional(cfg, *prog, {{"x", &x}, {"cos", &cos}, {"sin", &sin}}, "out");
   ASSERT_EQ(out.size(), x.size());
-  const double tol = ktest::dtypeTolerance(dtype);
+  const double tol = kernels::testing::dtypeTolerance(dtype);
   for (int64_t h = 0; h < H; ++h)
     for (int64_t s = 0; s < S; ++s)
       for (int64_t i = 0; i < half; ++i) {
@@ -50,10 +50,10 @@ TEST(RopeKernel, Bf16BlockedPositionsMatchHostReference) { checkRope(DType::kBF1
 
 TEST(RopeKernelTiming, Trn2Bf16LlamaShape) {
   // 32 heads x 4096 positions x 128: 32 MiB in, 32 MiB out.
-  auto cfg = ktest::chip("trn2");
+  auto cfg = kernels::testing::chip("trn2");
   auto prog = kernels::ropeProgram(cfg, 32, 4096, 128, DType::kBF16);
   ASSERT_TRUE(prog.hasValue()) << prog.status().toString();
-  auto run = ktest::runTiming(cfg, std::move(*prog));
+  auto run = kernels::testing::runTiming(cfg, std::move(*prog));
   const auto& core = run.timeline.cores.at(0);
   const double gbps = double(core.hbmReadBytes + core.hbmWriteBytes) / run.simulatedNs;
   std::printf(

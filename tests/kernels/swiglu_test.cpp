@@ -16,14 +16,14 @@ using numerics::DType;
 
 TEST(SwiGluKernel, MatchesHostReference) {
   const int64_t T = 512, H = 512, F = 256;
-  auto cfg = ktest::chip("trn2");
+  auto cfg = kernels::testing::chip("trn2");
   auto prog = kernels::swigluProgram(cfg, T, H, F, DType::kFP32);
   ASSERT_TRUE(prog.hasValue()) << prog.status().toString();
-  auto x = ktest::randomValues(size_t(T * H), 71, DType::kBF16, -1.f, 1.f);
-  auto wg = ktest::randomValues(size_t(H * F), 72, DType::kBF16, -0.1f, 0.1f);
-  auto wu = ktest::randomValues(size_t(H * F), 73, DType::kBF16, -0.1f, 0.1f);
-  auto wd = ktest::randomValues(size_t(F * H), 74, DType::kBF16, -0.1f, 0.1f);
-  auto out = ktest::runFunctional(
+  auto x = kernels::testing::randomValues(size_t(T * H), 71, DType::kBF16, -1.f, 1.f);
+  auto wg = kernels::testing::randomValues(size_t(H * F), 72, DType::kBF16, -0.1f, 0.1f);
+  auto wu = kernels::testing::randomValues(size_t(H * F), 73, DType::kBF16, -0.1f, 0.1f);
+  auto wd = kernels::testing::randomValues(size_t(F * H), 74, DType::kBF16, -0.1f, 0.1f);
+  auto out = kernels::testing::runFunctional(
       cfg, *prog, {{"x", &x}, {"w_gate", &wg}, {"w_up", &wu}, {"w_down", &wd}}, "out");
   ASSERT_EQ(out.size(), size_t(T * H));
   std::vector<double> h(static_cast<size_t>(F));
@@ -51,17 +51,17 @@ TEST(SwiGluKernel, MatchesHostReference) {
 }
 
 TEST(SwiGluKernel, RejectsUntileableShapes) {
-  auto prog = kernels::swigluProgram(ktest::chip("trn2"), 500, 512, 256);
+  auto prog = kernels::swigluProgram(kernels::testing::chip("trn2"), 500, 512, 256);
   ASSERT_FALSE(prog.hasValue());
   EXPECT_EQ(prog.status().code(), ErrorCode::kUnsupported);
 }
 
 TEST(SwiGluKernelTiming, Trn2Bf16) {
   const int64_t T = 2048, H = 4096, F = 11008;
-  auto cfg = ktest::chip("trn2");
+  auto cfg = kernels::testing::chip("trn2");
   auto prog = kernels::swigluProgram(cfg, T, H, F);
   ASSERT_TRUE(prog.hasValue()) << prog.status().toString();
-  auto run = ktest::runTiming(cfg, std::move(*prog));
+  auto run = kernels::testing::runTiming(cfg, std::move(*prog));
   const double flops = 2.0 * T * H * F * 3;
   const double util = flops / (cfg.peakBf16FlopsPerCore() * run.simulatedNs * 1e-9);
   std::printf("swiglu T=%ld H=%ld F=%ld bf16 trn2: %.1f us, %.1f%% of TensorE peak\n", long(T),
@@ -72,10 +72,10 @@ TEST(SwiGluKernelTiming, Trn2Bf16) {
 
 // Issue 3 target: bf16 matmul 4096x4096x4096 on one trn2 core at >= 85% of TensorE peak.
 TEST(MatmulKernelTiming, Trn2Bf16At85PercentOfPeak) {
-  auto cfg = ktest::chip("trn2");
+  auto cfg = kernels::testing::chip("trn2");
   auto prog = kernels::matmulProgram(cfg, 4096, 4096, 4096);
   ASSERT_TRUE(prog.hasValue()) << prog.status().toString();
-  auto run = ktest::runTiming(cfg, std::move(*prog));
+  auto run = kernels::testing::runTiming(cfg, std::move(*prog));
   const double flops = 2.0 * 4096 * 4096 * 4096;
   const double util = flops / (cfg.peakBf16FlopsPerCore() * run.simulatedNs * 1e-9);
   std::printf("matmul 4096^3 bf16 trn2: %.1f us, %.1f%% of TensorE peak\n", run.simulatedNs * 1e-3,

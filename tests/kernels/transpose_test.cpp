@@ -13,11 +13,11 @@ namespace {
 using numerics::DType;
 
 void checkTranspose(DType dtype, int64_t R, int64_t C) {
-  auto cfg = ktest::chip("trn2");
+  auto cfg = kernels::testing::chip("trn2");
   auto prog = kernels::transposeProgram(cfg, R, C, dtype);
   ASSERT_TRUE(prog.hasValue()) << prog.status().toString();
-  auto x = ktest::randomValues(size_t(R * C), 31, dtype);
-  auto out = ktest::runFunctional(cfg, *prog, {{"x", &x}}, "out");
+  auto x = kernels::testing::randomValues(size_t(R * C), 31, dtype);
+  auto out = kernels::testing::runFunctional(cfg, *prog, {{"x", &x}}, "out");
   ASSERT_EQ(out.size(), x.size());
   for (int64_t r = 0; r < R; ++r)
     for (int64_t c = 0; c < C; ++c) ASSERT_EQ(out[c * R + r], x[r * C + c]) << r << "," << c;
@@ -28,11 +28,11 @@ TEST(TransposeKernel, Fp32IsExact) { checkTranspose(DType::kFP32, 600, 200); }
 TEST(TransposeKernel, Bf16IsExact) { checkTranspose(DType::kBF16, 256, 384); }
 
 void checkReduce(kernels::ReduceOp op, int axis, int64_t R, int64_t C) {
-  auto cfg = ktest::chip("trn1");
+  auto cfg = kernels::testing::chip("trn1");
   auto prog = kernels::reduceProgram(cfg, R, C, op, axis, DType::kFP32, DType::kFP32);
   ASSERT_TRUE(prog.hasValue()) << prog.status().toString();
-  auto x = ktest::randomValues(size_t(R * C), 41, DType::kFP32, -3.f, 2.f);
-  auto out = ktest::runFunctional(cfg, *prog, {{"x", &x}}, "out");
+  auto x = kernels::testing::randomValues(size_t(R * C), 41, DType::kFP32, -3.f, 2.f);
+  auto out = kernels::testing::runFunctional(cfg, *prog, {{"x", &x}}, "out");
   const int64_t n = axis == 1 ? R : C, m = axis == 1 ? C : R;
   ASSERT_EQ(out.size(), size_t(n));
   for (int64_t i = 0; i < n; ++i) {
@@ -55,10 +55,10 @@ TEST(ReduceKernel, SumDownColumns) { checkReduce(kernels::ReduceOp::kSum, 0, 700
 TEST(ReduceKernel, MaxDownColumns) { checkReduce(kernels::ReduceOp::kMax, 0, 600, 100); }
 
 TEST(TransposeKernelTiming, Trn2Bf16IsDmaBound) {
-  auto cfg = ktest::chip("trn2");
+  auto cfg = kernels::testing::chip("trn2");
   auto prog = kernels::transposeProgram(cfg, 4096, 4096, DType::kBF16);
   ASSERT_TRUE(prog.hasValue()) << prog.status().toString();
-  auto run = ktest::runTiming(cfg, std::move(*prog));
+  auto run = kernels::testing::runTiming(cfg, std::move(*prog));
   const auto& core = run.timeline.cores.at(0);
   const double gbps = double(core.hbmReadBytes + core.hbmWriteBytes) / run.simulatedNs;
   std::printf("transpose 4096x4096 bf16 trn2: %.1f us, %.1f GB/s of HBM traffic\n",

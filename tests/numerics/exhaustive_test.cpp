@@ -16,7 +16,7 @@
 namespace trnsim::numerics {
 namespace {
 
-using testref::Format;
+using testing::Format;
 
 struct Case {
   DType type;
@@ -24,9 +24,9 @@ struct Case {
 };
 
 const Case kFloatCases[] = {
-    {DType::kBF16, testref::kBf16},    {DType::kFP16, testref::kFp16},
-    {DType::kFP8E4M3, testref::kE4M3}, {DType::kFP8E5M2, testref::kE5M2},
-    {DType::kTF32, testref::kTf32},    {DType::kFP8E3M4, testref::kE3M4},
+    {DType::kBF16, testing::kBf16},    {DType::kFP16, testing::kFp16},
+    {DType::kFP8E4M3, testing::kE4M3}, {DType::kFP8E5M2, testing::kE5M2},
+    {DType::kTF32, testing::kTf32},    {DType::kFP8E3M4, testing::kE3M4},
 };
 
 // The stored element as an integer (bit pattern for small floats; the fp32 bits for tf32).
@@ -41,14 +41,14 @@ uint32_t storeBits(DType t, float v, Rounding r = Rounding::kNearestEven, uint32
 // Value of a stored element according to the reference decoder (tf32 lives in fp32 bits).
 double refValue(const Case& c, uint32_t bits) {
   if (c.type == DType::kTF32) return std::bit_cast<float>(bits);
-  return testref::decode(c.format, bits);
+  return testing::decode(c.format, bits);
 }
 
 // Checks one conversion against the reference; returns a message on mismatch.
 ::testing::AssertionResult matchesReference(const Case& c, float x, Rounding r, uint32_t rnd) {
   const uint32_t got = storeBits(c.type, x, r, rnd);
   const double gotValue = refValue(c, got);
-  const double want = testref::quantize(c.format, x, r == Rounding::kStochastic, rnd);
+  const double want = testing::quantize(c.format, x, r == Rounding::kStochastic, rnd);
   const bool ok = std::isnan(want)
                       ? std::isnan(gotValue)
                       : (gotValue == want && std::signbit(gotValue) == std::signbit(want));
@@ -67,7 +67,7 @@ TEST(Exhaustive, DecodeEveryPatternMatchesFormula) {
       std::byte buf[2];
       std::memcpy(buf, &bits, dtypeSize(c.type));
       const float got = loadAsFloat(c.type, buf);
-      const double want = testref::decode(c.format, bits);
+      const double want = testing::decode(c.format, bits);
       if (std::isnan(want)) {
         ASSERT_TRUE(std::isnan(got)) << dtypeName(c.type) << " bits " << bits;
       } else {
@@ -167,7 +167,7 @@ std::vector<float> boundaryFloats(const Case& c) {
   }
   double prev = 0;
   for (uint32_t bits = 1; bits < positive; ++bits) {
-    const double v = testref::decode(f, bits);
+    const double v = testing::decode(f, bits);
     if (std::isnan(v) || std::isinf(v)) break;
     addAround((prev + v) / 2);
     prev = v;
@@ -215,7 +215,7 @@ void checkIntAgainstReference(DType t, const std::vector<float>& xs, std::mt1993
       storeFromFloat(t, x, buf, sr ? Rounding::kStochastic : Rounding::kNearestEven, rnd);
       I got;
       std::memcpy(&got, buf, sizeof(I));
-      ASSERT_EQ(static_cast<double>(got), testref::quantizeInt<I>(x, sr, rnd))
+      ASSERT_EQ(static_cast<double>(got), testing::quantizeInt<I>(x, sr, rnd))
           << dtypeName(t) << " x=" << x << " sr=" << sr;
     }
   }

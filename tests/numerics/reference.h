@@ -11,7 +11,7 @@
 
 #include "trnsim/numerics/dtype.h"
 
-namespace trnsim::numerics::testref {
+namespace trnsim::numerics::testing {
 
 /// One binary float format: sign, `expBits`, `manBits`.
 struct Format {
@@ -115,4 +115,4 @@ double quantizeInt(float xf, bool stochastic = false, uint32_t randomBits = 0) {
   return std::min(std::max(r, lo), hi);
 }
 
-}  // namespace trnsim::numerics::testref
+}  // namespace trnsim::numerics::testing

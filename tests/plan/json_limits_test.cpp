@@ -36,7 +36,7 @@ std::string duplicated(std::string text, const std::string& key, const std::stri
 
 const std::string kDeep = std::string(100000, '[') + std::string(100000, ']');
 
-class PlanJsonLimits : public testing::TempDirTest {
+class PlanJsonLimits : public support::testing::TempDirTest {
  protected:
   /// loadModel(path)'s error; fails the test when the file loads.
   Status modelError(const std::string& name, const std::string& text) {

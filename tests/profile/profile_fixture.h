@@ -11,7 +11,7 @@
 #include "trnsim/isa/instruction.h"
 #include "trnsim/sim/timeline.h"
 
-namespace trnsim::profile::fixture {
+namespace trnsim::profile::testing {
 
 /// 1 GHz PE clock, 128x128 array: bf16 peak 2*128*128*1e9 = 32768e9 FLOP/s per core.
 /// 400 GB/s HBM, 16 queues per DMA engine.
@@ -159,4 +159,4 @@ inline sim::Timeline testTimeline(bool withStats = true) {
   return t;
 }
 
-}  // namespace trnsim::profile::fixture
+}  // namespace trnsim::profile::testing

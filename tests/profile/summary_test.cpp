@@ -14,7 +14,7 @@ namespace {
 
 using arch::Engine;
 using nlohmann::json;
-using namespace fixture;
+using namespace testing;
 
 const EngineSummary& engine(const CoreSummary& core, Engine e) {
   return core.engines[static_cast<size_t>(e)];

@@ -20,7 +20,7 @@ namespace trnsim::profile {
 namespace {
 
 using arch::Engine;
-using fixture::event;
+using testing::event;
 using nlohmann::json;
 
 /// (tid, name) of every named track, and tid of every slice, in a one-core trace.
@@ -40,9 +40,9 @@ Tracks tracksOf(const std::string& text) {
 }
 
 TEST(TraceRules, TheFixturesTraceKeepsThem) {
-  const arch::ChipConfig chip = fixture::testChip();
-  const isa::Program program = fixture::testProgram();
-  const sim::Timeline timeline = fixture::testTimeline();
+  const arch::ChipConfig chip = testing::testChip();
+  const isa::Program program = testing::testProgram();
+  const sim::Timeline timeline = testing::testTimeline();
   auto text = traceJson(singleChipTrace(chip, {&program, 1}, timeline));
   ASSERT_TRUE(text) << text.status().toString();
   EXPECT_TRUE(checkTraceRules(*text).isOk()) << checkTraceRules(*text).toString();
@@ -57,7 +57,7 @@ TEST(TraceRules, AnInstructionStartingBeforeThePreviousEndsGoesOnALane) {
               event(0, Engine::kTensor, 0, 2, 12, 20, 0, 0, 0),
               event(0, Engine::kTensor, 0, 3, 13, 14, 0, 0, 0)};
   t.endNs = 20;
-  const arch::ChipConfig chip = fixture::testChip();
+  const arch::ChipConfig chip = testing::testChip();
   auto text = traceJson(singleChipTrace(chip, {}, t));
   ASSERT_TRUE(text) << text.status().toString();
   EXPECT_TRUE(checkTraceRules(*text).isOk()) << checkTraceRules(*text).toString();
@@ -82,7 +82,7 @@ TEST(TraceRules, ArrowsRunFromTheLastDependencyOnAnotherTrack) {
   t.events[2].after = 1;
   t.events[3].after = 1;
   t.endNs = 280;
-  const arch::ChipConfig chip = fixture::testChip();
+  const arch::ChipConfig chip = testing::testChip();
   auto text = traceJson(singleChipTrace(chip, {}, t));
   ASSERT_TRUE(text) << text.status().toString();
   EXPECT_TRUE(checkTraceRules(*text).isOk()) << checkTraceRules(*text).toString();

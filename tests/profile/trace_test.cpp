@@ -22,7 +22,7 @@ namespace trnsim::profile {
 namespace {
 
 using nlohmann::json;
-using namespace fixture;
+using namespace testing;
 
 struct Fixture {
   arch::ChipConfig chip = testChip();

@@ -9,7 +9,7 @@
 #include <fstream>
 #include <string>
 
-namespace trnsim::testing {
+namespace trnsim::support::testing {
 
 class TempDirTest : public ::testing::Test {
  protected:
@@ -32,4 +32,4 @@ class TempDirTest : public ::testing::Test {
   std::filesystem::path dir_;
 };
 
-}  // namespace trnsim::testing
+}  // namespace trnsim::support::testing
