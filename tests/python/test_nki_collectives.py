@@ -26,9 +26,9 @@ except ImportError:  # pragma: no cover
 
 needs_cluster = pytest.mark.skipif(not HAVE_CLUSTER,
                                    reason="trnsim._trnsim.fabric.Cluster is not built")
-from trnsim._trnsim import nki as _cnki  # noqa: E402
+from trnsim._trnsim import sim as _csim  # noqa: E402
 
-HAVE_BUILDER = hasattr(_cnki.Builder, "all_reduce")
+HAVE_BUILDER = hasattr(_csim.KernelBuilder, "all_reduce")
 needs_builder = pytest.mark.skipif(not HAVE_BUILDER,
                                    reason="the kernel builder has no collective instructions")
 

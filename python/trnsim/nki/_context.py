@@ -7,9 +7,10 @@ import os
 import sys
 
 from .._trnsim import nki as _cnki
+from .._trnsim import sim as _csim
 from . import errors as _err
 from ._dtypes import _DTYPE_SIZE
-from ._names import HBM, PSUM  # noqa: F401
+from ._names import PSUM
 
 _PKG = os.path.dirname(os.path.abspath(__file__))
 
@@ -102,7 +103,7 @@ class _Ctx:
     def __init__(self, chip: str, name: str, shared: _Shared):
         self.chip = chip
         self.info = chip_info(chip)
-        self.b = _cnki.Builder(chip, name)
+        self.b = _csim.KernelBuilder(chip, name)
         self.pool: dict = {}
         self.live: list = []
         self.n = 0

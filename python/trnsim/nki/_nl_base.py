@@ -143,7 +143,7 @@ def shared_identity_matrix(n, dtype=float32, **kw):
     ones_t = _tile.new_tile((n, n), core)
     b.memset(_ap(ones_t), 1.0, 1)
     t = _tile.new_tile((n, n), core, user_dtype=dtype)
-    b.affine_select(_ap(t), [-1], 1.0, 0.0, _ALU["is_equal"], _ap(ones_t), 0.0)
+    b.affine_select(_ap(t), [-1], 1.0, _ap(ones_t), 0.0, _ALU["is_equal"], 0.0)
     return t
 
 

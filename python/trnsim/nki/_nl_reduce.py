@@ -60,21 +60,21 @@ def _reduce(x, op, axis, dtype=None, keepdims=False, negate=False, out=None):
             groups.append([s, c, red])
     if len(groups) > 4:
         raise _context.fail(_err.NotSupportedError, "a reduction over more than 4 free dimensions")
-    mask = 0
+    red_axes = []  # the reduced free dims of the pattern, as nki axes (free dim i = axis i + 1)
     for i, (s, c, red) in enumerate(groups):
         ap += [s, c]
         if red:
-            mask |= 1 << i
+            red_axes.append(i + 1)
     kept = tuple(1 if d in axes else x.shape[d] for d in range(1, x.ndim))
     oshape = (x.shape[0],) + (kept if keepdims else tuple(k for d, k in zip(range(1, x.ndim), kept) if d not in axes))
     if out is None:
         out = _tile.new_tile(oshape, core, _SBUF, dtype)
-    if mask == 0:
+    if not red_axes:
         b.tensor_copy(_ap(out), _ap(x), 1)
         if negate:
             b.tensor_scalar(_ap(out), _ap(out), _ALU["multiply"], -1.0, 0, None, False, False, 1)
         return out
-    b.tensor_reduce(_ap(out), _ALU[op], tuple(ap), mask, negate, 1)
+    b.tensor_reduce(_ap(out), _ALU[op], tuple(ap), red_axes, negate, 1)
     del rec
     return out
 

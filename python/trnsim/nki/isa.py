@@ -339,7 +339,7 @@ def tensor_scalar_reduce(*args, **kw):
     b = _here()
     ap = dst._pattern()
     nfree = (len(ap) - 5) // 2
-    b.tensor_reduce(_ap(res), _alu(a["reduce_op"]), ap, (1 << nfree) - 1 if nfree else 1, False, 1)
+    b.tensor_reduce(_ap(res), _alu(a["reduce_op"]), ap, list(range(1, nfree + 1)) or [1], False, 1)
     return dst
 
 
@@ -458,8 +458,8 @@ def affine_select(*args, **kw):
                           "on_false_value", "cmp_op", "offset"])
     steps = [int(p[0]) for p in a["pattern"]]
     b.affine_select(_ap(a["dst"]), steps, float(a["channel_multiplier"]),
-                    float(a.get("offset", 0)), _alu(a.get("cmp_op", "is_equal")),
-                    _ap(a["on_true_tile"]), float(a["on_false_value"]))
+                    _ap(a["on_true_tile"]), float(a["on_false_value"]),
+                    _alu(a.get("cmp_op", "is_equal")), float(a.get("offset", 0)))
     return a["dst"]
 
 
@@ -470,10 +470,10 @@ def range_select(*args, **kw):
                           "reduce_cmd", "reduce_res", "reduce_op", "range_start", "on_false_value"])
     res = a.get("reduce_res")
     b.range_select(_ap(a["dst"]), _ap(a["on_true_tile"]), _alu(a["comp_op0"]),
-                   _alu(a["comp_op1"]), _ap(a["bound0"]), _ap(a["bound1"]),
+                   _alu(a["comp_op1"]), _ap(a["bound0"]), _ap(a["bound1"]), _ap(res),
+                   _alu(a.get("reduce_op", "max")) if res is not None else 0,
                    float(a.get("range_start", 0.0)),
-                   float(a.get("on_false_value", -3.4028234663852886e38)),
-                   _alu(a.get("reduce_op", "max")) if res is not None else 0, _ap(res))
+                   float(a.get("on_false_value", -3.4028234663852886e38)))
     return a["dst"]
 
 

@@ -1,0 +1,25 @@
+#pragma once
+// The one Python binding of isa::KernelBuilder and isa::Program (bind_builder.cpp), shared by
+// trnsim._trnsim.sim (KernelBuilder, Program: the documented Python API) and the NKI front end
+// (python/trnsim/nki), which drives the same class. Other binding files load and run the
+// programs it makes, so they see its types here.
+#include <pybind11/pybind11.h>
+
+#include <memory>
+
+#include "trnsim/isa/instruction.h"
+
+namespace trnsim::pybind {
+
+/// A finished program (Python class trnsim._trnsim.sim.Program).
+struct PyProgram {
+  isa::Program program;
+  /// The copy the ranks of a cluster share (made on the first cluster load): loading it on
+  /// more ranks copies and verifies nothing.
+  std::shared_ptr<const isa::Program> shared;
+};
+
+/// Registers KernelBuilder, Tensor, AccessPattern and Program in `m` (the sim submodule).
+void bindBuilder(pybind11::module_& m);
+
+}  // namespace trnsim::pybind
