@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as _np
 from numpy import uint32
 
-from . import _context, _dtypes, _tile
+from . import _context, _dtypes, _ops, _tile
 from . import errors as _err
 from ._context import here as _here
 from ._names import ACT as _ACT
@@ -245,8 +245,7 @@ def atomic_rmw(dst, value, op, *, mask=None, **kw):
     row is read by an indirect DMA, combined on the Vector Engine and written back by an
     indirect DMA, one row after another in program order (4 instructions per row)."""
     b = _here()
-    from . import isa as _isa
-    alu = _isa._alu(op)
+    alu = _ops._alu(op)
     if isinstance(dst, _tile.Indirect):
         base, idx = dst.base, dst.index
         rshape = tuple(dst.shape[1:])

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as _np
 
-from . import _context, _dtypes, _grid, _mask, _tile
+from . import _context, _dtypes, _grid, _mask, _ops, _tile
 from . import _nl_base, _nl_elementwise, _nl_math, _nl_reduce
 from . import errors as _err
 # The buffers and the language's parts (each with one job); this module is their public face.
@@ -204,9 +204,8 @@ def loop_reduce(x, op, loop_indices, *, dtype=None, mask=None, **kw):
     the statement assigns to. When that name holds no tile yet, the result is a copy of
     ``a`` (op applied to op's identity)."""
     b = _here()
-    from . import isa as _isa
     x = _tile.as_tile(x, "nl.loop_reduce x")
-    alu = _isa._alu(op)
+    alu = _ops._alu(op)
     target = _assign_target()
     if isinstance(target, NkiTensor) and target._rec.space != _HBM:
         if tuple(target.shape) != tuple(x.shape):

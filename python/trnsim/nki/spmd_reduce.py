@@ -155,7 +155,7 @@ def all_reduce(x, op, program_axes, *, dtype=None, mask=None, parallel_reduce=Tr
                asynchronous=False, **kwargs):
     """op-reduction of tile x over the SPMD programs along program_axes (an axis or a tuple);
     every program gets the result (cast to dtype, default x's dtype)."""
-    from .isa import _alu
+    from ._ops import _alu
     c = _context.ctx()
     _context.here()
     if not isinstance(x, _tile.NkiTensor) or x._rec.space == _names.HBM:
