@@ -10,8 +10,8 @@
 #include <pybind11/stl.h>
 
 #include <limits>
-#include <optional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -110,7 +110,8 @@ E enumOf(py::handle h, int count, const char* what, std::optional<E> (*parse)(st
   if (PyLong_Check(h.ptr())) {
     const int64_t v = asInt(h.ptr());
     if (v < 0 || v >= count)
-      throw py::value_error(std::string(what) + " number " + std::to_string(v) + " is out of range");
+      throw py::value_error(std::string(what) + " number " + std::to_string(v) +
+                            " is out of range");
     return static_cast<E>(v);
   }
   const std::string name = py::str(h);
@@ -123,9 +124,9 @@ isa::AluOp aluOf(py::handle h) {
   if (PyUnicode_Check(h.ptr())) {
     // numpy / nki.language spellings too
     static const std::pair<const char*, const char*> kAliases[] = {
-        {"maximum", "max"},       {"minimum", "min"},   {"equal", "is_equal"},
-        {"greater", "is_gt"},     {"greater_equal", "is_ge"}, {"less", "is_lt"},
-        {"less_equal", "is_le"},  {"mult", "multiply"}, {"power", "pow"}};
+        {"maximum", "max"},      {"minimum", "min"},         {"equal", "is_equal"},
+        {"greater", "is_gt"},    {"greater_equal", "is_ge"}, {"less", "is_lt"},
+        {"less_equal", "is_le"}, {"mult", "multiply"},       {"power", "pow"}};
     const std::string name = py::str(h);
     for (const auto& [from, to] : kAliases)
       if (name == from) return *isa::parseAluOpName(to);
@@ -163,8 +164,8 @@ std::vector<int64_t> stepsOf(py::handle pattern) {
 }
 /// nki axes (the partition axis is 0: free axis k is axis k + 1) -> the builder's axis mask.
 uint32_t axisMaskOf(py::handle axis) {
-  std::vector<int> axes = PyLong_Check(axis.ptr()) ? std::vector<int>{axis.cast<int>()}
-                                                   : axis.cast<std::vector<int>>();
+  std::vector<int> axes =
+      PyLong_Check(axis.ptr()) ? std::vector<int>{axis.cast<int>()} : axis.cast<std::vector<int>>();
   uint32_t mask = 0;
   for (int a : axes) {
     if (a < 1 || a > isa::kMaxFreeDims) throw py::value_error("axis must be 1..4");
@@ -173,8 +174,8 @@ uint32_t axisMaskOf(py::handle axis) {
   return mask;
 }
 
-isa::Tensor declare(PyBuilder& pb, isa::MemSpace space, const std::string& name,
-                    numerics::DType dt, std::vector<int64_t> shape, const std::string& kind) {
+isa::Tensor declare(PyBuilder& pb, isa::MemSpace space, const std::string& name, numerics::DType dt,
+                    std::vector<int64_t> shape, const std::string& kind) {
   auto& kb = pb.b();
   isa::Tensor t;
   if (space == isa::MemSpace::kHbm) {
@@ -251,14 +252,16 @@ void bindBuilder(py::module_& m) {
             return PyAp{t.owner, ap};
           },
           arg("pattern") = py::none(), arg("offset") = 0,
-          "The whole tensor, or a raw pattern [[partition_stride, partitions], [stride, count]...]");
+          "The whole tensor, or a raw pattern [[partition_stride, partitions], [stride, "
+          "count]...]");
 
   py::class_<PyProgram>(m, "Program", "A finished program for one NeuronCore")
       .def_property_readonly("name", [](const PyProgram& p) { return p.program.name; })
       .def_property_readonly("num_instructions",
                              [](const PyProgram& p) { return p.program.instructions.size(); })
-      .def("text", [](const PyProgram& p) { return isa::printProgram(p.program); },
-           "The program in the readable text form (docs/isa.md)")
+      .def(
+          "text", [](const PyProgram& p) { return isa::printProgram(p.program); },
+          "The program in the readable text form (docs/isa.md)")
       .def(
           "save",
           [](const PyProgram& p, const std::string& path) {
@@ -304,7 +307,9 @@ void bindBuilder(py::module_& m) {
           arg("id"), "Gives an on-chip tensor's memory back to the allocator")
       .def(
           "set_location",
-          [](PyBuilder& b, const std::string& file, uint32_t line) { b.b().setLocation(file, line); },
+          [](PyBuilder& b, const std::string& file, uint32_t line) {
+            b.b().setLocation(file, line);
+          },
           arg("file"), arg("line"), "The source line the next instructions come from")
       .def("sbuf_free_bytes", [](PyBuilder& b) { return b.b().sbufFreeBytes(); })
       .def("psum_free_bytes", [](PyBuilder& b) { return b.b().psumFreeBytes(); })
@@ -349,8 +354,7 @@ void bindBuilder(py::module_& m) {
           [](PyBuilder& b, py::handle dst, py::handle op, py::handle data, py::handle bias,
              py::handle scale, py::handle reduce_op, py::handle reduce_res) {
             check(b.b().activation(operandOf(dst), actOf(op), operandOf(data), operandOf(bias),
-                                   scalarOf(scale, 1.0f), aluOf(reduce_op),
-                                   operandOf(reduce_res)));
+                                   scalarOf(scale, 1.0f), aluOf(reduce_op), operandOf(reduce_res)));
           },
           arg("dst"), arg("op"), arg("data"), arg("bias") = py::none(), arg("scale") = 1.0f,
           arg("reduce_op") = py::none(), arg("reduce_res") = py::none())
@@ -365,8 +369,7 @@ void bindBuilder(py::module_& m) {
       .def(
           "tensor_scalar",
           [](PyBuilder& b, py::handle dst, py::handle data, py::handle op0, py::handle operand0,
-             py::handle op1, py::handle operand1, bool reverse0, bool reverse1,
-             py::handle engine) {
+             py::handle op1, py::handle operand1, bool reverse0, bool reverse1, py::handle engine) {
             check(b.b().tensorScalar(operandOf(dst), operandOf(data), aluOf(op0),
                                      scalarOf(operand0), aluOf(op1), scalarOf(operand1), reverse0,
                                      reverse1, engineOf(engine)));
@@ -407,8 +410,8 @@ void bindBuilder(py::module_& m) {
           arg("dst"), arg("src"), arg("engine") = py::none())
       .def(
           "tensor_copy_predicated",
-          [](PyBuilder& b, py::handle dst, py::handle src, py::handle predicate,
-             bool reverse_pred, py::handle engine) {
+          [](PyBuilder& b, py::handle dst, py::handle src, py::handle predicate, bool reverse_pred,
+             py::handle engine) {
             check(b.b().tensorCopyPredicated(operandOf(dst), operandOf(src), operandOf(predicate),
                                              reverse_pred, engineOf(engine)));
           },
@@ -456,8 +459,7 @@ void bindBuilder(py::module_& m) {
           },
           arg("dst"), arg("on_true_tile"), arg("comp_op0"), arg("comp_op1"), arg("bound0"),
           arg("bound1"), arg("reduce_res") = py::none(), arg("reduce_op") = "max",
-          arg("range_start") = 0.0f,
-          arg("on_false_value") = -std::numeric_limits<float>::max())
+          arg("range_start") = 0.0f, arg("on_false_value") = -std::numeric_limits<float>::max())
       .def(
           "select_reduce",
           [](PyBuilder& b, py::handle dst, py::handle predicate, py::handle on_true,
@@ -510,9 +512,9 @@ void bindBuilder(py::module_& m) {
           "local_gather",
           [](PyBuilder& b, py::handle dst, py::handle src_buffer, py::handle index,
              int64_t num_elem_per_idx, py::handle num_valid_indices) {
-            check(b.b().localGather(operandOf(dst), operandOf(src_buffer), operandOf(index),
-                                    num_elem_per_idx,
-                                    num_valid_indices.is_none() ? 0 : asInt(num_valid_indices.ptr())));
+            check(b.b().localGather(
+                operandOf(dst), operandOf(src_buffer), operandOf(index), num_elem_per_idx,
+                num_valid_indices.is_none() ? 0 : asInt(num_valid_indices.ptr())));
           },
           arg("dst"), arg("src_buffer"), arg("index"), arg("num_elem_per_idx") = 1,
           arg("num_valid_indices") = py::none())
@@ -531,8 +533,8 @@ void bindBuilder(py::module_& m) {
       .def(
           "rand2",
           [](PyBuilder& b, py::handle dst, py::handle min, py::handle max, py::handle engine) {
-            check(b.b().rand2(operandOf(dst), scalarOf(min), scalarOf(max, 1.0f),
-                              engineOf(engine)));
+            check(
+                b.b().rand2(operandOf(dst), scalarOf(min), scalarOf(max, 1.0f), engineOf(engine)));
           },
           arg("dst"), arg("min"), arg("max"), arg("engine") = py::none())
       .def(

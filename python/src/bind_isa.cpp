@@ -9,53 +9,42 @@
 #include <vector>
 
 #include "errors.h"
-#include "trnsim/isa/binary.h"
 #include "trnsim/arch/chip_config.h"
+#include "trnsim/isa/binary.h"
 #include "trnsim/isa/instruction.h"
 #include "trnsim/isa/text.h"
 
 namespace py = pybind11;
 using namespace trnsim;
 
+namespace {
+
+/// The names of enum E's values 0..count-1, index = the C++ enum value.
+template <typename E, typename NameFn>
+std::vector<std::string> namesOf(int count, NameFn name) {
+  std::vector<std::string> names;
+  for (int i = 0; i < count; ++i) names.emplace_back(name(static_cast<E>(i)));
+  return names;
+}
+
+}  // namespace
+
 void bindIsa(py::module_& m) {
   auto sub = m.def_submodule("isa", "the NeuronCore instruction set: opcodes and program forms");
-  sub.def(
-      "opcodes",
-      [] {
-        std::vector<std::string> names;
-        for (int i = 0; i < isa::kNumOpcodes; ++i)
-          names.emplace_back(isa::opcodeName(static_cast<isa::Opcode>(i)));
-        return names;
-      },
-      "names of every opcode (nki.isa spelling)");
   // The core's enum tables, index = enum value: the front end (trnsim.nki) takes its names and
   // numbers from these instead of keeping copies.
   sub.def(
-      "alu_ops",
-      [] {
-        std::vector<std::string> names;
-        for (int i = 0; i < static_cast<int>(isa::AluOp::kCount); ++i)
-          names.emplace_back(isa::aluOpName(static_cast<isa::AluOp>(i)));
-        return names;
-      },
+      "opcodes", [] { return namesOf<isa::Opcode>(isa::kNumOpcodes, isa::opcodeName); },
+      "names of every opcode (nki.isa spelling), index = isa::Opcode value");
+  sub.def(
+      "alu_ops", [] { return namesOf<isa::AluOp>(int(isa::AluOp::kCount), isa::aluOpName); },
       "names of every ALU operation, index = isa::AluOp value");
   sub.def(
       "act_funcs",
-      [] {
-        std::vector<std::string> names;
-        for (int i = 0; i < static_cast<int>(isa::ActFunc::kCount); ++i)
-          names.emplace_back(isa::actFuncName(static_cast<isa::ActFunc>(i)));
-        return names;
-      },
+      [] { return namesOf<isa::ActFunc>(int(isa::ActFunc::kCount), isa::actFuncName); },
       "names of every activation function, index = isa::ActFunc value");
   sub.def(
-      "engines",
-      [] {
-        std::vector<std::string> names;
-        for (int i = 0; i < arch::kNumEngines; ++i)
-          names.emplace_back(arch::engineName(static_cast<arch::Engine>(i)));
-        return names;
-      },
+      "engines", [] { return namesOf<arch::Engine>(arch::kNumEngines, arch::engineName); },
       "names of every engine, index = arch::Engine value");
   sub.def(
       "normalize_program_text",

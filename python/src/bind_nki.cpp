@@ -78,19 +78,20 @@ void bindNki(py::module_& m) {
     return d;
   });
 
-  sub.def("load",
-          [](sim::Chip& chip, const std::vector<pybind::PyProgram*>& programs) {
-            auto rec = std::make_shared<RunRecord>();
-            rec->config = chip.config();
-            std::vector<isa::Program> ps;
-            ps.reserve(programs.size());
-            for (const pybind::PyProgram* p : programs) ps.push_back(p->program);
-            check(chip.load(ps));
-            rec->programs = std::move(ps);
-            return rec;
-          },
-          py::arg("chip"), py::arg("programs"),
-          "Loads one program per core; the record then takes the run's timeline (execute)");
+  sub.def(
+      "load",
+      [](sim::Chip& chip, const std::vector<pybind::PyProgram*>& programs) {
+        auto rec = std::make_shared<RunRecord>();
+        rec->config = chip.config();
+        std::vector<isa::Program> ps;
+        ps.reserve(programs.size());
+        for (const pybind::PyProgram* p : programs) ps.push_back(p->program);
+        check(chip.load(ps));
+        rec->programs = std::move(ps);
+        return rec;
+      },
+      py::arg("chip"), py::arg("programs"),
+      "Loads one program per core; the record then takes the run's timeline (execute)");
 
   sub.def(
       "cluster_load",
@@ -101,26 +102,27 @@ void bindNki(py::module_& m) {
       py::arg("cluster"), py::arg("rank"), py::arg("program"),
       "Loads a traced NKI program on one rank of a fabric.Cluster");
 
-  sub.def("execute",
-          [](sim::Chip& chip, const std::shared_ptr<RunRecord>& rec, bool values, bool timing,
-             bool events, bool detectUninitialized, uint64_t seed, const std::string& rounding) {
-            sim::RunOptions o;
-            o.computeValues = values;
-            o.computeTiming = timing;
-            o.recordEvents = events && timing;
-            o.detectUninitialized = detectUninitialized;
-            o.seed = seed;
-            auto r = numerics::parseRounding(rounding);
-            if (!r) throw py::value_error("rounding must be 'rne' or 'stochastic'");
-            o.rounding = *r;
-            Expected<sim::RunResult> res = Status();
-            {
-              py::gil_scoped_release release;
-              res = chip.run(o);
-            }
-            rec->result = unwrap(std::move(res));
-          },
-          py::arg("chip"), py::arg("record"), py::arg("values") = true, py::arg("timing") = true,
-          py::arg("events") = false, py::arg("detect_uninitialized") = true, py::arg("seed") = 0,
-          py::arg("rounding") = "rne");
+  sub.def(
+      "execute",
+      [](sim::Chip& chip, const std::shared_ptr<RunRecord>& rec, bool values, bool timing,
+         bool events, bool detectUninitialized, uint64_t seed, const std::string& rounding) {
+        sim::RunOptions o;
+        o.computeValues = values;
+        o.computeTiming = timing;
+        o.recordEvents = events && timing;
+        o.detectUninitialized = detectUninitialized;
+        o.seed = seed;
+        auto r = numerics::parseRounding(rounding);
+        if (!r) throw py::value_error("rounding must be 'rne' or 'stochastic'");
+        o.rounding = *r;
+        Expected<sim::RunResult> res = Status();
+        {
+          py::gil_scoped_release release;
+          res = chip.run(o);
+        }
+        rec->result = unwrap(std::move(res));
+      },
+      py::arg("chip"), py::arg("record"), py::arg("values") = true, py::arg("timing") = true,
+      py::arg("events") = false, py::arg("detect_uninitialized") = true, py::arg("seed") = 0,
+      py::arg("rounding") = "rne");
 }

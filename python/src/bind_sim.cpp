@@ -26,28 +26,39 @@ using pybind::unwrap;
 /// integer type itself otherwise.
 py::dtype valueDtype(numerics::DType t) {
   switch (t) {
-    case numerics::DType::kInt8: return py::dtype::of<int8_t>();
-    case numerics::DType::kInt16: return py::dtype::of<int16_t>();
-    case numerics::DType::kInt32: return py::dtype::of<int32_t>();
-    case numerics::DType::kUInt8: return py::dtype::of<uint8_t>();
-    case numerics::DType::kUInt16: return py::dtype::of<uint16_t>();
-    case numerics::DType::kUInt32: return py::dtype::of<uint32_t>();
-    default: return py::dtype::of<float>();
+    case numerics::DType::kInt8:
+      return py::dtype::of<int8_t>();
+    case numerics::DType::kInt16:
+      return py::dtype::of<int16_t>();
+    case numerics::DType::kInt32:
+      return py::dtype::of<int32_t>();
+    case numerics::DType::kUInt8:
+      return py::dtype::of<uint8_t>();
+    case numerics::DType::kUInt16:
+      return py::dtype::of<uint16_t>();
+    case numerics::DType::kUInt32:
+      return py::dtype::of<uint32_t>();
+    default:
+      return py::dtype::of<float>();
   }
 }
 /// Unsigned integers holding the stored bits of one element.
 py::dtype bitsDtype(numerics::DType t) {
   switch (numerics::dtypeSize(t)) {
-    case 1: return py::dtype::of<uint8_t>();
-    case 2: return py::dtype::of<uint16_t>();
-    default: return py::dtype::of<uint32_t>();
+    case 1:
+      return py::dtype::of<uint8_t>();
+    case 2:
+      return py::dtype::of<uint16_t>();
+    default:
+      return py::dtype::of<uint32_t>();
   }
 }
 
 // ---- chip I/O ------------------------------------------------------------------------------
 
 const isa::TensorDecl& declOf(const sim::Chip& c, const std::string& name, uint32_t core) {
-  if (core >= c.programs().size()) throw py::value_error("no program on core " + std::to_string(core));
+  if (core >= c.programs().size())
+    throw py::value_error("no program on core " + std::to_string(core));
   const auto& p = c.programs()[core];
   const uint32_t t = p.findTensor(name);
   if (t == isa::kNoTensor)
@@ -65,10 +76,10 @@ void chipWrite(sim::Chip& c, const std::string& name, const py::array& data, uin
   }
   py::array arr = py::array::ensure(
       py::module_::import("numpy").attr("ascontiguousarray")(data, valueDtype(d.dtype)));
-  check(c.write(name,
-                std::span<const std::byte>(static_cast<const std::byte*>(arr.data()),
-                                           size_t(arr.nbytes())),
-                core));
+  check(c.write(
+      name,
+      std::span<const std::byte>(static_cast<const std::byte*>(arr.data()), size_t(arr.nbytes())),
+      core));
 }
 
 py::array chipRead(const sim::Chip& c, const std::string& name, uint32_t core, bool bits) {
@@ -102,52 +113,57 @@ void bindSim(py::module_& m) {
   pybind::bindBuilder(sub);  // KernelBuilder, Tensor, AccessPattern, Program (bind_builder.cpp)
 
   py::class_<sim::Chip>(sub, "Chip", "One simulated chip (values and timing)")
-      .def(py::init([](const std::string& name) { return sim::Chip(unwrap(arch::loadChip(name))); }),
-           py::arg("chip") = "trn2")
-      .def("load",
-           [](sim::Chip& c, const std::vector<pybind::PyProgram*>& programs) {
-             std::vector<isa::Program> ps;
-             for (const pybind::PyProgram* p : programs) ps.push_back(p->program);
-             check(c.load(std::move(ps)));
-           },
-           py::arg("programs"))
+      .def(
+          py::init([](const std::string& name) { return sim::Chip(unwrap(arch::loadChip(name))); }),
+          py::arg("chip") = "trn2")
+      .def(
+          "load",
+          [](sim::Chip& c, const std::vector<pybind::PyProgram*>& programs) {
+            std::vector<isa::Program> ps;
+            for (const pybind::PyProgram* p : programs) ps.push_back(p->program);
+            check(c.load(std::move(ps)));
+          },
+          py::arg("programs"))
       .def("write", &chipWrite, py::arg("name"), py::arg("data"), py::arg("core") = 0,
            "Writes an array (converted to the tensor's dtype, RNE) into a tensor")
-      .def("read",
-           [](const sim::Chip& c, const std::string& name, uint32_t core) {
-             return chipRead(c, name, core, false);
-           },
-           py::arg("name"), py::arg("core") = 0,
-           "A tensor's values: float32 for float dtypes, the integer type otherwise")
-      .def("read_bits",
-           [](const sim::Chip& c, const std::string& name, uint32_t core) {
-             return chipRead(c, name, core, true);
-           },
-           py::arg("name"), py::arg("core") = 0, "A tensor's stored bits as unsigned integers")
-      .def("run",
-           [](sim::Chip& c, bool timing_only, uint64_t seed, bool timing, bool detect_uninitialized,
-              const std::string& rounding) {
-             sim::RunOptions o;
-             o.computeValues = !timing_only;
-             o.computeTiming = timing || timing_only;
-             o.recordEvents = false;
-             o.seed = seed;
-             o.detectUninitialized = detect_uninitialized;
-             auto r = numerics::parseRounding(rounding);
-             if (!r) throw py::value_error("rounding must be 'rne' or 'stochastic'");
-             o.rounding = *r;
-             Expected<sim::RunResult> res = Status();
-             {
-               py::gil_scoped_release release;
-               res = c.run(o);
-             }
-             sim::RunResult rr = unwrap(std::move(res));
-             py::dict d;
-             d["instructions"] = rr.instructions;
-             d["host_seconds"] = rr.hostSeconds;
-             d["simulated_ns"] = rr.simulatedNs;
-             return d;
-           },
-           py::arg("timing_only") = false, py::arg("seed") = 0, py::arg("timing") = false,
-           py::arg("detect_uninitialized") = true, py::arg("rounding") = "rne");
+      .def(
+          "read",
+          [](const sim::Chip& c, const std::string& name, uint32_t core) {
+            return chipRead(c, name, core, false);
+          },
+          py::arg("name"), py::arg("core") = 0,
+          "A tensor's values: float32 for float dtypes, the integer type otherwise")
+      .def(
+          "read_bits",
+          [](const sim::Chip& c, const std::string& name, uint32_t core) {
+            return chipRead(c, name, core, true);
+          },
+          py::arg("name"), py::arg("core") = 0, "A tensor's stored bits as unsigned integers")
+      .def(
+          "run",
+          [](sim::Chip& c, bool timing_only, uint64_t seed, bool timing, bool detect_uninitialized,
+             const std::string& rounding) {
+            sim::RunOptions o;
+            o.computeValues = !timing_only;
+            o.computeTiming = timing || timing_only;
+            o.recordEvents = false;
+            o.seed = seed;
+            o.detectUninitialized = detect_uninitialized;
+            auto r = numerics::parseRounding(rounding);
+            if (!r) throw py::value_error("rounding must be 'rne' or 'stochastic'");
+            o.rounding = *r;
+            Expected<sim::RunResult> res = Status();
+            {
+              py::gil_scoped_release release;
+              res = c.run(o);
+            }
+            sim::RunResult rr = unwrap(std::move(res));
+            py::dict d;
+            d["instructions"] = rr.instructions;
+            d["host_seconds"] = rr.hostSeconds;
+            d["simulated_ns"] = rr.simulatedNs;
+            return d;
+          },
+          py::arg("timing_only") = false, py::arg("seed") = 0, py::arg("timing") = false,
+          py::arg("detect_uninitialized") = true, py::arg("rounding") = "rne");
 }
