@@ -17,14 +17,13 @@
 namespace trnsim::fabric {
 namespace {
 
-std::vector<uint8_t> asBytes(const std::vector<std::byte>& b) {
+std::vector<uint8_t> asBytes(std::span<const std::byte> b) {
   std::vector<uint8_t> out(b.size());
-  std::memcpy(out.data(), b.data(), b.size());
+  if (!b.empty()) std::memcpy(out.data(), b.data(), b.size());
   return out;
 }
 
-TEST(WireFormat, IntegersAreEightBytesInHostOrderAndStringsCarryTheirLength) {
-  static_assert(std::endian::native == std::endian::little, "the expected bytes are little-endian");
+TEST(WireFormat, IntegersAreEightBytesLittleEndianAndStringsCarryTheirLength) {
   WireWriter w;
   w.u64(0x0102030405060708ull);
   w.str(std::string("a\0b", 3));
@@ -32,6 +31,21 @@ TEST(WireFormat, IntegersAreEightBytesInHostOrderAndStringsCarryTheirLength) {
             (std::vector<uint8_t>{8, 7, 6, 5, 4, 3, 2, 1,  // the integer, low byte first
                                   3, 0, 0, 0, 0, 0, 0, 0,  // the string's length
                                   'a', 0, 'b'}));
+}
+
+TEST(WireFormat, DoublesAndStatusesHaveTheirFixedLayout) {
+  WireWriter w;
+  w.f64(1.0);  // 0x3ff0000000000000
+  w.status(Status(ErrorCode::kCorrupt, "m", "w"));
+  w.status(Status::ok());
+  EXPECT_EQ(asBytes(w.bytes()),
+            (std::vector<uint8_t>{0, 0, 0, 0, 0, 0, 0xf0, 0x3f,                       // 1.0
+                                  uint8_t(ErrorCode::kCorrupt), 0, 0, 0, 0, 0, 0, 0,  // code
+                                  1, 0, 0, 0, 0, 0, 0, 0, 'm',                       // message
+                                  1, 0, 0, 0, 0, 0, 0, 0, 'w',                       // place
+                                  0, 0, 0, 0, 0, 0, 0, 0,                            // ok
+                                  0, 0, 0, 0, 0, 0, 0, 0,                            // ""
+                                  0, 0, 0, 0, 0, 0, 0, 0}));                         // ""
 }
 
 TEST(WireFormat, RoundTripKeepsEveryBitAndStatus) {
@@ -82,6 +96,8 @@ TEST(WireFormat, ReadingPastTheEndOrABadCodeIsNotOk) {
   WireReader rb(bad.bytes());
   EXPECT_TRUE(rb.status().isOk());
   EXPECT_FALSE(rb.ok());
+  EXPECT_EQ(rb.error().message(), "status code 200 is not an error code at byte 0");
+  EXPECT_EQ(rb.error().where(), "MPI wire data");
 }
 
 sim::TimelineEvent event(uint32_t instruction, double readyNs, double startNs, double endNs) {

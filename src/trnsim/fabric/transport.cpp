@@ -1,7 +1,8 @@
 #include "trnsim/fabric/transport.h"
 
+#include <fmt/format.h>
+
 #include <cstdlib>
-#include <cstring>
 
 namespace trnsim::fabric {
 namespace {
@@ -21,65 +22,20 @@ class LocalTransport final : public Transport {
 
 }  // namespace
 
-void WireWriter::raw(const void* p, size_t n) {
-  const auto* b = static_cast<const std::byte*>(p);
-  out_.insert(out_.end(), b, b + n);
-}
-
-void WireWriter::str(std::string_view s) {
-  u64(s.size());
-  raw(s.data(), s.size());
-}
-
 void WireWriter::status(const Status& s) {
   u64(uint64_t(s.code()));
   str(s.message());
   str(s.where());
 }
 
-void WireReader::raw(void* p, size_t n) {
-  if (!ok_ || n > in_.size() - pos_) {
-    ok_ = false;
-    std::memset(p, 0, n);
-    return;
-  }
-  std::memcpy(p, in_.data() + pos_, n);
-  pos_ += n;
-}
-
-uint64_t WireReader::u64() {
-  uint64_t v = 0;
-  raw(&v, sizeof v);
-  return v;
-}
-
-double WireReader::f64() {
-  double v = 0;
-  raw(&v, sizeof v);
-  return v;
-}
-
-std::span<const std::byte> WireReader::bytes(uint64_t n) {
-  if (!ok_ || n > in_.size() - pos_) {
-    ok_ = false;
-    return {};
-  }
-  auto s = in_.subspan(pos_, size_t(n));
-  pos_ += size_t(n);
-  return s;
-}
-
-std::string WireReader::str() {
-  auto b = bytes(u64());
-  return std::string(reinterpret_cast<const char*>(b.data()), b.size());
-}
-
 Status WireReader::status() {
-  const uint64_t code = u64();
-  std::string message = str();
-  std::string where = str();
-  if (code > uint64_t(ErrorCode::kInternal)) ok_ = false;
-  if (!ok_ || code == uint64_t(ErrorCode::kOk)) return {};
+  const size_t at = offset();
+  const uint64_t code = u64("status code");
+  std::string message = str64("status message");
+  std::string where = str64("status place");
+  if (ok() && code > uint64_t(ErrorCode::kInternal))
+    failAt(at, fmt::format("status code {} is not an error code", code));
+  if (!ok() || code == uint64_t(ErrorCode::kOk)) return {};
   return Status(static_cast<ErrorCode>(code), std::move(message), std::move(where));
 }
 

@@ -12,6 +12,7 @@
 #include <string_view>
 #include <vector>
 
+#include "trnsim/support/bytes.h"
 #include "trnsim/support/status.h"
 
 namespace trnsim::fabric {
@@ -27,41 +28,23 @@ class Transport {
       std::span<const std::byte> mine) = 0;
 };
 
-/// The wire format of what processes exchange: 64-bit integers and doubles in the host's byte
-/// order (every process of one mpirun run is the same build on the same kind of host), strings
-/// and byte runs with a 64-bit length before them, and Status values (code, message, place).
-class WireWriter {
+/// The wire format of what processes exchange, written with the one byte serializer
+/// (support/bytes.h): 64-bit little-endian integers and doubles, strings and byte runs with a
+/// 64-bit length before them, and Status values (code, message, place).
+class WireWriter : public support::ByteWriter {
  public:
-  void raw(const void* p, size_t n);
-  void u64(uint64_t v) { raw(&v, sizeof v); }
-  void f64(double v) { raw(&v, sizeof v); }
-  void str(std::string_view s);
+  void str(std::string_view s) { str64(s); }
   void status(const Status& s);
-  const std::vector<std::byte>& bytes() const { return out_; }
-
- private:
-  std::vector<std::byte> out_;
 };
 
-/// Reads what a WireWriter wrote. Reading past the end turns ok() false and gives zeros and
-/// empty strings; the caller checks ok() once after a record.
-class WireReader {
+/// Reads what a WireWriter wrote. Reading past the end turns ok() false (error() says where)
+/// and gives zeros and empty strings; the caller checks ok() once after a record.
+class WireReader : public support::ByteReader {
  public:
-  explicit WireReader(std::span<const std::byte> in) : in_(in) {}
-  bool ok() const { return ok_; }
-  bool atEnd() const { return pos_ >= in_.size(); }
-  uint64_t u64();
-  double f64();
-  std::string str();
+  explicit WireReader(std::span<const std::byte> in) : ByteReader(in, "MPI wire data") {}
+  std::string str() { return str64(); }
+  /// A Status written by WireWriter::status (an unknown code turns ok() false).
   Status status();
-  /// The next n bytes (a view into the input).
-  std::span<const std::byte> bytes(uint64_t n);
-
- private:
-  void raw(void* p, size_t n);
-  std::span<const std::byte> in_;
-  size_t pos_ = 0;
-  bool ok_ = true;
 };
 
 /// One process: allGather returns {mine}.

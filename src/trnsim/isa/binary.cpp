@@ -2,7 +2,6 @@
 
 #include <fmt/format.h>
 
-#include <bit>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -10,6 +9,7 @@
 
 #include "trnsim/isa/names.h"
 #include "trnsim/isa/text.h"
+#include "trnsim/support/bytes.h"
 #include "trnsim/support/hash.h"
 
 // Layout (all integers little-endian; docs/isa.md, "Binary format"):
@@ -47,112 +47,21 @@ constexpr size_t kDimBytes = 16;
 
 using support::fnv1a64;
 
-class Writer {
- public:
-  void u8(uint8_t v) { out_.push_back(v); }
-  void u16(uint16_t v) { le(v, 2); }
-  void u32(uint32_t v) { le(v, 4); }
-  void u64(uint64_t v) { le(v, 8); }
-  void i64(int64_t v) { le(static_cast<uint64_t>(v), 8); }
-  void f32(float v) { u32(std::bit_cast<uint32_t>(v)); }
-  void str(const std::string& s) {
-    u32(static_cast<uint32_t>(s.size()));
-    out_.insert(out_.end(), s.begin(), s.end());
-  }
-  size_t size() const { return out_.size(); }
-  /// Starts a section; returns where its length goes.
-  size_t beginSection(uint32_t t) {
-    u32(t);
-    size_t at = out_.size();
-    u64(0);
-    return at;
-  }
-  void endSection(size_t at) {
-    uint64_t len = out_.size() - at - 8;
-    for (int i = 0; i < 8; ++i) out_[at + size_t(i)] = uint8_t(len >> (8 * i));
-  }
-  std::vector<uint8_t>& bytes() { return out_; }
+using support::ByteReader;
+using support::ByteWriter;
 
- private:
-  void le(uint64_t v, int n) {
-    for (int i = 0; i < n; ++i) out_.push_back(uint8_t(v >> (8 * i)));
-  }
-  std::vector<uint8_t> out_;
-};
+/// Starts a section (u32 tag, u64 length); returns where its length goes.
+size_t beginSection(ByteWriter& w, uint32_t t) {
+  w.u32(t);
+  const size_t at = w.size();
+  w.u64(0);
+  return at;
+}
 
-/// Bounds-checked little-endian reads; the first failure sticks and names its byte offset.
-class Reader {
- public:
-  Reader(std::span<const uint8_t> bytes, size_t base, const std::string& origin)
-      : b_(bytes), base_(base), origin_(origin) {}
+/// Writes the length of the section begun at `at`.
+void endSection(ByteWriter& w, size_t at) { w.patchU64(at, w.size() - at - 8); }
 
-  bool ok() const { return status_.isOk(); }
-  const Status& status() const { return status_; }
-  size_t offset() const { return base_ + pos_; }
-  size_t remaining() const { return b_.size() - pos_; }
-
-  void fail(std::string what) { failAt(offset(), std::move(what)); }
-  void failAt(size_t at, std::string what) {
-    if (!ok()) return;
-    status_ = Status(ErrorCode::kCorrupt, fmt::format("{} at byte {}", what, at), origin_);
-    pos_ = b_.size();
-  }
-
-  uint64_t le(int n, std::string_view what) {
-    if (!ok()) return 0;
-    if (remaining() < size_t(n)) {
-      fail(fmt::format("truncated: {} needs {} bytes, {} left", what, n, remaining()));
-      return 0;
-    }
-    uint64_t v = 0;
-    for (int i = 0; i < n; ++i) v |= uint64_t(b_[pos_ + size_t(i)]) << (8 * i);
-    pos_ += size_t(n);
-    return v;
-  }
-  uint8_t u8(std::string_view what) { return uint8_t(le(1, what)); }
-  uint16_t u16(std::string_view what) { return uint16_t(le(2, what)); }
-  uint32_t u32(std::string_view what) { return uint32_t(le(4, what)); }
-  uint64_t u64(std::string_view what) { return le(8, what); }
-  int64_t i64(std::string_view what) { return static_cast<int64_t>(le(8, what)); }
-  float f32(std::string_view what) { return std::bit_cast<float>(u32(what)); }
-  std::string str(std::string_view what) {
-    size_t at = offset();
-    uint32_t n = u32(what);
-    if (!ok()) return {};
-    if (n > remaining()) {
-      failAt(at, fmt::format("{} claims {} bytes but only {} remain", what, n, remaining()));
-      return {};
-    }
-    std::string s(reinterpret_cast<const char*>(b_.data() + pos_), n);
-    pos_ += n;
-    return s;
-  }
-  /// A count of records of at least `minBytes` each, checked against the bytes left.
-  uint32_t count(std::string_view what, size_t minBytes) {
-    size_t at = offset();
-    uint32_t n = u32(what);
-    if (ok() && uint64_t(n) * minBytes > remaining()) {
-      failAt(at, fmt::format("{} {} cannot fit in the {} bytes left", what, n, remaining()));
-      return 0;
-    }
-    return ok() ? n : 0;
-  }
-  /// A sub-reader over the next `n` bytes.
-  Reader sub(size_t n) {
-    Reader r(b_.subspan(pos_, n), base_ + pos_, origin_);
-    pos_ += n;
-    return r;
-  }
-
- private:
-  std::span<const uint8_t> b_;
-  size_t base_;
-  const std::string& origin_;
-  size_t pos_ = 0;
-  Status status_;
-};
-
-void encodeAp(Writer& w, const Operand& o) {
+void encodeAp(ByteWriter& w, const Operand& o) {
   const AccessPattern& ap = o.ap;
   w.u8(o.slot);
   w.u32(ap.tensor);
@@ -168,12 +77,12 @@ void encodeAp(Writer& w, const Operand& o) {
   }
 }
 
-void decodeTensors(Reader& r, Program& p) {
+void decodeTensors(ByteReader& r, Program& p) {
   uint32_t n = r.count("tensor count", kMinTensorBytes);
   p.tensors.reserve(n);
   for (uint32_t i = 0; i < n && r.ok(); ++i) {
     TensorDecl t;
-    t.name = r.str("tensor name");
+    t.name = r.str32("tensor name");
     size_t at = r.offset();
     uint8_t space = r.u8("memory space");
     uint8_t dtype = r.u8("dtype");
@@ -201,7 +110,7 @@ void decodeTensors(Reader& r, Program& p) {
   }
 }
 
-void decodeInstructions(Reader& r, Program& p) {
+void decodeInstructions(ByteReader& r, Program& p) {
   uint32_t n = r.count("instruction count", kMinInstBytes);
   p.instructions.reserve(n);
   for (uint32_t i = 0; i < n && r.ok(); ++i) {
@@ -294,30 +203,30 @@ uint64_t payloadChecksum(std::span<const uint8_t> payload) {
 }
 
 std::vector<uint8_t> encodeProgram(const Program& program) {
-  Writer w;
+  ByteWriter w;
   for (char c : kMagic) w.u8(uint8_t(c));
   w.u32(kBinaryFormatVersion);
   w.u32(0);
   w.u64(0);  // payload length, patched below
   w.u64(0);  // checksum, patched below
 
-  size_t s = w.beginSection(kTagMeta);
-  w.str(program.name);
-  w.str(program.target);
-  w.endSection(s);
+  size_t s = beginSection(w, kTagMeta);
+  w.str32(program.name);
+  w.str32(program.target);
+  endSection(w, s);
 
-  s = w.beginSection(kTagLocs);
+  s = beginSection(w, kTagLocs);
   w.u32(static_cast<uint32_t>(program.locations.size()));
   for (const SourceLocation& l : program.locations) {
-    w.str(l.file);
+    w.str32(l.file);
     w.u32(l.line);
   }
-  w.endSection(s);
+  endSection(w, s);
 
-  s = w.beginSection(kTagTens);
+  s = beginSection(w, kTagTens);
   w.u32(static_cast<uint32_t>(program.tensors.size()));
   for (const TensorDecl& t : program.tensors) {
-    w.str(t.name);
+    w.str32(t.name);
     w.u8(static_cast<uint8_t>(t.space));
     w.u8(static_cast<uint8_t>(t.dtype));
     w.u8(static_cast<uint8_t>(t.kind));
@@ -328,9 +237,9 @@ std::vector<uint8_t> encodeProgram(const Program& program) {
     w.u64(t.byteOffset);
     w.u32(t.aliasOf);
   }
-  w.endSection(s);
+  endSection(w, s);
 
-  s = w.beginSection(kTagInst);
+  s = beginSection(w, kTagInst);
   w.u32(static_cast<uint32_t>(program.instructions.size()));
   for (const Instruction& in : program.instructions) {
     w.u8(static_cast<uint8_t>(in.opcode));
@@ -347,9 +256,9 @@ std::vector<uint8_t> encodeProgram(const Program& program) {
     w.u8(static_cast<uint8_t>(in.operands.size()));
     for (const Operand& o : in.operands) encodeAp(w, o);
   }
-  w.endSection(s);
+  endSection(w, s);
 
-  s = w.beginSection(kTagRgrp);
+  s = beginSection(w, kTagRgrp);
   w.u32(static_cast<uint32_t>(program.replicaGroups.size()));
   for (const ReplicaGroup& g : program.replicaGroups) {
     w.u32(static_cast<uint32_t>(g.lists.size()));
@@ -358,20 +267,16 @@ std::vector<uint8_t> encodeProgram(const Program& program) {
       for (uint32_t r : list) w.u32(r);
     }
   }
-  w.endSection(s);
+  endSection(w, s);
 
-  std::vector<uint8_t>& b = w.bytes();
-  uint64_t payload = b.size() - kHeaderBytes;
-  uint64_t sum = fnv1a64(b.data() + kHeaderBytes, payload);
-  for (int i = 0; i < 8; ++i) {
-    b[16 + size_t(i)] = uint8_t(payload >> (8 * i));
-    b[24 + size_t(i)] = uint8_t(sum >> (8 * i));
-  }
-  return std::move(b);
+  const uint64_t payload = w.size() - kHeaderBytes;
+  w.patchU64(16, payload);
+  w.patchU64(24, fnv1a64(w.bytes().subspan(kHeaderBytes)));
+  return w.take();
 }
 
 Expected<Program> decodeProgram(std::span<const uint8_t> bytes, const std::string& origin) {
-  Reader h(bytes, 0, origin);
+  ByteReader h(bytes, origin);
   if (bytes.size() < kHeaderBytes) {
     return Status(ErrorCode::kCorrupt,
                   fmt::format("{} bytes is shorter than the {}-byte header at byte 0", bytes.size(),
@@ -420,7 +325,7 @@ Expected<Program> decodeProgram(std::span<const uint8_t> bytes, const std::strin
 
   Program p;
   p.locations.clear();
-  Reader r(bytes.subspan(kHeaderBytes), kHeaderBytes, origin);
+  ByteReader r(bytes.subspan(kHeaderBytes), origin, kHeaderBytes);
   const uint32_t order[] = {kTagMeta, kTagLocs, kTagTens, kTagInst, kTagRgrp};
   const char* names[] = {"META", "LOCS", "TENS", "INST", "RGRP"};
   const int sections = version >= 2 ? 5 : 4;
@@ -439,11 +344,11 @@ Expected<Program> decodeProgram(std::span<const uint8_t> bytes, const std::strin
                                    r.remaining()));
       break;
     }
-    Reader s = r.sub(size_t(len));
+    ByteReader s = r.sub(size_t(len));
     switch (sec) {
       case 0:
-        p.name = s.str("program name");
-        p.target = s.str("target");
+        p.name = s.str32("program name");
+        p.target = s.str32("target");
         break;
       case 1: {
         uint32_t n = s.count("location count", kMinLocBytes);
@@ -451,7 +356,7 @@ Expected<Program> decodeProgram(std::span<const uint8_t> bytes, const std::strin
         p.locations.reserve(n);
         for (uint32_t i = 0; i < n && s.ok(); ++i) {
           SourceLocation l;
-          l.file = s.str("location file");
+          l.file = s.str32("location file");
           l.line = s.u32("location line");
           p.locations.push_back(std::move(l));
         }
@@ -482,7 +387,7 @@ Expected<Program> decodeProgram(std::span<const uint8_t> bytes, const std::strin
         break;
       }
     }
-    if (!s.ok()) return s.status();
+    if (!s.ok()) return s.error();
     if (s.remaining() != 0) {
       return Status(ErrorCode::kCorrupt,
                     fmt::format("{} unread bytes at the end of section {} at byte {}",
@@ -501,7 +406,7 @@ Expected<Program> decodeProgram(std::span<const uint8_t> bytes, const std::strin
     }
     r.sub(size_t(len));
   }
-  if (!r.ok()) return r.status();
+  if (!r.ok()) return r.error();
   return p;
 }
 
