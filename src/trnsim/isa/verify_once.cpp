@@ -3,51 +3,15 @@
 
 #include <algorithm>
 #include <bit>
-#include <cstring>
-#include <string_view>
 
 #include "trnsim/isa/verify.h"
-#include "trnsim/support/random.h"
+#include "trnsim/support/hash.h"
 
 namespace trnsim::isa {
 namespace {
 
-/// A word-at-a-time hash in four interleaved lanes (for speed: the lanes' multiplies overlap).
-/// Each lane's step is FxHash's (rotate, xor, multiply by an odd constant), a bijection of the
-/// lane for a given word, and the lanes are combined bijectively: so two programs that differ
-/// in one field always hash differently. It guards against mistakes, not attacks.
-class Hasher {
- public:
-  void word(uint64_t x) {
-    uint64_t& h = lanes_[n_++ & 3];
-    h = (std::rotl(h, 5) ^ x) * 0x517CC1B727220A95ull;
-  }
-  void text(std::string_view s) {
-    word(s.size());
-    size_t i = 0;
-    for (; i + 8 <= s.size(); i += 8) {
-      uint64_t w;
-      std::memcpy(&w, s.data() + i, 8);
-      word(w);
-    }
-    uint64_t tail = 0;
-    if (i < s.size()) std::memcpy(&tail, s.data() + i, s.size() - i);
-    word(tail);
-  }
-  uint64_t value() const {
-    uint64_t h = 0;
-    for (uint64_t lane : lanes_) h = support::mix64(h ^ lane);
-    return h;
-  }
-
- private:
-  uint64_t lanes_[4] = {0x243F6A8885A308D3ull, 0x13198A2E03707344ull, 0xA4093822299F31D0ull,
-                        0x082EFA98EC4E6C89ull};
-  uint64_t n_ = 0;
-};
-
 /// The fields the verifier and the simulator read: free dims past numFree mean nothing.
-void hashOperand(Hasher& h, uint8_t slot, const AccessPattern& ap) {
+void hashOperand(support::WordHasher& h, uint8_t slot, const AccessPattern& ap) {
   h.word(uint64_t(ap.tensor) | uint64_t(ap.partitionOffset) << 32);
   h.word(uint64_t(ap.partitions) | uint64_t(ap.numFree) << 32 | uint64_t(slot) << 40);
   h.word(uint64_t(ap.partitionStride));
@@ -58,7 +22,7 @@ void hashOperand(Hasher& h, uint8_t slot, const AccessPattern& ap) {
   }
 }
 
-void hashInstruction(Hasher& h, const Instruction& in) {
+void hashInstruction(support::WordHasher& h, const Instruction& in) {
   h.word(uint64_t(in.opcode) | uint64_t(in.engine) << 8 | uint64_t(in.alu0) << 16 |
          uint64_t(in.alu1) << 24 | uint64_t(in.reduceOp) << 32 | uint64_t(in.act) << 40 |
          uint64_t(in.flags) << 48);
@@ -74,7 +38,8 @@ void hashInstruction(Hasher& h, const Instruction& in) {
 }  // namespace
 
 uint64_t programFingerprint(const Program& program) {
-  Hasher h;
+  // The fast in-process hash (support/hash.h): computed on every load, never leaves the process.
+  support::WordHasher h;
   h.text(program.name);
   h.text(program.target);
   h.word(program.tensors.size());
