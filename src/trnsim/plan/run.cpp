@@ -6,11 +6,11 @@
 #include <fmt/core.h>
 
 #include <algorithm>
-#include <atomic>
 #include <chrono>
-#include <thread>
 #include <utility>
 #include <vector>
+
+#include "trnsim/support/parallel.h"
 
 namespace trnsim::plan {
 
@@ -112,18 +112,9 @@ Expected<SearchResult> search(const Planner& planner, const Workload& w,
   wide.topCount = std::max(space.topCount, planner.options().compiledRerank);
   TRNSIM_ASSIGN_OR_RETURN(SearchResult r, searchWith(step, w, wide, options));
   std::vector<Expected<StepEstimate>> timed(r.top.size(), Status());
-  {
-    uint32_t threads = options.threads ? options.threads : std::thread::hardware_concurrency();
-    threads = std::clamp<uint32_t>(threads, 1, static_cast<uint32_t>(r.top.size()));
-    std::atomic<size_t> next{0};
-    auto work = [&] {
-      for (size_t i = next++; i < r.top.size(); i = next++)
-        timed[i] = planner.estimate(w, r.top[i].parallelism, ComputeModelKind::kCompiled);
-    };
-    std::vector<std::jthread> pool;
-    for (uint32_t t = 1; t < threads; ++t) pool.emplace_back(work);
-    work();
-  }  // joined
+  support::parallelFor(r.top.size(), options.threads, [&](size_t i) {
+    timed[i] = planner.estimate(w, r.top[i].parallelism, ComputeModelKind::kCompiled);
+  });
   std::vector<std::pair<double, size_t>> order;
   for (size_t i = 0; i < timed.size(); ++i) {
     if (!timed[i])
