@@ -15,5 +15,7 @@ ALU = {n: i for i, n in enumerate(_cisa.alu_ops())}
 ACT = {n: i for i, n in enumerate(_cisa.act_funcs())}
 #: arch::Engine name -> value ("tensor", "vector", "scalar", "gpsimd", "sync", "dma")
 ENGINE = {n: i for i, n in enumerate(_cisa.engines())}
+# The engines the tracer names most (the builder takes the number).
+TENSOR, VECTOR, SCALAR, GPSIMD = (ENGINE[n] for n in ("tensor", "vector", "scalar", "gpsimd"))
 #: every opcode's name (nki.isa spelling), in isa::Opcode order
 OPCODES = tuple(_cisa.opcodes())

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as _np
 from numpy import float32
 
-from . import _context, _dtypes, _mask, _outputs, _tile
+from . import _context, _dtypes, _mask, _names, _outputs, _tile
 from . import errors as _err
 from ._buffers import _Buffer, sbuf
 from ._context import here as _here
@@ -109,7 +109,7 @@ def full(shape, fill_value, dtype, buffer=None, name="", **kw):
     t = ndarray(shape, dtype, buffer, name)
     if t._rec.space == _HBM:
         raise _context.fail(_err.NotSupportedError, "nl.full/zeros/ones in HBM")
-    _here().memset(_ap(t), float(fill_value), 1)
+    _here().memset(_ap(t), float(fill_value), _names.VECTOR)
     return t
 
 
@@ -141,7 +141,7 @@ def shared_identity_matrix(n, dtype=float32, **kw):
     b = _here()
     core = _dtypes.dtname(dtype)
     ones_t = _tile.new_tile((n, n), core)
-    b.memset(_ap(ones_t), 1.0, 1)
+    b.memset(_ap(ones_t), 1.0, _names.VECTOR)
     t = _tile.new_tile((n, n), core, user_dtype=dtype)
     b.affine_select(_ap(t), [-1], 1.0, _ap(ones_t), 0.0, _ALU["is_equal"], 0.0)
     return t
@@ -296,7 +296,7 @@ def copy(src, dtype=None, mask=None, **kw):
     if src._rec.space == _HBM:
         b.dma_copy(_ap(dst), _ap(src), -1, None, 0, False)
     else:
-        b.tensor_copy(_ap(dst), _ap(src), 1)
+        b.tensor_copy(_ap(dst), _ap(src), _names.VECTOR)
     return dst
 
 
@@ -308,14 +308,14 @@ def _assign(dst, value):
         _mark(dst)
     elif value.free_size == 1 and dst.free_size > 1 and value.partitions == dst.partitions:
         b.tensor_scalar(_ap(dst), _ap(_zero_like_shape(dst)), _ALU["add"], _ap(value), 0, None,
-                        False, False, 1)
+                        False, False, _names.VECTOR)
     else:
-        b.tensor_copy(_ap(dst), _ap(value), 1)
+        b.tensor_copy(_ap(dst), _ap(value), _names.VECTOR)
 
 
 def _zero_like_shape(dst):
     z = _tile_like(dst, "float32")
-    _here().memset(_ap(z), 0.0, 1)
+    _here().memset(_ap(z), 0.0, _names.VECTOR)
     return z
 
 
@@ -323,4 +323,4 @@ def _fill(dst, value):
     b = _here()
     if dst._rec.space == _HBM:
         raise _context.fail(_err.NotSupportedError, "assigning a scalar to an HBM tensor")
-    b.memset(_ap(dst), float(value), 1)
+    b.memset(_ap(dst), float(value), _names.VECTOR)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as _np
 
-from . import _context, _dtypes, _mask, _tile
+from . import _context, _dtypes, _mask, _names, _tile
 from . import errors as _err
 from ._context import here as _here
 from ._names import ACT as _ACT
@@ -35,7 +35,7 @@ def _binary(a, b_, op, rev=False, dst=None, dtype=None):
             core = "float32"
         core = _dt(dtype, core)
         out = dst if dst is not None else _tile_like(a, core, _SBUF, dtype)
-        bld.tensor_scalar(_ap(out), _ap(a), alu, float(b_), 0, None, rev, False, 1)
+        bld.tensor_scalar(_ap(out), _ap(a), alu, float(b_), 0, None, rev, False, _names.VECTOR)
         return out
     if not isinstance(b_, NkiTensor):
         raise _context.fail(_err.NkiTypeError,
@@ -48,17 +48,17 @@ def _binary(a, b_, op, rev=False, dst=None, dtype=None):
     if pa == pb and fa == fb:
         out = dst if dst is not None else _tile_like(a if a.ndim >= b_.ndim else b_, core, _SBUF, dtype)
         if rev:
-            bld.tensor_tensor(_ap(out), apb, apa, alu, 1)
+            bld.tensor_tensor(_ap(out), apb, apa, alu, _names.VECTOR)
         else:
-            bld.tensor_tensor(_ap(out), apa, apb, alu, 1)
+            bld.tensor_tensor(_ap(out), apa, apb, alu, _names.VECTOR)
         return out
     if pa == pb and fb == 1:  # [P, F] op [P, 1]: per-partition scalar
         out = dst if dst is not None else _tile_like(a, core, _SBUF, dtype)
-        bld.tensor_scalar(_ap(out), apa, alu, apb, 0, None, rev, False, 1)
+        bld.tensor_scalar(_ap(out), apa, alu, apb, 0, None, rev, False, _names.VECTOR)
         return out
     if pa == pb and fa == 1:
         out = dst if dst is not None else _tile_like(b_, core, _SBUF, dtype)
-        bld.tensor_scalar(_ap(out), apb, alu, apa, 0, None, not rev, False, 1)
+        bld.tensor_scalar(_ap(out), apb, alu, apa, 0, None, not rev, False, _names.VECTOR)
         return out
     # General broadcasting of the free axes (stride-0 views).
     try:
@@ -74,7 +74,7 @@ def _binary(a, b_, op, rev=False, dst=None, dtype=None):
     vb = _free_broadcast(b_ if b_.ndim == len(shape) else b_.reshape((1,) * (len(shape) - b_.ndim) + b_.shape), shape)
     out = dst if dst is not None else _tile.new_tile(shape, core, _SBUF, dtype)
     x1, x2 = (vb, va) if rev else (va, vb)
-    bld.tensor_tensor(_ap(out), _ap(x1), _ap(x2), alu, 1)
+    bld.tensor_tensor(_ap(out), _ap(x1), _ap(x2), alu, _names.VECTOR)
     return out
 
 
@@ -159,7 +159,7 @@ def reciprocal(x, dtype=None, mask=None, **kw):
     _mask.check_mask(mask)
     core = _dt(dtype, x._rec.core if _dtypes.is_float(x._rec.core) else "float32")
     out = _tile_like(x, core, _SBUF, dtype)
-    b.reciprocal(_ap(out), _ap(x), 1)
+    b.reciprocal(_ap(out), _ap(x), _names.VECTOR)
     return out
 
 
@@ -199,7 +199,7 @@ def where(condition, x, y, dtype=None, mask=None, **kw):
         return out
     core = _dt(dtype, "float32")
     xt = _tile_like(cond, core)
-    b.memset(_ap(xt), float(x), 1)
+    b.memset(_ap(xt), float(x), _names.VECTOR)
     out = _tile_like(cond, core, _SBUF, dtype)
     b.select_reduce(_ap(out), _ap(cond), _ap(xt), float(y), 0, None, False)
     return out

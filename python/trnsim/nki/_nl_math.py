@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as _np
 from numpy import uint32
 
-from . import _context, _dtypes, _ops, _tile
+from . import _context, _dtypes, _names, _ops, _tile
 from . import errors as _err
 from ._context import here as _here
 from ._names import ACT as _ACT
@@ -122,7 +122,7 @@ def clip(x, a_min, a_max, *, dtype=None, mask=None, **kw):
     x = _tile.as_tile(x)
     out = _tile_like(x, _dt(dtype, x._rec.core), _SBUF, dtype)
     b.tensor_scalar(_ap(out), _ap(x), _ALU["max"], float(a_min), _ALU["min"], float(a_max),
-                    False, False, 1)
+                    False, False, _names.VECTOR)
     return out
 
 
@@ -169,7 +169,7 @@ def rms_norm(x, w, axis, n, epsilon=1e-06, *, dtype=None, compute_dtype=None, ma
     core = _float_core(x, dtype if dtype is not None else compute_dtype)
     ss = _reduce(_act(x, "square", "float32"), "add", axis, "float32", True)
     eps = _tile.new_tile((x.shape[0], 1), "float32")
-    b.memset(_ap(eps), float(epsilon), 1)
+    b.memset(_ap(eps), float(epsilon), _names.VECTOR)
     r = _tile.new_tile((x.shape[0], 1), "float32")
     b.activation(_ap(r), _ACT["rsqrt"], _ap(ss), _ap(eps), 1.0 / float(n), 0, None)
     y = _binary(x, r, "multiply", False, None, "float32")
@@ -219,7 +219,7 @@ def cumsum(x, axis=-1, *, dtype=None, mask=None, **kw):
     b = _here()
     x = _tile.as_tile(x)
     ones_t = _tile_like(x, "float32")
-    b.memset(_ap(ones_t), 1.0, 1)
+    b.memset(_ap(ones_t), 1.0, _names.VECTOR)
     out = _tile_like(x, _float_core(x, dtype), _SBUF, dtype)
     b.tensor_tensor_scan(_ap(out), _ap(ones_t), _ap(x), 0.0, _ALU["multiply"], _ALU["add"])
     return out
@@ -258,10 +258,10 @@ def atomic_rmw(dst, value, op, *, mask=None, **kw):
             if isinstance(value, NkiTensor):
                 v = _tile.new_tile((1,) + rshape, value._rec.core)
                 b.dma_copy(v._pattern(), value[r:r + 1]._pattern(), -1, None, 0, False)
-                b.tensor_tensor(row._pattern(), row._pattern(), v._pattern(), alu, 1)
+                b.tensor_tensor(row._pattern(), row._pattern(), v._pattern(), alu, _names.VECTOR)
             else:
                 b.tensor_scalar(row._pattern(), row._pattern(), alu, float(value), 0, None,
-                                False, False, 1)
+                                False, False, _names.VECTOR)
             b.dma_copy(base._pattern(), row._pattern(), -1, ir._pattern(), 2, False)
         _mark(base)
         return
@@ -270,9 +270,9 @@ def atomic_rmw(dst, value, op, *, mask=None, **kw):
         raise _context.fail(_err.VerifyError, "nl.atomic_rmw updates HBM; the destination is on chip")
     cur = load(dst)
     if isinstance(value, NkiTensor):
-        b.tensor_tensor(_ap(cur), _ap(cur), _ap(value), alu, 1)
+        b.tensor_tensor(_ap(cur), _ap(cur), _ap(value), alu, _names.VECTOR)
     else:
-        b.tensor_scalar(_ap(cur), _ap(cur), alu, float(value), 0, None, False, False, 1)
+        b.tensor_scalar(_ap(cur), _ap(cur), alu, float(value), 0, None, False, False, _names.VECTOR)
     b.dma_copy(_ap(dst), _ap(cur), -1, None, 0, False)
     _mark(dst)
 
@@ -304,9 +304,10 @@ def _gather_within_partitions(out, data, indices, what):
     b.iota(_ap(pid), [0], 0.0, 1.0)
     base = _tile.new_tile((P, 1), "int32")
     b.tensor_scalar(_ap(base), _ap(pid), _ALU["mod"], 16.0, _ALU["multiply"], float(F),
-                    False, False, 1)
+                    False, False, _names.VECTOR)
     adj = _tile_like(indices, "int32")
-    b.tensor_scalar(_ap(adj), _ap(indices), _ALU["add"], _ap(base), 0, None, False, False, 1)
+    b.tensor_scalar(_ap(adj), _ap(indices), _ALU["add"], _ap(base), 0, None, False, False,
+                    _names.VECTOR)
     if out is None:
         out = _tile_like(indices, data._rec.core, _SBUF, data.dtype)
     b.local_gather(_ap(out), _ap(data), _ap(adj), 1, indices.free_size)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as _np
 from numpy import float32
 
-from . import _context, _dtypes, _mask, _tile
+from . import _context, _dtypes, _mask, _names, _tile
 from . import errors as _err
 from ._context import here as _here
 from ._names import ACT as _ACT
@@ -70,11 +70,12 @@ def _reduce(x, op, axis, dtype=None, keepdims=False, negate=False, out=None):
     if out is None:
         out = _tile.new_tile(oshape, core, _SBUF, dtype)
     if not red_axes:
-        b.tensor_copy(_ap(out), _ap(x), 1)
+        b.tensor_copy(_ap(out), _ap(x), _names.VECTOR)
         if negate:
-            b.tensor_scalar(_ap(out), _ap(out), _ALU["multiply"], -1.0, 0, None, False, False, 1)
+            b.tensor_scalar(_ap(out), _ap(out), _ALU["multiply"], -1.0, 0, None, False, False,
+                            _names.VECTOR)
         return out
-    b.tensor_reduce(_ap(out), _ALU[op], tuple(ap), red_axes, negate, 1)
+    b.tensor_reduce(_ap(out), _ALU[op], tuple(ap), red_axes, negate, _names.VECTOR)
     del rec
     return out
 
@@ -116,7 +117,8 @@ def mean(x, axis=None, dtype=None, keepdims=False, mask=None, **kw):
     for a in axes:
         n *= x.shape[a]
     s = _reduce(x, "add", axis, dtype if dtype is not None else float32, keepdims)
-    _here().tensor_scalar(_ap(s), _ap(s), _ALU["multiply"], 1.0 / n, 0, None, False, False, 1)
+    _here().tensor_scalar(_ap(s), _ap(s), _ALU["multiply"], 1.0 / n, 0, None, False, False,
+                          _names.VECTOR)
     return s
 
 
@@ -140,9 +142,9 @@ def transpose(x, dtype=None, mask=None, **kw):
     if _mask._MASK is not None and x.ndim == 2:
         (plo, phi), (flo, fhi) = _mask.mask_range(x, 0), _mask.mask_range(x, 1)
         b.nc_transpose(_mask.mask_dst(out, ((flo, fhi), (plo, phi))),
-                       x[plo:phi, flo:fhi]._pattern(), 0)
+                       x[plo:phi, flo:fhi]._pattern(), _names.TENSOR)
         return out
-    b.nc_transpose(_ap(out), _ap(x), 0)
+    b.nc_transpose(_ap(out), _ap(x), _names.TENSOR)
     return out
 
 
@@ -197,7 +199,7 @@ def _stationary(x, transposed):
         return x
     xt = transpose(x)
     st = _tile.new_tile(xt.shape, x._rec.core, _SBUF, x.dtype)
-    _here().tensor_copy(_ap(st), _ap(xt), 1)
+    _here().tensor_copy(_ap(st), _ap(xt), _names.VECTOR)
     return st
 
 
@@ -216,8 +218,8 @@ def softmax(x, axis=-1, dtype=None, mask=None, **kw):
     s = _tile.new_tile((x.shape[0], 1), "float32")
     b.activation(_ap(e), _ACT["exp"], _ap(x), _ap(negm), 1.0, _ALU["add"], _ap(s))
     r = _tile.new_tile((x.shape[0], 1), "float32")
-    b.reciprocal(_ap(r), _ap(s), 1)
-    b.tensor_scalar(_ap(e), _ap(e), _ALU["multiply"], _ap(r), 0, None, False, False, 1)
+    b.reciprocal(_ap(r), _ap(s), _names.VECTOR)
+    b.tensor_scalar(_ap(e), _ap(e), _ALU["multiply"], _ap(r), 0, None, False, False, _names.VECTOR)
     return e
 
 
@@ -226,14 +228,15 @@ def dropout(x, rate, dtype=None, mask=None, **kw):
     _mask.check_mask(mask)
     core = _dt(dtype, x._rec.core)
     out = _tile_like(x, core, _SBUF, dtype)
-    b.dropout(_ap(out), _ap(x), _ap(rate) if isinstance(rate, NkiTensor) else float(rate), 1)
+    b.dropout(_ap(out), _ap(x), _ap(rate) if isinstance(rate, NkiTensor) else float(rate),
+              _names.VECTOR)
     return out
 
 
 def rand(shape, dtype=float32, **kw):
     b = _here()
     out = _tile.new_tile(shape, _dtypes.dtname(dtype), _SBUF, dtype)
-    b.rand2(_ap(out), 0.0, 1.0, 1)
+    b.rand2(_ap(out), 0.0, 1.0, _names.VECTOR)
     return out
 
 
@@ -244,7 +247,7 @@ def random_seed(seed, **kw):
         s = seed
     else:
         b.iota(_ap(s), [0], float(int(seed)), 1.0)
-    b.set_rng_seed(_ap(s), 1)
+    b.set_rng_seed(_ap(s), _names.VECTOR)
 
 
 sum._alu, max._alu, min._alu, prod._alu = "add", "max", "min", "multiply"  # noqa: A001

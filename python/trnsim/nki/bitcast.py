@@ -39,11 +39,11 @@ def _ts(b, dst, src, op0, s0, op1=None, s1=None, r0=False):
     if hasattr(s1, "_pattern"):
         s1 = s1._pattern()
     b.tensor_scalar(dst._pattern(), src._pattern(), _ALU[op0], s0, _ALU[op1] if op1 else 0, s1,
-                    r0, False, 1)
+                    r0, False, _names.VECTOR)
 
 
 def _tt(b, dst, x, y, op):
-    b.tensor_tensor(dst._pattern(), x._pattern(), y._pattern(), _ALU[op], 1)
+    b.tensor_tensor(dst._pattern(), x._pattern(), y._pattern(), _ALU[op], _names.VECTOR)
 
 
 def _floor_log2(b, dst, a):
@@ -104,11 +104,11 @@ def _encode(b, v, fmt):
     _tt(b, e, e, normal, "multiply")
     bits = _t(shape, "uint32")
     part = _t(shape, "uint32")
-    b.tensor_copy(bits._pattern(), m._pattern(), 1)
-    b.tensor_copy(part._pattern(), e._pattern(), 1)
+    b.tensor_copy(bits._pattern(), m._pattern(), _names.VECTOR)
+    b.tensor_copy(part._pattern(), e._pattern(), _names.VECTOR)
     _ts(b, part, part, "left_shift", float(mbits))
     _tt(b, bits, bits, part, "bitwise_or")
-    b.tensor_copy(part._pattern(), s._pattern(), 1)
+    b.tensor_copy(part._pattern(), s._pattern(), _names.VECTOR)
     _ts(b, part, part, "left_shift", float(ebits + mbits))
     _tt(b, bits, bits, part, "bitwise_or")
     emask = (1 << ebits) - 1
@@ -117,12 +117,13 @@ def _encode(b, v, fmt):
         _ts(b, hid, v, "abs_max", 0.0)
         _ts(b, flag, hid, "is_equal", float("inf"))
         _ts(b, part, part, "bitwise_or", float(emask << mbits))
-        b.tensor_copy_predicated(bits._pattern(), part._pattern(), flag._pattern(), False, 1)
+        b.tensor_copy_predicated(bits._pattern(), part._pattern(), flag._pattern(), False,
+                                 _names.VECTOR)
     _tt(b, flag, v, v, "not_equal")  # NaN
     nan = _t(shape, "uint32")
     qnan = (emask << mbits) | ((1 << (mbits - 1)) if ieee else ((1 << mbits) - 1))
-    b.memset(nan._pattern(), float(qnan), 1)
-    b.tensor_copy_predicated(bits._pattern(), nan._pattern(), flag._pattern(), False, 1)
+    b.memset(nan._pattern(), float(qnan), _names.VECTOR)
+    b.tensor_copy_predicated(bits._pattern(), nan._pattern(), flag._pattern(), False, _names.VECTOR)
     return bits
 
 
@@ -135,7 +136,7 @@ def _decode(b, words, fmt):
     for shift, mask in ((mbits, (1 << ebits) - 1), (0, (1 << mbits) - 1), (ebits + mbits, 1)):
         _ts(b, field, words, "logical_right_shift", float(shift), "bitwise_and", float(mask))
         v = _t(shape, "float32")
-        b.tensor_copy(v._pattern(), field._pattern(), 1)
+        b.tensor_copy(v._pattern(), field._pattern(), _names.VECTOR)
         vals.append(v)
     e, m, s = vals
     emask = float((1 << ebits) - 1)
@@ -155,15 +156,15 @@ def _decode(b, words, fmt):
         _ts(b, tmp, m, "is_equal", 0.0)
         _tt(b, tmp, tmp, flag, "multiply")
         _ts(b, p, s, "multiply", float("inf"))
-        b.tensor_copy_predicated(val._pattern(), p._pattern(), tmp._pattern(), False, 1)
+        b.tensor_copy_predicated(val._pattern(), p._pattern(), tmp._pattern(), False, _names.VECTOR)
         _ts(b, tmp, m, "not_equal", 0.0)
         _tt(b, flag, flag, tmp, "multiply")
     else:  # e4m3fn: S.1111.111 is NaN, nothing is inf
         _ts(b, flag, e, "is_equal", emask)
         _ts(b, tmp, m, "is_equal", float((1 << mbits) - 1))
         _tt(b, flag, flag, tmp, "multiply")
-    b.memset(p._pattern(), float("nan"), 1)
-    b.tensor_copy_predicated(val._pattern(), p._pattern(), flag._pattern(), False, 1)
+    b.memset(p._pattern(), float("nan"), _names.VECTOR)
+    b.tensor_copy_predicated(val._pattern(), p._pattern(), flag._pattern(), False, _names.VECTOR)
     return val
 
 
@@ -201,7 +202,7 @@ def view(t, dtype):
     else:
         if src in _FLOAT:
             v = _t(shape, "float32")
-            b.tensor_copy(v._pattern(), t._pattern(), 1)
+            b.tensor_copy(v._pattern(), t._pattern(), _names.VECTOR)
             bits = _encode(b, v, src)
         else:
             bits = _t(shape, "uint32")
@@ -209,6 +210,6 @@ def view(t, dtype):
         if dst_core in _INT:
             _bits(b, out, bits, w)
         else:
-            b.tensor_copy(out._pattern(), _decode(b, bits, dst_core)._pattern(), 1)
+            b.tensor_copy(out._pattern(), _decode(b, bits, dst_core)._pattern(), _names.VECTOR)
     _outputs.mark_written(out)
     return out

@@ -61,11 +61,11 @@ def _offset_on_partitions(b, value, parts):
     one = _tile.new_tile((1, 1), "float32")
     b.dma_copy(one._pattern(), value._pattern(), -1, None, 0, False)
     ones = _tile.new_tile((1, parts), "float32")
-    b.memset(ones._pattern(), 1.0, 1)
+    b.memset(ones._pattern(), 1.0, _names.VECTOR)
     ps = _tile.new_tile((parts, 1), "float32", _PSUM)
     b.nc_matmul(ps._pattern(), ones._pattern(), one._pattern(), False, False, False)
     off = _tile.new_tile((parts, 1), "float32")
-    b.tensor_copy(off._pattern(), ps._pattern(), 1)
+    b.tensor_copy(off._pattern(), ps._pattern(), _names.VECTOR)
     return off
 
 
@@ -84,7 +84,7 @@ def _group_base(b, parts, F):
     pid = _tile.new_tile((parts, 1), "float32")
     b.iota(pid._pattern(), [0], 0.0, 1.0)
     b.tensor_scalar(pid._pattern(), pid._pattern(), _ALU["mod"], float(_GROUP),
-                    _ALU["multiply"], float(F), False, False, 1)
+                    _ALU["multiply"], float(F), False, False, _names.VECTOR)
     return pid
 
 
@@ -113,9 +113,9 @@ def tensor_copy_dynamic_src(*args, **kw):
     off = _offset_on_partitions(b, value, parts)
     grp = _group_base(b, parts, F)
     b.tensor_scalar(off._pattern(), off._pattern(), _ALU["multiply"], float(stride),
-                    _ALU["add"], grp._pattern(), False, False, 1)
+                    _ALU["add"], grp._pattern(), False, False, _names.VECTOR)
     b.tensor_scalar(idx._pattern(), idx._pattern(), _ALU["add"], off._pattern(), 0, None,
-                    False, False, 1)
+                    False, False, _names.VECTOR)
     dst = a.get("dst")
     dtype = a.get("dtype")
     if dst is None:
@@ -124,7 +124,7 @@ def tensor_copy_dynamic_src(*args, **kw):
     if _dtypes.dtname(dst.dtype) != src.base._rec.core:
         tmp = _tile.new_tile(tuple(sv.shape), src.base._rec.core)
         b.local_gather(tmp._pattern(), rows._pattern(), idx._pattern(), 1, idx.free_size)
-        b.tensor_copy(dst._pattern(), tmp._pattern(), 1)
+        b.tensor_copy(dst._pattern(), tmp._pattern(), _names.VECTOR)
     else:
         b.local_gather(dst._pattern(), rows._pattern(), idx._pattern(), 1, idx.free_size)
     _outputs.mark_written(dst)
@@ -162,32 +162,33 @@ def tensor_copy_dynamic_dst(*args, **kw):
     b.iota(rel._pattern(), [1], float(-foff), 0.0)
     off = _offset_on_partitions(b, value, parts)
     b.tensor_scalar(rel._pattern(), rel._pattern(), _ALU["subtract"], off._pattern(), 0, None,
-                    False, False, 1)
+                    False, False, _names.VECTOR)
     pred = _tile.new_tile((parts, F), "uint8")
     hi = _tile.new_tile((parts, F), "float32")
     b.tensor_scalar(pred._pattern(), rel._pattern(), _ALU["is_ge"], 0.0, 0, None, False,
-                    False, 1)
+                    False, _names.VECTOR)
     b.tensor_scalar(hi._pattern(), rel._pattern(), _ALU["is_lt"], float(n), 0, None, False,
-                    False, 1)
-    b.tensor_tensor(pred._pattern(), pred._pattern(), hi._pattern(), _ALU["multiply"], 1)
+                    False, _names.VECTOR)
+    b.tensor_tensor(pred._pattern(), pred._pattern(), hi._pattern(), _ALU["multiply"],
+                    _names.VECTOR)
     # gather src[p, clamp(rel)] (src rows start at their own partition group)
     srows = src if src.ndim == 2 else src.reshape((parts, n))
     s_ap = srows._pattern()
     if s_ap[1] % _GROUP or len(s_ap) != 7 or s_ap[5] != 1:
         srows_c = _tile.new_tile((parts, n), src._rec.core)
-        b.tensor_copy(srows_c._pattern(), s_ap, 1)
+        b.tensor_copy(srows_c._pattern(), s_ap, _names.VECTOR)
         srows = srows_c
         s_ap = srows._pattern()
     SF = srows._rec.F
     idx = _tile.new_tile((parts, F), "int32")
     b.tensor_scalar(hi._pattern(), rel._pattern(), _ALU["max"], 0.0, _ALU["min"], float(n - 1),
-                    False, False, 1)
+                    False, False, _names.VECTOR)
     grp = _group_base(b, parts, SF)
     b.tensor_scalar(idx._pattern(), hi._pattern(), _ALU["add"], float(s_ap[4]), _ALU["add"],
-                    grp._pattern(), False, False, 1)
+                    grp._pattern(), False, False, _names.VECTOR)
     full = NkiTensor(srows._rec, (parts, SF), srows.dtype, s_ap[1] * SF, (SF, 1), 0)
     tmp = _tile.new_tile((parts, F), dst.base._rec.core)
     b.local_gather(tmp._pattern(), full._pattern(), idx._pattern(), 1, F)
-    b.tensor_copy_predicated(rows._pattern(), tmp._pattern(), pred._pattern(), False, 1)
+    b.tensor_copy_predicated(rows._pattern(), tmp._pattern(), pred._pattern(), False, _names.VECTOR)
     _outputs.mark_written(rows)
     return dst.base

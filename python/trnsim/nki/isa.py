@@ -193,7 +193,7 @@ def nc_transpose(*args, **kw):
     new_style = "dst" in kw or (len(args) >= 2 and all(_is_tile(x) for x in args[:2]))
     a = _split(args, kw, ["dst", "data", "engine"] if new_style else ["data", "engine"])
     data = a["data"]
-    e = _eng(a.get("engine"), 0)
+    e = _eng(a.get("engine"), _names.TENSOR)
     if new_style:
         dst = a["dst"]
     else:  # the whole transposed tile; a mask decides only which part is written
@@ -258,7 +258,7 @@ def tensor_tensor(*args, **kw):
     else:
         dt = a.get("dtype")
         dst = _new(d1, dt, core=None if dt is not None else _nl._promote(d1._rec.core, d2._rec.core))
-    b.tensor_tensor(_ap(dst), _ap(d1), _ap(d2), _alu(a["op"]), _eng(a.get("engine"), 1))
+    b.tensor_tensor(_ap(dst), _ap(d1), _ap(d2), _alu(a["op"]), _eng(a.get("engine"), _names.VECTOR))
     return dst
 
 
@@ -274,7 +274,7 @@ def tensor_scalar(*args, **kw):
     b.tensor_scalar(_ap(dst), _ap(data), _alu(a["op0"]), _scalar(a["operand0"]), _alu(op1),
                     _scalar(a.get("operand1")) if op1 is not None else None,
                     bool(a.get("reverse0", False)), bool(a.get("reverse1", False)),
-                    _eng(a.get("engine"), 1))
+                    _eng(a.get("engine"), _names.VECTOR))
     return dst
 
 
@@ -287,7 +287,7 @@ def scalar_tensor_tensor(*args, **kw):
     data = a["data"]
     dst = a["dst"] if new_style else _new(data, a.get("dtype"))
     b.scalar_tensor_tensor(_ap(dst), _ap(data), _alu(a["op0"]), _scalar(a["operand0"]),
-                           _alu(a["op1"]), _ap(a["operand1"]), _eng(a.get("engine"), 1))
+                           _alu(a["op1"]), _ap(a["operand1"]), _eng(a.get("engine"), _names.VECTOR))
     return dst
 
 
@@ -302,7 +302,8 @@ def tensor_scalar_reduce(*args, **kw):
     b = _here()
     ap = dst._pattern()
     nfree = (len(ap) - 5) // 2
-    b.tensor_reduce(_ap(res), _alu(a["reduce_op"]), ap, list(range(1, nfree + 1)) or [1], False, 1)
+    b.tensor_reduce(_ap(res), _alu(a["reduce_op"]), ap, list(range(1, nfree + 1)) or [1], False,
+                    _names.VECTOR)
     return dst
 
 
@@ -341,7 +342,7 @@ def tensor_copy(*args, **kw):
         b.dma_copy(_ap(dst), _ap(src), -1, None, 0, False)
         _mark(dst)
     else:
-        b.tensor_copy(_ap(dst), _ap(src), _eng(a.get("engine"), 1))
+        b.tensor_copy(_ap(dst), _ap(src), _eng(a.get("engine"), _names.VECTOR))
     return dst
 
 
@@ -350,7 +351,8 @@ def tensor_copy_predicated(*args, **kw):
     b = _here()
     a = _split(args, kw, ["dst", "src", "predicate", "reverse_pred"])
     b.tensor_copy_predicated(_ap(a["dst"]), _ap(a["src"]), _ap(a["predicate"]),
-                             bool(a.get("reverse_pred", False)), _eng(a.get("engine"), 1))
+                             bool(a.get("reverse_pred", False)), _eng(a.get("engine"),
+                                                                      _names.VECTOR))
     return a["dst"]
 
 
@@ -377,7 +379,7 @@ def memset(*args, **kw):
     else:
         a = _split(args, kw, ["shape", "value", "dtype", "engine"])
         dst = _tile.new_tile(a["shape"], _dtypes.dtname(a["dtype"]), _SBUF, a["dtype"])
-    b.memset(_ap(dst), float(a["value"]), _eng(a.get("engine"), 1))
+    b.memset(_ap(dst), float(a["value"]), _eng(a.get("engine"), _names.VECTOR))
     return dst
 
 
@@ -496,7 +498,7 @@ def reciprocal(*args, **kw):
     a = _split(args, kw, ["dst", "data"] if new_style else ["data", "dtype"])
     data = a["data"]
     dst = a["dst"] if new_style else _new(data, a.get("dtype"))
-    b.reciprocal(_ap(dst), _ap(data), _eng(a.get("engine"), 1))
+    b.reciprocal(_ap(dst), _ap(data), _eng(a.get("engine"), _names.VECTOR))
     return dst
 
 
@@ -538,32 +540,32 @@ def dropout(*args, **kw):
     a = _split(args, kw, ["dst", "data", "prob"] if new_style else ["data", "prob", "dtype"])
     data = a["data"]
     dst = a["dst"] if new_style else _new(data, a.get("dtype"))
-    b.dropout(_ap(dst), _ap(data), _scalar(a["prob"]), _eng(a.get("engine"), 1))
+    b.dropout(_ap(dst), _ap(data), _scalar(a["prob"]), _eng(a.get("engine"), _names.VECTOR))
     return dst
 
 
 def rng(dst, engine=None, **kw):
     """Random 32-bit values from each partition's engine RNG."""
-    _here().rng(_ap(dst), _eng(engine, 1))
+    _here().rng(_ap(dst), _eng(engine, _names.VECTOR))
     return dst
 
 
 def rand2(dst, min=0.0, max=1.0, engine=None, **kw):  # noqa: A002
     """Uniform floats in [min, max)."""
-    _here().rand2(_ap(dst), _scalar(min), _scalar(max), _eng(engine, 1))
+    _here().rand2(_ap(dst), _scalar(min), _scalar(max), _eng(engine, _names.VECTOR))
     return dst
 
 
 def set_rng_seed(src_seeds, engine=None, **kw):
-    _here().set_rng_seed(_ap(src_seeds), _eng(engine, 1))
+    _here().set_rng_seed(_ap(src_seeds), _eng(engine, _names.VECTOR))
 
 
 def rand_set_state(src_seeds, engine=None, **kw):
-    _here().rand_set_state(_ap(src_seeds), _eng(engine, 1))
+    _here().rand_set_state(_ap(src_seeds), _eng(engine, _names.VECTOR))
 
 
 def rand_get_state(dst, engine=None, **kw):
-    _here().rand_get_state(_ap(dst), _eng(engine, 1))
+    _here().rand_get_state(_ap(dst), _eng(engine, _names.VECTOR))
     return dst
 
 
@@ -577,10 +579,10 @@ def exponential(dst, src, max_value=0.0, reduce_res=None, reduce_cmd=reduce_cmd.
     if isinstance(max_value, NkiTensor):
         bias = _tile.new_tile((P, 1), "float32")
         b.tensor_scalar(_ap(bias), _ap(max_value), _ALU["multiply"], -1.0, 0, None, False,
-                        False, 1)
+                        False, _names.VECTOR)
     else:
         bias = _tile.new_tile((P, 1), "float32")
-        b.memset(_ap(bias), -float(max_value), 1)
+        b.memset(_ap(bias), -float(max_value), _names.VECTOR)
     cmd = int(reduce_cmd) if reduce_cmd is not None else 0
     rc = globals()["reduce_cmd"]
     if reduce_res is None or cmd == int(rc.idle):
@@ -591,10 +593,10 @@ def exponential(dst, src, max_value=0.0, reduce_res=None, reduce_cmd=reduce_cmd.
         acc = _tile.new_tile((P, 1), "float32")
     b.activation(_ap(dst), _ACT["exp"], _ap(src), _ap(bias), 1.0, _ALU["add"], _ap(acc))
     if acc is not reduce_res:
-        b.tensor_tensor(_ap(reduce_res), _ap(reduce_res), _ap(acc), _ALU["add"], 1)
+        b.tensor_tensor(_ap(reduce_res), _ap(reduce_res), _ap(acc), _ALU["add"], _names.VECTOR)
     elif reduce_init and cmd != int(rc.reset):
         b.tensor_scalar(_ap(reduce_res), _ap(reduce_res), _ALU["add"], _scalar(reduce_init), 0,
-                        None, False, False, 1)
+                        None, False, False, _names.VECTOR)
     return dst
 
 
@@ -616,7 +618,8 @@ def tensor_scalar_cumulative(dst, src, op0, op1, imm0, imm1=None, reduce_cmd=red
         raise _context.fail(_err.VerifyError, "tensor_scalar_cumulative: op1 must be add, "
                             f"subtract, multiply, max or min, not {op1!r}")
     t = _new(src, core="float32")
-    b.tensor_scalar(_ap(t), _ap(src), _alu(op0), _scalar(imm0), 0, None, bool(reverse0), False, 1)
+    b.tensor_scalar(_ap(t), _ap(src), _alu(op0), _scalar(imm0), 0, None, bool(reverse0), False,
+                    _names.VECTOR)
     cmd = int(reduce_cmd) if reduce_cmd is not None else 0
     if cmd == int(globals()["reduce_cmd"].load_reduce):
         initial = _scalar(imm1)

@@ -102,7 +102,7 @@ def nc_stream_shuffle(*args, **kw):
 def _ts(b, dst, src, op0, s0, op1=None, s1=None):
     """dst = (src <op0> s0) [<op1> s1] on the Vector Engine."""
     b.tensor_scalar(dst._pattern(), src._pattern(), _ALU[op0], s0, _ALU[op1] if op1 else 0, s1,
-                    False, False, 1)
+                    False, False, _names.VECTOR)
 
 
 def _reversed(t):
@@ -150,7 +150,7 @@ def sequence_bounds(*args, **kw):
 
     s = tile()
     b.tensor_copy(s._pattern(), seg.reshape((1, n))._pattern() if seg.ndim != 2 else
-                  _ap(seg), 1)
+                  _ap(seg), _names.VECTOR)
     nz = tile()  # 1 where the id is not padding
     _ts(b, nz, s, "not_equal", 0.0)
     pos = tile()  # i
@@ -163,18 +163,19 @@ def sequence_bounds(*args, **kw):
         if n > 1:
             if side == 0:  # compare with the left neighbour
                 b.tensor_tensor(new[:, 1:n]._pattern(), s[:, 1:n]._pattern(),
-                                s[:, 0:n - 1]._pattern(), _ALU["not_equal"], 1)
-                b.memset(new[:, 0:1]._pattern(), 1.0, 1)
+                                s[:, 0:n - 1]._pattern(), _ALU["not_equal"], _names.VECTOR)
+                b.memset(new[:, 0:1]._pattern(), 1.0, _names.VECTOR)
             else:  # with the right neighbour
                 b.tensor_tensor(new[:, 0:n - 1]._pattern(), s[:, 0:n - 1]._pattern(),
-                                s[:, 1:n]._pattern(), _ALU["not_equal"], 1)
-                b.memset(new[:, n - 1:n]._pattern(), 1.0, 1)
+                                s[:, 1:n]._pattern(), _ALU["not_equal"], _names.VECTOR)
+                b.memset(new[:, n - 1:n]._pattern(), 1.0, _names.VECTOR)
         else:
-            b.memset(new._pattern(), 1.0, 1)
+            b.memset(new._pattern(), 1.0, _names.VECTOR)
         # keep = 1 - new; val = new * (i, or i + 1 for the end)
         _ts(b, keep, new, "multiply", -1.0, "add", 1.0)
         _ts(b, val, pos, "add", float(side))
-        b.tensor_tensor(val._pattern(), val._pattern(), new._pattern(), _ALU["multiply"], 1)
+        b.tensor_tensor(val._pattern(), val._pattern(), new._pattern(), _ALU["multiply"],
+                        _names.VECTOR)
         # r[i] = keep[i] * r[i-1] + val[i], scanned left to right (start) or right to left
         d, k, v = (res[0], keep, val) if side == 0 else (
             _reversed(res[1]), _reversed(keep), _reversed(val))
@@ -184,7 +185,7 @@ def sequence_bounds(*args, **kw):
         pad = float(n) if side == 0 else -1.0
         _ts(b, res[side], res[side], "add", -pad)
         b.tensor_tensor(res[side]._pattern(), res[side]._pattern(), nz._pattern(),
-                        _ALU["multiply"], 1)
+                        _ALU["multiply"], _names.VECTOR)
         _ts(b, dst[:, side, :], res[side], "add", pad)
     _outputs.mark_written(dst)
     return dst
@@ -278,7 +279,8 @@ def dma_compute(*args, **kw):
             b.dma_copy((acc if i == 0 else tmp)._pattern(), v[r0:r1]._pattern(), -1, None, 0,
                        False)
             if i:
-                b.tensor_tensor(acc._pattern(), acc._pattern(), tmp._pattern(), _ALU["add"], 1)
+                b.tensor_tensor(acc._pattern(), acc._pattern(), tmp._pattern(), _ALU["add"],
+                                _names.VECTOR)
         b.dma_copy(d[r0:r1]._pattern(), acc._pattern(), -1, None, 0, False)
     _outputs.mark_written(dst)
     return dst
@@ -329,22 +331,23 @@ def nonzero_with_count(*args, **kw):
         nz = _tile.new_tile((1, T), f32)
         _ts(b, nz, row, "not_equal", 0.0)
         zero = _tile.new_tile((1, T), f32)
-        b.memset(zero._pattern(), 0.0, 1)
+        b.memset(zero._pattern(), 0.0, _names.VECTOR)
         rank = _tile.new_tile((1, T), f32)  # running count of nonzeros
         b.tensor_tensor_scan(rank._pattern(), nz._pattern(), zero._pattern(), 0.0, _ALU["add"],
                              _ALU["add"])
         key = _tile.new_tile((1, T), f32)  # output slot + 1 of a nonzero element, else 0
-        b.tensor_tensor(key._pattern(), rank._pattern(), nz._pattern(), _ALU["multiply"], 1)
+        b.tensor_tensor(key._pattern(), rank._pattern(), nz._pattern(), _ALU["multiply"],
+                        _names.VECTOR)
         out = _tile.new_tile((1, T), f32, _names.PSUM)
         for k0 in range(0, T, _PMAX):
             k = min(_PMAX, T - k0)
             key_t = _tile.new_tile((k, 1), f32, _names.PSUM)
-            b.nc_transpose(key_t._pattern(), key[:, k0:k0 + k]._pattern(), 0)
+            b.nc_transpose(key_t._pattern(), key[:, k0:k0 + k]._pattern(), _names.TENSOR)
             key_s = _tile.new_tile((k, 1), f32)
-            b.tensor_copy(key_s._pattern(), key_t._pattern(), 1)
+            b.tensor_copy(key_s._pattern(), key_t._pattern(), _names.VECTOR)
             onehot = _tile.new_tile((k, T), f32)
             b.tensor_scalar(onehot._pattern(), slot[0:k, :]._pattern(), _ALU["is_equal"],
-                            key_s._pattern(), 0, None, False, False, 1)
+                            key_s._pattern(), 0, None, False, False, _names.VECTOR)
             idx = _tile.new_tile((k, 1), f32)  # the element index (+ offset) on partition i
             b.iota(idx._pattern(), [0], float(k0 + off), 1.0)
             b.nc_matmul(out._pattern(), idx._pattern(), onehot._pattern(), k0 > 0, False, False)
@@ -352,10 +355,11 @@ def nonzero_with_count(*args, **kw):
         # slots past the count hold 0; make them padding_val: out += (slot > count) * pad
         past = _tile.new_tile((1, T), f32)
         b.tensor_scalar(past._pattern(), slot[0:1, :]._pattern(), _ALU["is_gt"],
-                        count._pattern(), _ALU["multiply"], pad, False, False, 1)
+                        count._pattern(), _ALU["multiply"], pad, False, False, _names.VECTOR)
         res = _tile.new_tile((1, T + 1), "int32")
-        b.tensor_tensor(res[:, 0:T]._pattern(), out._pattern(), past._pattern(), _ALU["add"], 1)
-        b.tensor_copy(res[:, T:T + 1]._pattern(), count._pattern(), 1)
+        b.tensor_tensor(res[:, 0:T]._pattern(), out._pattern(), past._pattern(), _ALU["add"],
+                        _names.VECTOR)
+        b.tensor_copy(res[:, T:T + 1]._pattern(), count._pattern(), _names.VECTOR)
         b.dma_copy(dst[p:p + 1, :]._pattern(), res._pattern(), -1, None, 0, False)
     _outputs.mark_written(dst)
     return dst
@@ -400,7 +404,7 @@ def activate2(dst, op, data, imm0=None, imm1=None, op0=None, op1=None, relu_para
         b.tensor_scalar(src._pattern(), _ap(flat), _alu(op0), _scalar(imm0),
                         0 if _is_bypass(op1) else _alu(op1),
                         None if _is_bypass(op1) else _scalar(imm1), bool(reverse0),
-                        bool(reverse1), 1)
+                        bool(reverse1), _names.VECTOR)
         if dst.ndim != 2:
             src = src.reshape(tuple(dst.shape))
     if reduce_res is not None:
@@ -460,7 +464,7 @@ def topk(*args, **kw):
     cols = -(-n // _SNAKE)
     width = cols * _SNAKE
     row = _tile.new_tile((G, width), "bfloat16")
-    b.memset(row._pattern(), _NEG_INF, 1)
+    b.memset(row._pattern(), _NEG_INF, _names.VECTOR)
     for g in range(G):
         for p in range(min(_SNAKE, n)):
             cnt = -(-(n - p) // _SNAKE)  # snake elements p, p + 16, ... below n

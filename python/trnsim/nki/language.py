@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as _np
 
-from . import _context, _dtypes, _grid, _mask, _ops, _tile
+from . import _context, _dtypes, _grid, _mask, _names, _ops, _tile
 from . import _nl_base, _nl_elementwise, _nl_math, _nl_reduce
 from . import errors as _err
 # The buffers and the language's parts (each with one job); this module is their public face.
@@ -212,11 +212,11 @@ def loop_reduce(x, op, loop_indices, *, dtype=None, mask=None, **kw):
             raise _context.fail(_err.NkiValueError,
                                 f"nl.loop_reduce: the destination has shape {list(target.shape)} "
                                 f"but x has {list(x.shape)}")
-        b.tensor_tensor(_ap(target), _ap(target), _ap(x), alu, 1)
+        b.tensor_tensor(_ap(target), _ap(target), _ap(x), alu, _names.VECTOR)
         return target
     core = _dt(dtype, x._rec.core)
     out = _tile_like(x, core, _SBUF, dtype)
-    b.tensor_copy(_ap(out), _ap(x), 1)
+    b.tensor_copy(_ap(out), _ap(x), _names.VECTOR)
     return out
 
 

@@ -54,11 +54,11 @@ def _ts(b, dst, src, op0, s0, op1=None, s1=None, r0=False):
     if isinstance(s1, NkiTensor):
         s1 = s1._pattern()
     b.tensor_scalar(dst._pattern(), src._pattern(), _ALU[op0], s0, _ALU[op1] if op1 else 0, s1,
-                    r0, False, 1)
+                    r0, False, _names.VECTOR)
 
 
 def _tt(b, dst, x, y, op):
-    b.tensor_tensor(dst._pattern(), x._pattern(), y._pattern(), _ALU[op], 1)
+    b.tensor_tensor(dst._pattern(), x._pattern(), y._pattern(), _ALU[op], _names.VECTOR)
 
 
 def _f32(shape):
@@ -86,7 +86,7 @@ def _decode_plane(b, words, k, fmt):
                         (w * k + w - 1, 1)):
         _ts(b, field, words, "logical_right_shift", float(shift), "bitwise_and", float(mask))
         v = _f32(shape)
-        b.tensor_copy(v._pattern(), field._pattern(), 1)
+        b.tensor_copy(v._pattern(), field._pattern(), _names.VECTOR)
         vals.append(v)
     e, m, s = vals
     # mantissa with the hidden bit of a normal value: m + 2**mbits * (e > 0)
@@ -129,7 +129,7 @@ def _spread_scales(b, scale, parts, cols):
     out = _tile.new_tile((parts, cols), "float32", _PSUM)
     b.nc_matmul(out._pattern(), selt._pattern(), sval._pattern(), False, False, False)
     res = _f32((parts, cols))
-    b.tensor_copy(res._pattern(), out._pattern(), 1)
+    b.tensor_copy(res._pattern(), out._pattern(), _names.VECTOR)
     return res
 
 
@@ -149,7 +149,7 @@ def dequantized_planes(b, data, scale, what):
     sc = _spread_scales(b, scale, P, F)
     if _dtypes.dtname(fmt) != "uint32":  # fp4 x4: 16-bit words, widened once
         wide = _u32((P, F))
-        b.tensor_copy(wide._pattern(), data._pattern(), 1)
+        b.tensor_copy(wide._pattern(), data._pattern(), _names.VECTOR)
         data = wide
     planes = []
     for k in range(4):
@@ -191,9 +191,10 @@ def nc_matmul_mx(dst, stationary, moving, stationary_scale, moving_scale, tile_p
     if not fp32:
         b = _here()
         if accumulate:
-            b.tensor_tensor(dst._pattern(), dst._pattern(), target._pattern(), _ALU["add"], 1)
+            b.tensor_tensor(dst._pattern(), dst._pattern(), target._pattern(), _ALU["add"],
+                            _names.VECTOR)
         else:
-            b.tensor_copy(dst._pattern(), target._pattern(), 1)
+            b.tensor_copy(dst._pattern(), target._pattern(), _names.VECTOR)
     _outputs.mark_written(dst)
     return dst
 
@@ -222,8 +223,8 @@ def _floor_log2(b, dst, a):
 def _transpose32(b, dst, src):
     """dst[F, P] = src[P, F] (float32, F and P <= 128) through PSUM."""
     t = _tile.new_tile((src.shape[1], src.shape[0]), "float32", _PSUM)
-    b.nc_transpose(t._pattern(), src._pattern(), 0)
-    b.tensor_copy(dst._pattern(), t._pattern(), 1)
+    b.nc_transpose(t._pattern(), src._pattern(), _names.TENSOR)
+    b.tensor_copy(dst._pattern(), t._pattern(), _names.VECTOR)
 
 
 def _repeat_last(t, n):
@@ -297,22 +298,22 @@ def quantize_mx(dst, src, dst_scale, name=None, **kw):
         _pow2(b, s, s)
         wide = _f32((c, P))
         b.tensor_copy(wide.reshape((c, G, _GROUP))._pattern(), _repeat_last(s, _GROUP)._pattern(),
-                      1)
+                      _names.VECTOR)
         _transpose32(b, inv[:, c0:c0 + c], wide)
     _outputs.mark_written(dst_scale)
     # quantize: fp8(x / scale), then back to float32 (exact) to encode the bytes
     q = _f32((P, F))
     _tt(b, q.reshape((P, C, 4)), src.reshape((P, C, 4)), _repeat_last(inv, 4), "multiply")
     f8 = _tile.new_tile((P, F), "float8_e4m3" if fmt == "float8_e4m3fn_x4" else "float8_e5m2")
-    b.tensor_copy(f8._pattern(), q._pattern(), 1)
-    b.tensor_copy(q._pattern(), f8._pattern(), 1)
+    b.tensor_copy(f8._pattern(), q._pattern(), _names.VECTOR)
+    b.tensor_copy(q._pattern(), f8._pattern(), _names.VECTOR)
     byte = _encode_fp8(b, q, mbits, bias)
     # pack byte k of each group of 4 into bits 8k..8k+7 of the word
     bu = _u32((P, F))
-    b.tensor_copy(bu._pattern(), byte._pattern(), 1)
+    b.tensor_copy(bu._pattern(), byte._pattern(), _names.VECTOR)
     planes = bu.reshape((P, C, 4))
     sh = _u32((P, C))
-    b.tensor_copy(dst._pattern(), planes[:, :, 0]._pattern(), 1)
+    b.tensor_copy(dst._pattern(), planes[:, :, 0]._pattern(), _names.VECTOR)
     for k in range(1, 4):
         _ts(b, sh, planes[:, :, k], "left_shift", float(8 * k))
         _tt(b, dst, dst, sh, "bitwise_or")

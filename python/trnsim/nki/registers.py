@@ -10,7 +10,7 @@ cannot branch on: it raises NotSupportedError at the kernel line (nki/api.py say
 
 from __future__ import annotations
 
-from . import _context, _outputs, _tile
+from . import _context, _names, _outputs, _tile
 from . import errors as _err
 from ._names import HBM as _HBM
 from ._tile import NkiTensor
@@ -84,9 +84,9 @@ def register_store(dst, src):
     value = float(src._get())
     if dst._rec.space == _HBM:
         t = _tile.new_tile((1, 1), dst._rec.core)
-        b.memset(t._pattern(), value, 1)
+        b.memset(t._pattern(), value, _names.VECTOR)
         b.dma_copy(dst._pattern(), t._pattern(), -1, None, 0, False)
     else:
-        b.memset(dst._pattern(), value, 1)
+        b.memset(dst._pattern(), value, _names.VECTOR)
     _outputs.mark_written(dst)
     return dst

@@ -140,12 +140,13 @@ class Lockstep:
             groups.setdefault(key, []).append(p)
         for members in groups.values():
             acc = _tile.new_tile(shape, "float32")
-            b.tensor_copy(acc._pattern(), members[0].arrival[0]._pattern(), 1)
+            b.tensor_copy(acc._pattern(), members[0].arrival[0]._pattern(), _names.VECTOR)
             for p in members[1:]:
-                b.tensor_tensor(acc._pattern(), acc._pattern(), p.arrival[0]._pattern(), alu, 1)
+                b.tensor_tensor(acc._pattern(), acc._pattern(), p.arrival[0]._pattern(), alu,
+                                _names.VECTOR)
             for p in members:
                 r = _tile.new_tile(shape, p.arrival[3], _names.SBUF, p.arrival[4])
-                b.tensor_copy(r._pattern(), acc._pattern(), 1)
+                b.tensor_copy(r._pattern(), acc._pattern(), _names.VECTOR)
                 _outputs.mark_written(r)
                 p.result = r
                 p.arrival = None
@@ -176,7 +177,7 @@ def all_reduce(x, op, program_axes, *, dtype=None, mask=None, parallel_reduce=Tr
     if lock is None:
         if n == 1:  # one program along the axes: the reduction is a copy
             r = _tile.new_tile(tuple(x.shape), core, _names.SBUF, user)
-            c.b.tensor_copy(r._pattern(), x._pattern(), 1)
+            c.b.tensor_copy(r._pattern(), x._pattern(), _names.VECTOR)
             _outputs.mark_written(r)
             return r
         raise NeedLockstep("nl.all_reduce across the programs of a launch grid is traced in "
