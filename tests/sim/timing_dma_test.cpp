@@ -369,5 +369,33 @@ TEST(TimingChip, EmptyProgramTakesNoTime) {
   EXPECT_EQ(t.cores[0].instructions, 0u);
 }
 
+// The table's quick check lets DMA transposes through only when the chip can transpose from
+// both HBM and SBUF; otherwise the full check decides from the source. A chip that transposes
+// from SBUF but not from HBM refuses a transpose from HBM and says so; one that transposes from
+// HBM but not from SBUF times it.
+TEST(TimingErrors, DmaTransposeNeedsAPathFromItsSource) {
+  const arch::ChipConfig chip = trn2Like();
+  isa::KernelBuilder b(chip, "transpose");
+  auto src = b.hbm("src", DType::kBF16, {128, 128}, isa::TensorKind::kInput);
+  auto dst = b.sbuf("dst", DType::kBF16, {128, 128});
+  ASSERT_TRUE(b.dmaTranspose(dst({Slice::all(), Slice::all()}), src({Slice::all(), Slice::all()}))
+                  .isOk());
+  isa::Program p = finishOrFail(b);
+  const std::vector<const isa::Program*> one{&p};
+  EXPECT_TRUE(simulateTiming(chip, one).hasValue());
+
+  arch::ChipConfig noSbufPath = chip;
+  noSbufPath.dma.sbufTransposeEfficiency = 0;
+  EXPECT_TRUE(simulateTiming(noSbufPath, one).hasValue());
+
+  arch::ChipConfig noHbmPath = chip;
+  noHbmPath.dma.transposeEfficiency = 0;
+  auto refused = simulateTiming(noHbmPath, one);
+  ASSERT_FALSE(refused.hasValue());
+  EXPECT_EQ(refused.status().code(), ErrorCode::kUnsupported);
+  EXPECT_NE(refused.status().toString().find("no DMA transpose from HBM"), std::string::npos)
+      << refused.status().toString();
+}
+
 }  // namespace
 }  // namespace trnsim::sim

@@ -58,10 +58,12 @@ struct Pending {
 struct Fifo {
   std::vector<Pending> items;
   size_t head = 0;
-  bool empty() const { return head == items.size(); }
+  /// (Compares addresses: a vector's size is a division by sizeof(Pending).)
+  bool empty() const { return items.begin() + std::ptrdiff_t(head) == items.end(); }
   Pending& front() { return items[head]; }
   void pop() {
-    if (++head == items.size()) {
+    ++head;
+    if (empty()) {
       items.clear();
       head = 0;
     } else if (head >= 4096 && head * 2 >= items.size()) {
@@ -100,7 +102,9 @@ struct CoreSim {
   const isa::Program* program = nullptr;
   const detail::ProgramTable* table = nullptr;
   std::vector<double> endNs;
-  std::vector<TimelineEvent> events;  ///< indexed by instruction when recording
+  /// Its events, indexed by instruction, when recording: its part of TimingRun::events_ (the
+  /// cores' parts follow each other in core order, as the Timeline lists them).
+  TimelineEvent* events = nullptr;
   detail::DependencyTracker tracker;
   std::array<EngineState, kComputeEngines> engines{};
   TensorState tensor;
@@ -144,7 +148,15 @@ class TimingRun {
   void compactDeps(CoreSim& c);
   /// The watchdog: records an error (the first one wins) when instruction `inst` of `c` would
   /// run for a non-finite, negative or over-long time, or end beyond kMaxSimulatedNs.
-  void watch(const CoreSim& c, uint32_t inst, double startNs, double endNs);
+  void watch(const CoreSim& c, uint32_t inst, double startNs, double endNs) {
+    const double duration = endNs - startNs;
+    // Written so that NaN fails every test.
+    if (duration >= 0 && duration <= kMaxSimulatedNs && endNs <= kMaxSimulatedNs) return;
+    watchFailed(c, inst, startNs, endNs);
+  }
+  /// The slow part of watch(): names the instruction (kept out of the scheduler's hot path).
+  [[gnu::noinline]] void watchFailed(const CoreSim& c, uint32_t inst, double startNs,
+                                     double endNs);
   /// The error of the watchdog for a DMA data phase that would end at `endNs` (> the bound).
   void watchFluid(double tNextNs);
 
@@ -155,6 +167,7 @@ class TimingRun {
   std::vector<std::unique_ptr<detail::ProgramTable>> tables_;  ///< one per distinct program
   std::array<double, kComputeEngines> semNs_{};  ///< semaphore wait per compute engine
   std::vector<CoreSim> cores_;
+  std::vector<TimelineEvent> events_;  ///< every core's events, when recording
   detail::FluidDma fluid_;
   std::priority_queue<DmaStart, std::vector<DmaStart>, std::greater<>> starts_;
   double dmaCoreGbps_ = 0;  ///< detail::coreDmaGbps(chip_)
@@ -473,10 +486,8 @@ std::string engineOf(uint32_t unit) {
   return std::string(arch::engineName(static_cast<Engine>(unit)));
 }
 
-void TimingRun::watch(const CoreSim& c, uint32_t inst, double startNs, double endNs) {
+void TimingRun::watchFailed(const CoreSim& c, uint32_t inst, double startNs, double endNs) {
   const double duration = endNs - startNs;
-  // Written so that NaN fails every test.
-  if (duration >= 0 && duration <= kMaxSimulatedNs && endNs <= kMaxSimulatedNs) return;
   if (!error_.isOk()) return;
   const uint32_t unit = c.table->insts[inst].unit;
   std::string what;
@@ -561,9 +572,18 @@ Expected<Timeline> TimingRun::run(std::span<const isa::Program* const> perCore) 
     c.table = table;
     const size_t n = c.program->instructions.size();
     c.endNs.assign(n, -1.0);
-    if (opts_.recordEvents) c.events.assign(n, TimelineEvent{});
     c.tracker.init(table->memory);
     c.queues.assign(queues, QueueState{});
+  }
+  if (opts_.recordEvents) {
+    size_t total = 0;
+    for (const CoreSim& c : cores_) total += c.program->instructions.size();
+    events_.assign(total, TimelineEvent{});
+    size_t at = 0;
+    for (CoreSim& c : cores_) {
+      c.events = events_.data() + at;
+      at += c.program->instructions.size();
+    }
   }
   dmaCoreGbps_ = detail::coreDmaGbps(chip_);
   fluid_.init(uint32_t(cores_.size()), dmaCoreGbps_, chip_.mem.hbmGbps);
@@ -623,7 +643,9 @@ Expected<Timeline> TimingRun::run(std::span<const isa::Program* const> perCore) 
           fmt::format("timing model stalled at instruction {} of core {}", c.decodeNext, c.index));
     }
     // DMA busy time: the union of the [start, end] intervals of the core's transfers.
-    std::sort(c.dmaIntervals.begin(), c.dmaIntervals.end());
+    if (!std::is_sorted(c.dmaIntervals.begin(), c.dmaIntervals.end())) {
+      std::sort(c.dmaIntervals.begin(), c.dmaIntervals.end());
+    }
     double busy = 0, runStart = 0, runEnd = -1;
     for (const auto& [s, e] : c.dmaIntervals) {
       if (s > runEnd) {
@@ -638,10 +660,8 @@ Expected<Timeline> TimingRun::run(std::span<const isa::Program* const> perCore) 
     c.stats.busyNs[static_cast<int>(Engine::kDma)] = busy;
     tl.endNs = std::max(tl.endNs, c.stats.endNs);
     tl.cores.push_back(c.stats);
-    if (opts_.recordEvents) {
-      tl.events.insert(tl.events.end(), c.events.begin(), c.events.end());
-    }
   }
+  tl.events = std::move(events_);
   return tl;
 }
 

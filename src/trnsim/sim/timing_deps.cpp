@@ -179,16 +179,15 @@ void pruneList(std::vector<E>& es, double& prunedEnd, const double* endNs, doubl
 /// Removes the entries `implied(entry)` holds for, keeping the order of the rest.
 template <typename E, typename F>
 inline void dropIf(std::vector<E>& es, F implied) {
-  E* d = es.data();
-  const size_t n = es.size();
-  size_t keep = 0;
-  for (size_t i = 0; i < n; ++i) {
-    if (!implied(d[i])) {
-      if (keep != i) d[keep] = d[i];
+  // Pointers rather than indices: a vector's size is a division by sizeof(E) (40 here).
+  E* keep = es.data();
+  for (E *d = keep, *end = d + (es.end() - es.begin()); d != end; ++d) {
+    if (!implied(*d)) {
+      if (keep != d) *keep = *d;
       ++keep;
     }
   }
-  if (keep != n) es.resize(keep);
+  es.erase(es.begin() + (keep - es.data()), es.end());
 }
 
 /// Records a dependency on `e` unless it runs on `unit` itself (its order already holds).
@@ -234,12 +233,12 @@ void DependencyTracker::access(uint32_t inst, uint32_t unit, std::span<const Ope
     for (uint32_t b = p.firstBucket; b <= p.lastBucket; ++b) {
       Bucket& bucket = first[b];
       lowerBoundNs = std::max(lowerBoundNs, bucket.prunedEnd);
-      for (const Entry* e = bucket.writes.data(), *end = e + bucket.writes.size(); e != end; ++e) {
-        if (e->unit != unit && e->box.overlaps(p.box)) addDep(deps, unit, *e);
+      for (const Entry& e : bucket.writes) {
+        if (e.unit != unit && e.box.overlaps(p.box)) addDep(deps, unit, e);
       }
       if (p.write) {
-        for (const Entry* e = bucket.reads.data(), *end = e + bucket.reads.size(); e != end; ++e) {
-          if (e->unit != unit && e->box.overlaps(p.box)) addDep(deps, unit, *e);
+        for (const Entry& e : bucket.reads) {
+          if (e.unit != unit && e.box.overlaps(p.box)) addDep(deps, unit, e);
         }
       }
     }

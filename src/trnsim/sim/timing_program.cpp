@@ -1,6 +1,7 @@
 #include "trnsim/sim/timing_program.h"
 
 #include <array>
+#include <optional>
 
 namespace trnsim::sim::detail {
 namespace {
@@ -16,7 +17,7 @@ struct OpFacts {
 /// The checks of checkTimingInstruction as one cheap pass; false means "ask it for the error"
 /// (it finds the same failure and names it).
 bool quickCheck(const OpFacts* facts, const isa::Program& prog, const isa::Instruction& inst,
-                uint32_t queues) {
+                uint32_t queues, bool transposeOk) {
   if (static_cast<int>(inst.opcode) >= isa::kNumOpcodes) return false;
   const OpFacts& f = facts[static_cast<int>(inst.opcode)];
   const unsigned engine = static_cast<unsigned>(inst.engine);
@@ -34,11 +35,40 @@ bool quickCheck(const OpFacts* facts, const isa::Program& prog, const isa::Instr
   }
   if ((present & f.required) != f.required) return false;
   if (inst.engine == arch::Engine::kDma &&
-      (inst.queue >= queues || inst.opcode == isa::Opcode::kDmaTranspose)) {
-    return false;  // the transpose's efficiency check is left to checkTimingInstruction
+      (inst.queue >= queues || (inst.opcode == isa::Opcode::kDmaTranspose && !transposeOk))) {
+    return false;  // a transpose the chip may not do is left to checkTimingInstruction
   }
   return true;
 }
+
+/// Everything tensorCost reads of an instruction: its opcode, the DoubleRow and IsTranspose
+/// flags, and the partitions, free counts and dtypes of operands 1 and 2. Kernels issue long
+/// runs of matmuls of one shape at other offsets, so the table computes a TensorE cost once
+/// per run of equal shapes and lets the run share it.
+struct TensorShape {
+  isa::Opcode opcode{};
+  uint16_t flags = 0;
+  std::array<bool, 2> present{};
+  std::array<uint32_t, 2> partitions{};
+  std::array<int, 2> numFree{};
+  std::array<std::array<int64_t, isa::kMaxFreeDims>, 2> counts{};
+  std::array<numerics::DType, 2> dtype{};
+  bool operator==(const TensorShape&) const = default;
+
+  TensorShape(const isa::Program& prog, const isa::Instruction& inst)
+      : opcode(inst.opcode), flags(inst.flags & (isa::kFlagDoubleRow | isa::kFlagIsTranspose)) {
+    for (const isa::Operand& o : inst.operands) {
+      if (o.slot != 1 && o.slot != 2) continue;
+      const size_t k = o.slot - 1u;
+      if (present[k]) continue;  // Instruction::operand() answers a slot's first operand
+      present[k] = true;
+      partitions[k] = o.ap.partitions;
+      numFree[k] = o.ap.numFree;
+      for (int d = 0; d < o.ap.numFree; ++d) counts[k][size_t(d)] = o.ap.free[d].count;
+      dtype[k] = prog.tensors[o.ap.tensor].dtype;
+    }
+  }
+};
 
 }  // namespace
 
@@ -65,11 +95,16 @@ Status ProgramTable::build(const arch::ChipConfig& chip, const isa::Program& pro
     }
   }
   const uint32_t queues = chip.dma.enginesPerCore * chip.dma.queuesPerEngine;
+  // checkTimingInstruction refuses a DMA transpose only where the chip's efficiency for its
+  // source is not positive.
+  const bool transposeOk =
+      chip.dma.transposeEfficiency > 0 && chip.dma.sbufTransposeEfficiency > 0;
+  std::optional<TensorShape> lastShape;  // the shape tensorCosts.back() was computed for
   const isa::AccessPattern* loaded = nullptr;
   uint16_t loadedFlags = 0;
   for (size_t i = 0; i < n; ++i) {
     const isa::Instruction& inst = prog.instructions[i];
-    if (!quickCheck(facts.data(), prog, inst, queues)) {
+    if (!quickCheck(facts.data(), prog, inst, queues, transposeOk)) {
       TRNSIM_RETURN_IF_ERROR(checkTimingInstruction(chip, prog, i));
     }
     InstInfo& ii = insts[i];
@@ -86,8 +121,12 @@ Status ProgramTable::build(const arch::ChipConfig& chip, const isa::Program& pro
     }
     switch (inst.engine) {
       case arch::Engine::kTensor: {
-        ii.costIndex = uint32_t(tensorCosts.size());
-        tensorCosts.push_back(tensorCost(chip, prog, inst));
+        TensorShape shape(prog, inst);
+        if (!(lastShape && *lastShape == shape)) {
+          tensorCosts.push_back(tensorCost(chip, prog, inst));
+          lastShape = shape;
+        }
+        ii.costIndex = uint32_t(tensorCosts.size() - 1);
         if (tensorCosts.back().hasStationary) {
           const isa::AccessPattern* st = inst.operand(1);
           const uint16_t flags = inst.flags & (isa::kFlagDoubleRow | isa::kFlagIsTranspose);
