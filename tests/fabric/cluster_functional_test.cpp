@@ -8,6 +8,7 @@
 
 #include "cluster_test_util.h"
 #include "trnsim/sim/chip.h"
+#include "trnsim/sim/functional.h"
 
 namespace trnsim::fabric {
 namespace {
@@ -228,6 +229,41 @@ TEST(ClusterFunctional, BitIdenticalOnOneOrManyThreads) {
     EXPECT_EQ(one.result.collectives[i].startNs, many.result.collectives[i].startNs);
     EXPECT_EQ(one.result.collectives[i].endNs, many.result.collectives[i].endNs);
   }
+}
+
+TEST(ClusterFunctional, HostMemoryForAllLocalChipsIsCheckedBeforeAFunctionalRun) {
+  // Each chip alone fits in this machine's available memory, the chips together do not: the
+  // ranks would allocate in parallel and the process would be killed part-way. A functional run
+  // is refused up front with the sum; timing-only touches no memory and runs.
+  const uint64_t available = sim::hostMemoryAvailable();
+  if (available == 0) GTEST_SKIP() << "no MemAvailable on this host";
+  const int64_t perChip = int64_t(std::min<uint64_t>(available / 10 * 6, uint64_t{48} << 30));
+  const uint32_t n = uint32_t(available / uint64_t(perChip)) + 1;
+  isa::KernelBuilder kb(trn2Config(), "big_hbm");
+  auto big = kb.hbm("big", DType::kFP32, {perChip / 4}, isa::TensorKind::kInternal);
+  (void)big;
+  auto x = kb.hbm("x", DType::kFP32, {8}, isa::TensorKind::kInput);
+  auto y = kb.hbm("y", DType::kFP32, {8}, isa::TensorKind::kInOut);
+  ASSERT_TRUE(kb.allReduce(y.ap(), x.ap(), AluOp::kAdd, kb.replicaGroup({})).isOk());
+  auto p = kb.finish();
+  ASSERT_TRUE(p.hasValue()) << p.status().toString();
+  ClusterOptions copts;
+  copts.transport = TransportKind::kLocal;
+  auto c = Cluster::create(trn2Config(), nullptr, n, copts);
+  ASSERT_TRUE(c.hasValue()) << c.status().toString();
+  ASSERT_TRUE(c->loadAll(*p).isOk());
+  ClusterRunOptions functional;
+  functional.detectUninitialized = false;
+  auto refused = c->run(functional);
+  ASSERT_FALSE(refused.hasValue());
+  EXPECT_EQ(refused.status().code(), ErrorCode::kCapacity);
+  EXPECT_NE(refused.status().message().find(fmt::format("{} chips needs", n)), std::string::npos)
+      << refused.status().toString();
+  EXPECT_NE(refused.status().message().find("timing-only"), std::string::npos);
+  ClusterRunOptions timing;
+  timing.computeValues = false;
+  auto ran = c->run(timing);
+  EXPECT_TRUE(ran.hasValue()) << ran.status().toString();
 }
 
 TEST(ClusterFunctional, LoneChipIsAWorldOfOneRank) {

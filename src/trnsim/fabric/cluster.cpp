@@ -191,6 +191,25 @@ Status Cluster::loadAll(const isa::Program& program) {
   return {};
 }
 
+Status Cluster::Impl::checkHostMemory() const {
+  uint64_t need = 0;
+  uint32_t local = 0;
+  for (const auto& c : chips) {
+    if (!c) continue;
+    need += c->pendingHbmHostBytes();
+    ++local;
+  }
+  const uint64_t available = sim::hostMemoryAvailable();
+  if (available == 0 || need <= available) return {};
+  return Status(ErrorCode::kCapacity,
+                fmt::format("the simulated HBM of this process's {} chips needs {:.2f} GB of host "
+                            "memory together (1.125 host bytes per simulated byte) and this "
+                            "machine has {:.2f} GB available; run timing-only, which touches no "
+                            "memory, spread the ranks over processes (MPI), or use smaller "
+                            "tensors",
+                            local, double(need) / 1e9, double(available) / 1e9));
+}
+
 const isa::Program& Cluster::program(uint32_t rank) const { return *impl_->programs.at(rank); }
 
 namespace {
@@ -406,6 +425,7 @@ Expected<ClusterResult> Cluster::run(const ClusterRunOptions& opts) {
   }
   // The SPMD rank tensor.
   if (opts.computeValues) {
+    TRNSIM_RETURN_IF_ERROR(im.checkHostMemory());
     for (uint32_t r = im.first; r < im.end; ++r) {
       const Program& p = *im.programs[r];
       const uint32_t t = p.findTensor(kRankTensorName);

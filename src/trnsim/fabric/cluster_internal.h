@@ -90,6 +90,9 @@ struct Cluster::Impl {
   Expected<std::shared_ptr<SegmentTiming>> timeSegment(const Program& p, size_t begin, size_t stop,
                                                        bool events);
   Expected<CollectiveCost> cost(const Firing& f, uint64_t bytes);
+  /// Whether this process can hold the simulated HBM of all its local chips at once (each
+  /// chip checks only its own when it first touches its memory, and ranks run in parallel).
+  Status checkHostMemory() const;
   /// Which collectives have all their members now (cluster_match.cpp); every process decides
   /// the same. A deadlock (none can, and some rank still waits) is an error naming each rank's
   /// wait.

@@ -32,10 +32,6 @@ void Memory::allocate(uint64_t size) {
   written.assign(size);
 }
 
-namespace {
-
-/// MemAvailable of /proc/meminfo in bytes; 0 where it cannot be read (then only the
-/// allocation itself can fail).
 uint64_t hostMemoryAvailable() {
   std::ifstream in("/proc/meminfo");
   for (std::string line; std::getline(in, line);) {
@@ -45,7 +41,7 @@ uint64_t hostMemoryAvailable() {
   return 0;
 }
 
-}  // namespace
+uint64_t simulatedHostBytes(uint64_t bytes) { return bytes + (bytes + 63) / 64 * 8; }
 
 uint64_t hbmExtentBytes(std::span<const Program> programs) {
   uint64_t extent = 0;
@@ -59,7 +55,7 @@ uint64_t hbmExtentBytes(std::span<const Program> programs) {
 
 Status FunctionalChip::Impl::reserveHbm(std::span<const Program> programs) {
   if (hbm.allocated() || hbmBytes == 0) return {};
-  const uint64_t need = hbmBytes + (hbmBytes + 63) / 64 * 8;  // values + written bits
+  const uint64_t need = simulatedHostBytes(hbmBytes);
   const uint64_t available = hostMemoryAvailable();
   std::string failure;
   if (available != 0 && need > available) {
@@ -102,9 +98,14 @@ FunctionalChip::FunctionalChip(const arch::ChipConfig& config, uint64_t hbmBytes
 FunctionalChip::~FunctionalChip() = default;
 
 uint64_t FunctionalChip::allocatedBytes() const {
-  uint64_t n = impl_->hbm.size() * 2;
-  for (const detail::CoreState& c : impl_->cores) n += (c.sbuf.size() + c.psum.size()) * 2;
+  uint64_t n = simulatedHostBytes(impl_->hbm.size());
+  for (const detail::CoreState& c : impl_->cores)
+    n += simulatedHostBytes(c.sbuf.size()) + simulatedHostBytes(c.psum.size());
   return n;
+}
+
+uint64_t FunctionalChip::pendingHbmHostBytes() const {
+  return impl_->hbm.allocated() ? 0 : simulatedHostBytes(impl_->hbmBytes);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -87,6 +87,8 @@ class FunctionalChip {
 
   /// Bytes of host memory the simulated memories occupy now (0 before any use).
   uint64_t allocatedBytes() const;
+  /// Bytes of host memory the HBM image will take when it is first touched (0 once it is).
+  uint64_t pendingHbmHostBytes() const;
 
   struct Impl;  ///< internal: memories and per-core engine state
 
@@ -96,5 +98,11 @@ class FunctionalChip {
 
 /// Total byte extent of the HBM tensors of `programs` (max of byteOffset + size).
 uint64_t hbmExtentBytes(std::span<const isa::Program> programs);
+/// Host bytes that simulating `bytes` of memory takes: the values plus one written bit
+/// per byte (1.125 per simulated byte).
+uint64_t simulatedHostBytes(uint64_t bytes);
+/// MemAvailable of /proc/meminfo in bytes; 0 where it cannot be read (then only an allocation
+/// itself can fail).
+uint64_t hostMemoryAvailable();
 
 }  // namespace trnsim::sim
