@@ -587,6 +587,25 @@ Status ProgramParser::parseInstruction(LineParser& lp, std::string_view head, si
       return lp.error(fmt::format("unexpected {} after the value of {}", lp.found(), quote(key)));
     }
   }
+  // A named immediate left out would read as 0 without a word: require it, unless an operand
+  // of the same name feeds it or it is an ALU operand (operand0, operand1) whose ALU is bypass.
+  for (size_t i = 0; i < info.immNames.size(); ++i) {
+    const std::string_view name = info.immNames[i];
+    if (name.empty() || (seen & (1u << (12 + i)))) continue;
+    bool hasOperand = false, fed = false;
+    for (int slot = 0; slot < info.numOperands; ++slot) {
+      if (info.operands[size_t(slot)].name != name) continue;
+      hasOperand = true;
+      fed = seen & (1u << slot);
+    }
+    if (fed || (name == "operand0" && in.alu0 == AluOp::kBypass) ||
+        (name == "operand1" && in.alu1 == AluOp::kBypass))
+      continue;
+    return lp.errorAt(headPos, fmt::format("{} needs {}=<value>{}: a left-out immediate would "
+                                           "read as 0",
+                                           info.name, name,
+                                           hasOperand ? fmt::format(" or {}=%tensor", name) : ""));
+  }
   std::sort(in.operands.begin(), in.operands.end(),
             [](const Operand& a, const Operand& b) { return a.slot < b.slot; });
   program_.instructions.push_back(std::move(in));
