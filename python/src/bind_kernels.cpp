@@ -53,13 +53,15 @@ py::dict runInfo(const arch::ChipConfig& chip, const sim::RunResult& r) {
 /// Loads `program` on a fresh chip, writes the inputs, runs, and reads `outName`.
 py::tuple runProgram(const arch::ChipConfig& chip, isa::Program program,
                      const std::vector<std::pair<std::string, FloatArray>>& inputs,
-                     const std::string& outName, std::vector<py::ssize_t> outShape, bool timing) {
+                     const std::string& outName, std::vector<py::ssize_t> outShape, bool timing,
+                     uint32_t threads) {
   sim::Chip c(chip);
   check(c.load({std::move(program)}));
   for (const auto& [name, arr] : inputs)
     check(c.writeFloats(name, std::span<const float>(arr.data(), size_t(arr.size()))));
   sim::RunOptions opts;
   opts.computeTiming = timing;
+  opts.threads = threads;
   opts.recordEvents = false;
   sim::RunResult r;
   {
@@ -103,13 +105,15 @@ kernels::AttentionOptions attentionOptions(bool causal, const py::object& scale,
 py::tuple runProgramOutputs(
     const arch::ChipConfig& chip, isa::Program program,
     const std::vector<std::pair<std::string, FloatArray>>& inputs,
-    const std::vector<std::pair<std::string, std::vector<py::ssize_t>>>& outs, bool timing) {
+    const std::vector<std::pair<std::string, std::vector<py::ssize_t>>>& outs, bool timing,
+    uint32_t threads) {
   sim::Chip c(chip);
   check(c.load({std::move(program)}));
   for (const auto& [name, arr] : inputs)
     check(c.writeFloats(name, std::span<const float>(arr.data(), size_t(arr.size()))));
   sim::RunOptions opts;
   opts.computeTiming = timing;
+  opts.threads = threads;
   opts.recordEvents = false;
   sim::RunResult r;
   {
@@ -141,7 +145,7 @@ void bindKernels(py::module_& m) {
   sub.def(
       "matmul",
       [](FloatArray lhsT, FloatArray rhs, const std::string& chipName, const std::string& inDtype,
-         const std::string& outDtype, bool timing, const py::object& tiling) {
+         const std::string& outDtype, bool timing, uint32_t threads, const py::object& tiling) {
         if (lhsT.ndim() != 2 || rhs.ndim() != 2 || lhsT.shape(0) != rhs.shape(0))
           throw py::value_error("matmul expects lhsT [K, M] and rhs [K, N]");
         const auto chip = unwrap(arch::loadChip(chipName));
@@ -149,31 +153,34 @@ void bindKernels(py::module_& m) {
         auto program = unwrap(kernels::matmulProgram(chip, M, K, N, dtypeOf(inDtype),
                                                      dtypeOf(outDtype), tilingOf(tiling)));
         return runProgram(chip, std::move(program), {{"lhsT", lhsT}, {"rhs", rhs}}, "out", {M, N},
-                          timing);
+                          timing, threads);
       },
       py::arg("lhsT"), py::arg("rhs"), py::arg("chip") = "trn2", py::arg("in_dtype") = "bfloat16",
-      py::arg("out_dtype") = "float32", py::arg("timing") = true, py::arg("tiling") = py::none(),
+      py::arg("out_dtype") = "float32", py::arg("timing") = true, py::arg("threads") = 0,
+      py::arg("tiling") = py::none(),
       "out[M, N] = lhsT[K, M].T @ rhs[K, N] with the tiled matmul kernel; returns (out, info)");
   sub.def(
       "softmax",
-      [](FloatArray x, const std::string& chipName, const std::string& dtype, bool timing) {
+      [](FloatArray x, const std::string& chipName, const std::string& dtype, bool timing,
+         uint32_t threads) {
         if (x.ndim() != 2) throw py::value_error("softmax expects x [rows, cols]");
         const auto chip = unwrap(arch::loadChip(chipName));
         auto program =
             unwrap(kernels::softmaxProgram(chip, x.shape(0), x.shape(1), dtypeOf(dtype)));
         return runProgram(chip, std::move(program), {{"x", x}}, "out", {x.shape(0), x.shape(1)},
-                          timing);
+                          timing, threads);
       },
       py::arg("x"), py::arg("chip") = "trn2", py::arg("dtype") = "bfloat16",
-      py::arg("timing") = true, "row softmax of x [rows, cols]; returns (out, info)");
+      py::arg("timing") = true, py::arg("threads") = 0,
+      "row softmax of x [rows, cols]; returns (out, info)");
   sub.def(
       "time_matmul",
       [](int64_t rows, int64_t contraction, int64_t cols, const std::string& chipName,
          const std::string& inDtype, const std::string& outDtype, const py::object& tiling) {
         const auto chip = unwrap(arch::loadChip(chipName));
-        return timeProgram(chip, unwrap(kernels::matmulProgram(chip, rows, contraction, cols,
-                                                               dtypeOf(inDtype), dtypeOf(outDtype),
-                                                               tilingOf(tiling))));
+        return timeProgram(
+            chip, unwrap(kernels::matmulProgram(chip, rows, contraction, cols, dtypeOf(inDtype),
+                                                dtypeOf(outDtype), tilingOf(tiling))));
       },
       py::arg("m"), py::arg("k"), py::arg("n"), py::arg("chip") = "trn2",
       py::arg("in_dtype") = "bfloat16", py::arg("out_dtype") = "bfloat16",
@@ -181,22 +188,22 @@ void bindKernels(py::module_& m) {
   sub.def(
       "rmsnorm",
       [](FloatArray x, FloatArray weight, float eps, const std::string& chipName,
-         const std::string& dtype, bool timing) {
+         const std::string& dtype, bool timing, uint32_t threads) {
         if (x.ndim() != 2 || weight.ndim() != 1 || weight.shape(0) != x.shape(1))
           throw py::value_error("rmsnorm expects x [rows, hidden] and weight [hidden]");
         const auto chip = unwrap(arch::loadChip(chipName));
         auto program =
             unwrap(kernels::rmsNormProgram(chip, x.shape(0), x.shape(1), dtypeOf(dtype), eps));
         return runProgram(chip, std::move(program), {{"x", x}, {"weight", weight}}, "out",
-                          shapeOf(x), timing);
+                          shapeOf(x), timing, threads);
       },
       py::arg("x"), py::arg("weight"), py::arg("eps") = 1e-6f, py::arg("chip") = "trn2",
-      py::arg("dtype") = "bfloat16", py::arg("timing") = true,
+      py::arg("dtype") = "bfloat16", py::arg("timing") = true, py::arg("threads") = 0,
       "x / sqrt(mean(x^2, -1) + eps) * weight over x [rows, hidden]; returns (out, info)");
   sub.def(
       "layernorm",
       [](FloatArray x, FloatArray weight, FloatArray bias, float eps, const std::string& chipName,
-         const std::string& dtype, bool timing) {
+         const std::string& dtype, bool timing, uint32_t threads) {
         if (x.ndim() != 2 || weight.ndim() != 1 || bias.ndim() != 1 ||
             weight.shape(0) != x.shape(1) || bias.shape(0) != x.shape(1))
           throw py::value_error("layernorm expects x [rows, hidden], weight and bias [hidden]");
@@ -204,27 +211,29 @@ void bindKernels(py::module_& m) {
         auto program =
             unwrap(kernels::layerNormProgram(chip, x.shape(0), x.shape(1), dtypeOf(dtype), eps));
         return runProgram(chip, std::move(program), {{"x", x}, {"weight", weight}, {"bias", bias}},
-                          "out", shapeOf(x), timing);
+                          "out", shapeOf(x), timing, threads);
       },
       py::arg("x"), py::arg("weight"), py::arg("bias"), py::arg("eps") = 1e-5f,
       py::arg("chip") = "trn2", py::arg("dtype") = "bfloat16", py::arg("timing") = true,
+      py::arg("threads") = 0,
       "(x - mean) / sqrt(var + eps) * weight + bias over the last dim; returns (out, info)");
   sub.def(
       "transpose",
-      [](FloatArray x, const std::string& chipName, const std::string& dtype, bool timing) {
+      [](FloatArray x, const std::string& chipName, const std::string& dtype, bool timing,
+         uint32_t threads) {
         if (x.ndim() != 2) throw py::value_error("transpose expects x [rows, cols]");
         const auto chip = unwrap(arch::loadChip(chipName));
         auto program =
             unwrap(kernels::transposeProgram(chip, x.shape(0), x.shape(1), dtypeOf(dtype)));
         return runProgram(chip, std::move(program), {{"x", x}}, "out", {x.shape(1), x.shape(0)},
-                          timing);
+                          timing, threads);
       },
       py::arg("x"), py::arg("chip") = "trn2", py::arg("dtype") = "bfloat16",
-      py::arg("timing") = true, "x.T through TensorE; returns (out, info)");
+      py::arg("timing") = true, py::arg("threads") = 0, "x.T through TensorE; returns (out, info)");
   sub.def(
       "reduce",
       [](FloatArray x, const std::string& op, int axis, const std::string& chipName,
-         const std::string& dtype, bool timing) {
+         const std::string& dtype, bool timing, uint32_t threads) {
         if (x.ndim() != 2) throw py::value_error("reduce expects x [rows, cols]");
         if (op != "sum" && op != "max") throw py::value_error("reduce op must be 'sum' or 'max'");
         if (axis < 0) axis += 2;
@@ -235,15 +244,15 @@ void bindKernels(py::module_& m) {
                                    op == "sum" ? kernels::ReduceOp::kSum : kernels::ReduceOp::kMax,
                                    axis, dtypeOf(dtype), numerics::DType::kFP32));
         return runProgram(chip, std::move(program), {{"x", x}}, "out",
-                          {axis == 1 ? x.shape(0) : x.shape(1)}, timing);
+                          {axis == 1 ? x.shape(0) : x.shape(1)}, timing, threads);
       },
       py::arg("x"), py::arg("op") = "sum", py::arg("axis") = -1, py::arg("chip") = "trn2",
-      py::arg("dtype") = "bfloat16", py::arg("timing") = true,
+      py::arg("dtype") = "bfloat16", py::arg("timing") = true, py::arg("threads") = 0,
       "sum or max of x [rows, cols] over axis (fp32 result); returns (out, info)");
   sub.def(
       "rope",
       [](FloatArray x, FloatArray cos, FloatArray sin, const std::string& chipName,
-         const std::string& dtype, bool timing) {
+         const std::string& dtype, bool timing, uint32_t threads) {
         if (x.ndim() != 3 || cos.ndim() != 2 || sin.ndim() != 2)
           throw py::value_error(
               "rope expects x [heads, seq, head_dim], cos and sin [seq, head_dim/2]");
@@ -251,15 +260,15 @@ void bindKernels(py::module_& m) {
         auto program =
             unwrap(kernels::ropeProgram(chip, x.shape(0), x.shape(1), x.shape(2), dtypeOf(dtype)));
         return runProgram(chip, std::move(program), {{"x", x}, {"cos", cos}, {"sin", sin}}, "out",
-                          shapeOf(x), timing);
+                          shapeOf(x), timing, threads);
       },
       py::arg("x"), py::arg("cos"), py::arg("sin"), py::arg("chip") = "trn2",
-      py::arg("dtype") = "bfloat16", py::arg("timing") = true,
+      py::arg("dtype") = "bfloat16", py::arg("timing") = true, py::arg("threads") = 0,
       "rotate-half rotary embedding of x [heads, seq, head_dim]; returns (out, info)");
   sub.def(
       "swiglu",
       [](FloatArray x, FloatArray wGate, FloatArray wUp, FloatArray wDown,
-         const std::string& chipName, const std::string& outDtype, bool timing) {
+         const std::string& chipName, const std::string& outDtype, bool timing, uint32_t threads) {
         if (x.ndim() != 2 || wGate.ndim() != 2 || wUp.ndim() != 2 || wDown.ndim() != 2)
           throw py::value_error("swiglu expects x [T, H], w_gate, w_up [H, F], w_down [F, H]");
         const auto chip = unwrap(arch::loadChip(chipName));
@@ -267,15 +276,15 @@ void bindKernels(py::module_& m) {
                                                      dtypeOf(outDtype)));
         return runProgram(chip, std::move(program),
                           {{"x", x}, {"w_gate", wGate}, {"w_up", wUp}, {"w_down", wDown}}, "out",
-                          shapeOf(x), timing);
+                          shapeOf(x), timing, threads);
       },
       py::arg("x"), py::arg("w_gate"), py::arg("w_up"), py::arg("w_down"), py::arg("chip") = "trn2",
-      py::arg("out_dtype") = "float32", py::arg("timing") = true,
+      py::arg("out_dtype") = "float32", py::arg("timing") = true, py::arg("threads") = 0,
       "(silu(x @ w_gate) * (x @ w_up)) @ w_down with bf16 operands; returns (out, info)");
   sub.def(
       "attention",
       [](FloatArray q, FloatArray k, FloatArray v, bool causal, const py::object& scale,
-         const std::string& chipName, bool timing, int keyTile) {
+         const std::string& chipName, bool timing, uint32_t threads, int keyTile) {
         const bool single = q.ndim() == 2;
         if (q.ndim() != k.ndim() || k.ndim() != v.ndim() || (q.ndim() != 2 && q.ndim() != 3))
           throw py::value_error(
@@ -286,11 +295,11 @@ void bindKernels(py::module_& m) {
         auto program = unwrap(kernels::attentionProgram(chip, hq, hkv, S, D,
                                                         attentionOptions(causal, scale, keyTile)));
         return runProgram(chip, std::move(program), {{"q", q}, {"k", k}, {"v", v}}, "out",
-                          shapeOf(q), timing);
+                          shapeOf(q), timing, threads);
       },
       py::arg("q"), py::arg("k"), py::arg("v"), py::arg("causal") = true,
       py::arg("scale") = py::none(), py::arg("chip") = "trn2", py::arg("timing") = true,
-      py::arg("key_tile") = 512,
+      py::arg("threads") = 0, py::arg("key_tile") = 512,
       "flash-attention forward softmax(scale q k^T (+ causal mask)) v with GQA (bf16 operands); "
       "returns (out, info)");
   sub.def(
@@ -326,7 +335,7 @@ void bindKernels(py::module_& m) {
   sub.def(
       "attention_lse",
       [](FloatArray q, FloatArray k, FloatArray v, bool causal, const py::object& scale,
-         const std::string& chipName, bool timing) {
+         const std::string& chipName, bool timing, uint32_t threads) {
         if (q.ndim() != 3 || k.ndim() != 3 || v.ndim() != 3)
           throw py::value_error("attention_lse expects q [Hq, S, D], k and v [Hkv, S, D]");
         const auto chip = unwrap(arch::loadChip(chipName));
@@ -335,16 +344,18 @@ void bindKernels(py::module_& m) {
         auto program = unwrap(
             kernels::attentionProgram(chip, q.shape(0), k.shape(0), q.shape(1), q.shape(2), opts));
         return runProgramOutputs(chip, std::move(program), {{"q", q}, {"k", k}, {"v", v}},
-                                 {{"out", shapeOf(q)}, {"lse", {q.shape(0), q.shape(1)}}}, timing);
+                                 {{"out", shapeOf(q)}, {"lse", {q.shape(0), q.shape(1)}}}, timing,
+                                 threads);
       },
       py::arg("q"), py::arg("k"), py::arg("v"), py::arg("causal") = true,
       py::arg("scale") = py::none(), py::arg("chip") = "trn2", py::arg("timing") = true,
+      py::arg("threads") = 0,
       "attention forward that also returns the rows' log-sum-exp; returns ((out, lse), info)");
   sub.def(
       "attention_backward",
       [](FloatArray q, FloatArray k, FloatArray v, FloatArray out, FloatArray dout, FloatArray lse,
          bool causal, const py::object& scale, const std::string& chipName,
-         const std::string& gradDtype, bool timing) {
+         const std::string& gradDtype, bool timing, uint32_t threads) {
         if (q.ndim() != 3 || k.ndim() != 3 || v.ndim() != 3 || out.ndim() != 3 ||
             dout.ndim() != 3 || lse.ndim() != 2)
           throw py::value_error(
@@ -357,10 +368,10 @@ void bindKernels(py::module_& m) {
         return runProgramOutputs(
             chip, std::move(program),
             {{"q", q}, {"k", k}, {"v", v}, {"out", out}, {"dout", dout}, {"lse", lse}},
-            {{"dq", shapeOf(q)}, {"dk", shapeOf(k)}, {"dv", shapeOf(v)}}, timing);
+            {{"dq", shapeOf(q)}, {"dk", shapeOf(k)}, {"dv", shapeOf(v)}}, timing, threads);
       },
       py::arg("q"), py::arg("k"), py::arg("v"), py::arg("out"), py::arg("dout"), py::arg("lse"),
       py::arg("causal") = true, py::arg("scale") = py::none(), py::arg("chip") = "trn2",
-      py::arg("grad_dtype") = "float32", py::arg("timing") = true,
+      py::arg("grad_dtype") = "float32", py::arg("timing") = true, py::arg("threads") = 0,
       "flash-attention backward from the forward's out and lse; returns ((dq, dk, dv), info)");
 }

@@ -5,7 +5,9 @@ the same code the compiler composes for ``torch.compile`` graphs. From Python ea
 takes numpy arrays (float32 values; the kernel's dtype, bf16 by default, is what the simulated
 chip computes in), a ``chip`` name (``"trn1"``, ``"trn2"``, ``"trn3"`` or a chip JSON file) and
 returns ``(out, info)``: the result as numpy and a dict with the simulated time
-(``simulated_ns``), the instruction count, TensorE utilization and HBM traffic. The ``time_*``
+(``simulated_ns``), the instruction count, TensorE utilization and HBM traffic; ``threads=``
+sets the host threads of the functional work (0, the default, one per host core; the results
+are the same for any count). The ``time_*``
 functions run timing-only on shapes too large to compute and return ``info`` alone.
 
     >>> import numpy as np, trnsim.kernels as k

@@ -25,6 +25,9 @@ struct RunOptions {
   bool detectUninitialized = true;  ///< error on reading memory nothing wrote
   uint64_t seed = 0;                ///< RNG instructions and stochastic rounding
   numerics::Rounding rounding = numerics::Rounding::kNearestEven;  ///< on every write
+  /// Host threads for the functional work inside one instruction (today nc_matmul's output
+  /// columns); 0 = one per host core. Values and timing are the same for every count.
+  uint32_t threads = 0;
 };
 
 struct RunResult {

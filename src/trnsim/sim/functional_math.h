@@ -174,12 +174,13 @@ inline float activate(ActFunc f, float x) {
   return std::numeric_limits<float>::quiet_NaN();
 }
 
-/// c[m * N + n] = sum_k a[k * M + m] * b[k * N + n] for k = 0..K-1 in increasing order, in fp32
-/// (no fused multiply-add, so every host gives the same bits). `skipZeroB`: terms whose b is
-/// exactly zero are skipped (bit-accurate transpose through an identity matrix).
-/// `exactProducts`: every a * b is exact in fp32 (both inputs have <= 12 significant bits), so
-/// a fused multiply-add gives the same bits and may be used.
+/// c[m * N + n] = sum_k a[k * M + m] * b[k * N + n] for k = 0..K-1 in increasing order, in fp32,
+/// each product rounded before its add, so every host gives the same bits. `skipZeroB`: terms
+/// whose b is exactly zero are skipped (bit-accurate transpose through an identity matrix).
+/// `exactProducts`: both inputs have <= 12 significant bits, so a fused multiply-add would give
+/// the same bits wherever the products stay finite and normal (unused: functional_matmul.cpp).
+/// `threads`: host threads for the columns (0 = one per host core); the bits do not depend on it.
 void matmulF32(const float* a, const float* b, float* c, int K, int M, int N, bool skipZeroB,
-               bool exactProducts = false);
+               bool exactProducts = false, uint32_t threads = 1);
 
 }  // namespace trnsim::sim::detail

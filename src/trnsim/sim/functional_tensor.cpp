@@ -48,7 +48,7 @@ Status Exec::matmul() {
     return t == DType::kBF16 || t == DType::kFP16 || t == DType::kFP8E4M3 || t == DType::kFP8E5M2;
   };
   detail::matmulF32(a.data(), b.data(), c.data(), K, M, N, in_.has(isa::kFlagIsTranspose),
-                    narrow(st.dtype) && narrow(mv.dtype));
+                    narrow(st.dtype) && narrow(mv.dtype), opts_.threads);
   if (in_.has(isa::kFlagAccumulate)) {
     std::vector<float> old;
     TRNSIM_RETURN_IF_ERROR(readFloats(dst, old));

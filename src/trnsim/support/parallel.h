@@ -3,14 +3,20 @@
 // calling thread included, handed out one index at a time (tasks may differ in cost). Callers
 // that need results in a fixed order write them by index, or keep one accumulator per worker
 // and merge them in worker order.
+//
+// The helper threads are persistent (one process-wide pool, started on first use and grown to
+// the largest count asked for), so a loop costs a wake-up, not a thread start: small enough to
+// use inside one simulated instruction. A loop started while the pool is busy (a nested loop,
+// or a second caller thread) runs on its calling thread alone; tasks are independent, so the
+// results are the same.
 
 #include <algorithm>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <thread>
 #include <type_traits>
-#include <vector>
 
 namespace trnsim::support {
 
@@ -19,6 +25,13 @@ inline uint32_t workersFor(size_t n, uint32_t threads) {
   if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
   return static_cast<uint32_t>(std::clamp<size_t>(n, 1, threads));
 }
+
+namespace detail {
+/// Runs work(0) on the calling thread and work(1) .. work(helpers) on pool threads, and returns
+/// true when all have returned. Returns false without running anything when the pool is busy
+/// or the caller is itself a pool thread.
+bool runOnPool(uint32_t helpers, const std::function<void(uint32_t)>& work);
+}  // namespace detail
 
 /// Runs fn(i) for i in [0, n), or fn(worker, i) with worker in [0, workersFor(n, threads)),
 /// and returns when all have run.
@@ -33,20 +46,17 @@ void parallelFor(size_t n, uint32_t threads, Fn&& fn) {
       fn(i);
     }
   };
-  if (workers <= 1) {
+  auto serial = [&] {
     for (size_t i = 0; i < n; ++i) call(0, i);
-    return;
-  }
+  };
+  if (workers <= 1) return serial();
   std::atomic<size_t> next{0};
-  auto work = [&](uint32_t worker) {
+  const std::function<void(uint32_t)> work = [&](uint32_t worker) {
     for (size_t i = next.fetch_add(1, std::memory_order_relaxed); i < n;
          i = next.fetch_add(1, std::memory_order_relaxed))
       call(worker, i);
   };
-  std::vector<std::jthread> pool;
-  pool.reserve(workers - 1);
-  for (uint32_t w = 1; w < workers; ++w) pool.emplace_back(work, w);
-  work(0);
+  if (!detail::runOnPool(workers - 1, work)) serial();
 }
 
 }  // namespace trnsim::support
