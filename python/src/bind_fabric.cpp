@@ -19,6 +19,7 @@
 #include <utility>
 #include <vector>
 
+#include "chip_io.h"
 #include "errors.h"
 #include "trnsim/arch/chip_config.h"
 #include "trnsim/arch/system_config.h"
@@ -33,9 +34,11 @@ namespace py = pybind11;
 using namespace trnsim;
 
 namespace {
+using pybind::bitsDtype;
 using pybind::check;
 using pybind::PyCluster;
 using pybind::unwrap;
+using pybind::valueDtype;
 
 // ---- cluster I/O ---------------------------------------------------------------------------
 
@@ -49,35 +52,6 @@ const isa::TensorDecl& declOf(const PyCluster& c, uint32_t rank, const std::stri
     throw py::value_error("program '" + p.name + "' of rank " + std::to_string(rank) +
                           " has no tensor '" + name + "'");
   return p.tensors[t];
-}
-
-py::dtype valueDtype(numerics::DType t) {
-  switch (t) {
-    case numerics::DType::kInt8:
-      return py::dtype::of<int8_t>();
-    case numerics::DType::kInt16:
-      return py::dtype::of<int16_t>();
-    case numerics::DType::kInt32:
-      return py::dtype::of<int32_t>();
-    case numerics::DType::kUInt8:
-      return py::dtype::of<uint8_t>();
-    case numerics::DType::kUInt16:
-      return py::dtype::of<uint16_t>();
-    case numerics::DType::kUInt32:
-      return py::dtype::of<uint32_t>();
-    default:
-      return py::dtype::of<float>();
-  }
-}
-py::dtype bitsDtype(numerics::DType t) {
-  switch (numerics::dtypeSize(t)) {
-    case 1:
-      return py::dtype::of<uint8_t>();
-    case 2:
-      return py::dtype::of<uint16_t>();
-    default:
-      return py::dtype::of<uint32_t>();
-  }
 }
 
 /// Float tensors take any numbers (rounded to the dtype, RNE, as sim.Chip.write does);

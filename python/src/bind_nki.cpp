@@ -15,6 +15,7 @@
 
 #include "bind_fabric.h"
 #include "builder.h"
+#include "chip_io.h"
 #include "errors.h"
 #include "trnsim/arch/chip_config.h"
 #include "trnsim/profile/summary.h"
@@ -112,15 +113,7 @@ void bindNki(py::module_& m) {
         o.recordEvents = events && timing;
         o.detectUninitialized = detectUninitialized;
         o.seed = seed;
-        auto r = numerics::parseRounding(rounding);
-        if (!r) throw py::value_error("rounding must be 'rne' or 'stochastic'");
-        o.rounding = *r;
-        Expected<sim::RunResult> res = Status();
-        {
-          py::gil_scoped_release release;
-          res = chip.run(o);
-        }
-        rec->result = unwrap(std::move(res));
+        rec->result = pybind::runChip(chip, o, rounding);
       },
       py::arg("chip"), py::arg("record"), py::arg("values") = true, py::arg("timing") = true,
       py::arg("events") = false, py::arg("detect_uninitialized") = true, py::arg("seed") = 0,

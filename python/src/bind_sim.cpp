@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "builder.h"
+#include "chip_io.h"
 #include "errors.h"
 #include "trnsim/arch/chip_config.h"
 #include "trnsim/sim/chip.h"
@@ -19,40 +20,10 @@ using namespace trnsim;
 
 namespace {
 
+using pybind::bitsDtype;
 using pybind::check;
 using pybind::unwrap;
-
-/// The numpy dtype that holds a tensor's values when read: float32 for float types, the
-/// integer type itself otherwise.
-py::dtype valueDtype(numerics::DType t) {
-  switch (t) {
-    case numerics::DType::kInt8:
-      return py::dtype::of<int8_t>();
-    case numerics::DType::kInt16:
-      return py::dtype::of<int16_t>();
-    case numerics::DType::kInt32:
-      return py::dtype::of<int32_t>();
-    case numerics::DType::kUInt8:
-      return py::dtype::of<uint8_t>();
-    case numerics::DType::kUInt16:
-      return py::dtype::of<uint16_t>();
-    case numerics::DType::kUInt32:
-      return py::dtype::of<uint32_t>();
-    default:
-      return py::dtype::of<float>();
-  }
-}
-/// Unsigned integers holding the stored bits of one element.
-py::dtype bitsDtype(numerics::DType t) {
-  switch (numerics::dtypeSize(t)) {
-    case 1:
-      return py::dtype::of<uint8_t>();
-    case 2:
-      return py::dtype::of<uint16_t>();
-    default:
-      return py::dtype::of<uint32_t>();
-  }
-}
+using pybind::valueDtype;
 
 // ---- chip I/O ------------------------------------------------------------------------------
 
@@ -149,15 +120,7 @@ void bindSim(py::module_& m) {
             o.recordEvents = false;
             o.seed = seed;
             o.detectUninitialized = detect_uninitialized;
-            auto r = numerics::parseRounding(rounding);
-            if (!r) throw py::value_error("rounding must be 'rne' or 'stochastic'");
-            o.rounding = *r;
-            Expected<sim::RunResult> res = Status();
-            {
-              py::gil_scoped_release release;
-              res = c.run(o);
-            }
-            sim::RunResult rr = unwrap(std::move(res));
+            const sim::RunResult rr = pybind::runChip(c, o, rounding);
             py::dict d;
             d["instructions"] = rr.instructions;
             d["host_seconds"] = rr.hostSeconds;
