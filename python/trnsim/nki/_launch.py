@@ -282,11 +282,14 @@ def _api_frame(tb):
 
 def _public_module(name):
     """The public module a module of this package speaks for: the parts of nki.language
-    (_nl_*.py) for "nki.language", the tracer's private modules (_*.py) for "nki"."""
+    (_nl_*.py) for "nki.language", those of nki.isa (_isa_*.py) for "nki.isa", the tracer's
+    private modules (_*.py) for "nki"."""
     mod = name.replace("trnsim.", "", 1)
     head, _, last = mod.rpartition(".")
     if last.startswith("_nl_"):
         return f"{head}.language"
+    if last.startswith("_isa_"):
+        return f"{head}.isa"
     return head if last.startswith("_") else mod
 
 

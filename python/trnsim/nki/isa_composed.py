@@ -9,21 +9,17 @@ has, with NKI's documented semantics (the values are the same; the timeline show
 
 from __future__ import annotations
 
-from . import _context, _dtypes, _mask, _names, _outputs, _tile
+from . import _context, _dtypes, _isa_base, _names, _outputs, _tile
 from . import errors as _err
 from ._names import ALU as _ALU
 from ._names import SBUF as _SBUF
+from ._isa_base import _ap
+from ._ops import _alu
 from ._tile import NkiTensor
 from ._context import here as _here
 
 _QUADRANT = 32
 _KEEP = 255  # shuffle_mask value: leave the destination partition unmodified
-
-
-def _ap(x):
-    if _mask._MASK is not None:
-        x = _mask.mask_view(x)
-    return x._pattern()
 
 
 def _operand_tile(x, what):
@@ -382,7 +378,6 @@ def activate2(dst, op, data, imm0=None, imm1=None, op0=None, op1=None, relu_para
     reduction of this call (reduce_cmd reset_reduce or idle); accumulating across calls
     (reduce, reset) and relu_param (parameterised activations) raise NotSupportedError.
     """
-    from . import isa as _isa
     b = _here()
     dst, data = _operand_tile(dst, "dst"), _operand_tile(data, "data")
     if float(relu_param) != 0.0:
@@ -398,19 +393,18 @@ def activate2(dst, op, data, imm0=None, imm1=None, op0=None, op1=None, relu_para
         raise _context.fail(_err.NkiValueError, "activate2: op1 requires op0")
     src = data
     if not _is_bypass(op0):
-        from .isa import _alu, _scalar
         src = _tile.new_tile((data.partitions, data.free_size), "float32")
         flat = data if data.ndim == 2 else data.reshape((data.partitions, data.free_size))
-        b.tensor_scalar(src._pattern(), _ap(flat), _alu(op0), _scalar(imm0),
+        b.tensor_scalar(src._pattern(), _ap(flat), _alu(op0), _isa_base._scalar(imm0),
                         0 if _is_bypass(op1) else _alu(op1),
-                        None if _is_bypass(op1) else _scalar(imm1), bool(reverse0),
+                        None if _is_bypass(op1) else _isa_base._scalar(imm1), bool(reverse0),
                         bool(reverse1), _names.VECTOR)
         if dst.ndim != 2:
             src = src.reshape(tuple(dst.shape))
     if reduce_res is not None:
-        return _isa.activation(dst=dst, op=op, data=src, reduce_op=reduce_op or "add",
-                               reduce_res=reduce_res)
-    return _isa.activation(dst=dst, op=op, data=src)
+        return _isa_base.activation(dst=dst, op=op, data=src, reduce_op=reduce_op or "add",
+                                    reduce_res=reduce_res)
+    return _isa_base.activation(dst=dst, op=op, data=src)
 
 
 # ---- topk ------------------------------------------------------------------------------------

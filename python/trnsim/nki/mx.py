@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import numpy as _np
 
-from . import _context, _dtypes, _names, _outputs, _tile
+from . import _context, _dtypes, _isa_base, _names, _outputs, _tile
 from . import errors as _err
 from ._names import ALU as _ALU
 from ._names import PSUM as _PSUM
@@ -166,7 +166,6 @@ def nc_matmul_mx(dst, stationary, moving, stationary_scale, moving_scale, tile_p
     tile_position / tile_size (row tiling) place the work on the PE array; values are the same.
     accumulate as nisa.nc_matmul (None: accumulate when dst already holds a matmul result).
     """
-    from . import isa as _isa
     b = _here()
     for t, what in ((dst, "dst"), (stationary, "stationary"), (moving, "moving"),
                     (stationary_scale, "stationary_scale"), (moving_scale, "moving_scale")):
@@ -187,7 +186,7 @@ def nc_matmul_mx(dst, stationary, moving, stationary_scale, moving_scale, tile_p
     target = dst if fp32 else _tile.new_tile((M, N), "float32", _PSUM)
     for k in range(4):
         acc = (accumulate if fp32 else False) if k == 0 else True
-        _isa.nc_matmul(dst=target, stationary=st[k], moving=mv[k], accumulate=acc)
+        _isa_base.nc_matmul(dst=target, stationary=st[k], moving=mv[k], accumulate=acc)
     if not fp32:
         b = _here()
         if accumulate:
