@@ -36,6 +36,7 @@ struct RunArgs {
   std::vector<std::string> inputs;  ///< `--input NAME=FILE.npy` options, as given
   std::string outputDir;            ///< write output tensors as .npy files here when not empty
   bool timingOnly = false;          ///< schedule the instructions without computing values
+  uint32_t threads = 0;             ///< host threads for the functional work (0 = all cores)
   std::string tracePath;            ///< write a Chrome/Perfetto trace here when not empty
   bool json = false;                ///< print the summary as JSON instead of text
 };
@@ -95,6 +96,7 @@ int runCommand(const RunArgs& args) {
   }
   sim::RunOptions opts;
   opts.computeValues = !args.timingOnly;
+  opts.threads = args.threads;
   opts.recordEvents = !args.tracePath.empty();
   auto run = c.run(opts);
   if (!run) return printError(run.status().withContext(args.programPath));
@@ -169,6 +171,10 @@ Command addRunCommand(CLI::App& app) {
       ->type_name("DIR");
   cmd->add_flag("--timing-only", args->timingOnly,
                 "Schedule instructions without computing values");
+  cmd->add_option("--threads", args->threads,
+                  "Host threads for the functional work inside an instruction (0 = one per "
+                  "host core); the results are the same for any count")
+      ->capture_default_str();
   cmd->add_option("--trace", args->tracePath, "Write a Chrome/Perfetto trace JSON to this file");
   cmd->add_flag("--json", args->json, "Print the summary as JSON");
   return {cmd, [args] { return runCommand(*args); }};
