@@ -60,14 +60,14 @@ def numpy_fp32_gemm_seconds(m, k, n):
     return statistics.median(times)
 
 
-def trnsim_functional_seconds(m, k, n):
+def trnsim_functional_seconds(m, k, n, threads=1):
     rng = np.random.default_rng(0)
     lhsT = rng.standard_normal((k, m), dtype=np.float32)
     rhs = rng.standard_normal((k, n), dtype=np.float32)
     times = []
     for _ in range(REPEATS):
         _, info = kernels.matmul(lhsT, rhs, chip="trn2", in_dtype="bfloat16",
-                                 out_dtype="bfloat16", timing=False)
+                                 out_dtype="bfloat16", timing=False, threads=threads)
         times.append(info["host_seconds"])
     return statistics.median(times)
 
@@ -81,18 +81,21 @@ def main():
     for m, k, n in [(1024, 1024, 1024), (2048, 2048, 2048)]:
         flops = 2.0 * m * k * n
         sim_s = trnsim_functional_seconds(m, k, n)
+        sim_all_s = trnsim_functional_seconds(m, k, n, threads=0)
         host_s = host_bf16_gemm_seconds(m, k, n)
         ratio = host_s / sim_s if host_s else None
         np_s = numpy_fp32_gemm_seconds(m, k, n)
         results["functional"].append({"m": m, "k": k, "n": n, "trnsim_seconds": sim_s,
                                       "host_bf16_seconds": host_s, "ratio_vs_host": ratio,
+                                      "trnsim_all_cores_seconds": sim_all_s,
                                       "numpy_fp32_seconds": np_s,
                                       "ratio_vs_numpy_fp32": np_s / sim_s})
         host_txt = f"{host_s:12.3f}" if host_s else f"{'n/a':>12}"
         host_gf = f"{flops / host_s / 1e9:10.1f}" if host_s else f"{'n/a':>10}"
         ratio_txt = f"{ratio:7.2f}" if ratio else f"{'n/a':>7}"
         print(f"{m}x{k}x{n:>6} {sim_s:10.3f} {host_txt} {flops / sim_s / 1e9:12.1f} {host_gf} "
-              f"{ratio_txt} {flops / np_s / 1e9:13.1f}")
+              f"{ratio_txt} {flops / np_s / 1e9:13.1f}   (trnsim on {os.cpu_count()} threads: "
+              f"{flops / sim_all_s / 1e9:.1f} GF/s)")
 
     times, info = [], None
     for _ in range(REPEATS):
