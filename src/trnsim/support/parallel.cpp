@@ -2,6 +2,9 @@
 
 #include "trnsim/support/parallel.h"
 
+#include <pthread.h>
+
+#include <atomic>
 #include <condition_variable>
 #include <mutex>
 #include <vector>
@@ -10,10 +13,22 @@ namespace trnsim::support::detail {
 namespace {
 
 thread_local bool tIsPoolThread = false;
+/// Set in the child of a fork(): the pool's threads did not come along (and its mutexes may be
+/// held by one of them), so the child runs every loop on its calling thread.
+std::atomic<bool> gForkedChild{false};
+/// Where a forked child parks the parent's thread objects (reachable, so not a reported leak).
+std::vector<std::thread>* gAbandoned = nullptr;
 
 class Pool {
  public:
+  Pool() { pthread_atfork(nullptr, nullptr, [] { gForkedChild = true; }); }
   ~Pool() {
+    if (gForkedChild) {
+      // Their threads are not in this process: joining would wait forever and destroying a
+      // joinable std::thread terminates, so the child leaves them be.
+      gAbandoned = new std::vector<std::thread>(std::move(threads_));
+      return;
+    }
     {
       std::lock_guard lock(mutex_);
       stop_ = true;
@@ -23,7 +38,7 @@ class Pool {
   }
 
   bool run(uint32_t helpers, const std::function<void(uint32_t)>& work) {
-    if (tIsPoolThread) return false;
+    if (tIsPoolThread || gForkedChild) return false;
     std::unique_lock busy(busy_, std::try_to_lock);
     if (!busy.owns_lock()) return false;
     {
