@@ -122,13 +122,8 @@ E enumOf(py::handle h, int count, const char* what, std::optional<E> (*parse)(st
 isa::AluOp aluOf(py::handle h) {
   if (h.is_none()) return isa::AluOp::kBypass;
   if (PyUnicode_Check(h.ptr())) {
-    // numpy / nki.language spellings too
-    static const std::pair<const char*, const char*> kAliases[] = {
-        {"maximum", "max"},      {"minimum", "min"},         {"equal", "is_equal"},
-        {"greater", "is_gt"},    {"greater_equal", "is_ge"}, {"less", "is_lt"},
-        {"less_equal", "is_le"}, {"mult", "multiply"},       {"power", "pow"}};
     const std::string name = py::str(h);
-    for (const auto& [from, to] : kAliases)
+    for (const auto& [from, to] : pybind::aluAliases())
       if (name == from) return *isa::parseAluOpName(to);
   }
   return enumOf<isa::AluOp>(h, int(isa::AluOp::kCount), "ALU operation", isa::parseAluOpName);
@@ -224,6 +219,29 @@ using py::arg;
 }  // namespace
 
 namespace trnsim::pybind {
+
+const std::vector<std::pair<std::string_view, std::string_view>>& aluAliases() {
+  // numpy ufunc and nki.language spellings -> the core's names (isa::aluOpName)
+  static const std::vector<std::pair<std::string_view, std::string_view>> kAliases = {
+      {"true_divide", "divide"},
+      {"maximum", "max"},
+      {"minimum", "min"},
+      {"power", "pow"},
+      {"mult", "multiply"},
+      {"prod", "multiply"},
+      {"sum", "add"},
+      {"fmod", "mod"},
+      {"remainder", "mod"},
+      {"equal", "is_equal"},
+      {"greater", "is_gt"},
+      {"greater_equal", "is_ge"},
+      {"less", "is_lt"},
+      {"less_equal", "is_le"},
+      {"all", "logical_and"},
+      {"any", "logical_or"},
+      {"logical_shift_right", "logical_right_shift"}};
+  return kAliases;
+}
 
 void bindBuilder(py::module_& m) {
   py::class_<PyAp>(m, "AccessPattern", "A view of a tensor an instruction operand reads or writes")

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "builder.h"
 #include "errors.h"
 #include "trnsim/arch/chip_config.h"
 #include "trnsim/isa/binary.h"
@@ -43,6 +44,16 @@ void bindIsa(py::module_& m) {
       "act_funcs",
       [] { return namesOf<isa::ActFunc>(int(isa::ActFunc::kCount), isa::actFuncName); },
       "names of every activation function, index = isa::ActFunc value");
+  sub.def(
+      "alu_aliases",
+      [] {
+        py::dict d;
+        for (const auto& [from, to] : pybind::aluAliases())
+          d[py::str(std::string(from))] = py::str(std::string(to));
+        return d;
+      },
+      "other spellings of ALU operations (numpy / nki.language) -> core name; sim.KernelBuilder "
+      "takes them, and trnsim.nki maps its spellings with this table");
   sub.def(
       "engines", [] { return namesOf<arch::Engine>(arch::kNumEngines, arch::engineName); },
       "names of every engine, index = arch::Engine value");

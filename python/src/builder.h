@@ -6,6 +6,9 @@
 #include <pybind11/pybind11.h>
 
 #include <memory>
+#include <string_view>
+#include <utility>
+#include <vector>
 
 #include "trnsim/isa/instruction.h"
 
@@ -18,6 +21,11 @@ struct PyProgram {
   /// more ranks copies and verifies nothing.
   std::shared_ptr<const isa::Program> shared;
 };
+
+/// The other spellings of ALU operations that KernelBuilder takes besides the core's names
+/// (numpy ufuncs, nki.language functions): alias -> core name, each alias not a core name.
+/// The one list: trnsim._trnsim.isa.alu_aliases() hands it to the NKI front end (nki/_ops.py).
+const std::vector<std::pair<std::string_view, std::string_view>>& aluAliases();
 
 /// Registers KernelBuilder, Tensor, AccessPattern and Program in `m` (the sim submodule).
 void bindBuilder(pybind11::module_& m);

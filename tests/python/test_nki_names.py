@@ -88,3 +88,56 @@ def test_nisa_engines_reach_the_core_engine_of_the_same_name(engine):
             break
     else:
         pytest.fail("no opcode of the core's table in the program text:\n" + text)
+
+
+def _builder_op(spelling):
+    """The ALU operation sim.KernelBuilder makes of `spelling` (its name in the program text),
+    or None when the builder refuses it."""
+    kb = sim.KernelBuilder("trn2", "alu")
+    a = kb.sbuf("a", "float32", [4, 8])
+    b = kb.sbuf("b", "float32", [4, 8])
+    try:
+        kb.tensor_tensor(b, a, a, op=spelling)
+    except ValueError:
+        return None
+    line = [ln for ln in kb.finish().text().splitlines() if "tensor_tensor" in ln][0]
+    found = [op for op in cisa.alu_ops() if re.search(rf"\b{op}\b", line)]
+    assert len(found) == 1, line
+    return found[0]
+
+
+def _front_end_op(spelling):
+    """The core ALU operation nki (nki.isa / nki.language) makes of `spelling`, or None."""
+    try:
+        return cisa.alu_ops()[_ops._alu(spelling)]
+    except nki.errors.NkiValueError:
+        return None
+
+
+def test_the_alias_table_maps_other_spellings_to_core_names():
+    aliases, core = cisa.alu_aliases(), set(cisa.alu_ops())
+    assert aliases, "the binding's alias table is empty"
+    assert not set(aliases) & core  # an alias never shadows a core name
+    assert set(aliases.values()) <= core
+    assert _ops._ALU_NAMES == aliases  # the front end's table is the binding's
+
+
+def test_nki_and_the_builder_binding_take_the_same_alu_spellings():
+    # Every spelling either side might know: core names, the aliases, every numpy ufunc's name
+    # (nki takes np.maximum etc. by name), nki.language's ALU functions, and some that no side
+    # should take. Both paths must agree on each: the same core operation, or both refuse.
+    spellings = set(cisa.alu_ops()) | set(cisa.alu_aliases()) | set(_ops._ALU_NAMES)
+    spellings |= {n for n in dir(np) if isinstance(getattr(np, n), np.ufunc)}
+    spellings |= {n for n in dir(nl) if getattr(getattr(nl, n), "_alu", None) is not None}
+    spellings |= {"Max", "maximum ", "", "mul", "exp"}
+    spellings.discard("bypass")  # a name on both sides, but tensor_tensor refuses it: not shown here
+    accepted = 0
+    for s in sorted(spellings):
+        front, builder = _front_end_op(s), _builder_op(s)
+        assert front == builder, (s, front, builder)
+        accepted += front is not None
+    # Not vacuous: the core's names and the aliases are all taken.
+    assert accepted >= len(cisa.alu_ops()) - 1 + len(cisa.alu_aliases())
+    for s, core in [("maximum", "max"), ("greater_equal", "is_ge"), ("true_divide", "divide")]:
+        assert _builder_op(s) == core and _front_end_op(s) == core
+        assert _ops._alu(getattr(np, s)) == _names.ALU[core]  # a numpy ufunc, as kernels pass it

@@ -4,25 +4,16 @@ all use these."""
 
 from __future__ import annotations
 
+from .._trnsim import isa as _cisa
 from . import _context
 from . import errors as _err
 from ._names import ACT as _ACT
 from ._names import ALU as _ALU
 
 
-_ALU_NAMES = {
-    "add": "add", "subtract": "subtract", "multiply": "multiply", "divide": "divide",
-    "true_divide": "divide", "maximum": "max", "minimum": "min", "max": "max", "min": "min",
-    "power": "pow", "pow": "pow", "mod": "mod", "fmod": "mod", "remainder": "mod",
-    "equal": "is_equal", "not_equal": "not_equal", "greater": "is_gt", "greater_equal": "is_ge",
-    "less": "is_lt", "less_equal": "is_le", "bitwise_and": "bitwise_and",
-    "bitwise_or": "bitwise_or", "bitwise_xor": "bitwise_xor", "logical_and": "logical_and",
-    "logical_or": "logical_or", "logical_xor": "logical_xor", "left_shift": "left_shift",
-    "right_shift": "right_shift", "sum": "add", "prod": "multiply", "abs_max": "abs_max",
-    "abs_min": "abs_min", "bypass": "bypass", "is_equal": "is_equal", "is_gt": "is_gt",
-    "is_ge": "is_ge", "is_lt": "is_lt", "is_le": "is_le", "all": "logical_and",
-    "any": "logical_or", "logical_shift_right": "logical_right_shift",
-}
+#: other spellings of ALU operations -> the core's name ("maximum" -> "max", "greater" -> "is_gt");
+#: the kernel builder binding's own table, so nki and sim.KernelBuilder take the same spellings
+_ALU_NAMES = _cisa.alu_aliases()
 _ACT_NAMES = {"absolute": "abs", "copy": "copy", "identity": "identity", "reciprocal": "reciprocal"}
 
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import enum as _enum
 
-from . import _context, _names, _outputs, _tile
+from . import _context, _names, _ops, _outputs, _tile
 from . import errors as _err
 from ._names import HBM as _HBM
 from ._names import SBUF as _SBUF
@@ -204,14 +204,13 @@ def _check_dim(collective_dim, what, sbuf_ok=(0,)):
     return d
 
 
-_REDUCE_OPS = {"add": "add", "max": "max", "min": "min", "maximum": "max", "minimum": "min",
-               "sum": "add"}
+_REDUCE_OPS = ("add", "max", "min")  # core names; their other spellings come from _ops
 
 
 def _reduce_op(op, what):
     name = getattr(op, "_alu", None) or (op if isinstance(op, str) else getattr(op, "__name__", None))
-    key = _REDUCE_OPS.get(name)
-    if key is None:
+    key = _ops._ALU_NAMES.get(name, name)
+    if key not in _REDUCE_OPS:
         raise _context.fail(_err.NkiValueError,
                             f"{what}: op must be nl.add, nl.maximum or nl.minimum, not {op!r}")
     return _names.ALU[key]
