@@ -113,13 +113,14 @@ void bindSim(py::module_& m) {
       .def(
           "run",
           [](sim::Chip& c, bool timing_only, uint64_t seed, bool timing, bool detect_uninitialized,
-             const std::string& rounding) {
+             const std::string& rounding, uint32_t threads) {
             sim::RunOptions o;
             o.computeValues = !timing_only;
             o.computeTiming = timing || timing_only;
             o.recordEvents = false;
             o.seed = seed;
             o.detectUninitialized = detect_uninitialized;
+            o.threads = threads;
             const sim::RunResult rr = pybind::runChip(c, o, rounding);
             py::dict d;
             d["instructions"] = rr.instructions;
@@ -128,5 +129,8 @@ void bindSim(py::module_& m) {
             return d;
           },
           py::arg("timing_only") = false, py::arg("seed") = 0, py::arg("timing") = false,
-          py::arg("detect_uninitialized") = true, py::arg("rounding") = "rne");
+          py::arg("detect_uninitialized") = true, py::arg("rounding") = "rne",
+          py::arg("threads") = 0,
+          "Runs the loaded programs; threads: host threads for the functional work inside one "
+          "instruction (0 = one per host core; the values are the same for any count)");
 }

@@ -97,6 +97,31 @@ def test_matmul_bf16_accumulates_over_k_tiles_in_fp32(k_tiles, m, n):
     assert np.all(np.abs(got - ref) <= bound * (k_tiles * 128 + k_tiles) * 2.0**-24)
 
 
+def test_matmul_bits_are_the_same_for_any_thread_count():
+    # threads= splits nc_matmul's output columns over host threads; the bits may not move.
+    r = rng(7)
+    a = bf16_round(r.standard_normal((256, 96)))
+    b = bf16_round(r.standard_normal((256, 500)))
+    bits = []
+    for threads in (1, 2, 3, 0):
+        k = Kernel()
+        ha = k.hbm_input("a", "bfloat16", a)
+        hb = k.hbm_input("b", "bfloat16", b)
+        ps = k.output("c", "float32", (96, 500), psum=True)
+        for t in range(2):
+            ta = k.kb.sbuf(f"ta{t}", "bfloat16", [128, 96])
+            tb = k.kb.sbuf(f"tb{t}", "bfloat16", [128, 500])
+            k.kb.dma_copy(dst=ta, src=ha[t * 128:(t + 1) * 128, :])
+            k.kb.dma_copy(dst=tb, src=hb[t * 128:(t + 1) * 128, :])
+            k.kb.nc_matmul(dst=ps, stationary=ta, moving=tb, accumulate=t > 0)
+        k.run(threads=threads)
+        bits.append(k.bits("c"))
+    for other in bits[1:]:
+        np.testing.assert_array_equal(other, bits[0])
+    with pytest.raises(TypeError):
+        Kernel().run(threads=-1)
+
+
 def test_matmul_fp32_result_cast_to_bf16_on_copy_is_rne_exact():
     r = rng(2)
     a = bf16_round(r.standard_normal((128, 32)))
