@@ -16,6 +16,7 @@
 #include <utility>
 #include <vector>
 
+#include "args.h"
 #include "builder.h"
 #include "errors.h"
 #include "trnsim/arch/chip_config.h"
@@ -139,9 +140,7 @@ arch::Engine engineOf(py::handle h, arch::Engine def = arch::Engine::kVector) {
 numerics::DType dtypeOf(py::handle o) {
   std::string name = py::str(o);
   if (!py::isinstance<py::str>(o) && py::hasattr(o, "name")) name = py::str(o.attr("name"));
-  auto t = numerics::parseDType(name);
-  if (!t) throw py::value_error("unknown dtype '" + name + "'");
-  return *t;
+  return pybind::dtypeArg(name);
 }
 /// nki pattern [[step, num], ...] (num comes from dst's shape) or [step, ...] -> steps.
 std::vector<int64_t> stepsOf(py::handle pattern) {

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "args.h"
 #include "errors.h"
 #include "trnsim/arch/chip_config.h"
 #include "trnsim/compiler/hbm_plan.h"
@@ -195,10 +196,7 @@ void bindCompiler(py::module_& m) {
           "run",
           [](runtime::Executable& e, const py::dict& inputs, bool timingOnly,
              const std::string& rounding, uint64_t seed) {
-            const auto mode = numerics::parseRounding(rounding);
-            if (!mode)
-              throw py::value_error(
-                  py::str("rounding '{}': use 'rne' or 'stochastic'").format(rounding));
+            const numerics::Rounding mode = pybind::roundingArg(rounding);
             if (!timingOnly) {
               for (auto item : inputs) {
                 py::array c = py::array::ensure(item.second, py::array::c_style);
@@ -218,7 +216,7 @@ void bindCompiler(py::module_& m) {
             runtime::RunRecord rec;
             {
               py::gil_scoped_release release;
-              auto r = e.run(timingOnly, *mode, seed);
+              auto r = e.run(timingOnly, mode, seed);
               if (!r.hasValue()) {
                 py::gil_scoped_acquire acquire;
                 raiseStatus(r.status());

@@ -7,6 +7,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "args.h"
 #include "errors.h"
 #include "trnsim/arch/chip_config.h"
 #include "trnsim/kernels/attention.h"
@@ -26,13 +27,9 @@ namespace {
 using FloatArray = py::array_t<float, py::array::c_style | py::array::forcecast>;
 
 using pybind::check;
+using pybind::dtypeArg;
 using pybind::unwrap;
 
-numerics::DType dtypeOf(const std::string& name) {
-  auto t = numerics::parseDType(name);
-  if (!t) throw py::value_error("unknown dtype '" + name + "'");
-  return *t;
-}
 
 py::dict runInfo(const arch::ChipConfig& chip, const sim::RunResult& r) {
   py::dict d;
@@ -150,8 +147,8 @@ void bindKernels(py::module_& m) {
           throw py::value_error("matmul expects lhsT [K, M] and rhs [K, N]");
         const auto chip = unwrap(arch::loadChip(chipName));
         const int64_t K = lhsT.shape(0), M = lhsT.shape(1), N = rhs.shape(1);
-        auto program = unwrap(kernels::matmulProgram(chip, M, K, N, dtypeOf(inDtype),
-                                                     dtypeOf(outDtype), tilingOf(tiling)));
+        auto program = unwrap(kernels::matmulProgram(chip, M, K, N, dtypeArg(inDtype),
+                                                     dtypeArg(outDtype), tilingOf(tiling)));
         return runProgram(chip, std::move(program), {{"lhsT", lhsT}, {"rhs", rhs}}, "out", {M, N},
                           timing, threads);
       },
@@ -166,7 +163,7 @@ void bindKernels(py::module_& m) {
         if (x.ndim() != 2) throw py::value_error("softmax expects x [rows, cols]");
         const auto chip = unwrap(arch::loadChip(chipName));
         auto program =
-            unwrap(kernels::softmaxProgram(chip, x.shape(0), x.shape(1), dtypeOf(dtype)));
+            unwrap(kernels::softmaxProgram(chip, x.shape(0), x.shape(1), dtypeArg(dtype)));
         return runProgram(chip, std::move(program), {{"x", x}}, "out", {x.shape(0), x.shape(1)},
                           timing, threads);
       },
@@ -179,8 +176,8 @@ void bindKernels(py::module_& m) {
          const std::string& inDtype, const std::string& outDtype, const py::object& tiling) {
         const auto chip = unwrap(arch::loadChip(chipName));
         return timeProgram(
-            chip, unwrap(kernels::matmulProgram(chip, rows, contraction, cols, dtypeOf(inDtype),
-                                                dtypeOf(outDtype), tilingOf(tiling))));
+            chip, unwrap(kernels::matmulProgram(chip, rows, contraction, cols, dtypeArg(inDtype),
+                                                dtypeArg(outDtype), tilingOf(tiling))));
       },
       py::arg("m"), py::arg("k"), py::arg("n"), py::arg("chip") = "trn2",
       py::arg("in_dtype") = "bfloat16", py::arg("out_dtype") = "bfloat16",
@@ -193,7 +190,7 @@ void bindKernels(py::module_& m) {
           throw py::value_error("rmsnorm expects x [rows, hidden] and weight [hidden]");
         const auto chip = unwrap(arch::loadChip(chipName));
         auto program =
-            unwrap(kernels::rmsNormProgram(chip, x.shape(0), x.shape(1), dtypeOf(dtype), eps));
+            unwrap(kernels::rmsNormProgram(chip, x.shape(0), x.shape(1), dtypeArg(dtype), eps));
         return runProgram(chip, std::move(program), {{"x", x}, {"weight", weight}}, "out",
                           shapeOf(x), timing, threads);
       },
@@ -209,7 +206,7 @@ void bindKernels(py::module_& m) {
           throw py::value_error("layernorm expects x [rows, hidden], weight and bias [hidden]");
         const auto chip = unwrap(arch::loadChip(chipName));
         auto program =
-            unwrap(kernels::layerNormProgram(chip, x.shape(0), x.shape(1), dtypeOf(dtype), eps));
+            unwrap(kernels::layerNormProgram(chip, x.shape(0), x.shape(1), dtypeArg(dtype), eps));
         return runProgram(chip, std::move(program), {{"x", x}, {"weight", weight}, {"bias", bias}},
                           "out", shapeOf(x), timing, threads);
       },
@@ -224,7 +221,7 @@ void bindKernels(py::module_& m) {
         if (x.ndim() != 2) throw py::value_error("transpose expects x [rows, cols]");
         const auto chip = unwrap(arch::loadChip(chipName));
         auto program =
-            unwrap(kernels::transposeProgram(chip, x.shape(0), x.shape(1), dtypeOf(dtype)));
+            unwrap(kernels::transposeProgram(chip, x.shape(0), x.shape(1), dtypeArg(dtype)));
         return runProgram(chip, std::move(program), {{"x", x}}, "out", {x.shape(1), x.shape(0)},
                           timing, threads);
       },
@@ -242,7 +239,7 @@ void bindKernels(py::module_& m) {
         auto program = unwrap(
             kernels::reduceProgram(chip, x.shape(0), x.shape(1),
                                    op == "sum" ? kernels::ReduceOp::kSum : kernels::ReduceOp::kMax,
-                                   axis, dtypeOf(dtype), numerics::DType::kFP32));
+                                   axis, dtypeArg(dtype), numerics::DType::kFP32));
         return runProgram(chip, std::move(program), {{"x", x}}, "out",
                           {axis == 1 ? x.shape(0) : x.shape(1)}, timing, threads);
       },
@@ -258,7 +255,7 @@ void bindKernels(py::module_& m) {
               "rope expects x [heads, seq, head_dim], cos and sin [seq, head_dim/2]");
         const auto chip = unwrap(arch::loadChip(chipName));
         auto program =
-            unwrap(kernels::ropeProgram(chip, x.shape(0), x.shape(1), x.shape(2), dtypeOf(dtype)));
+            unwrap(kernels::ropeProgram(chip, x.shape(0), x.shape(1), x.shape(2), dtypeArg(dtype)));
         return runProgram(chip, std::move(program), {{"x", x}, {"cos", cos}, {"sin", sin}}, "out",
                           shapeOf(x), timing, threads);
       },
@@ -273,7 +270,7 @@ void bindKernels(py::module_& m) {
           throw py::value_error("swiglu expects x [T, H], w_gate, w_up [H, F], w_down [F, H]");
         const auto chip = unwrap(arch::loadChip(chipName));
         auto program = unwrap(kernels::swigluProgram(chip, x.shape(0), x.shape(1), wGate.shape(1),
-                                                     dtypeOf(outDtype)));
+                                                     dtypeArg(outDtype)));
         return runProgram(chip, std::move(program),
                           {{"x", x}, {"w_gate", wGate}, {"w_up", wUp}, {"w_down", wDown}}, "out",
                           shapeOf(x), timing, threads);
@@ -325,7 +322,7 @@ void bindKernels(py::module_& m) {
       [](int64_t rows, int64_t hidden, const std::string& chipName, const std::string& dtype) {
         const auto chip = unwrap(arch::loadChip(chipName));
         py::dict info =
-            timeProgram(chip, unwrap(kernels::rmsNormProgram(chip, rows, hidden, dtypeOf(dtype))));
+            timeProgram(chip, unwrap(kernels::rmsNormProgram(chip, rows, hidden, dtypeArg(dtype))));
         info["hbm_share_gbps"] = chip.hbmGbpsPerCore();
         info["dma_gbps"] = chip.dma.sustainedGbpsPerCore;
         return info;
@@ -364,7 +361,7 @@ void bindKernels(py::module_& m) {
         const auto chip = unwrap(arch::loadChip(chipName));
         auto program = unwrap(kernels::attentionBackwardProgram(
             chip, q.shape(0), k.shape(0), q.shape(1), q.shape(2),
-            attentionOptions(causal, scale, 512), dtypeOf(gradDtype)));
+            attentionOptions(causal, scale, 512), dtypeArg(gradDtype)));
         return runProgramOutputs(
             chip, std::move(program),
             {{"q", q}, {"k", k}, {"v", v}, {"out", out}, {"dout", dout}, {"lse", lse}},

@@ -8,6 +8,7 @@
 #include <string_view>
 #include <vector>
 
+#include "args.h"
 #include "trnsim/numerics/dtype.h"
 
 namespace py = pybind11;
@@ -15,26 +16,8 @@ namespace tn = trnsim::numerics;
 
 namespace {
 
-std::string knownNames() {
-  std::string out;
-  for (int i = 0; i < tn::kNumDTypes; ++i) {
-    if (i != 0) out += ", ";
-    out += tn::dtypeName(static_cast<tn::DType>(i));
-  }
-  return out;
-}
-
-tn::DType dtypeOrThrow(const std::string& name) {
-  auto t = tn::parseDType(name);
-  if (!t) throw py::value_error("unknown dtype '" + name + "'; expected one of: " + knownNames());
-  return *t;
-}
-
-tn::Rounding roundingOrThrow(const std::string& name) {
-  auto r = tn::parseRounding(name);
-  if (!r) throw py::value_error("unknown rounding '" + name + "'; expected 'rne' or 'stochastic'");
-  return *r;
-}
+using trnsim::pybind::dtypeArg;
+using trnsim::pybind::roundingArg;
 
 /// The numpy dtype that holds stored elements of `t`: unsigned bits for floats (tf32 and
 /// fp32 as uint32), the integer type itself for ints.
@@ -67,7 +50,7 @@ py::dtype storageDtype(tn::DType t) {
 }
 
 py::array_t<float> toFloat32(const std::string& dtype, const py::object& bits) {
-  const tn::DType t = dtypeOrThrow(dtype);
+  const tn::DType t = dtypeArg(dtype);
   const auto size = static_cast<py::ssize_t>(tn::dtypeSize(t));
   py::object source = bits;
   if (py::isinstance<py::bytes>(bits) || py::isinstance<py::bytearray>(bits) ||
@@ -107,8 +90,8 @@ py::array_t<float> toFloat32(const std::string& dtype, const py::object& bits) {
 py::array fromFloat32(const std::string& dtype,
                       const py::array_t<float, py::array::c_style | py::array::forcecast>& values,
                       const std::string& rounding, uint64_t seed, uint64_t counter) {
-  const tn::DType t = dtypeOrThrow(dtype);
-  const tn::Rounding r = roundingOrThrow(rounding);
+  const tn::DType t = dtypeArg(dtype);
+  const tn::Rounding r = roundingArg(rounding);
   std::vector<py::ssize_t> shape(values.shape(), values.shape() + values.ndim());
   py::array out(storageDtype(t), shape);
   const float* in = values.data();
@@ -141,18 +124,18 @@ void bindNumerics(py::module_& m) {
       "The canonical (NKI) names of every element type.");
   sub.def(
       "canonical_name",
-      [](const std::string& name) { return std::string(tn::dtypeName(dtypeOrThrow(name))); },
+      [](const std::string& name) { return std::string(tn::dtypeName(dtypeArg(name))); },
       py::arg("dtype"), "The canonical name of a dtype given by any accepted spelling.");
   sub.def(
-      "dtype_size", [](const std::string& name) { return tn::dtypeSize(dtypeOrThrow(name)); },
+      "dtype_size", [](const std::string& name) { return tn::dtypeSize(dtypeArg(name)); },
       py::arg("dtype"), "Bytes one element occupies (tfloat32 occupies 4).");
   sub.def(
-      "max_finite", [](const std::string& name) { return tn::maxFinite(dtypeOrThrow(name)); },
+      "max_finite", [](const std::string& name) { return tn::maxFinite(dtypeArg(name)); },
       py::arg("dtype"),
       "Largest finite value (448 for float8_e4m3, 57344 for float8_e5m2; the type's "
       "maximum for integers).");
   sub.def(
-      "storage_dtype", [](const std::string& name) { return storageDtype(dtypeOrThrow(name)); },
+      "storage_dtype", [](const std::string& name) { return storageDtype(dtypeArg(name)); },
       py::arg("dtype"), "The numpy dtype from_float32 returns for this type.");
   sub.def("stochastic_bits", &tn::stochasticBits, py::arg("seed"), py::arg("index"),
           "The 32 random bits that element `index` of a stochastic conversion with `seed` uses.");

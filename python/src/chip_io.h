@@ -8,6 +8,7 @@
 #include <string>
 #include <utility>
 
+#include "args.h"
 #include "errors.h"
 #include "trnsim/numerics/dtype.h"
 #include "trnsim/sim/chip.h"
@@ -52,9 +53,7 @@ inline pybind11::dtype bitsDtype(numerics::DType t) {
 /// Runs the loaded chip with `o` and the rounding named `rounding` ("rne" or "stochastic"),
 /// releasing the GIL while it runs; a failed run raises its error class (errors.cpp).
 inline sim::RunResult runChip(sim::Chip& chip, sim::RunOptions o, const std::string& rounding) {
-  auto r = numerics::parseRounding(rounding);
-  if (!r) throw pybind11::value_error("rounding must be 'rne' or 'stochastic'");
-  o.rounding = *r;
+  o.rounding = roundingArg(rounding);
   Expected<sim::RunResult> res = Status();
   {
     pybind11::gil_scoped_release release;
