@@ -130,6 +130,11 @@ isa::AluOp aluOf(py::handle h) {
   return enumOf<isa::AluOp>(h, int(isa::AluOp::kCount), "ALU operation", isa::parseAluOpName);
 }
 isa::ActFunc actOf(py::handle h) {
+  if (PyUnicode_Check(h.ptr())) {
+    const std::string name = py::str(h);
+    for (const auto& [from, to] : pybind::actAliases())
+      if (name == from) return *isa::parseActFuncName(to);
+  }
   return enumOf<isa::ActFunc>(h, int(isa::ActFunc::kCount), "activation function",
                               isa::parseActFuncName);
 }
@@ -239,6 +244,13 @@ const std::vector<std::pair<std::string_view, std::string_view>>& aluAliases() {
       {"all", "logical_and"},
       {"any", "logical_or"},
       {"logical_shift_right", "logical_right_shift"}};
+  return kAliases;
+}
+
+const std::vector<std::pair<std::string_view, std::string_view>>& actAliases() {
+  // numpy / nki.language spellings -> the core's names (isa::actFuncName)
+  static const std::vector<std::pair<std::string_view, std::string_view>> kAliases = {
+      {"absolute", "abs"}};
   return kAliases;
 }
 

@@ -55,6 +55,16 @@ void bindIsa(py::module_& m) {
       "other spellings of ALU operations (numpy / nki.language) -> core name; sim.KernelBuilder "
       "takes them, and trnsim.nki maps its spellings with this table");
   sub.def(
+      "act_aliases",
+      [] {
+        py::dict d;
+        for (const auto& [from, to] : pybind::actAliases())
+          d[py::str(std::string(from))] = py::str(std::string(to));
+        return d;
+      },
+      "other spellings of activation functions (numpy) -> core name; sim.KernelBuilder takes "
+      "them, and trnsim.nki maps its spellings with this table");
+  sub.def(
       "engines", [] { return namesOf<arch::Engine>(arch::kNumEngines, arch::engineName); },
       "names of every engine, index = arch::Engine value");
   sub.def(

@@ -26,6 +26,8 @@ struct PyProgram {
 /// (numpy ufuncs, nki.language functions): alias -> core name, each alias not a core name.
 /// The one list: trnsim._trnsim.isa.alu_aliases() hands it to the NKI front end (nki/_ops.py).
 const std::vector<std::pair<std::string_view, std::string_view>>& aluAliases();
+/// The same for activation functions (isa::actFuncName): trnsim._trnsim.isa.act_aliases().
+const std::vector<std::pair<std::string_view, std::string_view>>& actAliases();
 
 /// Registers KernelBuilder, Tensor, AccessPattern and Program in `m` (the sim submodule).
 void bindBuilder(pybind11::module_& m);

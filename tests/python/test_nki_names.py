@@ -141,3 +141,30 @@ def test_nki_and_the_builder_binding_take_the_same_alu_spellings():
     for s, core in [("maximum", "max"), ("greater_equal", "is_ge"), ("true_divide", "divide")]:
         assert _builder_op(s) == core and _front_end_op(s) == core
         assert _ops._alu(getattr(np, s)) == _names.ALU[core]  # a numpy ufunc, as kernels pass it
+
+
+def test_nki_and_the_builder_binding_take_the_same_activation_spellings():
+    aliases, core = cisa.act_aliases(), set(cisa.act_funcs())
+    assert not set(aliases) & core and set(aliases.values()) <= core
+    assert _ops._ACT_NAMES == aliases
+    spellings = core | set(aliases) | {n for n in dir(np) if isinstance(getattr(np, n), np.ufunc)}
+    spellings |= {"Exp", "", "relu6x"}
+    accepted = 0
+    for s in sorted(spellings):
+        kb = sim.KernelBuilder("trn2", "t")
+        a = kb.sbuf("a", "float32", [128, 4])
+        b = kb.sbuf("b", "float32", [128, 4])
+        try:
+            kb.activation(dst=b, op=s, data=a, scale=1.0)
+            line = [ln for ln in kb.finish().text().splitlines() if "activation" in ln][0]
+            builder = re.search(r"func=(\w+)", line).group(1)
+        except ValueError:
+            builder = None
+        try:
+            front = cisa.act_funcs()[_ops._act(s)]
+        except (nki.errors.NkiValueError, nki.errors.NotSupportedError):
+            front = None
+        assert front == builder, (s, front, builder)
+        accepted += front is not None
+    assert accepted >= len(core) + len(aliases)
+    assert _ops._act(np.absolute) == _names.ACT["abs"]  # a numpy ufunc, as kernels pass it

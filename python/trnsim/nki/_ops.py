@@ -14,7 +14,8 @@ from ._names import ALU as _ALU
 #: other spellings of ALU operations -> the core's name ("maximum" -> "max", "greater" -> "is_gt");
 #: the kernel builder binding's own table, so nki and sim.KernelBuilder take the same spellings
 _ALU_NAMES = _cisa.alu_aliases()
-_ACT_NAMES = {"absolute": "abs", "copy": "copy", "identity": "identity", "reciprocal": "reciprocal"}
+#: the same for activation functions ("absolute" -> "abs")
+_ACT_NAMES = _cisa.act_aliases()
 
 
 def _alu(op) -> int:
