@@ -120,21 +120,22 @@ E enumOf(py::handle h, int count, const char* what, std::optional<E> (*parse)(st
   if (!e) throw py::value_error("unknown " + std::string(what) + " '" + name + "'");
   return *e;
 }
+/// The core name `h` stands for when it is a string in `table` (alias -> core name).
+std::optional<std::string_view> aliasTarget(
+    py::handle h, const std::vector<std::pair<std::string_view, std::string_view>>& table) {
+  if (!PyUnicode_Check(h.ptr())) return std::nullopt;
+  const std::string name = py::str(h);
+  for (const auto& [from, to] : table)
+    if (name == from) return to;
+  return std::nullopt;
+}
 isa::AluOp aluOf(py::handle h) {
   if (h.is_none()) return isa::AluOp::kBypass;
-  if (PyUnicode_Check(h.ptr())) {
-    const std::string name = py::str(h);
-    for (const auto& [from, to] : pybind::aluAliases())
-      if (name == from) return *isa::parseAluOpName(to);
-  }
+  if (auto core = aliasTarget(h, pybind::aluAliases())) return *isa::parseAluOpName(*core);
   return enumOf<isa::AluOp>(h, int(isa::AluOp::kCount), "ALU operation", isa::parseAluOpName);
 }
 isa::ActFunc actOf(py::handle h) {
-  if (PyUnicode_Check(h.ptr())) {
-    const std::string name = py::str(h);
-    for (const auto& [from, to] : pybind::actAliases())
-      if (name == from) return *isa::parseActFuncName(to);
-  }
+  if (auto core = aliasTarget(h, pybind::actAliases())) return *isa::parseActFuncName(*core);
   return enumOf<isa::ActFunc>(h, int(isa::ActFunc::kCount), "activation function",
                               isa::parseActFuncName);
 }

@@ -21,6 +21,13 @@ using namespace trnsim;
 namespace {
 
 /// The names of enum E's values 0..count-1, index = the C++ enum value.
+/// An alias table of the builder binding (alias -> core name) as a dict.
+py::dict aliasDict(const std::vector<std::pair<std::string_view, std::string_view>>& table) {
+  py::dict d;
+  for (const auto& [from, to] : table) d[py::str(std::string(from))] = py::str(std::string(to));
+  return d;
+}
+
 template <typename E, typename NameFn>
 std::vector<std::string> namesOf(int count, NameFn name) {
   std::vector<std::string> names;
@@ -46,22 +53,12 @@ void bindIsa(py::module_& m) {
       "names of every activation function, index = isa::ActFunc value");
   sub.def(
       "alu_aliases",
-      [] {
-        py::dict d;
-        for (const auto& [from, to] : pybind::aluAliases())
-          d[py::str(std::string(from))] = py::str(std::string(to));
-        return d;
-      },
+      [] { return aliasDict(pybind::aluAliases()); },
       "other spellings of ALU operations (numpy / nki.language) -> core name; sim.KernelBuilder "
       "takes them, and trnsim.nki maps its spellings with this table");
   sub.def(
       "act_aliases",
-      [] {
-        py::dict d;
-        for (const auto& [from, to] : pybind::actAliases())
-          d[py::str(std::string(from))] = py::str(std::string(to));
-        return d;
-      },
+      [] { return aliasDict(pybind::actAliases()); },
       "other spellings of activation functions (numpy) -> core name; sim.KernelBuilder takes "
       "them, and trnsim.nki maps its spellings with this table");
   sub.def(
