@@ -13,6 +13,7 @@
 #include <random>
 #include <sstream>
 
+#include "compiler_test_util.h"
 #include "trnsim/compiler/hbm_plan.h"
 #include "trnsim/compiler/ops.h"
 #include "trnsim/compiler/passes.h"
@@ -22,6 +23,8 @@
 
 namespace trnsim::compiler {
 namespace {
+
+using testing::randoms;
 
 namespace fs = std::filesystem;
 
@@ -171,14 +174,6 @@ std::span<const std::byte> bytesOf(const std::vector<T>& v) {
 std::vector<float> floatsOf(const std::vector<std::byte>& b) {
   std::vector<float> v(b.size() / 4);
   std::memcpy(v.data(), b.data(), b.size());
-  return v;
-}
-
-std::vector<float> randoms(size_t n, uint32_t seed) {
-  std::mt19937 gen(seed);
-  std::normal_distribution<float> d;
-  std::vector<float> v(n);
-  for (auto& x : v) x = d(gen);
   return v;
 }
 

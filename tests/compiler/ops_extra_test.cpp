@@ -10,6 +10,7 @@
 #include <map>
 #include <random>
 
+#include "compiler_test_util.h"
 #include "trnsim/compiler/passes.h"
 #include "trnsim/compiler/text.h"
 #include "trnsim/runtime/session.h"
@@ -17,43 +18,10 @@
 namespace trnsim::compiler {
 namespace {
 
-std::vector<float> randoms(size_t n, uint32_t seed) {
-  std::mt19937 gen(seed);
-  std::normal_distribution<float> d;
-  std::vector<float> v(n);
-  for (auto& x : v) x = d(gen);
-  return v;
-}
-
-template <class T>
-std::vector<T> as(const std::vector<std::byte>& b) {
-  std::vector<T> v(b.size() / sizeof(T));
-  std::memcpy(v.data(), b.data(), b.size());
-  return v;
-}
-
-/// Compiles `ir` for trn2, uploads the inputs, runs it and returns the executable.
-std::shared_ptr<runtime::Executable> runIr(
-    const std::string& ir, const std::map<std::string, std::vector<std::byte>>& inputs) {
-  auto chip = arch::loadChip("trn2");
-  EXPECT_TRUE(chip.hasValue());
-  runtime::Session session;
-  auto exe = session.compile(ir, *chip);
-  EXPECT_TRUE(exe.hasValue()) << exe.status().toString();
-  if (!exe.hasValue()) return nullptr;
-  for (const auto& [name, bytes] : inputs) EXPECT_TRUE((*exe)->upload(name, bytes).isOk()) << name;
-  auto rec = (*exe)->run(false);
-  EXPECT_TRUE(rec.hasValue()) << rec.status().toString();
-  if (!rec.hasValue()) return nullptr;
-  return std::move(*exe);
-}
-
-template <class T>
-std::vector<std::byte> bytes(const std::vector<T>& v) {
-  std::vector<std::byte> b(v.size() * sizeof(T));
-  std::memcpy(b.data(), v.data(), b.size());
-  return b;
-}
+using testing::randoms;
+using testing::as;
+using testing::bytes;
+using testing::runIr;
 
 TEST(RowOps, CumsumAlongAnyDim) {
   const std::string ir =

@@ -10,12 +10,17 @@
 #include <map>
 #include <random>
 
+#include "compiler_test_util.h"
 #include "trnsim/compiler/passes.h"
 #include "trnsim/compiler/text.h"
 #include "trnsim/runtime/session.h"
 
 namespace trnsim::compiler {
 namespace {
+
+using testing::as;
+using testing::bytes;
+using testing::runIr;
 
 /// Normal values times `scale` plus a ramp of `slope` per element along each row of `len`, so
 /// that the row's max grows from chunk to chunk (the online softmax has to rescale its sum).
@@ -28,20 +33,6 @@ std::vector<float> rowData(size_t rows, size_t len, uint32_t seed, float scale, 
   return v;
 }
 
-template <class T>
-std::vector<T> as(const std::vector<std::byte>& b) {
-  std::vector<T> v(b.size() / sizeof(T));
-  std::memcpy(v.data(), b.data(), b.size());
-  return v;
-}
-
-template <class T>
-std::vector<std::byte> bytes(const std::vector<T>& v) {
-  std::vector<std::byte> b(v.size() * sizeof(T));
-  std::memcpy(b.data(), v.data(), b.size());
-  return b;
-}
-
 uint16_t toBf16(float f) {  // round to nearest even
   uint32_t u;
   std::memcpy(&u, &f, 4);
@@ -52,22 +43,6 @@ float fromBf16(uint16_t h) {
   float f;
   std::memcpy(&f, &u, 4);
   return f;
-}
-
-/// Compiles `ir` for trn2, uploads the inputs, runs it and returns the executable.
-std::shared_ptr<runtime::Executable> runIr(
-    const std::string& ir, const std::map<std::string, std::vector<std::byte>>& inputs) {
-  auto chip = arch::loadChip("trn2");
-  EXPECT_TRUE(chip.hasValue());
-  runtime::Session session;
-  auto exe = session.compile(ir, *chip);
-  EXPECT_TRUE(exe.hasValue()) << exe.status().toString();
-  if (!exe.hasValue()) return nullptr;
-  for (const auto& [name, bytes] : inputs) EXPECT_TRUE((*exe)->upload(name, bytes).isOk()) << name;
-  auto rec = (*exe)->run(false);
-  EXPECT_TRUE(rec.hasValue()) << rec.status().toString();
-  if (!rec.hasValue()) return nullptr;
-  return std::move(*exe);
 }
 
 /// Checks softmax (or log-softmax) of n values at in[base + j * stride] against out at the same
