@@ -106,16 +106,21 @@ void bindNki(py::module_& m) {
   sub.def(
       "execute",
       [](sim::Chip& chip, const std::shared_ptr<RunRecord>& rec, bool values, bool timing,
-         bool events, bool detectUninitialized, uint64_t seed, const std::string& rounding) {
+         bool events, bool detectUninitialized, uint64_t seed, const std::string& rounding,
+         uint32_t threads) {
         sim::RunOptions o;
         o.computeValues = values;
         o.computeTiming = timing;
         o.recordEvents = events && timing;
         o.detectUninitialized = detectUninitialized;
         o.seed = seed;
+        o.threads = threads;
         rec->result = pybind::runChip(chip, o, rounding);
       },
       py::arg("chip"), py::arg("record"), py::arg("values") = true, py::arg("timing") = true,
       py::arg("events") = false, py::arg("detect_uninitialized") = true, py::arg("seed") = 0,
-      py::arg("rounding") = "rne");
+      py::arg("rounding") = "rne", py::arg("threads") = 0,
+      "Runs the loaded programs into the record; threads: host threads for the functional "
+      "work inside one instruction (0 = one per host core; the values and timing are the same "
+      "for any count)");
 }

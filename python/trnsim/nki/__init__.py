@@ -90,13 +90,14 @@ class Kernel:
             out, run = _launch_multichip(
                 self.fn, _rank_args(args, int(opts["num_ranks"])), kwargs, self.grid, chip=chip,
                 trace=opts.get("trace"), report=opts.get("report"), system=opts.get("system"),
-                threads=opts.get("threads") or 0, timing_only=bool(opts.get("timing_only")),
+                threads=opts.get("threads"), timing_only=bool(opts.get("timing_only")),
                 fill_unwritten=opts.get("fill_unwritten"))
         else:
             out, run = _launch(self.fn, args, kwargs, self.grid, chip=chip,
                                trace=opts.get("trace"), report=opts.get("report"),
                                multicore=opts.get("multicore", True), system=opts.get("system"),
-                               fill_unwritten=opts.get("fill_unwritten"))
+                               fill_unwritten=opts.get("fill_unwritten"),
+                               threads=opts.get("threads"))
         if run is not None:
             self.last_run = _last_run = run
         return out
@@ -138,13 +139,19 @@ def jit(kernel=None, **options):
     """Decorator: ``@nki.jit`` or ``@nki.jit(platform_target="trn1", trace="k.json")``.
     NKI's compiler options (mode, show_compiler_tb, debug_kernel, ...) are accepted and ignored.
     An unknown target (platform_target= / target= / chip=) is an error at the decorator.
-    ``fill_unwritten=0`` zero-fills output elements the kernel never wrote (else an error)."""
+    ``fill_unwritten=0`` zero-fills output elements the kernel never wrote (else an error).
+    ``threads=N``: host threads for the work inside one instruction (0, the default, = one
+    per host core; with num_ranks, the threads running the ranks); outputs and timing are the
+    same for every N. A bad value is an error at the decorator."""
     if kernel is None:
         return lambda fn: jit(fn, **options)
     chip = options.get("platform_target") or options.get("target") or options.get("chip")
     if chip is not None:
         from ._grid import target_chip
         target_chip(chip, getattr(kernel, "__name__", "kernel"))
+    if "threads" in options:
+        from ._launch import threads_option
+        threads_option(options["threads"], getattr(kernel, "__name__", "kernel"))
     if isinstance(kernel, Kernel):
         return Kernel(kernel.fn, kernel.grid, **{**kernel.options, **options})
     return Kernel(kernel, **options)

@@ -304,16 +304,39 @@ def _write_report(record, trace, report):
             f.write(text)
 
 
+_MAX_THREADS = 2**32 - 1  # RunOptions::threads / ClusterOptions::threads are uint32
+
+
+def threads_option(value, kname=None) -> int:
+    """The ``threads=`` run option as the core takes it: a non-negative int (0, the default,
+    = one per host core). Anything else is an error naming the keyword and the kernel."""
+    if value is None:
+        return 0
+    where = f"{kname}: " if kname else ""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise _err.NkiTypeError(
+            f"{where}threads={value!r} is a {type(value).__name__}; give an int number of host "
+            "threads (0 = one per host core)")
+    if not 0 <= int(value) <= _MAX_THREADS:
+        raise _err.NkiValueError(
+            f"{where}threads={int(value)}: give a number of host threads from 0 (one per host "
+            f"core) to {_MAX_THREADS}")
+    return int(value)
+
+
 def launch(fn, args, kwargs, grid=(), chip=None, trace=None, report=None, name=None,
-           multicore=True, system=None, fill_unwritten=None):
+           multicore=True, system=None, fill_unwritten=None, threads=None):
     """Traces `fn` once per grid point, runs the programs on a simulated chip and returns
     (outputs as numpy, RunInfo). A lone chip is a world of one rank (rank 0): collectives
-    over that rank copy src to dst; more ranks need launch_multichip."""
+    over that rank copy src to dst; more ranks need launch_multichip. ``threads``: host
+    threads for the work inside one instruction (RunOptions::threads; 0 or None = one per
+    host core); values and timing do not depend on it."""
     import time
     if _context._CTX is not None:  # a kernel called from a kernel: inline it
         return fn(*args, **kwargs), None
     kname = name or getattr(fn, "__name__", "kernel")
     chip = target_chip(chip, kname)
+    nthreads = threads_option(threads, kname)
     info = chip_info(chip)
     grid, core_of = resolve_grid(grid, kname)
     npoints = int(np.prod(grid)) if grid else 1
@@ -362,7 +385,8 @@ def launch(fn, args, kwargs, grid=(), chip=None, trace=None, report=None, name=N
                 chip_obj.write(nm, arr, 0)
         # Events always: the summary's per-engine instruction and wait counts come from them
         # (a few percent of the run's host time), trace file or not.
-        _cnki.execute(chip_obj, rec, values=True, timing=True, events=True)
+        _cnki.execute(chip_obj, rec, values=True, timing=True, events=True,
+                      threads=nthreads)
     except _cnki.CoreError as e:
         raise _err.from_core(e, None) from None
     except _csim.SimError as e:

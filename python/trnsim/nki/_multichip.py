@@ -13,7 +13,7 @@ from . import _context
 from . import errors as _err
 from ._dtypes import is_float, numpy_dtype
 from ._grid import resolve_grid, target_chip
-from ._launch import _host_inputs, _is_array, _trace, _write_report
+from ._launch import _host_inputs, _is_array, _trace, _write_report, threads_option
 from ._outputs import _read_outputs, _write_back, check_unwritten, fill_unwritten_option
 
 
@@ -153,6 +153,7 @@ def launch_multichip(fn, rank_args, kwargs, grid=(), chip=None, trace=None, repo
     grid, _ = resolve_grid(grid, kname)
     pids = list(np.ndindex(*grid)) if grid else [()]
     fill = fill_unwritten_option(fill_unwritten)
+    nthreads = threads_option(threads, kname)
 
     t0 = time.perf_counter()
     per_rank = []  # (ctxs, outs, host_inputs) per rank; None = reuse rank 0's program
@@ -175,7 +176,7 @@ def launch_multichip(fn, rank_args, kwargs, grid=(), chip=None, trace=None, repo
             "multi-chip runs need the cluster runtime (fabric::Cluster), which this build of "
             "trnsim._trnsim does not have")
     try:
-        cluster = _cfab.Cluster(chip, n, system or "", int(threads))
+        cluster = _cfab.Cluster(chip, n, system or "", nthreads)
         shared_prog = per_rank[0][0][0].program
         programs = []
         for r, (ctxs, outs, hin) in enumerate(per_rank):
