@@ -10,8 +10,8 @@ in its own subprocess, the two alternating, REPEATS times; the medians of the si
 
 A stage is a folder holding a `trnsim` package with its `_trnsim*.so` (docs/CONTRIBUTING.md);
 without --new the installed package is measured, without --old only it (what `make bench`
-runs). The new build runs with 1 and 2 threads; the old one without the `threads` keyword
-(builds before it ran on one thread).
+runs). The new build runs with 1 and 2 threads, the old one with 1 (a build without the
+`threads` keyword is called without it: those ran on one thread).
 """
 
 import argparse
@@ -22,20 +22,22 @@ import subprocess
 import sys
 
 CHILD = r"""
-import json, sys, inspect
+import hashlib, json, sys
 import numpy as np
 from trnsim._trnsim import kernels
 n, threads = int(sys.argv[1]), int(sys.argv[2])
 rng = np.random.default_rng(0)
 lhsT = rng.standard_normal((n, n), dtype=np.float32)
 rhs = rng.standard_normal((n, n), dtype=np.float32)
-kw = {} if threads < 0 else {"threads": threads}
+args = dict(chip="trn2", in_dtype="bfloat16", out_dtype="bfloat16", timing=False)
 try:
-    _, info = kernels.matmul(lhsT, rhs, chip="trn2", in_dtype="bfloat16", out_dtype="bfloat16",
-                             timing=False, **kw)
+    out, info = kernels.matmul(lhsT, rhs, threads=threads, **args)
 except TypeError:
-    print(json.dumps(None)); sys.exit(0)
-print(json.dumps(info["host_seconds"]))
+    # A build before the `threads` keyword: it runs on one thread, so only 1 is measurable.
+    if threads != 1:
+        print(json.dumps(None)); sys.exit(0)
+    out, info = kernels.matmul(lhsT, rhs, **args)
+print(json.dumps([info["host_seconds"], hashlib.sha256(out.tobytes()).hexdigest()]))
 """
 
 
@@ -45,7 +47,7 @@ def child_seconds(stage, n, threads):
         env["PYTHONPATH"] = stage
     out = subprocess.run([sys.executable, "-c", CHILD, str(n), str(threads)], env=env,
                          check=True, capture_output=True, text=True).stdout
-    return json.loads(out.strip().splitlines()[-1])
+    return json.loads(out.strip().splitlines()[-1])  # [seconds, sha256 of the output] or None
 
 
 def numpy_seconds(n, repeats):
@@ -75,15 +77,17 @@ def main():
         runs = {("old", 1): [], ("new", 1): [], ("new", 2): []}
         if not args.old:
             del runs[("old", 1)]
+        digests = set()  # of every run's output: one value when all builds agree bit for bit
         for _ in range(args.repeats):
             for (which, threads), times in runs.items():
                 stage = args.old if which == "old" else args.new
-                # -1: call without the keyword (an old build runs on one thread).
-                t = child_seconds(stage, n, -1 if which == "old" else threads)
-                if t is not None:
-                    times.append(t)
+                r = child_seconds(stage, n, threads)
+                if r is not None:
+                    times.append(r[0])
+                    digests.add(r[1])
         np_s = numpy_seconds(n, args.repeats)
-        row = {"n": n, "numpy_fp32_gflops": flops / np_s / 1e9}
+        row = {"n": n, "numpy_fp32_gflops": flops / np_s / 1e9,
+               "same_output_bits": len(digests) == 1}
         for (which, threads), times in runs.items():
             if times:
                 med = statistics.median(times)

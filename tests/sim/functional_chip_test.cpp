@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <random>
 #include <string>
@@ -72,6 +73,51 @@ TEST(FunctionalChip, UninitializedReadNamesInstructionOperandTensorAndElement) {
   auto out = testing::readF(chip, "out");
   EXPECT_EQ(out[0], 2.0f);
   EXPECT_TRUE(std::isnan(out[3]));
+}
+
+TEST(FunctionalChip, NeverWrittenBytesReadAsTheSentinelWhereverTheyLie) {
+  // Memories get their 0xFF sentinel lazily, one 4 KiB chunk at a time, when something first
+  // touches the chunk. Rows of `t` are 12000 bytes: the DMA in writes bytes [0, 6000) of each
+  // (chunk 1 half written), the DMA out reads all of them (chunk 2 first touched by a read).
+  Chip chip = loadProgram([](KernelBuilder& kb) {
+    auto in = kb.hbm("in", DType::kFP32, {128, 1500}, TensorKind::kInput);
+    auto out = kb.hbm("out", DType::kFP32, {128, 3000}, TensorKind::kOutput);
+    auto t = kb.sbuf("t", DType::kFP32, {128, 3000});
+    (void)kb.sbuf("never", DType::kBF16, {128, 5000});
+    ASSERT_TRUE(kb.dmaCopy(t({isa::Slice::all(), isa::Slice::range(0, 1500)}), in.ap()).isOk());
+    ASSERT_TRUE(kb.dmaCopy(out.ap(), t.ap()).isOk());
+  });
+  auto allSentinel = [](const std::vector<std::byte>& bytes) {
+    for (std::byte b : bytes)
+      if (b != std::byte{0xFF}) return false;
+    return !bytes.empty();
+  };
+  auto before = chip.read("out");
+  ASSERT_TRUE(before.hasValue()) << before.status().toString();
+  EXPECT_TRUE(allSentinel(*before));
+  std::vector<float> in(128 * 1500);
+  for (size_t i = 0; i < in.size(); ++i) in[i] = float(i % 977) - 300.0f;
+  testing::writeF(chip, "in", in);
+  RunOptions o = valuesOnly();
+  o.detectUninitialized = false;
+  testing::runOk(chip, o);
+  auto out = chip.read("out");
+  ASSERT_TRUE(out.hasValue()) << out.status().toString();
+  ASSERT_EQ(out->size(), size_t(128 * 3000 * 4));
+  for (size_t p = 0; p < 128; ++p) {
+    std::vector<float> written(1500);
+    std::memcpy(written.data(), out->data() + p * 12000, 6000);
+    EXPECT_EQ(written, std::vector<float>(in.begin() + long(p * 1500),
+                                          in.begin() + long(p * 1500 + 1500)))
+        << "partition " << p;
+    EXPECT_TRUE(allSentinel(std::vector<std::byte>(out->begin() + long(p * 12000 + 6000),
+                                                   out->begin() + long(p * 12000 + 12000))))
+        << "partition " << p;
+  }
+  auto never = chip.read("never");
+  ASSERT_TRUE(never.hasValue()) << never.status().toString();
+  EXPECT_EQ(never->size(), size_t(128 * 5000 * 2));
+  EXPECT_TRUE(allSentinel(*never));
 }
 
 TEST(FunctionalChip, UnwrittenHbmInputIsAnError) {

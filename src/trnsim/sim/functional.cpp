@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cstring>
 #include <fstream>
 #include <functional>
 #include <string>
@@ -28,8 +29,23 @@ using isa::TensorDecl;
 // Memories
 
 void Memory::allocate(uint64_t size) {
-  bytes.assign(size, std::byte{0xFF});
+  // Left uninitialized: a large allocation is mapped on demand by the host, so pages nothing
+  // touches cost neither a fill nor a page fault (touch() writes the sentinel chunk by chunk).
+  bytes_ = std::make_unique_for_overwrite<std::byte[]>(size);
+  size_ = size;
+  filled_.assign((size + kChunkBytes * 64 - 1) / (kChunkBytes * 64), 0);
   written.assign(size);
+}
+
+void Memory::fillChunks(uint64_t first, uint64_t last) {
+  for (uint64_t c = first; c <= last; ++c) {
+    uint64_t& word = filled_[c / 64];
+    const uint64_t bit = uint64_t(1) << (c % 64);
+    if ((word & bit) != 0) continue;
+    const uint64_t begin = c * kChunkBytes;
+    std::memset(bytes_.get() + begin, 0xFF, size_t(std::min(kChunkBytes, size_ - begin)));
+    word |= bit;
+  }
 }
 
 uint64_t hostMemoryAvailable() {

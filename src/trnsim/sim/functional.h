@@ -19,15 +19,38 @@
 namespace trnsim::sim {
 
 /// A byte array with a shadow that records which bytes were ever written (one bit per byte).
-/// Filled with the sentinel 0xFF (NaN in every float format, -1 / max in the integer ones)
-/// when allocated.
+/// Reads of bytes nothing wrote see the sentinel 0xFF (NaN in every float format, -1 / max in
+/// the integer ones). The sentinel is written lazily, one chunk of kChunkBytes at a time, the
+/// first time an access touches the chunk (touch(): every view of the memory calls it before
+/// it reads or writes), so a 24 MiB SBUF of which a kernel uses a few MiB costs a few MiB of
+/// fills and page faults; what any read sees is the same as with a fill at allocation.
 struct Memory {
-  std::vector<std::byte> bytes;
+  static constexpr uint64_t kChunkBytes = 4096;
+
   WrittenBits written;  ///< the bytes a host write or an instruction wrote
 
-  bool allocated() const { return !bytes.empty(); }
+  bool allocated() const { return size_ != 0; }
   void allocate(uint64_t size);
-  uint64_t size() const { return bytes.size(); }
+  uint64_t size() const { return size_; }
+  /// The bytes; only those of touched chunks hold defined values.
+  std::byte* data() { return bytes_.get(); }
+  const std::byte* data() const { return bytes_.get(); }
+  /// Gives the chunks of [offset, offset + count) that nothing touched before the sentinel.
+  /// The range must lie inside the memory. Not thread-safe: call it before parallel work.
+  void touch(uint64_t offset, uint64_t count) {
+    if (count == 0) return;
+    const uint64_t first = offset / kChunkBytes, last = (offset + count - 1) / kChunkBytes;
+    for (uint64_t c = first; c <= last; ++c)
+      if (((filled_[c / 64] >> (c % 64)) & 1u) == 0) fillChunks(c, last);
+  }
+
+ private:
+  /// The sentinel into the unfilled chunks of [first, last].
+  void fillChunks(uint64_t first, uint64_t last);
+
+  std::unique_ptr<std::byte[]> bytes_;  ///< uninitialized until touched
+  uint64_t size_ = 0;
+  std::vector<uint64_t> filled_;  ///< one bit per chunk: it holds the sentinel or data
 };
 
 /// Per-core, per-engine, per-partition xorwow generator state (5 words + Weyl counter).

@@ -58,10 +58,21 @@ struct View : isa::OperandLayout {
   std::string elementString(int64_t idx) const;
 };
 
+/// Gives the sentinel to the chunks of its memory that `v`'s bounding box covers and nothing
+/// touched before (Memory::touch). Every view is touched once, when made, before any gather
+/// or scatter through it (or a view of part of it) runs.
+void touch(const View& v);
 /// Raw element bytes of `v` in row-major order.
 void gatherRaw(const View& v, std::byte* out);
 /// Writes raw element bytes (row-major); elements whose mask byte is 0 are left alone.
 void scatterRaw(const View& v, const std::byte* in, const uint8_t* mask = nullptr);
+/// Marks every element of `v` written (for a handler that stored them through data()).
+void markWritten(const View& v);
+/// True when `v` is P rows of F contiguous elements, row p at byte base + p * rowStride.
+inline bool contiguousRows(const View& v) {
+  return v.count[0] == 1 && v.count[1] == 1 && v.count[2] == 1 &&
+         (v.stride[3] == v.esize || v.F <= 1);
+}
 /// Index of the first element of `v` with a byte nothing wrote, or nullopt.
 std::optional<int64_t> firstUninitialized(const View& v);
 /// Per element: 1 when every byte of it was written.

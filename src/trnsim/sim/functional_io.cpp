@@ -22,7 +22,7 @@ Status Exec::operandSpan(uint8_t slot, std::span<const std::byte>& out) {
                     v.stride[3] == v.esize && (v.P <= 1 || v.rowStride == v.F * v.esize);
   if (!contiguous || v.numElements() == 0) return {};
   TRNSIM_RETURN_IF_ERROR(checkInit(v));
-  out = std::span<const std::byte>(v.mem->bytes.data() + v.base, size_t(v.numElements() * v.esize));
+  out = std::span<const std::byte>(v.mem->data() + v.base, size_t(v.numElements() * v.esize));
   return {};
 }
 
@@ -70,6 +70,10 @@ Expected<std::pair<Memory*, View>> hostView(FunctionalChip::Impl& impl, const Pr
                     fmt::format("tensor '{}' lies outside its memory", d.name));
     v.base = int64_t(d.partitionStart) * rowBytes + int64_t(d.byteOffset);
     v.rowStride = rowBytes;
+    v.onChip = true;
+    v.row0 = d.partitionStart;
+    v.lo = int64_t(d.byteOffset);
+    v.hi = v.lo + v.F * v.esize;
   } else {
     v.P = 1;
     v.F = d.numElements();
@@ -79,7 +83,10 @@ Expected<std::pair<Memory*, View>> hostView(FunctionalChip::Impl& impl, const Pr
     if (uint64_t(v.base) + uint64_t(v.F * v.esize) > v.mem->size())
       return Status(ErrorCode::kOutOfBounds,
                     fmt::format("tensor '{}' lies outside the HBM the programs declare", d.name));
+    v.lo = v.base;
+    v.hi = v.base + v.F * v.esize;
   }
+  detail::touch(v);
   return std::make_pair(v.mem, v);
 }
 

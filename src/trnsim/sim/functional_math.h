@@ -3,10 +3,12 @@
 // integers, activation functions, and the fp32 matmul kernel. Internal to the sim layer.
 
 #include <cmath>
+#include <cstddef>
 #include <cstdint>
 #include <limits>
 
 #include "trnsim/isa/instruction.h"
+#include "trnsim/numerics/dtype.h"
 
 namespace trnsim::sim::detail {
 
@@ -174,13 +176,21 @@ inline float activate(ActFunc f, float x) {
   return std::numeric_limits<float>::quiet_NaN();
 }
 
-/// c[m * N + n] = sum_k a[k * M + m] * b[k * N + n] for k = 0..K-1 in increasing order, in fp32,
-/// each product rounded before its add, so every host gives the same bits. `skipZeroB`: terms
+/// One operand of matmulF32: rows of contiguous elements of `dtype`, row k starting at
+/// `data + k * rowStride` bytes (a view of simulated memory, or a gathered fp32 array).
+struct MatmulInput {
+  const std::byte* data = nullptr;
+  int64_t rowStride = 0;  ///< bytes
+  numerics::DType dtype = numerics::DType::kFP32;
+};
+
+/// c[m * ldc + n] = sum_k a[k][m] * b[k][n] for k = 0..K-1 in increasing order, in fp32 (the
+/// inputs converted from their dtypes), each product rounded before its add, so every host
+/// gives the same bits; `accumulate`: c[m * ldc + n] + that sum instead. `skipZeroB`: terms
 /// whose b is exactly zero are skipped (bit-accurate transpose through an identity matrix).
-/// `exactProducts`: both inputs have <= 12 significant bits, so a fused multiply-add would give
-/// the same bits wherever the products stay finite and normal (unused: functional_matmul.cpp).
-/// `threads`: host threads for the columns (0 = one per host core); the bits do not depend on it.
-void matmulF32(const float* a, const float* b, float* c, int K, int M, int N, bool skipZeroB,
-               bool exactProducts = false, uint32_t threads = 1);
+/// `threads`: host threads for the columns (0 = one per host core); the bits do not depend on
+/// it. `c` must not overlap the inputs.
+void matmulF32(const MatmulInput& a, const MatmulInput& b, float* c, int64_t ldc, int K, int M,
+               int N, bool skipZeroB, bool accumulate, uint32_t threads = 1);
 
 }  // namespace trnsim::sim::detail

@@ -1,6 +1,7 @@
 // TensorE: nc_matmul (through the fp32 GEMM kernel of functional_matmul.cpp) and
 // nc_transpose; dma_transpose shares the transpose.
 
+#include <cstdint>
 #include <cstring>
 
 #include "trnsim/sim/functional_detail.h"
@@ -25,35 +26,55 @@ Status Exec::matmul() {
     return error(
         ErrorCode::kInvalidArgument,
         fmt::format("dst is [{} x {}] but stationary/moving give [{} x {}]", dst.P, dst.F, M, N));
+  // Reads checked in the order the operands are read: stationary, moving, then the old PSUM.
+  const bool accumulate = in_.has(isa::kFlagAccumulate);
+  TRNSIM_RETURN_IF_ERROR(checkInit(st));
+  TRNSIM_RETURN_IF_ERROR(checkInit(mv));
+  if (accumulate) TRNSIM_RETURN_IF_ERROR(checkInit(dst));
+  // Operands that are rows of contiguous elements are read in place (converted while the
+  // kernel packs them); others are gathered into fp32 first.
   std::vector<float> a, b;
-  TRNSIM_RETURN_IF_ERROR(readFloats(st, a));
-  TRNSIM_RETURN_IF_ERROR(readFloats(mv, b));
-  if (doubleRow) {
-    // Row r of partition k becomes contraction row r * P + k.
-    auto regroup = [&](const std::vector<float>& src, int width) {
-      std::vector<float> out(src.size());
-      const int P = int(st.P);
-      for (int k = 0; k < P; ++k)
-        for (int r = 0; r < 2; ++r)
-          std::memcpy(&out[size_t((r * P + k) * width)], &src[size_t(k * 2 * width + r * width)],
-                      size_t(width) * sizeof(float));
-      return out;
-    };
-    a = regroup(a, M);
-    b = regroup(b, N);
+  MatmulInput ain, bin;
+  if (!doubleRow && contiguousRows(st) && contiguousRows(mv)) {
+    ain = {st.mem->data() + st.base, st.rowStride, st.dtype};
+    bin = {mv.mem->data() + mv.base, mv.rowStride, mv.dtype};
+  } else {
+    a.resize(size_t(st.numElements()));
+    b.resize(size_t(mv.numElements()));
+    gatherFloats(st, a.data());
+    gatherFloats(mv, b.data());
+    if (doubleRow) {
+      // Row r of partition k becomes contraction row r * P + k.
+      auto regroup = [&](const std::vector<float>& src, int width) {
+        std::vector<float> out(src.size());
+        const int P = int(st.P);
+        for (int k = 0; k < P; ++k)
+          for (int r = 0; r < 2; ++r)
+            std::memcpy(&out[size_t((r * P + k) * width)],
+                        &src[size_t(k * 2 * width + r * width)], size_t(width) * sizeof(float));
+        return out;
+      };
+      a = regroup(a, M);
+      b = regroup(b, N);
+    }
+    ain = {reinterpret_cast<const std::byte*>(a.data()), int64_t(M) * 4, DType::kFP32};
+    bin = {reinterpret_cast<const std::byte*>(b.data()), int64_t(N) * 4, DType::kFP32};
+  }
+  const bool skipZero = in_.has(isa::kFlagIsTranspose);
+  // An fp32 dst of contiguous rows in another memory than the operands (PSUM, as the verifier
+  // asks) takes the result in place: an fp32 write rounds nothing, so this is what
+  // writeFloats would store.
+  std::byte* dstRow0 = dst.mem->data() + dst.base;
+  if (dst.dtype == DType::kFP32 && contiguousRows(dst) && dst.mem != st.mem && dst.mem != mv.mem &&
+      dst.rowStride % 4 == 0 && reinterpret_cast<uintptr_t>(dstRow0) % alignof(float) == 0) {
+    detail::matmulF32(ain, bin, reinterpret_cast<float*>(dstRow0), dst.rowStride / 4, K, M, N,
+                      skipZero, accumulate, opts_.threads);
+    markWritten(dst);
+    return {};
   }
   std::vector<float> c(size_t(M) * size_t(N));
-  // Products of two inputs with <= 12 significant bits are exact in fp32.
-  auto narrow = [](DType t) {
-    return t == DType::kBF16 || t == DType::kFP16 || t == DType::kFP8E4M3 || t == DType::kFP8E5M2;
-  };
-  detail::matmulF32(a.data(), b.data(), c.data(), K, M, N, in_.has(isa::kFlagIsTranspose),
-                    narrow(st.dtype) && narrow(mv.dtype), opts_.threads);
-  if (in_.has(isa::kFlagAccumulate)) {
-    std::vector<float> old;
-    TRNSIM_RETURN_IF_ERROR(readFloats(dst, old));
-    for (size_t i = 0; i < c.size(); ++i) c[i] = old[i] + c[i];
-  }
+  if (accumulate) gatherFloats(dst, c.data());
+  detail::matmulF32(ain, bin, c.data(), N, K, M, N, skipZero, accumulate, opts_.threads);
   writeFloats(dst, c, 0);
   return {};
 }

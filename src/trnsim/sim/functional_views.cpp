@@ -25,6 +25,17 @@ std::string View::elementString(int64_t idx) const {
 // ---------------------------------------------------------------------------------------------
 // Gathers and scatters
 
+void touch(const View& v) {
+  if (v.numElements() <= 0) return;
+  const uint64_t len = uint64_t(v.hi - v.lo);
+  if (!v.onChip) {
+    v.mem->touch(uint64_t(v.lo), len);
+    return;
+  }
+  for (int64_t row = v.row0; row < v.row0 + int64_t(v.P); ++row)
+    v.mem->touch(uint64_t(row * v.rowStride + v.lo), len);
+}
+
 namespace {
 
 template <size_t kSize>
@@ -68,7 +79,7 @@ void markWritten(WrittenBits& w, int64_t off, int64_t n, int64_t stride, int64_t
 
 /// Raw element bytes of `v` in row-major order.
 void gatherRaw(const View& v, std::byte* out) {
-  const std::byte* mem = v.mem->bytes.data();
+  const std::byte* mem = v.mem->data();
   isa::forEachRun(v, [&](int64_t idx, int64_t off, int64_t n, int64_t s) {
     copyElems(out + idx * v.esize, v.esize, mem + off, s, n, v.esize);
     return true;
@@ -77,7 +88,7 @@ void gatherRaw(const View& v, std::byte* out) {
 
 /// Writes raw element bytes (row-major); elements whose mask byte is 0 are left alone.
 void scatterRaw(const View& v, const std::byte* in, const uint8_t* mask) {
-  std::byte* mem = v.mem->bytes.data();
+  std::byte* mem = v.mem->data();
   WrittenBits& w = v.mem->written;
   isa::forEachRun(v, [&](int64_t idx, int64_t off, int64_t n, int64_t s) {
     if (mask == nullptr) {
@@ -90,6 +101,13 @@ void scatterRaw(const View& v, const std::byte* in, const uint8_t* mask) {
         w.set(uint64_t(off + j * s), uint64_t(v.esize));
       }
     }
+    return true;
+  });
+}
+
+void markWritten(const View& v) {
+  isa::forEachRun(v, [&](int64_t, int64_t off, int64_t n, int64_t s) {
+    markWritten(v.mem->written, off, n, s, v.esize);
     return true;
   });
 }
@@ -131,7 +149,7 @@ std::vector<uint8_t> initializedFlags(const View& v) {
 }
 
 void gatherFloats(const View& v, float* out) {
-  const std::byte* mem = v.mem->bytes.data();
+  const std::byte* mem = v.mem->data();
   std::vector<std::byte> tmp;
   isa::forEachRun(v, [&](int64_t idx, int64_t off, int64_t n, int64_t s) {
     if (s == v.esize) {
@@ -147,7 +165,7 @@ void gatherFloats(const View& v, float* out) {
 
 void scatterFloats(const View& v, const float* in, numerics::Rounding r,
                    numerics::StochasticState* st) {
-  std::byte* mem = v.mem->bytes.data();
+  std::byte* mem = v.mem->data();
   WrittenBits& w = v.mem->written;
   std::vector<std::byte> tmp;
   isa::forEachRun(v, [&](int64_t idx, int64_t off, int64_t n, int64_t s) {
@@ -243,6 +261,7 @@ Expected<View> Exec::makeView(uint8_t slot) {
     return oob(fmt::format("HBM bytes {}..{} of the {} bytes the programs declare", v.lo, v.hi,
                            v.mem->size()));
   }
+  touch(v);
   return v;
 }
 

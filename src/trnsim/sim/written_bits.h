@@ -4,7 +4,8 @@
 // bytes nothing wrote are how the functional model detects uninitialized reads.
 
 #include <cstdint>
-#include <vector>
+#include <cstdlib>
+#include <memory>
 
 namespace trnsim::sim {
 
@@ -21,10 +22,16 @@ class WrittenBits {
     return firstUnwritten(offset, count) == count;
   }
   /// Host bytes the bits take.
-  uint64_t hostBytes() const { return words_.size() * sizeof(uint64_t); }
+  uint64_t hostBytes() const { return numWords_ * sizeof(uint64_t); }
 
  private:
-  std::vector<uint64_t> words_;
+  struct Free {
+    void operator()(uint64_t* p) const { std::free(p); }
+  };
+  /// Zeroed by calloc: a large block comes mapped on demand and already zero, so words of
+  /// memory nothing touches cost no page fault.
+  std::unique_ptr<uint64_t[], Free> words_;
+  uint64_t numWords_ = 0;
 };
 
 }  // namespace trnsim::sim
