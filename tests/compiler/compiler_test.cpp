@@ -7,7 +7,6 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
-#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -24,6 +23,8 @@
 namespace trnsim::compiler {
 namespace {
 
+using testing::as;
+using testing::bytes;
 using testing::randoms;
 
 namespace fs = std::filesystem;
@@ -166,17 +167,6 @@ arch::ChipConfig chipNamed(const char* name) {
   return *c;
 }
 
-template <class T>
-std::span<const std::byte> bytesOf(const std::vector<T>& v) {
-  return std::as_bytes(std::span<const T>(v));
-}
-
-std::vector<float> floatsOf(const std::vector<std::byte>& b) {
-  std::vector<float> v(b.size() / 4);
-  std::memcpy(v.data(), b.data(), b.size());
-  return v;
-}
-
 // A linear layer, GELU, a row-sum, a broadcast multiply and a softmax over odd sizes, against a
 // double-precision host computation.
 TEST(CompiledGraph, LinearGeluSoftmaxMatchesHostLoops) {
@@ -198,15 +188,15 @@ TEST(CompiledGraph, LinearGeluSoftmaxMatchesHostLoops) {
   const auto x = randoms(M * K, 1), w = randoms(N * K, 2), b = randoms(N, 3);
   std::vector<float> ws(w);
   for (auto& v : ws) v *= 0.05f;
-  ASSERT_TRUE((*exe)->upload("x", bytesOf(x)).isOk());
-  ASSERT_TRUE((*exe)->upload("w", bytesOf(ws)).isOk());
-  ASSERT_TRUE((*exe)->upload("b", bytesOf(b)).isOk());
+  ASSERT_TRUE((*exe)->upload("x", bytes(x)).isOk());
+  ASSERT_TRUE((*exe)->upload("w", bytes(ws)).isOk());
+  ASSERT_TRUE((*exe)->upload("b", bytes(b)).isOk());
   auto rec = (*exe)->run(false);
   ASSERT_TRUE(rec.hasValue()) << rec.status().toString();
   EXPECT_GT(rec->result.simulatedNs, 0);
   EXPECT_DOUBLE_EQ(rec->modelFlops, 2.0 * M * N * K);
-  const auto t = floatsOf(*(*exe)->read("t"));
-  const auto s = floatsOf(*(*exe)->read("s"));
+  const auto t = as<float>(*(*exe)->read("t"));
+  const auto s = as<float>(*(*exe)->read("s"));
   for (int i = 0; i < M; ++i) {
     std::vector<double> z(N);
     double sum = 0;
@@ -262,26 +252,24 @@ TEST(CompiledGraph, LayoutOpsMoveTheRightElements) {
   ASSERT_TRUE(exe.hasValue()) << exe.status().toString();
   const auto x = randoms(3 * 7 * 5, 4), e = randoms(11 * 4, 5);
   const std::vector<int32_t> idx = {3, 0, 10, 3, 7, 1};
-  ASSERT_TRUE((*exe)->upload("x", bytesOf(x)).isOk());
-  ASSERT_TRUE((*exe)->upload("e", bytesOf(e)).isOk());
-  ASSERT_TRUE((*exe)->upload("i", bytesOf(idx)).isOk());
+  ASSERT_TRUE((*exe)->upload("x", bytes(x)).isOk());
+  ASSERT_TRUE((*exe)->upload("e", bytes(e)).isOk());
+  ASSERT_TRUE((*exe)->upload("i", bytes(idx)).isOk());
   auto rec = (*exe)->run(false);
   ASSERT_TRUE(rec.hasValue()) << rec.status().toString();
-  const auto p = floatsOf(*(*exe)->read("p"));
+  const auto p = as<float>(*(*exe)->read("p"));
   for (int i = 0; i < 3; ++i)
     for (int j = 0; j < 4; ++j)
       for (int k = 0; k < 5; ++k) {
         const int src = j < 3 ? 1 + 2 * j : 6;
         EXPECT_EQ(p[size_t(k * 12 + i * 4 + j)], x[size_t(i * 35 + src * 5 + k)]);
       }
-  const auto g = floatsOf(*(*exe)->read("g"));
+  const auto g = as<float>(*(*exe)->read("g"));
   for (int r = 0; r < 6; ++r)
     for (int c = 0; c < 4; ++c) EXPECT_EQ(g[size_t(r * 4 + c)], e[size_t(idx[size_t(r)] * 4 + c)]);
-  const auto rb = *(*exe)->read("r");
-  std::vector<int32_t> r(rb.size() / 4);
-  std::memcpy(r.data(), rb.data(), rb.size());
+  const auto r = as<int32_t>(*(*exe)->read("r"));
   for (int k = 0; k < 9; ++k) EXPECT_EQ(r[size_t(k)], 2 + 2 * k);
-  const auto x2 = floatsOf(*(*exe)->read("x2"));
+  const auto x2 = as<float>(*(*exe)->read("x2"));
   for (int b = 0; b < 2; ++b)
     for (int k = 0; k < 12; ++k) EXPECT_EQ(x2[size_t(b * 12 + k)], g[size_t(k)]);
 }
@@ -367,18 +355,17 @@ TEST(CompiledGraph, WeightGradientReadsTheTransposedOperandAsStored) {
   auto x = randoms(size_t(T * In), 21), dy = randoms(size_t(T * Out), 22),
        q = randoms(size_t(B * S * D), 23), k = randoms(size_t(B * S * D), 24);
   const auto xb = toBf16(x), dyb = toBf16(dy), qb = toBf16(q), kb = toBf16(k);
-  ASSERT_TRUE((*exe)->upload("x", bytesOf(xb)).isOk());
-  ASSERT_TRUE((*exe)->upload("dy", bytesOf(dyb)).isOk());
-  ASSERT_TRUE((*exe)->upload("q", bytesOf(qb)).isOk());
-  ASSERT_TRUE((*exe)->upload("k", bytesOf(kb)).isOk());
+  ASSERT_TRUE((*exe)->upload("x", bytes(xb)).isOk());
+  ASSERT_TRUE((*exe)->upload("dy", bytes(dyb)).isOk());
+  ASSERT_TRUE((*exe)->upload("q", bytes(qb)).isOk());
+  ASSERT_TRUE((*exe)->upload("k", bytes(kb)).isOk());
   auto rec = (*exe)->run(false);
   ASSERT_TRUE(rec.hasValue()) << rec.status().toString();
   EXPECT_DOUBLE_EQ(rec->modelFlops, 2.0 * Out * In * T + 2.0 * B * D * D * S);
   // |err| <= one bf16 rounding of the result plus fp32 accumulation over the contraction.
-  auto check = [](const std::vector<std::byte>& bytes, int G, int M, int N, int K, auto&& aAt,
+  auto check = [](const std::vector<std::byte>& raw, int G, int M, int N, int K, auto&& aAt,
                   auto&& bAt, const char* what) {
-    std::vector<uint16_t> got(bytes.size() / 2);
-    std::memcpy(got.data(), bytes.data(), bytes.size());
+    const std::vector<uint16_t> got = as<uint16_t>(raw);
     ASSERT_EQ(got.size(), size_t(G * M * N)) << what;
     int bad = 0;
     for (int g = 0; g < G; ++g)
@@ -433,14 +420,13 @@ TEST(CompiledGraph, PointwiseOverFewLongRunsUsesEveryPartition) {
   auto x = randoms(size_t(B) * S * S, 31);
   std::vector<uint8_t> m(size_t(S) * S);
   for (size_t i = 0; i < m.size(); ++i) m[i] = (i * 7919) % 3 == 0;
-  ASSERT_TRUE((*exe)->upload("x", bytesOf(x)).isOk());
-  ASSERT_TRUE((*exe)->upload("m", bytesOf(m)).isOk());
+  ASSERT_TRUE((*exe)->upload("x", bytes(x)).isOk());
+  ASSERT_TRUE((*exe)->upload("m", bytes(m)).isOk());
   ASSERT_TRUE((*exe)->run(false).hasValue());
-  const std::vector<float> y = floatsOf(*(*exe)->read("y"));
+  const std::vector<float> y = as<float>(*(*exe)->read("y"));
   ASSERT_EQ(y.size(), x.size());
   int bad = 0;
-  for (size_t i = 0; i < y.size(); ++i)
-    bad += y[i] != (m[i % m.size()] ? -100.0f : x[i] * 0.5f);
+  for (size_t i = 0; i < y.size(); ++i) bad += y[i] != (m[i % m.size()] ? -100.0f : x[i] * 0.5f);
   EXPECT_EQ(bad, 0);
 }
 
@@ -461,14 +447,12 @@ TEST(CompiledGraph, AttentionTakesTheFlashKernelForBf16) {
   auto q = randoms(size_t(B * H * S * D), 7), k = randoms(size_t(B * Hkv * S * D), 8),
        v = randoms(size_t(B * Hkv * S * D), 9);
   const auto qb = toBf16(q), kb = toBf16(k), vb = toBf16(v);
-  ASSERT_TRUE((*exe)->upload("q", bytesOf(qb)).isOk());
-  ASSERT_TRUE((*exe)->upload("k", bytesOf(kb)).isOk());
-  ASSERT_TRUE((*exe)->upload("v", bytesOf(vb)).isOk());
+  ASSERT_TRUE((*exe)->upload("q", bytes(qb)).isOk());
+  ASSERT_TRUE((*exe)->upload("k", bytes(kb)).isOk());
+  ASSERT_TRUE((*exe)->upload("v", bytes(vb)).isOk());
   auto rec = (*exe)->run(false);
   ASSERT_TRUE(rec.hasValue()) << rec.status().toString();
-  const auto ob = *(*exe)->read("o");
-  std::vector<uint16_t> o(ob.size() / 2);
-  std::memcpy(o.data(), ob.data(), ob.size());
+  const auto o = as<uint16_t>(*(*exe)->read("o"));
   const auto want = hostAttention(q, k, v, B, H, Hkv, S, D, true, nullptr);
   double worst = 0;
   for (size_t i = 0; i < want.size(); ++i)
@@ -497,13 +481,13 @@ TEST(CompiledGraph, AttentionWithMasksMatchesHost) {
   std::vector<uint8_t> keep(size_t(S * S), 1);
   keep[size_t(3 * S + 1)] = 0;  // row 3 may not see key 1
   keep[size_t(4 * S + 0)] = 0;
-  ASSERT_TRUE((*exe)->upload("q", bytesOf(q)).isOk());
-  ASSERT_TRUE((*exe)->upload("k", bytesOf(k)).isOk());
-  ASSERT_TRUE((*exe)->upload("v", bytesOf(v)).isOk());
-  ASSERT_TRUE((*exe)->upload("m", bytesOf(keep)).isOk());
+  ASSERT_TRUE((*exe)->upload("q", bytes(q)).isOk());
+  ASSERT_TRUE((*exe)->upload("k", bytes(k)).isOk());
+  ASSERT_TRUE((*exe)->upload("v", bytes(v)).isOk());
+  ASSERT_TRUE((*exe)->upload("m", bytes(keep)).isOk());
   auto rec = (*exe)->run(false);
   ASSERT_TRUE(rec.hasValue()) << rec.status().toString();
-  const auto o = floatsOf(*(*exe)->read("o"));
+  const auto o = as<float>(*(*exe)->read("o"));
   const auto want = hostAttention(q, k, v, B, H, Hkv, S, D, true, &keep);
   for (size_t i = 0; i < want.size(); ++i) EXPECT_NEAR(o[i], want[i], 1e-4) << i;
 }
@@ -530,12 +514,12 @@ TEST(CompiledGraph, EagerAttentionPatternRunsAsOneCausalAttentionNode) {
   ASSERT_TRUE(exe.hasValue()) << exe.status().toString();
   const auto q = randoms(size_t(B * H * S * D), 11), k = randoms(size_t(B * H * S * D), 12),
              v = randoms(size_t(B * H * S * D), 13);
-  ASSERT_TRUE((*exe)->upload("q", bytesOf(q)).isOk());
-  ASSERT_TRUE((*exe)->upload("k", bytesOf(k)).isOk());
-  ASSERT_TRUE((*exe)->upload("v", bytesOf(v)).isOk());
+  ASSERT_TRUE((*exe)->upload("q", bytes(q)).isOk());
+  ASSERT_TRUE((*exe)->upload("k", bytes(k)).isOk());
+  ASSERT_TRUE((*exe)->upload("v", bytes(v)).isOk());
   auto rec = (*exe)->run(false);
   ASSERT_TRUE(rec.hasValue()) << rec.status().toString();
-  const auto o = floatsOf(*(*exe)->read("permute_4"));  // [B, S, H, D]
+  const auto o = as<float>(*(*exe)->read("permute_4"));                    // [B, S, H, D]
   const auto want = hostAttention(q, k, v, B, H, H, S, D, true, nullptr);  // [B, H, S, D]
   for (int b = 0; b < B; ++b)
     for (int h = 0; h < H; ++h)

@@ -55,7 +55,31 @@ struct Case {
   DType in = DType::kBF16, out = DType::kFP32;
   kernels::MatmulTiling tiling = {};
   uint64_t sbufFreeBytes = 0;  ///< if set, SBUF bytes per partition left to the kernel
+
+  // What a case changes from mnk()'s defaults, one call each, so that a case fits on a line.
+  Case batched(int64_t count, bool bBatched = false) const {
+    return with(&Case::batch, count).with(&Case::batchedB, bBatched);
+  }
+  Case aT() const { return with(&Case::transposeA, true); }
+  Case bT() const { return with(&Case::transposeB, true); }
+  Case dtypes(DType inputs, DType output = DType::kFP32) const {
+    return with(&Case::in, inputs).with(&Case::out, output);
+  }
+  Case tiled(const kernels::MatmulTiling& t) const { return with(&Case::tiling, t); }
+  Case sbufFree(uint64_t bytes) const { return with(&Case::sbufFreeBytes, bytes); }
+
+  template <class T>
+  Case with(T Case::*field, const T& value) const {
+    Case c = *this;
+    c.*field = value;
+    return c;
+  }
 };
+
+/// A 2-D bf16 -> fp32 case of [m, k] x [k, n] on `chip`, default tiling, all of SBUF.
+Case mnk(const char* chip, int64_t m, int64_t k, int64_t n) {
+  return {.chip = chip, .m = m, .k = k, .n = n};
+}
 
 /// matmulABProgram's program, with all but c.sbufFreeBytes of SBUF taken first if that is set.
 Expected<isa::Program> buildProgram(const arch::ChipConfig& cfg, const Case& c,
@@ -169,25 +193,25 @@ const int64_t kSizes[] = {1, 5, 127, 128, 129, 300, 513};
 TEST(MatmulABKernel, OddShapesBf16) {
   for (const char* chip : {"trn2", "trn1"}) {
     for (int64_t v : kSizes) {
-      runCase({.chip = chip, .m = v, .k = 129, .n = 300});
-      runCase({.chip = chip, .m = 129, .k = v, .n = 127});
-      runCase({.chip = chip, .m = 127, .k = 300, .n = v});
+      runCase(mnk(chip, v, 129, 300));
+      runCase(mnk(chip, 129, v, 127));
+      runCase(mnk(chip, 127, 300, v));
     }
   }
 }
 
 TEST(MatmulABKernel, OddShapesTensorEngineTransposeOnTrn2) {
   for (int64_t v : kSizes) {
-    runCase({.m = v, .k = 300, .n = 129, .tiling = {.transpose = Transpose::kTensorEngine}});
-    runCase({.m = 300, .k = v, .n = 5, .tiling = {.transpose = Transpose::kTensorEngine}});
+    runCase(mnk("trn2", v, 300, 129).tiled({.transpose = Transpose::kTensorEngine}));
+    runCase(mnk("trn2", 300, v, 5).tiled({.transpose = Transpose::kTensorEngine}));
   }
 }
 
 TEST(MatmulABKernel, OddShapesFp32) {
   for (const char* chip : {"trn2", "trn1"}) {
     for (int64_t v : {int64_t(1), int64_t(127), int64_t(129), int64_t(513)}) {
-      runCase({.chip = chip, .m = v, .k = 300, .n = 129, .in = DType::kFP32});
-      runCase({.chip = chip, .m = 129, .k = v, .n = 300, .in = DType::kFP32});
+      runCase(mnk(chip, v, 300, 129).dtypes(DType::kFP32));
+      runCase(mnk(chip, 129, v, 300).dtypes(DType::kFP32));
     }
   }
 }
@@ -195,42 +219,20 @@ TEST(MatmulABKernel, OddShapesFp32) {
 TEST(MatmulABKernel, BatchedAndSharedB) {
   for (const char* chip : {"trn2", "trn1"}) {
     for (bool batchedB : {false, true}) {
-      runCase({.chip = chip, .batch = 3, .m = 129, .k = 300, .n = 127, .batchedB = batchedB});
-      runCase({.chip = chip,
-               .batch = 3,
-               .m = 5,
-               .k = 513,
-               .n = 129,
-               .batchedB = batchedB,
-               .in = DType::kFP32});
+      runCase(mnk(chip, 129, 300, 127).batched(3, batchedB));
+      runCase(mnk(chip, 5, 513, 129).batched(3, batchedB).dtypes(DType::kFP32));
     }
   }
 }
 
 TEST(MatmulABKernel, TransposedB) {
   for (const char* chip : {"trn2", "trn1"}) {
-    runCase({.chip = chip, .m = 300, .k = 129, .n = 513, .transposeB = true});
-    runCase({.chip = chip, .m = 1, .k = 513, .n = 5, .transposeB = true, .in = DType::kFP32});
-    runCase({.chip = chip,
-             .batch = 3,
-             .m = 127,
-             .k = 300,
-             .n = 129,
-             .batchedB = true,
-             .transposeB = true});
-    runCase({.chip = chip,
-             .batch = 3,
-             .m = 129,
-             .k = 128,
-             .n = 300,
-             .transposeB = true,
-             .out = DType::kBF16});
+    runCase(mnk(chip, 300, 129, 513).bT());
+    runCase(mnk(chip, 1, 513, 5).bT().dtypes(DType::kFP32));
+    runCase(mnk(chip, 127, 300, 129).batched(3, true).bT());
+    runCase(mnk(chip, 129, 128, 300).batched(3).bT().dtypes(DType::kBF16, DType::kBF16));
   }
-  runCase({.m = 300,
-           .k = 513,
-           .n = 129,
-           .transposeB = true,
-           .tiling = {.transpose = Transpose::kTensorEngine}});
+  runCase(mnk("trn2", 300, 513, 129).bT().tiled({.transpose = Transpose::kTensorEngine}));
 }
 
 // Small forced blocks: several M, N and K blocks with ragged last blocks, fp32 partial sums
@@ -238,41 +240,24 @@ TEST(MatmulABKernel, TransposedB) {
 TEST(MatmulABKernel, ForcedSmallBlocks) {
   const kernels::MatmulTiling one{.tilesInBlockM = 1, .tilesInBlockN = 1, .tilesInBlockK = 1};
   for (const char* chip : {"trn2", "trn1"}) {
-    runCase({.chip = chip, .m = 300, .k = 300, .n = 1100, .tiling = one});
-    runCase({.chip = chip, .m = 513, .k = 129, .n = 600, .transposeB = true, .tiling = one});
-    runCase({.chip = chip,
-             .batch = 3,
-             .m = 129,
-             .k = 513,
-             .n = 513,
-             .batchedB = true,
-             .out = DType::kBF16,
-             .tiling = {.tilesInBlockM = 1, .tilesInBlockN = 2, .tilesInBlockK = 2}});
+    runCase(mnk(chip, 300, 300, 1100).tiled(one));
+    runCase(mnk(chip, 513, 129, 600).bT().tiled(one));
+    runCase(mnk(chip, 129, 513, 513)
+                .batched(3, true)
+                .dtypes(DType::kBF16, DType::kBF16)
+                .tiled({.tilesInBlockM = 1, .tilesInBlockN = 2, .tilesInBlockK = 2}));
   }
-  runCase({.m = 300,
-           .k = 700,
-           .n = 520,
-           .transposeB = true,
-           .tiling = {.tilesInBlockM = 2,
+  runCase(mnk("trn2", 300, 700, 520)
+              .bT()
+              .tiled({.tilesInBlockM = 2,
                       .tilesInBlockN = 1,
                       .tilesInBlockK = 3,
-                      .transpose = Transpose::kTensorEngine}});
+                      .transpose = Transpose::kTensorEngine}));
   // K in one block: A^T kept for all N blocks of an M block; B (B^T) kept across M blocks when
   // N is one block, reloaded per batch when b is batched.
   for (const char* chip : {"trn2", "trn1"}) {
-    runCase({.chip = chip,
-             .m = 300,
-             .k = 300,
-             .n = 1100,
-             .tiling = {.tilesInBlockM = 1, .tilesInBlockN = 1}});
-    runCase({.chip = chip,
-             .batch = 3,
-             .m = 300,
-             .k = 200,
-             .n = 300,
-             .batchedB = true,
-             .transposeB = true,
-             .tiling = {.tilesInBlockM = 1}});
+    runCase(mnk(chip, 300, 300, 1100).tiled({.tilesInBlockM = 1, .tilesInBlockN = 1}));
+    runCase(mnk(chip, 300, 200, 300).batched(3, true).bT().tiled({.tilesInBlockM = 1}));
   }
 }
 
@@ -280,22 +265,12 @@ TEST(MatmulABKernel, ForcedSmallBlocks) {
 // blocks in fp32; with too little the kernel says so.
 TEST(MatmulABKernel, FitsTheFreeSbuf) {
   for (const char* chip : {"trn2", "trn1"}) {
-    runCase({.chip = chip,
-             .m = 200,
-             .k = 1100,
-             .n = 520,
-             .in = DType::kFP32,
-             .sbufFreeBytes = 24 * 1024});
-    runCase({.chip = chip,
-             .m = 130,
-             .k = 900,
-             .n = 600,
-             .transposeB = true,
-             .sbufFreeBytes = 24 * 1024});
+    runCase(mnk(chip, 200, 1100, 520).dtypes(DType::kFP32).sbufFree(24 * 1024));
+    runCase(mnk(chip, 130, 900, 600).bT().sbufFree(24 * 1024));
   }
   const auto cfg = kernels::testing::chip("trn2");
   // The fp32 partial sums are folded with tensor_tensor adds: K spans several blocks.
-  const Case c{.m = 200, .k = 1100, .n = 520, .in = DType::kFP32, .sbufFreeBytes = 24 * 1024};
+  const Case c = mnk("trn2", 200, 1100, 520).dtypes(DType::kFP32).sbufFree(24 * 1024);
   auto prog = buildProgram(cfg, c, {c.m, c.k}, {c.k, c.n});
   ASSERT_TRUE(prog.hasValue()) << prog.status().toString();
   EXPECT_TRUE(std::any_of(prog->instructions.begin(), prog->instructions.end(),
@@ -309,11 +284,11 @@ TEST(MatmulABKernel, FitsTheFreeSbuf) {
 }
 
 TEST(MatmulABKernel, Fp16AndFp8Inputs) {
-  runCase({.m = 129, .k = 300, .n = 127, .in = DType::kFP16, .out = DType::kFP16});
-  runCase({.chip = "trn1", .m = 129, .k = 300, .n = 127, .transposeB = true, .in = DType::kFP16});
+  runCase(mnk("trn2", 129, 300, 127).dtypes(DType::kFP16, DType::kFP16));
+  runCase(mnk("trn1", 129, 300, 127).bT().dtypes(DType::kFP16));
   // fp8 has no DMA transpose (1-byte elements): TensorE on both chips.
-  runCase({.m = 129, .k = 300, .n = 127, .transposeB = true, .in = DType::kFP8E4M3});
-  runCase({.chip = "trn1", .m = 5, .k = 129, .n = 513, .in = DType::kFP8E5M2});
+  runCase(mnk("trn2", 129, 300, 127).bT().dtypes(DType::kFP8E4M3));
+  runCase(mnk("trn1", 5, 129, 513).dtypes(DType::kFP8E5M2));
 }
 
 // a [..., K, M] (a weight gradient's X^T) is loaded as stored: every shape class of the cases
@@ -323,56 +298,23 @@ TEST(MatmulABKernel, TransposedA) {
   const kernels::MatmulTiling one{.tilesInBlockM = 1, .tilesInBlockN = 1, .tilesInBlockK = 1};
   for (const char* chip : {"trn2", "trn1"}) {
     for (int64_t v : kSizes) {
-      runCase({.chip = chip, .m = v, .k = 129, .n = 300, .transposeA = true});
-      runCase({.chip = chip, .m = 129, .k = v, .n = 127, .transposeA = true});
-      runCase({.chip = chip, .m = 127, .k = 300, .n = v, .transposeA = true});
+      runCase(mnk(chip, v, 129, 300).aT());
+      runCase(mnk(chip, 129, v, 127).aT());
+      runCase(mnk(chip, 127, 300, v).aT());
     }
     for (int64_t v : {int64_t(1), int64_t(129), int64_t(513)})
-      runCase({.chip = chip, .m = v, .k = 300, .n = 129, .transposeA = true, .in = DType::kFP32});
+      runCase(mnk(chip, v, 300, 129).aT().dtypes(DType::kFP32));
     for (bool batchedB : {false, true}) {
-      runCase({.chip = chip,
-               .batch = 3,
-               .m = 129,
-               .k = 300,
-               .n = 127,
-               .batchedB = batchedB,
-               .transposeA = true});
-      runCase({.chip = chip,
-               .batch = 3,
-               .m = 5,
-               .k = 513,
-               .n = 129,
-               .batchedB = batchedB,
-               .transposeA = true,
-               .transposeB = true,
-               .in = DType::kFP32});
+      runCase(mnk(chip, 129, 300, 127).batched(3, batchedB).aT());
+      runCase(mnk(chip, 5, 513, 129).batched(3, batchedB).aT().bT().dtypes(DType::kFP32));
     }
-    runCase({.chip = chip, .m = 300, .k = 129, .n = 513, .transposeA = true, .transposeB = true});
-    runCase({.chip = chip,
-             .m = 300,
-             .k = 300,
-             .n = 1100,
-             .transposeA = true,
-             .out = DType::kBF16,
-             .tiling = one});
+    runCase(mnk(chip, 300, 129, 513).aT().bT());
+    runCase(mnk(chip, 300, 300, 1100).aT().dtypes(DType::kBF16, DType::kBF16).tiled(one));
     // A shared B over batches of A^T with several N and K blocks: B reloaded per batch.
-    runCase({.chip = chip,
-             .batch = 2,
-             .m = 129,
-             .k = 513,
-             .n = 600,
-             .transposeA = true,
-             .transposeB = true,
-             .tiling = one});
-    runCase({.chip = chip,
-             .m = 200,
-             .k = 1100,
-             .n = 520,
-             .transposeA = true,
-             .in = DType::kFP32,
-             .sbufFreeBytes = 24 * 1024});
+    runCase(mnk(chip, 129, 513, 600).batched(2).aT().bT().tiled(one));
+    runCase(mnk(chip, 200, 1100, 520).aT().dtypes(DType::kFP32).sbufFree(24 * 1024));
   }
-  runCase({.m = 129, .k = 300, .n = 127, .transposeA = true, .in = DType::kFP8E4M3});
+  runCase(mnk("trn2", 129, 300, 127).aT().dtypes(DType::kFP8E4M3));
 }
 
 // With a^T and b as stored nothing is transposed: no dma_transpose, no TensorE transpose, just
@@ -396,8 +338,8 @@ TEST(MatmulABKernel, TransposedAIsNotTransposedOnChip) {
     }
   }
   // The shapes are read in the transposed layout: a [K, M] with K = 32 against b [32, 16].
-  auto prog = kernels::matmulABProgram(kernels::testing::chip("trn2"), {32, 64}, {31, 16}, DType::kBF16,
-                                       DType::kBF16, {.transposeA = true});
+  auto prog = kernels::matmulABProgram(kernels::testing::chip("trn2"), {32, 64}, {31, 16},
+                                       DType::kBF16, DType::kBF16, {.transposeA = true});
   ASSERT_FALSE(prog.hasValue());
   EXPECT_EQ(prog.status().code(), ErrorCode::kInvalidArgument);
   EXPECT_NE(prog.status().message().find("[..., K, M]"), std::string::npos)
@@ -410,7 +352,7 @@ TEST(MatmulABKernel, TransposedAIsNotTransposedOnChip) {
 // would leave ~2^-9 (2^-12) of sum |a b|.
 TEST(MatmulABKernel, Fp32OperandsKeepFp32Precision) {
   for (const char* chip : {"trn2", "trn1"}) {
-    const Errors e = runCase({.chip = chip, .m = 128, .k = 256, .n = 512, .in = DType::kFP32});
+    const Errors e = runCase(mnk(chip, 128, 256, 512).dtypes(DType::kFP32));
     std::printf(
         "%s fp32 128x256x512 (inputs uniform in [-1, 1)): max |err| = %.3g = %.3g of "
         "max |ref|; max |err| / sum_k |a b| = %.3g; max |err| / |ref| = %.3g over "

@@ -11,11 +11,7 @@ namespace {
 
 using isa::DType;
 using isa::Slice;
-using testing::eventOf;
-using testing::finishOrFail;
-using testing::timeOrFail;
-using testing::trn1Like;
-using testing::trn2Like;
+using namespace testing;  // timing_test_util.h
 
 /// One HBM -> SBUF load of a [128, 2048] bf16 tile (4 KiB contiguous per row, 512 KiB) on
 /// `queue`, optionally followed by a second one on `queue2`.
@@ -139,9 +135,7 @@ TEST(TimingDma, DmaOverlapsIndependentMatmul) {
   isa::KernelBuilder b(chip, "overlap");
   auto src = b.hbm("src", DType::kBF16, {128, 2048}, isa::TensorKind::kInput);
   auto dst = b.sbuf("dst", DType::kBF16, {128, 2048});
-  auto st = b.sbuf("st", DType::kBF16, {128, 128});
-  auto mv = b.sbuf("mv", DType::kBF16, {128, 512});
-  auto ps = b.psum("ps", DType::kFP32, {128, 512});
+  auto [st, mv, ps] = matmulTiles(b);
   ASSERT_TRUE(b.ncMatmul(ps.ap(), st.ap(), mv.ap()).isOk());
   ASSERT_TRUE(b.dmaCopy(dst.ap(), src.ap()).isOk());
   isa::Program p = finishOrFail(b);
@@ -157,9 +151,7 @@ TEST(TimingDma, MatmulWaitsForItsLoad) {
   const arch::ChipConfig chip = trn1Like();
   isa::KernelBuilder b(chip, "raw");
   auto src = b.hbm("src", DType::kBF16, {128, 2048}, isa::TensorKind::kInput);
-  auto mv = b.sbuf("mv", DType::kBF16, {128, 2048});
-  auto st = b.sbuf("st", DType::kBF16, {128, 128});
-  auto ps = b.psum("ps", DType::kFP32, {128, 512});
+  auto [st, mv, ps] = matmulTiles(b, 2048);
   ASSERT_TRUE(b.dmaCopy(mv.ap(), src.ap()).isOk());
   ASSERT_TRUE(b.ncMatmul(ps.ap(), st.ap(), mv({Slice::all(), Slice::range(0, 512)})).isOk());
   isa::Program p = finishOrFail(b);

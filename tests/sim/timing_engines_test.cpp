@@ -11,18 +11,12 @@ namespace {
 
 using isa::DType;
 using isa::Slice;
-using testing::eventOf;
-using testing::finishOrFail;
-using testing::timeOrFail;
-using testing::trn1Like;
-using testing::trn2Like;
+using namespace testing;  // timing_test_util.h
 
 TEST(TimingTensor, LoneMatmulIsLoadStationaryPlusMultiplyMoving) {
   const arch::ChipConfig chip = trn1Like();
   isa::KernelBuilder b(chip, "lone");
-  auto st = b.sbuf("st", DType::kBF16, {128, 128});
-  auto mv = b.sbuf("mv", DType::kBF16, {128, 512});
-  auto ps = b.psum("ps", DType::kFP32, {128, 512});
+  auto [st, mv, ps] = matmulTiles(b);
   ASSERT_TRUE(b.ncMatmul(ps.ap(), st.ap(), mv.ap()).isOk());
   isa::Program p = finishOrFail(b);
   // LoadStationary: 128 stationary columns / speedup 4 = 32 cycles; MultiplyMoving:
@@ -43,11 +37,9 @@ TEST(TimingTensor, LoneMatmulIsLoadStationaryPlusMultiplyMoving) {
 TEST(TimingTensor, SmallMovingFloorAndFp32Passes) {
   const arch::ChipConfig chip = trn1Like();
   isa::KernelBuilder b(chip, "small");
-  auto st = b.sbuf("st", DType::kBF16, {128, 128});
-  auto mv = b.sbuf("mv", DType::kBF16, {128, 32});
+  auto [st, mv, ps] = matmulTiles(b, 32);
   auto st32 = b.sbuf("st32", DType::kFP32, {128, 128});
   auto mv32 = b.sbuf("mv32", DType::kFP32, {128, 512});
-  auto ps = b.psum("ps", DType::kFP32, {128, 512});
   ASSERT_TRUE(b.ncMatmul(ps({Slice::all(), Slice::range(0, 32)}), st.ap(), mv.ap()).isOk());
   ASSERT_TRUE(b.ncMatmul(ps.ap(), st32.ap(), mv32.ap()).isOk());
   isa::Program p = finishOrFail(b);
@@ -100,9 +92,7 @@ TEST(TimingTensor, SameStationaryLoadsOnce) {
 TEST(TimingEngines, VectorWaitsForTensorPlusSemaphore) {
   const arch::ChipConfig chip = trn1Like();
   isa::KernelBuilder b(chip, "evac");
-  auto st = b.sbuf("st", DType::kBF16, {128, 128});
-  auto mv = b.sbuf("mv", DType::kBF16, {128, 512});
-  auto ps = b.psum("ps", DType::kFP32, {128, 512});
+  auto [st, mv, ps] = matmulTiles(b);
   auto out = b.sbuf("out", DType::kBF16, {128, 512});
   ASSERT_TRUE(b.ncMatmul(ps.ap(), st.ap(), mv.ap()).isOk());
   ASSERT_TRUE(b.tensorCopy(out.ap(), ps.ap()).isOk());

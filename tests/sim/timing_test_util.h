@@ -72,6 +72,18 @@ inline arch::ChipConfig trn2Like() {
   return c;
 }
 
+/// The operands of one bf16 nc_matmul as the timing tests declare them, in this order:
+/// stationary "st" [128, 128], moving "mv" [128, movingCols] and PSUM "ps" [128, 512] fp32.
+struct MatmulTiles {
+  isa::Tensor st, mv, ps;
+};
+
+inline MatmulTiles matmulTiles(isa::KernelBuilder& b, int64_t movingCols = 512) {
+  return {b.sbuf("st", isa::DType::kBF16, {128, 128}),
+          b.sbuf("mv", isa::DType::kBF16, {128, movingCols}),
+          b.psum("ps", isa::DType::kFP32, {128, 512})};
+}
+
 /// Unwraps a builder result inside a test.
 inline isa::Program finishOrFail(isa::KernelBuilder& b) {
   auto p = b.finish();
