@@ -37,6 +37,29 @@ void MemoryMap::init(const arch::ChipConfig& chip, const isa::Program& program) 
   memories_[1].buckets =
       uint32_t(std::max<uint64_t>(1, (chip.psumBytesPerPartition() + 2047) >> 11));
 
+  // Cut the on-chip grids where tensors start and end.
+  for (uint32_t mi = 0; mi < 2; ++mi) {
+    Memory& m = memories_[mi];
+    const uint64_t extent = uint64_t(m.buckets) << m.shift;
+    std::vector<uint64_t> cuts;
+    for (uint32_t b = 0; b < m.buckets; ++b) cuts.push_back(uint64_t(b) << m.shift);
+    for (const isa::TensorDecl& decl : program.tensors) {
+      if (!decl.onChip() || (decl.space == isa::MemSpace::kSbuf) != (mi == 0)) continue;
+      for (uint64_t c : {decl.byteOffset, decl.byteOffset + decl.bytesPerPartition()}) {
+        if (c < extent) cuts.push_back(c);
+      }
+    }
+    std::sort(cuts.begin(), cuts.end());
+    cuts.erase(std::unique(cuts.begin(), cuts.end()), cuts.end());
+    if (cuts.size() == m.buckets) continue;  // no tensor inside a chunk: the plain grid
+    m.chunkFirst.assign(m.buckets, 0);
+    for (uint32_t b = 0; b < cuts.size(); ++b) {
+      if ((cuts[b] & ((uint64_t(1) << m.shift) - 1)) == 0) m.chunkFirst[cuts[b] >> m.shift] = b;
+    }
+    m.buckets = uint32_t(cuts.size());
+    m.lows = std::move(cuts);
+  }
+
   const size_t n = program.tensors.size();
   tensors_.assign(n, TensorPlace{});
   std::vector<uint32_t> rootMemory(n, UINT32_MAX);
@@ -137,24 +160,36 @@ bool MemoryMap::place(const isa::AccessPattern& ap, isa::Access access, OperandB
   }
   out.box = box;
   const Memory& m = memories_[out.memory];
-  uint64_t c0 = m.byRow ? box.r0 : box.b0;
-  uint64_t c1 = m.byRow ? box.r1 - 1 : box.b1 - 1;
-  uint64_t maxBucket = m.buckets - 1;
-  out.firstBucket = uint32_t(std::min<uint64_t>(c0 >> m.shift, maxBucket));
-  out.lastBucket = uint32_t(std::min<uint64_t>(c1 >> m.shift, maxBucket));
+  out.firstBucket = m.bucketOf(m.byRow ? box.r0 : box.b0);
+  out.lastBucket = m.bucketOf(m.byRow ? box.r1 - 1 : box.b1 - 1);
   out.write = access != isa::Access::kRead;
   return true;
+}
+
+uint32_t MemoryMap::Memory::bucketOf(uint64_t c) const {
+  if (lows.empty()) return uint32_t(std::min<uint64_t>(c >> shift, buckets - 1));
+  const uint64_t chunk = std::min<uint64_t>(c >> shift, chunkFirst.size() - 1);
+  uint32_t b = chunkFirst[chunk];
+  while (b + 1 < buckets && lows[b + 1] <= c) ++b;
+  return b;
 }
 
 void DependencyTracker::init(const MemoryMap& map) {
   memories_.clear();
   uint32_t total = 0;
   for (const MemoryMap::Memory& m : map.memories()) {
-    memories_.push_back(Memory{m.byRow, m.shift, total, m.buckets});
+    memories_.push_back(Memory{m.byRow, total});
     total += m.buckets;
   }
   buckets_.clear();
   buckets_.resize(total);
+  Bucket* b = buckets_.data();
+  for (const MemoryMap::Memory& m : map.memories()) {
+    for (uint32_t k = 0; k < m.buckets; ++k, ++b) {
+      b->lo = m.low(k);
+      b->hi = m.high(k);
+    }
+  }
 }
 
 namespace {
@@ -249,9 +284,7 @@ void DependencyTracker::access(uint32_t inst, uint32_t unit, std::span<const Ope
     Bucket* first = buckets_.data() + m.firstBucket;
     for (uint32_t b = p.firstBucket; b <= p.lastBucket; ++b) {
       Bucket& bucket = first[b];
-      // The part of the memory this bucket stands for.
-      const uint64_t lo = uint64_t(b) << m.shift;
-      const uint64_t hi = b == m.numBuckets - 1 ? UINT64_MAX : (uint64_t(b) + 1) << m.shift;
+      const uint64_t lo = bucket.lo, hi = bucket.hi;
       if (p.write) {
         // A write covering an entry's part here orders it for every later access.
         auto covered = [&](const Entry& e) { return p.box.covers(clip(e.box, m.byRow, lo, hi)); };

@@ -43,8 +43,19 @@ class MemoryMap {
  public:
   struct Memory {
     bool byRow = false;    ///< bucket on rows (HBM matrices) instead of bytes
-    uint32_t shift = 9;    ///< bucket = coordinate >> shift
+    uint32_t shift = 9;    ///< the grid: chunk = coordinate >> shift
     uint32_t buckets = 1;  ///< the last one also takes every coordinate beyond
+    /// On chip, the grid's chunks are cut further where a tensor starts or ends, so that small
+    /// tensors side by side (per-row statistics, say) get a bucket each: `lows` holds each
+    /// bucket's first coordinate and `chunkFirst` the first bucket of each chunk. Empty: one
+    /// bucket per chunk.
+    std::vector<uint64_t> lows;
+    std::vector<uint32_t> chunkFirst;
+
+    uint32_t bucketOf(uint64_t c) const;
+    /// Bucket b stands for coordinates [low(b), high(b)).
+    uint64_t low(uint32_t b) const { return lows.empty() ? uint64_t(b) << shift : lows[b]; }
+    uint64_t high(uint32_t b) const { return b + 1 == buckets ? UINT64_MAX : low(b + 1); }
   };
   void init(const arch::ChipConfig& chip, const isa::Program& program);
   /// The rectangle and buckets of an operand; false for an empty access (touches nothing).
@@ -92,14 +103,13 @@ class DependencyTracker {
   struct Bucket {
     std::vector<Entry> writes;
     std::vector<Entry> reads;
+    uint64_t lo = 0, hi = 0;  ///< the part of its memory it stands for (MemoryMap::Memory)
     double prunedEnd = 0;
     uint32_t pruneAt = 16;
   };
   struct Memory {
     bool byRow = false;
-    uint32_t shift = 9;
     uint32_t firstBucket = 0;  ///< into buckets_
-    uint32_t numBuckets = 1;
   };
 
   void prune(Bucket& bucket, const double* endNs, double floorNs);
