@@ -10,6 +10,7 @@
 #include <cmath>
 #include <cstdint>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "functional_test_util.h"
@@ -157,6 +158,47 @@ TEST(FunctionalMatmulBits, DoubleRowFp8MatchesReferenceLoop) {
       for (int n = 0; n < N; ++n) bk[size_t(r * P + p) * N + n] = b[size_t(p) * 2 * N + r * N + n];
     }
   expectSameBits(t.get("ps"), reference(ak, bk, 2 * P, M, N), M, N);
+}
+
+TEST(FunctionalMatmulBits, OperandsWrittenBetweenMatmulsAreReadAgain) {
+  // nc_matmul reads its operands where they lie (no copy of a tile is kept between
+  // instructions): a write to them in between (one element of the moving tile, one of the
+  // stationary, a new host input and run) shows in the next product.
+  const int K = 128, M = 64, N = 96;
+  std::vector<float> a = quantized(DType::kBF16, randomValues(size_t(K) * M, 31, false));
+  std::vector<float> b = quantized(DType::kBF16, randomValues(size_t(K) * N, 32, false));
+  OpTest t;
+  auto st = t.in("st", DType::kBF16, {K, M}, a);
+  auto mv = t.in("mv", DType::kBF16, {K, N}, b);
+  auto patchB = t.hbmIn("patch_b", DType::kBF16, {1, 1}, {3.5f});
+  auto patchA = t.hbmIn("patch_a", DType::kBF16, {1, 1}, {-2.25f});
+  std::vector<isa::Tensor> ps;
+  for (int i = 0; i < 3; ++i)
+    ps.push_back(t.out("ps" + std::to_string(i), DType::kFP32, {M, N}, MemSpace::kPsum));
+  using isa::Slice;
+  auto& kb = t.kb();
+  ASSERT_TRUE(kb.ncMatmul(ps[0].ap(), st.ap(), mv.ap()).isOk());
+  ASSERT_TRUE(kb.dmaCopy(mv({Slice::range(77, 78), Slice::range(50, 51)}), patchB.ap()).isOk());
+  ASSERT_TRUE(kb.ncMatmul(ps[1].ap(), st.ap(), mv.ap()).isOk());
+  ASSERT_TRUE(kb.dmaCopy(st({Slice::range(3, 4), Slice::range(10, 11)}), patchA.ap()).isOk());
+  ASSERT_TRUE(kb.ncMatmul(ps[2].ap(), st.ap(), mv.ap()).isOk()) << kb.status().toString();
+  t.runOk();
+  std::vector<float> b1 = b, a2 = a;
+  b1[size_t(77) * N + 50] = 3.5f;
+  a2[size_t(3) * M + 10] = -2.25f;
+  expectSameBits(t.get("ps0"), reference(a, b, K, M, N), M, N);
+  expectSameBits(t.get("ps1"), reference(a, b1, K, M, N), M, N);
+  expectSameBits(t.get("ps2"), reference(a2, b1, K, M, N), M, N);
+  // The same chip again with other inputs: the loads rewrite the tiles.
+  std::vector<float> a3 = quantized(DType::kBF16, randomValues(size_t(K) * M, 33, false));
+  std::vector<float> b3 = quantized(DType::kBF16, randomValues(size_t(K) * N, 34, false));
+  testing::writeF(t.chip(), "st_in", a3);
+  testing::writeF(t.chip(), "mv_in", b3);
+  testing::runOk(t.chip());
+  expectSameBits(t.get("ps0"), reference(a3, b3, K, M, N), M, N);
+  b3[size_t(77) * N + 50] = 3.5f;
+  a3[size_t(3) * M + 10] = -2.25f;
+  expectSameBits(t.get("ps2"), reference(a3, b3, K, M, N), M, N);
 }
 
 TEST(FunctionalMatmulBits, TransposeSkipsZerosOfMoving) {

@@ -56,6 +56,12 @@ using MicroKernel = void (*)(const float* ap, const float* bp, int K, float* c, 
 [[gnu::always_inline]] inline void microBody(const float* __restrict ap, const float* __restrict bp,
                                              int K, float* __restrict c, int64_t ldc,
                                              bool accumulate) {
+  // The block's output rows lie ldc apart (16 KiB in PSUM, where they share cache sets): ask
+  // for them now so that they arrive while the k loop runs.
+  for (int i = 0; i < kMr; ++i) {
+    __builtin_prefetch(c + i * ldc, 1);
+    __builtin_prefetch(c + i * ldc + kNr - 1, 1);
+  }
   Vec8 c00 = {}, c01 = {}, c10 = {}, c11 = {}, c20 = {}, c21 = {}, c30 = {}, c31 = {}, c40 = {},
        c41 = {}, c50 = {}, c51 = {};
   for (int k = 0; k < K; ++k, ap += kMr, bp += kNr) {
@@ -171,6 +177,10 @@ void storeEdge(const float* edge, float* out, int64_t ldc, int mr, int nr, bool 
     }
 }
 
+/// Floats from one packed panel to the next: K rows and one cache line, so that the rows a
+/// pack writes at the same k (one per panel) do not all fall into the same cache set.
+inline size_t panelStride(int K, int kPanel) { return size_t(K) * size_t(kPanel) + 16; }
+
 /// Packs `in` (K rows of `width` elements) into zero-padded panels of `kPanel` columns, panel
 /// i holding columns [i * kPanel, i * kPanel + kPanel) as [k][kPanel]. Row by row, so that
 /// operand rows far apart in memory (SBUF partitions are 192 KiB apart) are each read once,
@@ -179,7 +189,8 @@ template <int kPanel>
 void packPanels(const MatmulInput& in, int K, int width, std::vector<float>& rowBuf,
                 std::vector<float>& out) {
   const int blocks = (width + kPanel - 1) / kPanel;
-  out.resize(size_t(blocks) * size_t(K) * kPanel);
+  const size_t stride = panelStride(K, kPanel);
+  out.resize(size_t(blocks) * stride);
   rowBuf.resize(size_t(blocks) * kPanel);
   // The padding columns of the last panel read as zeros.
   std::fill(rowBuf.begin() + width, rowBuf.end(), 0.0f);
@@ -197,31 +208,23 @@ void packPanels(const MatmulInput& in, int K, int width, std::vector<float>& row
     if (k + kAhead < K) prefetchRow(k + kAhead);
     loadRow(in, k, 0, width, rowBuf.data());
     for (int ib = 0; ib < blocks; ++ib)
-      std::memcpy(out.data() + (size_t(ib) * size_t(K) + size_t(k)) * kPanel,
+      std::memcpy(out.data() + size_t(ib) * stride + size_t(k) * kPanel,
                   rowBuf.data() + size_t(ib) * kPanel, kPanel * sizeof(float));
   }
 }
 
-void matmulPacked(MicroKernel kernel, const MatmulInput& a, const MatmulInput& b, float* c,
+void matmulPacked(MicroKernel kernel, const float* aPanels, const float* bPanels, float* c,
                   int64_t ldc, int K, int M, int N, bool accumulate, uint32_t threads) {
   const int mBlocks = (M + kMr - 1) / kMr;
   const int nBlocks = (N + kNr - 1) / kNr;
-  // Scratch kept per calling thread between instructions (a few hundred KiB for a
-  // [128 x 512] tile), so an instruction allocates nothing.
-  thread_local std::vector<float> ap, bp, rowBuf;
-  packPanels<kMr>(a, K, M, rowBuf, ap);
-  packPanels<kNr>(b, K, N, rowBuf, bp);
-  // Pointers, not the thread_local vectors: a pool thread naming those would see its own.
-  const float* aPanels = ap.data();
-  const float* bPanels = bp.data();
   // One task per column panel of 16, down all row blocks.
   support::parallelFor(size_t(nBlocks), threads, [&](size_t jb) {
     const int n0 = int(jb) * kNr, nr = std::min(kNr, N - n0);
-    const float* bPanel = bPanels + jb * size_t(K) * kNr;
+    const float* bPanel = bPanels + jb * panelStride(K, kNr);
     float edge[kMr * kNr];
     for (int ib = 0; ib < mBlocks; ++ib) {
       const int m0 = ib * kMr, mr = std::min(kMr, M - m0);
-      const float* aPanel = aPanels + size_t(ib) * size_t(K) * kMr;
+      const float* aPanel = aPanels + size_t(ib) * panelStride(K, kMr);
       float* out = c + int64_t(m0) * ldc + n0;
       if (mr == kMr && nr == kNr) {
         kernel(aPanel, bPanel, K, out, ldc, accumulate);
@@ -269,7 +272,13 @@ void matmulF32(const MatmulInput& a, const MatmulInput& b, float* c, int64_t ldc
     matmulSkipZero(a, b, c, ldc, K, M, N, accumulate);
     return;
   }
-  matmulPacked(pickKernel(), a, b, c, ldc, K, M, N, accumulate, threads);
+  // Scratch kept per calling thread between instructions (a few hundred KiB for a
+  // [128 x 512] tile), so an instruction allocates nothing.
+  thread_local std::vector<float> rowBuf, ap, bp;
+  packPanels<kMr>(a, K, M, rowBuf, ap);
+  packPanels<kNr>(b, K, N, rowBuf, bp);
+  // Pointers, not the thread_local vectors: a pool thread naming those would see its own.
+  matmulPacked(pickKernel(), ap.data(), bp.data(), c, ldc, K, M, N, accumulate, threads);
 }
 
 }  // namespace trnsim::sim::detail
