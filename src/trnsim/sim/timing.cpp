@@ -36,14 +36,18 @@ constexpr double kMaxSimulatedNs = 1e15;
 
 /// An instruction decoded but not yet scheduled: it waits for its engine or queue, or for a
 /// dependency whose end is not known yet (a DMA in flight, or behind one).
+/// 32 bytes: a core's FIFOs hold up to kDecodeWindow of them, beyond the host's L2 cache.
 struct Pending {
   uint32_t inst = 0;
   uint32_t depBegin = 0;  ///< its unresolved dependencies: depPool[depBegin, +depCount)
+  uint32_t depFrom = TimelineEvent::kNoInstruction;  ///< the dependency that set depReady
   uint32_t depCount = 0;
-  bool hasDep = false;    ///< waits on another engine or queue at all (semaphore cost)
   double lowerBound = 0;  ///< from pruned accesses
   double depReady = 0;    ///< latest end of the dependencies already resolved
-  uint32_t depFrom = TimelineEvent::kNoInstruction;  ///< the dependency that set depReady
+
+  /// Waits on another engine or queue at all (semaphore cost): every resolved dependency
+  /// sets depFrom.
+  bool hasDep() const { return depCount > 0 || depFrom != TimelineEvent::kNoInstruction; }
 
   /// Dependency `producer` ends at `endNs`.
   void noteDependency(uint32_t producer, double endNs) {
@@ -199,7 +203,6 @@ void TimingRun::decode(CoreSim& c) {
     Pending p;
     p.inst = i;
     c.tracker.access(i, unit, table.boxesOf(ii), c.scratch, p.lowerBound, c.endNs.data(), floor);
-    p.hasDep = !c.scratch.empty();
     p.depBegin = uint32_t(c.depPool.size());
     for (const Dep& d : c.scratch) {
       double e = c.endNs[d.inst];
@@ -253,6 +256,7 @@ bool TimingRun::resolvable(CoreSim& c, Pending& p) {
 }
 
 void TimingRun::progress(CoreSim& c) {
+  static_assert(sizeof(Pending) == 32);
   while (error_.isOk()) {
     bool progressed = false;
     for (int e = 0; e < kComputeEngines; ++e) {
@@ -386,8 +390,8 @@ void TimingRun::schedule(CoreSim& c, const Pending& p) {
   if (unit < kFirstQueueUnit) {
     EngineState& eng = c.engines[unit];
     eng.used = true;
-    const double semNs = p.hasDep ? semNs_[unit] : 0;
-    const double ready = std::max(p.lowerBound, p.hasDep ? depReady + semNs : 0.0);
+    const double semNs = p.hasDep() ? semNs_[unit] : 0;
+    const double ready = std::max(p.lowerBound, p.hasDep() ? depReady + semNs : 0.0);
     double start, end;
     if (unit == 0) {
       scheduleTensor(c, p.inst, ready, start, end);

@@ -166,14 +166,6 @@ bool MemoryMap::place(const isa::AccessPattern& ap, isa::Access access, OperandB
   return true;
 }
 
-uint32_t MemoryMap::Memory::bucketOf(uint64_t c) const {
-  if (lows.empty()) return uint32_t(std::min<uint64_t>(c >> shift, buckets - 1));
-  const uint64_t chunk = std::min<uint64_t>(c >> shift, chunkFirst.size() - 1);
-  uint32_t b = chunkFirst[chunk];
-  while (b + 1 < buckets && lows[b + 1] <= c) ++b;
-  return b;
-}
-
 void DependencyTracker::init(const MemoryMap& map) {
   memories_.clear();
   uint32_t total = 0;

@@ -3,6 +3,7 @@
 // (the semaphores a compiler would insert): read-after-write, write-after-read and
 // write-after-write on bounding boxes of SBUF, PSUM and HBM.
 
+#include <algorithm>
 #include <cstdint>
 #include <span>
 #include <vector>
@@ -52,7 +53,13 @@ class MemoryMap {
     std::vector<uint64_t> lows;
     std::vector<uint32_t> chunkFirst;
 
-    uint32_t bucketOf(uint64_t c) const;
+    uint32_t bucketOf(uint64_t c) const {
+      if (lows.empty()) return uint32_t(std::min<uint64_t>(c >> shift, buckets - 1));
+      const uint64_t chunk = std::min<uint64_t>(c >> shift, chunkFirst.size() - 1);
+      uint32_t b = chunkFirst[chunk];
+      while (b + 1 < buckets && lows[b + 1] <= c) ++b;
+      return b;
+    }
     /// Bucket b stands for coordinates [low(b), high(b)).
     uint64_t low(uint32_t b) const { return lows.empty() ? uint64_t(b) << shift : lows[b]; }
     uint64_t high(uint32_t b) const { return b + 1 == buckets ? UINT64_MAX : low(b + 1); }
