@@ -115,8 +115,17 @@ void markWritten(const View& v) {
 /// Index of the first element of `v` with a byte nothing wrote, or nullopt.
 std::optional<int64_t> firstUninitialized(const View& v) {
   const WrittenBits& w = v.mem->written;
+  // The rows of on-chip memory lie far apart (192 KiB in SBUF), and so do their bits: ask for
+  // the bits of the rows a few ahead, so that their cache misses overlap.
+  constexpr int64_t kAhead = 32;
+  auto prefetchRow = [&](int64_t p) {
+    if (v.onChip && p < int64_t(v.P))
+      w.prefetch(uint64_t((v.row0 + p) * v.rowStride + v.lo), uint64_t(v.hi - v.lo));
+  };
+  for (int64_t p = 0; p < kAhead; ++p) prefetchRow(p);
   std::optional<int64_t> found;
   isa::forEachRun(v, [&](int64_t idx, int64_t off, int64_t n, int64_t s) {
+    if (v.F > 0 && idx % v.F == 0) prefetchRow(idx / v.F + kAhead);
     if (s == v.esize) {
       const uint64_t len = uint64_t(n * v.esize);
       const uint64_t first = w.firstUnwritten(uint64_t(off), len);

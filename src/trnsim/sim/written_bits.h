@@ -21,6 +21,13 @@ class WrittenBits {
   bool allWritten(uint64_t offset, uint64_t count) const {
     return firstUnwritten(offset, count) == count;
   }
+  /// Asks the host to bring the bits of [offset, offset + count) into cache (a hint).
+  void prefetch(uint64_t offset, uint64_t count) const {
+    if (count == 0) return;
+    for (uint64_t w = offset / 64; w <= (offset + count - 1) / 64; w += 8)
+      __builtin_prefetch(words_.get() + w);
+    __builtin_prefetch(words_.get() + (offset + count - 1) / 64);
+  }
   /// Host bytes the bits take.
   uint64_t hostBytes() const { return numWords_ * sizeof(uint64_t); }
 
