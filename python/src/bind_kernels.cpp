@@ -47,6 +47,13 @@ py::dict runInfo(const arch::ChipConfig& chip, const sim::RunResult& r) {
   return d;
 }
 
+/// Tensor `name` of `c` as a new float32 array of `shape`, converted straight into it.
+FloatArray readArray(const sim::Chip& c, const std::string& name, std::vector<py::ssize_t> shape) {
+  FloatArray out(std::move(shape));
+  check(c.readFloats(name, std::span<float>(out.mutable_data(), size_t(out.size()))));
+  return out;
+}
+
 /// Loads `program` on a fresh chip, writes the inputs, runs, and reads `outName`.
 py::tuple runProgram(const arch::ChipConfig& chip, isa::Program program,
                      const std::vector<std::pair<std::string, FloatArray>>& inputs,
@@ -65,10 +72,7 @@ py::tuple runProgram(const arch::ChipConfig& chip, isa::Program program,
     py::gil_scoped_release release;
     r = unwrap(c.run(opts));
   }
-  auto values = unwrap(c.readFloats(outName));
-  FloatArray out(outShape);
-  std::copy(values.begin(), values.end(), out.mutable_data());
-  return py::make_tuple(out, runInfo(chip, r));
+  return py::make_tuple(readArray(c, outName, std::move(outShape)), runInfo(chip, r));
 }
 
 /// Timing-only run of `program`; returns the info dict.
@@ -119,10 +123,7 @@ py::tuple runProgramOutputs(
   }
   py::tuple arrays(outs.size());
   for (size_t i = 0; i < outs.size(); ++i) {
-    auto values = unwrap(c.readFloats(outs[i].first));
-    FloatArray a(outs[i].second);
-    std::copy(values.begin(), values.end(), a.mutable_data());
-    arrays[i] = a;
+    arrays[i] = readArray(c, outs[i].first, outs[i].second);
   }
   return py::make_tuple(arrays, runInfo(chip, r));
 }

@@ -33,6 +33,14 @@ TEST(FunctionalChip, HostWriteReadRoundTripAndErrors) {
   testing::writeF(chip, "in", {1, 2, 3, 4, 5, 6.015625f});
   testing::runOk(chip);
   EXPECT_EQ(testing::readF(chip, "out"), (std::vector<float>{1, 2, 3, 4, 5, 6.0f}));
+  // Into a caller's buffer: the same values; a buffer of another size is refused.
+  std::vector<float> buf(6, -1.0f);
+  ASSERT_TRUE(chip.readFloats("out", std::span<float>(buf)).isOk());
+  EXPECT_EQ(buf, (std::vector<float>{1, 2, 3, 4, 5, 6.0f}));
+  buf.resize(5);
+  Status wrongSize = chip.readFloats("out", std::span<float>(buf));
+  EXPECT_EQ(wrongSize.code(), ErrorCode::kInvalidArgument);
+  EXPECT_NE(wrongSize.message().find("6 values"), std::string::npos) << wrongSize.toString();
   // Wrong sizes and names are errors that name the tensor and what was expected.
   std::vector<std::byte> small(10);
   Status s = chip.write("in", small);

@@ -102,6 +102,19 @@ Expected<std::vector<float>> Chip::readFloats(const std::string& name, uint32_t 
   return out;
 }
 
+Status Chip::readFloats(const std::string& name, std::span<float> out, uint32_t core) const {
+  TRNSIM_ASSIGN_OR_RETURN(uint32_t t, findTensor(programs_, name, core));
+  const isa::TensorDecl& d = programs_[core].tensors[t];
+  if (int64_t(out.size()) != d.numElements())
+    return Status(ErrorCode::kInvalidArgument,
+                  fmt::format("{} has {} values; the buffer holds {}", tensorDescription(d),
+                              d.numElements(), out.size()));
+  TRNSIM_ASSIGN_OR_RETURN(std::vector<std::byte> bytes,
+                          functional_->readTensor(programs_[core], core, t));
+  numerics::convertToFloat(d.dtype, bytes.data(), out.data(), out.size());
+  return {};
+}
+
 Expected<RunResult> Chip::run(const RunOptions& opts) {
   const auto start = std::chrono::steady_clock::now();
   if (programs_.empty())

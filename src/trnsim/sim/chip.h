@@ -62,6 +62,9 @@ class Chip {
   /// The same through fp32, converted (RNE) to/from the tensor's dtype.
   Status writeFloats(const std::string& name, std::span<const float> data, uint32_t core = 0);
   Expected<std::vector<float>> readFloats(const std::string& name, uint32_t core = 0) const;
+  /// The same into `out`, which must hold the tensor's element count (a caller's own buffer,
+  /// such as a numpy array: no vector of the whole tensor on the way).
+  Status readFloats(const std::string& name, std::span<float> out, uint32_t core = 0) const;
 
   /// Runs every loaded program (functional: core 0, then core 1, ...; timing: all at once).
   Expected<RunResult> run(const RunOptions& opts = {});
