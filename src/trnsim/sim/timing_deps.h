@@ -55,10 +55,11 @@ class MemoryMap {
 
     uint32_t bucketOf(uint64_t c) const {
       if (lows.empty()) return uint32_t(std::min<uint64_t>(c >> shift, buckets - 1));
+      // The last bucket of c's chunk that starts at or before c.
       const uint64_t chunk = std::min<uint64_t>(c >> shift, chunkFirst.size() - 1);
-      uint32_t b = chunkFirst[chunk];
-      while (b + 1 < buckets && lows[b + 1] <= c) ++b;
-      return b;
+      const uint32_t end = chunk + 1 < chunkFirst.size() ? chunkFirst[chunk + 1] : buckets;
+      const auto first = lows.begin() + chunkFirst[chunk];
+      return uint32_t(std::upper_bound(first, lows.begin() + end, c) - lows.begin() - 1);
     }
     /// Bucket b stands for coordinates [low(b), high(b)).
     uint64_t low(uint32_t b) const { return lows.empty() ? uint64_t(b) << shift : lows[b]; }
