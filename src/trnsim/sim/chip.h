@@ -25,8 +25,10 @@ struct RunOptions {
   bool detectUninitialized = true;  ///< error on reading memory nothing wrote
   uint64_t seed = 0;                ///< RNG instructions and stochastic rounding
   numerics::Rounding rounding = numerics::Rounding::kNearestEven;  ///< on every write
-  /// Host threads for the functional work inside one instruction (today nc_matmul's output
-  /// columns); 0 = one per host core. Values and timing are the same for every count.
+  /// Host threads for functional work: independent cores' programs at once
+  /// (FunctionalChip::coresIndependent), else the work inside one instruction (today
+  /// nc_matmul's output columns); 0 = one per host core. Values and timing are the same for
+  /// every count.
   uint32_t threads = 0;
 };
 

@@ -12,11 +12,13 @@
 #include <cstring>
 #include <fstream>
 #include <functional>
+#include <optional>
 #include <string>
 #include <utility>
 
 #include "trnsim/numerics/dtype.h"
 #include "trnsim/sim/functional_detail.h"
+#include "trnsim/support/parallel.h"
 
 namespace trnsim::sim {
 
@@ -239,22 +241,129 @@ Status Exec::run() {
 // ---------------------------------------------------------------------------------------------
 // The run loop
 
+namespace {
+
+/// HBM chunks [first, last] (Memory::kChunkBytes each).
+struct ChunkRange {
+  uint64_t first = 0, last = 0;
+  bool operator<(const ChunkRange& o) const { return first < o.first; }
+};
+
+/// Sorts `rs` and merges the ranges that overlap or touch.
+void mergeRanges(std::vector<ChunkRange>& rs) {
+  std::sort(rs.begin(), rs.end());
+  size_t keep = 0;
+  for (const ChunkRange& r : rs) {
+    if (keep > 0 && r.first <= rs[keep - 1].last + 1) {
+      rs[keep - 1].last = std::max(rs[keep - 1].last, r.last);
+    } else {
+      rs[keep++] = r;
+    }
+  }
+  rs.resize(keep);
+}
+
+bool intersect(const std::vector<ChunkRange>& a, const std::vector<ChunkRange>& b) {
+  size_t i = 0, j = 0;
+  while (i < a.size() && j < b.size()) {
+    if (a[i].last < b[j].first) {
+      ++i;
+    } else if (b[j].last < a[i].first) {
+      ++j;
+    } else {
+      return true;
+    }
+  }
+  return false;
+}
+
+/// When the cores' programs can run at the same time with the results of running them one
+/// after another: no core writes an HBM chunk that another reads or writes (the cores share
+/// nothing else), and no program holds a collective. Returns the HBM chunks any core touches
+/// (so that they can be given their sentinel before the threads start: Memory::touch is not
+/// thread-safe), or nothing when the cores must run in order. Tensors stand for every access
+/// through them: the verifier keeps access patterns inside their tensors.
+std::optional<std::vector<ChunkRange>> independentCores(std::span<const Program> programs) {
+  std::vector<std::vector<ChunkRange>> writes(programs.size()), touches(programs.size());
+  for (size_t core = 0; core < programs.size(); ++core) {
+    const Program& prog = programs[core];
+    std::vector<uint8_t> access(prog.tensors.size(), 0);  // isa::Access bits per tensor
+    for (const isa::Instruction& inst : prog.instructions) {
+      if (isa::isCollective(inst.opcode)) return std::nullopt;
+      const isa::OpInfo& info = isa::opInfo(inst.opcode);
+      for (const isa::Operand& o : inst.operands) {
+        if (o.ap.tensor < access.size() && o.slot < info.numOperands)
+          access[o.ap.tensor] |= uint8_t(info.operands[o.slot].access);
+      }
+    }
+    for (size_t t = 0; t < prog.tensors.size(); ++t) {
+      const TensorDecl& d = prog.tensors[t];
+      const uint64_t bytes = uint64_t(std::max<int64_t>(0, d.numElements())) *
+                             numerics::dtypeSize(d.dtype);
+      if (access[t] == 0 || d.space != MemSpace::kHbm || bytes == 0) continue;
+      const ChunkRange r{d.byteOffset / Memory::kChunkBytes,
+                         (d.byteOffset + bytes - 1) / Memory::kChunkBytes};
+      touches[core].push_back(r);
+      if (access[t] & uint8_t(isa::Access::kWrite)) writes[core].push_back(r);
+    }
+    mergeRanges(writes[core]);
+    mergeRanges(touches[core]);
+  }
+  std::vector<ChunkRange> all;
+  for (size_t a = 0; a < programs.size(); ++a) {
+    for (size_t b = 0; b < programs.size(); ++b) {
+      if (a != b && intersect(writes[a], touches[b])) return std::nullopt;
+    }
+    all.insert(all.end(), touches[a].begin(), touches[a].end());
+  }
+  mergeRanges(all);
+  return all;
+}
+
+}  // namespace
+
+bool FunctionalChip::coresIndependent(std::span<const Program> programs) {
+  return independentCores(programs).has_value();
+}
+
 Expected<uint64_t> FunctionalChip::run(std::span<const Program> programs, const RunOptions& opts) {
   impl_->resetRandom(opts.seed);
   if (programs.size() > impl_->cores.size())
     return Status(ErrorCode::kCapacity,
                   fmt::format("{} programs for {} cores", programs.size(), impl_->cores.size()));
   TRNSIM_RETURN_IF_ERROR(impl_->reserveHbm(programs));
-  uint64_t executed = 0;
   const bool multiCore = programs.size() > 1;
-  for (uint32_t core = 0; core < programs.size(); ++core) {
+  auto runCore = [&](uint32_t core) -> Status {
     const Program& prog = programs[core];
     for (size_t i = 0; i < prog.instructions.size(); ++i) {
       detail::Exec ex(*impl_, prog, core, i, opts, multiCore);
       TRNSIM_RETURN_IF_ERROR(ex.run());
-      ++executed;
     }
+    return {};
+  };
+  uint64_t executed = 0;
+  for (const Program& p : programs) executed += p.instructions.size();
+  std::optional<std::vector<ChunkRange>> shared;
+  if (multiCore && support::workersFor(programs.size(), opts.threads) > 1)
+    shared = independentCores(programs);
+  if (!shared) {
+    for (uint32_t core = 0; core < programs.size(); ++core) TRNSIM_RETURN_IF_ERROR(runCore(core));
+    return executed;
   }
+  // Independent cores, one per thread. Each has its own SBUF, PSUM and random state; in HBM
+  // they share only chunks nobody writes, given their sentinel here, so no thread changes
+  // state another reads. A failing core reports what it would have in order (the first
+  // failure by core index); the other cores' work is then done too.
+  Memory& hbm = impl_->hbm;
+  for (const ChunkRange& r : *shared) {
+    const uint64_t begin = r.first * Memory::kChunkBytes;
+    const uint64_t end = std::min(hbm.size(), (r.last + 1) * Memory::kChunkBytes);
+    if (hbm.allocated() && begin < end) hbm.touch(begin, end - begin);
+  }
+  std::vector<Status> status(programs.size());
+  support::parallelFor(programs.size(), opts.threads,
+                       [&](size_t core) { status[core] = runCore(uint32_t(core)); });
+  for (const Status& s : status) TRNSIM_RETURN_IF_ERROR(s);
   return executed;
 }
 

@@ -83,9 +83,14 @@ class FunctionalChip {
   Expected<std::vector<std::byte>> readTensor(const isa::Program& program, uint32_t core,
                                               uint32_t tensor) const;
 
-  /// Executes the programs in order (core 0's program, then core 1's, ...). Returns the
+  /// Executes the programs as if in order (core 0's program, then core 1's, ...). Returns the
   /// number of instructions executed, or the first error (naming core, instruction, operand).
+  /// Cores whose programs are independent (coresIndependent) run on up to opts.threads host
+  /// threads at once, with the same results; after a failure, the other cores' work is done too.
   Expected<uint64_t> run(std::span<const isa::Program> programs, const RunOptions& opts);
+  /// True when no program writes an HBM tensor whose bytes (in 4 KiB chunks) another program
+  /// reads or writes, and none holds a collective: their cores can run at the same time.
+  static bool coresIndependent(std::span<const isa::Program> programs);
 
   /// Runs instructions [begin, end) of `program` on `core`, for a caller that executes a
   /// program in pieces (fabric::Cluster stops at each collective). `startOfRun` resets the
