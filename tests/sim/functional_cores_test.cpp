@@ -40,6 +40,28 @@ void fill(Chip& chip, const std::string& name, uint32_t core, uint32_t seed) {
   ASSERT_TRUE(chip.writeFloats(name, v, core).isOk());
 }
 
+/// `program` alone on a fresh chip, one thread, values only: its lhsT seeded by `lhsSeed` (or
+/// the bytes `lhsT`), its rhs by `rhsSeed`. Returns its "out" (empty on failure).
+std::vector<std::byte> runAlone(const isa::Program& program, uint32_t lhsSeed, uint32_t rhsSeed,
+                                const std::vector<std::byte>* lhsT = nullptr) {
+  Chip chip(testing::trn2());
+  Status s = chip.load({program});
+  EXPECT_TRUE(s.isOk()) << s.toString();
+  if (lhsT != nullptr) {
+    EXPECT_TRUE(chip.write("lhsT", *lhsT).isOk());
+  } else {
+    fill(chip, "lhsT", 0, lhsSeed);
+  }
+  fill(chip, "rhs", 0, rhsSeed);
+  RunOptions o;
+  o.threads = 1;
+  o.computeTiming = false;
+  auto r = chip.run(o);
+  EXPECT_TRUE(r.hasValue()) << (r.hasValue() ? "" : r.status().toString());
+  auto out = chip.read("out");
+  return r.hasValue() && out.hasValue() ? *out : std::vector<std::byte>{};
+}
+
 /// Runs `programs` (one per core) with `threads` host threads, inputs seeded by core, and
 /// returns every core's "out".
 std::vector<std::vector<std::byte>> runCores(const std::vector<isa::Program>& programs,
@@ -74,17 +96,8 @@ TEST(FunctionalCores, IndependentCoresGiveWhatEachGivesAlone) {
   // The reference: each program alone on a chip, with the inputs it gets as core k.
   std::vector<std::vector<std::byte>> alone;
   for (uint32_t core = 0; core < programs.size(); ++core) {
-    Chip chip(testing::trn2());
-    ASSERT_TRUE(chip.load({programs[core]}).isOk());
-    fill(chip, "lhsT", 0, 10 + core);
-    fill(chip, "rhs", 0, 20 + core);
-    RunOptions o;
-    o.threads = 1;
-    o.computeTiming = false;
-    ASSERT_TRUE(chip.run(o).hasValue());
-    auto out = chip.read("out");
-    ASSERT_TRUE(out.hasValue());
-    alone.push_back(*out);
+    alone.push_back(runAlone(programs[core], 10 + core, 20 + core));
+    ASSERT_FALSE(alone.back().empty());
   }
   for (uint32_t threads : {1u, 2u, 4u, 0u}) {
     SCOPED_TRACE(::testing::Message() << threads << " threads");
@@ -110,23 +123,12 @@ TEST(FunctionalCores, ACoreReadingAnotherCoresOutputRunsAfterIt) {
   EXPECT_FALSE(FunctionalChip::coresIndependent(programs));
 
   // The reference, one step after the other: core 0 alone, then its output into core 1 alone.
-  Chip first(testing::trn2());
-  ASSERT_TRUE(first.load({p0}).isOk());
-  fill(first, "lhsT", 0, 10);
-  fill(first, "rhs", 0, 20);
+  const std::vector<std::byte> mid = runAlone(p0, 10, 20);
+  ASSERT_FALSE(mid.empty());
+  const std::vector<std::byte> want = runAlone(p1, 0, 21, &mid);
+  ASSERT_FALSE(want.empty());
   RunOptions o;
-  o.threads = 1;
   o.computeTiming = false;
-  ASSERT_TRUE(first.run(o).hasValue());
-  auto mid = first.read("out");
-  ASSERT_TRUE(mid.hasValue());
-  Chip second(testing::trn2());
-  ASSERT_TRUE(second.load({p1}).isOk());
-  ASSERT_TRUE(second.write("lhsT", *mid).isOk());
-  fill(second, "rhs", 0, 21);
-  ASSERT_TRUE(second.run(o).hasValue());
-  auto want = second.read("out");
-  ASSERT_TRUE(want.hasValue());
 
   for (uint32_t threads : {1u, 2u, 0u}) {
     SCOPED_TRACE(::testing::Message() << threads << " threads");
@@ -140,7 +142,7 @@ TEST(FunctionalCores, ACoreReadingAnotherCoresOutputRunsAfterIt) {
     ASSERT_TRUE(r.hasValue()) << r.status().toString();
     auto got = chip.read("out", 1);
     ASSERT_TRUE(got.hasValue());
-    EXPECT_TRUE(*got == *want) << "core 1 did not see core 0's output";
+    EXPECT_TRUE(*got == want) << "core 1 did not see core 0's output";
   }
 }
 
