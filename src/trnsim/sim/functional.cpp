@@ -320,6 +320,16 @@ std::optional<std::vector<ChunkRange>> independentCores(std::span<const Program>
   return all;
 }
 
+/// Executes instructions [begin, end) of `prog` on `core`; the first error stops it.
+Status execute(FunctionalChip::Impl& impl, const Program& prog, uint32_t core, size_t begin,
+               size_t end, const RunOptions& opts, bool multiCore) {
+  for (size_t i = begin; i < end; ++i) {
+    detail::Exec ex(impl, prog, core, i, opts, multiCore);
+    TRNSIM_RETURN_IF_ERROR(ex.run());
+  }
+  return {};
+}
+
 }  // namespace
 
 bool FunctionalChip::coresIndependent(std::span<const Program> programs) {
@@ -333,20 +343,16 @@ Expected<uint64_t> FunctionalChip::run(std::span<const Program> programs, const 
                   fmt::format("{} programs for {} cores", programs.size(), impl_->cores.size()));
   TRNSIM_RETURN_IF_ERROR(impl_->reserveHbm(programs));
   const bool multiCore = programs.size() > 1;
-  auto runCore = [&](uint32_t core) -> Status {
+  auto runCore = [&](uint32_t core) {
     const Program& prog = programs[core];
-    for (size_t i = 0; i < prog.instructions.size(); ++i) {
-      detail::Exec ex(*impl_, prog, core, i, opts, multiCore);
-      TRNSIM_RETURN_IF_ERROR(ex.run());
-    }
-    return {};
+    return execute(*impl_, prog, core, 0, prog.instructions.size(), opts, multiCore);
   };
   uint64_t executed = 0;
   for (const Program& p : programs) executed += p.instructions.size();
-  std::optional<std::vector<ChunkRange>> shared;
+  std::optional<std::vector<ChunkRange>> touched;  // by any core, when they are independent
   if (multiCore && support::workersFor(programs.size(), opts.threads) > 1)
-    shared = independentCores(programs);
-  if (!shared) {
+    touched = independentCores(programs);
+  if (!touched) {
     for (uint32_t core = 0; core < programs.size(); ++core) TRNSIM_RETURN_IF_ERROR(runCore(core));
     return executed;
   }
@@ -355,10 +361,10 @@ Expected<uint64_t> FunctionalChip::run(std::span<const Program> programs, const 
   // state another reads. A failing core reports what it would have in order (the first
   // failure by core index); the other cores' work is then done too.
   Memory& hbm = impl_->hbm;
-  for (const ChunkRange& r : *shared) {
+  for (const ChunkRange& r : *touched) {
     const uint64_t begin = r.first * Memory::kChunkBytes;
     const uint64_t end = std::min(hbm.size(), (r.last + 1) * Memory::kChunkBytes);
-    if (hbm.allocated() && begin < end) hbm.touch(begin, end - begin);
+    if (begin < end) hbm.touch(begin, end - begin);  // (size 0 when HBM is not allocated)
   }
   std::vector<Status> status(programs.size());
   support::parallelFor(programs.size(), opts.threads,
@@ -374,10 +380,7 @@ Expected<uint64_t> FunctionalChip::runRange(const Program& program, uint32_t cor
     return Status(ErrorCode::kInvalidArgument, fmt::format("core {} does not exist", core));
   TRNSIM_RETURN_IF_ERROR(impl_->reserveHbm({&program, 1}));
   end = std::min(end, program.instructions.size());
-  for (size_t i = begin; i < end; ++i) {
-    detail::Exec ex(*impl_, program, core, i, opts, false);
-    TRNSIM_RETURN_IF_ERROR(ex.run());
-  }
+  TRNSIM_RETURN_IF_ERROR(execute(*impl_, program, core, begin, end, opts, false));
   return uint64_t(end > begin ? end - begin : 0);
 }
 
