@@ -54,11 +54,13 @@ FloatArray readArray(const sim::Chip& c, const std::string& name, std::vector<py
   return out;
 }
 
-/// Loads `program` on a fresh chip, writes the inputs, runs, and reads `outName`.
-py::tuple runProgram(const arch::ChipConfig& chip, isa::Program program,
-                     const std::vector<std::pair<std::string, FloatArray>>& inputs,
-                     const std::string& outName, std::vector<py::ssize_t> outShape, bool timing,
-                     uint32_t threads) {
+/// Loads `program` on a fresh chip, writes the inputs, runs, and reads the outputs `outs`
+/// (name, shape): returns (tuple of arrays, info).
+py::tuple runProgramOutputs(
+    const arch::ChipConfig& chip, isa::Program program,
+    const std::vector<std::pair<std::string, FloatArray>>& inputs,
+    const std::vector<std::pair<std::string, std::vector<py::ssize_t>>>& outs, bool timing,
+    uint32_t threads) {
   sim::Chip c(chip);
   check(c.load({std::move(program)}));
   for (const auto& [name, arr] : inputs)
@@ -72,7 +74,21 @@ py::tuple runProgram(const arch::ChipConfig& chip, isa::Program program,
     py::gil_scoped_release release;
     r = unwrap(c.run(opts));
   }
-  return py::make_tuple(readArray(c, outName, std::move(outShape)), runInfo(chip, r));
+  py::tuple arrays(outs.size());
+  for (size_t i = 0; i < outs.size(); ++i) {
+    arrays[i] = readArray(c, outs[i].first, outs[i].second);
+  }
+  return py::make_tuple(arrays, runInfo(chip, r));
+}
+
+/// The same for one output `outName`: returns (array, info).
+py::tuple runProgram(const arch::ChipConfig& chip, isa::Program program,
+                     const std::vector<std::pair<std::string, FloatArray>>& inputs,
+                     const std::string& outName, std::vector<py::ssize_t> outShape, bool timing,
+                     uint32_t threads) {
+  const py::tuple r = runProgramOutputs(chip, std::move(program), inputs,
+                                        {{outName, std::move(outShape)}}, timing, threads);
+  return py::make_tuple(r[0].cast<py::tuple>()[0], r[1]);
 }
 
 /// Timing-only run of `program`; returns the info dict.
@@ -100,32 +116,6 @@ kernels::AttentionOptions attentionOptions(bool causal, const py::object& scale,
   o.scale = scale.is_none() ? 0.0f : scale.cast<float>();
   o.keyTile = keyTile;
   return o;
-}
-
-/// Like runProgram, for programs with several outputs: returns (tuple of arrays, info).
-py::tuple runProgramOutputs(
-    const arch::ChipConfig& chip, isa::Program program,
-    const std::vector<std::pair<std::string, FloatArray>>& inputs,
-    const std::vector<std::pair<std::string, std::vector<py::ssize_t>>>& outs, bool timing,
-    uint32_t threads) {
-  sim::Chip c(chip);
-  check(c.load({std::move(program)}));
-  for (const auto& [name, arr] : inputs)
-    check(c.writeFloats(name, std::span<const float>(arr.data(), size_t(arr.size()))));
-  sim::RunOptions opts;
-  opts.computeTiming = timing;
-  opts.threads = threads;
-  opts.recordEvents = false;
-  sim::RunResult r;
-  {
-    py::gil_scoped_release release;
-    r = unwrap(c.run(opts));
-  }
-  py::tuple arrays(outs.size());
-  for (size_t i = 0; i < outs.size(); ++i) {
-    arrays[i] = readArray(c, outs[i].first, outs[i].second);
-  }
-  return py::make_tuple(arrays, runInfo(chip, r));
 }
 
 kernels::MatmulTiling tilingOf(const py::object& t) {
