@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <random>
+#include <utility>
 #include <vector>
 
 #include "trnsim/arch/chip_config.h"
@@ -47,8 +48,10 @@ void BM_FunctionalFourCores(benchmark::State& state) {
   std::mt19937 gen(1);
   std::normal_distribution<float> normal;
   for (uint32_t core = 0; core < kCores; ++core) {
-    for (const char* name : {"lhsT", "rhs"}) {
-      std::vector<float> v(size_t(name[0] == 'l' ? 1024 * 512 : 1024 * 1024));
+    // lhsT [K, M] = [1024, 512], rhs [K, N] = [1024, 1024].
+    const std::pair<const char*, size_t> inputs[] = {{"lhsT", 1024 * 512}, {"rhs", 1024 * 1024}};
+    for (const auto& [name, elements] : inputs) {
+      std::vector<float> v(elements);
       for (float& x : v) x = normal(gen);
       if (Status s = c.writeFloats(name, v, core); !s.isOk()) {
         state.SkipWithError(s.toString().c_str());

@@ -58,6 +58,8 @@ struct Pending {
   }
 };
 
+static_assert(sizeof(Pending) == 32);
+
 /// FIFO of pending instructions of one engine or DMA queue.
 struct Fifo {
   std::vector<Pending> items;
@@ -256,7 +258,6 @@ bool TimingRun::resolvable(CoreSim& c, Pending& p) {
 }
 
 void TimingRun::progress(CoreSim& c) {
-  static_assert(sizeof(Pending) == 32);
   while (error_.isOk()) {
     bool progressed = false;
     for (int e = 0; e < kComputeEngines; ++e) {
