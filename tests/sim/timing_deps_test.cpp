@@ -56,9 +56,9 @@ TEST(TimingBuckets, SmallTensorsSideBySideGetABucketEach) {
   MemoryMap map;
   map.init(chip, p);
   const MemoryMap::Memory& sbuf = map.memories()[0];
-  // The plain 512-byte grid plus a cut at each tensor's start and end (0x8b00..0x8c00: the
+  // The plain 1 KiB grid plus a cut at each tensor's start and end (0x8b00..0x8c00: the
   // grid already cuts at 0x8c00).
-  EXPECT_EQ(sbuf.buckets, (chip.mem.sbufBytesPerPartition >> 9) + 8);
+  EXPECT_EQ(sbuf.buckets, (chip.mem.sbufBytesPerPartition >> 10) + 8);
   std::vector<uint32_t> seen;
   for (uint32_t t = 0; t < 8; ++t) {
     OperandBox box;

@@ -13,7 +13,9 @@
 #include <cstring>
 
 #include "timing_test_util.h"
+#include "trnsim/kernels/attention.h"
 #include "trnsim/kernels/matmul.h"
+#include "trnsim/sim/timing_program.h"
 #include "trnsim/support/hash.h"
 
 namespace trnsim::sim {
@@ -191,6 +193,38 @@ TEST(TimingHash, MixedFiveCoreTimelineIsBitIdentical) {
   Timeline quiet = timeOrFail(chip, perCore, false);
   EXPECT_TRUE(quiet.events.empty());
   EXPECT_EQ(hashStats(quiet), hashStats(t));
+}
+
+/// Cores that run one program share the dependencies the program table finds once, ahead of
+/// the run; cores that run copies each track their own while running. Both give the same
+/// timeline, bit for bit, whether the table's pass covered the whole program (matmul,
+/// attention) or gave up where a bucket outgrew its bound and left the run to track them
+/// (the mixed program: many DMA queues read the same tiles).
+TEST(TimingHash, SharedProgramGivesTheTimelineOfSeparateCopies) {
+  const arch::ChipConfig chip = trn2Like();
+  std::vector<std::pair<isa::Program, bool>> cases;  // program, whole pass expected
+  cases.emplace_back(mixedProgram(chip, 1), false);
+  auto mm = kernels::matmulProgram(chip, 512, 2048, 1024);
+  ASSERT_TRUE(mm.hasValue()) << mm.status().toString();
+  cases.emplace_back(std::move(mm).value(), true);
+  auto attn = kernels::attentionProgram(chip, 2, 2, 1024, 128);
+  ASSERT_TRUE(attn.hasValue()) << attn.status().toString();
+  cases.emplace_back(std::move(attn).value(), true);
+  for (const auto& [p, whole] : cases) {
+    SCOPED_TRACE(p.name);
+    detail::ProgramTable table;
+    ASSERT_TRUE(table.build(chip, p, true).isOk());
+    EXPECT_EQ(table.staticDeps, whole);
+    const isa::Program copy1 = p, copy2 = p;
+    const Timeline shared = timeOrFail(chip, {&p, &p, &p});
+    const Timeline own = timeOrFail(chip, {&p, &copy1, &copy2});
+    ASSERT_EQ(shared.events.size(), 3 * p.instructions.size());
+    ASSERT_EQ(own.events.size(), shared.events.size());
+    EXPECT_EQ(hashTimeline(shared), hashTimeline(own));
+    for (size_t i = 0; i < own.events.size(); ++i) {
+      ASSERT_EQ(shared.events[i].after, own.events[i].after) << "event " << i;
+    }
+  }
 }
 
 }  // namespace

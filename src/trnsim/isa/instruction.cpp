@@ -254,12 +254,6 @@ int64_t AccessPattern::freeSize() const {
   return n;
 }
 
-const AccessPattern* Instruction::operand(uint8_t slot) const {
-  for (const auto& o : operands)
-    if (o.slot == slot) return &o.ap;
-  return nullptr;
-}
-
 std::string Program::instructionContext(size_t index) const {
   std::string s = fmt::format("instruction {}", index);
   if (index < instructions.size()) {

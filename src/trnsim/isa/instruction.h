@@ -204,7 +204,12 @@ struct Instruction {
   std::vector<Operand> operands;  ///< present operands, in slot order
 
   /// The operand in `slot`, or nullptr when absent.
-  const AccessPattern* operand(uint8_t slot) const;
+  const AccessPattern* operand(uint8_t slot) const {
+    for (const Operand& o : operands) {
+      if (o.slot == slot) return &o.ap;
+    }
+    return nullptr;
+  }
   bool has(InstrFlag f) const { return (flags & f) != 0; }
   bool operator==(const Instruction&) const = default;
 };

@@ -196,24 +196,30 @@ double TimingRun::floorNs(const CoreSim& c) const {
 void TimingRun::decode(CoreSim& c) {
   const detail::ProgramTable& table = *c.table;
   const size_t n = table.insts.size();
-  const double floor = floorNs(c);
+  const double floor = table.staticDeps ? 0 : floorNs(c);
   while (c.decodeNext < n && c.pendingCount < kDecodeWindow && error_.isOk()) {
     const uint32_t i = uint32_t(c.decodeNext++);
     const detail::InstInfo& ii = table.insts[i];
     const uint32_t unit = ii.unit;
-    c.scratch.clear();
     Pending p;
     p.inst = i;
-    c.tracker.access(i, unit, table.boxesOf(ii), c.scratch, p.lowerBound, c.endNs.data(), floor);
     p.depBegin = uint32_t(c.depPool.size());
-    for (const Dep& d : c.scratch) {
-      double e = c.endNs[d.inst];
+    auto note = [&](uint32_t d) {
+      double e = c.endNs[d];
       if (e >= 0) {
-        p.noteDependency(d.inst, e);
+        p.noteDependency(d, e);
       } else {
-        c.depPool.push_back(d.inst);
+        c.depPool.push_back(d);
         ++p.depCount;
       }
+    };
+    if (table.staticDeps) {
+      for (const uint32_t d : table.depsOf(ii)) note(d);
+    } else {
+      c.scratch.clear();
+      c.tracker.access(i, unit, table.boxesOf(ii), c.scratch, p.lowerBound, c.endNs.data(),
+                       floor);
+      for (const Dep& d : c.scratch) note(d.inst);
     }
     Fifo* fifo;
     bool unitFree;
@@ -566,7 +572,8 @@ Expected<Timeline> TimingRun::run(std::span<const isa::Program* const> perCore) 
     }
     if (table == nullptr) {
       auto t = std::make_unique<detail::ProgramTable>();
-      Status s = t->build(chip_, *perCore[k]);
+      const bool shared = std::count(perCore.begin(), perCore.end(), perCore[k]) > 1;
+      Status s = t->build(chip_, *perCore[k], shared);
       if (!s.isOk()) return s.withContext(fmt::format("core {}", k));
       table = t.get();
       tables_.push_back(std::move(t));
@@ -577,7 +584,7 @@ Expected<Timeline> TimingRun::run(std::span<const isa::Program* const> perCore) 
     c.table = table;
     const size_t n = c.program->instructions.size();
     c.endNs.assign(n, -1.0);
-    c.tracker.init(table->memory);
+    if (!table->staticDeps) c.tracker.init(table->memory);
     c.queues.assign(queues, QueueState{});
   }
   if (opts_.recordEvents) {

@@ -14,24 +14,16 @@ uint32_t shiftFor(uint64_t extent, uint64_t maxBuckets, uint32_t minShift) {
   return s;
 }
 
-/// Smallest and largest free-dim offset (in elements) an access pattern reaches.
-void freeSpan(const isa::AccessPattern& ap, int64_t& lo, int64_t& hi) {
-  lo = 0;
-  hi = 0;
-  for (int d = 0; d < ap.numFree; ++d) {
-    int64_t reach = ap.free[d].stride * (ap.free[d].count - 1);
-    if (reach < 0) lo += reach; else hi += reach;
-  }
-}
-
 }  // namespace
 
 void MemoryMap::init(const arch::ChipConfig& chip, const isa::Program& program) {
   memories_.clear();
   memories_.resize(2);
-  memories_[0].shift = 9;
+  // SBUF: 1 KiB chunks, the bytes a partition holds of a 512-column bf16 matmul operand (a
+  // finer grid splits those operands over more buckets; the grid is cut at tensors below).
+  memories_[0].shift = 10;
   memories_[0].buckets =
-      uint32_t(std::max<uint64_t>(1, (chip.mem.sbufBytesPerPartition + 511) >> 9));
+      uint32_t(std::max<uint64_t>(1, (chip.mem.sbufBytesPerPartition + 1023) >> 10));
   // PSUM: one bucket per 2 KiB bank (engine operands stay inside a bank).
   memories_[1].shift = 11;
   memories_[1].buckets =
@@ -102,125 +94,67 @@ void MemoryMap::init(const arch::ChipConfig& chip, const isa::Program& program) 
     tp.rowBytes = std::max<uint64_t>(1, rowBytes);
     tp.base = decl.byteOffset >= rootDecl.byteOffset ? decl.byteOffset - rootDecl.byteOffset : 0;
   }
-}
-
-bool MemoryMap::place(const isa::AccessPattern& ap, isa::Access access, OperandBox& out) const {
-  if (ap.partitions == 0) return false;
-  for (int d = 0; d < ap.numFree; ++d) {
-    if (ap.free[d].count <= 0) return false;
+  uint32_t total = 0;
+  for (Memory& m : memories_) {
+    m.firstBucket = total;
+    total += m.buckets;
   }
-  const TensorPlace& tp = tensors_[ap.tensor];
-  const uint64_t es = tp.elemBytes;
-  int64_t lo, hi;
-  freeSpan(ap, lo, hi);
-  Box box;
-  out.memory = tp.memory;
-  if (tp.onChip) {
-    box.r0 = uint64_t(tp.partitionStart) + ap.partitionOffset;
-    box.r1 = box.r0 + ap.partitions;
-    int64_t first = std::max<int64_t>(0, ap.offset + lo);
-    int64_t last = std::max<int64_t>(first, ap.offset + hi);
-    box.b0 = tp.base + uint64_t(first) * es;
-    box.b1 = tp.base + uint64_t(last + 1) * es;
-  } else {
-    const uint64_t rowBytes = tp.rowBytes;
-    const uint64_t base = tp.base;
-    // Byte range of partition 0 and the step between partitions.
-    int64_t first = std::max<int64_t>(0, ap.offset + lo);
-    int64_t last = std::max<int64_t>(first, ap.offset + hi);
-    uint64_t p0lo = base + uint64_t(first) * es;
-    uint64_t p0hi = base + uint64_t(last + 1) * es;  // exclusive
-    int64_t stepBytes = ap.partitionStride * int64_t(es);
-    bool rowAligned = ap.partitions == 1 ||
-                      (stepBytes > 0 && uint64_t(stepBytes) % rowBytes == 0);
-    if (rowAligned && p0lo / rowBytes == (p0hi - 1) / rowBytes) {
-      // A tile: the same columns of rows spaced by a whole number of rows.
-      uint64_t rowStep = ap.partitions == 1 ? 0 : uint64_t(stepBytes) / rowBytes;
-      box.r0 = p0lo / rowBytes;
-      box.r1 = box.r0 + uint64_t(ap.partitions - 1) * rowStep + 1;
-      box.b0 = p0lo % rowBytes;
-      box.b1 = box.b0 + (p0hi - p0lo);
-    } else {
-      // Anything else: every row the flat byte range reaches, whole rows unless it is one.
-      int64_t pReach = ap.partitionStride * int64_t(ap.partitions - 1);
-      int64_t flo = std::max<int64_t>(0, ap.offset + lo + std::min<int64_t>(0, pReach));
-      int64_t fhi = std::max<int64_t>(flo, ap.offset + hi + std::max<int64_t>(0, pReach));
-      uint64_t blo = base + uint64_t(flo) * es;
-      uint64_t bhi = base + uint64_t(fhi + 1) * es;
-      box.r0 = blo / rowBytes;
-      box.r1 = (bhi - 1) / rowBytes + 1;
-      if (box.r1 - box.r0 == 1) {
-        box.b0 = blo % rowBytes;
-        box.b1 = box.b0 + (bhi - blo);
-      } else {
-        box.b0 = 0;
-        box.b1 = rowBytes;
-      }
-    }
-  }
-  out.box = box;
-  const Memory& m = memories_[out.memory];
-  out.firstBucket = m.bucketOf(m.byRow ? box.r0 : box.b0);
-  out.lastBucket = m.bucketOf(m.byRow ? box.r1 - 1 : box.b1 - 1);
-  out.write = access != isa::Access::kRead;
-  return true;
 }
 
 void DependencyTracker::init(const MemoryMap& map) {
-  memories_.clear();
-  uint32_t total = 0;
-  for (const MemoryMap::Memory& m : map.memories()) {
-    memories_.push_back(Memory{m.byRow, total});
-    total += m.buckets;
-  }
+  const std::vector<MemoryMap::Memory>& ms = map.memories();
+  overflowed_ = false;
   buckets_.clear();
-  buckets_.resize(total);
-  Bucket* b = buckets_.data();
-  for (const MemoryMap::Memory& m : map.memories()) {
-    for (uint32_t k = 0; k < m.buckets; ++k, ++b) {
-      b->lo = m.low(k);
-      b->hi = m.high(k);
+  buckets_.resize(ms.empty() ? 0 : ms.back().firstBucket + ms.back().buckets);
+  for (const MemoryMap::Memory& m : ms) {
+    for (uint32_t k = 0; k < m.buckets; ++k) {
+      Bucket& b = buckets_[m.firstBucket + k];
+      b.lo = m.low(k);
+      b.hi = m.high(k);
     }
   }
+}
+
+void DependencyTracker::Entries::grow() {
+  capacity = std::max<uint32_t>(4, 2 * capacity);
+  auto bigger = std::make_unique_for_overwrite<Entry[]>(capacity);
+  std::copy(begin(), end(), bigger.get());
+  data = std::move(bigger);
 }
 
 namespace {
 
 /// Drops the entries that ended before `floorNs`, raising `prunedEnd` to their latest end.
-template <typename E>
-void pruneList(std::vector<E>& es, double& prunedEnd, const double* endNs, double floorNs) {
-  E* d = es.data();
-  const size_t n = es.size();
-  size_t keep = 0;
-  for (size_t i = 0; i < n; ++i) {
-    double e = endNs[d[i].inst];
-    if (e >= 0 && e <= floorNs) {
-      prunedEnd = std::max(prunedEnd, e);
+template <typename L>
+void pruneList(L& es, double& prunedEnd, const double* endNs, double floorNs) {
+  auto keep = es.begin();
+  for (const auto& e : es) {
+    const double end = endNs[e.inst];
+    if (end >= 0 && end <= floorNs) {
+      prunedEnd = std::max(prunedEnd, end);
     } else {
-      d[keep++] = d[i];
+      *keep++ = e;
     }
   }
-  es.resize(keep);
+  es.size = uint32_t(keep - es.begin());
 }
 
 /// Removes the entries `implied(entry)` holds for, keeping the order of the rest.
-template <typename E, typename F>
-inline void dropIf(std::vector<E>& es, F implied) {
-  // Pointers rather than indices: a vector's size is a division by sizeof(E) (40 here).
-  E* keep = es.data();
-  for (E *d = keep, *end = d + (es.end() - es.begin()); d != end; ++d) {
+template <typename L, typename F>
+inline void dropIf(L& es, F implied) {
+  auto keep = es.begin();
+  for (auto d = keep, end = es.end(); d != end; ++d) {
     if (!implied(*d)) {
       if (keep != d) *keep = *d;
       ++keep;
     }
   }
-  es.erase(es.begin() + (keep - es.data()), es.end());
+  es.size = uint32_t(keep - es.begin());
 }
 
-/// Records a dependency on `e` unless it runs on `unit` itself (its order already holds).
+/// Records a dependency on `e` (of another unit): one Dep per unit, the latest instruction.
 template <typename E>
-inline void addDep(std::vector<Dep>& deps, uint32_t unit, const E& e) {
-  if (e.unit == unit) return;
+inline void addDep(std::vector<Dep>& deps, const E& e) {
   for (Dep& d : deps) {
     if (d.unit == e.unit) {
       d.inst = std::max(d.inst, e.inst);
@@ -230,16 +164,16 @@ inline void addDep(std::vector<Dep>& deps, uint32_t unit, const E& e) {
   deps.push_back(Dep{e.unit, e.inst});
 }
 
-/// The part of `box` inside [lo, hi) along the bucketed coordinate.
-inline Box clip(Box box, bool byRow, uint64_t lo, uint64_t hi) {
+/// Whether `box` covers the part of `e` inside [lo, hi) along the bucketed coordinate.
+inline bool coversClipped(const Box& box, Box e, bool byRow, uint64_t lo, uint64_t hi) {
   if (byRow) {
-    box.r0 = std::max(box.r0, lo);
-    box.r1 = std::min(box.r1, hi);
+    e.r0 = std::max(e.r0, lo);
+    e.r1 = std::min(e.r1, hi);
   } else {
-    box.b0 = std::max(box.b0, lo);
-    box.b1 = std::min(box.b1, hi);
+    e.b0 = std::max(e.b0, lo);
+    e.b1 = std::min(e.b1, hi);
   }
-  return box;
+  return box.covers(e);
 }
 
 }  // namespace
@@ -247,52 +181,62 @@ inline Box clip(Box box, bool byRow, uint64_t lo, uint64_t hi) {
 void DependencyTracker::prune(Bucket& bucket, const double* endNs, double floorNs) {
   pruneList(bucket.writes, bucket.prunedEnd, endNs, floorNs);
   pruneList(bucket.reads, bucket.prunedEnd, endNs, floorNs);
-  bucket.pruneAt = std::max<uint32_t>(16, uint32_t(2 * (bucket.writes.size() + bucket.reads.size())));
+  bucket.pruneAt = std::max<uint32_t>(16, 2 * (bucket.writes.size + bucket.reads.size));
+}
+
+inline void DependencyTracker::check(const OperandBox& p, uint32_t unit, const Bucket& b,
+                                     std::vector<Dep>& deps, double& lowerBoundNs) {
+  // A read waits for writers, a write for everyone.
+  lowerBoundNs = std::max(lowerBoundNs, b.prunedEnd);
+  for (const Entry& e : b.writes) {
+    if (e.unit != unit && e.box.overlaps(p.box)) addDep(deps, e);
+  }
+  if (p.write) {
+    for (const Entry& e : b.reads) {
+      if (e.unit != unit && e.box.overlaps(p.box)) addDep(deps, e);
+    }
+  }
+}
+
+inline void DependencyTracker::record(const OperandBox& p, uint32_t inst, uint32_t unit, Bucket& b,
+                                      const double* endNs, double floorNs) {
+  const uint64_t lo = b.lo, hi = b.hi;
+  if (p.write) {
+    // A write covering an entry's part here orders it for every later access.
+    auto covered = [&](const Entry& e) { return coversClipped(p.box, e.box, p.byRow, lo, hi); };
+    dropIf(b.writes, covered);
+    dropIf(b.reads, covered);
+    b.writes.push(Entry{p.box, inst, unit});
+  } else {
+    // A read by the same unit covering an earlier read of that unit supersedes it.
+    dropIf(b.reads, [&](const Entry& e) {
+      return e.unit == unit && coversClipped(p.box, e.box, p.byRow, lo, hi);
+    });
+    b.reads.push(Entry{p.box, inst, unit});
+  }
+  if (b.writes.size + b.reads.size > b.pruneAt) {
+    if (endNs == nullptr) {
+      overflowed_ = true;
+    } else {
+      prune(b, endNs, floorNs);
+    }
+  }
 }
 
 void DependencyTracker::access(uint32_t inst, uint32_t unit, std::span<const OperandBox> boxes,
                                std::vector<Dep>& deps, double& lowerBoundNs, const double* endNs,
                                double floorNs) {
-  // 1. Dependencies on earlier accesses: a read waits for writers, a write for everyone.
+  Bucket* const buckets = buckets_.data();
+  // Every dependency is found before any access is recorded (recording drops and prunes
+  // entries another operand may overlap).
   for (const OperandBox& p : boxes) {
-    const Memory& m = memories_[p.memory];
-    Bucket* first = buckets_.data() + m.firstBucket;
-    for (uint32_t b = p.firstBucket; b <= p.lastBucket; ++b) {
-      Bucket& bucket = first[b];
-      lowerBoundNs = std::max(lowerBoundNs, bucket.prunedEnd);
-      for (const Entry& e : bucket.writes) {
-        if (e.unit != unit && e.box.overlaps(p.box)) addDep(deps, unit, e);
-      }
-      if (p.write) {
-        for (const Entry& e : bucket.reads) {
-          if (e.unit != unit && e.box.overlaps(p.box)) addDep(deps, unit, e);
-        }
-      }
+    for (Bucket *b = buckets + p.firstBucket, *last = buckets + p.lastBucket; b <= last; ++b) {
+      check(p, unit, *b, deps, lowerBoundNs);
     }
   }
-  // 2. Record this instruction's accesses; drop entries whose order it now implies.
   for (const OperandBox& p : boxes) {
-    const Memory& m = memories_[p.memory];
-    Bucket* first = buckets_.data() + m.firstBucket;
-    for (uint32_t b = p.firstBucket; b <= p.lastBucket; ++b) {
-      Bucket& bucket = first[b];
-      const uint64_t lo = bucket.lo, hi = bucket.hi;
-      if (p.write) {
-        // A write covering an entry's part here orders it for every later access.
-        auto covered = [&](const Entry& e) { return p.box.covers(clip(e.box, m.byRow, lo, hi)); };
-        dropIf(bucket.writes, covered);
-        dropIf(bucket.reads, covered);
-        bucket.writes.push_back(Entry{p.box, inst, unit});
-      } else {
-        // A read by the same unit covering an earlier read of that unit supersedes it.
-        dropIf(bucket.reads, [&](const Entry& e) {
-          return e.unit == unit && p.box.covers(clip(e.box, m.byRow, lo, hi));
-        });
-        bucket.reads.push_back(Entry{p.box, inst, unit});
-      }
-      if (bucket.writes.size() + bucket.reads.size() > bucket.pruneAt) {
-        prune(bucket, endNs, floorNs);
-      }
+    for (Bucket *b = buckets + p.firstBucket, *last = buckets + p.lastBucket; b <= last; ++b) {
+      record(p, inst, unit, *b, endNs, floorNs);
     }
   }
 }

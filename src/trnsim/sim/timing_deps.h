@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <vector>
 
@@ -35,8 +36,11 @@ inline constexpr uint32_t kFirstQueueUnit = 5;
 struct OperandBox {
   Box box;
   uint32_t memory = 0;  ///< 0 = SBUF, 1 = PSUM, 2 + i = the i-th HBM root tensor
+  /// Its buckets, numbered across all memories in order (MemoryMap::Memory::firstBucket + the
+  /// bucket's number in its memory): SBUF's come first, so for SBUF both numberings agree.
   uint32_t firstBucket = 0, lastBucket = 0;
   bool write = false;  ///< written (else only read)
+  bool byRow = false;  ///< its memory is bucketed on rows (MemoryMap::Memory::byRow)
 };
 
 /// How the memories of one program are cut into address buckets (see DependencyTracker).
@@ -52,6 +56,7 @@ class MemoryMap {
     /// bucket per chunk.
     std::vector<uint64_t> lows;
     std::vector<uint32_t> chunkFirst;
+    uint32_t firstBucket = 0;  ///< the number of its bucket 0 across all memories
 
     uint32_t bucketOf(uint64_t c) const {
       if (lows.empty()) return uint32_t(std::min<uint64_t>(c >> shift, buckets - 1));
@@ -91,9 +96,16 @@ class MemoryMap {
 /// them (their order is then implied) or, once the bucket grows, when they finished before
 /// `floorNs` (their end then lives on as the bucket's `prunedEnd`, a lower bound for later
 /// accesses).
+///
+/// Until a bucket first grows past its bound, nothing depends on time: the dependencies are
+/// those of the program alone. So they can be found once per program, before any run, with
+/// no end times (`endNs` null); the tracker then prunes nothing and, once a bucket grows past
+/// its bound, says so (overflowed()): from there on a run must track dependencies itself.
 class DependencyTracker {
  public:
   void init(const MemoryMap& map);
+  /// Whether a bucket grew past its bound while `endNs` was null (see above).
+  bool overflowed() const { return overflowed_; }
 
   /// Dependencies of instruction `inst` running on `unit` with operands `boxes`: appends at
   /// most one Dep per other unit (the latest instruction of that unit it must wait for) to
@@ -108,22 +120,120 @@ class DependencyTracker {
     uint32_t inst;
     uint32_t unit;
   };
+  /// A bucket's writers or readers. Buckets hold a handful of entries and the scheduler walks
+  /// them for every operand, so this is an array with a 32-bit size rather than a std::vector
+  /// (whose size() divides by sizeof(Entry)).
+  struct Entries {
+    std::unique_ptr<Entry[]> data;
+    uint32_t size = 0, capacity = 0;
+    Entries() = default;
+    Entries(Entries&&) noexcept = default;
+    Entries& operator=(Entries&&) noexcept = default;
+    Entries(const Entries& o) : size(o.size), capacity(o.size) {
+      if (size > 0) data = std::make_unique_for_overwrite<Entry[]>(size);
+      std::copy(o.begin(), o.end(), begin());
+    }
+    Entries& operator=(const Entries& o) { return *this = Entries(o); }
+    Entry* begin() const { return data.get(); }
+    Entry* end() const { return data.get() + size; }
+    void push(const Entry& e) {
+      if (size == capacity) grow();
+      data[size++] = e;
+    }
+    void grow();
+  };
   struct Bucket {
-    std::vector<Entry> writes;
-    std::vector<Entry> reads;
+    Entries writes;
+    Entries reads;
     uint64_t lo = 0, hi = 0;  ///< the part of its memory it stands for (MemoryMap::Memory)
     double prunedEnd = 0;
     uint32_t pruneAt = 16;
   };
-  struct Memory {
-    bool byRow = false;
-    uint32_t firstBucket = 0;  ///< into buckets_
-  };
 
+  /// Finds `p`'s dependencies among `b`'s entries.
+  [[gnu::always_inline]] static void check(const OperandBox& p, uint32_t unit, const Bucket& b,
+                                           std::vector<Dep>& deps, double& lowerBoundNs);
+  /// Records `p` in `b`, dropping the entries whose order it implies.
+  [[gnu::always_inline]] void record(const OperandBox& p, uint32_t inst, uint32_t unit, Bucket& b,
+                                     const double* endNs, double floorNs);
   void prune(Bucket& bucket, const double* endNs, double floorNs);
 
-  std::vector<Memory> memories_;
-  std::vector<Bucket> buckets_;  ///< of every memory, one flat array
+  std::vector<Bucket> buckets_;  ///< of every memory, one flat array (OperandBox::firstBucket)
+  bool overflowed_ = false;
 };
+
+/// Smallest and largest free-dim offset (in elements) an access pattern reaches.
+inline void freeSpan(const isa::AccessPattern& ap, int64_t& lo, int64_t& hi) {
+  lo = 0;
+  hi = 0;
+  for (int d = 0; d < ap.numFree; ++d) {
+    int64_t reach = ap.free[d].stride * (ap.free[d].count - 1);
+    if (reach < 0) lo += reach; else hi += reach;
+  }
+}
+
+// Inline: the table build calls it for every operand of every instruction.
+inline bool MemoryMap::place(const isa::AccessPattern& ap, isa::Access access, OperandBox& out) const {
+  if (ap.partitions == 0) return false;
+  for (int d = 0; d < ap.numFree; ++d) {
+    if (ap.free[d].count <= 0) return false;
+  }
+  const TensorPlace& tp = tensors_[ap.tensor];
+  const uint64_t es = tp.elemBytes;
+  int64_t lo, hi;
+  freeSpan(ap, lo, hi);
+  Box box;
+  out.memory = tp.memory;
+  if (tp.onChip) {
+    box.r0 = uint64_t(tp.partitionStart) + ap.partitionOffset;
+    box.r1 = box.r0 + ap.partitions;
+    int64_t first = std::max<int64_t>(0, ap.offset + lo);
+    int64_t last = std::max<int64_t>(first, ap.offset + hi);
+    box.b0 = tp.base + uint64_t(first) * es;
+    box.b1 = tp.base + uint64_t(last + 1) * es;
+  } else {
+    const uint64_t rowBytes = tp.rowBytes;
+    const uint64_t base = tp.base;
+    // Byte range of partition 0 and the step between partitions.
+    int64_t first = std::max<int64_t>(0, ap.offset + lo);
+    int64_t last = std::max<int64_t>(first, ap.offset + hi);
+    uint64_t p0lo = base + uint64_t(first) * es;
+    uint64_t p0hi = base + uint64_t(last + 1) * es;  // exclusive
+    int64_t stepBytes = ap.partitionStride * int64_t(es);
+    bool rowAligned = ap.partitions == 1 ||
+                      (stepBytes > 0 && uint64_t(stepBytes) % rowBytes == 0);
+    if (rowAligned && p0lo / rowBytes == (p0hi - 1) / rowBytes) {
+      // A tile: the same columns of rows spaced by a whole number of rows.
+      uint64_t rowStep = ap.partitions == 1 ? 0 : uint64_t(stepBytes) / rowBytes;
+      box.r0 = p0lo / rowBytes;
+      box.r1 = box.r0 + uint64_t(ap.partitions - 1) * rowStep + 1;
+      box.b0 = p0lo % rowBytes;
+      box.b1 = box.b0 + (p0hi - p0lo);
+    } else {
+      // Anything else: every row the flat byte range reaches, whole rows unless it is one.
+      int64_t pReach = ap.partitionStride * int64_t(ap.partitions - 1);
+      int64_t flo = std::max<int64_t>(0, ap.offset + lo + std::min<int64_t>(0, pReach));
+      int64_t fhi = std::max<int64_t>(flo, ap.offset + hi + std::max<int64_t>(0, pReach));
+      uint64_t blo = base + uint64_t(flo) * es;
+      uint64_t bhi = base + uint64_t(fhi + 1) * es;
+      box.r0 = blo / rowBytes;
+      box.r1 = (bhi - 1) / rowBytes + 1;
+      if (box.r1 - box.r0 == 1) {
+        box.b0 = blo % rowBytes;
+        box.b1 = box.b0 + (bhi - blo);
+      } else {
+        box.b0 = 0;
+        box.b1 = rowBytes;
+      }
+    }
+  }
+  out.box = box;
+  const Memory& m = memories_[out.memory];
+  out.firstBucket = m.firstBucket + m.bucketOf(m.byRow ? box.r0 : box.b0);
+  out.lastBucket = m.firstBucket + m.bucketOf(m.byRow ? box.r1 - 1 : box.b1 - 1);
+  out.write = access != isa::Access::kRead;
+  out.byRow = m.byRow;
+  return true;
+}
 
 }  // namespace trnsim::sim::detail

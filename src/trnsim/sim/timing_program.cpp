@@ -1,7 +1,6 @@
 #include "trnsim/sim/timing_program.h"
 
 #include <array>
-#include <optional>
 
 namespace trnsim::sim::detail {
 namespace {
@@ -41,48 +40,55 @@ bool quickCheck(const OpFacts* facts, const isa::Program& prog, const isa::Instr
   return true;
 }
 
-/// Everything tensorCost reads of an instruction: its opcode, the DoubleRow and IsTranspose
-/// flags, and the partitions, free counts and dtypes of operands 1 and 2. Kernels issue long
-/// runs of matmuls of one shape at other offsets, so the table computes a TensorE cost once
-/// per run of equal shapes and lets the run share it.
-struct TensorShape {
-  isa::Opcode opcode{};
-  uint16_t flags = 0;
-  std::array<bool, 2> present{};
-  std::array<uint32_t, 2> partitions{};
-  std::array<int, 2> numFree{};
-  std::array<std::array<int64_t, isa::kMaxFreeDims>, 2> counts{};
-  std::array<numerics::DType, 2> dtype{};
-  bool operator==(const TensorShape&) const = default;
-
-  TensorShape(const isa::Program& prog, const isa::Instruction& inst)
-      : opcode(inst.opcode), flags(inst.flags & (isa::kFlagDoubleRow | isa::kFlagIsTranspose)) {
-    for (const isa::Operand& o : inst.operands) {
-      if (o.slot != 1 && o.slot != 2) continue;
-      const size_t k = o.slot - 1u;
-      if (present[k]) continue;  // Instruction::operand() answers a slot's first operand
-      present[k] = true;
-      partitions[k] = o.ap.partitions;
-      numFree[k] = o.ap.numFree;
-      for (int d = 0; d < o.ap.numFree; ++d) counts[k][size_t(d)] = o.ap.free[d].count;
-      dtype[k] = prog.tensors[o.ap.tensor].dtype;
+/// Whether TensorE instructions `a` and `b` cost the same: tensorCost reads only the opcode,
+/// the DoubleRow and IsTranspose flags, and the partitions, free counts and dtypes of operands
+/// 1 and 2. Kernels issue long runs of matmuls of one shape at other offsets, so the table
+/// computes a TensorE cost once per run of equal shapes and lets the run share it.
+bool sameTensorCost(const isa::Program& prog, const isa::Instruction& a,
+                    const isa::Instruction& b) {
+  constexpr uint16_t kCostFlags = isa::kFlagDoubleRow | isa::kFlagIsTranspose;
+  if (a.opcode != b.opcode || (a.flags & kCostFlags) != (b.flags & kCostFlags)) return false;
+  for (uint8_t slot = 1; slot <= 2; ++slot) {
+    const isa::AccessPattern* x = a.operand(slot);
+    const isa::AccessPattern* y = b.operand(slot);
+    if (x == nullptr || y == nullptr) {
+      if (x != y) return false;
+      continue;
+    }
+    if (x->partitions != y->partitions || x->numFree != y->numFree ||
+        prog.tensors[x->tensor].dtype != prog.tensors[y->tensor].dtype) {
+      return false;
+    }
+    for (int d = 0; d < x->numFree; ++d) {
+      if (x->free[size_t(d)].count != y->free[size_t(d)].count) return false;
     }
   }
-};
+  return true;
+}
 
 }  // namespace
 
-Status ProgramTable::build(const arch::ChipConfig& chip, const isa::Program& prog) {
+Status ProgramTable::build(const arch::ChipConfig& chip, const isa::Program& prog,
+                           bool findDeps) {
   program = &prog;
   memory.init(chip, prog);
   const size_t n = prog.instructions.size();
   insts.assign(n, InstInfo{});
   boxes.clear();
+  deps.clear();
   tensorCosts.clear();
   dmaCosts.clear();
-  boxes.reserve(n * 3);
-  // The stationary TensorE holds after the previous TensorE instruction (TensorE runs its
-  // instructions in program order, so this is the state the scheduler will see).
+  // Dependencies are found here, in program order, as long as they do not depend on time.
+  staticDeps = findDeps;
+  if (findDeps) {
+    deps.reserve(n * 2);
+  } else {
+    boxes.reserve(n * 3);
+  }
+  DependencyTracker tracker;
+  if (findDeps) tracker.init(memory);
+  std::vector<Dep> found;
+  std::vector<OperandBox> operands;  // of one instruction
   std::array<OpFacts, isa::kNumOpcodes> facts{};
   for (int op = 0; op < isa::kNumOpcodes; ++op) {
     const isa::OpInfo& info = isa::opInfo(static_cast<isa::Opcode>(op));
@@ -99,7 +105,23 @@ Status ProgramTable::build(const arch::ChipConfig& chip, const isa::Program& pro
   // source is not positive.
   const bool transposeOk =
       chip.dma.transposeEfficiency > 0 && chip.dma.sbufTransposeEfficiency > 0;
-  std::optional<TensorShape> lastShape;  // the shape tensorCosts.back() was computed for
+  // Appends the boxes of `inst`'s operands to `out` (empty accesses touch nothing); returns
+  // how many.
+  auto place = [&](const isa::Instruction& inst, std::vector<OperandBox>& out) {
+    const OpFacts& f = facts[static_cast<int>(inst.opcode)];
+    uint8_t k = 0;
+    OperandBox box;
+    for (const isa::Operand& o : inst.operands) {
+      if (memory.place(o.ap, f.access[o.slot], box)) {
+        out.push_back(box);
+        ++k;
+      }
+    }
+    return k;
+  };
+  const isa::Instruction* costOf = nullptr;  // the instruction tensorCosts.back() is for
+  // The stationary TensorE holds after the previous TensorE instruction (TensorE runs its
+  // instructions in program order, so this is the state the scheduler will see).
   const isa::AccessPattern* loaded = nullptr;
   uint16_t loadedFlags = 0;
   for (size_t i = 0; i < n; ++i) {
@@ -110,21 +132,25 @@ Status ProgramTable::build(const arch::ChipConfig& chip, const isa::Program& pro
     InstInfo& ii = insts[i];
     ii.unit = inst.engine == arch::Engine::kDma ? kFirstQueueUnit + inst.queue
                                                 : static_cast<uint32_t>(inst.engine);
-    ii.boxBegin = uint32_t(boxes.size());
-    const OpFacts& f = facts[static_cast<int>(inst.opcode)];
-    for (const isa::Operand& o : inst.operands) {
-      OperandBox box;
-      if (memory.place(o.ap, f.access[o.slot], box)) {
-        boxes.push_back(box);
-        ++ii.numBoxes;
-      }
+    if (staticDeps) {
+      operands.clear();
+      place(inst, operands);
+      found.clear();
+      double unused = 0;
+      tracker.access(uint32_t(i), ii.unit, operands, found, unused, nullptr, 0);
+      staticDeps = !tracker.overflowed();
+      ii.depBegin = uint32_t(deps.size());
+      ii.numDeps = uint16_t(found.size());
+      for (const Dep& d : found) deps.push_back(d.inst);
+    } else if (!findDeps) {
+      ii.boxBegin = uint32_t(boxes.size());
+      ii.numBoxes = place(inst, boxes);
     }
     switch (inst.engine) {
       case arch::Engine::kTensor: {
-        TensorShape shape(prog, inst);
-        if (!(lastShape && *lastShape == shape)) {
+        if (costOf == nullptr || !sameTensorCost(prog, *costOf, inst)) {
           tensorCosts.push_back(tensorCost(chip, prog, inst));
-          lastShape = shape;
+          costOf = &inst;
         }
         ii.costIndex = uint32_t(tensorCosts.size() - 1);
         if (tensorCosts.back().hasStationary) {
@@ -145,6 +171,16 @@ Status ProgramTable::build(const arch::ChipConfig& chip, const isa::Program& pro
       default:
         ii.streamNs = streamCycles(chip, prog, inst) / chip.stream(inst.engine).clockGhz;
         break;
+    }
+  }
+  if (findDeps && !staticDeps) {
+    // A bucket outgrew its bound: runs track dependencies themselves, from the boxes.
+    deps = {};
+    boxes.reserve(n * 3);
+    for (size_t i = 0; i < n; ++i) {
+      InstInfo& ii = insts[i];
+      ii.boxBegin = uint32_t(boxes.size());
+      ii.numBoxes = place(prog.instructions[i], boxes);
     }
   }
   return Status::ok();

@@ -21,6 +21,8 @@ struct InstInfo {
   uint32_t unit = 0;       ///< engine index 0..4, or kFirstQueueUnit + DMA queue
   uint32_t boxBegin = 0;   ///< its operands: ProgramTable::boxes[boxBegin, +numBoxes)
   uint32_t costIndex = 0;  ///< TensorE: into tensorCosts; DMA: into dmaCosts
+  uint32_t depBegin = 0;   ///< with staticDeps: ProgramTable::deps[depBegin, +numDeps)
+  uint16_t numDeps = 0;
   uint8_t numBoxes = 0;
   bool reload = false;  ///< TensorE matmul: its stationary is not the one the previous
                         ///< TensorE instruction left loaded (LoadStationary runs)
@@ -32,14 +34,24 @@ struct ProgramTable {
   const isa::Program* program = nullptr;
   MemoryMap memory;
   std::vector<InstInfo> insts;
-  std::vector<OperandBox> boxes;
+  std::vector<OperandBox> boxes;  ///< without staticDeps (nothing else reads them)
+  /// Whether every instruction's dependencies were found here, once for all cores that run
+  /// the program (DependencyTracker without end times: exact while no bucket outgrows its
+  /// bound). Otherwise each run tracks them from `boxes`.
+  bool staticDeps = false;
+  std::vector<uint32_t> deps;  ///< with staticDeps: the instructions each one waits for
   std::vector<TensorCost> tensorCosts;
   std::vector<DmaCost> dmaCosts;
 
-  /// Checks `program` (checkTimingInstruction, instruction by instruction) and fills the table.
-  Status build(const arch::ChipConfig& chip, const isa::Program& program);
+  /// Checks `program` (checkTimingInstruction, instruction by instruction) and fills the table;
+  /// `findDeps`: try to find the dependencies here (worth it when several cores run the
+  /// program: they then share them instead of each tracking its own).
+  Status build(const arch::ChipConfig& chip, const isa::Program& program, bool findDeps);
   std::span<const OperandBox> boxesOf(const InstInfo& ii) const {
     return {boxes.data() + ii.boxBegin, ii.numBoxes};
+  }
+  std::span<const uint32_t> depsOf(const InstInfo& ii) const {
+    return {deps.data() + ii.depBegin, ii.numDeps};
   }
 };
 
