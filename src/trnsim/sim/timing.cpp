@@ -475,6 +475,32 @@ void TimingRun::finishDma(CoreSim& c, uint32_t inst, double endNs) {
   }
 }
 
+/// The length of the union of `intervals` ([start, end] pairs listed in order of end, as
+/// transfers finish), summed piece by piece in order of time. `pieces` is scratch.
+double unionLength(const std::vector<std::pair<double, double>>& intervals,
+                   std::vector<double>& pieces) {
+  // From the last end back, each piece of the union grows leftwards until an interval ends
+  // before it starts; no earlier interval can reach a piece already closed to its right.
+  pieces.clear();
+  double lo = 0, hi = -1;  // the piece being grown (none while hi < lo)
+  for (auto it = intervals.rbegin(); it != intervals.rend(); ++it) {
+    const auto [s, e] = *it;
+    if (hi >= lo && e >= lo) {
+      lo = std::min(lo, s);
+      continue;
+    }
+    if (hi >= lo) pieces.push_back(hi - lo);
+    lo = s;
+    hi = e;
+  }
+  if (hi >= lo) pieces.push_back(hi - lo);
+  double total = 0;
+  for (auto it = pieces.rbegin(); it != pieces.rend(); ++it) {
+    if (*it > 0) total += *it;
+  }
+  return total;
+}
+
 /// The config keys that set how long an instruction of `unit` takes, for watchdog messages.
 std::string rateKeysOf(const arch::ChipConfig& chip, uint32_t unit) {
   if (unit >= kFirstQueueUnit) {
@@ -648,28 +674,14 @@ Expected<Timeline> TimingRun::run(std::span<const isa::Program* const> perCore) 
   if (!error_.isOk()) return error_;
   Timeline tl;
   tl.cores.reserve(cores_.size());
+  std::vector<double> pieces;
   for (CoreSim& c : cores_) {
     if (c.decodeNext != c.program->instructions.size() || c.pendingCount != 0) {
       return Status(
           ErrorCode::kInternal,
           fmt::format("timing model stalled at instruction {} of core {}", c.decodeNext, c.index));
     }
-    // DMA busy time: the union of the [start, end] intervals of the core's transfers.
-    if (!std::is_sorted(c.dmaIntervals.begin(), c.dmaIntervals.end())) {
-      std::sort(c.dmaIntervals.begin(), c.dmaIntervals.end());
-    }
-    double busy = 0, runStart = 0, runEnd = -1;
-    for (const auto& [s, e] : c.dmaIntervals) {
-      if (s > runEnd) {
-        if (runEnd > runStart) busy += runEnd - runStart;
-        runStart = s;
-        runEnd = e;
-      } else {
-        runEnd = std::max(runEnd, e);
-      }
-    }
-    if (runEnd > runStart) busy += runEnd - runStart;
-    c.stats.busyNs[static_cast<int>(Engine::kDma)] = busy;
+    c.stats.busyNs[static_cast<int>(Engine::kDma)] = unionLength(c.dmaIntervals, pieces);
     tl.endNs = std::max(tl.endNs, c.stats.endNs);
     tl.cores.push_back(c.stats);
   }
