@@ -26,9 +26,9 @@ struct RunOptions {
   uint64_t seed = 0;                ///< RNG instructions and stochastic rounding
   numerics::Rounding rounding = numerics::Rounding::kNearestEven;  ///< on every write
   /// Host threads for functional work: independent cores' programs at once
-  /// (FunctionalChip::coresIndependent), else the work inside one instruction (today
-  /// nc_matmul's output columns); 0 = one per host core. Values and timing are the same for
-  /// every count.
+  /// (FunctionalChip::coresIndependent), else the work inside one instruction (nc_matmul's
+  /// output columns; the partitions of large elementwise instructions); 0 = one per host core.
+  /// Values and timing are the same for every count.
   uint32_t threads = 0;
 };
 

@@ -158,6 +158,95 @@ Status Exec::prepareOperands() {
 
 Status Exec::run() {
   TRNSIM_RETURN_IF_ERROR(prepareOperands());
+  if (opts_.threads != 1 && splitsByPartition()) return runByPartition();
+  return dispatch();
+}
+
+namespace {
+
+/// Elementwise instructions whose handlers compute each partition of their outputs from the
+/// same partition of their inputs, and check nothing after reading but shapes that
+/// splitsByPartition rules out or that do not depend on partitions.
+bool partitionLocal(const Instruction& in) {
+  switch (in.opcode) {
+    case Opcode::kTensorTensor:
+    case Opcode::kTensorScalar:
+    case Opcode::kScalarTensorTensor:
+    case Opcode::kTensorCopy:
+    case Opcode::kTensorReduce:
+    case Opcode::kReciprocal:
+    case Opcode::kActivation:  // and its reduction: one value per partition
+      return true;
+    default:
+      return false;
+  }
+}
+
+/// Whether on-chip views `a` and `b` share no byte (their bounding boxes do not meet).
+bool disjoint(const View& a, const View& b) {
+  return a.mem != b.mem || a.row0 + a.P <= b.row0 || b.row0 + b.P <= a.row0 || a.hi <= b.lo ||
+         b.hi <= a.lo;
+}
+
+/// Elements below which an instruction is not worth splitting over threads.
+constexpr int64_t kMinSplitElements = int64_t(1) << 16;
+
+}  // namespace
+
+bool Exec::splitsByPartition() const {
+  if (!partitionLocal(in_) || opts_.rounding != numerics::Rounding::kNearestEven) return false;
+  const View& dst = operand(0);
+  // On chip, partitions are rows far apart, so slices never share a word of the written bits.
+  if (!dst.onChip || dst.P < 2) return false;
+  int64_t elements = 0;
+  for (uint8_t s = 0; s < views_.size(); ++s) {
+    if (!has(s)) continue;
+    const View& v = views_[s];
+    if (v.P != dst.P) return false;
+    elements += v.numElements();
+    // Another written operand (activation's reduction) gets its own slice of partitions too:
+    // it must be on chip and share no byte with dst.
+    if (s > 0 && info_.operands[s].access != isa::Access::kRead &&
+        (!v.onChip || !disjoint(v, dst))) {
+      return false;
+    }
+  }
+  if (elements < kMinSplitElements) return false;
+  // A read of memory nothing wrote fails the same way as in one piece: the whole instruction
+  // then runs in one piece and names the element.
+  for (uint8_t s = 1; s < views_.size(); ++s) {
+    if (has(s) && info_.operands[s].access == isa::Access::kRead && !checkInit(views_[s]).isOk())
+      return false;
+  }
+  return true;
+}
+
+Status Exec::runByPartition() {
+  // The verifier lets a written operand share memory with a read one only as the identical
+  // in-place operand, so slices of partitions read and write disjoint memory, and each
+  // element is computed as in one piece: the bits do not depend on the thread count.
+  const uint32_t P = operand(0).P;
+  const size_t pieces = support::workersFor(P, opts_.threads);
+  std::vector<Status> status(pieces);
+  support::parallelFor(pieces, opts_.threads, [&](size_t k) {
+    const uint32_t p0 = uint32_t(P * k / pieces), p1 = uint32_t(P * (k + 1) / pieces);
+    Exec slice(*this);
+    for (uint8_t s = 0; s < views_.size(); ++s) {
+      View& v = slice.views_[s];
+      if (!has(s)) continue;
+      v.base += int64_t(p0) * v.rowStride;
+      v.row0 += p0;
+      v.P = p1 - p0;
+    }
+    status[k] = slice.dispatch();
+  });
+  for (Status& st : status) {
+    if (!st.isOk()) return st;
+  }
+  return {};
+}
+
+Status Exec::dispatch() {
   switch (in_.opcode) {
     case Opcode::kNcMatmul:
       return matmul();

@@ -178,6 +178,13 @@ class Exec {
 
   // ---- the preamble (functional.cpp) ----
   Status prepareOperands();
+  /// Runs the opcode's handler on the prepared operands.
+  Status dispatch();
+  /// Whether the instruction runs as slices of its partitions on opts_.threads threads: a
+  /// partition-local elementwise opcode, big enough, rounding to nearest even (stochastic
+  /// rounding draws its bits in element order), inputs all initialized.
+  bool splitsByPartition() const;
+  Status runByPartition();
   /// The view of operand `slot`, made by prepareOperands (only for present slots).
   const View& operand(uint8_t slot) const { return views_[slot]; }
   bool has(uint8_t slot) const { return slot < views_.size() && ((present_ >> slot) & 1u) != 0; }
