@@ -1,8 +1,11 @@
-// Functional execution of the cores of one chip on host threads (FunctionalChip::run): four
-// trn2 cores, each a bf16 512x1024x1024 matmul program on its own HBM tensors, values only,
-// with RunOptions::threads = 1 (the cores one after another; inside each, nc_matmul may not
-// split either) and = 2 and 0 (all host cores). The output bytes are the same for every count
-// (tests/sim/functional_cores_test.cpp); the wall time is what changes.
+// Functional execution on host threads, values only, with RunOptions::threads = 1, 2 and 0 (all
+// host cores); the output bytes are the same for every count, the wall time is what changes.
+// - BM_FunctionalFourCores: the cores of one chip at once (FunctionalChip::run): four trn2
+//   cores, each a bf16 512x1024x1024 matmul program on its own HBM tensors
+//   (tests/sim/functional_cores_test.cpp).
+// - BM_FunctionalElementwise: one core, elementwise instructions split by partition
+//   (Exec::runByPartition): the kernel library's bf16 softmax and rmsnorm of [4096, 4096]
+//   (tests/sim/functional_partitions_test.cpp).
 //
 // Run: build/release/bench/bench_functional_cores (bench/RESULTS.md has the figures).
 
@@ -15,6 +18,8 @@
 
 #include "trnsim/arch/chip_config.h"
 #include "trnsim/kernels/matmul.h"
+#include "trnsim/kernels/norm.h"
+#include "trnsim/kernels/softmax.h"
 #include "trnsim/sim/chip.h"
 
 namespace {
@@ -77,6 +82,56 @@ BENCHMARK(BM_FunctionalFourCores)
     ->Arg(1)
     ->Arg(2)
     ->Arg(0)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime()
+    ->MinTime(1.0);
+
+/// state.range(0): 0 = softmax, 1 = rmsnorm; state.range(1): threads.
+void BM_FunctionalElementwise(benchmark::State& state) {
+  auto chip = arch::loadChip("trn2");
+  if (!chip.hasValue()) {
+    state.SkipWithError(chip.status().toString().c_str());
+    return;
+  }
+  constexpr int64_t kRows = 4096, kCols = 4096;
+  auto p = state.range(0) == 0 ? kernels::softmaxProgram(*chip, kRows, kCols)
+                               : kernels::rmsNormProgram(*chip, kRows, kCols);
+  if (!p.hasValue()) {
+    state.SkipWithError(p.status().toString().c_str());
+    return;
+  }
+  state.SetLabel(state.range(0) == 0 ? "softmax" : "rmsnorm");
+  sim::Chip c(*chip);
+  if (Status s = c.load({*p}); !s.isOk()) {
+    state.SkipWithError(s.toString().c_str());
+    return;
+  }
+  std::mt19937 gen(1);
+  std::normal_distribution<float> normal;
+  for (const isa::TensorDecl& t : p->tensors) {
+    if (t.kind != isa::TensorKind::kInput) continue;
+    std::vector<float> v(size_t(t.numElements()));
+    for (float& x : v) x = normal(gen);
+    if (Status s = c.writeFloats(t.name, v); !s.isOk()) {
+      state.SkipWithError(s.toString().c_str());
+      return;
+    }
+  }
+  sim::RunOptions o;
+  o.computeTiming = false;
+  o.threads = uint32_t(state.range(1));
+  for (auto _ : state) {
+    auto r = c.run(o);
+    if (!r.hasValue()) {
+      state.SkipWithError(r.status().toString().c_str());
+      return;
+    }
+  }
+  state.counters["elements/s"] = benchmark::Counter(
+      double(kRows * kCols) * double(state.iterations()), benchmark::Counter::kIsRate);
+}
+BENCHMARK(BM_FunctionalElementwise)
+    ->ArgsProduct({{0, 1}, {1, 2, 0}})
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime()
     ->MinTime(1.0);
