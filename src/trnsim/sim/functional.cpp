@@ -164,9 +164,9 @@ Status Exec::run() {
 
 namespace {
 
-/// Elementwise instructions whose handlers compute each partition of their outputs from the
-/// same partition of their inputs, and check nothing after reading but shapes that
-/// splitsByPartition rules out or that do not depend on partitions.
+/// Instructions whose handlers compute each partition of their outputs from the same partition
+/// of their inputs (once splitsByPartition has checked that all have as many), and check
+/// nothing after reading but shapes that do not depend on partitions.
 bool partitionLocal(const Instruction& in) {
   switch (in.opcode) {
     case Opcode::kTensorTensor:
@@ -177,6 +177,8 @@ bool partitionLocal(const Instruction& in) {
     case Opcode::kReciprocal:
     case Opcode::kActivation:  // and its reduction: one value per partition
       return true;
+    case Opcode::kDmaCopy:  // row p of dst from row p of src when their partitions match
+      return !in.has(isa::kFlagIndirectSrc) && !in.has(isa::kFlagIndirectDst);
     default:
       return false;
   }
@@ -223,8 +225,9 @@ bool Exec::splitsByPartition() const {
 
 Status Exec::runByPartition() {
   // The verifier lets a written operand share memory with a read one only as the identical
-  // in-place operand, so slices of partitions read and write disjoint memory, and each
-  // element is computed as in one piece: the bits do not depend on the thread count.
+  // in-place operand of an elementwise instruction (never for a DMA), so slices of partitions
+  // read and write disjoint memory, and each element is computed as in one piece: the bits do
+  // not depend on the thread count.
   const uint32_t P = operand(0).P;
   const size_t pieces = support::workersFor(P, opts_.threads);
   std::vector<Status> status(pieces);

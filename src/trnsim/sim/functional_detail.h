@@ -181,8 +181,9 @@ class Exec {
   /// Runs the opcode's handler on the prepared operands.
   Status dispatch();
   /// Whether the instruction runs as slices of its partitions on opts_.threads threads: a
-  /// partition-local elementwise opcode, big enough, rounding to nearest even (stochastic
-  /// rounding draws its bits in element order), inputs all initialized.
+  /// partition-local opcode (elementwise, or a DMA into SBUF/PSUM), operands with equal
+  /// partition counts, big enough, rounding to nearest even (stochastic rounding draws its
+  /// bits in element order), inputs all initialized.
   bool splitsByPartition() const;
   Status runByPartition();
   /// The view of operand `slot`, made by prepareOperands (only for present slots).
