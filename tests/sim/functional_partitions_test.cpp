@@ -56,9 +56,9 @@ std::vector<std::byte> runWith(const isa::Program& program, const std::vector<st
   return all;
 }
 
-/// A program of every split opcode on [128, 1024] fp32 tiles (large enough to split): a
+/// A program of every split opcode on [128, 1024] tiles (large enough to split): DMA loads, a
 /// tensor_scalar by a [128, 1] tile, in-place ones, an activation with its row sums, a
-/// reduction, a copy to bf16, a reciprocal.
+/// reduction, a reciprocal, a scan, a memset, a predicated copy, copies to bf16.
 isa::Program everySplitOpcode() {
   const arch::ChipConfig cfg = testing::trn2();
   isa::KernelBuilder b(cfg, "split");
@@ -66,8 +66,10 @@ isa::Program everySplitOpcode() {
   auto col = b.hbm("col", DType::kFP32, {128, 1}, isa::TensorKind::kInput);
   auto out = b.hbm("out", DType::kBF16, {128, 1024}, isa::TensorKind::kOutput);
   auto sums = b.hbm("sums", DType::kFP32, {128, 2}, isa::TensorKind::kOutput);
+  auto last = b.hbm("last", DType::kFP32, {128, 1024}, isa::TensorKind::kOutput);
   auto x = b.sbuf("x", DType::kFP32, {128, 1024});
   auto y = b.sbuf("y", DType::kFP32, {128, 1024});
+  auto z = b.sbuf("z", DType::kFP32, {128, 1024});
   auto c = b.sbuf("c", DType::kFP32, {128, 1});
   auto r = b.sbuf("r", DType::kFP32, {128, 2});
   auto o = b.sbuf("o", DType::kBF16, {128, 1024});
@@ -82,8 +84,15 @@ isa::Program everySplitOpcode() {
   EXPECT_TRUE(b.tensorReduce(r({Slice::all(), Slice::range(1, 2)}), AluOp::kMax, x.ap(), 1).isOk());
   EXPECT_TRUE(b.reciprocal(y.ap(), x.ap()).isOk());
   EXPECT_TRUE(b.tensorCopy(o.ap(), y.ap()).isOk());
+  EXPECT_TRUE(b.tensorTensorScan(x.ap(), y.ap(), x.ap(), c.ap(), AluOp::kMultiply, AluOp::kAdd)
+                  .isOk());
+  EXPECT_TRUE(b.tensorScalar(z.ap(), y.ap(), AluOp::kIsGt, 1.0f).isOk());  // a 0/1 mask
+  EXPECT_TRUE(b.tensorCopyPredicated(o.ap(), x.ap(), z.ap()).isOk());
+  EXPECT_TRUE(b.memset(z.ap(), 3.0f).isOk());
+  EXPECT_TRUE(b.tensorTensor(y.ap(), y.ap(), z.ap(), AluOp::kAdd).isOk());
   EXPECT_TRUE(b.dmaCopy(out.ap(), o.ap()).isOk());
   EXPECT_TRUE(b.dmaCopy(sums.ap(), r.ap()).isOk());
+  EXPECT_TRUE(b.dmaCopy(last.ap(), y.ap()).isOk());
   auto p = b.finish();
   EXPECT_TRUE(p.hasValue()) << (p.hasValue() ? "" : p.status().toString());
   return p.hasValue() ? *p : isa::Program{};
@@ -91,10 +100,11 @@ isa::Program everySplitOpcode() {
 
 TEST(FunctionalPartitions, EverySplitOpcodeGivesTheBytesOfOneThread) {
   const isa::Program p = everySplitOpcode();
-  const auto one = runWith(p, {"in", "col"}, {"out", "sums"}, 1);
+  const std::vector<std::string> outputs{"out", "sums", "last"};
+  const auto one = runWith(p, {"in", "col"}, outputs, 1);
   ASSERT_FALSE(one.empty());
   for (uint32_t threads : {2u, 3u, 5u, 0u}) {
-    EXPECT_EQ(runWith(p, {"in", "col"}, {"out", "sums"}, threads), one) << threads << " threads";
+    EXPECT_EQ(runWith(p, {"in", "col"}, outputs, threads), one) << threads << " threads";
   }
 }
 

@@ -175,6 +175,9 @@ bool partitionLocal(const Instruction& in) {
     case Opcode::kTensorCopy:
     case Opcode::kTensorReduce:
     case Opcode::kReciprocal:
+    case Opcode::kTensorCopyPredicated:
+    case Opcode::kTensorTensorScan:  // along the free dims of each partition
+    case Opcode::kMemset:
     case Opcode::kActivation:  // and its reduction: one value per partition
       return true;
     case Opcode::kDmaCopy:  // row p of dst from row p of src when their partitions match
