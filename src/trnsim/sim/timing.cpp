@@ -475,10 +475,15 @@ void TimingRun::finishDma(CoreSim& c, uint32_t inst, double endNs) {
   }
 }
 
-/// The length of the union of `intervals` ([start, end] pairs listed in order of end, as
-/// transfers finish), summed piece by piece in order of time. `pieces` is scratch.
-double unionLength(const std::vector<std::pair<double, double>>& intervals,
+/// The length of the union of `intervals` ([start, end] pairs, listed in order of end as
+/// transfers finish; sorted so here if not), summed piece by piece in order of time. `pieces`
+/// is scratch.
+double unionLength(std::vector<std::pair<double, double>>& intervals,
                    std::vector<double>& pieces) {
+  auto byEnd = [](const auto& a, const auto& b) { return a.second < b.second; };
+  if (!std::is_sorted(intervals.begin(), intervals.end(), byEnd)) {
+    std::stable_sort(intervals.begin(), intervals.end(), byEnd);
+  }
   // From the last end back, each piece of the union grows leftwards until an interval ends
   // before it starts; no earlier interval can reach a piece already closed to its right.
   pieces.clear();
