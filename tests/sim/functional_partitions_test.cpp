@@ -58,7 +58,8 @@ std::vector<std::byte> runWith(const isa::Program& program, const std::vector<st
 
 /// A program of every split opcode on [128, 1024] tiles (large enough to split): DMA loads, a
 /// tensor_scalar by a [128, 1] tile, in-place ones, an activation with its row sums, a
-/// reduction, a reciprocal, a scan, a memset, a predicated copy, copies to bf16.
+/// reduction, a reciprocal, a scan, a memset, a predicated copy, copies to bf16, batch-norm
+/// statistics, and the two selects with their reductions.
 isa::Program everySplitOpcode() {
   const arch::ChipConfig cfg = testing::trn2();
   isa::KernelBuilder b(cfg, "split");
@@ -67,11 +68,16 @@ isa::Program everySplitOpcode() {
   auto out = b.hbm("out", DType::kBF16, {128, 1024}, isa::TensorKind::kOutput);
   auto sums = b.hbm("sums", DType::kFP32, {128, 2}, isa::TensorKind::kOutput);
   auto last = b.hbm("last", DType::kFP32, {128, 1024}, isa::TensorKind::kOutput);
+  auto stats = b.hbm("stats", DType::kFP32, {128, 12}, isa::TensorKind::kOutput);
+  auto stats2 = b.hbm("stats2", DType::kFP32, {128, 2}, isa::TensorKind::kOutput);
+  auto selected = b.hbm("selected", DType::kFP32, {128, 1024}, isa::TensorKind::kOutput);
   auto x = b.sbuf("x", DType::kFP32, {128, 1024});
   auto y = b.sbuf("y", DType::kFP32, {128, 1024});
   auto z = b.sbuf("z", DType::kFP32, {128, 1024});
   auto c = b.sbuf("c", DType::kFP32, {128, 1});
   auto r = b.sbuf("r", DType::kFP32, {128, 2});
+  auto st = b.sbuf("st", DType::kFP32, {128, 12});
+  auto st2 = b.sbuf("st2", DType::kFP32, {128, 2});
   auto o = b.sbuf("o", DType::kBF16, {128, 1024});
   EXPECT_TRUE(b.dmaCopy(x.ap(), in.ap()).isOk());
   EXPECT_TRUE(b.dmaCopy(c.ap(), col.ap()).isOk());
@@ -93,6 +99,17 @@ isa::Program everySplitOpcode() {
   EXPECT_TRUE(b.dmaCopy(out.ap(), o.ap()).isOk());
   EXPECT_TRUE(b.dmaCopy(sums.ap(), r.ap()).isOk());
   EXPECT_TRUE(b.dmaCopy(last.ap(), y.ap()).isOk());
+  // Batch-norm statistics, and selects with their per-partition reductions.
+  EXPECT_TRUE(b.bnStats(st.ap(), x.ap()).isOk());
+  EXPECT_TRUE(b.selectReduce(z.ap(), y.ap(), x.ap(), -2.0f, AluOp::kAdd,
+                             st2({Slice::all(), Slice::range(0, 1)}))
+                  .isOk());
+  EXPECT_TRUE(b.rangeSelect(y.ap(), z.ap(), AluOp::kIsGe, AluOp::kIsLt, c.ap(), c.ap(), -512.0f,
+                            -1.0f, AluOp::kMax, st2({Slice::all(), Slice::range(1, 2)}))
+                  .isOk());
+  EXPECT_TRUE(b.dmaCopy(stats.ap(), st.ap()).isOk());
+  EXPECT_TRUE(b.dmaCopy(stats2.ap(), st2.ap()).isOk());
+  EXPECT_TRUE(b.dmaCopy(selected.ap(), y.ap()).isOk());
   auto p = b.finish();
   EXPECT_TRUE(p.hasValue()) << (p.hasValue() ? "" : p.status().toString());
   return p.hasValue() ? *p : isa::Program{};
@@ -100,7 +117,7 @@ isa::Program everySplitOpcode() {
 
 TEST(FunctionalPartitions, EverySplitOpcodeGivesTheBytesOfOneThread) {
   const isa::Program p = everySplitOpcode();
-  const std::vector<std::string> outputs{"out", "sums", "last"};
+  const std::vector<std::string> outputs{"out", "sums", "last", "stats", "stats2", "selected"};
   const auto one = runWith(p, {"in", "col"}, outputs, 1);
   ASSERT_FALSE(one.empty());
   for (uint32_t threads : {2u, 3u, 5u, 0u}) {

@@ -165,8 +165,9 @@ Status Exec::run() {
 namespace {
 
 /// Instructions whose handlers compute each partition of their outputs from the same partition
-/// of their inputs (once splitsByPartition has checked that all have as many), and check
-/// nothing after reading but shapes that do not depend on partitions.
+/// of their inputs (once splitsByPartition has checked that all have as many). A shape check
+/// that fails fails in every slice, before anything is written; the instruction then runs
+/// whole to report it as it always did.
 bool partitionLocal(const Instruction& in) {
   switch (in.opcode) {
     case Opcode::kTensorTensor:
@@ -178,7 +179,11 @@ bool partitionLocal(const Instruction& in) {
     case Opcode::kTensorCopyPredicated:
     case Opcode::kTensorTensorScan:  // along the free dims of each partition
     case Opcode::kMemset:
-    case Opcode::kActivation:  // and its reduction: one value per partition
+    case Opcode::kBnStats:
+    case Opcode::kBnAggr:
+    case Opcode::kActivation:  // these three with their reductions: one value per partition
+    case Opcode::kSelectReduce:
+    case Opcode::kRangeSelect:
       return true;
     case Opcode::kDmaCopy:  // row p of dst from row p of src when their partitions match
       return !in.has(isa::kFlagIndirectSrc) && !in.has(isa::kFlagIndirectDst);
@@ -246,8 +251,8 @@ Status Exec::runByPartition() {
     }
     status[k] = slice.dispatch();
   });
-  for (Status& st : status) {
-    if (!st.isOk()) return st;
+  for (const Status& st : status) {
+    if (!st.isOk()) return dispatch();  // the error as the whole instruction words it
   }
   return {};
 }
