@@ -124,21 +124,6 @@ void DependencyTracker::Entries::grow() {
 
 namespace {
 
-/// Drops the entries that ended before `floorNs`, raising `prunedEnd` to their latest end.
-template <typename L>
-void pruneList(L& es, double& prunedEnd, const double* endNs, double floorNs) {
-  auto keep = es.begin();
-  for (const auto& e : es) {
-    const double end = endNs[e.inst];
-    if (end >= 0 && end <= floorNs) {
-      prunedEnd = std::max(prunedEnd, end);
-    } else {
-      *keep++ = e;
-    }
-  }
-  es.size = uint32_t(keep - es.begin());
-}
-
 /// Removes the entries `implied(entry)` holds for, keeping the order of the rest.
 template <typename L, typename F>
 inline void dropIf(L& es, F implied) {
@@ -179,8 +164,17 @@ inline bool coversClipped(const Box& box, Box e, bool byRow, uint64_t lo, uint64
 }  // namespace
 
 void DependencyTracker::prune(Bucket& bucket, const double* endNs, double floorNs) {
-  pruneList(bucket.writes, bucket.prunedEnd, endNs, floorNs);
-  pruneList(bucket.reads, bucket.prunedEnd, endNs, floorNs);
+  // Drops the entries that ended before `floorNs`, raising `prunedEnd` to their latest end.
+  auto ended = [&](const Entry& e) {
+    const double end = endNs[e.inst];
+    if (end >= 0 && end <= floorNs) {
+      bucket.prunedEnd = std::max(bucket.prunedEnd, end);
+      return true;
+    }
+    return false;
+  };
+  dropIf(bucket.writes, ended);
+  dropIf(bucket.reads, ended);
   bucket.pruneAt = std::max<uint32_t>(16, 2 * (bucket.writes.size + bucket.reads.size));
 }
 

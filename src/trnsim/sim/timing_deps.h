@@ -31,11 +31,10 @@ struct Dep {
 };
 inline constexpr uint32_t kFirstQueueUnit = 5;
 
-/// Where one operand lives: which memory, which rectangle, which buckets of that memory.
+/// Where one operand lives: which rectangle, which buckets of which memory.
 /// Depends only on the program and the chip, so it is computed once per program.
 struct OperandBox {
   Box box;
-  uint32_t memory = 0;  ///< 0 = SBUF, 1 = PSUM, 2 + i = the i-th HBM root tensor
   /// Its buckets, numbered across all memories in order (MemoryMap::Memory::firstBucket + the
   /// bucket's number in its memory): SBUF's come first, so for SBUF both numberings agree.
   uint32_t firstBucket = 0, lastBucket = 0;
@@ -183,7 +182,6 @@ inline bool MemoryMap::place(const isa::AccessPattern& ap, isa::Access access, O
   int64_t lo, hi;
   freeSpan(ap, lo, hi);
   Box box;
-  out.memory = tp.memory;
   if (tp.onChip) {
     box.r0 = uint64_t(tp.partitionStart) + ap.partitionOffset;
     box.r1 = box.r0 + ap.partitions;
@@ -228,7 +226,7 @@ inline bool MemoryMap::place(const isa::AccessPattern& ap, isa::Access access, O
     }
   }
   out.box = box;
-  const Memory& m = memories_[out.memory];
+  const Memory& m = memories_[tp.memory];
   out.firstBucket = m.firstBucket + m.bucketOf(m.byRow ? box.r0 : box.b0);
   out.lastBucket = m.firstBucket + m.bucketOf(m.byRow ? box.r1 - 1 : box.b1 - 1);
   out.write = access != isa::Access::kRead;
