@@ -26,6 +26,40 @@ namespace {
 
 using namespace trnsim;
 
+/// Loads `programs` (one per core) on `c`, fills every input tensor of each with seeded
+/// normals, and times values-only runs with `threads`. False (the state says why) on failure.
+bool fillAndRun(benchmark::State& state, sim::Chip& c, const std::vector<isa::Program>& programs,
+                uint32_t threads) {
+  if (Status s = c.load(programs); !s.isOk()) {
+    state.SkipWithError(s.toString().c_str());
+    return false;
+  }
+  std::mt19937 gen(1);
+  std::normal_distribution<float> normal;
+  for (uint32_t core = 0; core < programs.size(); ++core) {
+    for (const isa::TensorDecl& t : programs[core].tensors) {
+      if (t.kind != isa::TensorKind::kInput) continue;
+      std::vector<float> v(size_t(t.numElements()));
+      for (float& x : v) x = normal(gen);
+      if (Status s = c.writeFloats(t.name, v, core); !s.isOk()) {
+        state.SkipWithError(s.toString().c_str());
+        return false;
+      }
+    }
+  }
+  sim::RunOptions o;
+  o.computeTiming = false;
+  o.threads = threads;
+  for (auto _ : state) {
+    auto r = c.run(o);
+    if (!r.hasValue()) {
+      state.SkipWithError(r.status().toString().c_str());
+      return false;
+    }
+  }
+  return true;
+}
+
 void BM_FunctionalFourCores(benchmark::State& state) {
   auto chip = arch::loadChip("trn2");
   if (!chip.hasValue()) {
@@ -46,34 +80,7 @@ void BM_FunctionalFourCores(benchmark::State& state) {
     programs.push_back(std::move(*p));
   }
   sim::Chip c(*chip);
-  if (Status s = c.load(programs); !s.isOk()) {
-    state.SkipWithError(s.toString().c_str());
-    return;
-  }
-  std::mt19937 gen(1);
-  std::normal_distribution<float> normal;
-  for (uint32_t core = 0; core < kCores; ++core) {
-    // lhsT [K, M] = [1024, 512], rhs [K, N] = [1024, 1024].
-    const std::pair<const char*, size_t> inputs[] = {{"lhsT", 1024 * 512}, {"rhs", 1024 * 1024}};
-    for (const auto& [name, elements] : inputs) {
-      std::vector<float> v(elements);
-      for (float& x : v) x = normal(gen);
-      if (Status s = c.writeFloats(name, v, core); !s.isOk()) {
-        state.SkipWithError(s.toString().c_str());
-        return;
-      }
-    }
-  }
-  sim::RunOptions o;
-  o.computeTiming = false;
-  o.threads = uint32_t(state.range(0));
-  for (auto _ : state) {
-    auto r = c.run(o);
-    if (!r.hasValue()) {
-      state.SkipWithError(r.status().toString().c_str());
-      return;
-    }
-  }
+  if (!fillAndRun(state, c, programs, uint32_t(state.range(0)))) return;
   const double flops = 2.0 * 512 * 1024 * 1024 * kCores;
   state.counters["GFLOP/s"] =
       benchmark::Counter(flops * 1e-9 * double(state.iterations()), benchmark::Counter::kIsRate);
@@ -102,31 +109,7 @@ void BM_FunctionalElementwise(benchmark::State& state) {
   }
   state.SetLabel(state.range(0) == 0 ? "softmax" : "rmsnorm");
   sim::Chip c(*chip);
-  if (Status s = c.load({*p}); !s.isOk()) {
-    state.SkipWithError(s.toString().c_str());
-    return;
-  }
-  std::mt19937 gen(1);
-  std::normal_distribution<float> normal;
-  for (const isa::TensorDecl& t : p->tensors) {
-    if (t.kind != isa::TensorKind::kInput) continue;
-    std::vector<float> v(size_t(t.numElements()));
-    for (float& x : v) x = normal(gen);
-    if (Status s = c.writeFloats(t.name, v); !s.isOk()) {
-      state.SkipWithError(s.toString().c_str());
-      return;
-    }
-  }
-  sim::RunOptions o;
-  o.computeTiming = false;
-  o.threads = uint32_t(state.range(1));
-  for (auto _ : state) {
-    auto r = c.run(o);
-    if (!r.hasValue()) {
-      state.SkipWithError(r.status().toString().c_str());
-      return;
-    }
-  }
+  if (!fillAndRun(state, c, {*p}, uint32_t(state.range(1)))) return;
   state.counters["elements/s"] = benchmark::Counter(
       double(kRows * kCols) * double(state.iterations()), benchmark::Counter::kIsRate);
 }
