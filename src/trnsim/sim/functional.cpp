@@ -242,6 +242,7 @@ Status Exec::runByPartition() {
   support::parallelFor(pieces, opts_.threads, [&](size_t k) {
     const uint32_t p0 = uint32_t(P * k / pieces), p1 = uint32_t(P * (k + 1) / pieces);
     Exec slice(*this);
+    slice.inputsChecked_ = true;
     for (uint8_t s = 0; s < views_.size(); ++s) {
       View& v = slice.views_[s];
       if (!has(s)) continue;

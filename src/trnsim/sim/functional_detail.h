@@ -276,6 +276,8 @@ class Exec {
   bool multiCore_;
   std::array<View, isa::kMaxOperands> views_{};
   uint32_t present_ = 0;  ///< bit i: operand slot i is present (its view made)
+  /// A slice of runByPartition: splitsByPartition already checked every input whole.
+  bool inputsChecked_ = false;
 };
 
 }  // namespace detail

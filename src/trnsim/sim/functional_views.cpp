@@ -275,7 +275,7 @@ Expected<View> Exec::makeView(uint8_t slot) {
 }
 
 Status Exec::checkInit(const View& v) const {
-  if (!opts_.detectUninitialized) return {};
+  if (!opts_.detectUninitialized || inputsChecked_) return {};
   if (auto bad = firstUninitialized(v))
     return error(ErrorCode::kUninitializedRead,
                  fmt::format("{} reads memory nothing wrote: element {} (flat index {} of {})",
